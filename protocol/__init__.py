@@ -1,0 +1,5 @@
+"""Tessera's wire protocol: messages, error codes, path rules, block hashing, grants.
+
+Sans-io: nothing here imports asyncio or touches the network or the disk.
+The servers and the client adapt it.
+"""

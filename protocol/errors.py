@@ -1,0 +1,258 @@
+"""Domain errors shared by servers and client.
+
+Each error kind is one class with a stable machine ``code``, an HTTP ``status``
+and a CLI ``exit_code``; its docstring is the default human message. Servers turn
+them into ``{"error": {"code", "message", ...}}`` bodies; the client turns such
+bodies back into the same classes with :func:`error_from_wire`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class TesseraError(Exception):
+    """Something went wrong."""
+
+    code: ClassVar[str] = "internal"
+    status: ClassVar[int] = 500
+    exit_code: ClassVar[int] = 1
+    #: transient errors may succeed when retried unchanged
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        self.message = message or (self.__doc__ or self.code).strip()
+        self.details = details
+        super().__init__(self.message)
+
+    def to_wire(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return {"error": body}
+
+
+class Internal(TesseraError):
+    """Internal server error."""
+
+
+class BadRequest(TesseraError):
+    """The request is malformed."""
+
+    code = "bad_request"
+    status = 400
+    exit_code = 2
+
+
+class BadPath(TesseraError):
+    """The path is not valid."""
+
+    code = "bad_path"
+    status = 400
+    exit_code = 2
+
+
+class Unauthorized(TesseraError):
+    """Not logged in, or the token is not valid (run `tessera login`)."""
+
+    code = "unauthorized"
+    status = 401
+    exit_code = 3
+
+
+class Forbidden(TesseraError):
+    """Permission denied."""
+
+    code = "forbidden"
+    status = 403
+    exit_code = 3
+
+
+class GrantExpired(TesseraError):
+    """The block grant has expired; ask the metadata server for a new one."""
+
+    code = "grant_expired"
+    status = 403
+    exit_code = 3
+    retryable = True
+
+
+class NotFound(TesseraError):
+    """Not found."""
+
+    code = "not_found"
+    status = 404
+    exit_code = 4
+
+
+class HashMismatch(TesseraError):
+    """The block's content does not match its hash."""
+
+    code = "hash_mismatch"
+    status = 400
+
+
+class SizeMismatch(TesseraError):
+    """The block's size does not match the size announced for it."""
+
+    code = "size_mismatch"
+    status = 400
+
+
+class LengthRequired(TesseraError):
+    """A block upload must state its Content-Length."""
+
+    code = "length_required"
+    status = 411
+
+
+class BlockTooLarge(TesseraError):
+    """The block is larger than allowed."""
+
+    code = "block_too_large"
+    status = 413
+
+
+class BodyTooLarge(TesseraError):
+    """The request body is larger than allowed."""
+
+    code = "body_too_large"
+    status = 413
+
+
+class UnsupportedMediaType(TesseraError):
+    """The request body must be application/msgpack or application/json."""
+
+    code = "unsupported_media_type"
+    status = 415
+    exit_code = 2
+
+
+class BlocksMissing(TesseraError):
+    """Some blocks of the upload are not stored yet."""
+
+    code = "blocks_missing"
+    status = 409
+
+
+class Conflict(TesseraError):
+    """The file changed since the revision this edit started from."""
+
+    code = "conflict"
+    status = 409
+    exit_code = 5
+
+
+class AlreadyExists(TesseraError):
+    """Something already exists at that path."""
+
+    code = "exists"
+    status = 409
+    exit_code = 5
+
+
+class NotAFolder(TesseraError):
+    """That path is not a folder."""
+
+    code = "not_a_folder"
+    status = 409
+    exit_code = 5
+
+
+class IsAFolder(TesseraError):
+    """That path is a folder."""
+
+    code = "is_a_folder"
+    status = 409
+    exit_code = 5
+
+
+class UploadExpired(TesseraError):
+    """The upload session has expired or was already committed; start a new one."""
+
+    code = "upload_expired"
+    status = 410
+
+
+class CursorReset(TesseraError):
+    """The cursor is no longer valid; list the folder again from scratch."""
+
+    code = "cursor_reset"
+    status = 410
+
+
+class QuotaExceeded(TesseraError):
+    """Not enough storage quota left for this upload."""
+
+    code = "quota_exceeded"
+    status = 507
+    exit_code = 6
+
+
+class RateLimited(TesseraError):
+    """Too many requests; slow down."""
+
+    code = "rate_limited"
+    status = 429
+    retryable = True
+
+
+class Unavailable(TesseraError):
+    """The service is temporarily unavailable; try again."""
+
+    code = "unavailable"
+    status = 503
+    retryable = True
+
+
+class ProtocolError(TesseraError):
+    """The server sent an answer this client does not understand."""
+
+    code = "protocol_error"
+    status = 502
+    retryable = True
+
+
+def _all_kinds() -> dict[str, type[TesseraError]]:
+    kinds: dict[str, type[TesseraError]] = {}
+    stack: list[type[TesseraError]] = [TesseraError]
+    while stack:
+        cls = stack.pop()
+        kinds.setdefault(cls.code, cls)
+        stack.extend(cls.__subclasses__())
+    return kinds
+
+
+ERRORS_BY_CODE: dict[str, type[TesseraError]] = _all_kinds()
+
+
+def error_from_wire(status: int, body: Any) -> TesseraError:
+    """Rebuild the domain error a server sent as ``{"error": {...}}``."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        err = body["error"]
+        code = err.get("code")
+        message = err.get("message")
+        details = err.get("details") if isinstance(err.get("details"), dict) else {}
+        cls = ERRORS_BY_CODE.get(code) if isinstance(code, str) else None
+        if cls is not None:
+            return cls(message if isinstance(message, str) else None, **details)
+    fallback = _BY_STATUS.get(status)
+    if fallback is not None:
+        return fallback(f"HTTP {status}")
+    if status >= 500:
+        return Unavailable(f"server error (HTTP {status})")
+    return ProtocolError(f"unexpected answer (HTTP {status})")
+
+
+_BY_STATUS: dict[int, type[TesseraError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    411: LengthRequired,
+    413: BodyTooLarge,
+    415: UnsupportedMediaType,
+    429: RateLimited,
+    507: QuotaExceeded,
+}

