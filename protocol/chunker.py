@@ -6,7 +6,8 @@ after a given number of blocks, as a disk read error would.
 
 from __future__ import annotations
 
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from .hashing import BLOCK_SIZE
 

@@ -12,8 +12,8 @@ Wire form: ``base64url(payload) "." base64url(mac)``, payload a msgpack list.
 from __future__ import annotations
 
 import base64
-import hmac
 import hashlib
+import hmac
 import uuid
 from dataclasses import dataclass
 

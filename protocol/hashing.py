@@ -9,8 +9,8 @@ digests of its blocks, as Dropbox's ``content_hash``.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from .errors import BadRequest
 
@@ -30,7 +30,7 @@ class BlockHash:
         return {"size": self.size, "md5": self.md5, "sha256": self.sha256}
 
     @classmethod
-    def from_wire(cls, obj: object) -> "BlockHash":
+    def from_wire(cls, obj: object) -> BlockHash:
         if not isinstance(obj, dict):
             raise BadRequest("block must be an object with size, md5 and sha256")
         size, md5, sha = obj.get("size"), obj.get("md5"), obj.get("sha256")

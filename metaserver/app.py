@@ -1,0 +1,41 @@
+"""The metadata server application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from . import db, web_auth, web_files, web_uploads
+from .config import ServerConfig
+from .web_common import error_middleware
+from .web_keys import CONFIG, POOL
+
+
+def create_app(config: ServerConfig) -> web.Application:
+    app = web.Application(client_max_size=config.max_meta_body, middlewares=[error_middleware])
+    app[CONFIG] = config
+
+    async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
+        app[POOL] = await db.create_pool(
+            config.database_url, min_size=config.db_pool_min, max_size=config.db_pool_max
+        )
+        yield
+        await app[POOL].close()
+
+    app.cleanup_ctx.append(pool_ctx)
+    r = app.router
+    r.add_get("/v1/health", web_auth.health)
+    r.add_post("/v1/auth/login", web_auth.login)
+    r.add_post("/v1/auth/logout", web_auth.logout)
+    r.add_get("/v1/account", web_auth.account)
+    r.add_post("/v1/uploads", web_uploads.create_upload)
+    r.add_get("/v1/uploads/{upload_id}", web_uploads.upload_status)
+    r.add_post("/v1/uploads/{upload_id}/commit", web_uploads.commit_upload)
+    r.add_get("/v1/files/meta", web_files.get_metadata)
+    r.add_get("/v1/files/blocks", web_files.file_blocks)
+    r.add_get("/v1/files/list", web_files.list_folder)
+    r.add_post("/v1/files/mkdir", web_files.mkdir)
+    r.add_post("/v1/files/delete", web_files.delete)
+    r.add_post("/v1/files/move", web_files.move)
+    return app

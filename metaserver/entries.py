@@ -1,0 +1,91 @@
+"""Reading entries (files, folders, deletion markers) and shaping their metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from protocol import paths
+from protocol.errors import NotFound
+
+ROOT_KEY = paths.path_key(paths.ROOT)
+
+ENTRY_COLUMNS = """e.path_key, e.parent_key, e.path, e.kind, e.rev, e.deleted, e.seq, e.modified_at,
+                   v.size, v.content_hash, v.device_name, v.created_at AS version_at"""
+ENTRY_FROM = "entries e LEFT JOIN versions v ON v.id = e.rev"
+
+
+def like_prefix(key: str) -> str:
+    """A LIKE pattern matching everything strictly below the folder with this key."""
+    escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "/%"
+
+
+def metadata(row: asyncpg.Record | dict) -> dict[str, Any]:
+    """The wire metadata of an entry row (see docs/api.md)."""
+    path = row["path"]
+    if row["deleted"]:
+        return {"kind": "deleted", "path": path, "name": paths.basename(path)}
+    if row["kind"] == "folder":
+        return {"kind": "folder", "path": path, "name": paths.basename(path)}
+    return {
+        "kind": "file",
+        "path": path,
+        "name": paths.basename(path),
+        "rev": row["rev"],
+        "size": row["size"],
+        "content_hash": bytes(row["content_hash"]).hex(),
+        "modified": row["version_at"].timestamp(),
+        "device": row["device_name"],
+    }
+
+
+ROOT_METADATA = {"kind": "folder", "path": paths.ROOT, "name": ""}
+
+
+async def get(conn: asyncpg.Connection, ns_id: int, key: str) -> asyncpg.Record | None:
+    """The entry row at ``key`` (live or deletion marker), or None."""
+    return await conn.fetchrow(
+        f"SELECT {ENTRY_COLUMNS} FROM {ENTRY_FROM} WHERE e.ns_id = $1 AND e.path_key = $2", ns_id, key
+    )
+
+
+async def get_live(conn: asyncpg.Connection, ns_id: int, path: str) -> asyncpg.Record:
+    row = await get(conn, ns_id, paths.path_key(path))
+    if row is None or row["deleted"]:
+        raise NotFound(f"{path} does not exist")
+    return row
+
+
+async def get_many(conn: asyncpg.Connection, ns_id: int, keys: list[str]) -> dict[str, asyncpg.Record]:
+    rows = await conn.fetch(
+        f"SELECT {ENTRY_COLUMNS} FROM {ENTRY_FROM} WHERE e.ns_id = $1 AND e.path_key = ANY($2::text[])", ns_id, keys
+    )
+    return {r["path_key"]: r for r in rows}
+
+
+async def live_subtree(conn: asyncpg.Connection, ns_id: int, key: str) -> list[asyncpg.Record]:
+    """The live entry at ``key`` and everything below it, shallowest first."""
+    return await conn.fetch(
+        f"""SELECT {ENTRY_COLUMNS} FROM {ENTRY_FROM}
+             WHERE e.ns_id = $1 AND NOT e.deleted AND (e.path_key = $2 OR e.path_key LIKE $3)
+             ORDER BY length(e.path_key), e.path_key""",
+        ns_id,
+        key,
+        like_prefix(key),
+    )
+
+
+async def list_children(
+    conn: asyncpg.Connection, ns_id: int, folder_key: str, after: str, limit: int
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"""SELECT {ENTRY_COLUMNS} FROM {ENTRY_FROM}
+             WHERE e.ns_id = $1 AND e.parent_key = $2 AND NOT e.deleted AND e.path_key > $3
+             ORDER BY e.path_key LIMIT $4""",
+        ns_id,
+        folder_key,
+        after,
+        limit,
+    )

@@ -1,0 +1,66 @@
+"""The per-namespace change journal.
+
+A :class:`Journal` is opened inside a write transaction: it locks the
+namespace row (so writers of one namespace are serialised and their sequence
+numbers are gap-free and ordered), hands out sequence numbers, and writes the
+journal rows and a NOTIFY in one go at the end of the transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from protocol.errors import NotFound
+
+NOTIFY_CHANNEL = "tessera_journal"
+
+
+@dataclass(slots=True)
+class JournalRow:
+    seq: int
+    path_key: str
+    path: str
+    kind: str  # file | folder | pending
+    rev: int | None
+    deleted: bool
+
+
+class Journal:
+    def __init__(self, conn: asyncpg.Connection, ns_id: int, last_seq: int) -> None:
+        self.conn = conn
+        self.ns_id = ns_id
+        self.last_seq = last_seq
+        self.rows: list[JournalRow] = []
+
+    @classmethod
+    async def begin(cls, conn: asyncpg.Connection, ns_id: int) -> Journal:
+        last = await conn.fetchval("SELECT last_seq FROM namespaces WHERE id = $1 FOR UPDATE", ns_id)
+        if last is None:
+            raise NotFound("no such namespace")
+        return cls(conn, ns_id, last)
+
+    def add(self, path_key: str, path: str, kind: str, rev: int | None, deleted: bool) -> int:
+        self.last_seq += 1
+        self.rows.append(JournalRow(self.last_seq, path_key, path, kind, rev, deleted))
+        return self.last_seq
+
+    async def flush(self) -> None:
+        if not self.rows:
+            return
+        await self.conn.execute(
+            """INSERT INTO journal (ns_id, seq, path_key, path, kind, rev, deleted)
+               SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bool[])""",
+            self.ns_id,
+            [r.seq for r in self.rows],
+            [r.path_key for r in self.rows],
+            [r.path for r in self.rows],
+            [r.kind for r in self.rows],
+            [r.rev for r in self.rows],
+            [r.deleted for r in self.rows],
+        )
+        await self.conn.execute("UPDATE namespaces SET last_seq = $2 WHERE id = $1", self.ns_id, self.last_seq)
+        # delivered at COMMIT, so a listener never sees a change it cannot read yet
+        await self.conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, f"{self.ns_id}:{self.last_seq}")
+        self.rows.clear()

@@ -1,0 +1,315 @@
+"""Upload sessions: create, report, commit.
+
+A session records the file's block list; blocks already stored in the user's
+dedup scope are re-used, every other block gets a new globally unique id. The
+commit verifies every block is stored, then creates the version and moves the
+entry in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from protocol import hashing, paths
+from protocol.errors import (
+    BadRequest,
+    BlocksMissing,
+    Conflict,
+    IsAFolder,
+    NotAFolder,
+    NotFound,
+    QuotaExceeded,
+    UploadExpired,
+)
+
+from . import entries, tree
+from .auth import Caller
+from .config import ServerConfig
+from .grant_issue import put_grant
+from .journal import Journal
+from .users import used_bytes
+
+MODES = ("add", "overwrite", "update")
+MAX_FILE_SIZE = 1 << 40  # 1 TiB
+MAX_MISSING_REPORTED = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRequest:
+    path: str
+    size: int
+    blocks: tuple[hashing.BlockHash, ...]
+    content_hash: str
+    mode: str
+    parent_rev: int | None
+
+    @classmethod
+    def from_wire(cls, body: Any) -> UploadRequest:
+        if not isinstance(body, dict):
+            raise BadRequest("the body must be an object")
+        path = paths.normalize(body.get("path"))
+        if path == paths.ROOT:
+            raise IsAFolder("cannot upload onto the root folder")
+        size = body.get("size")
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_FILE_SIZE:
+            raise BadRequest(f"size must be an integer in 0..{MAX_FILE_SIZE}")
+        raw_blocks = body.get("blocks")
+        if not isinstance(raw_blocks, list):
+            raise BadRequest("blocks must be a list")
+        blocks = tuple(hashing.BlockHash.from_wire(b) for b in raw_blocks)
+        want_sizes = hashing.expected_block_sizes(size)
+        if [b.size for b in blocks] != want_sizes:
+            raise BadRequest(
+                f"a file of {size} bytes has {len(want_sizes)} blocks of {hashing.BLOCK_SIZE} bytes "
+                "(the last one shorter); the block list does not match"
+            )
+        computed = hashing.content_hash(b.sha256 for b in blocks)
+        claimed = body.get("content_hash")
+        if claimed is not None and hashing.check_hex(claimed, 64, "content_hash") != computed:
+            raise BadRequest("content_hash does not match the blocks' SHA-256s")
+        mode = body.get("mode", "overwrite")
+        if mode not in MODES:
+            raise BadRequest(f"mode must be one of {', '.join(MODES)}")
+        parent_rev = body.get("parent_rev")
+        if parent_rev is not None and (not isinstance(parent_rev, int) or isinstance(parent_rev, bool)):
+            raise BadRequest("parent_rev must be an integer or null")
+        if mode == "update" and parent_rev is None:
+            raise BadRequest("mode 'update' needs parent_rev")
+        return cls(path, size, blocks, computed, mode, parent_rev)
+
+
+def _check_target(current: asyncpg.Record | None, req_mode: str, parent_rev: int | None, content_hash: bytes) -> str:
+    """Decide what a commit onto ``current`` does: 'new', 'same' (no new version) or raise."""
+    live = current is not None and not current["deleted"]
+    if live and current["kind"] == "folder":
+        raise IsAFolder(f"{current['path']} is a folder")
+    current_rev = current["rev"] if live else None
+    if req_mode == "update" and current_rev != parent_rev:
+        raise Conflict(
+            f"{current['path'] if current else 'the file'} changed since revision {parent_rev}",
+            current_rev=current_rev,
+        )
+    same = live and bytes(current["content_hash"]) == content_hash
+    if req_mode == "add" and live and not same:
+        raise Conflict(f"{current['path']} already exists with other content", current_rev=current_rev)
+    return "same" if same else "new"
+
+
+async def _precheck_target(conn: asyncpg.Connection, ns_id: int, req: UploadRequest) -> None:
+    """Refuse early (before any block is sent) what the commit would refuse anyway."""
+    chain = paths.ancestors(req.path)
+    found = await entries.get_many(conn, ns_id, [paths.path_key(p) for p in chain + [req.path]])
+    for p in chain:
+        row = found.get(paths.path_key(p))
+        if row is not None and not row["deleted"] and row["kind"] != "folder":
+            raise NotAFolder(f"{row['path']} is a file, not a folder")
+    _check_target(found.get(paths.path_key(req.path)), req.mode, req.parent_rev, bytes.fromhex(req.content_hash))
+
+
+async def create(
+    conn: asyncpg.Connection, config: ServerConfig, caller: Caller, ns_id: int, req: UploadRequest
+) -> dict[str, Any]:
+    await _precheck_target(conn, ns_id, req)
+    # re-use stored blocks of this user with the same SHA-256 and size
+    unique: dict[tuple[str, int], hashing.BlockHash] = {}
+    for b in req.blocks:
+        unique.setdefault((b.sha256, b.size), b)
+    rows = await conn.fetch(
+        """SELECT b.id, b.sha256, b.size
+             FROM blocks b
+             JOIN unnest($2::bytea[], $3::int[]) AS want(sha256, size)
+               ON b.sha256 = want.sha256 AND b.size = want.size
+            WHERE b.owner_id = $1 AND b.state = 'stored'
+            ORDER BY b.stored_at
+            FOR SHARE OF b""",
+        caller.user_id,
+        [bytes.fromhex(s) for s, _ in unique],
+        [n for _, n in unique],
+    )
+    ids: dict[tuple[str, int], str] = {}
+    for r in rows:  # locked FOR SHARE: the garbage collector cannot take them from under us
+        ids.setdefault((bytes(r["sha256"]).hex(), r["size"]), r["id"])
+    new_blocks = [b for key, b in unique.items() if key not in ids]
+    for b in new_blocks:
+        ids[(b.sha256, b.size)] = uuid.uuid4().hex
+    await _check_quota(conn, caller.user_id, sum(b.size for b in new_blocks))
+    if new_blocks:
+        await conn.execute(
+            """INSERT INTO blocks (id, owner_id, size, md5, sha256)
+               SELECT u.id, $1, u.size, u.md5, u.sha256
+                 FROM unnest($2::uuid[], $3::int[], $4::bytea[], $5::bytea[]) AS u(id, size, md5, sha256)""",
+            caller.user_id,
+            [ids[(b.sha256, b.size)] for b in new_blocks],
+            [b.size for b in new_blocks],
+            [bytes.fromhex(b.md5) for b in new_blocks],
+            [bytes.fromhex(b.sha256) for b in new_blocks],
+        )
+    session_id = uuid.uuid4().hex
+    expires = datetime.now(UTC) + timedelta(seconds=config.upload_session_ttl)
+    await conn.execute(
+        """INSERT INTO upload_sessions
+               (id, user_id, ns_id, path, size, content_hash, block_count, mode, parent_rev, device_name, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+        session_id,
+        caller.user_id,
+        ns_id,
+        req.path,
+        req.size,
+        bytes.fromhex(req.content_hash),
+        len(req.blocks),
+        req.mode,
+        req.parent_rev,
+        caller.device_name,
+        expires,
+    )
+    if req.blocks:
+        await conn.execute(
+            """INSERT INTO session_blocks (session_id, idx, block_id)
+               SELECT $1, i - 1, b FROM unnest($2::uuid[]) WITH ORDINALITY AS t(b, i)""",
+            session_id,
+            [ids[(b.sha256, b.size)] for b in req.blocks],
+        )
+    return await status(conn, config, caller, session_id)
+
+
+async def _check_quota(conn: asyncpg.Connection, user_id: int, new_bytes: int) -> None:
+    if new_bytes == 0:
+        return
+    quota = await conn.fetchval("SELECT quota_bytes FROM users WHERE id = $1", user_id)
+    if quota is None:
+        return
+    used = await used_bytes(conn, user_id)
+    if used + new_bytes > quota:
+        raise QuotaExceeded(
+            f"this upload needs {new_bytes} more bytes; {max(0, quota - used)} of {quota} are left",
+            quota_bytes=quota,
+            used_bytes=used,
+        )
+
+
+async def _load(conn: asyncpg.Connection, caller: Caller, session_id: str, *, lock: bool = False) -> asyncpg.Record:
+    try:
+        session_id = uuid.UUID(hex=session_id).hex
+    except ValueError:
+        raise NotFound("no such upload session") from None
+    row = await conn.fetchrow(
+        "SELECT * FROM upload_sessions WHERE id = $1" + (" FOR UPDATE" if lock else ""), session_id
+    )
+    if row is None or row["user_id"] != caller.user_id:
+        raise NotFound("no such upload session")
+    return row
+
+
+def _expired(row: asyncpg.Record) -> bool:
+    return row["expires_at"] <= datetime.now(UTC)
+
+
+async def status(conn: asyncpg.Connection, config: ServerConfig, caller: Caller, session_id: str) -> dict[str, Any]:
+    s = await _load(conn, caller, session_id)
+    if s["state"] != "open" or _expired(s):
+        raise UploadExpired()
+    rows = await conn.fetch(
+        """SELECT sb.idx, b.id, b.size, b.md5, b.sha256, b.state
+             FROM session_blocks sb JOIN blocks b ON b.id = sb.block_id
+            WHERE sb.session_id = $1 ORDER BY sb.idx""",
+        s["id"],
+    )
+    out_blocks = []
+    granted: set[str] = set()
+    for r in rows:
+        item: dict[str, Any] = {"index": r["idx"], "block_id": r["id"]}
+        if r["state"] == "stored":
+            item["state"] = "stored"
+        else:
+            item["state"] = "needed"
+            if r["id"] not in granted:  # identical blocks share an id: send it once
+                granted.add(r["id"])
+                item["grant"] = put_grant(config, caller.user_id, r["id"], r["size"], r["md5"], r["sha256"])
+        out_blocks.append(item)
+    return {
+        "upload_id": s["id"],
+        "path": s["path"],
+        "size": s["size"],
+        "content_hash": bytes(s["content_hash"]).hex(),
+        "expires_at": s["expires_at"].timestamp(),
+        "block_servers": list(config.block_urls),
+        "blocks": out_blocks,
+        "needed": len(granted),
+    }
+
+
+async def commit(conn: asyncpg.Connection, caller: Caller, session_id: str) -> dict[str, Any]:
+    s = await _load(conn, caller, session_id, lock=True)
+    if s["state"] == "committed":
+        return await _committed_metadata(conn, s)  # a retried commit whose answer was lost
+    if _expired(s):
+        raise UploadExpired()
+    missing = await conn.fetch(
+        """SELECT sb.idx FROM session_blocks sb JOIN blocks b ON b.id = sb.block_id
+            WHERE sb.session_id = $1 AND b.state <> 'stored' ORDER BY sb.idx LIMIT $2""",
+        s["id"],
+        MAX_MISSING_REPORTED,
+    )
+    if missing:
+        raise BlocksMissing(
+            f"{len(missing)}{'+' if len(missing) == MAX_MISSING_REPORTED else ''} blocks are not stored yet",
+            missing=[r["idx"] for r in missing],
+        )
+    j = await Journal.begin(conn, s["ns_id"])
+    path = paths.normalize(s["path"])
+    parent = await tree.ensure_parents(j, path)
+    current = await entries.get(conn, j.ns_id, paths.path_key(path))
+    outcome = _check_target(current, s["mode"], s["parent_rev"], bytes(s["content_hash"]))
+    if outcome == "same":
+        rev = current["rev"]
+    else:
+        live_rev = current["rev"] if current is not None and not current["deleted"] else None
+        rev = await conn.fetchval(
+            """INSERT INTO versions (ns_id, path, size, content_hash, block_count, parent_rev, device_name, user_id)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id""",
+            j.ns_id,
+            path,
+            s["size"],
+            s["content_hash"],
+            s["block_count"],
+            live_rev,
+            s["device_name"],
+            caller.user_id,
+        )
+        await conn.execute(
+            "INSERT INTO version_blocks (version_id, idx, block_id) SELECT $1, idx, block_id FROM session_blocks WHERE session_id = $2",
+            rev,
+            s["id"],
+        )
+        display = current["path"] if current is not None and not current["deleted"] else paths.join(
+            parent, paths.basename(path)
+        )
+        await tree.upsert_entry(j, display, "file", rev)
+    await j.flush()
+    await conn.execute(
+        "UPDATE upload_sessions SET state = 'committed', committed_rev = $2 WHERE id = $1", s["id"], rev
+    )
+    return await _committed_metadata(conn, await _load(conn, caller, s["id"]))
+
+
+async def _committed_metadata(conn: asyncpg.Connection, s: asyncpg.Record) -> dict[str, Any]:
+    v = await conn.fetchrow("SELECT * FROM versions WHERE id = $1", s["committed_rev"])
+    if v is None:
+        raise NotFound("the committed version no longer exists")
+    row = await entries.get(conn, s["ns_id"], paths.path_key(v["path"]))
+    path = row["path"] if row is not None and row["rev"] == v["id"] and not row["deleted"] else v["path"]
+    return {
+        "kind": "file",
+        "path": path,
+        "name": paths.basename(path),
+        "rev": v["id"],
+        "size": v["size"],
+        "content_hash": bytes(v["content_hash"]).hex(),
+        "modified": v["created_at"].timestamp(),
+        "device": v["device_name"],
+    }

@@ -1,0 +1,158 @@
+"""File and folder endpoints: metadata, block lists, listing, mkdir, delete, move."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from aiohttp import web
+
+from protocol import paths
+from protocol.errors import BadRequest, IsAFolder, NotAFolder, NotFound
+
+from . import db, entries, tree
+from .grant_issue import get_grant
+from .journal import Journal
+from .web_auth import authenticate
+from .web_common import query_int, read_body, respond
+from .web_keys import CONFIG, POOL
+
+
+def _query_path(request: web.Request, name: str = "path") -> str:
+    raw = request.query.get(name)
+    if raw is None:
+        raise BadRequest(f"the query parameter {name!r} is required")
+    return paths.normalize(raw)
+
+
+async def _body_fields(request: web.Request, *names: str) -> list[str]:
+    body = await read_body(request)
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be an object")
+    return [paths.normalize(body.get(n)) for n in names]
+
+
+async def get_metadata(request: web.Request) -> web.Response:
+    ctx = await authenticate(request)
+    path = _query_path(request)
+    if path == paths.ROOT:
+        return respond(request, entries.ROOT_METADATA)
+    async with db.connection(request.app[POOL]) as conn:
+        row = await entries.get_live(conn, ctx.ns_id, path)
+    return respond(request, entries.metadata(row))
+
+
+def _encode_cursor(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode("utf-8")).decode("ascii")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor.encode("ascii")).decode("utf-8")
+    except (ValueError, UnicodeError):
+        raise BadRequest("the cursor is not valid") from None
+
+
+async def list_folder(request: web.Request) -> web.Response:
+    ctx = await authenticate(request)
+    path = _query_path(request)
+    limit = query_int(request, "limit", 500, 1, 2000)
+    after = _decode_cursor(request.query["cursor"]) if request.query.get("cursor") else ""
+    async with db.connection(request.app[POOL]) as conn:
+        if path != paths.ROOT:
+            folder = await entries.get_live(conn, ctx.ns_id, path)
+            if folder["kind"] != "folder":
+                raise NotAFolder(f"{folder['path']} is a file, not a folder")
+        rows = await entries.list_children(conn, ctx.ns_id, paths.path_key(path), after, limit + 1)
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = _encode_cursor(rows[-1]["path_key"]) if rows else request.query.get("cursor", "")
+    return respond(
+        request, {"entries": [entries.metadata(r) for r in rows], "cursor": cursor, "has_more": has_more}
+    )
+
+
+async def file_blocks(request: web.Request) -> web.Response:
+    ctx = await authenticate(request)
+    config = request.app[CONFIG]
+    path = _query_path(request)
+    start = query_int(request, "start", 0, 0, 1 << 31)
+    limit = query_int(request, "limit", 1000, 1, 1000)
+    rev = query_int(request, "rev", 0, 0, 1 << 62) or None
+    async with db.connection(request.app[POOL]) as conn:
+        if rev is None:
+            if path == paths.ROOT:
+                raise IsAFolder("the root is a folder")
+            row = await entries.get_live(conn, ctx.ns_id, path)
+            if row["kind"] != "file":
+                raise IsAFolder(f"{row['path']} is a folder")
+            rev = row["rev"]
+        version = await conn.fetchrow(
+            "SELECT id, path, size, content_hash, block_count FROM versions WHERE id = $1 AND ns_id = $2",
+            rev,
+            ctx.ns_id,
+        )
+        if version is None:
+            raise NotFound(f"no revision {rev}")
+        blocks = await conn.fetch(
+            """SELECT vb.idx, b.id, b.size, b.md5, b.sha256
+                 FROM version_blocks vb JOIN blocks b ON b.id = vb.block_id
+                WHERE vb.version_id = $1 AND vb.idx >= $2 ORDER BY vb.idx LIMIT $3""",
+            rev,
+            start,
+            limit,
+        )
+    out: list[dict[str, Any]] = [
+        {
+            "index": b["idx"],
+            "block_id": b["id"],
+            "size": b["size"],
+            "md5": bytes(b["md5"]).hex(),
+            "sha256": bytes(b["sha256"]).hex(),
+            "grant": get_grant(config, ctx.caller.user_id, b["id"], b["size"]),
+        }
+        for b in blocks
+    ]
+    return respond(
+        request,
+        {
+            "rev": version["id"],
+            "path": version["path"],
+            "size": version["size"],
+            "content_hash": bytes(version["content_hash"]).hex(),
+            "block_servers": list(config.block_urls),
+            "total": version["block_count"],
+            "start": start,
+            "blocks": out,
+        },
+    )
+
+
+async def mkdir(request: web.Request) -> web.Response:
+    ctx = await authenticate(request)
+    (path,) = await _body_fields(request, "path")
+    async with db.transaction(request.app[POOL]) as conn:
+        j = await Journal.begin(conn, ctx.ns_id)
+        meta = await tree.mkdir(j, path)
+        await j.flush()
+    return respond(request, meta)
+
+
+async def delete(request: web.Request) -> web.Response:
+    ctx = await authenticate(request)
+    (path,) = await _body_fields(request, "path")
+    async with db.transaction(request.app[POOL]) as conn:
+        j = await Journal.begin(conn, ctx.ns_id)
+        meta = await tree.delete(j, path)
+        await j.flush()
+    return respond(request, meta)
+
+
+async def move(request: web.Request) -> web.Response:
+    ctx = await authenticate(request)
+    src, dst = await _body_fields(request, "from", "to")
+    async with db.transaction(request.app[POOL]) as conn:
+        j = await Journal.begin(conn, ctx.ns_id)
+        meta = await tree.move(j, src, dst)
+        await j.flush()
+    return respond(request, meta)

@@ -1,0 +1,32 @@
+"""Upload session endpoints: create, status, commit."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import db, uploads
+from .web_auth import authenticate
+from .web_common import read_body, respond
+from .web_keys import CONFIG, POOL
+
+
+async def create_upload(request: web.Request) -> web.Response:
+    ctx = await authenticate(request)
+    req = uploads.UploadRequest.from_wire(await read_body(request))
+    async with db.transaction(request.app[POOL]) as conn:
+        answer = await uploads.create(conn, request.app[CONFIG], ctx.caller, ctx.ns_id, req)
+    return respond(request, answer)
+
+
+async def upload_status(request: web.Request) -> web.Response:
+    ctx = await authenticate(request)
+    async with db.transaction(request.app[POOL]) as conn:
+        answer = await uploads.status(conn, request.app[CONFIG], ctx.caller, request.match_info["upload_id"])
+    return respond(request, answer)
+
+
+async def commit_upload(request: web.Request) -> web.Response:
+    ctx = await authenticate(request)
+    async with db.transaction(request.app[POOL]) as conn:
+        answer = await uploads.commit(conn, ctx.caller, request.match_info["upload_id"])
+    return respond(request, answer)
