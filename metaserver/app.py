@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import db, web_auth, web_files, web_uploads
+from . import db, web_auth, web_changes, web_files, web_uploads
 from .config import ServerConfig
+from .notifier import Notifier
 from .web_common import error_middleware
-from .web_keys import CONFIG, POOL
+from .web_keys import CONFIG, NOTIFIER, POOL
 
 
 def create_app(config: ServerConfig) -> web.Application:
@@ -23,7 +24,18 @@ def create_app(config: ServerConfig) -> web.Application:
         yield
         await app[POOL].close()
 
+    async def notifier_ctx(app: web.Application) -> AsyncIterator[None]:
+        app[NOTIFIER] = Notifier(config.database_url)
+        await app[NOTIFIER].start()
+        yield
+        await app[NOTIFIER].close()
+
+    async def end_longpolls(app: web.Application) -> None:
+        app[NOTIFIER].begin_shutdown()
+
+    app.on_shutdown.append(end_longpolls)
     app.cleanup_ctx.append(pool_ctx)
+    app.cleanup_ctx.append(notifier_ctx)
     r = app.router
     r.add_get("/v1/health", web_auth.health)
     r.add_post("/v1/auth/login", web_auth.login)
@@ -32,6 +44,9 @@ def create_app(config: ServerConfig) -> web.Application:
     r.add_post("/v1/uploads", web_uploads.create_upload)
     r.add_get("/v1/uploads/{upload_id}", web_uploads.upload_status)
     r.add_post("/v1/uploads/{upload_id}/commit", web_uploads.commit_upload)
+    r.add_get("/v1/changes", web_changes.list_changes)
+    r.add_get("/v1/changes/latest_cursor", web_changes.latest_cursor)
+    r.add_get("/v1/changes/longpoll", web_changes.longpoll)
     r.add_get("/v1/files/meta", web_files.get_metadata)
     r.add_get("/v1/files/blocks", web_files.file_blocks)
     r.add_get("/v1/files/list", web_files.list_folder)

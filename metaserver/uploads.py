@@ -167,6 +167,10 @@ async def create(
         caller.device_name,
         expires,
     )
+    # other devices see "a file is being uploaded" in the change feed
+    j = await Journal.begin(conn, ns_id)
+    j.add(paths.path_key(req.path), req.path, "pending", None, False)
+    await j.flush()
     if req.blocks:
         await conn.execute(
             """INSERT INTO session_blocks (session_id, idx, block_id)

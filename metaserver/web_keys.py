@@ -6,6 +6,8 @@ import asyncpg
 from aiohttp import web
 
 from .config import ServerConfig
+from .notifier import Notifier
 
 CONFIG = web.AppKey("config", ServerConfig)
 POOL = web.AppKey("pool", asyncpg.Pool)
+NOTIFIER = web.AppKey("notifier", Notifier)
