@@ -216,6 +216,13 @@ def _read_password(password_stdin: bool) -> str:
     return pw
 
 
+def _size_arg(text: str) -> int:
+    try:
+        return parse_size(text)
+    except TesseraError as e:
+        raise click.BadParameter(e.message) from None
+
+
 @user.command("add")
 @click.argument("name")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
@@ -225,8 +232,8 @@ def user_add(name: str, password_stdin: bool, quota: str | None, data_dir: Path)
     """Create a user."""
     from .users import create_user
 
+    quota_bytes = _size_arg(quota) if quota else None
     password = _read_password(password_stdin)
-    quota_bytes = parse_size(quota) if quota else None
 
     async def go(conn):
         return await create_user(conn, name, password, quota_bytes)
@@ -243,7 +250,7 @@ def user_quota(name: str, size: str, data_dir: Path) -> None:
     """Set a user's storage quota (e.g. 50G; 'none' for unlimited)."""
     from .users import set_quota
 
-    quota_bytes = None if size.lower() in ("none", "unlimited") else parse_size(size)
+    quota_bytes = None if size.lower() in ("none", "unlimited") else _size_arg(size)
 
     async def go(conn):
         await set_quota(conn, name, quota_bytes)

@@ -1,0 +1,76 @@
+"""``tessera-server`` end to end: the real command in a subprocess, embedded PostgreSQL."""
+
+import asyncio
+import os
+import re
+import signal
+import sys
+
+import aiohttp
+
+SERVER = [sys.executable, "-m", "metaserver.cli"]
+
+
+async def run_cmd(*args, stdin: bytes | None = None, env=None) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *SERVER, *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=env,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin), 120)
+    return proc.returncode, out.decode(), err.decode()
+
+
+def clean_env() -> dict:
+    env = dict(os.environ)
+    env.pop("DATABASE_URL", None)
+    env.pop("TESSERA_GRANT_SECRET", None)
+    return env
+
+
+async def test_run_user_add_login_and_clean_shutdown(tmp_path):
+    data = tmp_path / "d"
+    env = clean_env()
+    proc = await asyncio.create_subprocess_exec(
+        *SERVER, "run", "--data-dir", str(data), "--meta-port", "0", "--block-port", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )
+    try:
+        urls = {}
+        while len(urls) < 2:
+            line = (await asyncio.wait_for(proc.stdout.readline(), 90)).decode()
+            assert line, (await proc.stderr.read()).decode()
+            m = re.match(r"(metadata|block) server:\s+(http://\S+)", line)
+            if m:
+                urls[m.group(1)] = m.group(2)
+        code, out, err = await run_cmd("user", "add", "carol", "--password-stdin", "--data-dir", str(data),
+                                       stdin=b"pw-carol\n", env=env)
+        assert code == 0, err
+        code, _, err = await run_cmd("user", "add", "carol", "--password-stdin", "--data-dir", str(data),
+                                     stdin=b"again\n", env=env)
+        assert code != 0 and "already exists" in err and "Traceback" not in err
+        async with aiohttp.ClientSession() as s:
+            async with s.post(urls["metadata"] + "/v1/auth/login",
+                              json={"user": "carol", "password": "pw-carol", "device": "t"}) as r:
+                assert r.status == 200
+            async with s.get(urls["block"] + "/v1/health") as r:
+                assert r.status == 200
+        assert (data / "grant-secret").exists() and (data / "pg" / "PG_VERSION").exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 60)
+    assert code == 0, (await proc.stderr.read()).decode()
+
+
+async def test_migrate_twice_is_a_no_op(database_url, tmp_path):
+    env = {**clean_env(), "DATABASE_URL": database_url}
+    code, out, err = await run_cmd("migrate", "--data-dir", str(tmp_path), env=env)
+    assert code == 0, err
+    assert "up to date" in out  # the test database is already migrated
+
+
+async def test_quota_of_unknown_user_is_a_clean_error(database_url, tmp_path):
+    env = {**clean_env(), "DATABASE_URL": database_url}
+    code, out, err = await run_cmd("user", "quota", "nobody", "10G", "--data-dir", str(tmp_path), env=env)
+    assert code != 0 and err.strip().startswith("tessera-server: error:") and "Traceback" not in err
+    code, out, err = await run_cmd("user", "quota", "nobody", "lots", "--data-dir", str(tmp_path), env=env)
+    assert code != 0 and "Traceback" not in err
