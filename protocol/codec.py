@@ -44,7 +44,7 @@ def decode(data: bytes, content_type: str) -> Any:
     if content_type == JSON:
         try:
             return json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as e:
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:  # RecursionError: nested too deep
             raise CodecError(f"malformed JSON body: {e}") from None
     if content_type == MSGPACK:
         return unpack(data)

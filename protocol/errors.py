@@ -215,7 +215,8 @@ class ProtocolError(TesseraError):
 
 def _all_kinds() -> dict[str, type[TesseraError]]:
     kinds: dict[str, type[TesseraError]] = {}
-    stack: list[type[TesseraError]] = [TesseraError]
+    # start below the base so that "internal" maps to Internal, not to the abstract TesseraError
+    stack: list[type[TesseraError]] = list(TesseraError.__subclasses__())
     while stack:
         cls = stack.pop()
         kinds.setdefault(cls.code, cls)
@@ -233,6 +234,8 @@ def error_from_wire(status: int, body: Any) -> TesseraError:
         code = err.get("code")
         message = err.get("message")
         details = err.get("details") if isinstance(err.get("details"), dict) else {}
+        # only keys that can be keyword arguments (and do not clash with ``message``)
+        details = {k: v for k, v in details.items() if isinstance(k, str) and k != "message"}
         cls = ERRORS_BY_CODE.get(code) if isinstance(code, str) else None
         if cls is not None:
             return cls(message if isinstance(message, str) else None, **details)
