@@ -59,12 +59,22 @@ def media_type(header: str | None) -> str:
 
 
 def pick_response_type(accept: str | None, request_type: str | None) -> str:
-    """JSON if the caller sent or accepts JSON and not msgpack; msgpack otherwise."""
-    if media_type(request_type) == JSON:
+    """The answer's encoding: the request body's, unless Accept asks otherwise.
+
+    A JSON body is answered in JSON; msgpack whenever Accept names it; JSON when
+    Accept names JSON; a msgpack body (or an Accept naming neither) in msgpack;
+    and a body-less request from curl (``*/*`` or no Accept) in JSON.
+    """
+    req = media_type(request_type)
+    if req == JSON:
         return JSON
     accept = (accept or "").lower()
     if MSGPACK in accept:
         return MSGPACK
-    if JSON in accept or "*/*" in accept or not accept:
+    if JSON in accept:
+        return JSON
+    if req == MSGPACK:
+        return MSGPACK
+    if "*/*" in accept or not accept:
         return JSON
     return MSGPACK

@@ -196,12 +196,12 @@ def test_decode_with_a_parsed_content_type_header():
         (JSON, None, JSON),
         (JSON, MSGPACK, JSON),
         ("APPLICATION/JSON", None, JSON),
-        # curl sends */*; no Accept at all counts the same
+        # curl sends */*; no Accept at all counts the same; a msgpack body is answered in kind
         ("*/*", None, JSON),
-        ("*/*", MSGPACK, JSON),
+        ("*/*", MSGPACK, MSGPACK),
         (None, None, JSON),
         ("", None, JSON),
-        (None, MSGPACK, JSON),
+        (None, MSGPACK, MSGPACK),
         # an Accept naming neither
         ("text/html", None, MSGPACK),
         ("text/html", MSGPACK, MSGPACK),
