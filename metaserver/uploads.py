@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from protocol import hashing, paths
+from protocol.grants import canonical_block_id
 from protocol.errors import (
     BadRequest,
     BlocksMissing,
@@ -198,8 +199,8 @@ async def _check_quota(conn: asyncpg.Connection, user_id: int, new_bytes: int) -
 
 async def _load(conn: asyncpg.Connection, caller: Caller, session_id: str, *, lock: bool = False) -> asyncpg.Record:
     try:
-        session_id = uuid.UUID(hex=session_id).hex
-    except ValueError:
+        session_id = canonical_block_id(session_id)  # the same strict 32-hex id form
+    except BadRequest:
         raise NotFound("no such upload session") from None
     row = await conn.fetchrow(
         "SELECT * FROM upload_sessions WHERE id = $1" + (" FOR UPDATE" if lock else ""), session_id
