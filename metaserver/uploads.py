@@ -16,7 +16,6 @@ from typing import Any
 import asyncpg
 
 from protocol import hashing, paths
-from protocol.grants import canonical_block_id
 from protocol.errors import (
     BadRequest,
     BlocksMissing,
@@ -27,6 +26,7 @@ from protocol.errors import (
     QuotaExceeded,
     UploadExpired,
 )
+from protocol.grants import canonical_block_id
 
 from . import entries, tree
 from .auth import Caller
