@@ -1,0 +1,287 @@
+"""The Tessera client library: one async client for the CLI, the sync daemon and the bench.
+
+    async with TesseraClient("http://127.0.0.1:8080", token) as client:
+        await client.upload_file("notes.txt", "/Docs/notes.txt")
+        async for page in client.list_folder("/Docs"):
+            ...
+
+Methods mirror docs/api.md one to one; :meth:`TesseraClient.upload_file` and
+:meth:`TesseraClient.download_file` run whole transfers. Every failure is a
+:class:`protocol.errors.TesseraError`; transient ones were already retried per
+the client's :class:`~client.retry.RetryPolicy`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Sequence
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+from protocol import paths
+from protocol.errors import BadRequest, ProtocolError
+from protocol.hashing import BlockHash
+
+from .errors import NotLoggedIn
+from .http import Timeouts, Transport, check_server_url
+from .models import Account, BlockPage, ListPage, Login, Metadata, UploadSession
+from .progress import Progress
+from .retry import DEFAULT_RETRY, RetryPolicy
+from .transfer_download import DownloadResult, download_file
+from .transfer_upload import UPLOAD_MODES, UploadResult, upload_file
+
+#: blocks transferred at once per file (memory is about this many times 4 MiB)
+DEFAULT_TRANSFER_CONCURRENCY = 6
+
+
+class TesseraClient:
+    """An authenticated connection to one Tessera server (use as an async context manager)."""
+
+    def __init__(
+        self,
+        server_url: str,
+        token: str | None = None,
+        *,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        timeouts: Timeouts = Timeouts(),
+        max_connections: int = 32,
+        transfer_concurrency: int = DEFAULT_TRANSFER_CONCURRENCY,
+    ) -> None:
+        if transfer_concurrency < 1:
+            raise ValueError("transfer_concurrency must be at least 1")
+        self.server_url = check_server_url(server_url)
+        self.token = token
+        self.transfer_concurrency = transfer_concurrency
+        self._http = Transport(retry=retry, timeouts=timeouts, max_connections=max_connections)
+
+    async def __aenter__(self) -> TesseraClient:
+        await self._http.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.close()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _token(self) -> str:
+        if not self.token:
+            raise NotLoggedIn()
+        return self.token
+
+    async def _call(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: dict[str, object] | None = None,
+        body: Any = None,
+        idempotent: bool,
+        auth: bool = True,
+    ) -> Any:
+        return await self._http.call(
+            method,
+            self.server_url + endpoint,
+            token=self._token() if auth else None,
+            params=params,
+            body=body,
+            idempotent=idempotent,
+        )
+
+    # -- auth and account -------------------------------------------------------------------
+
+    async def health(self) -> bool:
+        answer = await self._call("GET", "/v1/health", idempotent=True, auth=False)
+        return isinstance(answer, dict) and answer.get("ok") is True
+
+    async def login(self, user: str, password: str, device: str) -> Login:
+        """Log in; the new device token becomes this client's token."""
+        answer = await self._call(
+            "POST",
+            "/v1/auth/login",
+            body={"user": user, "password": password, "device": device},
+            idempotent=False,
+            auth=False,
+        )
+        result = Login.from_wire(answer)
+        self.token = result.token
+        return result
+
+    async def logout(self) -> None:
+        """Revoke this client's token on the server."""
+        await self._call("POST", "/v1/auth/logout", body={}, idempotent=False)
+        self.token = None
+
+    async def account(self) -> Account:
+        return Account.from_wire(await self._call("GET", "/v1/account", idempotent=True))
+
+    # -- files and folders ------------------------------------------------------------------
+
+    async def meta(self, path: str) -> Metadata:
+        answer = await self._call(
+            "GET", "/v1/files/meta", params={"path": paths.normalize(path)}, idempotent=True
+        )
+        return Metadata.from_wire(answer)
+
+    async def list_folder(
+        self, path: str = paths.ROOT, *, limit: int | None = None
+    ) -> AsyncIterator[ListPage]:
+        """The pages of a folder listing (sorted by path key), fetched as they are consumed."""
+        params: dict[str, object] = {"path": paths.normalize(path), "limit": limit}
+        while True:
+            page = ListPage.from_wire(
+                await self._call("GET", "/v1/files/list", params=params, idempotent=True)
+            )
+            yield page
+            if not page.has_more:
+                return
+            if not page.cursor or page.cursor == params.get("cursor"):
+                raise ProtocolError("the folder listing says it has more but gave no new cursor")
+            params["cursor"] = page.cursor
+
+    async def list_entries(self, path: str = paths.ROOT) -> AsyncIterator[Metadata]:
+        """Every entry of a folder, page after page."""
+        async for page in self.list_folder(path):
+            for entry in page.entries:
+                yield entry
+
+    async def mkdir(self, path: str) -> Metadata:
+        body = {"path": paths.normalize(path)}
+        return Metadata.from_wire(await self._call("POST", "/v1/files/mkdir", body=body, idempotent=False))
+
+    async def delete(self, path: str) -> Metadata:
+        body = {"path": paths.normalize(path)}
+        return Metadata.from_wire(await self._call("POST", "/v1/files/delete", body=body, idempotent=False))
+
+    async def move(self, from_path: str, to_path: str) -> Metadata:
+        body = {"from": paths.normalize(from_path), "to": paths.normalize(to_path)}
+        return Metadata.from_wire(await self._call("POST", "/v1/files/move", body=body, idempotent=False))
+
+    # -- upload sessions --------------------------------------------------------------------
+
+    async def create_upload(
+        self,
+        path: str,
+        size: int,
+        blocks: Sequence[BlockHash],
+        *,
+        content_hash: str | None = None,
+        mode: str = "overwrite",
+        parent_rev: int | None = None,
+    ) -> UploadSession:
+        """Open an upload session. Retried freely: a duplicate session just expires unused."""
+        if mode not in UPLOAD_MODES:
+            raise BadRequest(f"mode must be one of {', '.join(UPLOAD_MODES)}")
+        body: dict[str, Any] = {
+            "path": paths.normalize(path),
+            "size": size,
+            "blocks": [b.to_wire() for b in blocks],
+        }
+        if content_hash is not None:
+            body["content_hash"] = content_hash
+        if mode != "overwrite":
+            body["mode"] = mode
+        if parent_rev is not None:
+            body["parent_rev"] = parent_rev
+        return UploadSession.from_wire(await self._call("POST", "/v1/uploads", body=body, idempotent=True))
+
+    async def upload_status(self, upload_id: str) -> UploadSession:
+        """The session's current state, with fresh grants for the blocks still needed."""
+        answer = await self._call("GET", f"/v1/uploads/{quote(upload_id, safe='')}", idempotent=True)
+        return UploadSession.from_wire(answer)
+
+    async def commit_upload(self, upload_id: str) -> Metadata:
+        """Commit a session. Retried freely: the server answers a repeated commit with its result."""
+        answer = await self._call(
+            "POST", f"/v1/uploads/{quote(upload_id, safe='')}/commit", body={}, idempotent=True
+        )
+        return Metadata.from_wire(answer)
+
+    # -- blocks -------------------------------------------------------------------------------
+
+    async def file_blocks(
+        self, path: str, *, rev: int | None = None, start: int = 0, limit: int | None = None
+    ) -> BlockPage:
+        """One page of a file version's blocks, each with a get grant."""
+        params: dict[str, object] = {
+            "path": paths.normalize(path),
+            "rev": rev,
+            "start": start,
+            "limit": limit,
+        }
+        return BlockPage.from_wire(
+            await self._call("GET", "/v1/files/blocks", params=params, idempotent=True)
+        )
+
+    async def iter_file_blocks(
+        self, path: str, *, rev: int | None = None, page_size: int | None = None
+    ) -> AsyncIterator[BlockPage]:
+        """Every page of a file version's block list, fetched as consumed.
+
+        The revision is pinned by the first page, so a commit made meanwhile
+        cannot mix two versions.
+        """
+        start = 0
+        while True:
+            page = await self.file_blocks(path, rev=rev, start=start, limit=page_size)
+            rev = page.rev
+            yield page
+            start = page.start + len(page.blocks)
+            if start >= page.total:
+                return
+            if not page.blocks:
+                raise ProtocolError(f"the block list of {path} stopped at {start} of {page.total} blocks")
+
+    async def put_block(
+        self, block_servers: Sequence[str], index: int, block_id: str, grant: str, data: bytes
+    ) -> None:
+        """PUT one block; ``index`` spreads blocks (and retries) over the block servers."""
+        await self._http.put_block(
+            block_servers, index, block_id, token=self._token(), grant=grant, data=data
+        )
+
+    async def get_block(
+        self, block_servers: Sequence[str], index: int, block_id: str, grant: str, size: int
+    ) -> bytearray:
+        """GET one block of ``size`` bytes (its hashes are the caller's to check)."""
+        return await self._http.get_block(
+            block_servers, index, block_id, token=self._token(), grant=grant, size=size
+        )
+
+    # -- whole files ----------------------------------------------------------------------------
+
+    async def upload_file(
+        self,
+        local_path: str | os.PathLike[str],
+        remote_path: str,
+        mode: str = "overwrite",
+        parent_rev: int | None = None,
+        progress: Progress | None = None,
+    ) -> UploadResult:
+        """Upload a local file (only the blocks the server lacks) and commit it."""
+        return await upload_file(
+            self,
+            local_path,
+            remote_path,
+            mode=mode,
+            parent_rev=parent_rev,
+            progress=progress,
+            concurrency=self.transfer_concurrency,
+        )
+
+    async def download_file(
+        self,
+        remote_path: str,
+        local_path: str | os.PathLike[str],
+        rev: int | None = None,
+        progress: Progress | None = None,
+    ) -> DownloadResult:
+        """Download a file version, verified, atomically into ``local_path``."""
+        return await download_file(
+            self, remote_path, local_path, rev=rev, progress=progress, concurrency=self.transfer_concurrency
+        )

@@ -1,0 +1,270 @@
+"""Typed views of the metadata server's answers (docs/api.md).
+
+Each ``from_wire`` checks the shape it needs and raises
+:class:`~protocol.errors.ProtocolError` when the server sent something else, so
+the rest of the client can trust the fields. ``to_json`` gives the plain dict
+the CLI prints with ``--json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from protocol.errors import ProtocolError
+
+T = TypeVar("T")
+
+Kind = Literal["file", "folder", "deleted"]
+_KINDS = ("file", "folder", "deleted")
+
+
+def _obj(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ProtocolError(f"{what}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def _get(
+    obj: dict[str, Any], key: str, typ: type[T] | tuple[type, ...], what: str, *, optional: bool = False
+) -> Any:
+    value = obj.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, typ) or isinstance(value, bool) and typ is not bool:
+        raise ProtocolError(f"{what}: field {key!r} is missing or has the wrong type")
+    return value
+
+
+def _list(obj: dict[str, Any], key: str, what: str) -> list[Any]:
+    return _get(obj, key, list, what)
+
+
+@dataclass(frozen=True, slots=True)
+class Metadata:
+    """A file, a folder or a deletion marker."""
+
+    kind: Kind
+    path: str
+    name: str
+    rev: int | None = None
+    size: int | None = None
+    content_hash: str | None = None
+    modified: float | None = None
+    device: str | None = None
+
+    @property
+    def is_file(self) -> bool:
+        return self.kind == "file"
+
+    @property
+    def is_folder(self) -> bool:
+        return self.kind == "folder"
+
+    @classmethod
+    def from_wire(cls, value: Any) -> Metadata:
+        what = "metadata"
+        obj = _obj(value, what)
+        kind = obj.get("kind")
+        if kind not in _KINDS:
+            raise ProtocolError(f"{what}: unknown kind {kind!r}")
+        path = _get(obj, "path", str, what)
+        name = _get(obj, "name", str, what)
+        if kind != "file":
+            return cls(kind, path, name)
+        modified = _get(obj, "modified", (int, float), what, optional=True)
+        return cls(
+            kind,
+            path,
+            name,
+            rev=_get(obj, "rev", int, what),
+            size=_get(obj, "size", int, what),
+            content_hash=_get(obj, "content_hash", str, what),
+            modified=float(modified) if modified is not None else None,
+            device=_get(obj, "device", str, what, optional=True),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "path": self.path, "name": self.name}
+        if self.kind == "file":
+            out.update(
+                rev=self.rev,
+                size=self.size,
+                content_hash=self.content_hash,
+                modified=self.modified,
+                device=self.device,
+            )
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    token: str
+    user: str
+    device: str
+
+    @classmethod
+    def from_wire(cls, value: Any) -> Login:
+        obj = _obj(value, "login")
+        return cls(
+            _get(obj, "token", str, "login"),
+            _get(obj, "user", str, "login"),
+            _get(obj, "device", str, "login"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    user: str
+    user_id: int
+    device: str
+    quota_bytes: int | None
+    used_bytes: int
+
+    @classmethod
+    def from_wire(cls, value: Any) -> Account:
+        what = "account"
+        obj = _obj(value, what)
+        return cls(
+            user=_get(obj, "user", str, what),
+            user_id=_get(obj, "user_id", int, what),
+            device=_get(obj, "device", str, what),
+            quota_bytes=_get(obj, "quota_bytes", int, what, optional=True),
+            used_bytes=_get(obj, "used_bytes", int, what),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "user": self.user,
+            "user_id": self.user_id,
+            "device": self.device,
+            "quota_bytes": self.quota_bytes,
+            "used_bytes": self.used_bytes,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    entries: list[Metadata]
+    cursor: str | None
+    has_more: bool
+
+    @classmethod
+    def from_wire(cls, value: Any) -> ListPage:
+        what = "folder listing"
+        obj = _obj(value, what)
+        return cls(
+            entries=[Metadata.from_wire(e) for e in _list(obj, "entries", what)],
+            cursor=_get(obj, "cursor", str, what, optional=True),
+            has_more=_get(obj, "has_more", bool, what),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UploadBlock:
+    index: int
+    block_id: str
+    state: Literal["stored", "needed"]
+    #: the put grant; on only one of the blocks that share an id
+    grant: str | None = None
+
+    @classmethod
+    def from_wire(cls, value: Any) -> UploadBlock:
+        what = "upload block"
+        obj = _obj(value, what)
+        state = obj.get("state")
+        if state not in ("stored", "needed"):
+            raise ProtocolError(f"{what}: unknown state {state!r}")
+        return cls(
+            index=_get(obj, "index", int, what),
+            block_id=_get(obj, "block_id", str, what),
+            state=state,
+            grant=_get(obj, "grant", str, what, optional=True),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UploadSession:
+    upload_id: str
+    path: str
+    size: int
+    content_hash: str
+    expires_at: float
+    block_servers: list[str]
+    blocks: list[UploadBlock]
+    needed: int
+
+    @classmethod
+    def from_wire(cls, value: Any) -> UploadSession:
+        what = "upload session"
+        obj = _obj(value, what)
+        servers = _list(obj, "block_servers", what)
+        if not all(isinstance(s, str) for s in servers):
+            raise ProtocolError(f"{what}: block_servers must be URLs")
+        return cls(
+            upload_id=_get(obj, "upload_id", str, what),
+            path=_get(obj, "path", str, what),
+            size=_get(obj, "size", int, what),
+            content_hash=_get(obj, "content_hash", str, what),
+            expires_at=float(_get(obj, "expires_at", (int, float), what)),
+            block_servers=servers,
+            blocks=[UploadBlock.from_wire(b) for b in _list(obj, "blocks", what)],
+            needed=_get(obj, "needed", int, what),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteBlock:
+    """One block of a stored file version, with a get grant."""
+
+    index: int
+    block_id: str
+    size: int
+    md5: str
+    sha256: str
+    grant: str
+
+    @classmethod
+    def from_wire(cls, value: Any) -> RemoteBlock:
+        what = "file block"
+        obj = _obj(value, what)
+        return cls(
+            index=_get(obj, "index", int, what),
+            block_id=_get(obj, "block_id", str, what),
+            size=_get(obj, "size", int, what),
+            md5=_get(obj, "md5", str, what).lower(),
+            sha256=_get(obj, "sha256", str, what).lower(),
+            grant=_get(obj, "grant", str, what),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BlockPage:
+    """One page of a file version's block list."""
+
+    rev: int
+    path: str
+    size: int
+    content_hash: str
+    block_servers: list[str]
+    total: int
+    start: int
+    blocks: list[RemoteBlock]
+
+    @classmethod
+    def from_wire(cls, value: Any) -> BlockPage:
+        what = "block list"
+        obj = _obj(value, what)
+        servers = _list(obj, "block_servers", what)
+        if not all(isinstance(s, str) for s in servers):
+            raise ProtocolError(f"{what}: block_servers must be URLs")
+        return cls(
+            rev=_get(obj, "rev", int, what),
+            path=_get(obj, "path", str, what),
+            size=_get(obj, "size", int, what),
+            content_hash=_get(obj, "content_hash", str, what).lower(),
+            block_servers=servers,
+            total=_get(obj, "total", int, what),
+            start=_get(obj, "start", int, what),
+            blocks=[RemoteBlock.from_wire(b) for b in _list(obj, "blocks", what)],
+        )

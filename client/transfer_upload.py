@@ -1,0 +1,208 @@
+"""Uploading one local file: hash, open a session, send the missing blocks, commit.
+
+1. The file is hashed in 4 MiB blocks in a worker thread, one block at a time.
+2. ``POST /v1/uploads`` says which blocks the server lacks (the rest are
+   deduplicated) and grants each missing block id a PUT.
+3. The missing blocks are re-read from disk at ``index * BLOCK_SIZE`` and PUT
+   to the block servers, several at once; identical blocks share an id and go
+   once. Memory is bounded by ``concurrency`` blocks.
+4. The session is committed; blocks the server still misses are sent again.
+
+Every re-read block is checked against the hash it was announced with, and the
+file's inode, size and mtime are checked before the commit: a file edited while
+it uploads raises :class:`~client.errors.FileChanged` and nothing is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from protocol import paths
+from protocol.errors import BadRequest, BlocksMissing, GrantExpired, ProtocolError
+
+from .concurrency import bounded_map
+from .filehash import FileHash, LocalFile
+from .models import Metadata, UploadSession
+from .progress import HASH, UPLOAD, NullProgress, Progress
+
+if TYPE_CHECKING:
+    from .api import TesseraClient
+
+log = logging.getLogger(__name__)
+
+UPLOAD_MODES = ("overwrite", "add", "update")
+#: fresh grants fetched for one block before giving up
+MAX_GRANT_REFRESHES = 3
+#: commits tried when the server reports blocks missing
+MAX_COMMIT_ROUNDS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class UploadResult:
+    metadata: Metadata
+    upload_id: str
+    #: blocks in the file
+    blocks_total: int
+    #: distinct blocks actually sent (the others were already on the server)
+    blocks_sent: int
+    bytes_sent: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.metadata.to_json(),
+            "upload_id": self.upload_id,
+            "blocks_total": self.blocks_total,
+            "blocks_sent": self.blocks_sent,
+            "bytes_sent": self.bytes_sent,
+        }
+
+
+async def upload_file(
+    client: TesseraClient,
+    local_path: str | os.PathLike[str],
+    remote_path: str,
+    *,
+    mode: str = "overwrite",
+    parent_rev: int | None = None,
+    progress: Progress | None = None,
+    concurrency: int = 6,
+) -> UploadResult:
+    remote_path = paths.normalize(remote_path)
+    if remote_path == paths.ROOT:
+        raise BadRequest("cannot upload onto the root folder")
+    if mode not in UPLOAD_MODES:
+        raise BadRequest(f"mode must be one of {', '.join(UPLOAD_MODES)}")
+    progress = progress or NullProgress()
+    local = await asyncio.to_thread(LocalFile, local_path)
+    try:
+        hashed = await _hash(local, progress)
+        session = await client.create_upload(
+            remote_path,
+            hashed.size,
+            hashed.blocks,
+            content_hash=hashed.content_hash,
+            mode=mode,
+            parent_rev=parent_rev,
+        )
+        if session.size != hashed.size or session.content_hash != hashed.content_hash:
+            raise ProtocolError("the upload session does not describe the file that was announced")
+        sender = _BlockSender(client, local, hashed, session, progress, concurrency)
+        await sender.send(session)
+        metadata = await _commit(client, local, sender, session.upload_id)
+        return UploadResult(
+            metadata, session.upload_id, len(hashed.blocks), sender.blocks_sent, sender.bytes_sent
+        )
+    finally:
+        # shielded: a cancelled upload still waits for a running read before closing the fd
+        await asyncio.shield(asyncio.to_thread(local.close))
+
+
+async def _hash(local: LocalFile, progress: Progress) -> FileHash:
+    """Hash block by block in a thread (cancellable between blocks), reporting progress."""
+    progress.phase(HASH, local.size)
+    hashes = []
+    steps = local.iter_hashes()
+    while (digest := await asyncio.to_thread(next, steps, None)) is not None:
+        hashes.append(digest)
+        progress.advance(digest.size)
+    return await asyncio.to_thread(local.finish_hash, hashes)
+
+
+async def _commit(client: TesseraClient, local: LocalFile, sender: _BlockSender, upload_id: str) -> Metadata:
+    for round_ in range(1, MAX_COMMIT_ROUNDS + 1):
+        await asyncio.to_thread(local.check_unchanged)
+        try:
+            return await client.commit_upload(upload_id)
+        except BlocksMissing as err:
+            if round_ == MAX_COMMIT_ROUNDS:
+                raise
+            log.info("commit of %s: %s; sending them again", upload_id, err.message)
+            await sender.send(await client.upload_status(upload_id))
+    raise AssertionError("unreachable")
+
+
+class _BlockSender:
+    """Sends the blocks a session needs, refreshing expired grants (once for all workers)."""
+
+    def __init__(
+        self,
+        client: TesseraClient,
+        local: LocalFile,
+        hashed: FileHash,
+        session: UploadSession,
+        progress: Progress,
+        concurrency: int,
+    ) -> None:
+        self._client = client
+        self._local = local
+        self._hashed = hashed
+        self._upload_id = session.upload_id
+        self._progress = progress
+        self._concurrency = concurrency
+        self._servers: list[str] = []
+        self._grants: dict[str, str] = {}
+        self._stored: set[str] = set()
+        self._generation = 0
+        self._refresh_lock = asyncio.Lock()
+        self.blocks_sent = 0
+        self.bytes_sent = 0
+
+    def _absorb(self, session: UploadSession) -> dict[str, int]:
+        """Take the session's servers and grants; return needed block id -> first index."""
+        if session.upload_id != self._upload_id:
+            raise ProtocolError("the server answered for another upload session")
+        if len(session.blocks) != len(self._hashed.blocks):
+            raise ProtocolError(
+                f"the upload session lists {len(session.blocks)} blocks, the file has {len(self._hashed.blocks)}"
+            )
+        self._servers = list(session.block_servers)
+        needed: dict[str, int] = {}
+        for b in session.blocks:
+            if not 0 <= b.index < len(self._hashed.blocks):
+                raise ProtocolError(f"the upload session names block {b.index}, which the file does not have")
+            if b.grant:
+                self._grants[b.block_id] = b.grant
+            if b.state == "stored":
+                self._stored.add(b.block_id)
+            else:
+                needed.setdefault(b.block_id, b.index)
+        lacking = [bid for bid in needed if bid not in self._grants]
+        if lacking:
+            raise ProtocolError(f"the upload session gave no grant for {len(lacking)} needed block(s)")
+        return needed
+
+    async def send(self, session: UploadSession) -> None:
+        needed = self._absorb(session)
+        self._progress.phase(UPLOAD, sum(self._hashed.blocks[i].size for i in needed.values()))
+        await bounded_map(needed.items(), self._send_one, limit=self._concurrency)
+
+    async def _send_one(self, item: tuple[str, int]) -> None:
+        block_id, index = item
+        expected = self._hashed.blocks[index]
+        data = await asyncio.to_thread(self._local.read_block, index, expected)
+        for refresh in range(MAX_GRANT_REFRESHES + 1):
+            generation = self._generation
+            try:
+                await self._client.put_block(self._servers, index, block_id, self._grants[block_id], data)
+                break
+            except GrantExpired:
+                if refresh == MAX_GRANT_REFRESHES:
+                    raise
+                if not await self._refresh(generation, block_id):
+                    break  # stored meanwhile (an earlier PUT whose answer was lost)
+        self.blocks_sent += 1
+        self.bytes_sent += len(data)
+        self._progress.advance(len(data))
+
+    async def _refresh(self, seen_generation: int, block_id: str) -> bool:
+        """Fetch fresh grants unless another worker already did; True if the block is still needed."""
+        async with self._refresh_lock:
+            if self._generation == seen_generation:
+                log.info("upload %s: block grants expired, fetching fresh ones", self._upload_id)
+                self._absorb(await self._client.upload_status(self._upload_id))
+                self._generation += 1
+        return block_id not in self._stored

@@ -1,0 +1,235 @@
+"""The ``tessera`` CLI end to end, run as a real subprocess against the real servers.
+
+The servers run in the test's event loop, so the CLI is driven with the async
+subprocess API (a blocking ``subprocess.run`` would freeze the servers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from protocol.hashing import BLOCK_SIZE
+
+from .conftest import PASSWORD, USER, write_random
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def json(self):
+        return json.loads(self.out)
+
+    def assert_one_line_error(self, code: str) -> None:
+        assert self.code != 0, self
+        assert "Traceback" not in self.err, self.err
+        lines = self.err.strip().splitlines()
+        assert len(lines) == 1, self.err
+        assert lines[0].startswith("tessera: error: "), lines[0]
+        assert lines[0].endswith(f"({code})"), lines[0]
+
+
+class Tessera:
+    def __init__(self, config_dir: Path, cwd: Path) -> None:
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+        self.env["TESSERA_CONFIG_DIR"] = str(config_dir)
+        self.env["PYTHONPATH"] = str(REPO)
+        self.config_dir = config_dir
+        self.cwd = cwd
+
+    async def __call__(self, *args: str, stdin: bytes | None = None) -> Run:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "client.cli",
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=self.env,
+            cwd=self.cwd,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(stdin or b""), timeout=60)
+        assert proc.returncode is not None
+        return Run(proc.returncode, out.decode(), err.decode())
+
+
+@pytest.fixture
+async def tessera(servers, tmp_path) -> Tessera:
+    await servers.add_user(USER, PASSWORD)
+    work = tmp_path / "work"
+    work.mkdir()
+    return Tessera(tmp_path / "config", work)
+
+
+async def login(tessera: Tessera, servers) -> Run:
+    r = await tessera(
+        "login",
+        "--server",
+        servers.meta_url,
+        "--user",
+        USER,
+        "--password-stdin",
+        "--device",
+        "cli-test",
+        stdin=f"{PASSWORD}\n".encode(),
+    )
+    assert r.code == 0, r
+    return r
+
+
+async def test_cli_session(tessera, servers, tmp_path):
+    r = await login(tessera, servers)
+    assert f"as {USER}" in r.out
+    creds = tessera.config_dir / "credentials.json"
+    assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+    assert PASSWORD not in creds.read_text()
+
+    r = await tessera("whoami", "--json")
+    assert r.code == 0, r
+    assert r.json()["user"] == USER and r.json()["device"] == "cli-test"
+    assert r.json()["server"] == servers.meta_url
+    r = await tessera("whoami")
+    assert r.code == 0 and USER in r.out and "cli-test" in r.out
+
+    r = await tessera("mkdir", "/Docs/Sub", "--json")
+    assert r.code == 0, r
+    assert r.json() == {"kind": "folder", "path": "/Docs/Sub", "name": "Sub"}
+
+    src = write_random(tessera.cwd / "report.bin", BLOCK_SIZE + 10, seed=11)
+    r = await tessera("put", str(src), "/Docs", "--json")  # an existing folder: put inside it
+    assert r.code == 0, r
+    put = r.json()
+    assert put["path"] == "/Docs/report.bin" and put["size"] == BLOCK_SIZE + 10
+    assert put["blocks_sent"] == 2 and put["blocks_total"] == 2
+    r = await tessera("put", str(src), "/Docs/Sub/")  # trailing slash: inside it
+    assert r.code == 0, r
+    assert "/Docs/Sub/report.bin" in r.out and "sent 0 of 2 blocks" in r.out
+    r = await tessera("put", "report.bin", "/Docs/renamed.bin")  # relative local path, explicit name
+    assert r.code == 0, r
+
+    r = await tessera("ls", "/Docs")
+    assert r.code == 0, r
+    assert r.out.split() == ["renamed.bin", "report.bin", "Sub/"]
+    r = await tessera("ls", "Docs", "-l")
+    assert r.code == 0 and "4.0 MiB" in r.out and "Sub/" in r.out, r
+    r = await tessera("ls", "--json")
+    assert r.code == 0, r
+    assert [e["path"] for e in r.json()["entries"]] == ["/Docs"]
+    r = await tessera("ls", "/Docs/report.bin", "--json")  # a file lists as itself
+    assert [e["name"] for e in r.json()["entries"]] == ["report.bin"]
+
+    r = await tessera("info", "/Docs/report.bin", "--json")
+    assert r.code == 0, r
+    info = r.json()
+    assert (
+        info["kind"] == "file" and info["content_hash"] == put["content_hash"] and info["rev"] == put["rev"]
+    )
+    r = await tessera("info", "/Docs/report.bin")
+    assert r.code == 0 and put["content_hash"] in r.out
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    r = await tessera("get", "/Docs/report.bin", str(downloads), "--json")  # into a directory
+    assert r.code == 0, r
+    assert r.json()["content_hash"] == put["content_hash"]
+    assert (downloads / "report.bin").read_bytes() == src.read_bytes()
+    r = await tessera("get", "/Docs/Sub/report.bin", str(downloads / "copy.bin"))
+    assert r.code == 0, r
+    assert (downloads / "copy.bin").read_bytes() == src.read_bytes()
+
+    r = await tessera("mv", "/Docs/report.bin", "/Docs/Sub")  # into a folder that has one already
+    r.assert_one_line_error("exists")
+    assert r.code == 5
+    assert (await tessera("mkdir", "/Archive")).code == 0
+    r = await tessera("mv", "/Docs/report.bin", "/Archive", "--json")  # into an existing folder
+    assert r.code == 0, r
+    assert r.json()["path"] == "/Archive/report.bin"
+    r = await tessera("mv", "/Docs/renamed.bin", "/Docs/final.bin")
+    assert r.code == 0, r
+    r = await tessera("mv", "/Docs/final.bin", "/Docs/FINAL.bin", "--json")  # case-only rename
+    assert r.code == 0, r
+    assert r.json()["path"] == "/Docs/FINAL.bin"
+    r = await tessera("ls", "/Docs")
+    assert r.out.split() == ["FINAL.bin", "Sub/"]
+
+    r = await tessera("rm", "/Docs/Sub", "--json")
+    assert r.code == 0, r
+    assert r.json()["path"] == "/Docs/Sub"
+    r = await tessera("info", "/Docs/Sub/report.bin")
+    r.assert_one_line_error("not_found")
+    assert r.code == 4
+
+    r = await tessera("logout", "--json")
+    assert r.code == 0, r
+    assert r.json()["logged_out"] is True
+    assert not creds.exists()
+    r = await tessera("whoami")
+    r.assert_one_line_error("not_logged_in")
+    assert r.code == 3
+    r = await tessera("logout")
+    assert r.code == 0 and "Not logged in" in r.out
+
+
+async def test_cli_bad_input(tessera, servers, tmp_path):
+    r = await tessera(
+        "login", "--server", servers.meta_url, "--user", USER, "--password-stdin", stdin=b"wrong password\n"
+    )
+    r.assert_one_line_error("unauthorized")
+    assert r.code == 3
+    assert not (tessera.config_dir / "credentials.json").exists()
+
+    await login(tessera, servers)
+
+    r = await tessera("put", str(tmp_path / "no-such-file"), "/x")
+    r.assert_one_line_error("ENOENT")
+    assert "no-such-file" in r.err
+
+    r = await tessera("get", "/no/such/file", "out.bin")
+    r.assert_one_line_error("not_found")
+    assert r.code == 4
+    assert list(tessera.cwd.iterdir()) == []
+
+    for bad in ("/a/../b", "/a//b", "/a/./b"):
+        r = await tessera("mkdir", bad)
+        r.assert_one_line_error("bad_path")
+        assert r.code == 2
+
+    r = await tessera("get", "/a/../b", "out.bin", "--json")
+    r.assert_one_line_error("bad_path")
+    assert r.json()["error"]["code"] == "bad_path"  # --json: the error is a document too
+
+    r = await tessera("mkdir", "/dup")
+    assert r.code == 0
+    r = await tessera("mkdir", "/dup")
+    r.assert_one_line_error("exists")
+    assert r.code == 5
+
+    r = await tessera("put")
+    r.assert_one_line_error("usage")
+    assert r.code == 2
+    r = await tessera("frobnicate")
+    r.assert_one_line_error("usage")
+
+    r = await tessera(
+        "--server", "http://127.0.0.1:9", "--retries", "1", "whoami"
+    )  # nothing listens on port 9
+    r.assert_one_line_error("unavailable")
+    assert "cannot connect" in r.err
+
+    r = await tessera(
+        "login", "--server", "ftp://example.com", "--user", USER, "--password-stdin", stdin=b"x\n"
+    )
+    r.assert_one_line_error("bad_server_url")
