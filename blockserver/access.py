@@ -1,0 +1,62 @@
+"""Who may read or write which block: bearer tokens and signed grants.
+
+Every block request carries the device's bearer token and a grant the
+metadata server signed for exactly this operation on exactly this block for
+exactly this user. The token is looked up in the database on every request
+(no cache), so revoking a token takes effect at once; the grant is checked
+without the database.
+"""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from metaserver import db
+from metaserver.auth import Caller, bearer_token, lookup_token
+from protocol import grants
+from protocol.errors import Forbidden
+from protocol.hashing import BLOCK_SIZE, BlockHash
+
+from .appkeys import CONFIG, POOL
+
+GRANT_HEADER = "X-Tessera-Grant"
+GRANT_QUERY = "grant"
+
+
+async def authenticate(request: web.Request) -> Caller:
+    """The caller behind the request's bearer token; Unauthorized if none, unknown or revoked."""
+    token = bearer_token(request.headers.get("Authorization"))
+    async with db.connection(request.app[POOL]) as conn:
+        return await lookup_token(conn, token)
+
+
+def block_id_of(request: web.Request) -> str:
+    """The block id in the URL, canonical (32 lowercase hex digits); BadRequest if it is none."""
+    return grants.canonical_block_id(request.match_info["block_id"])
+
+
+def check_grant(request: web.Request, caller: Caller, op: str, block_id: str) -> grants.Grant:
+    """The request's grant, if it is genuine, unexpired and for ``op`` on ``block_id`` by ``caller``.
+
+    Raises Forbidden (missing, forged, malformed or mismatched grant) or GrantExpired.
+    """
+    token = request.headers.get(GRANT_HEADER) or request.query.get(GRANT_QUERY)
+    if not token:
+        raise Forbidden(f"a block grant is required ({GRANT_HEADER} header or ?{GRANT_QUERY}=)")
+    grant = grants.verify(token, request.app[CONFIG].grant_secret, now=time.time())
+    if grant.op != op:
+        raise Forbidden(f"the grant allows {grant.op!r}, not {op!r}")
+    if grant.block_id != block_id:
+        raise Forbidden("the grant is for another block")
+    if grant.user_id != caller.user_id:
+        raise Forbidden("the grant was issued to another user")
+    return grant
+
+
+def expected_hash(grant: grants.Grant) -> BlockHash:
+    """What a put grant promises the block's bytes are."""
+    if not 0 < grant.size <= BLOCK_SIZE or len(grant.md5) != 32 or len(grant.sha256) != 64:
+        raise Forbidden("the put grant does not describe a valid block")
+    return BlockHash(grant.size, grant.md5, grant.sha256)

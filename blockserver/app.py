@@ -1,0 +1,79 @@
+"""The block server application: routes, middleware and the resources it holds.
+
+``create_app(config)`` builds a fresh application; nothing lives at module
+level. The asyncpg pool and the block store are ``cleanup_ctx`` entries, so
+they exist exactly while the application runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from metaserver import db
+from metaserver.config import ServerConfig
+from metaserver.web_common import error_middleware
+
+from . import handlers
+from .appkeys import CONFIG, POOL, PUT_SLOTS, SETTINGS, STORE
+from .settings import BlockServerSettings
+from .store_base import BlockStore
+from .stores import store_from_settings
+
+log = logging.getLogger(__name__)
+
+#: no block server route reads a whole body into memory (blocks are streamed),
+#: so anything asking to buffer more than this is refused
+MAX_BUFFERED_BODY = 64 * 1024
+
+
+def create_app(config: ServerConfig, store: BlockStore | None = None) -> web.Application:
+    """A block server for ``config``.
+
+    Without ``store``, the app builds the store the configuration names and
+    starts and closes it with itself. A ``store`` passed in is used as it is:
+    its owner starts it before and closes it after.
+    """
+    settings = BlockServerSettings.from_config(config)
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BUFFERED_BODY)
+    app[CONFIG] = config
+    app[SETTINGS] = settings
+    app[PUT_SLOTS] = asyncio.Semaphore(settings.put_concurrency)
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_block_store(store))
+
+    app.router.add_put("/v1/blocks/{block_id}", handlers.put_block)
+    app.router.add_get("/v1/blocks/{block_id}", handlers.get_block)  # and HEAD
+    app.router.add_get("/v1/health", handlers.health)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    pool = await db.create_pool(config.database_url, min_size=config.db_pool_min, max_size=config.db_pool_max)
+    app[POOL] = pool
+    try:
+        yield
+    finally:
+        await pool.close()
+
+
+def _block_store(given: BlockStore | None) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def block_store(app: web.Application) -> AsyncIterator[None]:
+        if given is not None:
+            app[STORE] = given
+            yield
+            return
+        store = store_from_settings(app[SETTINGS])
+        await store.start()
+        log.info("block store: %r", store)
+        app[STORE] = store
+        try:
+            yield
+        finally:
+            await store.close()
+
+    return block_store

@@ -1,0 +1,22 @@
+"""Typed keys of what a block server application holds (``app[KEY]``)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+from aiohttp import web
+
+from metaserver.config import ServerConfig
+
+from .settings import BlockServerSettings
+from .store_base import BlockStore
+
+CONFIG = web.AppKey("config", ServerConfig)
+SETTINGS = web.AppKey("settings", BlockServerSettings)
+#: the asyncpg pool (a cleanup_ctx: open while the app runs)
+POOL = web.AppKey("pool", asyncpg.Pool)
+#: the object store holding the blocks (a cleanup_ctx: started while the app runs)
+STORE = web.AppKey("store", BlockStore)
+#: bounds the block PUTs received at once, and so the memory they hold
+PUT_SLOTS = web.AppKey("put_slots", asyncio.Semaphore)

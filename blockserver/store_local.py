@@ -1,0 +1,178 @@
+"""Blocks as files in a local directory.
+
+Layout: ``root/ab/abcdef0123...`` (the first two hex digits of the block id
+name a sub-directory, so no directory grows past 1/256 of the blocks).
+
+A put streams into a temp file in the block's own directory (so the rename
+never crosses a file system), fsyncs it, ``os.replace``-s it onto the final
+name and fsyncs the directory: readers see either no block or the whole
+verified block, also across a crash. Temp files are dot-files ending in
+``.tmp``; they are removed on every failure and never listed. All file system
+calls run in worker threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import BinaryIO
+
+from protocol.errors import NotFound
+from protocol.hashing import BlockHash
+
+from .intake import receive_verified
+from .store_base import READ_PIECE, BlockStore, BlockStream, check_block_id, is_block_id
+from .threads import run_to_completion
+
+log = logging.getLogger(__name__)
+
+TEMP_PREFIX = "."
+TEMP_SUFFIX = ".tmp"
+#: the sub-directories of the root: the first two hex digits of the block ids in them
+SHARD_DIRS = frozenset(f"{i:02x}" for i in range(256))
+
+
+class LocalStore(BlockStore):
+    """A block store in a directory on local disk (or any POSIX file system)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"LocalStore({str(self.root)!r})"
+
+    async def start(self) -> None:
+        await run_to_completion(self.root.mkdir, parents=True, exist_ok=True)
+
+    async def close(self) -> None:
+        return None  # nothing held between calls
+
+    def path_of(self, block_id: str) -> Path:
+        """Where the block lives: ``root/ab/abcdef...``."""
+        check_block_id(block_id)
+        return self.root / block_id[:2] / block_id
+
+    async def put(self, block_id: str, body: AsyncIterator[bytes], expected: BlockHash) -> None:
+        final = self.path_of(block_id)
+        f, tmp = await run_to_completion(_create_temp, final)
+        try:
+            await receive_verified(body, expected, f.write)
+            await run_to_completion(_publish, f, tmp, final)
+        except BaseException:
+            await run_to_completion(_discard, f, tmp)
+            raise
+
+    async def open(self, block_id: str) -> tuple[int, BlockStream]:
+        path = self.path_of(block_id)
+        try:
+            f, size = await run_to_completion(_open_for_reading, path)
+        except FileNotFoundError:
+            raise NotFound(f"no block {block_id}") from None
+        return size, _FileStream(f)
+
+    async def size(self, block_id: str) -> int:
+        path = self.path_of(block_id)
+        try:
+            st = await run_to_completion(os.stat, path)
+        except FileNotFoundError:
+            raise NotFound(f"no block {block_id}") from None
+        return st.st_size
+
+    async def exists(self, block_id: str) -> bool:
+        return await run_to_completion(os.path.isfile, self.path_of(block_id))
+
+    async def delete(self, block_id: str) -> None:
+        path = self.path_of(block_id)
+        await run_to_completion(path.unlink, missing_ok=True)
+
+    async def list_ids(self) -> AsyncIterator[str]:
+        subdirs = await run_to_completion(_list_dir, self.root)
+        for sub in sorted(subdirs):
+            if sub not in SHARD_DIRS:
+                continue
+            for name in await run_to_completion(_list_dir, self.root / sub):
+                # temp files start with a dot and so are never block ids
+                if is_block_id(name) and name.startswith(sub):
+                    yield name
+
+
+class _FileStream(BlockStream):
+    """Reads an open block file in :data:`READ_PIECE` pieces, in worker threads."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+
+    async def __anext__(self) -> bytes:
+        if self._f.closed:
+            raise StopAsyncIteration
+        piece = await run_to_completion(self._f.read, READ_PIECE)
+        if not piece:
+            await self.aclose()
+            raise StopAsyncIteration
+        return piece
+
+    async def aclose(self) -> None:
+        if not self._f.closed:
+            await run_to_completion(self._f.close)
+
+
+# -- the blocking parts, each run in a worker thread ---------------------------
+
+
+def _create_temp(final: Path) -> tuple[BinaryIO, Path]:
+    shard = final.parent
+    if not shard.is_dir():
+        shard.mkdir(parents=True, exist_ok=True)
+        _fsync_dir(shard.parent)  # the new shard directory's entry must survive a crash too
+    fd, name = tempfile.mkstemp(dir=final.parent, prefix=f"{TEMP_PREFIX}{final.name}.", suffix=TEMP_SUFFIX)
+    try:
+        return os.fdopen(fd, "wb"), Path(name)
+    except BaseException:
+        os.close(fd)
+        os.unlink(name)
+        raise
+
+
+def _publish(f: BinaryIO, tmp: Path, final: Path) -> None:
+    f.flush()
+    os.fsync(f.fileno())
+    f.close()
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
+
+
+def _discard(f: BinaryIO, tmp: Path) -> None:
+    try:
+        f.close()
+    except OSError as e:  # a failed flush of a block we are dropping anyway
+        log.debug("closing discarded temp file %s: %s", tmp, e)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _open_for_reading(path: Path) -> tuple[BinaryIO, int]:
+    f = open(path, "rb")  # closed by _FileStream.aclose
+    try:
+        return f, os.fstat(f.fileno()).st_size
+    except BaseException:
+        f.close()
+        raise
+
+
+def _list_dir(path: Path) -> list[str]:
+    try:
+        return os.listdir(path)
+    except FileNotFoundError:
+        return []

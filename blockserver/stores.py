@@ -1,0 +1,35 @@
+"""Choosing the block store backend from the server configuration."""
+
+from __future__ import annotations
+
+from metaserver.config import ServerConfig
+
+from .settings import BlockServerSettings
+from .store_base import BlockStore
+from .store_local import LocalStore
+
+
+def store_from_settings(settings: BlockServerSettings) -> BlockStore:
+    """An S3Store when an S3 bucket is configured, else a LocalStore (not started yet)."""
+    if settings.s3 is not None:
+        from .store_s3 import S3Store  # aiobotocore is only imported when used
+
+        s3 = settings.s3
+        return S3Store(
+            s3.bucket,
+            endpoint_url=s3.endpoint_url,
+            region=s3.region,
+            access_key=s3.access_key,
+            secret_key=s3.secret_key,
+            prefix=s3.prefix,
+            checksum_sha256=s3.checksum_sha256,
+            max_connections=s3.max_connections,
+        )
+    return LocalStore(settings.blocks_dir)
+
+
+def store_from_config(config: ServerConfig) -> BlockStore:
+    """The block store ``config`` asks for: S3 if ``extra["s3_bucket"]`` is set, else local disk
+    under ``config.blocks_dir`` (default ``config.data_dir / "blocks"``). Call ``start()`` on it
+    (or use it with ``async with``) before use."""
+    return store_from_settings(BlockServerSettings.from_config(config))
