@@ -19,6 +19,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
+
 from protocol import paths
 from protocol.errors import BadRequest, ProtocolError
 from protocol.hashing import BlockHash
@@ -83,7 +85,9 @@ class TesseraClient:
         body: Any = None,
         idempotent: bool,
         auth: bool = True,
+        request_timeout: aiohttp.ClientTimeout | None = None,
     ) -> Any:
+        """One metadata-server request (``request_timeout``: e.g. for a long-poll)."""
         return await self._http.call(
             method,
             self.server_url + endpoint,
@@ -91,6 +95,7 @@ class TesseraClient:
             params=params,
             body=body,
             idempotent=idempotent,
+            request_timeout=request_timeout,
         )
 
     # -- auth and account -------------------------------------------------------------------

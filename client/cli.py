@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import socket
+import stat
 import sys
 from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from protocol.errors import NotAFolder, NotFound, TesseraError, Unauthorized
 
 from . import cli_format
 from .credentials import Credentials, CredentialStore, config_dir
+from .errors import NotLoggedIn
 
 if TYPE_CHECKING:
     from .api import TesseraClient
@@ -202,7 +204,10 @@ def login(
     else:
         password = click.prompt("Password", hide_input=True, err=True)
     device = device or socket.gethostname() or "unknown-device"
-    previous = obj.store.load()
+    try:
+        previous = obj.store.load()
+    except NotLoggedIn:
+        previous = None  # unreadable credentials: the new login replaces them
 
     async def go() -> Credentials:
         async with obj.client(server, None) as client:
@@ -394,6 +399,8 @@ def put(obj: CliContext, local: Path, remote: str, mode: str, parent_rev: int | 
         raise click.UsageError("--mode update needs --parent-rev")
 
     async def go() -> UploadResult:
+        if stat.S_ISDIR((await asyncio.to_thread(local.stat)).st_mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory (folders are not uploaded)", str(local))
         async with obj.authed_client() as client:
             dest = await _resolve_into_folder(client, remote, local.name)
             with obj.progress(local.name) as progress:
@@ -456,6 +463,14 @@ def _fail(obj: CliContext | None, message: str, code: str, exit_code: int) -> in
     return exit_code
 
 
+class _NeverRaised(click.UsageError):
+    pass
+
+
+#: click >= 8.2 raises this for a bare `tessera`; older versions print the help themselves
+_NoArgsIsHelp: type[click.UsageError] = getattr(click.exceptions, "NoArgsIsHelpError", _NeverRaised)
+
+
 def dispatch(argv: Sequence[str] | None = None) -> int:
     """Run the CLI once and return its exit code; never lets a traceback out."""
     obj = CliContext(config_dir=Path())
@@ -465,6 +480,9 @@ def dispatch(argv: Sequence[str] | None = None) -> int:
         )
         return rv if isinstance(rv, int) else 0
     except click.exceptions.Exit as e:
+        return e.exit_code
+    except _NoArgsIsHelp as e:  # bare `tessera`: the help, as click shows it
+        e.show()
         return e.exit_code
     except click.exceptions.Abort:
         return _fail(obj, "interrupted", "interrupted", 130)

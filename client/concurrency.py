@@ -7,6 +7,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 _DONE = object()
 
@@ -68,3 +69,23 @@ async def bounded_map(
                 tg.create_task(work())
     except BaseExceptionGroup as eg:
         raise first_error(eg) from None
+
+
+async def open_in_thread(open_fn: Callable[[], R], release: Callable[[R], object]) -> R:
+    """Run ``open_fn`` (which acquires something: an fd, a temp file) in a worker thread.
+
+    A thread cannot be stopped: if the caller is cancelled meanwhile, what
+    ``open_fn`` acquires is released by ``release`` as soon as it is ready,
+    instead of leaking.
+    """
+    fut = asyncio.ensure_future(asyncio.to_thread(open_fn))
+    try:
+        return await asyncio.shield(fut)
+    except asyncio.CancelledError:
+
+        def release_when_ready(f: asyncio.Future[R]) -> None:
+            if not f.cancelled() and f.exception() is None:
+                release(f.result())
+
+        fut.add_done_callback(release_when_ready)
+        raise

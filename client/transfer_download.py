@@ -24,6 +24,7 @@ import logging
 import os
 import secrets
 import stat
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ from protocol import paths
 from protocol.errors import GrantExpired, HashMismatch, ProtocolError, SizeMismatch
 from protocol.hashing import BLOCK_SIZE, BlockHash, block_count, hash_block
 
-from .concurrency import bounded_map
+from .concurrency import bounded_map, open_in_thread
 from .fileguard import UseGuard
 from .models import BlockPage, RemoteBlock
 from .progress import DOWNLOAD, NullProgress, Progress
@@ -83,7 +84,7 @@ async def download_file(
     pages = client.iter_file_blocks(remote_path, rev=rev)
     try:
         first = await anext(pages)
-        part = await asyncio.to_thread(_TempFile, target, first.size)
+        part = await open_in_thread(lambda: _TempFile(target, first.size), _TempFile.discard)
         try:
             progress.phase(DOWNLOAD, first.size)
             fetcher = _Fetcher(client, remote_path, first, part, progress)
@@ -209,6 +210,7 @@ class _TempFile:
     def __init__(self, target: Path, size: int) -> None:
         self.target = target
         self._guard = UseGuard(f"temp file for {target}")
+        self._finish_lock = threading.Lock()  # commit and discard never interleave
         while True:
             self.path = target.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
             try:
@@ -249,28 +251,29 @@ class _TempFile:
         return ""
 
     def commit(self) -> None:
-        if not self._guard.close():
-            raise ValueError("temp file already closed")
-        fd, self._fd = self._fd, None
-        assert fd is not None
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(self.path, self.target)
-        dir_fd = os.open(self.target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        with self._finish_lock:
+            if not self._guard.close() or self._fd is None:
+                raise ValueError("temp file already closed")
+            fd, self._fd = self._fd, None
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(self.path, self.target)
+            dir_fd = os.open(self.target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
 
     def discard(self) -> None:
         """Close (once no write is running) and remove the temp file."""
-        self._guard.close()
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+        with self._finish_lock:
+            self._guard.close()
+            fd, self._fd = self._fd, None
+            if fd is not None:
+                os.close(fd)
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from protocol import paths
 from protocol.errors import BadRequest, BlocksMissing, GrantExpired, ProtocolError
 
-from .concurrency import bounded_map
+from .concurrency import bounded_map, open_in_thread
 from .filehash import FileHash, LocalFile
 from .models import Metadata, UploadSession
 from .progress import HASH, UPLOAD, NullProgress, Progress
@@ -77,7 +77,7 @@ async def upload_file(
     if mode not in UPLOAD_MODES:
         raise BadRequest(f"mode must be one of {', '.join(UPLOAD_MODES)}")
     progress = progress or NullProgress()
-    local = await asyncio.to_thread(LocalFile, local_path)
+    local = await open_in_thread(lambda: LocalFile(local_path), LocalFile.close)
     try:
         hashed = await _hash(local, progress)
         session = await client.create_upload(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pty
 import stat
 import sys
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ class Tessera:
         self.config_dir = config_dir
         self.cwd = cwd
 
-    async def __call__(self, *args: str, stdin: bytes | None = None) -> Run:
+    async def __call__(self, *args: str, stdin: bytes | None = None, stderr: int | None = None) -> Run:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -57,13 +58,13 @@ class Tessera:
             *args,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE if stderr is None else stderr,
             env=self.env,
             cwd=self.cwd,
         )
         out, err = await asyncio.wait_for(proc.communicate(stdin or b""), timeout=60)
         assert proc.returncode is not None
-        return Run(proc.returncode, out.decode(), err.decode())
+        return Run(proc.returncode, out.decode(), (err or b"").decode())
 
 
 @pytest.fixture
@@ -233,3 +234,40 @@ async def test_cli_bad_input(tessera, servers, tmp_path):
         "login", "--server", "ftp://example.com", "--user", USER, "--password-stdin", stdin=b"x\n"
     )
     r.assert_one_line_error("bad_server_url")
+
+
+def _drain(fd: int) -> bytes:
+    """Read a pty's master side until the other side is closed."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: no writer left
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def test_cli_progress_only_on_a_terminal(tessera, servers):
+    await login(tessera, servers)
+    write_random(tessera.cwd / "p.bin", 3 * BLOCK_SIZE, seed=12)
+
+    r = await tessera("put", "p.bin", "/p.bin")  # stderr is a pipe: quiet
+    assert r.code == 0 and r.err == "", r
+
+    master, slave = pty.openpty()
+    try:
+        reader = asyncio.ensure_future(asyncio.to_thread(_drain, master))
+        r = await tessera("get", "/p.bin", "p2.bin", stderr=slave)
+        os.close(slave)
+        slave = -1
+        seen = (await asyncio.wait_for(reader, timeout=30)).decode(errors="replace")
+    finally:
+        if slave != -1:
+            os.close(slave)
+        os.close(master)
+    assert r.code == 0, r
+    assert "downloading p.bin" in seen
+    assert "tessera: error" not in seen

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from client.transfer_download import TEMP_PREFIX
 from protocol.errors import HashMismatch, IsAFolder, NotFound
 from protocol.hashing import BLOCK_SIZE
 
-from .conftest import write_random
+from .conftest import FAST_RETRY, write_random
 
 
 def temp_files(folder: Path) -> list[str]:
@@ -72,9 +74,29 @@ async def test_round_trip_sizes(client, tmp_path, size):
 
 
 @pytest.mark.slow
-async def test_round_trip_50_mib(client, tmp_path):
+async def test_round_trip_50_mib_in_bounded_memory(servers, token, tmp_path):
+    """50 MiB through 2 transfers at a time: Python memory stays far below the file size.
+
+    tracemalloc sees the servers too (same process); reading the file whole
+    would alone exceed the bounds.
+    """
     src = write_random(tmp_path / "big.bin", 50 * 1024 * 1024 + 12345, seed=50)
-    await round_trip(client, src, "/big/big.bin", tmp_path)
+    async with TesseraClient(servers.meta_url, token, retry=FAST_RETRY, transfer_concurrency=2) as client:
+        tracemalloc.start()
+        try:
+            up = await client.upload_file(src, "/big/big.bin")
+            upload_peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.reset_peak()
+            out = tmp_path / "big.out"
+            await client.download_file("/big/big.bin", out)
+            download_peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert up.blocks_sent == 13
+    assert upload_peak < 32 * 1024 * 1024, upload_peak
+    assert download_peak < 24 * 1024 * 1024, download_peak
+    assert file_sha256(out) == file_sha256(src)
+    assert content_hash_of(out) == up.metadata.content_hash
 
 
 async def test_repeated_blocks_are_sent_once(client, servers, tmp_path):
@@ -216,3 +238,44 @@ async def test_upload_of_missing_or_folder_local_path(client, tmp_path):
         await client.upload_file(tmp_path / "nope", "/nope")
     with pytest.raises(IsADirectoryError):
         await client.upload_file(tmp_path, "/dir")
+
+
+class _CancelOnFirstBlock:
+    """A progress sink that cancels the transfer's task once a block of ``phase`` is done."""
+
+    def __init__(self, phase: str) -> None:
+        self.phase_name = phase
+        self.current = ""
+        self.task: asyncio.Task | None = None
+        self.cancelled = False
+
+    def phase(self, name: str, total: int) -> None:
+        self.current = name
+
+    def advance(self, nbytes: int) -> None:
+        if self.task is not None and self.current == self.phase_name and not self.cancelled:
+            self.cancelled = True
+            self.task.cancel()
+
+
+async def test_cancelled_transfers_leave_nothing_behind(client, tmp_path):
+    src = write_random(tmp_path / "src.bin", 6 * BLOCK_SIZE, seed=21)
+    await client.upload_file(src, "/done.bin")
+
+    out = tmp_path / "out"
+    out.mkdir()
+    stopper = _CancelOnFirstBlock("download")
+    stopper.task = asyncio.ensure_future(client.download_file("/done.bin", out / "done.bin", progress=stopper))
+    with pytest.raises(asyncio.CancelledError):
+        await stopper.task
+    assert stopper.cancelled and list(out.iterdir()) == []
+
+    other = write_random(tmp_path / "other.bin", 6 * BLOCK_SIZE, seed=22)
+    for phase in ("hash", "upload"):
+        stopper = _CancelOnFirstBlock(phase)
+        stopper.task = asyncio.ensure_future(client.upload_file(other, "/never.bin", progress=stopper))
+        with pytest.raises(asyncio.CancelledError):
+            await stopper.task
+        assert stopper.cancelled
+        with pytest.raises(NotFound):
+            await client.meta("/never.bin")
