@@ -70,7 +70,8 @@ async def get_block(request: web.Request) -> web.StreamResponse:
             async for piece in stream:
                 await resp.write(piece)
         except ConnectionResetError:
-            raise  # the client went away
+            log.debug("block %s: the client went away mid-download", block_id)
+            return resp
         except Exception:
             # the status line is out: the only honest answer left is a short body
             log.exception("block %s: reading from %r failed mid-response", block_id, store)

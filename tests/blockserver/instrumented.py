@@ -15,7 +15,8 @@ from protocol.hashing import BlockHash
 
 
 class ObservedStore(BlockStore):
-    """Records the outcome of each put; runs ``before_publish`` once the body is consumed."""
+    """Records the outcome of each put and how many ran at once; runs ``before_publish``
+    once a put's body is consumed."""
 
     def __init__(
         self, inner: BlockStore, before_publish: Callable[[str], Awaitable[None]] | None = None
@@ -23,6 +24,8 @@ class ObservedStore(BlockStore):
         self.inner = inner
         self.before_publish = before_publish
         self.puts_done: asyncio.Queue[BaseException | None] = asyncio.Queue()
+        self.in_flight = 0
+        self.most_in_flight = 0
 
     async def start(self) -> None:
         await self.inner.start()
@@ -37,11 +40,15 @@ class ObservedStore(BlockStore):
             if self.before_publish is not None:
                 await self.before_publish(block_id)
 
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
             await self.inner.put(block_id, watched(), expected)
         except BaseException as e:
             self.puts_done.put_nowait(e)
             raise
+        finally:
+            self.in_flight -= 1
         self.puts_done.put_nowait(None)
 
     async def next_put(self) -> BaseException | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -140,12 +141,14 @@ async def test_concurrent_puts_and_gets(block_server):
 
 async def test_puts_beyond_the_concurrency_limit_wait_their_turn(server_config, store, pool):
     config = with_settings(server_config, put_concurrency=2)
-    async for server in run_block_server(config, store, pool):
-        blocks = [await pending_block(server, 200_000) for _ in range(7)]
+    observed = ObservedStore(store)
+    async for server in run_block_server(config, observed, pool):
+        blocks = [await pending_block(server, 600_000) for _ in range(7)]
         replies = await asyncio.gather(*(server.put(i, d, server.grant(PUT, i, h)) for d, i, h in blocks))
         assert [r.status for r in replies] == [200] * 7
+        assert observed.most_in_flight == 2
         for _, block_id, _ in blocks:
-            assert await server.store.exists(block_id)
+            assert await store.exists(block_id)
 
 
 @local_only
@@ -209,7 +212,7 @@ async def test_missing_content_length(block_server):
     await block_server.assert_not_stored(block_id)
 
 
-async def test_client_disconnecting_mid_body_leaves_nothing(server_config, store, pool):
+async def test_client_disconnecting_mid_body_leaves_nothing(server_config, store, pool, caplog):
     observed = ObservedStore(store)
     async for server in run_block_server(server_config, observed, pool):
         data, block_id, h = await pending_block(server, BLOCK_SIZE)
@@ -220,9 +223,10 @@ async def test_client_disconnecting_mid_body_leaves_nothing(server_config, store
         outcome = await observed.next_put()
         assert isinstance(outcome, SizeMismatch), outcome  # the body ended early
         await server.assert_not_stored(block_id)
-        # and the server is fine afterwards
+        # and the server is fine afterwards, with nothing to report as an error
         r = await server.put(block_id, data, grant)
         assert r.status == 200
+        assert [rec.getMessage() for rec in caplog.records if rec.levelno >= logging.ERROR] == []
 
 
 async def test_a_stalled_body_is_dropped(server_config, store, pool):
@@ -415,3 +419,17 @@ async def test_store_failing_mid_get_cuts_the_body_short(server_config, store, p
             await server.get(block_id, server.grant(GET, block_id))
         r = await server.get(block_id, server.grant(GET, block_id), method="HEAD")
         assert r.status == 200  # the server carries on
+
+
+async def test_client_leaving_mid_download_is_no_server_error(block_server, caplog):
+    block_id = await block_server.upload(random_bytes(BLOCK_SIZE))
+    url = f"{block_server.url}/v1/blocks/{block_id}"
+    headers = block_server.headers(block_server.grant(GET, block_id))
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url, headers=headers) as r:
+            assert r.status == 200
+            await r.content.readexactly(100_000)
+            r.close()  # drop the connection with most of the body unread
+    r = await block_server.get(block_id, block_server.grant(GET, block_id))
+    assert len(r.body) == BLOCK_SIZE  # the server carries on
+    assert [rec.getMessage() for rec in caplog.records if rec.levelno >= logging.ERROR] == []
