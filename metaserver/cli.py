@@ -47,6 +47,7 @@ def _setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every pg_ctl call at INFO
 
 
 def _s3_extra(s3_endpoint, s3_bucket, s3_region, s3_prefix) -> dict:
@@ -126,7 +127,14 @@ def _announce(urls: dict[str, str], config: ServerConfig) -> None:
 def _serve(meta: bool, block: bool, data_dir, log_level, **kw) -> None:
     _setup_logging(log_level)
     config = _config(data_dir, **kw)
-    _run_async(_run(config, meta, block))
+    try:
+        _run_async(_run(config, meta, block))
+    except TesseraError as e:
+        click.echo(f"tessera-server: error: {e.message} ({e.code})", err=True)
+        sys.exit(e.exit_code)
+    except OSError as e:
+        click.echo(f"tessera-server: error: {e.strerror or e}", err=True)
+        sys.exit(1)
 
 
 async def _run(config: ServerConfig, meta: bool, block: bool) -> None:
