@@ -48,7 +48,8 @@ class S3Store(BlockStore):
     ``access_key``/``secret_key`` default to the standard AWS chain
     (environment, shared config files, instance roles). ``checksum_sha256``
     sends ``x-amz-checksum-sha256`` with each put: turn it off for services that
-    reject that header; ``Content-MD5`` is always sent. ``session`` lets
+    reject that header; ``Content-MD5`` is always sent. ``max_attempts`` bounds
+    the tries of each request (botocore's standard retry mode). ``session`` lets
     several stores share one aiobotocore session (its loaded service models and
     credential providers); by default each store makes its own.
     """
@@ -64,6 +65,7 @@ class S3Store(BlockStore):
         prefix: str = "",
         checksum_sha256: bool = True,
         max_connections: int = 32,
+        max_attempts: int = 3,
         session: AioSession | None = None,
     ) -> None:
         if not bucket:
@@ -78,6 +80,7 @@ class S3Store(BlockStore):
         self._access_key = access_key
         self._secret_key = secret_key
         self._max_connections = max_connections
+        self._max_attempts = max_attempts
         self._session = session
         self._client: Any = None
         self._exit_stack: contextlib.AsyncExitStack | None = None
@@ -93,7 +96,7 @@ class S3Store(BlockStore):
             max_pool_connections=self._max_connections,
             connect_timeout=10,
             read_timeout=60,
-            retries={"mode": "standard", "max_attempts": 3},
+            retries={"mode": "standard", "total_max_attempts": self._max_attempts},
             # we send our own checksums; no CRC32 computed on the event loop,
             # no response re-hashing (clients verify what they download)
             request_checksum_calculation="when_required",

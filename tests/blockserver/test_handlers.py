@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -23,7 +24,15 @@ from protocol import codec, grants
 from protocol.errors import SizeMismatch
 from protocol.hashing import BLOCK_SIZE, hash_block
 
-from .conftest import BlockServer, Reply, random_bytes, random_id, run_block_server, with_settings
+from .conftest import (
+    BlockServer,
+    Reply,
+    random_bytes,
+    random_id,
+    run_block_server,
+    s3_store_for,
+    with_settings,
+)
 from .instrumented import FailingReadStore, ObservedStore
 
 PUT, GET = grants.PUT, grants.GET
@@ -278,6 +287,20 @@ async def test_block_collected_during_the_upload(server_config, store, pool):
         r = await server.put(block_id, data, server.grant(PUT, block_id, h))
         assert (r.status, r.code) == (404, "not_found")
         assert not await store.exists(block_id)
+
+
+async def test_object_store_down_is_503(server_config, pool, aws_session):
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    async with s3_store_for(f"http://127.0.0.1:{port}", aws_session, max_attempts=1) as dead:
+        async for server in run_block_server(server_config, dead, pool):
+            data, block_id, h = await pending_block(server)
+            r = await server.put(block_id, data, server.grant(PUT, block_id, h))
+            assert (r.status, r.code) == (503, "unavailable")
+            assert await server.state_of(block_id) == "pending"
+            r = await server.get(block_id, server.grant(GET, block_id))
+            assert (r.status, r.code) == (503, "unavailable")
 
 
 @local_only

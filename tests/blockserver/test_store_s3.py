@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import socket
 
 import pytest
 
 from blockserver.store_s3 import S3Store
+from protocol.errors import Unavailable
 from protocol.hashing import hash_block
 
 from .conftest import body_of, create_bucket, random_bytes, random_id, read_all, s3_store_for
@@ -92,6 +94,18 @@ async def test_without_the_sha256_checksum(moto_endpoint, aws_session):
         assert not [
             k for k in headers if k.startswith("x-amz-checksum-") or k == "x-amz-sdk-checksum-algorithm"
         ]
+
+
+async def test_unreachable_service_is_unavailable(aws_session):
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    async with s3_store_for(f"http://127.0.0.1:{port}", aws_session, max_attempts=1) as store:
+        data = random_bytes(100)
+        with pytest.raises(Unavailable):
+            await store.put(random_id(), body_of(data), hash_block(data))
+        with pytest.raises(Unavailable):
+            await store.exists(random_id())
 
 
 async def test_not_started(moto_endpoint):
