@@ -232,7 +232,11 @@ def login(
 @pass_cli
 def logout(obj: CliContext) -> None:
     """Revoke this device's token and forget it."""
-    creds = obj.store.load()
+    try:
+        creds = obj.store.load()
+    except NotLoggedIn:
+        obj.store.delete()  # unreadable: there is no token to revoke, only a file to remove
+        creds = None
     if creds is None:
         obj.emit({"logged_out": False}, "Not logged in.")
         return

@@ -40,9 +40,7 @@ def split_extension(name: str) -> tuple[str, str]:
 
 def clean_device_name(device: str) -> str:
     """The device name made safe for a path component: no ``/``, no control characters."""
-    cleaned = "".join(
-        "_" if ch == "/" or unicodedata.category(ch) in ("Cc", "Cs") else ch for ch in device
-    )
+    cleaned = "".join("_" if ch == "/" or unicodedata.category(ch) in ("Cc", "Cs") else ch for ch in device)
     cleaned = " ".join(cleaned.split())[:MAX_DEVICE_CHARS].strip()
     return unicodedata.normalize("NFC", cleaned) or _UNKNOWN_DEVICE
 

@@ -14,7 +14,7 @@ from client import TesseraClient
 from client.errors import FileChanged
 from client.filehash import hash_file
 from client.transfer_download import TEMP_PREFIX
-from protocol.errors import HashMismatch, IsAFolder, NotFound
+from protocol.errors import BadRequest, Conflict, HashMismatch, IsAFolder, NotFound
 from protocol.hashing import BLOCK_SIZE
 
 from .conftest import FAST_RETRY, write_random
@@ -265,7 +265,9 @@ async def test_cancelled_transfers_leave_nothing_behind(client, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     stopper = _CancelOnFirstBlock("download")
-    stopper.task = asyncio.ensure_future(client.download_file("/done.bin", out / "done.bin", progress=stopper))
+    stopper.task = asyncio.ensure_future(
+        client.download_file("/done.bin", out / "done.bin", progress=stopper)
+    )
     with pytest.raises(asyncio.CancelledError):
         await stopper.task
     assert stopper.cancelled and list(out.iterdir()) == []
@@ -279,3 +281,19 @@ async def test_cancelled_transfers_leave_nothing_behind(client, tmp_path):
         assert stopper.cancelled
         with pytest.raises(NotFound):
             await client.meta("/never.bin")
+
+
+async def test_upload_modes(client, tmp_path):
+    v1 = write_random(tmp_path / "v1.bin", 100, seed=31)
+    v2 = write_random(tmp_path / "v2.bin", 200, seed=32)
+    r1 = await client.upload_file(v1, "/m.bin", mode="add")
+    again = await client.upload_file(v1, "/m.bin", mode="add")  # same content: no conflict, no new rev
+    assert again.metadata.rev == r1.metadata.rev
+    with pytest.raises(Conflict):
+        await client.upload_file(v2, "/m.bin", mode="add")
+    r2 = await client.upload_file(v2, "/m.bin", mode="update", parent_rev=r1.metadata.rev)
+    with pytest.raises(Conflict):
+        await client.upload_file(v1, "/m.bin", mode="update", parent_rev=r1.metadata.rev)
+    assert (await client.meta("/m.bin")).rev == r2.metadata.rev
+    with pytest.raises(BadRequest):
+        await client.upload_file(v1, "/m.bin", mode="sideways")
