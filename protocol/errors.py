@@ -74,6 +74,7 @@ class GrantExpired(TesseraError):
     code = "grant_expired"
     status = 403
     exit_code = 3
+    #: retryable after fetching a fresh grant from the metadata server, not by resending as is
     retryable = True
 
 
