@@ -11,7 +11,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .api import TesseraClient
     from .http import Timeouts
-    from .models import Account, BlockPage, ListPage, Metadata, RemoteBlock, UploadBlock, UploadSession
+    from .models import (
+        Account,
+        BlockPage,
+        ChangesPage,
+        ListPage,
+        LongPoll,
+        Metadata,
+        RemoteBlock,
+        UploadBlock,
+        UploadSession,
+    )
     from .progress import NullProgress, Progress
     from .retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy
     from .transfer_download import DownloadResult
@@ -22,7 +32,9 @@ _EXPORTS = {
     "Timeouts": "http",
     "Account": "models",
     "BlockPage": "models",
+    "ChangesPage": "models",
     "ListPage": "models",
+    "LongPoll": "models",
     "Metadata": "models",
     "RemoteBlock": "models",
     "UploadBlock": "models",
@@ -39,9 +51,11 @@ _EXPORTS = {
 __all__ = [
     "Account",
     "BlockPage",
+    "ChangesPage",
     "DEFAULT_RETRY",
     "DownloadResult",
     "ListPage",
+    "LongPoll",
     "Metadata",
     "NO_RETRY",
     "NullProgress",

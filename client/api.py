@@ -27,7 +27,7 @@ from protocol.hashing import BlockHash
 
 from .errors import NotLoggedIn
 from .http import Timeouts, Transport, check_server_url
-from .models import Account, BlockPage, ListPage, Login, Metadata, UploadSession
+from .models import Account, BlockPage, ChangesPage, ListPage, Login, LongPoll, Metadata, UploadSession
 from .progress import Progress
 from .retry import DEFAULT_RETRY, RetryPolicy
 from .transfer_download import DownloadResult, download_file
@@ -35,6 +35,8 @@ from .transfer_upload import UPLOAD_MODES, UploadResult, upload_file
 
 #: blocks transferred at once per file (memory is about this many times 4 MiB)
 DEFAULT_TRANSFER_CONCURRENCY = 6
+#: how much longer than the poll's own timeout a long-poll answer may take to arrive
+LONGPOLL_GRACE = 30.0
 
 
 class TesseraClient:
@@ -166,6 +168,59 @@ class TesseraClient:
     async def move(self, from_path: str, to_path: str) -> Metadata:
         body = {"from": paths.normalize(from_path), "to": paths.normalize(to_path)}
         return Metadata.from_wire(await self._call("POST", "/v1/files/move", body=body, idempotent=False))
+
+    # -- change feed ------------------------------------------------------------------------
+
+    async def changes(self, cursor: str = "", limit: int | None = None) -> ChangesPage:
+        """One page of what changed after ``cursor``; an empty cursor starts with a full listing.
+
+        Entries come in order: files, folders, ``deleted`` markers and ``pending``
+        uploads. A cursor the server no longer accepts raises
+        :class:`~protocol.errors.CursorReset`: list again from an empty cursor.
+        """
+        params: dict[str, object] = {"cursor": cursor or None, "limit": limit}
+        return ChangesPage.from_wire(await self._call("GET", "/v1/changes", params=params, idempotent=True))
+
+    async def iter_changes(self, cursor: str = "", *, limit: int | None = None) -> AsyncIterator[ChangesPage]:
+        """Every page after ``cursor`` until the feed is caught up (the last page's cursor is current)."""
+        while True:
+            page = await self.changes(cursor, limit)
+            yield page
+            if not page.has_more:
+                return
+            if page.cursor == cursor and not page.entries:
+                raise ProtocolError("the change feed says it has more but did not move its cursor")
+            cursor = page.cursor
+
+    async def latest_cursor(self) -> str:
+        """A cursor at the tree's current position, without listing it."""
+        answer = await self._call("GET", "/v1/changes/latest_cursor", idempotent=True)
+        if not isinstance(answer, dict) or not isinstance(answer.get("cursor"), str) or not answer["cursor"]:
+            raise ProtocolError("latest_cursor: the answer has no cursor")
+        return answer["cursor"]
+
+    async def longpoll(self, cursor: str, timeout: int = 30) -> LongPoll:  # noqa: ASYNC109 (the server waits)
+        """Wait until something changes after ``cursor`` or ``timeout`` seconds pass (30 to 480).
+
+        Answers ``(changes, backoff)``: fetch :meth:`changes` when ``changes`` is
+        true; wait ``backoff`` seconds before the next poll when it is set. The
+        read timeout of this request is the poll's timeout plus a grace period,
+        not the client's usual read timeout.
+        """
+        if not cursor:
+            raise BadRequest("longpoll needs a cursor (from changes() or latest_cursor())")
+        base = self._http.timeouts
+        wait = aiohttp.ClientTimeout(
+            total=None, sock_connect=base.connect, sock_read=timeout + LONGPOLL_GRACE
+        )
+        answer = await self._call(
+            "GET",
+            "/v1/changes/longpoll",
+            params={"cursor": cursor, "timeout": int(timeout)},
+            idempotent=True,
+            request_timeout=wait,
+        )
+        return LongPoll.from_wire(answer)
 
     # -- upload sessions --------------------------------------------------------------------
 

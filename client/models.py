@@ -9,14 +9,15 @@ the CLI prints with ``--json``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from protocol.errors import ProtocolError
 
 T = TypeVar("T")
 
-Kind = Literal["file", "folder", "deleted"]
-_KINDS = ("file", "folder", "deleted")
+#: "pending" only comes in the change feed: an upload to that path has started (not committed)
+Kind = Literal["file", "folder", "deleted", "pending"]
+_KINDS = ("file", "folder", "deleted", "pending")
 
 
 def _obj(value: Any, what: str) -> dict[str, Any]:
@@ -42,7 +43,7 @@ def _list(obj: dict[str, Any], key: str, what: str) -> list[Any]:
 
 @dataclass(frozen=True, slots=True)
 class Metadata:
-    """A file, a folder or a deletion marker."""
+    """A file, a folder, a deletion marker or (in the change feed) a pending upload."""
 
     kind: Kind
     path: str
@@ -158,6 +159,46 @@ class ListPage:
             cursor=_get(obj, "cursor", str, what, optional=True),
             has_more=_get(obj, "has_more", bool, what),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ChangesPage:
+    """One page of the change feed (``GET /v1/changes``)."""
+
+    entries: list[Metadata]
+    #: where the next page starts; save it once the page's entries are applied
+    cursor: str
+    has_more: bool
+    #: the page starts a full listing: forget what is known of the remote tree first
+    reset: bool
+
+    @classmethod
+    def from_wire(cls, value: Any) -> ChangesPage:
+        what = "change feed page"
+        obj = _obj(value, what)
+        return cls(
+            entries=[Metadata.from_wire(e) for e in _list(obj, "entries", what)],
+            cursor=_get(obj, "cursor", str, what),
+            has_more=_get(obj, "has_more", bool, what),
+            reset=_get(obj, "reset", bool, what),
+        )
+
+
+class LongPoll(NamedTuple):
+    """The answer of a long-poll: did anything change, and how long to wait before the next."""
+
+    changes: bool
+    #: seconds to wait before polling again (server overloaded or shutting down)
+    backoff: float | None = None
+
+    @classmethod
+    def from_wire(cls, value: Any) -> LongPoll:
+        what = "long-poll answer"
+        obj = _obj(value, what)
+        backoff = _get(obj, "backoff", (int, float), what, optional=True)
+        if backoff is not None and backoff < 0:
+            raise ProtocolError(f"{what}: negative backoff")
+        return cls(_get(obj, "changes", bool, what), float(backoff) if backoff is not None else None)
 
 
 @dataclass(frozen=True, slots=True)
