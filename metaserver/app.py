@@ -42,6 +42,8 @@ def create_app(config: ServerConfig) -> web.Application:
     r.add_post("/v1/auth/logout", web_auth.logout)
     r.add_get("/v1/account", web_auth.account)
     r.add_post("/v1/uploads", web_uploads.create_upload)
+    r.add_post("/v1/uploads/batch", web_uploads.create_upload_batch)
+    r.add_post("/v1/uploads/commit_batch", web_uploads.commit_upload_batch)
     r.add_get("/v1/uploads/{upload_id}", web_uploads.upload_status)
     r.add_post("/v1/uploads/{upload_id}/commit", web_uploads.commit_upload)
     r.add_get("/v1/changes", web_changes.list_changes)

@@ -46,6 +46,14 @@ class Journal:
         self.rows.append(JournalRow(self.last_seq, path_key, path, kind, rev, deleted))
         return self.last_seq
 
+    def mark(self) -> tuple[int, int]:
+        """A point to roll back to (with a savepoint) when one item of a batch fails."""
+        return self.last_seq, len(self.rows)
+
+    def rollback_to(self, mark: tuple[int, int]) -> None:
+        self.last_seq, n = mark
+        del self.rows[n:]
+
     async def flush(self) -> None:
         if not self.rows:
             return

@@ -113,8 +113,14 @@ async def _precheck_target(conn: asyncpg.Connection, ns_id: int, req: UploadRequ
 
 
 async def create(
-    conn: asyncpg.Connection, config: ServerConfig, caller: Caller, ns_id: int, req: UploadRequest
+    conn: asyncpg.Connection,
+    config: ServerConfig,
+    caller: Caller,
+    ns_id: int,
+    req: UploadRequest,
+    journal: Journal | None = None,
 ) -> dict[str, Any]:
+    """Record a pending upload session; with ``journal``, the caller flushes it (batches)."""
     await _precheck_target(conn, ns_id, req)
     # re-use stored blocks of this user with the same SHA-256 and size
     unique: dict[tuple[str, int], hashing.BlockHash] = {}
@@ -169,9 +175,10 @@ async def create(
         expires,
     )
     # other devices see "a file is being uploaded" in the change feed
-    j = await Journal.begin(conn, ns_id)
+    j = journal or await Journal.begin(conn, ns_id)
     j.add(paths.path_key(req.path), req.path, "pending", None, False)
-    await j.flush()
+    if journal is None:
+        await j.flush()
     if req.blocks:
         await conn.execute(
             """INSERT INTO session_blocks (session_id, idx, block_id)
@@ -248,7 +255,10 @@ async def status(conn: asyncpg.Connection, config: ServerConfig, caller: Caller,
     }
 
 
-async def commit(conn: asyncpg.Connection, caller: Caller, session_id: str) -> dict[str, Any]:
+async def commit(
+    conn: asyncpg.Connection, caller: Caller, session_id: str, journal: Journal | None = None
+) -> dict[str, Any]:
+    """Commit a session whose blocks are all stored; with ``journal``, the caller flushes it."""
     s = await _load(conn, caller, session_id, lock=True)
     if s["state"] == "committed":
         return await _committed_metadata(conn, s)  # a retried commit whose answer was lost
@@ -265,7 +275,9 @@ async def commit(conn: asyncpg.Connection, caller: Caller, session_id: str) -> d
             f"{len(missing)}{'+' if len(missing) == MAX_MISSING_REPORTED else ''} blocks are not stored yet",
             missing=[r["idx"] for r in missing],
         )
-    j = await Journal.begin(conn, s["ns_id"])
+    if journal is not None and journal.ns_id != s["ns_id"]:
+        raise BadRequest("all uploads of a batch must be in one namespace")
+    j = journal or await Journal.begin(conn, s["ns_id"])
     path = paths.normalize(s["path"])
     parent = await tree.ensure_parents(j, path)
     current = await entries.get(conn, j.ns_id, paths.path_key(path))
@@ -295,7 +307,8 @@ async def commit(conn: asyncpg.Connection, caller: Caller, session_id: str) -> d
             parent, paths.basename(path)
         )
         await tree.upsert_entry(j, display, "file", rev)
-    await j.flush()
+    if journal is None:
+        await j.flush()
     await conn.execute(
         "UPDATE upload_sessions SET state = 'committed', committed_rev = $2 WHERE id = $1", s["id"], rev
     )
