@@ -61,7 +61,8 @@ def conflicted_basename(name: str, device: str, date: dt.date, *, folder: bool =
     marker = f" (conflicted copy from {clean_device_name(device)} {date:%Y-%m-%d}{counter})"
     if len((marker + ext).encode("utf-8")) >= paths.MAX_COMPONENT_BYTES:
         stem, ext = name, ""  # absurdly long "extension": keep it in the stem
-    return _fit(stem, marker + ext)
+    # the pieces are NFC; composing across a joint can only shorten the name
+    return unicodedata.normalize("NFC", _fit(stem, marker + ext))
 
 
 def conflicted_name(

@@ -340,7 +340,6 @@ _DEL_L, _DEL_R, _UP, _DOWN, _MKDIR_L, _MKDIR_R, _FORGET = (
     "mkdir_remote",
     "forget",
 )
-_CONTENT_OPS = frozenset({_UP, _DOWN, _MKDIR_L, _MKDIR_R})
 
 
 @dataclass(frozen=True, slots=True)

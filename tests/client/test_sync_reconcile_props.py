@@ -23,7 +23,7 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from client.sync_reconcile import EMPTY_CONTENT_HASH, plan
+from client.sync_reconcile import EMPTY_CONTENT_HASH, Action, DeleteLocal, DeleteRemote, plan
 from client.sync_tree import FILE, FOLDER, Node, is_under, repath, same_content
 from protocol import paths
 
@@ -40,7 +40,9 @@ PROPS = settings(deadline=None, max_examples=300, suppress_health_check=[HealthC
 
 
 def _folders(tree: dict[str, Node]) -> list[str]:
-    return [paths.ROOT] + sorted(n.path for n in tree.values() if n.is_folder and n.path.count("/") < MAX_DEPTH)
+    return [paths.ROOT] + sorted(
+        n.path for n in tree.values() if n.is_folder and n.path.count("/") < MAX_DEPTH
+    )
 
 
 def _free_path(data: st.DataObject, tree: dict[str, Node], parents: list[str]) -> str | None:
@@ -67,7 +69,9 @@ class Side:
         if path is None:
             return
         if data.draw(st.booleans()):
-            self.tree[paths.path_key(path)] = Node(FILE, path, data.draw(st.sampled_from(CONTENTS)), self._rev())
+            self.tree[paths.path_key(path)] = Node(
+                FILE, path, data.draw(st.sampled_from(CONTENTS)), self._rev()
+            )
         else:
             self.tree[paths.path_key(path)] = Node(FOLDER, path)
 
@@ -102,7 +106,9 @@ class Side:
         self.tree[node.key] = Node(FOLDER, node.path)
         if data.draw(st.booleans()):
             child = paths.join(node.path, data.draw(st.sampled_from(NAMES)))
-            self.tree[paths.path_key(child)] = Node(FILE, child, data.draw(st.sampled_from(CONTENTS)), self._rev())
+            self.tree[paths.path_key(child)] = Node(
+                FILE, child, data.draw(st.sampled_from(CONTENTS)), self._rev()
+            )
 
     def move(self, data: st.DataObject, at: str | None = None) -> None:
         node = self._pick(data, None, at)
@@ -119,7 +125,9 @@ class Side:
             dst = _free_path(data, self.tree, parents)
             if dst is None:
                 return
-        moved = {k: self.tree.pop(k) for k in [k for k in self.tree if k == node.key or is_under(k, node.key)]}
+        moved = {
+            k: self.tree.pop(k) for k in [k for k in self.tree if k == node.key or is_under(k, node.key)]
+        }
         for n in moved.values():
             new = repath(n.path, node.path, dst)
             self.tree[paths.path_key(new)] = Node(n.kind, new, n.content_hash, n.rev)
@@ -129,7 +137,8 @@ class Side:
         if at is None:
             ops += [self.create, self.create]
         for _ in range(count):
-            data.draw(st.sampled_from(ops))(data, at) if at is not None else data.draw(st.sampled_from(ops))(data)
+            op = data.draw(st.sampled_from(ops))
+            op(data, at)
 
 
 def _base_tree(data: st.DataObject) -> dict[str, Node]:
@@ -178,6 +187,15 @@ def _required_contents(local: dict[str, Node], remote: dict[str, Node], synced: 
     return out
 
 
+def _assert_deletes_only_synced(actions: list[Action], local, remote, synced) -> None:
+    """A deletion never removes anything that is not exactly what was last synced."""
+    for a in actions:
+        if isinstance(a, DeleteLocal | DeleteRemote):
+            side = local if isinstance(a, DeleteLocal) else remote
+            for k in [k for k in side if k == a.key or is_under(k, a.key)]:
+                assert same_content(side[k], synced.get(k)), f"{a} removes unsynced {side[k]}"
+
+
 @PROPS
 @given(scenarios())
 def test_plans_converge_lose_nothing_and_are_idempotent(scenario):
@@ -189,6 +207,7 @@ def test_plans_converge_lose_nothing_and_are_idempotent(scenario):
     assert plan(*shuffled, device=DEVICE, today=TODAY) == actions
     assert [a.phase for a in actions] == sorted(a.phase for a in actions)
 
+    _assert_deletes_only_synced(actions, local, remote, synced)
     world = World(local, remote, synced)
     world.apply_all(actions)
 

@@ -44,7 +44,9 @@ def _check(cond: bool, message: str) -> None:
 class World:
     """Local, remote and synced trees (key -> Node) that plans are applied to."""
 
-    def __init__(self, local: Mapping[str, Node], remote: Mapping[str, Node], synced: Mapping[str, Node]) -> None:
+    def __init__(
+        self, local: Mapping[str, Node], remote: Mapping[str, Node], synced: Mapping[str, Node]
+    ) -> None:
         self.local = {n.key: n for n in local.values()}
         self.remote = {n.key: n for n in remote.values()}
         self.synced = {n.key: n for n in synced.values()}
@@ -63,7 +65,9 @@ class World:
 
     @staticmethod
     def _free(tree: dict[str, Node], path: str, what: str) -> None:
-        _check(paths.path_key(path) not in tree, f"{what}: {path!r} is taken by {tree.get(paths.path_key(path))}")
+        _check(
+            paths.path_key(path) not in tree, f"{what}: {path!r} is taken by {tree.get(paths.path_key(path))}"
+        )
 
     def _parent_ok(self, tree: dict[str, Node], path: str, what: str) -> None:
         folder = paths.parent(path)
@@ -110,7 +114,10 @@ class World:
                 _check(current is None, f"{what}: mode add but {current} exists")
                 display = paths.join(paths.parent(a.path), paths.basename(a.path))
             else:
-                _check(current is not None and current.is_file and current.rev == a.parent_rev, f"{what}: stale rev")
+                _check(
+                    current is not None and current.is_file and current.rev == a.parent_rev,
+                    f"{what}: stale rev",
+                )
                 assert current is not None
                 display = current.path
             _check(display == a.path, f"{what}: the server would display {display!r}")
@@ -118,7 +125,10 @@ class World:
             self.next_rev += 1
         elif isinstance(a, Download):
             node = self._entry(R, a.path, what)
-            _check(node.is_file and node.content_hash == a.content_hash and node.rev == a.rev, f"{what}: remote differs")
+            _check(
+                node.is_file and node.content_hash == a.content_hash and node.rev == a.rev,
+                f"{what}: remote differs",
+            )
             self._parent_ok(L, a.path, what)
             if a.replaces is None:
                 self._free(L, a.path, what)
@@ -134,7 +144,9 @@ class World:
             tree[a.key] = S[a.key] = Node(FOLDER, a.path)
         elif isinstance(a, DeleteLocal):
             node = self._entry(L, a.path, what)
-            _check(node.kind == a.kind and node.content_hash == a.content_hash, f"{what}: local entry changed")
+            _check(
+                node.kind == a.kind and node.content_hash == a.content_hash, f"{what}: local entry changed"
+            )
             _check(self._subtree(L, a.key) == [a.key], f"{what}: folder not empty")
             del L[a.key]
             S.pop(a.key, None)
