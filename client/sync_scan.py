@@ -1,0 +1,386 @@
+"""Full scan of the synced folder into the local tree.
+
+The walk uses :func:`os.scandir` and never follows symlinks. Symlinks, special
+files (sockets, FIFOs, devices), names the server refuses
+(:func:`protocol.paths.normalize`), names that collide case-insensitively with
+a sibling, and unreadable entries are skipped and reported as
+:class:`ScanWarning`; ignored entries (:mod:`client.sync_ignore`) are skipped
+silently.
+
+Hashing is incremental. A file whose size, mtime and inode match the local
+tree is not read at all. Otherwise it is read in 4 MiB blocks; each block gets
+an xxh3-64 first, and only a block whose xxh3 (or size) differs from the block
+index at the same position gets MD5 and SHA-256 computed; the others reuse the
+indexed hashes. Memory is one block, whatever the file size.
+
+A file that changes while it is hashed (size, mtime or inode differ before and
+after, or it is replaced) is reported as unstable and not recorded: the old
+row (if any) stays, and the next scan tries again. Likewise a file modified
+within :data:`RACY_WINDOW_NS` of being hashed is hashed again by the next scan
+even if its stat is unchanged, as git does for "racily clean" entries, since
+a write in the same mtime tick would otherwise go unseen.
+
+An entry that cannot be read is never reported as deleted (that would delete
+it on the server): its previous row, and for a folder everything below it,
+is kept.
+
+:func:`scan_blocking` does the work and writes the result in one transaction;
+:func:`scan` runs it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import stat
+import time
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import xxhash
+
+from protocol import paths
+from protocol.errors import BadPath
+from protocol.hashing import BLOCK_SIZE, content_hash
+
+from .sync_ignore import IgnoreRules
+from .sync_state import BlockRecord, LocalEntry, SyncState
+from .sync_tree import FILE, FOLDER, is_under
+
+#: files modified this close to their hashing are hashed again next scan
+RACY_WINDOW_NS = 2_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ScanWarning:
+    """An entry the scan skipped; ``code`` is one of the ``W_*`` constants."""
+
+    path: str  # relative to the root, "/"-separated, as found on disk
+    code: str
+    message: str
+
+
+W_SYMLINK = "symlink"
+W_SPECIAL = "special_file"
+W_BAD_NAME = "bad_name"
+W_CASE_CLASH = "case_clash"
+W_UNREADABLE = "unreadable"
+
+
+@dataclass(slots=True)
+class ScanStats:
+    files_hashed: int = 0
+    blocks_hashed: int = 0  #: blocks that needed MD5 + SHA-256
+    blocks_reused: int = 0  #: blocks whose xxh3 matched the index
+    bytes_read: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    """What changed in the local tree (display paths, sorted)."""
+
+    created: tuple[str, ...]
+    modified: tuple[str, ...]  #: content, kind or display case changed
+    deleted: tuple[str, ...]
+    unstable: tuple[str, ...]  #: changed while hashed; not recorded, retried next scan
+    warnings: tuple[ScanWarning, ...]
+    stats: ScanStats = field(default_factory=ScanStats)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.modified or self.deleted)
+
+
+class FileUnstable(Exception):
+    """The file changed while it was being hashed."""
+
+
+@dataclass(frozen=True, slots=True)
+class HashedFile:
+    size: int
+    mtime_ns: int
+    inode: int
+    content_hash: str
+    blocks: tuple[BlockRecord, ...]
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _read_block(f: BinaryIO, view: memoryview) -> int:
+    """Fill ``view`` from ``f`` (short reads are retried); the byte count, less only at the end."""
+    got = 0
+    while got < len(view):
+        n = f.readinto(view[got:])  # type: ignore[attr-defined]
+        if not n:
+            break
+        got += n
+    return got
+
+
+def hash_local_file(
+    fs_path: str | os.PathLike[str],
+    known: Mapping[int, BlockRecord],
+    stats: ScanStats | None = None,
+) -> HashedFile:
+    """Hash a file into blocks, reusing ``known`` (index -> block) where the xxh3 matches.
+
+    Blocking. Raises :class:`FileUnstable` if the file changed meanwhile, and
+    ``OSError`` if it cannot be read.
+    """
+    stats = stats if stats is not None else ScanStats()
+    buf = bytearray(BLOCK_SIZE)
+    view = memoryview(buf)
+    blocks: list[BlockRecord] = []
+    # a symlink or FIFO swapped in since the listing is refused, never followed or waited on
+    flags = (
+        os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    )
+    with os.fdopen(os.open(fs_path, flags), "rb", buffering=0) as f:
+        before = os.fstat(f.fileno())
+        if not stat.S_ISREG(before.st_mode):
+            raise FileUnstable(f"{fs_path} is no longer a regular file")
+        total = 0
+        while True:
+            n = _read_block(f, view)  # type: ignore[arg-type]
+            if n == 0:
+                break
+            data = view[:n]
+            total += n
+            xxh = xxhash.xxh3_64_hexdigest(data)
+            old = known.get(len(blocks))
+            if old is not None and old.size == n and old.xxh3_64 == xxh:
+                blocks.append(BlockRecord(len(blocks), xxh, old.sha256, old.md5, n))
+                stats.blocks_reused += 1
+            else:
+                sha, md5 = hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest()
+                blocks.append(BlockRecord(len(blocks), xxh, sha, md5, n))
+                stats.blocks_hashed += 1
+            if n < BLOCK_SIZE:
+                break
+        after = os.fstat(f.fileno())
+    stats.files_hashed += 1
+    stats.bytes_read += total
+    try:
+        named = os.stat(fs_path, follow_symlinks=False)
+    except FileNotFoundError:
+        raise FileUnstable(f"{fs_path} was removed while it was hashed") from None
+    if (
+        _identity(before) != _identity(after)
+        or _identity(named) != _identity(before)
+        or total != before.st_size
+    ):
+        raise FileUnstable(f"{fs_path} changed while it was hashed")
+    return HashedFile(
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+        content_hash(b.sha256 for b in blocks),
+        tuple(blocks),
+    )
+
+
+class _Scan:
+    """One scan run; see the module docstring."""
+
+    def __init__(self, root: Path, state: SyncState, rules: IgnoreRules, clock: Callable[[], float]) -> None:
+        self.root = root
+        self.state = state
+        self.rules = rules
+        self.clock = clock
+        self.prev = state.local_entries()
+        self.seen: dict[str, LocalEntry] = {}  # key -> entry as it should be stored
+        self.upserts: list[tuple[LocalEntry, tuple[BlockRecord, ...] | None]] = []
+        self.keep_below: list[str] = []  # keys of unreadable folders: their old rows stay
+        self.unstable: list[str] = []
+        self.warnings: list[ScanWarning] = []
+        self.stats = ScanStats()
+
+    def warn(self, rel: str, code: str, message: str) -> None:
+        self.warnings.append(ScanWarning(rel, code, message))
+
+    def run(self) -> ScanResult:
+        self.walk()
+        return self.finish()
+
+    def walk(self) -> None:
+        stack: list[tuple[str, str]] = [(str(self.root), paths.ROOT)]
+        while stack:
+            fs_dir, tree_dir = stack.pop()
+            try:
+                with os.scandir(fs_dir) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as e:
+                self.warn(tree_dir, W_UNREADABLE, f"cannot list folder: {e.strerror or e}")
+                self.keep_below.append(paths.path_key(tree_dir))
+                continue
+            for entry in entries:
+                sub = self.visit(entry, tree_dir)
+                if sub is not None:
+                    stack.append(sub)
+
+    def visit(self, entry: os.DirEntry[str], tree_dir: str) -> tuple[str, str] | None:
+        """Record one directory entry; returns (fs path, tree path) of a folder to descend into."""
+        raw_rel = paths.join(tree_dir, entry.name)
+        try:
+            is_link = entry.is_symlink()
+            is_dir = not is_link and entry.is_dir(follow_symlinks=False)
+            is_file = not is_link and entry.is_file(follow_symlinks=False)
+        except OSError as e:
+            self.warn(raw_rel, W_UNREADABLE, f"cannot stat: {e.strerror or e}")
+            self._keep_previous(raw_rel)
+            return None
+        if self.rules.is_ignored(raw_rel, is_dir):
+            return None
+        if is_link:
+            self.warn(raw_rel, W_SYMLINK, "symbolic links are not synced")
+            return None
+        if not (is_dir or is_file):
+            self.warn(raw_rel, W_SPECIAL, "special files (sockets, pipes, devices) are not synced")
+            return None
+        tree_path = self._tree_path(entry, raw_rel)
+        if tree_path is None:
+            return None
+        key = paths.path_key(tree_path)
+        if key in self.seen:
+            self.warn(
+                raw_rel, W_CASE_CLASH, f"its name differs only in case from {self.seen[key].path}; not synced"
+            )
+            return None
+        if is_dir:
+            prev = self.prev.get(key)
+            inode = entry.inode()
+            if prev is not None and (prev.kind, prev.path, prev.inode) == (FOLDER, tree_path, inode):
+                self._record(prev, None)
+            else:
+                self._record(LocalEntry(tree_path, FOLDER, inode=inode, scanned_at=self.clock()), None)
+            return entry.path, tree_path
+        self._visit_file(entry, tree_path, raw_rel)
+        return None
+
+    def _tree_path(self, entry: os.DirEntry[str], raw_rel: str) -> str | None:
+        """The tree (NFC) path of an entry, or None (warned) if the server would refuse it."""
+        try:
+            tree_path = paths.normalize(raw_rel)
+        except BadPath as e:
+            self.warn(raw_rel, W_BAD_NAME, f"the server refuses this name: {e.message}")
+            return None
+        if tree_path != raw_rel:  # not NFC on disk: fine only if the NFC spelling opens the same file
+            nfc = os.path.join(os.path.dirname(entry.path), unicodedata.normalize("NFC", entry.name))
+            try:
+                same = os.path.samestat(
+                    os.stat(nfc, follow_symlinks=False), entry.stat(follow_symlinks=False)
+                )
+            except OSError:
+                same = False
+            if not same:
+                self.warn(
+                    raw_rel, W_BAD_NAME, "the name is not in Unicode NFC form on disk; rename it to sync it"
+                )
+                return None
+        return tree_path
+
+    def _visit_file(self, entry: os.DirEntry[str], tree_path: str, raw_rel: str) -> None:
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            return  # gone since the listing: it is simply not there
+        except OSError as e:
+            self.warn(raw_rel, W_UNREADABLE, f"cannot stat: {e.strerror or e}")
+            self._keep_previous(tree_path)
+            return
+        prev = self.prev.get(paths.path_key(tree_path))
+        if prev is not None and self._unchanged(prev, st):
+            if prev.path != tree_path:  # renamed in case only
+                prev = LocalEntry(
+                    tree_path, FILE, prev.size, prev.mtime_ns, prev.inode, prev.content_hash, prev.scanned_at
+                )
+            self._record(prev, None)
+            return
+        known = (
+            {b.idx: b for b in self.state.blocks(tree_path)} if prev is not None and prev.kind == FILE else {}
+        )
+        try:
+            hashed = hash_local_file(entry.path, known, self.stats)
+        except FileNotFoundError:
+            return
+        except FileUnstable:
+            self.unstable.append(tree_path)
+            self._keep_previous(tree_path)
+            return
+        except OSError as e:
+            self.warn(raw_rel, W_UNREADABLE, f"cannot read: {e.strerror or e}")
+            self._keep_previous(tree_path)
+            return
+        entry_row = LocalEntry(
+            tree_path, FILE, hashed.size, hashed.mtime_ns, hashed.inode, hashed.content_hash, self.clock()
+        )
+        self._record(entry_row, hashed.blocks)
+
+    @staticmethod
+    def _unchanged(prev: LocalEntry, st: os.stat_result) -> bool:
+        if prev.kind != FILE or prev.content_hash is None or prev.mtime_ns is None:
+            return False
+        racy = int(prev.scanned_at * 1e9) - prev.mtime_ns < RACY_WINDOW_NS
+        return not racy and (prev.size, prev.mtime_ns, prev.inode) == (st.st_size, st.st_mtime_ns, st.st_ino)
+
+    def _record(self, entry: LocalEntry, blocks: tuple[BlockRecord, ...] | None) -> None:
+        self.seen[entry.key] = entry
+        if self.prev.get(entry.key) != entry:
+            self.upserts.append((entry, blocks))
+
+    def _keep_previous(self, tree_path: str) -> None:
+        key = paths.path_key(tree_path)
+        prev = self.prev.get(key)
+        if prev is not None:
+            self.seen[key] = prev
+
+    def finish(self) -> ScanResult:
+        deleted = [
+            key
+            for key in self.prev
+            if key not in self.seen and not any(key == k or is_under(key, k) for k in self.keep_below)
+        ]
+        self.state.apply_scan(self.upserts, deleted)
+        created, modified = [], []
+        for entry, _ in self.upserts:
+            old = self.prev.get(entry.key)
+            if old is None:
+                created.append(entry.path)
+            elif (old.kind, old.content_hash, old.path) != (entry.kind, entry.content_hash, entry.path):
+                modified.append(entry.path)
+        return ScanResult(
+            created=tuple(sorted(created)),
+            modified=tuple(sorted(modified)),
+            deleted=tuple(sorted(self.prev[k].path for k in deleted)),
+            unstable=tuple(sorted(self.unstable)),
+            warnings=tuple(self.warnings),
+            stats=self.stats,
+        )
+
+
+def scan_blocking(
+    root: str | os.PathLike[str],
+    state: SyncState,
+    rules: IgnoreRules,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> ScanResult:
+    """Scan ``root`` into the local tree of ``state`` and return what changed (blocking)."""
+    return _Scan(Path(root), state, rules, clock).run()
+
+
+async def scan(
+    root: str | os.PathLike[str],
+    state: SyncState,
+    rules: IgnoreRules,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> ScanResult:
+    """:func:`scan_blocking` in a worker thread."""
+    return await asyncio.to_thread(scan_blocking, root, state, rules, clock=clock)
