@@ -45,7 +45,12 @@ def check_grant(request: web.Request, caller: Caller, op: str, block_id: str) ->
     token = request.headers.get(GRANT_HEADER) or request.query.get(GRANT_QUERY)
     if not token:
         raise Forbidden(f"a block grant is required ({GRANT_HEADER} header or ?{GRANT_QUERY}=)")
-    grant = grants.verify(token, request.app[CONFIG].grant_secret, now=time.time())
+    return verify_grant(request.app[CONFIG].grant_secret, token, caller, op, block_id)
+
+
+def verify_grant(secret: bytes, token: str, caller: Caller, op: str, block_id: str) -> grants.Grant:
+    """Check a grant token against the operation, the block and the caller (see check_grant)."""
+    grant = grants.verify(token, secret, now=time.time())
     if grant.op != op:
         raise Forbidden(f"the grant allows {grant.op!r}, not {op!r}")
     if grant.block_id != block_id:
