@@ -28,16 +28,9 @@ def _journal_metadata(row: asyncpg.Record) -> dict[str, Any]:
         return {"kind": "pending", "path": path, "name": name}
     if row["kind"] == "folder":
         return {"kind": "folder", "path": path, "name": name}
-    return {
-        "kind": "file",
-        "path": path,
-        "name": name,
-        "rev": row["rev"],
-        "size": row["size"],
-        "content_hash": bytes(row["content_hash"]).hex(),
-        "modified": row["version_at"].timestamp(),
-        "device": row["device_name"],
-    }
+    return entries.file_metadata(
+        path, row["rev"], row["size"], row["content_hash"], row["version_at"], row["device_name"]
+    )
 
 
 async def latest(conn: asyncpg.Connection, ns_id: int) -> Cursor:

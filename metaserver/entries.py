@@ -22,23 +22,30 @@ def like_prefix(key: str) -> str:
     return escaped + "/%"
 
 
+def file_metadata(path: str, rev: int, size: int, content_hash: bytes, modified: Any, device: str) -> dict[str, Any]:
+    """The wire metadata of a file version at ``path`` (see docs/api.md)."""
+    return {
+        "kind": "file",
+        "path": path,
+        "name": paths.basename(path),
+        "rev": rev,
+        "size": size,
+        "content_hash": bytes(content_hash).hex(),
+        "modified": modified.timestamp(),
+        "device": device,
+    }
+
+
 def metadata(row: asyncpg.Record | dict) -> dict[str, Any]:
-    """The wire metadata of an entry row (see docs/api.md)."""
+    """The wire metadata of an entry row (live or deleted) joined with its version."""
     path = row["path"]
     if row["deleted"]:
         return {"kind": "deleted", "path": path, "name": paths.basename(path)}
     if row["kind"] == "folder":
         return {"kind": "folder", "path": path, "name": paths.basename(path)}
-    return {
-        "kind": "file",
-        "path": path,
-        "name": paths.basename(path),
-        "rev": row["rev"],
-        "size": row["size"],
-        "content_hash": bytes(row["content_hash"]).hex(),
-        "modified": row["version_at"].timestamp(),
-        "device": row["device_name"],
-    }
+    return file_metadata(
+        path, row["rev"], row["size"], row["content_hash"], row["version_at"], row["device_name"]
+    )
 
 
 ROOT_METADATA = {"kind": "folder", "path": paths.ROOT, "name": ""}

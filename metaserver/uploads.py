@@ -321,13 +321,4 @@ async def _committed_metadata(conn: asyncpg.Connection, s: asyncpg.Record) -> di
         raise NotFound("the committed version no longer exists")
     row = await entries.get(conn, s["ns_id"], paths.path_key(v["path"]))
     path = row["path"] if row is not None and row["rev"] == v["id"] and not row["deleted"] else v["path"]
-    return {
-        "kind": "file",
-        "path": path,
-        "name": paths.basename(path),
-        "rev": v["id"],
-        "size": v["size"],
-        "content_hash": bytes(v["content_hash"]).hex(),
-        "modified": v["created_at"].timestamp(),
-        "device": v["device_name"],
-    }
+    return entries.file_metadata(path, v["id"], v["size"], v["content_hash"], v["created_at"], v["device_name"])

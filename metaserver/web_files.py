@@ -128,31 +128,24 @@ async def file_blocks(request: web.Request) -> web.Response:
     )
 
 
-async def mkdir(request: web.Request) -> web.Response:
+async def _tree_change(request: web.Request, change, *fields: str) -> web.Response:
+    """Apply one tree change (mkdir, delete, move) in a transaction with the journal."""
     ctx = await authenticate(request)
-    (path,) = await _body_fields(request, "path")
+    args = await _body_fields(request, *fields)
     async with db.transaction(request.app[POOL]) as conn:
         j = await Journal.begin(conn, ctx.ns_id)
-        meta = await tree.mkdir(j, path)
+        meta = await change(j, *args)
         await j.flush()
     return respond(request, meta)
+
+
+async def mkdir(request: web.Request) -> web.Response:
+    return await _tree_change(request, tree.mkdir, "path")
 
 
 async def delete(request: web.Request) -> web.Response:
-    ctx = await authenticate(request)
-    (path,) = await _body_fields(request, "path")
-    async with db.transaction(request.app[POOL]) as conn:
-        j = await Journal.begin(conn, ctx.ns_id)
-        meta = await tree.delete(j, path)
-        await j.flush()
-    return respond(request, meta)
+    return await _tree_change(request, tree.delete, "path")
 
 
 async def move(request: web.Request) -> web.Response:
-    ctx = await authenticate(request)
-    src, dst = await _body_fields(request, "from", "to")
-    async with db.transaction(request.app[POOL]) as conn:
-        j = await Journal.begin(conn, ctx.ns_id)
-        meta = await tree.move(j, src, dst)
-        await j.flush()
-    return respond(request, meta)
+    return await _tree_change(request, tree.move, "from", "to")
