@@ -1,0 +1,46 @@
+"""The scenarios of issue 5: one module each (``bench/scenario_NAME.py`` with ``run(ctx)``).
+
+A scenario that cannot run yet is listed in ``PENDING`` with what it waits
+for; ``python -m bench all`` reports it as a row saying so. Adding one is
+writing its module and moving its name from ``PENDING`` to ``SCENARIOS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .context import BenchContext
+    from .report import ScenarioResult
+
+#: name -> what it measures; each has a module bench/scenario_<name>.py
+SCENARIOS = {
+    "large": "put/get of large random files vs MD5, SHA-256, cp, bare aiohttp (and rclone)",
+    "small": "2,000 files of 4 KiB in 20 folders through the client library",
+    "delta": "1 MiB edit and 8 MiB append to a 256 MiB file: bytes sent, time until a 2nd device has it",
+    "longpoll": "N held long-polls on one metadata server, one commit: time until all answered, RSS per poll",
+    "commits": "commits per second of 4 KiB files with 16 concurrent clients",
+}
+
+#: name -> what it needs before it can run
+PENDING = {
+    "propagation": "needs the sync daemon (`tessera sync`): daemon A writes, daemon B receives",
+}
+
+#: targets of issue 5 that a pending scenario will judge
+PENDING_TARGETS = {
+    "propagation": (
+        "propagation of a 256 MiB file A to B <= 1.0x Syncthing",
+        "propagation p50/p99 over >= 50 files (report)",
+    ),
+}
+
+#: the standard suite of `python -m bench all` (in this order)
+SUITE = ("large", "small", "delta", "commits", "longpoll")
+
+
+def runner(name: str) -> Callable[[BenchContext], Awaitable[ScenarioResult]]:
+    module = importlib.import_module(f"bench.scenario_{name}")
+    return module.run
