@@ -32,6 +32,7 @@ from .progress import Progress
 from .retry import DEFAULT_RETRY, RetryPolicy
 from .transfer_download import DownloadResult, download_file
 from .transfer_upload import UPLOAD_MODES, UploadResult, upload_file
+from .upload_journal import UploadJournal
 
 #: blocks transferred at once per file (memory is about this many times 4 MiB)
 DEFAULT_TRANSFER_CONCURRENCY = 6
@@ -322,8 +323,14 @@ class TesseraClient:
         mode: str = "overwrite",
         parent_rev: int | None = None,
         progress: Progress | None = None,
+        resume: UploadJournal | None = None,
     ) -> UploadResult:
-        """Upload a local file (only the blocks the server lacks) and commit it."""
+        """Upload a local file (only the blocks the server lacks) and commit it.
+
+        With ``resume``, the session is kept in that journal until committed, and
+        an upload of the same unchanged file to the same path that was
+        interrupted earlier continues its session instead of starting over.
+        """
         return await upload_file(
             self,
             local_path,
@@ -332,6 +339,7 @@ class TesseraClient:
             parent_rev=parent_rev,
             progress=progress,
             concurrency=self.transfer_concurrency,
+            resume=resume,
         )
 
     async def download_file(

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .progress import Progress
     from .transfer_download import DownloadResult
     from .transfer_upload import UploadResult
+    from .upload_journal import UploadJournal
 
 T = TypeVar("T")
 
@@ -82,6 +83,12 @@ class CliContext:
     def authed_client(self) -> TesseraClient:
         creds = self.credentials()
         return self.client(self.server_for(creds), creds.token)
+
+    def upload_journal(self) -> UploadJournal:
+        """The journal of interrupted uploads, in the config folder."""
+        from .upload_journal import UploadJournal
+
+        return UploadJournal.in_config_dir(self.config_dir)
 
     @contextlib.contextmanager
     def progress(self, label: str) -> Iterator[Progress]:
@@ -405,19 +412,20 @@ def put(obj: CliContext, local: Path, remote: str, mode: str, parent_rev: int | 
     async def go() -> UploadResult:
         if stat.S_ISDIR((await asyncio.to_thread(local.stat)).st_mode):
             raise IsADirectoryError(errno.EISDIR, "Is a directory (folders are not uploaded)", str(local))
-        async with obj.authed_client() as client:
+        async with obj.authed_client() as client, obj.upload_journal() as journal:
             dest = await _resolve_into_folder(client, remote, local.name)
             with obj.progress(local.name) as progress:
                 return await client.upload_file(
-                    local, dest, mode=mode, parent_rev=parent_rev, progress=progress
+                    local, dest, mode=mode, parent_rev=parent_rev, progress=progress, resume=journal
                 )
 
     result = run_async(go())
     meta = result.metadata
+    resumed = ", resumed" if result.resumed else ""
     obj.emit(
         result.to_json(),
         f"Uploaded {local} to {meta.path} ({cli_format.human_size(meta.size)}, rev {meta.rev}; "
-        f"sent {result.blocks_sent} of {result.blocks_total} blocks)",
+        f"sent {result.blocks_sent} of {result.blocks_total} blocks{resumed})",
     )
 
 

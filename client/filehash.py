@@ -46,6 +46,8 @@ class LocalFile:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        #: the absolute path (not resolved: a symlink stays itself)
+        self.absolute = os.path.abspath(self.path)
         fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         try:
             st = os.fstat(fd)

@@ -11,6 +11,14 @@
 Every re-read block is checked against the hash it was announced with, and the
 file's inode, size and mtime are checked before the commit: a file edited while
 it uploads raises :class:`~client.errors.FileChanged` and nothing is committed.
+
+With an :class:`~client.upload_journal.UploadJournal` (``resume``), the session
+is recorded once opened and forgotten once committed. Running the same upload
+again after an interruption finds it: if the file still has the same size,
+mtime and inode, steps 1 and 2 are skipped (the recorded block hashes are
+used) and ``GET /v1/uploads/{id}`` says which blocks are still needed. A
+changed file, another mode or an expired or unknown session starts a new
+session; so does a session that expires while it uploads (once).
 """
 
 from __future__ import annotations
@@ -18,16 +26,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from protocol import paths
-from protocol.errors import BadRequest, BlocksMissing, GrantExpired, ProtocolError
+from protocol.errors import (
+    BadRequest,
+    BlocksMissing,
+    Conflict,
+    GrantExpired,
+    NotFound,
+    ProtocolError,
+    UploadExpired,
+)
 
 from .concurrency import bounded_map, open_in_thread
+from .errors import FileChanged
 from .filehash import FileHash, LocalFile
 from .models import Metadata, UploadSession
 from .progress import HASH, UPLOAD, NullProgress, Progress
+from .upload_journal import FileStamp, JournalEntry, UploadJournal, UploadKey
 
 if TYPE_CHECKING:
     from .api import TesseraClient
@@ -50,6 +69,8 @@ class UploadResult:
     #: distinct blocks actually sent (the others were already on the server)
     blocks_sent: int
     bytes_sent: int
+    #: the upload continued a session an earlier, interrupted run had opened
+    resumed: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,7 +79,24 @@ class UploadResult:
             "blocks_total": self.blocks_total,
             "blocks_sent": self.blocks_sent,
             "bytes_sent": self.bytes_sent,
+            "resumed": self.resumed,
         }
+
+
+#: errors after which a session can never be committed: its record is dropped
+_SESSION_USELESS = (Conflict, FileChanged)
+#: errors that say the session is gone: start over with a new one
+_SESSION_GONE = (UploadExpired, NotFound)
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What one upload is: where to, how, and the journal record's key and stamp."""
+
+    key: UploadKey
+    stamp: FileStamp
+    mode: str
+    parent_rev: int | None
 
 
 async def upload_file(
@@ -70,6 +108,7 @@ async def upload_file(
     parent_rev: int | None = None,
     progress: Progress | None = None,
     concurrency: int = 6,
+    resume: UploadJournal | None = None,
 ) -> UploadResult:
     remote_path = paths.normalize(remote_path)
     if remote_path == paths.ROOT:
@@ -79,26 +118,125 @@ async def upload_file(
     progress = progress or NullProgress()
     local = await open_in_thread(lambda: LocalFile(local_path), LocalFile.close)
     try:
-        hashed = await _hash(local, progress)
-        session = await client.create_upload(
-            remote_path,
-            hashed.size,
-            hashed.blocks,
-            content_hash=hashed.content_hash,
-            mode=mode,
-            parent_rev=parent_rev,
+        ident = local.identity
+        target = _Target(
+            UploadKey(client.server_url, remote_path, local.absolute),
+            FileStamp(ident.size, ident.mtime_ns, ident.ino),
+            mode,
+            parent_rev,
         )
-        if session.size != hashed.size or session.content_hash != hashed.content_hash:
-            raise ProtocolError("the upload session does not describe the file that was announced")
-        sender = _BlockSender(client, local, hashed, session, progress, concurrency)
-        await sender.send(session)
-        metadata = await _commit(client, local, sender, session.upload_id)
+        resumed = await _resume(client, resume, target) if resume is not None else None
+        if resumed is not None:
+            hashed, session = resumed
+        else:
+            hashed = await _hash(local, progress)
+            session = await _open_session(client, resume, target, hashed)
+        blocks_sent = bytes_sent = 0
+        restarted = False
+        while True:
+            sender = _BlockSender(client, local, hashed, session, progress, concurrency)
+            try:
+                await sender.send(session)
+                metadata = await _commit(client, local, sender, session.upload_id)
+                break
+            except _SESSION_GONE as err:
+                if restarted:
+                    raise
+                restarted = True
+                log.info("upload %s is gone (%s); starting a new session", session.upload_id, err.code)
+                await _forget(resume, target, session.upload_id)
+                await asyncio.to_thread(local.check_unchanged)
+                session = await _open_session(client, resume, target, hashed)
+            except _SESSION_USELESS:
+                await _forget(resume, target, session.upload_id)
+                raise
+            finally:
+                blocks_sent += sender.blocks_sent
+                bytes_sent += sender.bytes_sent
+        await _forget(resume, target, session.upload_id)
         return UploadResult(
-            metadata, session.upload_id, len(hashed.blocks), sender.blocks_sent, sender.bytes_sent
+            metadata, session.upload_id, len(hashed.blocks), blocks_sent, bytes_sent, resumed is not None
         )
     finally:
         # shielded: a cancelled upload still waits for a running read before closing the fd
         await asyncio.shield(asyncio.to_thread(local.close))
+
+
+async def _open_session(
+    client: TesseraClient, journal: UploadJournal | None, target: _Target, hashed: FileHash
+) -> UploadSession:
+    """A new upload session for the hashed file, recorded in the journal."""
+    session = await client.create_upload(
+        target.key.remote_path,
+        hashed.size,
+        hashed.blocks,
+        content_hash=hashed.content_hash,
+        mode=target.mode,
+        parent_rev=target.parent_rev,
+    )
+    if session.size != hashed.size or session.content_hash != hashed.content_hash:
+        raise ProtocolError("the upload session does not describe the file that was announced")
+    if journal is not None:
+        entry = JournalEntry(
+            session.upload_id,
+            target.stamp,
+            target.mode,
+            target.parent_rev,
+            hashed,
+            created=time.time(),
+            expires_at=session.expires_at,
+        )
+        await journal.record(target.key, entry)
+    return session
+
+
+async def _resume(
+    client: TesseraClient, journal: UploadJournal, target: _Target
+) -> tuple[FileHash, UploadSession] | None:
+    """The recorded session of this upload and its current state, if it can go on."""
+    key = target.key
+    entry = await journal.lookup(key)
+    if entry is None:
+        return None
+    if not entry.matches(target.stamp, target.mode, target.parent_rev):
+        log.info(
+            "%s changed (or the upload mode did) since upload %s started; starting a new one",
+            key.local_path,
+            entry.upload_id,
+        )
+        await journal.forget(key, entry.upload_id)
+        return None
+    try:
+        session = await client.upload_status(entry.upload_id)
+    except _SESSION_GONE as err:
+        log.info(
+            "upload %s of %s cannot resume (%s); starting over", entry.upload_id, key.local_path, err.code
+        )
+        await journal.forget(key, entry.upload_id)
+        return None
+    hashed = entry.hashed
+    if (
+        session.upload_id != entry.upload_id
+        or (session.size, session.content_hash, len(session.blocks))
+        != (hashed.size, hashed.content_hash, len(hashed.blocks))
+        or paths.path_key(session.path) != paths.path_key(key.remote_path)
+    ):
+        log.warning("upload %s does not match its journal record; starting over", entry.upload_id)
+        await journal.forget(key, entry.upload_id)
+        return None
+    log.info(
+        "resuming upload %s of %s: %d of %d blocks still to send",
+        entry.upload_id,
+        key.local_path,
+        session.needed,
+        len(hashed.blocks),
+    )
+    return hashed, session
+
+
+async def _forget(journal: UploadJournal | None, target: _Target, upload_id: str) -> None:
+    if journal is not None:
+        await journal.forget(target.key, upload_id)
 
 
 async def _hash(local: LocalFile, progress: Progress) -> FileHash:

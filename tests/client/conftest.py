@@ -1,14 +1,21 @@
-"""Fixtures for the client tests: a logged-in client against the real servers."""
+"""Fixtures for the client tests: a logged-in client against the real servers, and servers
+whose block puts a test can count, hold or fail."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
 from client import RetryPolicy, TesseraClient
+from protocol.errors import Unavailable
+from tests.blockserver.instrumented import ObservedStore
+from tests.conftest import Servers, start_site
 
 #: retries that give up within a second, so failure tests stay fast
 FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, deadline=5.0)
@@ -29,6 +36,13 @@ def write_random(path: Path, size: int, seed: int = 0) -> Path:
     return path
 
 
+def overwrite_at(path: Path, offset: int, data: bytes) -> None:
+    """Change a file in place (its size stays unless the write goes past the end)."""
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(data)
+
+
 @pytest.fixture
 async def token(servers) -> str:
     await servers.add_user(USER, PASSWORD)
@@ -39,3 +53,99 @@ async def token(servers) -> str:
 async def client(servers, token) -> AsyncIterator[TesseraClient]:
     async with TesseraClient(servers.meta_url, token, retry=FAST_RETRY) as c:
         yield c
+
+
+class PutGate:
+    """A block server hook run as each PUT's body is complete, before the block is published.
+
+    It admits ``allow`` puts (every one while ``allow`` is None) and holds the
+    rest until :meth:`release`, which lets them through or, with ``reject``,
+    fails them with 503 so their blocks stay unstored. ``admitted`` counts the
+    puts let through.
+    """
+
+    def __init__(self) -> None:
+        self.allow: int | None = None
+        self.admitted = 0
+        self.held = 0
+        self.on_admit: Callable[[str], Awaitable[None]] | None = None
+        self._release = asyncio.Event()
+        self._reject = False
+
+    async def __call__(self, block_id: str) -> None:
+        if self.allow is not None and self.admitted >= self.allow:
+            self.held += 1
+            try:
+                await self._release.wait()
+            finally:
+                self.held -= 1
+            if self._reject:
+                raise Unavailable("put dropped by the test's gate")
+        self.admitted += 1
+        if self.on_admit is not None:
+            await self.on_admit(block_id)
+
+    def release(self, *, reject: bool) -> None:
+        self._reject = reject
+        self._release.set()
+
+    def reset(self) -> None:
+        """Admit everything from now on, counting from zero."""
+        self.allow = None
+        self.admitted = 0
+        self._reject = False
+        self._release = asyncio.Event()
+
+
+@dataclass
+class GatedServers:
+    """The real servers, with the block store observed and every PUT passing ``gate``."""
+
+    servers: Servers
+    store: ObservedStore
+    gate: PutGate
+
+    async def stored_blocks(self) -> int:
+        return await self.servers.pool.fetchval("SELECT count(*) FROM blocks WHERE state = 'stored'")
+
+    async def settle(self) -> None:
+        """Wait until no put is running in the block store."""
+
+        async def idle() -> bool:
+            return self.store.in_flight == 0
+
+        await eventually(idle, "the block puts to finish")
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, *, within: float = 30.0) -> None:
+    """Poll ``check`` until it is true; AssertionError after ``within`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    for _ in itertools.count():
+        if await check():
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def gated(server_config, pool) -> AsyncIterator[GatedServers]:
+    """Like ``servers``, with a :class:`PutGate` on the block server's store."""
+    from blockserver.app import create_app as create_block_app
+    from blockserver.store_local import LocalStore
+    from metaserver.app import create_app as create_meta_app
+
+    gate = PutGate()
+    assert server_config.blocks_dir is not None
+    store = ObservedStore(LocalStore(server_config.blocks_dir), before_publish=gate)
+    async with store:
+        block_runner, block_url = await start_site(create_block_app(server_config, store))
+        config = replace(server_config, block_urls=(block_url,))
+        meta_runner, meta_url = await start_site(create_meta_app(config))
+        try:
+            yield GatedServers(Servers(config, meta_url, block_url, pool), store, gate)
+        finally:
+            gate.release(reject=True)
+            await meta_runner.cleanup()
+            await block_runner.cleanup()

@@ -1,0 +1,169 @@
+"""The upload journal on its own: records, keys, robustness (no servers needed)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sqlite3
+import stat
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from client.filehash import hash_file
+from client.upload_journal import (
+    TABLE,
+    FileStamp,
+    JournalEntry,
+    UploadJournal,
+    UploadKey,
+    pack_hashes,
+    unpack_hashes,
+)
+from protocol.hashing import BLOCK_SIZE, BlockHash, expected_block_sizes
+
+from .conftest import write_random
+
+SERVER = "http://127.0.0.1:8080"
+
+
+def entry_for(path: Path, upload_id: str = "u-1", *, expires_in: float = 3600) -> JournalEntry:
+    return JournalEntry(
+        upload_id,
+        FileStamp.of(path.stat()),
+        "overwrite",
+        None,
+        hash_file(path),
+        created=time.time(),
+        expires_at=time.time() + expires_in,
+    )
+
+
+@pytest.fixture
+def sample(tmp_path) -> Path:
+    return write_random(tmp_path / "sample.bin", 2 * BLOCK_SIZE + 77, seed=1)
+
+
+async def test_record_lookup_forget(tmp_path, sample):
+    key = UploadKey(SERVER, "/Docs/sample.bin", str(sample))
+    entry = entry_for(sample)
+    async with UploadJournal.in_config_dir(tmp_path / "config") as journal:
+        assert await journal.lookup(key) is None
+        await journal.record(key, entry)
+        assert await journal.lookup(key) == entry
+        # another remote path, another server: other keys
+        assert await journal.lookup(UploadKey(SERVER, "/Docs/other.bin", str(sample))) is None
+        assert await journal.lookup(UploadKey("http://elsewhere:8080", key.remote_path, str(sample))) is None
+
+        await journal.forget(key, "not-this-one")  # a record replaced meanwhile is kept
+        assert await journal.lookup(key) == entry
+        newer = entry_for(sample, "u-2")
+        await journal.record(key, newer)  # one record per key: the newer session replaces it
+        assert await journal.entries() == [(key, "u-2")]
+        await journal.forget(key, "u-2")
+        assert await journal.lookup(key) is None and await journal.entries() == []
+
+    db = tmp_path / "config" / "uploads.sqlite3"
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
+
+
+async def test_records_survive_reopening_and_expired_ones_are_pruned(tmp_path, sample):
+    path = tmp_path / "j.sqlite3"
+    old = UploadKey(SERVER, "/old.bin", str(sample))
+    live = UploadKey(SERVER, "/live.bin", str(sample))
+    async with UploadJournal(path) as journal:
+        await journal.record(old, entry_for(sample, "u-old", expires_in=-3 * 24 * 3600))
+        await journal.record(live, entry_for(sample, "u-live"))
+    async with UploadJournal(path) as journal:
+        assert [u for _, u in await journal.entries()] == ["u-live"]  # pruned on write
+        assert (await journal.lookup(live)).upload_id == "u-live"
+
+
+async def test_odd_local_paths_and_inodes(tmp_path, sample):
+    odd = tmp_path / os.fsdecode(b"caf\xe9-latin1.bin")  # not UTF-8: a surrogate-escaped name
+    odd.write_bytes(b"x")
+    key = UploadKey(SERVER, "/cafe.bin", str(odd))
+    entry = entry_for(odd)
+    big_inode = JournalEntry(
+        "u-big",
+        FileStamp(entry.stamp.size, entry.stamp.mtime_ns, 2**64 - 5),
+        "update",
+        42,
+        entry.hashed,
+        entry.created,
+        entry.expires_at,
+    )
+    async with UploadJournal(tmp_path / "j.sqlite3") as journal:
+        await journal.record(key, big_inode)
+        assert await journal.lookup(key) == big_inode
+        assert await journal.entries() == [(key, "u-big")]
+
+
+async def test_empty_file_has_no_block_hashes(tmp_path):
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    key = UploadKey(SERVER, "/empty", str(empty))
+    entry = entry_for(empty)
+    assert entry.hashed.blocks == ()
+    async with UploadJournal(tmp_path / "j.sqlite3") as journal:
+        await journal.record(key, entry)
+        assert await journal.lookup(key) == entry
+
+
+async def test_a_damaged_record_is_dropped(tmp_path, sample, caplog):
+    path = tmp_path / "j.sqlite3"
+    key = UploadKey(SERVER, "/s.bin", str(sample))
+    async with UploadJournal(path) as journal:
+        await journal.record(key, entry_for(sample))
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"UPDATE {TABLE} SET block_hashes = substr(block_hashes, 1, 40)")
+    conn.close()
+    async with UploadJournal(path) as journal:
+        with caplog.at_level(logging.WARNING, logger="client.upload_journal"):
+            assert await journal.lookup(key) is None
+        assert "dropping the unreadable record" in caplog.text
+        assert await journal.entries() == []
+
+
+@pytest.mark.parametrize("damage", ["directory", "not-a-database"])
+async def test_an_unusable_journal_is_an_empty_one(tmp_path, sample, caplog, damage):
+    path = tmp_path / "j.sqlite3"
+    if damage == "directory":
+        path.mkdir()
+    else:
+        path.write_bytes(b"this is not a SQLite database, just some bytes" * 100)
+    key = UploadKey(SERVER, "/s.bin", str(sample))
+    async with UploadJournal(path) as journal:
+        with caplog.at_level(logging.WARNING, logger="client.upload_journal"):
+            await journal.record(key, entry_for(sample))
+            assert await journal.lookup(key) is None
+            await journal.forget(key, "u-1")
+    warnings = [r for r in caplog.records if r.name == "client.upload_journal"]
+    assert len(warnings) == 1 and "uploads will not resume" in warnings[0].getMessage()
+
+
+async def test_a_closed_journal_refuses_queries(tmp_path, sample):
+    journal = UploadJournal(tmp_path / "j.sqlite3")
+    await journal.aclose()
+    with pytest.raises(RuntimeError):
+        await journal.lookup(UploadKey(SERVER, "/s.bin", str(sample)))
+
+
+@given(size=st.integers(0, 5 * BLOCK_SIZE), seed=st.binary(min_size=1, max_size=8))
+def test_block_hashes_pack_round_trip(size: int, seed: bytes) -> None:
+    blocks = tuple(
+        BlockHash(
+            n, hashlib.md5(seed + bytes([i])).hexdigest(), hashlib.sha256(seed + bytes([i])).hexdigest()
+        )
+        for i, n in enumerate(expected_block_sizes(size))
+    )
+    packed = pack_hashes(blocks)
+    assert len(packed) == 48 * len(blocks)
+    assert unpack_hashes(size, packed) == blocks
+    with pytest.raises(ValueError):
+        unpack_hashes(size + BLOCK_SIZE, packed)
