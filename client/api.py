@@ -299,9 +299,17 @@ class TesseraClient:
                 raise ProtocolError(f"the block list of {path} stopped at {start} of {page.total} blocks")
 
     async def put_block(
-        self, block_servers: Sequence[str], index: int, block_id: str, grant: str, data: bytes
+        self,
+        block_servers: Sequence[str],
+        index: int,
+        block_id: str,
+        grant: str,
+        data: bytes | bytearray | memoryview,
     ) -> None:
-        """PUT one block; ``index`` spreads blocks (and retries) over the block servers."""
+        """PUT one block; ``index`` spreads blocks (and retries) over the block servers.
+
+        ``data`` is sent without copying it: leave it unchanged until this returns.
+        """
         await self._http.put_block(
             block_servers, index, block_id, token=self._token(), grant=grant, data=data
         )

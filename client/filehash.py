@@ -1,7 +1,9 @@
 """Hashing local files into Tessera blocks, and re-reading single blocks.
 
 Everything here is blocking file I/O and hashing: call it from a thread
-(``asyncio.to_thread``), never on the event loop. Memory is one block at a time.
+(``asyncio.to_thread``), never on the event loop. Blocks are read into buffers
+the caller owns (see :mod:`client.blockbuf`), so nothing here allocates a
+block's worth of memory per block.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from protocol.chunker import iter_blocks
 from protocol.hashing import BLOCK_SIZE, BlockHash, content_hash, hash_block
 
 from .errors import FileChanged
 from .fileguard import UseGuard
+
+_HAVE_PREADV = hasattr(os, "preadv")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,19 +87,31 @@ class LocalFile:
         if now_open != self.identity or now_named != self.identity:
             raise FileChanged(f"{self.path} changed while it was being uploaded; nothing was committed")
 
+    def hash_next(self, buf: bytearray) -> BlockHash | None:
+        """Hash the next block of the file, read into ``buf``; None at the end.
+
+        The first call hashes the first block; ``len(buf)`` is the block size.
+        One thread at a time (re-reads with :meth:`read_block` may run meanwhile).
+        """
+        view = memoryview(buf)
+        with self._guard.use():
+            got = 0
+            while got < len(view):
+                n = self._file.readinto(view[got:])
+                if not n:
+                    break
+                got += n
+            return hash_block(view[:got]) if got else None
+
     def iter_hashes(self, block_size: int = BLOCK_SIZE) -> Iterator[BlockHash]:
         """Hash the file from its start, one block per step (drive it from a thread)."""
         with self._guard.use():
             self._file.seek(0)
-        chunks = iter_blocks(self._file, block_size)
-        while True:
-            with self._guard.use():
-                data = next(chunks, None)
-                if data is None:
-                    return
-                digest = hash_block(data)
-            del data
+        buf = bytearray(block_size)
+        while (digest := self.hash_next(buf)) is not None:
             yield digest
+            if digest.size < block_size:
+                return
 
     def finish_hash(self, hashes: Sequence[BlockHash]) -> FileHash:
         """The file's hash from all its block hashes; FileChanged if it changed while hashed."""
@@ -106,23 +121,39 @@ class LocalFile:
         self.check_unchanged()
         return FileHash(total, tuple(hashes), content_hash(h.sha256 for h in hashes))
 
-    def read_block(self, index: int, expected: BlockHash, block_size: int = BLOCK_SIZE) -> bytes:
-        """Re-read block ``index`` and check it still has the hash it was uploaded under."""
+    def read_block(
+        self, index: int, expected: BlockHash, buf: bytearray, block_size: int = BLOCK_SIZE
+    ) -> memoryview:
+        """Re-read block ``index`` into ``buf`` and check it still has the hash it was uploaded under.
+
+        Returns the part of ``buf`` that holds the block.
+        """
+        view = memoryview(buf)[: expected.size]
         offset = index * block_size
         with self._guard.use():
-            fd = self._file.fileno()
-            data = os.pread(fd, expected.size, offset)
-            while len(data) < expected.size:  # pread may return short; fill up or detect truncation
-                more = os.pread(fd, expected.size - len(data), offset + len(data))
-                if not more:
-                    break
-                data += more
-            intact = len(data) == expected.size and hash_block(data) == expected
+            got = _pread_into(self._file.fileno(), view, offset)
+            intact = got == expected.size and hash_block(view) == expected
         if not intact:
             raise FileChanged(
                 f"{self.path} changed while it was being uploaded (block {index}); nothing was committed"
             )
-        return data
+        return view
+
+
+def _pread_into(fd: int, view: memoryview, offset: int) -> int:
+    """Fill ``view`` from ``offset`` (short only at the end of the file); the bytes read."""
+    got = 0
+    while got < len(view):
+        if _HAVE_PREADV:
+            n = os.preadv(fd, [view[got:]], offset + got)
+        else:  # no preadv (older macOS): one copy
+            data = os.pread(fd, len(view) - got, offset + got)
+            n = len(data)
+            view[got : got + n] = data
+        if not n:
+            break
+        got += n
+    return got
 
 
 def hash_file(path: str | os.PathLike[str]) -> FileHash:

@@ -10,10 +10,9 @@ into :class:`~client.errors.ConnectFailed` / :class:`~client.errors.ConnectionLo
 from __future__ import annotations
 
 import email.utils
-import io
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +33,8 @@ GRANT_HEADER = "X-Tessera-Grant"
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 MAX_ERROR_BODY = 64 * 1024
 _READ_CHUNK = 256 * 1024
+#: a block body is written in pieces of this size, draining the socket between them
+_WRITE_PIECE = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,22 +205,35 @@ class Transport:
     # -- block transfers ----------------------------------------------------------------
 
     async def put_block(
-        self, servers: Sequence[str], spread: int, block_id: str, *, token: str, grant: str, data: bytes
+        self,
+        servers: Sequence[str],
+        spread: int,
+        block_id: str,
+        *,
+        token: str,
+        grant: str,
+        data: bytes | bytearray | memoryview,
     ) -> None:
-        """PUT one block (retried; each retry goes to the next block server)."""
+        """PUT one block (retried; each retry goes to the next block server).
+
+        ``data`` is sent in pieces straight from the caller's buffer, waiting for
+        the socket to drain between them, so no copy of the block is made; the
+        caller must not change it until this returns.
+        """
+        size = memoryview(data).nbytes
         headers = {
             "Authorization": f"Bearer {token}",
             GRANT_HEADER: grant,
             "Content-Type": "application/octet-stream",
-            "Content-Length": str(len(data)),
+            "Content-Length": str(size),
             "Accept": codec.MSGPACK,
         }
 
         async def attempt(n: int) -> None:
             url = _block_url(servers, spread + n - 1, block_id)
             try:
-                # a fresh stream per attempt: aiohttp sends it in pieces, draining the socket between
-                async with self.session.put(url, data=io.BytesIO(data), headers=headers) as resp:
+                # a fresh body per attempt; an explicit Content-Length keeps it from being chunked
+                async with self.session.put(url, data=_pieces(data), headers=headers) as resp:
                     if resp.status >= 300:
                         raise await _error_from_response(resp)
                     await _read_bounded(resp, MAX_ERROR_BODY)
@@ -264,6 +278,13 @@ class Transport:
                 raise _network_error(exc, "GET", url) from exc
 
         return await call_with_retry(self.retry, attempt, idempotent=True, what=f"GET block {block_id}")
+
+
+async def _pieces(data: bytes | bytearray | memoryview) -> AsyncIterator[memoryview]:
+    """A block body in pieces (views into ``data``, not copies)."""
+    view = memoryview(data).cast("B")
+    for start in range(0, len(view), _WRITE_PIECE):
+        yield view[start : start + _WRITE_PIECE]
 
 
 def _block_url(servers: Sequence[str], spread: int, block_id: str) -> str:

@@ -5,7 +5,7 @@
    deduplicated) and grants each missing block id a PUT.
 3. The missing blocks are re-read from disk at ``index * BLOCK_SIZE`` and PUT
    to the block servers, several at once; identical blocks share an id and go
-   once. Memory is bounded by ``concurrency`` blocks.
+   once. Memory is ``concurrency`` block buffers, reused from block to block.
 4. The session is committed; blocks the server still misses are sent again.
 
 Every re-read block is checked against the hash it was announced with, and the
@@ -41,6 +41,7 @@ from protocol.errors import (
     UploadExpired,
 )
 
+from .blockbuf import BlockBuffers
 from .concurrency import bounded_map, open_in_thread
 from .errors import FileChanged
 from .filehash import FileHash, LocalFile
@@ -116,6 +117,7 @@ async def upload_file(
     if mode not in UPLOAD_MODES:
         raise BadRequest(f"mode must be one of {', '.join(UPLOAD_MODES)}")
     progress = progress or NullProgress()
+    buffers = BlockBuffers(concurrency)
     local = await open_in_thread(lambda: LocalFile(local_path), LocalFile.close)
     try:
         ident = local.identity
@@ -129,12 +131,12 @@ async def upload_file(
         if resumed is not None:
             hashed, session = resumed
         else:
-            hashed = await _hash(local, progress)
+            hashed = await _hash(local, progress, buffers)
             session = await _open_session(client, resume, target, hashed)
         blocks_sent = bytes_sent = 0
         restarted = False
         while True:
-            sender = _BlockSender(client, local, hashed, session, progress, concurrency)
+            sender = _BlockSender(client, local, hashed, session, progress, buffers)
             try:
                 await sender.send(session)
                 metadata = await _commit(client, local, sender, session.upload_id)
@@ -239,14 +241,14 @@ async def _forget(journal: UploadJournal | None, target: _Target, upload_id: str
         await journal.forget(target.key, upload_id)
 
 
-async def _hash(local: LocalFile, progress: Progress) -> FileHash:
+async def _hash(local: LocalFile, progress: Progress, buffers: BlockBuffers) -> FileHash:
     """Hash block by block in a thread (cancellable between blocks), reporting progress."""
     progress.phase(HASH, local.size)
     hashes = []
-    steps = local.iter_hashes()
-    while (digest := await asyncio.to_thread(next, steps, None)) is not None:
-        hashes.append(digest)
-        progress.advance(digest.size)
+    async with buffers.take() as buf:
+        while (digest := await asyncio.to_thread(local.hash_next, buf)) is not None:
+            hashes.append(digest)
+            progress.advance(digest.size)
     return await asyncio.to_thread(local.finish_hash, hashes)
 
 
@@ -273,14 +275,14 @@ class _BlockSender:
         hashed: FileHash,
         session: UploadSession,
         progress: Progress,
-        concurrency: int,
+        buffers: BlockBuffers,
     ) -> None:
         self._client = client
         self._local = local
         self._hashed = hashed
         self._upload_id = session.upload_id
         self._progress = progress
-        self._concurrency = concurrency
+        self._buffers = buffers
         self._servers: list[str] = []
         self._grants: dict[str, str] = {}
         self._stored: set[str] = set()
@@ -316,25 +318,26 @@ class _BlockSender:
     async def send(self, session: UploadSession) -> None:
         needed = self._absorb(session)
         self._progress.phase(UPLOAD, sum(self._hashed.blocks[i].size for i in needed.values()))
-        await bounded_map(needed.items(), self._send_one, limit=self._concurrency)
+        await bounded_map(needed.items(), self._send_one, limit=self._buffers.count)
 
     async def _send_one(self, item: tuple[str, int]) -> None:
         block_id, index = item
         expected = self._hashed.blocks[index]
-        data = await asyncio.to_thread(self._local.read_block, index, expected)
-        for refresh in range(MAX_GRANT_REFRESHES + 1):
-            generation = self._generation
-            try:
-                await self._client.put_block(self._servers, index, block_id, self._grants[block_id], data)
-                break
-            except GrantExpired:
-                if refresh == MAX_GRANT_REFRESHES:
-                    raise
-                if not await self._refresh(generation, block_id):
-                    break  # stored meanwhile (an earlier PUT whose answer was lost)
+        async with self._buffers.take() as buf:
+            data = await asyncio.to_thread(self._local.read_block, index, expected, buf)
+            for refresh in range(MAX_GRANT_REFRESHES + 1):
+                generation = self._generation
+                try:
+                    await self._client.put_block(self._servers, index, block_id, self._grants[block_id], data)
+                    break
+                except GrantExpired:
+                    if refresh == MAX_GRANT_REFRESHES:
+                        raise
+                    if not await self._refresh(generation, block_id):
+                        break  # stored meanwhile (an earlier PUT whose answer was lost)
         self.blocks_sent += 1
-        self.bytes_sent += len(data)
-        self._progress.advance(len(data))
+        self.bytes_sent += expected.size
+        self._progress.advance(expected.size)
 
     async def _refresh(self, seen_generation: int, block_id: str) -> bool:
         """Fetch fresh grants unless another worker already did; True if the block is still needed."""
