@@ -153,7 +153,8 @@ pass_cli = click.make_pass_decorator(CliContext)
     "--config-dir",
     envvar="TESSERA_CONFIG_DIR",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where credentials are kept [default: $XDG_CONFIG_HOME/tessera or ~/.config/tessera].",
+    help="Where credentials and the upload journal are kept "
+    "[default: $XDG_CONFIG_HOME/tessera or ~/.config/tessera].",
 )
 @click.option(
     "--retries",
