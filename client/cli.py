@@ -457,6 +457,12 @@ def get(obj: CliContext, remote: str, local: Path | None, rev: int | None) -> No
     )
 
 
+from .cli_sync import status, sync  # noqa: E402 (the sync daemon's commands)
+
+cli.add_command(sync)
+cli.add_command(status)
+
+
 # -- the dispatcher ---------------------------------------------------------------------------------
 
 

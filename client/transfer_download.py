@@ -13,6 +13,17 @@ order, is checked against the version's content hash. Then the temp file is
 fsynced, renamed over the target and the folder fsynced. On any failure
 (including cancellation) the temp file is removed and the target is untouched.
 Memory is bounded by ``concurrency`` blocks.
+
+Three optional hooks serve the sync daemon, each called in a worker thread:
+
+- ``local_blocks`` offers a block's bytes from a local copy (another file with
+  a block of the same SHA-256); they are verified like downloaded bytes and
+  used instead of a download, or the block is downloaded when they fail;
+- ``on_block`` sees every verified block as it is written (to index it);
+- ``check_target`` runs right before the rename and aborts the download, the
+  target untouched, by raising (e.g. because the file it would replace was
+  changed meanwhile). With ``replace=False`` an existing target is never
+  replaced: the rename becomes a hard link that fails if the name is taken.
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ import os
 import secrets
 import stat
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +61,13 @@ BAD_BLOCK_ATTEMPTS = 3
 #: fresh grants fetched for one block before giving up
 MAX_GRANT_REFRESHES = 3
 
+#: the bytes of a block from a local copy, or None (blocking; they are verified before use)
+LocalBlockSource = Callable[[RemoteBlock], "bytes | bytearray | None"]
+#: sees each verified block as it is written (blocking)
+BlockSink = Callable[[RemoteBlock, memoryview], None]
+#: runs right before the rename; raising aborts the download and keeps the target (blocking)
+TargetCheck = Callable[[Path], None]
+
 
 @dataclass(frozen=True, slots=True)
 class DownloadResult:
@@ -58,6 +76,10 @@ class DownloadResult:
     size: int
     content_hash: str
     local_path: Path
+    #: blocks taken from ``local_blocks`` instead of the network
+    blocks_copied: int = 0
+    #: the file as written, taken before the rename (same inode, size and mtime as the target)
+    stat: os.stat_result | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -77,25 +99,36 @@ async def download_file(
     rev: int | None = None,
     progress: Progress | None = None,
     concurrency: int = 6,
+    local_blocks: LocalBlockSource | None = None,
+    on_block: BlockSink | None = None,
+    check_target: TargetCheck | None = None,
+    replace: bool = True,
 ) -> DownloadResult:
+    """Download ``remote_path`` (revision ``rev``, default the current one) to ``local_path``.
+
+    See the module docstring for the hooks. With ``replace=False`` a target
+    that exists at the rename raises :class:`FileExistsError`.
+    """
     remote_path = paths.normalize(remote_path)
     progress = progress or NullProgress()
     target = await asyncio.to_thread(_check_target, local_path)
     pages = client.iter_file_blocks(remote_path, rev=rev)
     try:
         first = await anext(pages)
-        part = await open_in_thread(lambda: _TempFile(target, first.size), _TempFile.discard)
+        part = await open_in_thread(lambda: _TempFile(target, first.size, on_block), _TempFile.discard)
         try:
             progress.phase(DOWNLOAD, first.size)
-            fetcher = _Fetcher(client, remote_path, first, part, progress)
+            fetcher = _Fetcher(client, remote_path, first, part, progress, local_blocks)
             await bounded_map(_verified_block_list(first, pages, fetcher), fetcher.fetch, limit=concurrency)
-            await asyncio.to_thread(part.commit)
+            written = await asyncio.to_thread(part.commit, check_target, replace)
         except BaseException:
             await asyncio.shield(asyncio.to_thread(part.discard))
             raise
     finally:
         await pages.aclose()
-    return DownloadResult(first.path, first.rev, first.size, first.content_hash, target)
+    return DownloadResult(
+        first.path, first.rev, first.size, first.content_hash, target, fetcher.blocks_copied, written
+    )
 
 
 def _check_target(local_path: str | os.PathLike[str]) -> Path:
@@ -149,16 +182,44 @@ class _Fetcher:
     """Fetches, verifies and writes single blocks."""
 
     def __init__(
-        self, client: TesseraClient, remote_path: str, first: BlockPage, part: _TempFile, progress: Progress
+        self,
+        client: TesseraClient,
+        remote_path: str,
+        first: BlockPage,
+        part: _TempFile,
+        progress: Progress,
+        local_blocks: LocalBlockSource | None = None,
     ) -> None:
         self._client = client
         self._path = remote_path
         self._rev = first.rev
         self._part = part
         self._progress = progress
+        self._local_blocks = local_blocks
         self.servers: list[str] = list(first.block_servers)
+        self.blocks_copied = 0
+
+    async def _copy_local(self, block: RemoteBlock) -> bool:
+        """Write the block from a local copy if one is offered and verifies; True if it was."""
+        assert self._local_blocks is not None
+        try:
+            data = await asyncio.to_thread(self._local_blocks, block)
+        except OSError as e:
+            log.debug("local copy of block %d of %s unreadable: %s", block.index, self._path, e)
+            return False
+        if data is None:
+            return False
+        problem = await asyncio.to_thread(self._part.write_verified, block, data)
+        if problem:
+            log.debug("local copy of block %d of %s is stale: %s", block.index, self._path, problem)
+            return False
+        self.blocks_copied += 1
+        self._progress.advance(block.size)
+        return True
 
     async def fetch(self, block: RemoteBlock) -> None:
+        if self._local_blocks is not None and await self._copy_local(block):
+            return
         grant = block.grant
         refreshes = 0
         bad = 0
@@ -207,8 +268,9 @@ class _Fetcher:
 class _TempFile:
     """``.tessera-tmp-<random>`` beside the target; committed by an atomic rename (blocking I/O)."""
 
-    def __init__(self, target: Path, size: int) -> None:
+    def __init__(self, target: Path, size: int, on_block: BlockSink | None = None) -> None:
         self.target = target
+        self._on_block = on_block
         self._guard = UseGuard(f"temp file for {target}")
         self._finish_lock = threading.Lock()  # commit and discard never interleave
         while True:
@@ -233,7 +295,7 @@ class _TempFile:
             self.discard()
             raise
 
-    def write_verified(self, block: RemoteBlock, data: bytearray) -> str:
+    def write_verified(self, block: RemoteBlock, data: bytes | bytearray) -> str:
         """Write ``data`` at the block's offset if it matches the block's hashes; else say why not."""
         got = hash_block(data)
         want = BlockHash(block.size, block.md5, block.sha256)
@@ -243,6 +305,8 @@ class _TempFile:
             return f"content does not match its hashes (got sha256 {got.sha256[:16]}..., expected {want.sha256[:16]}...)"
         view = memoryview(data)
         offset = block.index * BLOCK_SIZE
+        if self._on_block is not None:
+            self._on_block(block, view)
         with self._guard.use():
             assert self._fd is not None
             while view:
@@ -250,21 +314,32 @@ class _TempFile:
                 view, offset = view[n:], offset + n
         return ""
 
-    def commit(self) -> None:
+    def commit(self, check_target: TargetCheck | None = None, replace: bool = True) -> os.stat_result:
+        """fsync, check, rename over the target (or link, without ``replace``), fsync the folder.
+
+        Returns the file's stat taken before the rename.
+        """
         with self._finish_lock:
             if not self._guard.close() or self._fd is None:
                 raise ValueError("temp file already closed")
             fd, self._fd = self._fd, None
             try:
                 os.fsync(fd)
+                written = os.fstat(fd)
             finally:
                 os.close(fd)
-            os.replace(self.path, self.target)
+            if check_target is not None:
+                check_target(self.target)
+            if replace:
+                os.replace(self.path, self.target)
+            else:
+                _link_no_replace(self.path, self.target)
             dir_fd = os.open(self.target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
             try:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
+            return written
 
     def discard(self) -> None:
         """Close (once no write is running) and remove the temp file."""
@@ -277,3 +352,23 @@ class _TempFile:
                 os.unlink(self.path)
             except FileNotFoundError:
                 pass
+
+
+def _link_no_replace(src: Path, dst: Path) -> None:
+    """Give ``src`` the name ``dst`` unless ``dst`` exists (FileExistsError), atomically if possible.
+
+    A hard link fails atomically on an existing name; on a file system without
+    hard links the existence check and the rename are two steps.
+    """
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except FileExistsError:
+        raise
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        if os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, "File exists", str(dst)) from None
+        os.replace(src, dst)
+        return
+    os.unlink(src)

@@ -1,0 +1,483 @@
+"""Carrying out a sync plan against the disk and the server, and recording each result.
+
+:class:`Executor` runs the actions of :func:`client.sync_reconcile.plan` phase
+by phase (the plan is already in phase order). Inside a phase, actions are
+independent: transfers run :attr:`SyncSettings.transfers` at a time, file
+deletions, moves and remote changes :attr:`SyncSettings.operations` at a time;
+folder creations, case renames, conflict renames and folder deletions run one
+by one in the plan's (depth) order.
+
+After an action succeeds its result is written to the trees exactly as the
+action's docstring says (the contract the simulator in
+``tests/client/test_sync_simulator.py`` checks), so planning again gives no
+action for it. Every action re-checks what it relies on right before acting:
+a download never replaces a file whose content is not the one it expects, a
+deletion never removes a changed file or a non-empty folder, a rename never
+replaces anything, an upload commits only on top of the revision it was
+planned against (modes ``add``/``update``). When such a check fails the
+action is skipped with :attr:`Outcome.LOCAL_CHANGED` or
+:attr:`Outcome.REMOTE_CHANGED`; the daemon rescans or pulls and plans again,
+and the plan then sees the change (possibly as a conflict).
+
+Uploads resume an interrupted session through the folder's
+:class:`~client.upload_journal.UploadJournal`; uploads of many small files
+go through :mod:`client.transfer_batch`; a download copies the blocks a local file already holds
+(:meth:`SyncState.find_local_block`) instead of fetching them.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import itertools
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from protocol.errors import (
+    AlreadyExists,
+    BadPath,
+    Conflict,
+    IsAFolder,
+    NotAFolder,
+    NotFound,
+    TesseraError,
+    Unauthorized,
+)
+
+from . import sync_disk as disk
+from .concurrency import bounded_map
+from .errors import FileChanged
+from .models import Metadata, RemoteBlock
+from .sync_config import SyncSettings
+from .sync_disk import LocalChanged
+from .sync_feed import PendingUploads
+from .sync_ignore import IgnoreRules
+from .sync_reconcile import (
+    Action,
+    ConflictRename,
+    DeleteLocal,
+    DeleteRemote,
+    Download,
+    ForgetSynced,
+    MkdirLocal,
+    MkdirRemote,
+    MoveLocal,
+    MoveRemote,
+    Phase,
+    RecordSynced,
+    Upload,
+)
+from .sync_state import BlockRecord, LocalEntry, RemoteEntry, StateError, SyncState
+from .sync_status import SyncStatus
+from .sync_tree import FILE, FOLDER, Node
+from .transfer_batch import MAX_BATCH_FILES, SMALL_FILE_MAX, BatchFile, upload_batch
+from .transfer_download import download_file
+from .upload_journal import UploadJournal
+
+if TYPE_CHECKING:
+    from .api import TesseraClient
+
+log = logging.getLogger(__name__)
+
+#: runs a blocking call in a worker thread
+Offload = Callable[..., Awaitable[Any]]
+
+#: phases whose actions run one by one, in plan order
+_SEQUENTIAL = (Phase.CASE_RENAME, Phase.SET_ASIDE, Phase.MKDIR, Phase.DELETE_FOLDERS)
+
+
+class Outcome(enum.Enum):
+    DONE = "done"
+    #: the disk is not what the plan expected: rescan, then plan again
+    LOCAL_CHANGED = "local_changed"
+    #: the server is not what the plan expected: pull, then plan again
+    REMOTE_CHANGED = "remote_changed"
+    #: failed (network, server, disk); retried later
+    FAILED = "failed"
+    #: the server refuses it for good (e.g. a name it does not accept): reported, not retried
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    action: Action
+    outcome: Outcome
+    code: str = ""
+    message: str = ""
+
+
+def action_name(action: Action) -> str:
+    return type(action).__name__
+
+
+def _classify(err: BaseException) -> tuple[Outcome, str]:
+    """The outcome of an action that raised ``err`` (and the error code to report)."""
+    if isinstance(err, (LocalChanged, FileChanged, FileExistsError, FileNotFoundError, NotADirectoryError)):
+        return Outcome.LOCAL_CHANGED, getattr(err, "code", "") or "local_changed"
+    if isinstance(err, (Conflict, AlreadyExists, NotFound, NotAFolder, IsAFolder)):
+        return Outcome.REMOTE_CHANGED, err.code
+    if isinstance(err, BadPath):
+        return Outcome.REFUSED, err.code
+    if isinstance(err, TesseraError):
+        return Outcome.FAILED, err.code
+    if isinstance(err, StateError):
+        return Outcome.FAILED, "state_error"
+    if isinstance(err, OSError):
+        return Outcome.FAILED, errno.errorcode.get(err.errno or 0, "os_error")
+    raise err
+
+
+class Executor:
+    """Runs plans for one synced folder (see the module docstring)."""
+
+    def __init__(
+        self,
+        root: Path,
+        state: SyncState,
+        client: TesseraClient,
+        *,
+        settings: SyncSettings,
+        status: SyncStatus,
+        pending: PendingUploads,
+        rules: Callable[[], IgnoreRules],
+        offload: Offload,
+        journal: UploadJournal | None = None,
+    ) -> None:
+        self.root = root
+        self.state = state
+        self.client = client
+        self.settings = settings
+        self.status = status
+        self.pending = pending
+        self._rules = rules
+        self._offload = offload
+        self._journal = journal
+
+    async def run(self, actions: Sequence[Action]) -> list[Result]:
+        """Run the actions phase by phase; one result per action (Unauthorized stops everything)."""
+        results: list[Result] = []
+        for phase, group in itertools.groupby(actions, key=lambda a: a.phase):
+            batch = list(group)
+            if phase in _SEQUENTIAL:
+                for action in batch:
+                    results.append(await self._one(action))
+            elif phase == Phase.TRANSFER:
+                results += await self._transfers(batch)
+            else:
+                results += await self._concurrently(batch, self.settings.operations)
+        return results
+
+    async def _concurrently(self, actions: Sequence[Action], limit: int) -> list[Result]:
+        results: list[Result] = []
+
+        async def one(action: Action) -> None:
+            results.append(await self._one(action))
+
+        await bounded_map(actions, one, limit=limit)
+        return results
+
+    async def _one(self, action: Action) -> Result:
+        try:
+            await self._do(action)
+        except Unauthorized:
+            raise
+        except (TesseraError, OSError, LocalChanged, StateError) as err:
+            outcome, code = _classify(err)
+            message = getattr(err, "message", None) or str(err)
+            return self._report(Result(action, outcome, code, message))
+        return Result(action, Outcome.DONE)
+
+    @staticmethod
+    def _report(result: Result) -> Result:
+        level = (
+            logging.INFO
+            if result.outcome in (Outcome.LOCAL_CHANGED, Outcome.REMOTE_CHANGED)
+            else logging.WARNING
+        )
+        log.log(
+            level,
+            "%s %s: %s (%s)",
+            action_name(result.action),
+            result.action.path,
+            result.message,
+            result.code,
+        )
+        return result
+
+    async def _do(self, a: Action) -> None:  # noqa: C901 - one branch per action type
+        if isinstance(a, Upload):
+            await self._upload(a)
+        elif isinstance(a, Download):
+            await self._download(a)
+        elif isinstance(a, MkdirLocal):
+            entry = await self._offload(disk.make_folder, self.root, a.path)
+            await self._offload(_record_local_and_synced, self.state, entry, Node(FOLDER, a.path))
+            log.info("created folder %s", a.path)
+        elif isinstance(a, MkdirRemote):
+            await self._mkdir_remote(a)
+        elif isinstance(a, DeleteLocal):
+            await self._delete_local(a)
+        elif isinstance(a, DeleteRemote):
+            try:
+                await self.client.delete(a.path)
+            except NotFound:
+                pass  # already gone: the goal holds
+            await self._offload(_forget_subtree, self.state, ("remote", "synced"), a.path)
+            log.info("deleted %s on the server", a.path)
+        elif isinstance(a, MoveLocal):
+            await self._offload(disk.rename, self.root, a.src, a.dst, a.kind)
+            await self._offload(_move_in, self.state, ("local", "synced"), a.src, a.dst)
+            log.info("moved %s to %s", a.src, a.dst)
+        elif isinstance(a, MoveRemote):
+            meta = await self.client.move(a.src, a.dst)
+            await self._offload(_move_in, self.state, ("remote", "synced"), a.src, meta.path)
+            log.info("moved %s to %s on the server", a.src, meta.path)
+        elif isinstance(a, ConflictRename):
+            await self._offload(disk.rename, self.root, a.path, a.new_path, a.kind)
+            await self._offload(_move_in, self.state, ("local",), a.path, a.new_path)
+            log.warning("conflict: %s changed on both sides; the local version is now %s", a.path, a.new_path)
+        elif isinstance(a, RecordSynced):
+            await self._offload(self.state.record_synced, a.node)
+        elif isinstance(a, ForgetSynced):
+            await self._offload(self.state.forget_synced, a.path)
+        else:
+            raise TypeError(f"unknown action {a!r}")
+
+    # -- transfers ---------------------------------------------------------------------------------
+
+    async def _transfers(self, actions: Sequence[Action]) -> list[Result]:
+        books = [a for a in actions if isinstance(a, RecordSynced | ForgetSynced)]
+        results = [await self._one(a) for a in books]
+        rest = [a for a in actions if not isinstance(a, RecordSynced | ForgetSynced)]
+        uploads = [a for a in rest if isinstance(a, Upload)]
+        small = await self._offload(_small_files, self.state, uploads)
+        batched: list[Upload] = small if len(small) >= self.settings.batch_min else []
+        in_batch = set(batched)
+        singles = [a for a in rest if a not in in_batch]
+        jobs: list[Callable[[], Awaitable[list[Result]]]] = [
+            (lambda chunk=chunk: self._upload_batch(chunk)) for chunk in _chunks(batched, MAX_BATCH_FILES)
+        ]
+        jobs += [(lambda a=a: self._single(a)) for a in singles]
+        out: list[Result] = []
+
+        async def run(job: Callable[[], Awaitable[list[Result]]]) -> None:
+            out.extend(await job())
+
+        await bounded_map(jobs, run, limit=self.settings.transfers)
+        return results + out
+
+    async def _single(self, action: Action) -> list[Result]:
+        return [await self._one(action)]
+
+    async def _upload(self, a: Upload) -> None:
+        await self._offload(disk.check_file, self.root, self.state, a.path, a.content_hash)
+        mode = "add" if a.parent_rev is None else "update"
+        self.pending.started_here(a.path)
+        with self.status.transfer(a.path, "upload") as progress:
+            result = await self.client.upload_file(
+                disk.fs_path(self.root, a.path),
+                a.path,
+                mode=mode,
+                parent_rev=a.parent_rev,
+                progress=progress,
+                resume=self._journal,
+            )
+        await self._record_upload(a, result.metadata)
+        log.info(
+            "uploaded %s (rev %s; sent %d of %d blocks%s)",
+            result.metadata.path,
+            result.metadata.rev,
+            result.blocks_sent,
+            result.blocks_total,
+            ", resumed" if result.resumed else "",
+        )
+
+    async def _record_upload(self, a: Upload, meta: Metadata) -> None:
+        if not meta.is_file or meta.content_hash is None or meta.rev is None:
+            raise TesseraError(f"the server answered the upload of {a.path} with a {meta.kind}")
+        remote = RemoteEntry(meta.path, FILE, meta.rev, meta.size, meta.content_hash)
+        await self._offload(_record_remote_and_synced, self.state, remote)
+        if meta.content_hash != a.content_hash:
+            # the file changed between the scan and the upload: what was sent is recorded, the
+            # next scan sees the file as it is now
+            raise LocalChanged(f"{a.path} changed since the last scan; uploaded as it is now")
+
+    async def _upload_batch(self, actions: list[Upload]) -> list[Result]:
+        files = [
+            BatchFile(
+                disk.fs_path(self.root, a.path),
+                a.path,
+                mode="add" if a.parent_rev is None else "update",
+                parent_rev=a.parent_rev,
+            )
+            for a in actions
+        ]
+        checks = await self._offload(_check_files, self.root, self.state, actions)
+        todo = [(a, f) for a, f, ok in zip(actions, files, checks, strict=True) if ok]
+        results = [
+            self._report(
+                Result(a, Outcome.LOCAL_CHANGED, "local_changed", f"{a.path} changed since the last scan")
+            )
+            for a, ok in zip(actions, checks, strict=True)
+            if not ok
+        ]
+        if not todo:
+            return results
+        for a, _ in todo:
+            self.pending.started_here(a.path)
+        try:
+            with self.status.transfer(f"{len(todo)} small files", "upload"):
+                outcomes = await upload_batch(self.client, [f for _, f in todo])
+        except Unauthorized:
+            raise
+        except TesseraError as err:
+            outcome, code = _classify(err)
+            return results + [self._report(Result(a, outcome, code, err.message)) for a, _ in todo]
+        sent = 0
+        for (a, _), r in zip(todo, outcomes, strict=True):
+            if r.error is None and r.metadata is not None:
+                try:
+                    await self._record_upload(a, r.metadata)
+                except LocalChanged as e:
+                    results.append(self._report(Result(a, Outcome.LOCAL_CHANGED, "local_changed", str(e))))
+                    continue
+                sent += r.blocks_sent
+                results.append(Result(a, Outcome.DONE))
+            else:
+                assert r.error is not None
+                outcome, code = _classify(r.error)
+                message = getattr(r.error, "message", None) or str(r.error)
+                results.append(self._report(Result(a, outcome, code, message)))
+        done = sum(1 for r in results if r.outcome == Outcome.DONE)
+        log.info("uploaded %d of %d small files in one batch (%d blocks sent)", done, len(actions), sent)
+        return results
+
+    async def _download(self, a: Download) -> None:
+        await self._offload(disk.check_file, self.root, self.state, a.path, a.replaces)
+        target = disk.fs_path(self.root, a.path)
+        indexed: list[BlockRecord] = []
+        lock = threading.Lock()
+
+        def on_block(block: RemoteBlock, data: memoryview) -> None:
+            record = disk.index_block(block, data)
+            with lock:
+                indexed.append(record)
+
+        def local_block(block: RemoteBlock) -> bytes | None:
+            return disk.read_local_block(self.root, self.state, block)
+
+        def check_target(_path: Path) -> None:
+            disk.check_file(self.root, self.state, a.path, a.replaces)
+
+        with self.status.transfer(a.path, "download") as progress:
+            result = await download_file(
+                self.client,
+                a.path,
+                target,
+                rev=a.rev,
+                progress=progress,
+                concurrency=self.client.transfer_concurrency,
+                local_blocks=local_block,
+                on_block=on_block,
+                check_target=check_target,
+                replace=a.replaces is not None,
+            )
+        if result.content_hash != a.content_hash:
+            raise TesseraError(f"revision {a.rev} of {a.path} does not have the content the feed announced")
+        assert result.stat is not None
+        entry = disk.downloaded_entry(a.path, a.content_hash, result.stat)
+        blocks = sorted(indexed, key=lambda b: b.idx)
+        await self._offload(
+            _record_download, self.state, entry, blocks, Node(FILE, a.path, a.content_hash, a.rev)
+        )
+        log.info(
+            "downloaded %s (rev %d; %d of %d blocks copied from local files)",
+            a.path,
+            a.rev,
+            result.blocks_copied,
+            len(blocks),
+        )
+
+    # -- folders and deletions ---------------------------------------------------------------------
+
+    async def _mkdir_remote(self, a: MkdirRemote) -> None:
+        try:
+            meta = await self.client.mkdir(a.path)
+        except AlreadyExists:
+            meta = await self.client.meta(a.path)  # created elsewhere meanwhile: fine if a folder
+            if not meta.is_folder:
+                raise
+        await self._offload(_record_remote_and_synced, self.state, RemoteEntry(meta.path, FOLDER))
+        log.info("created folder %s on the server", meta.path)
+
+    async def _delete_local(self, a: DeleteLocal) -> None:
+        if a.kind == FILE:
+            await self._offload(disk.delete_file, self.root, self.state, a.path, a.content_hash)
+        else:
+            kept = await self._offload(disk.delete_folder, self.root, a.path, self._rules())
+            if kept is not None:
+                # only ignored entries are left in it: they and the folder stay, the folder
+                # becomes a new local folder (and is created on the server again)
+                await self._offload(self.state.forget_synced, a.path)
+                log.warning(
+                    "kept folder %s: it holds entries .tesseraignore keeps out of sync (%s)",
+                    a.path,
+                    ", ".join(kept.names[:5]),
+                )
+                return
+        await self._offload(_forget_entry, self.state, a.path)
+        log.info("deleted %s", a.path)
+
+
+# -- small helpers run in worker threads --------------------------------------------------------------
+
+
+def _chunks(items: list[Upload], size: int) -> list[list[Upload]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _small_files(state: SyncState, uploads: list[Upload]) -> list[Upload]:
+    out = []
+    for a in uploads:
+        entry = state.local_entry(a.path)
+        if entry is not None and entry.size is not None and entry.size <= SMALL_FILE_MAX:
+            out.append(a)
+    return out
+
+
+def _check_files(root: Path, state: SyncState, uploads: list[Upload]) -> list[bool]:
+    return [disk.file_matches(root, state, a.path, a.content_hash) for a in uploads]
+
+
+def _record_local_and_synced(state: SyncState, entry: LocalEntry, node: Node) -> None:
+    state.put_local(entry)
+    state.record_synced(node)
+
+
+def _record_remote_and_synced(state: SyncState, remote: RemoteEntry) -> None:
+    state.put_remote(remote)
+    state.record_synced(remote.node())
+
+
+def _record_download(state: SyncState, entry: LocalEntry, blocks: list[BlockRecord], node: Node) -> None:
+    state.put_local(entry, blocks)
+    state.record_synced(node)
+
+
+def _forget_entry(state: SyncState, path: str) -> None:
+    state.delete("local", path)
+    state.forget_synced(path)
+
+
+def _forget_subtree(state: SyncState, trees: tuple[str, ...], path: str) -> None:
+    for tree in trees:
+        state.delete(tree, path, subtree=True)  # type: ignore[arg-type]
+
+
+def _move_in(state: SyncState, trees: tuple[str, ...], src: str, dst: str) -> None:
+    for tree in trees:
+        state.move(tree, src, dst)  # type: ignore[arg-type]
