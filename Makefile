@@ -24,8 +24,18 @@ soak: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# the standard suite (~10 min on 2 cores); one scenario: $(PY) -m bench large --size 256M
 bench: $(STAMP)
-	$(PY) -m bench all
+	$(PY) -m bench all $(BENCH_ARGS)
+
+# the peers the bench compares against (Debian packages; needs root or sudo)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+bench-peers:
+	@if command -v syncthing >/dev/null && command -v rclone >/dev/null; then \
+		echo "syncthing and rclone are installed"; \
+	else \
+		$(SUDO) apt-get update && $(SUDO) apt-get install -y syncthing rclone; \
+	fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

@@ -49,6 +49,8 @@ class StackOptions:
     count_meta_bytes: bool = False
     #: an external PostgreSQL instead of the embedded one
     database_url: str | None = None
+    #: extra `tessera-server run` flags (e.g. ("--rate-limit", "0"))
+    server_args: tuple[str, ...] = ()
 
 
 @dataclass
@@ -117,6 +119,7 @@ class ServerStack:
             self.block_proxy = CountingProxy()
             await self.block_proxy.start()
             argv += ["--block-url", self.block_proxy.url]
+        argv += self.options.server_args
         self._env = _clean_env(extra)
         self.server = Child("tessera-server", argv, env=self._env, log_path=self.root / "server.log")
         urls = await self.server.start({"meta": META_LINE, "block": BLOCK_LINE}, START_TIMEOUT)

@@ -1,0 +1,139 @@
+"""The benchmark harness's building blocks, quickly, so the harness does not rot.
+
+The end-to-end test runs ``python -m bench large --size 8M`` for real: the
+servers as subprocesses, the baselines, the library and CLI transfers, JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import baselines, files, scenarios
+from bench.proxy import CountingProxy
+from bench.report import MET, NOT_MEASURED, NOT_MET, ScenarioResult, Target, write_json
+from bench.stats import median, percentile, summarize
+from protocol.hashing import BLOCK_SIZE, content_hash
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_percentiles_interpolate_like_numpy():
+    xs = [1.0, 2.0, 3.0, 4.0]
+    assert median(xs) == 2.5
+    assert percentile(xs, 0) == 1.0 and percentile(xs, 100) == 4.0
+    assert percentile(xs, 99) == pytest.approx(3.97)
+    assert math.isnan(percentile([], 50))
+    s = summarize([0.2, 0.1, 0.3])
+    assert (s["count"], s["min"], s["p50"], s["max"]) == (3, 0.1, 0.2, 0.3)
+
+
+def test_targets_are_met_not_met_or_not_measured():
+    assert Target("up", 0.6, ">=", 0.5).status == MET
+    assert Target("up", 0.4, ">=", 0.5).status == NOT_MET
+    assert Target("p99", 250.0, "<=", 200.0).status == NOT_MET
+    assert Target("x", None, "<=", 1.0, reason="needs the sync daemon").status == NOT_MEASURED
+
+
+def test_json_has_no_nan(tmp_path):
+    result = ScenarioResult("t", summary={"x": float("nan")}, ratios={"a_ratio_to_md5": 0.5})
+    write_json(tmp_path / "r.json", {"scenarios": [result.to_json()]})
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["scenarios"][0]["summary"]["x"] is None
+
+
+def test_files_changed_blocks(tmp_path):
+    f = files.write_random(tmp_path / "f", 3 * BLOCK_SIZE, seed=1)
+    before = files.block_sha256s(f)
+    files.overwrite_random(f, BLOCK_SIZE + 10, 100, seed=2)
+    files.append_random(f, 5, seed=3)
+    after = files.block_sha256s(f)
+    assert files.changed_blocks(before, after) == [1, 3]
+
+
+def test_hash_baselines_and_content_hash(tmp_path):
+    f = files.write_random(tmp_path / "f", BLOCK_SIZE + 123, seed=4)
+    md5 = baselines.md5_pass(f)
+    sha, chash = baselines.sha256_pass(f)
+    data = f.read_bytes()
+    assert md5.nbytes == sha.nbytes == len(data) and md5.seconds > 0 and md5.mib_s > 0
+    blocks = [data[:BLOCK_SIZE], data[BLOCK_SIZE:]]
+    assert chash == content_hash(hashlib.sha256(b).hexdigest() for b in blocks)
+
+
+async def test_cp_and_bare_aiohttp_baselines(tmp_path):
+    src = files.write_random(tmp_path / "src.bin", 3 * 1024 * 1024, seed=5)
+    cp = await baselines.cp_copy(src, tmp_path / "cp.bin")
+    assert cp.nbytes == src.stat().st_size and files.same_content(src, tmp_path / "cp.bin")
+    root = tmp_path / "static"
+    root.mkdir()
+    os.link(src, root / "src.bin")
+    async with baselines.StaticServer(root, tmp_path) as static:
+        got = await baselines.aiohttp_get(f"{static.url}/f/src.bin", tmp_path / "got.bin")
+        put = await baselines.aiohttp_put(f"{static.url}/f/up", src)
+    assert got.nbytes == put.nbytes == src.stat().st_size
+    assert files.same_content(src, tmp_path / "got.bin") and files.same_content(src, root / "up.put")
+
+
+async def test_proxy_counts_bytes_by_first_method():
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            writer.write(data.upper())
+            await writer.drain()
+        writer.close()
+
+    upstream = await asyncio.start_server(echo, "127.0.0.1", 0)
+    port = upstream.sockets[0].getsockname()[1]
+    async with CountingProxy(("127.0.0.1", port)) as proxy:
+        before = proxy.snapshot()
+        for payload in (b"PUT /x HTTP/1.1\r\n" + b"a" * 5000, b"GET /y HTTP/1.1\r\n"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+            writer.write(payload)
+            await writer.drain()
+            assert await reader.readexactly(len(payload)) == payload.upper()
+            writer.close()
+            await writer.wait_closed()
+        delta = proxy.snapshot() - before
+    upstream.close()
+    await upstream.wait_closed()
+    assert delta.up["PUT"] == 5017 and delta.up["GET"] == 17
+    assert delta.down["PUT"] == 5017 and delta.connections == {"PUT": 1, "GET": 1}
+
+
+def test_every_scenario_has_a_module():
+    for name in scenarios.SCENARIOS:
+        assert callable(scenarios.runner(name))
+    assert set(scenarios.SUITE) <= set(scenarios.SCENARIOS)
+    assert not set(scenarios.PENDING) & set(scenarios.SCENARIOS)
+
+
+def test_large_end_to_end_with_real_servers(tmp_path):
+    """`python -m bench large --size 8M`: servers, baselines, library + CLI, JSON, cleanup."""
+    out = tmp_path / "out.json"
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "large", "--size", "8M", "--repeat", "1", "--no-plots", "--no-peers",
+         "--json", str(out), "--out-dir", str(tmp_path), "--work-dir", str(tmp_path)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=150,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert doc["machine"]["cores_logical"] and doc["machine"]["cpu_model"]
+    [large] = doc["scenarios"]
+    assert large["error"] is None
+    summary, ratios = large["summary"]["8MiB"], large["ratios"]["8MiB"]
+    assert summary["upload_mib_s"] > 0 and summary["download_mib_s"] > 0 and summary["md5_mib_s"] > 0
+    assert summary["cli_peak_rss"] > 0 and summary["server_peak_rss"] > 0
+    assert ratios["upload_ratio_to_md5"] > 0 and ratios["download_ratio_to_aiohttp_get"] > 0
+    runs = large["samples"]["8MiB"]["library_upload"]
+    assert runs[0]["blocks_sent"] == runs[0]["blocks_total"] == 2  # a fresh user: nothing deduplicated
+    assert {t["status"] for t in large["targets"]} <= {MET, NOT_MET, NOT_MEASURED}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("tb")], "temp dirs left behind"
