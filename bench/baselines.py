@@ -152,8 +152,21 @@ async def aiohttp_put(url: str, src: Path) -> Timed:
     return Timed("aiohttp_put", size, seconds)
 
 
-async def hash_baselines(path: Path) -> tuple[Timed, Timed, str]:
-    """MD5 and SHA-256 passes (one after the other, each in a thread); returns the content hash too."""
-    md5 = await asyncio.to_thread(md5_pass, path)
-    sha, chash = await asyncio.to_thread(sha256_pass, path)
-    return md5, sha, chash
+async def hash_baselines(path: Path, passes: int = 3) -> tuple[Timed, Timed, str]:
+    """MD5 and SHA-256 passes (each in a thread), the median of ``passes`` of each; and the content hash.
+
+    The median of a few passes keeps one pass slowed by other load on the
+    machine from setting the baseline (and so the ratios) alone.
+    """
+    md5s, shas = [], []
+    chash = ""
+    for _ in range(passes):
+        md5s.append(await asyncio.to_thread(md5_pass, path))
+        sha, chash = await asyncio.to_thread(sha256_pass, path)
+        shas.append(sha)
+    return _median_pass(md5s), _median_pass(shas), chash
+
+
+def _median_pass(runs: list[Timed]) -> Timed:
+    ordered = sorted(runs, key=lambda t: t.seconds)
+    return ordered[len(ordered) // 2]

@@ -69,6 +69,10 @@ async def run(ctx: BenchContext) -> ScenarioResult:
           else "create + commit (blocks already stored)")  # fmt: skip
         r(name, "upload latency p99", lat["p99"] * 1000, "ms")
         r(name, "errors", s["errors"], note=s["error_kinds"][0][:200] if s["error_kinds"] else "")
+    failed = {name: result.samples[name]["errors"] for name in PASSES if result.samples[name]["errors"]}
+    if failed:
+        first = next(result.samples[name]["error_kinds"][0] for name in failed)
+        result.error = f"uploads failed ({failed}); first: {first[:300]}"
     result.notes.append("No target in issue 5 for this scenario: it tracks metadata throughput over time.")
     path = ctx.plot_path(NAME, "latency")
     if path is not None:

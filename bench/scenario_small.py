@@ -54,8 +54,10 @@ async def run(ctx: BenchContext) -> ScenarioResult:
     finally:
         await asyncio.to_thread(shutil.rmtree, work, True)
     result.samples["library"] = sample
+    if sample["errors"]:
+        result.error = f"{sample['errors']} of {sample['errors'] + sample['done']} uploads failed; first: {sample['error_kinds'][0][:300]}"
     lat = summarize(sample["latencies_s"])
-    rate = sample["done"] / sample["wall_s"]
+    rate = sample["done"] / sample["wall_s"] if sample["wall_s"] else float("nan")
     result.summary["library"] = {"files": sample["done"], "wall_s": sample["wall_s"], "files_per_s": rate,
                                  "errors": sample["errors"], "latency": lat}  # fmt: skip
     r = result.row
