@@ -12,16 +12,20 @@ from protocol.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
-#: errors that mean "the database is not reachable right now", not "your request is wrong"
+#: errors that mean "the database is not reachable right now", not "your request is wrong";
+#: all of them become 503 ``unavailable``. A pooled connection the outage broke is closed,
+#: and the pool replaces it with a new one on its next acquire.
 TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
+    OSError,  # refused, reset, no socket file, timeouts (TimeoutError is an OSError)
     ConnectionError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.ConnectionFailureError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CrashShutdownError,
-    asyncpg.exceptions.TooManyConnectionsError,
+    # class 08: connection exceptions (does not exist, failure, rejected, cannot connect, ...)
+    asyncpg.exceptions.PostgresConnectionError,
+    # class 57: operator intervention (admin shutdown, crash shutdown, cannot connect now
+    # while starting up, shutting down or recovering, query canceled, database dropped)
+    asyncpg.exceptions.OperatorInterventionError,
+    # class 53: insufficient resources (too many connections, disk full, out of memory)
+    asyncpg.exceptions.InsufficientResourcesError,
+    # the client side: "connection is closed", "pool is closing", connection lost mid-query
     asyncpg.exceptions.InterfaceError,
 )
 
@@ -46,13 +50,25 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
     return pool
 
 
+#: what makes a pooled connection unfit for reuse: an outage error, or asyncpg's
+#: InternalClientError ("cannot switch to state 12; another operation (2) is in progress"),
+#: which is what the next query on an idle pooled connection raises when that connection got
+#: the server's FATAL shutdown notice but has not seen the socket close yet
+_BREAKS_CONNECTION = (*TRANSIENT_DB_ERRORS, asyncpg.exceptions.InternalClientError)
+
+
 @contextlib.asynccontextmanager
 async def transaction(pool: asyncpg.Pool, *, isolation: str = "read_committed") -> AsyncIterator[asyncpg.Connection]:
     """A pool connection inside one short transaction; database outages become ``Unavailable``."""
     try:
-        async with pool.acquire() as conn, conn.transaction(isolation=isolation):
-            yield conn
-    except TRANSIENT_DB_ERRORS as e:
+        async with pool.acquire() as conn:
+            try:
+                async with conn.transaction(isolation=isolation):
+                    yield conn
+            except _BREAKS_CONNECTION:
+                _discard(conn)
+                raise
+    except _BREAKS_CONNECTION as e:
         log.warning("database unavailable: %s", e)
         raise Unavailable("the database is unavailable; try again") from e
 
@@ -62,7 +78,18 @@ async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     """A pool connection without a transaction (single statements)."""
     try:
         async with pool.acquire() as conn:
-            yield conn
-    except TRANSIENT_DB_ERRORS as e:
+            try:
+                yield conn
+            except _BREAKS_CONNECTION:
+                _discard(conn)
+                raise
+    except _BREAKS_CONNECTION as e:
         log.warning("database unavailable: %s", e)
         raise Unavailable("the database is unavailable; try again") from e
+
+
+def _discard(conn: asyncpg.Connection) -> None:
+    """Close a connection an outage may have left half-way through an operation: the pool
+    then opens a new one on its next acquire instead of handing this one out again."""
+    if not conn.is_closed():
+        conn.terminate()

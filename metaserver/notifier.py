@@ -33,6 +33,11 @@ class Notifier:
         self.closing = False
 
     @property
+    def connected(self) -> bool:
+        """Whether the listening connection is up (after an outage it comes back by itself)."""
+        return self._connected.is_set()
+
+    @property
     def waiting(self) -> int:
         return sum(len(s) for s in self._waiters.values())
 

@@ -48,29 +48,66 @@ async def read_body(request: web.Request) -> Any:
     return codec.decode(data, ctype)
 
 
+#: set on a request once its response is prepared (status line and headers on their way)
+_PREPARED = web.RequestKey("tessera.response_prepared", bool)
+#: the access log status of a request whose client went away before the answer
+CLIENT_CLOSED = 499
+
+
+async def note_prepared(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare`` signal handler: lets the error middleware know an answer has started."""
+    request[_PREPARED] = True
+
+
+def _answer_started(request: web.Request) -> bool:
+    # the signal is the public way; output_size also covers an app that did not register it
+    return bool(request.get(_PREPARED)) or request.writer.output_size > 0
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler):
     try:
         return await handler(request)
-    except TesseraError as err:
-        if isinstance(err, (Internal, Unavailable)):
-            log.warning("%s %s: %s", request.method, request.path, err.message)
-        return error_response(request, err)
-    except web.HTTPException as exc:
+    except ConnectionResetError as exc:
+        if not _client_gone(request) and not _answer_started(request):
+            # not the client's connection (something we talk to reset ours): a failure like any other
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            return error_response(request, Internal())
+        # the client went away mid-request: nothing can be answered. Returned, not raised,
+        # so aiohttp does not log it as an error; with the transport closed, this answer is
+        # never written (not after an answer that had started either)
+        log.debug("%s %s: client connection lost: %s", request.method, request.path, exc)
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=CLIENT_CLOSED, reason="Client Closed Request")
+    except Exception as exc:
+        if _answer_started(request):
+            # a second answer would land inside the body of the first: re-raise, so
+            # aiohttp logs it and closes the connection (the client sees a short body)
+            raise
+        return _error_answer(request, exc)
+
+
+def _error_answer(request: web.Request, exc: Exception) -> web.StreamResponse:
+    if isinstance(exc, TesseraError):
+        if isinstance(exc, (Internal, Unavailable)):
+            log.warning("%s %s: %s", request.method, request.path, exc.message)
+        return error_response(request, exc)
+    if isinstance(exc, web.HTTPException):
         if exc.status == 404:
             return error_response(request, _not_found(request))
         if exc.status == 405:
             return error_response(request, _bad_method(request))
         if exc.status == 413:
             return error_response(request, BodyTooLarge())
-        raise
-    except ConnectionResetError as exc:
-        # the client went away mid-request: nothing to answer
-        log.info("%s %s: connection lost: %s", request.method, request.path, exc)
-        raise
-    except Exception:
-        log.exception("unhandled error in %s %s", request.method, request.path)
-        return error_response(request, Internal())
+        raise exc
+    log.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
+    return error_response(request, Internal())
 
 
 def _not_found(request: web.Request) -> TesseraError:
