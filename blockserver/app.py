@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from metaserver import db
+from metaserver import db, gc
 from metaserver.config import ServerConfig
-from metaserver.web_common import error_middleware
+from metaserver.web_common import error_middleware, note_prepared
 
 from . import handlers, handlers_batch
 from .appkeys import CONFIG, POOL, PUT_SLOTS, SETTINGS, STORE
@@ -42,8 +42,10 @@ def create_app(config: ServerConfig, store: BlockStore | None = None) -> web.App
     app[CONFIG] = config
     app[SETTINGS] = settings
     app[PUT_SLOTS] = asyncio.Semaphore(settings.put_concurrency)
+    app.on_response_prepare.append(note_prepared)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_block_store(store))
+    app.cleanup_ctx.append(_garbage_collector)
 
     app.router.add_post("/v1/blocks/batch", handlers_batch.put_blocks)
     app.router.add_put("/v1/blocks/{block_id}", handlers.put_block)
@@ -78,3 +80,20 @@ def _block_store(given: BlockStore | None) -> Callable[[web.Application], AsyncI
             await store.close()
 
     return block_store
+
+
+async def _garbage_collector(app: web.Application) -> AsyncIterator[None]:
+    """The periodic garbage collection task (this process owns the store it deletes from)."""
+    settings = app[SETTINGS]
+    if not settings.gc_interval:
+        yield
+        return
+    task = asyncio.create_task(
+        gc.run_periodically(app[POOL], app[STORE], interval=settings.gc_interval, grace=settings.gc_grace),
+        name="garbage-collector",
+    )
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)  # run_periodically logs its own failures

@@ -16,6 +16,9 @@ strings, as they come from flags or the environment; ``None`` means unset):
 ``put_concurrency``    block PUTs received at once; more wait (default 32)
 ``put_queue_timeout``  seconds a PUT may wait for its turn before 503 (default 30)
 ``put_idle_timeout``   seconds without body bytes before a PUT is dropped (default 60)
+``gc_interval``        seconds (or ``30m``, ``1h``...) between garbage collection runs;
+                       0 turns the periodic collector off (default 1 h)
+``gc_grace``           how long a block stays unreferenced before it is deleted (default 24 h)
 =====================  ==============================================================
 """
 
@@ -25,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from metaserver.config import ServerConfig
+from metaserver.config import ServerConfig, parse_duration
+from metaserver.gc import DEFAULT_GRACE, DEFAULT_INTERVAL
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -52,6 +56,9 @@ class BlockServerSettings:
     put_concurrency: int = 32
     put_queue_timeout: float = 30.0
     put_idle_timeout: float = 60.0
+    #: seconds between garbage collection runs in this process; 0: none
+    gc_interval: float = DEFAULT_INTERVAL
+    gc_grace: float = DEFAULT_GRACE
 
     @classmethod
     def from_config(cls, config: ServerConfig) -> BlockServerSettings:
@@ -82,6 +89,8 @@ class BlockServerSettings:
             put_concurrency=_number(extra, "put_concurrency", 32, int),
             put_queue_timeout=_number(extra, "put_queue_timeout", 30.0, float),
             put_idle_timeout=_number(extra, "put_idle_timeout", 60.0, float),
+            gc_interval=_duration(extra, "gc_interval", DEFAULT_INTERVAL),
+            gc_grace=_duration(extra, "gc_grace", DEFAULT_GRACE),
         )
 
 
@@ -116,3 +125,13 @@ def _number(extra: dict[str, Any], key: str, default: Any, kind: type) -> Any:
     if isinstance(value, bool) or not number > 0:
         raise ValueError(f"{key} must be a positive number")
     return number
+
+
+def _duration(extra: dict[str, Any], key: str, default: float) -> float:
+    value = extra.get(key)
+    if value is None:
+        return default
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise ValueError(f"{key}: {e}") from None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from types import TracebackType
 
 from protocol.errors import BadRequest
@@ -44,6 +45,15 @@ def check_block_id(key: object) -> str:
     if not is_block_id(key):
         raise BadRequest(f"not a canonical block id: {str(key)[:64]!r}")
     return key  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """One block as the store lists it (for the garbage collector)."""
+
+    block_id: str
+    #: when the object was last written, unix seconds
+    modified: float
 
 
 class BlockStream(AsyncIterator[bytes], abc.ABC):
@@ -124,3 +134,20 @@ class BlockStore(abc.ABC):
     @abc.abstractmethod
     def list_ids(self) -> AsyncIterator[str]:
         """Every stored block id, in no particular order (for the garbage collector)."""
+
+    async def list_objects(self) -> AsyncIterator[StoredObject]:
+        """Every stored block with the time it was written, in no particular order.
+
+        The garbage collector deletes objects that have no block row and are
+        older than its grace period. Backends override this; a store that
+        cannot tell times raises NotImplementedError, and the collector then
+        leaves its objects alone.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot list objects with their times")
+        yield  # pragma: no cover - makes this an async generator
+
+    async def sweep_temp(self, max_age: float, *, dry_run: bool = False) -> int:
+        """Remove what interrupted puts left behind that is older than ``max_age`` seconds;
+        return how many (with ``dry_run``: how many would go). Stores that leave nothing
+        behind (S3) have nothing to do."""
+        return 0

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
@@ -25,7 +26,7 @@ from protocol.errors import NotFound
 from protocol.hashing import BlockHash
 
 from .intake import receive_verified
-from .store_base import READ_PIECE, BlockStore, BlockStream, check_block_id, is_block_id
+from .store_base import READ_PIECE, BlockStore, BlockStream, StoredObject, check_block_id, is_block_id
 from .threads import run_to_completion
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,28 @@ class LocalStore(BlockStore):
                 if is_block_id(name) and name.startswith(sub):
                     yield name
 
+    async def list_objects(self) -> AsyncIterator[StoredObject]:
+        subdirs = await run_to_completion(_list_dir, self.root)
+        for sub in sorted(subdirs):
+            if sub not in SHARD_DIRS:
+                continue
+            for block_id, mtime in await run_to_completion(_scan_blocks, self.root / sub):
+                yield StoredObject(block_id, mtime)
+
+    async def sweep_temp(self, max_age: float, *, dry_run: bool = False) -> int:
+        """Remove temp files (``.<id>.<random>.tmp``) not written to for ``max_age`` seconds.
+
+        Only a crash of the process or machine mid-put leaves one behind; a put
+        in progress writes its temp file at least every ``put_idle_timeout``, so
+        keep ``max_age`` well above that.
+        """
+        cutoff = time.time() - max_age
+        removed = 0
+        for sub in sorted(await run_to_completion(_list_dir, self.root)):
+            if sub in SHARD_DIRS:
+                removed += await run_to_completion(_sweep_temp_files, self.root / sub, cutoff, dry_run)
+        return removed
+
 
 class _FileStream(BlockStream):
     """Reads an open block file in :data:`READ_PIECE` pieces, in worker threads."""
@@ -169,6 +192,47 @@ def _open_for_reading(path: Path) -> tuple[BinaryIO, int]:
     except BaseException:
         f.close()
         raise
+
+
+def _scan_blocks(shard: Path) -> list[tuple[str, float]]:
+    out = []
+    try:
+        entries = list(os.scandir(shard))
+    except FileNotFoundError:
+        return out
+    for entry in entries:
+        # temp files start with a dot and so are never block ids
+        if is_block_id(entry.name) and entry.name.startswith(shard.name):
+            try:
+                out.append((entry.name, entry.stat(follow_symlinks=False).st_mtime))
+            except FileNotFoundError:
+                continue  # deleted since the listing
+    return out
+
+
+def _is_temp_name(name: str) -> bool:
+    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX) and is_block_id(name[1:33])
+
+
+def _sweep_temp_files(shard: Path, cutoff: float, dry_run: bool) -> int:
+    removed = 0
+    try:
+        entries = list(os.scandir(shard))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        if not _is_temp_name(entry.name):
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime > cutoff:
+                continue
+            if not dry_run:
+                os.unlink(entry.path)
+        except FileNotFoundError:
+            continue  # its put finished or failed meanwhile
+        log.info("removed stale temp file %s", entry.path)
+        removed += 1
+    return removed
 
 
 def _list_dir(path: Path) -> list[str]:

@@ -27,7 +27,7 @@ from protocol.errors import NotFound, Unavailable
 from protocol.hashing import BlockHash
 
 from .intake import receive_verified
-from .store_base import READ_PIECE, BlockStore, BlockStream, check_block_id, is_block_id
+from .store_base import READ_PIECE, BlockStore, BlockStream, StoredObject, check_block_id, is_block_id
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +191,15 @@ class S3Store(BlockStore):
                     name = obj["Key"][len(self.prefix) :]
                     if is_block_id(name):
                         yield name
+
+    async def list_objects(self) -> AsyncIterator[StoredObject]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        async with self._s3_errors("(listing)"):
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+                for obj in page.get("Contents", ()):
+                    name = obj["Key"][len(self.prefix) :]
+                    if is_block_id(name):
+                        yield StoredObject(name, obj["LastModified"].timestamp())
 
     @contextlib.asynccontextmanager
     async def _s3_errors(self, block_id: str) -> AsyncIterator[None]:

@@ -9,13 +9,20 @@ from aiohttp import web
 from . import db, web_auth, web_changes, web_files, web_uploads
 from .config import ServerConfig
 from .notifier import Notifier
-from .web_common import error_middleware
+from .ratelimit import RATE_LIMITS, RateLimits, rate_limit_middleware
+from .web_common import error_middleware, note_prepared
 from .web_keys import CONFIG, NOTIFIER, POOL
 
 
 def create_app(config: ServerConfig) -> web.Application:
-    app = web.Application(client_max_size=config.max_meta_body, middlewares=[error_middleware])
+    app = web.Application(
+        client_max_size=config.max_meta_body, middlewares=[error_middleware, rate_limit_middleware]
+    )
     app[CONFIG] = config
+    app[RATE_LIMITS] = RateLimits.from_config(
+        config.rate_limit, config.rate_burst, config.login_rate_limit, config.login_burst
+    )
+    app.on_response_prepare.append(note_prepared)
 
     async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
         app[POOL] = await db.create_pool(

@@ -15,9 +15,9 @@ from pathlib import Path
 import click
 
 from protocol.errors import TesseraError
-from protocol.units import parse_size
+from protocol.units import format_size, parse_size
 
-from .config import DEFAULT_DATA_DIR, ServerConfig, load_grant_secret
+from .config import DEFAULT_DATA_DIR, ServerConfig, load_grant_secret, parse_duration
 
 log = logging.getLogger("tessera.server")
 
@@ -65,6 +65,54 @@ def _s3_extra(s3_endpoint, s3_bucket, s3_region, s3_prefix) -> dict:
     }
 
 
+def _duration_arg(text: str, flag: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint=flag) from None
+
+
+_RATE = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def _rate_arg(text: str, flag: str) -> float:
+    """Requests per second from ``50``, ``50/s``, ``6/min``, ``100/h``; 0 turns the limit off."""
+    number, _, unit = text.strip().partition("/")
+    try:
+        value = float(number) / _RATE[unit.strip().lower() or "s"]
+    except (ValueError, KeyError):
+        raise click.BadParameter(f"not a rate: {text!r} (try 50, 50/s, 6/min)", param_hint=flag) from None
+    if not value >= 0 or value == float("inf"):
+        raise click.BadParameter(f"not a rate: {text!r}", param_hint=flag)
+    return value
+
+
+def store_options(f):
+    """Where blocks live: the block servers and ``tessera-server gc`` take these."""
+    opts = [
+        click.option("--s3-endpoint", envvar="TESSERA_S3_ENDPOINT", help="Keep blocks in S3 at this endpoint URL."),
+        click.option("--s3-bucket", envvar="TESSERA_S3_BUCKET", help="The S3 bucket for blocks."),
+        click.option("--s3-region", envvar="TESSERA_S3_REGION", default=None, help="The S3 region."),
+        click.option("--s3-prefix", envvar="TESSERA_S3_PREFIX", default="", help="Key prefix inside the bucket."),
+        click.option(
+            "--s3-checksum-sha256/--no-s3-checksum-sha256",
+            envvar="TESSERA_S3_CHECKSUM_SHA256",
+            default=None,
+            help="Send x-amz-checksum-sha256 with each put [default: on]; off for services that reject it.",
+        ),
+        click.option(
+            "--s3-max-connections",
+            envvar="TESSERA_S3_MAX_CONNECTIONS",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Size of the S3 connection pool [default: 32].",
+        ),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
 def server_options(f):
     opts = [
         click.option("--host", envvar="TESSERA_HOST", default="127.0.0.1", show_default=True, help="Address to listen on."),
@@ -77,10 +125,75 @@ def server_options(f):
             envvar="TESSERA_BLOCK_URLS",
             help="Block server URL handed to clients (repeat for several; default: the local one).",
         ),
-        click.option("--s3-endpoint", envvar="TESSERA_S3_ENDPOINT", help="Keep blocks in S3 at this endpoint URL."),
-        click.option("--s3-bucket", envvar="TESSERA_S3_BUCKET", help="The S3 bucket for blocks."),
-        click.option("--s3-region", envvar="TESSERA_S3_REGION", default=None, help="The S3 region."),
-        click.option("--s3-prefix", envvar="TESSERA_S3_PREFIX", default="", help="Key prefix inside the bucket."),
+        click.option(
+            "--upload-ttl",
+            envvar="TESSERA_UPLOAD_TTL",
+            default="24h",
+            show_default=True,
+            help="How long an upload session can be resumed (e.g. 24h, 90m).",
+        ),
+        click.option(
+            "--rate-limit",
+            envvar="TESSERA_RATE_LIMIT",
+            default="50/s",
+            show_default=True,
+            help="Metadata requests per device token and server process (0: no limit).",
+        ),
+        click.option(
+            "--rate-burst",
+            envvar="TESSERA_RATE_BURST",
+            type=click.IntRange(min=1),
+            default=200,
+            show_default=True,
+            help="Requests a token may make at once before --rate-limit applies.",
+        ),
+        click.option(
+            "--login-rate-limit",
+            envvar="TESSERA_LOGIN_RATE_LIMIT",
+            default="6/min",
+            show_default=True,
+            help="Failed logins per client address and user name, per server process (0: no limit).",
+        ),
+        click.option(
+            "--login-burst",
+            envvar="TESSERA_LOGIN_BURST",
+            type=click.IntRange(min=1),
+            default=10,
+            show_default=True,
+            help="Failed logins allowed at once before --login-rate-limit applies.",
+        ),
+        click.option(
+            "--put-concurrency",
+            envvar="TESSERA_PUT_CONCURRENCY",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Block PUTs a block server receives at once; more wait for a slot [default: 32].",
+        ),
+        click.option(
+            "--put-queue-timeout",
+            envvar="TESSERA_PUT_QUEUE_TIMEOUT",
+            default=None,
+            help="How long a block PUT waits for a slot before 503 [default: 30s].",
+        ),
+        click.option(
+            "--put-idle-timeout",
+            envvar="TESSERA_PUT_IDLE_TIMEOUT",
+            default=None,
+            help="How long a block PUT may send no bytes before it is dropped [default: 60s].",
+        ),
+        click.option(
+            "--gc-interval",
+            envvar="TESSERA_GC_INTERVAL",
+            default=None,
+            help="Time between garbage collection runs in each block server; 0: none [default: 1h].",
+        ),
+        click.option(
+            "--gc-grace",
+            envvar="TESSERA_GC_GRACE",
+            default=None,
+            help="How long a block stays unreferenced before it is deleted [default: 24h].",
+        ),
+        store_options,
         click.option("--log-level", envvar="TESSERA_LOG_LEVEL", default="info", show_default=True),
         data_dir_option,
     ]
@@ -89,10 +202,60 @@ def server_options(f):
     return f
 
 
-def _config(data_dir: Path, host, meta_port, block_port, block_urls, s3_endpoint, s3_bucket, s3_region, s3_prefix) -> ServerConfig:
+def _store_extra(s3_endpoint, s3_bucket, s3_region, s3_prefix, s3_checksum_sha256, s3_max_connections) -> dict:
+    extra = _s3_extra(s3_endpoint, s3_bucket, s3_region, s3_prefix)
+    if s3_checksum_sha256 is not None:
+        extra["s3_checksum_sha256"] = s3_checksum_sha256
+    if s3_max_connections is not None:
+        extra["s3_max_connections"] = s3_max_connections
+    return extra
+
+
+def _block_extra(put_concurrency, put_queue_timeout, put_idle_timeout, gc_interval, gc_grace) -> dict:
+    extra: dict = {}
+    if put_concurrency is not None:
+        extra["put_concurrency"] = put_concurrency
+    for key, flag, value in (
+        ("put_queue_timeout", "--put-queue-timeout", put_queue_timeout),
+        ("put_idle_timeout", "--put-idle-timeout", put_idle_timeout),
+        ("gc_interval", "--gc-interval", gc_interval),
+        ("gc_grace", "--gc-grace", gc_grace),
+    ):
+        if value is not None:
+            extra[key] = _duration_arg(value, flag)
+    return extra
+
+
+def _config(
+    data_dir: Path,
+    host,
+    meta_port,
+    block_port,
+    block_urls,
+    upload_ttl,
+    rate_limit,
+    rate_burst,
+    login_rate_limit,
+    login_burst,
+    put_concurrency,
+    put_queue_timeout,
+    put_idle_timeout,
+    gc_interval,
+    gc_grace,
+    **store_kw,
+) -> ServerConfig:
+    from blockserver.settings import BlockServerSettings
+
+    ttl = _duration_arg(upload_ttl, "--upload-ttl")
+    if ttl < 1:
+        raise click.BadParameter("must be at least 1s", param_hint="--upload-ttl")
+    extra = {
+        **_store_extra(**store_kw),
+        **_block_extra(put_concurrency, put_queue_timeout, put_idle_timeout, gc_interval, gc_grace),
+    }
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    return ServerConfig(
+    config = ServerConfig(
         database_url=os.environ.get("DATABASE_URL", ""),
         grant_secret=load_grant_secret(data_dir, os.environ.get("TESSERA_GRANT_SECRET")),
         data_dir=data_dir,
@@ -101,8 +264,18 @@ def _config(data_dir: Path, host, meta_port, block_port, block_urls, s3_endpoint
         block_port=block_port,
         block_urls=tuple(u.rstrip("/") for u in block_urls),
         blocks_dir=data_dir / "blocks",
-        extra=_s3_extra(s3_endpoint, s3_bucket, s3_region, s3_prefix),
+        upload_session_ttl=max(1, round(ttl)),
+        rate_limit=_rate_arg(rate_limit, "--rate-limit"),
+        rate_burst=rate_burst,
+        login_rate_limit=_rate_arg(login_rate_limit, "--login-rate-limit"),
+        login_burst=login_burst,
+        extra=extra,
     )
+    try:
+        BlockServerSettings.from_config(config)  # a bad block server setting stops the start here
+    except ValueError as e:
+        raise click.UsageError(f"bad block server setting: {e}") from None
+    return config
 
 
 def _announce(urls: dict[str, str], config: ServerConfig) -> None:
@@ -282,6 +455,82 @@ def user_list(data_dir: Path) -> None:
     for r in _db_command(data_dir, go):
         quota = "unlimited" if r["quota_bytes"] is None else str(r["quota_bytes"])
         click.echo(f"{r['name']}\tused={r['used']}\tquota={quota}")
+
+
+@main.command("gc")
+@click.option(
+    "--grace",
+    envvar="TESSERA_GC_GRACE",
+    default="24h",
+    show_default=True,
+    help="Delete blocks unreferenced for at least this long (and orphan objects this old).",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; change nothing.")
+@store_options
+@click.option("--log-level", envvar="TESSERA_LOG_LEVEL", default="warning", show_default=True)
+@data_dir_option
+def gc_command(grace: str, dry_run: bool, log_level: str, data_dir: Path, **store_kw) -> None:
+    """Delete blocks nothing references any more, expire old upload sessions, sweep the store.
+
+    A block is deleted once a run has found it unreferenced and a later run (or this
+    one, with --grace 0) finds that at least the grace period ago. The block servers
+    also run this every --gc-interval; runs never overlap.
+    """
+    _setup_logging(log_level)
+    grace_s = _duration_arg(grace, "--grace")
+    extra = _store_extra(**store_kw)
+    data_dir = data_dir.resolve()
+    config = ServerConfig(
+        database_url="", grant_secret=b"", data_dir=data_dir, blocks_dir=data_dir / "blocks", extra=extra
+    )
+    try:
+        report = asyncio.run(_gc(config, grace_s, dry_run))
+    except TesseraError as e:
+        click.echo(f"tessera-server: error: {e.message} ({e.code})", err=True)
+        sys.exit(e.exit_code)
+    except OSError as e:
+        click.echo(f"tessera-server: error: {e.strerror or e}", err=True)
+        sys.exit(1)
+    except ValueError as e:
+        raise click.UsageError(f"bad block store setting: {e}") from None
+    if report is None:
+        click.echo("tessera-server: another garbage collection is running; try again later", err=True)
+        sys.exit(1)
+    click.echo(_format_gc_report(report, grace))
+
+
+async def _gc(config: ServerConfig, grace: float, dry_run: bool):
+    from blockserver.stores import store_from_config
+
+    from . import db, migrate
+    from .gc import GcOptions, collect
+    from .runner import database
+
+    store = store_from_config(config)  # ValueError for a bad setting, before anything starts
+    async with database(os.environ.get("DATABASE_URL"), config.data_dir) as dsn:
+        await migrate.apply_dsn(dsn)
+        pool = await db.create_pool(dsn, min_size=1, max_size=2)
+        try:
+            async with store:
+                return await collect(pool, store, GcOptions(grace=grace, dry_run=dry_run))
+        finally:
+            await pool.close()
+
+
+def _format_gc_report(r, grace: str) -> str:
+    would = "would be " if r.dry_run else ""
+    lines = [
+        f"garbage collection, grace {grace}" + (" (dry run: nothing was changed)" if r.dry_run else ""),
+        f"upload sessions {would}expired:     {r.sessions_expired}",
+        f"old session records {would}removed: {r.sessions_removed}",
+        f"blocks {would}marked unreferenced:  {r.blocks_marked}",
+        f"blocks {would}deleted:              {r.blocks_deleted} ({format_size(r.bytes_freed)})",
+        f"orphan objects {would}deleted:      {r.orphans_deleted}",
+        f"stale temp files {would}removed:    {r.temp_files_removed}",
+    ]
+    if r.delete_errors:
+        lines.append(f"objects that could not be deleted: {r.delete_errors} (a later run retries)")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +32,37 @@ class ServerConfig:
     max_meta_body: int = 64 * 1024 * 1024
     db_pool_min: int = 1
     db_pool_max: int = 10
+    #: requests per second each device token may make to the metadata server (per process); 0: off
+    rate_limit: float = 50.0
+    #: requests a token may make at once before the rate applies
+    rate_burst: int = 200
+    #: login attempts per second per (client address, user name) (per process); 0: off
+    login_rate_limit: float = 0.1
+    login_burst: int = 10
     extra: dict = field(default_factory=dict)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$", re.IGNORECASE)
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(value: str | float | int) -> float:
+    """Seconds in ``value``: a number of seconds, or ``500ms``, ``90s``, ``30m``, ``24h``, ``7d``, ``2w``.
+
+    ValueError for anything else, including negative or non-finite values.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        m = _DURATION.match(str(value))
+        if not m:
+            raise ValueError(f"not a duration: {value!r} (try 90s, 30m, 24h, 7d)")
+        seconds = float(m.group(1)) * _DURATION_UNITS[(m.group(2) or "s").lower()]
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"not a duration: {value!r}")
+    return seconds
 
 
 def load_grant_secret(data_dir: Path, env_value: str | None) -> bytes:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from protocol.errors import BadRequest, Unauthorized
 
-from . import db, users
+from . import db, ratelimit, users
 from .auth import Caller, bearer_token, check_password, hash_token, lookup_token, new_token
 from .web_common import read_body, respond
 from .web_keys import POOL
@@ -47,6 +47,7 @@ async def login(request: web.Request) -> web.Response:
     if not isinstance(device, str):
         raise BadRequest("device must be a string")
     device = device.strip()[:MAX_DEVICE_NAME] or "unnamed device"
+    attempt = ratelimit.login_attempt(request, name)
     pool = request.app[POOL]
     async with db.connection(pool) as conn:
         row = await conn.fetchrow("SELECT id, name, password_hash FROM users WHERE name_key = $1", name.casefold())
@@ -54,6 +55,7 @@ async def login(request: web.Request) -> web.Response:
     stored = row["password_hash"] if row else "scrypt$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
     if not await check_password(password, stored) or row is None:
         raise Unauthorized("wrong user name or password")
+    attempt.succeeded()
     token = new_token()
     async with db.transaction(pool) as conn:
         await conn.execute(
