@@ -36,7 +36,10 @@ class Journal:
 
     @classmethod
     async def begin(cls, conn: asyncpg.Connection, ns_id: int) -> Journal:
-        last = await conn.fetchval("SELECT last_seq FROM namespaces WHERE id = $1 FOR UPDATE", ns_id)
+        # NO KEY UPDATE, not UPDATE: writers still queue on the row, but rows inserted earlier in
+        # the same transaction whose foreign key names the namespace (upload_sessions) hold a
+        # KEY SHARE lock on it, which FOR UPDATE would wait on: two such uploads deadlocked
+        last = await conn.fetchval("SELECT last_seq FROM namespaces WHERE id = $1 FOR NO KEY UPDATE", ns_id)
         if last is None:
             raise NotFound("no such namespace")
         return cls(conn, ns_id, last)
