@@ -95,13 +95,8 @@ class Child:
             raise ChildFailed(
                 f"{self.name} did not announce itself within {time_limit:g} s:\n{tail(self.log_path)}"
             ) from None
-        self._drain = asyncio.create_task(self._drain_stdout(), name=f"{self.name}-stdout")
+        self._drain = asyncio.create_task(_drain(self.proc.stdout), name=f"{self.name}-stdout")
         return found
-
-    async def _drain_stdout(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        while await self.proc.stdout.read(65536):
-            pass
 
     async def stop(self, grace: float = STOP_TIMEOUT) -> int | None:
         """SIGTERM, wait up to ``grace`` s, then SIGKILL. Returns the exit code."""
@@ -126,6 +121,12 @@ class Child:
             if self._log_file is not None:
                 self._log_file.close()
                 self._log_file = None
+
+
+async def _drain(stream: asyncio.StreamReader) -> None:
+    """Read what a child still prints, so it never blocks on a full pipe."""
+    while await stream.read(65536):
+        pass
 
 
 async def run_command(

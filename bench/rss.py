@@ -54,6 +54,8 @@ class Track:
     pid: int
     samples: list[tuple[float, int]] = field(default_factory=list)
     hwm_reset: bool = False
+    #: the kernel's peak mark as last read while the process lived (it cannot be read after exit)
+    last_hwm: int | None = None
 
     @property
     def sampled_peak(self) -> int | None:
@@ -63,7 +65,7 @@ class Track:
         """The best peak we know: the kernel's mark if it was reset for this phase, else the samples'."""
         sampled = self.sampled_peak
         if self.hwm_reset:
-            hwm = kernel_peak(self.pid)
+            hwm = kernel_peak(self.pid) or self.last_hwm
             if hwm is not None:
                 return max(hwm, sampled or 0)
         return sampled
@@ -118,10 +120,13 @@ class RssSampler:
         with self._lock:
             procs = list(self._procs.items())
         for label, proc in procs:
+            track = self.tracks[label]
             try:
-                self.tracks[label].samples.append((now, proc.memory_info().rss))
+                track.samples.append((now, proc.memory_info().rss))
             except psutil.Error:
                 continue
+            if track.hwm_reset and (hwm := kernel_peak(track.pid)) is not None:
+                track.last_hwm = max(track.last_hwm or 0, hwm)
 
     def peaks(self) -> dict[str, int | None]:
         return {label: track.peak() for label, track in self.tracks.items()}

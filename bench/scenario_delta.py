@@ -13,6 +13,10 @@ uploads again. For every step:
   on the change feed, has downloaded the new version (B skips ``pending``
   entries and downloads only a committed version, as a sync client would).
 
+Where ``syncthing`` is installed, each step is then synced by a two-node
+Syncthing pair on loopback (the file lives in its folder A; a rescan through
+its REST API starts the sync) and Tessera's time is quoted as a ratio to it.
+
 Each repeat is a fresh user with a fresh file. B downloads through the client
 library, which fetches every block of the version: it does not yet reuse the
 blocks it already has (the sync daemon is meant to).
@@ -21,6 +25,7 @@ blocks it already has (the sync daemon is meant to).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import tempfile
 import time
@@ -32,7 +37,7 @@ import aiohttp
 from client import TesseraClient
 from protocol.hashing import BLOCK_SIZE
 
-from . import files, plots
+from . import files, peer_syncthing, peers, plots
 from .context import BenchContext
 from .feed import ChangeFeed
 from .report import ScenarioResult, Target
@@ -71,13 +76,20 @@ async def run(ctx: BenchContext) -> ScenarioResult:
     )
     work = Path(tempfile.mkdtemp(prefix="tbd", dir=ctx.work_dir))
     runs: list[dict[str, dict[str, Any]]] = []
+    with_syncthing = ctx.peers and peer_syncthing.available()
+    result.parameters["syncthing"] = with_syncthing
     try:
-        files.check_free_space(work, 4 * size + 512 * MiB, "the delta scenario")
+        files.check_free_space(work, (7 if with_syncthing else 4) * size + 512 * MiB, "the delta scenario")
         opts = ctx.stack_options(count_block_bytes=True, count_meta_bytes=True)
-        async with ServerStack(opts, parent_dir=ctx.work_dir) as stack:
+        async with contextlib.AsyncExitStack() as stacks:
+            stack = await stacks.enter_async_context(ServerStack(opts, parent_dir=ctx.work_dir))
+            pair = None
+            if with_syncthing:
+                pair = await stacks.enter_async_context(peer_syncthing.SyncthingPair(ctx.work_dir))
+                result.parameters["syncthing_version"] = pair.version
             for n in range(repeat):
-                ctx.say(f"delta: run {n + 1}/{repeat}")
-                runs.append(await _one_run(stack, work, size, seed=n))
+                ctx.say(f"delta: run {n + 1}/{repeat}" + (" (then the Syncthing pair)" if pair else ""))
+                runs.append(await _one_run(stack, work, size, seed=n, pair=pair))
     finally:
         await asyncio.to_thread(shutil.rmtree, work, True)
     result.samples["runs"] = runs
@@ -86,11 +98,15 @@ async def run(ctx: BenchContext) -> ScenarioResult:
     return result
 
 
-async def _one_run(stack: ServerStack, work: Path, size: int, seed: int) -> dict[str, dict[str, Any]]:
+async def _one_run(
+    stack: ServerStack, work: Path, size: int, seed: int, pair: peer_syncthing.SyncthingPair | None
+) -> dict[str, dict[str, Any]]:
+    """One file through the three steps; each step measured on Tessera, then on the Syncthing pair."""
     assert stack.block_proxy is not None and stack.meta_proxy is not None
     account = await stack.new_account(devices=2)
     token_a, token_b = account.tokens
-    src = work / "a.bin"
+    # inside Syncthing's folder A when there is a pair: both sync the very same file
+    src = (pair.a.folder if pair else work) / f"delta-{seed}.bin"
     got = work / "b.bin"
     remote = "/bench/delta.bin"
     await asyncio.to_thread(files.write_random, src, size, 0xD317A + seed)
@@ -140,9 +156,12 @@ async def _one_run(stack: ServerStack, work: Path, size: int, seed: int) -> dict
                 "b_download_s": b_download_s,
                 "propagation_s": b_done - t0,
             }
+            if pair is not None:
+                out[step]["syncthing_s"] = await pair.sync([src.name])
             before = after
     await asyncio.to_thread(files.remove, got)
-    await asyncio.to_thread(files.remove, src)
+    if pair is None:
+        await asyncio.to_thread(files.remove, src)
     return out
 
 
@@ -172,6 +191,9 @@ def _summarize(result: ScenarioResult, runs: list[dict[str, dict[str, Any]]]) ->
             "block_bytes_ratio_to_changed_blocks": wire_ratio,
             "propagation_ratio_to_upload": ratio(s["propagation_s"], s["upload_s"]),
         }
+        syncthing_s = s.get("syncthing_s")
+        if syncthing_s is not None:
+            result.ratios[step]["propagation_ratio_to_syncthing"] = ratio(s["propagation_s"], syncthing_s)
         section = TITLES[step]
         r(section, "changed blocks (4 MiB split)", int(s["changed_blocks"]), "",
           note=f"{s['changed_bytes'] / MiB:.1f} MiB of blocks changed")  # fmt: skip
@@ -183,7 +205,13 @@ def _summarize(result: ScenarioResult, runs: list[dict[str, dict[str, Any]]]) ->
         r(section, "A: upload (hash + send + commit)", s["upload_s"], "s", note=f"median of {len(rows)}")
         r(section, "B: download of the new version", s["b_download_s"], "s", note="whole file (library)")
         r(section, "time until B has it", s["propagation_s"], "s", note="from the start of A's upload")
-        r(section, "Syncthing (same run)", None, note="Syncthing pair not implemented in the harness yet")
+        if syncthing_s is not None:
+            r(section, "Syncthing pair: until B has it", syncthing_s, "s",
+              note=f"rescan of A via REST to B's file complete; Tessera is "
+                   f"{result.ratios[step]['propagation_ratio_to_syncthing']:.2f}x it")  # fmt: skip
+        else:
+            r(section, "Syncthing pair", None, note=peers.NOT_INSTALLED if peers.which("syncthing") is None
+              else "peers off (--no-peers)")  # fmt: skip
         if step == "initial":
             continue
         expected = BYTES_TARGET * s["changed_bytes"] + s["meta_bytes_up"]
@@ -200,10 +228,12 @@ def _summarize(result: ScenarioResult, runs: list[dict[str, dict[str, Any]]]) ->
         reference = SYNCTHING_REFERENCE.get(step)
         result.targets.append(
             Target(
-                f"delta {TITLES[step]}: time <= 0.5x Syncthing", None, "<=", 0.5, "x Syncthing",
-                f"Tessera {s['propagation_s']:.2f} s to device B"
+                f"delta {TITLES[step]}: time <= 0.5x Syncthing",
+                result.ratios[step].get("propagation_ratio_to_syncthing"), "<=", 0.5, "x Syncthing",
+                f"Tessera {s['propagation_s']:.2f} s to device B (library upload, long-poll, library download)"
+                + (f" vs Syncthing {syncthing_s:.2f} s, same run" if syncthing_s is not None else "")
                 + (f"; the issue quotes ~{reference} s for Syncthing on its machine" if reference else ""),
-                reason="no Syncthing pair in this run",
+                reason="" if syncthing_s is not None else "no Syncthing pair in this run",
             )
         )  # fmt: skip
 
@@ -225,10 +255,15 @@ def _draw(ctx: BenchContext, result: ScenarioResult, runs: list[dict[str, dict[s
     ax1.set_ylabel("MiB (log)")
     ax1.set_title("Bytes on the wire")
     ax1.legend(fontsize=8)
-    up = [result.summary[s]["upload_s"] for s in STEPS]
-    prop = [result.summary[s]["propagation_s"] for s in STEPS]
-    ax2.bar([x - 0.2 for x in xs], up, width=0.4, label="A upload")
-    ax2.bar([x + 0.2 for x in xs], prop, width=0.4, label="until B has it")
+    bars = {
+        "Tessera: A upload": [result.summary[s]["upload_s"] for s in STEPS],
+        "Tessera: until B has it": [result.summary[s]["propagation_s"] for s in STEPS],
+    }
+    if all("syncthing_s" in result.summary[s] for s in STEPS):
+        bars["Syncthing: until B has it"] = [result.summary[s]["syncthing_s"] for s in STEPS]
+    width = 0.8 / len(bars)
+    for i, (label, values) in enumerate(bars.items()):
+        ax2.bar([x - 0.4 + width * (i + 0.5) for x in xs], values, width=width, label=label)
     ax2.set_xticks(list(xs), labels, fontsize=8)
     ax2.set_ylabel("seconds")
     ax2.set_title(f"Time (median of {len(runs)})")
