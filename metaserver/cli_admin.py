@@ -103,7 +103,7 @@ def user_add(name: str, password_stdin: bool, quota: str | None, data_dir: Path)
 @click.argument("size")
 @data_dir_option
 def user_quota(name: str, size: str, data_dir: Path) -> None:
-    """Set a user's storage quota (e.g. 50G; 'none' for unlimited)."""
+    """Set a user's storage quota, such as 50G or 1.5T ('none': unlimited)."""
     from .users import set_quota
 
     quota_bytes = None if size.lower() in ("none", "unlimited") else _size_arg(size)
