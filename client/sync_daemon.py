@@ -32,10 +32,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime as dt
 import functools
 import logging
 import os
+import sqlite3
 import stat
 import time
 from collections.abc import Callable
@@ -49,14 +51,14 @@ from protocol.errors import CursorReset, TesseraError, Unauthorized
 
 from . import sync_disk as disk
 from .sync_config import FolderFiles, SyncSettings
-from .sync_errors import FolderGone
+from .sync_errors import FolderGone, SyncStateUnusable
 from .sync_executor import Executor, Outcome, Result, action_name
 from .sync_feed import PendingUploads, pull
 from .sync_ignore import IgnoreRules
 from .sync_lock import FolderLock
 from .sync_reconcile import Action, Download, ForgetSynced, RecordSynced, Upload, plan
 from .sync_scan import scan_blocking
-from .sync_state import META_CURSOR, SyncState
+from .sync_state import DB_NAME, META_CURSOR, StateError, SyncState
 from .sync_status import (
     IDLE,
     OFFLINE,
@@ -92,6 +94,9 @@ META_ACCOUNT = "account"
 CONFLICT_MARK = " (conflicted copy from "
 #: worker threads for blocking work
 WORKER_THREADS = 4
+
+#: the device a daemon's tasks sync for (so a process running several daemons can tell their logs apart)
+syncing_device: contextvars.ContextVar[str] = contextvars.ContextVar("syncing_device")
 
 
 @dataclass(slots=True)
@@ -142,6 +147,7 @@ class SyncDaemon:
         self._remote_dirty = True
         self._account_checked = False
         self._pull_failures = 0
+        self._round_failures = 0
         self._failures: dict[Action, _Failure] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._root_id: tuple[int, int] | None = None
@@ -175,12 +181,16 @@ class SyncDaemon:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Sync until ``stop`` is set (or cancelled); fatal errors are raised after a clean shutdown."""
         stop = stop or asyncio.Event()
+        syncing_device.set(self.device)  # this task's context, inherited by its child tasks
         await asyncio.to_thread(_make_private_dir, self.files.state_dir)
         lock = FolderLock(self.files.lock)
         await asyncio.to_thread(lock.acquire)
         self._pool = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="tessera-sync")
         try:
-            self._state = await self._offload(SyncState, self.files.state_dir)
+            try:
+                self._state = await self._offload(SyncState, self.files.state_dir)
+            except (StateError, sqlite3.DatabaseError) as e:
+                raise SyncStateUnusable(f"{self.files.state_dir / DB_NAME}: {e}") from e
             await self._serve(stop)
         finally:
             try:
@@ -243,6 +253,7 @@ class SyncDaemon:
             self.root,
             self.state,
             self.client,
+            device=self.device,
             settings=self.settings,
             status=self.status,
             pending=self.pending,
@@ -278,12 +289,15 @@ class SyncDaemon:
             self._wake.clear()
             try:
                 await self._sync_rounds()
+                self._round_failures = 0
             except (Unauthorized, FolderGone):
                 raise
             except Exception as e:  # a bug or an unexpected failure: report it and try again later
-                log.exception("sync round failed")
+                self._round_failures += 1
+                delay = self.settings.retry_delay(self._round_failures)
+                log.exception("sync round failed; trying again in %.0fs", delay)
                 self._report_error("", "sync", getattr(e, "code", type(e).__name__), str(e))
-                self._later("retry", self.settings.retry_max, self._wake.set)
+                self._later("round", delay, self._wake.set)
 
     async def _sync_rounds(self) -> None:
         for _ in range(MAX_ROUNDS):

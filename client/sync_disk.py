@@ -121,7 +121,7 @@ def rename(root: Path, src: str, dst: str, kind: Kind) -> None:
     if not dst_path.parent.is_dir():
         raise LocalChanged(f"the folder of {dst} is not on disk")
     try:
-        _rename_noreplace(src_path, dst_path)
+        rename_noreplace(src_path, dst_path)
     except FileExistsError:
         if not _same_entry(src_path, dst_path):
             raise LocalChanged(f"{dst} exists on disk; {src} was not renamed") from None
@@ -281,7 +281,7 @@ def _load_renameat2():  # type: ignore[no-untyped-def]
 _renameat2 = _load_renameat2()
 
 
-def _rename_noreplace(src: Path, dst: Path) -> None:
+def rename_noreplace(src: Path, dst: Path) -> None:
     """Rename, raising FileExistsError if ``dst`` exists (atomically where the OS allows)."""
     if _renameat2 is not None:
         rc = _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE)

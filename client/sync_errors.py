@@ -19,3 +19,11 @@ class FolderGone(TesseraError):
     code = "folder_gone"
     status = 409
     exit_code = 1
+
+
+class SyncStateUnusable(TesseraError):
+    """The sync state database of this folder cannot be used."""
+
+    code = "sync_state"
+    status = 500
+    exit_code = 1

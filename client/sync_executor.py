@@ -12,7 +12,9 @@ action's docstring says (the contract the simulator in
 ``tests/client/test_sync_simulator.py`` checks), so planning again gives no
 action for it. Every action re-checks what it relies on right before acting:
 a download never replaces a file whose content is not the one it expects, a
-deletion never removes a changed file or a non-empty folder, a rename never
+local deletion never removes a changed file or a non-empty folder, a remote
+one does not take along what changed there since the last pull
+(:mod:`client.sync_remote_delete`), a rename never
 replaces anything, an upload commits only on top of the revision it was
 planned against (modes ``add``/``update``). When such a check fails the
 action is skipped with :attr:`Outcome.LOCAL_CHANGED` or
@@ -71,6 +73,7 @@ from .sync_reconcile import (
     RecordSynced,
     Upload,
 )
+from .sync_remote_delete import RemoteChanged, RemoteDeleter
 from .sync_state import BlockRecord, LocalEntry, RemoteEntry, StateError, SyncState
 from .sync_status import SyncStatus
 from .sync_tree import FILE, FOLDER, Node
@@ -118,6 +121,8 @@ def _classify(err: BaseException) -> tuple[Outcome, str]:
     """The outcome of an action that raised ``err`` (and the error code to report)."""
     if isinstance(err, (LocalChanged, FileChanged, FileExistsError, FileNotFoundError, NotADirectoryError)):
         return Outcome.LOCAL_CHANGED, getattr(err, "code", "") or "local_changed"
+    if isinstance(err, RemoteChanged):
+        return Outcome.REMOTE_CHANGED, "remote_changed"
     if isinstance(err, (Conflict, AlreadyExists, NotFound, NotAFolder, IsAFolder)):
         return Outcome.REMOTE_CHANGED, err.code
     if isinstance(err, BadPath):
@@ -140,6 +145,7 @@ class Executor:
         state: SyncState,
         client: TesseraClient,
         *,
+        device: str,
         settings: SyncSettings,
         status: SyncStatus,
         pending: PendingUploads,
@@ -156,6 +162,7 @@ class Executor:
         self._rules = rules
         self._offload = offload
         self._journal = journal
+        self._deleter = RemoteDeleter(client, state, offload, device)
 
     async def run(self, actions: Sequence[Action]) -> list[Result]:
         """Run the actions phase by phase; one result per action (Unauthorized stops everything)."""
@@ -185,7 +192,7 @@ class Executor:
             await self._do(action)
         except Unauthorized:
             raise
-        except (TesseraError, OSError, LocalChanged, StateError) as err:
+        except (TesseraError, OSError, LocalChanged, RemoteChanged, StateError) as err:
             outcome, code = _classify(err)
             message = getattr(err, "message", None) or str(err)
             return self._report(Result(action, outcome, code, message))
@@ -222,12 +229,7 @@ class Executor:
         elif isinstance(a, DeleteLocal):
             await self._delete_local(a)
         elif isinstance(a, DeleteRemote):
-            try:
-                await self.client.delete(a.path)
-            except NotFound:
-                pass  # already gone: the goal holds
-            await self._offload(_forget_subtree, self.state, ("remote", "synced"), a.path)
-            log.info("deleted %s on the server", a.path)
+            await self._delete_remote(a)
         elif isinstance(a, MoveLocal):
             await self._offload(disk.rename, self.root, a.src, a.dst, a.kind)
             await self._offload(_move_in, self.state, ("local", "synced"), a.src, a.dst)
@@ -413,6 +415,11 @@ class Executor:
                 raise
         await self._offload(_record_remote_and_synced, self.state, RemoteEntry(meta.path, FOLDER))
         log.info("created folder %s on the server", meta.path)
+
+    async def _delete_remote(self, a: DeleteRemote) -> None:
+        await self._deleter.delete(a)
+        await self._offload(_forget_subtree, self.state, ("remote", "synced"), a.path)
+        log.info("deleted %s on the server", a.path)
 
     async def _delete_local(self, a: DeleteLocal) -> None:
         if a.kind == FILE:

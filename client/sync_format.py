@@ -23,6 +23,7 @@ _PHASES = {
     OFFLINE: "offline (cannot reach the server)",
     STOPPED: "stopped",
 }
+_VERBS = {"hash": "hashing", "upload": "uploading", "download": "downloading"}
 #: paths shown per list in the human output
 SHOWN = 5
 
@@ -33,8 +34,11 @@ def phase_text(doc: dict[str, Any], running: bool) -> str:
     return _PHASES.get(doc.get("phase", ""), str(doc.get("phase")))
 
 
+_PLURALS = {"entry": "entries", "conflicted copy": "conflicted copies"}
+
+
 def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+    return f"{n} {word}" if n == 1 else f"{n} {_PLURALS.get(word, word + 's')}"
 
 
 def _listed(label: str, paths_: list[str], count: int) -> list[str]:
@@ -68,7 +72,9 @@ def folder_status(doc: dict[str, Any], running: bool) -> str:
             parts.append(f"{_plural(other, 'other change')}")
         lines.append("  pending: " + ", ".join(parts))
     for t in doc.get("transfers") or []:
-        verb = "uploading" if t.get("direction") == "upload" else "downloading"
+        verb = _VERBS.get(
+            t.get("phase", ""), "uploading" if t.get("direction") == "upload" else "downloading"
+        )
         lines.append(
             f"  {verb} {t.get('path')}: {_pct(t.get('done', 0), t.get('total', 0))} of {human_size(t.get('total'))}"
         )
@@ -126,8 +132,9 @@ def live_view(doc: dict[str, Any]) -> RenderableType:
         for t in doc["transfers"]:
             arrow = "↑" if t.get("direction") == "upload" else "↓"
             total = max(1, t.get("total", 0))
+            hashing = " (hashing)" if t.get("phase") == "hash" else ""
             bars.add_row(
-                f"  {arrow} {t.get('path')}",
+                f"  {arrow} {t.get('path')}{hashing}",
                 ProgressBar(total=total, completed=min(total, t.get("done", 0)), width=30),
                 f"{human_size(t.get('done', 0))} / {human_size(t.get('total', 0))}",
             )

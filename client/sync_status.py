@@ -167,7 +167,7 @@ class SyncStatus:
                 "download_paths": self.pending_downloads[:MAX_LISTED],
             },
             "transfers": [
-                {"path": t.path, "direction": t.direction, "done": t.done, "total": t.total}
+                {"path": t.path, "direction": t.direction, "phase": t.phase, "done": t.done, "total": t.total}
                 for t in self.transfers.values()
             ],
             "conflicts": {"count": len(self.conflicts), "paths": self.conflicts[:MAX_LISTED]},

@@ -24,6 +24,7 @@ requests through the client's transport and helpers.
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import stat
 from collections.abc import Sequence
@@ -338,13 +339,15 @@ async def _post_block_batch(
     headers = {
         "Authorization": f"Bearer {client._token()}",
         "Content-Type": blockbatch.CONTENT_TYPE,
+        "Content-Length": str(len(body)),
         "Accept": codec.MSGPACK,
     }
 
     async def attempt(n: int) -> Any:
         url = f"{servers[(n - 1) % len(servers)].rstrip('/')}/v1/blocks/batch"
         try:
-            async with transport.session.post(url, data=body, headers=headers) as resp:
+            # a fresh stream per attempt: aiohttp sends it in pieces, draining the socket between
+            async with transport.session.post(url, data=io.BytesIO(body), headers=headers) as resp:
                 if resp.status >= 300:
                     raise await _error_from_response(resp)
                 raw = await _read_bounded(resp, MAX_ANSWER_BYTES)

@@ -9,9 +9,11 @@ servers). The helpers wait with generous timeouts and never assert on timing.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from aiohttp import web
 from client import RetryPolicy, TesseraClient
 from client.filehash import hash_file
 from client.sync_config import SyncSettings
-from client.sync_daemon import SyncDaemon
+from client.sync_daemon import SyncDaemon, syncing_device
 from protocol import paths
 from tests.conftest import Servers, start_site
 
@@ -217,14 +219,34 @@ class Fleet:
         return last[0]
 
 
+@contextmanager
+def device_logs() -> Iterator[None]:
+    """Prefix the log messages of each in-process daemon with its device name."""
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        device = syncing_device.get(None)
+        if device is not None and record.name.startswith("client."):
+            record.msg = f"[{device}] {record.msg}"
+        return record
+
+    logging.setLogRecordFactory(factory)
+    try:
+        yield
+    finally:
+        logging.setLogRecordFactory(previous)
+
+
 @pytest.fixture(name="fleet")
 async def fleet_fixture(servers, tmp_path) -> AsyncIterator[Fleet]:
     await servers.add_user(USER, PASSWORD)
     f = Fleet(servers, tmp_path)
-    try:
-        yield f
-    finally:
-        await f.close()
+    with device_logs():
+        try:
+            yield f
+        finally:
+            await f.close()
 
 
 @dataclass
@@ -289,7 +311,8 @@ async def counted_fixture(server_config, pool) -> AsyncIterator[CountedServers]:
 async def counted_fleet_fixture(counted, tmp_path) -> AsyncIterator[Fleet]:
     await counted.servers.add_user(USER, PASSWORD)
     f = Fleet(counted.servers, tmp_path)
-    try:
-        yield f
-    finally:
-        await f.close()
+    with device_logs():
+        try:
+            yield f
+        finally:
+            await f.close()

@@ -251,3 +251,24 @@ async def test_failed_uploads_are_reported_and_retried(fleet, servers):
     await servers.pool.execute("UPDATE users SET quota_bytes = NULL")
     snap = await fleet.converged()
     assert "too-big.txt" in snap and a.daemon.status.to_json()["errors"] == []
+
+
+async def test_many_small_files_go_up_in_batches(counted_fleet, counted):
+    fleet = counted_fleet
+    a = await fleet.add("laptop")
+    b = await fleet.add("desktop")
+    await fleet.converged()
+    counted.reset()
+
+    def make() -> None:
+        for i in range(60):
+            p = a.path(f"many/{i % 3}/f{i:02d}.txt")
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(f"small file {i}\n".encode() * (i + 1))
+
+    await asyncio.to_thread(make)
+    snap = await fleet.converged()
+    assert sum(1 for p in snap if p.startswith("many/") and p.endswith(".txt")) == 60
+    assert counted.meta["POST /v1/uploads/batch"] >= 1
+    assert counted.meta["POST /v1/uploads"] < 20, counted.meta  # most of them went in batches
+    assert await b.read("many/2/f59.txt") == b"small file 59\n" * 60

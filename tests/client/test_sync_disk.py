@@ -1,0 +1,103 @@
+"""Local file operations of the sync executor, the folder lock and the status file."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from client import sync_disk as disk
+from client.sync_config import FolderFiles
+from client.sync_errors import SyncLocked
+from client.sync_ignore import IgnoreRules
+from client.sync_lock import FolderLock, is_locked
+from client.sync_status import SyncStatus, read_status, write_status
+from client.sync_tree import FILE, FOLDER
+
+
+def test_rename_never_replaces(tmp_path):
+    (tmp_path / "a").write_text("a")
+    (tmp_path / "b").write_text("b")
+    with pytest.raises(disk.LocalChanged):
+        disk.rename(tmp_path, "/a", "/b", FILE)
+    with pytest.raises(disk.LocalChanged):
+        disk.rename(tmp_path, "/a", "/a2", FOLDER)  # not a folder
+    with pytest.raises(disk.LocalChanged):
+        disk.rename(tmp_path, "/missing", "/c", FILE)
+    disk.rename(tmp_path, "/a", "/A", FILE)  # case-only
+    assert sorted(os.listdir(tmp_path)) == ["A", "b"]
+    assert (tmp_path / "A").read_text() == "a" and (tmp_path / "b").read_text() == "b"
+
+
+def testrename_noreplace_falls_back_without_renameat2(tmp_path, monkeypatch):
+    monkeypatch.setattr(disk, "_renameat2", None)
+    (tmp_path / "a").write_text("a")
+    (tmp_path / "b").write_text("b")
+    with pytest.raises(FileExistsError):
+        disk.rename_noreplace(tmp_path / "a", tmp_path / "b")
+    disk.rename_noreplace(tmp_path / "a", tmp_path / "c")
+    assert sorted(os.listdir(tmp_path)) == ["b", "c"]
+
+
+def test_temp_files_of_killed_downloads_are_removed_but_nothing_else(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / ".tessera-tmp-0123").write_bytes(b"partial")
+    (tmp_path / ".tessera-tmp-4567").write_bytes(b"partial")
+    (tmp_path / "keep.txt").write_text("keep")
+    os.symlink(tmp_path / "keep.txt", tmp_path / ".tessera-tmp-link")
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / ".tessera-tmp-89ab").write_bytes(b"not ours to clean")
+    rules = IgnoreRules.load(tmp_path, state_dir=state)
+    removed = disk.remove_temp_files(tmp_path, rules)
+    assert sorted(p.name for p in removed) == [".tessera-tmp-0123", ".tessera-tmp-4567"]
+    assert os.path.islink(tmp_path / ".tessera-tmp-link") and (state / ".tessera-tmp-89ab").exists()
+
+
+def test_folder_delete_clears_junk_and_keeps_what_is_ignored(tmp_path):
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / ".DS_Store").write_bytes(b"x")
+    (tmp_path / "junk" / "notes.txt~").write_bytes(b"x")
+    assert disk.delete_folder(tmp_path, "/junk", IgnoreRules()) is None
+    assert not (tmp_path / "junk").exists()
+
+    (tmp_path / "proj" / "build").mkdir(parents=True)
+    kept = disk.delete_folder(tmp_path, "/proj", IgnoreRules(("build/",)))
+    assert kept == disk.FolderKept(("build",)) and (tmp_path / "proj" / "build").is_dir()
+
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "new.txt").write_text("new")
+    with pytest.raises(disk.LocalChanged):
+        disk.delete_folder(tmp_path, "/busy", IgnoreRules())
+    assert disk.delete_folder(tmp_path, "/gone", IgnoreRules()) is None
+
+
+def test_one_lock_per_folder(tmp_path):
+    files = FolderFiles.of(tmp_path / "config", tmp_path / "folder")
+    files.state_dir.mkdir(parents=True)
+    assert not is_locked(files.lock)
+    with FolderLock(files.lock):
+        assert is_locked(files.lock)
+        with pytest.raises(SyncLocked, match=f"pid {os.getpid()}"):
+            FolderLock(files.lock).acquire()
+    assert not is_locked(files.lock)
+    other = FolderFiles.of(tmp_path / "config", tmp_path / "other")
+    assert other.state_dir != files.state_dir and other.state_dir.parent == files.state_dir.parent
+
+
+def test_status_file_round_trip(tmp_path):
+    status = SyncStatus(root="/x", device="laptop")
+    status.pending_uploads = [f"/f{i}" for i in range(60)]
+    with status.transfer("/big.bin", "download") as progress:
+        progress.phase("download", 100)
+        progress.advance(40)
+        write_status(tmp_path / "status.json", status.to_json())
+    doc = read_status(tmp_path / "status.json")
+    assert doc["pending"]["uploads"] == 60 and len(doc["pending"]["upload_paths"]) == 50
+    assert doc["transfers"] == [
+        {"path": "/big.bin", "direction": "download", "phase": "download", "done": 40, "total": 100}
+    ]
+    assert status.transfers == {}
+    (tmp_path / "bad.json").write_text("{not json")
+    assert read_status(tmp_path / "bad.json") is None and read_status(tmp_path / "none.json") is None
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

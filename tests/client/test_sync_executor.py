@@ -1,0 +1,195 @@
+"""The executor's safety checks: nothing the user wrote is overwritten, removed or replaced."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from client import TesseraClient
+from client.filehash import hash_file
+from client.sync_config import SyncSettings
+from client.sync_executor import Executor, Outcome
+from client.sync_feed import PendingUploads
+from client.sync_ignore import IgnoreRules
+from client.sync_reconcile import DeleteLocal, Download, MkdirRemote, MoveLocal, Upload
+from client.sync_scan import scan
+from client.sync_state import SyncState
+from client.sync_status import SyncStatus
+from client.sync_tree import FILE, FOLDER
+from client.transfer_download import TEMP_PREFIX
+
+from .conftest import FAST_RETRY, PASSWORD, USER
+from .sync_harness import counted_fixture, until  # noqa: F401
+
+
+@dataclass
+class Rig:
+    root: Path
+    state: SyncState
+    client: TesseraClient
+    executor: Executor
+    rules: IgnoreRules
+
+    async def scan(self) -> None:
+        self.rules = await asyncio.to_thread(IgnoreRules.load, self.root)
+        await scan(self.root, self.state, self.rules)
+
+    async def run(self, action) -> Outcome:
+        [result] = await self.executor.run([action])
+        return result.outcome
+
+    def write(self, rel: str, data: bytes) -> Path:
+        p = self.root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+        return p
+
+
+@pytest.fixture
+async def rig(counted, tmp_path) -> AsyncIterator[Rig]:
+    servers = counted.servers
+    await servers.add_user(USER, PASSWORD)
+    token = await servers.login(USER, PASSWORD)
+    root = tmp_path / "folder"
+    root.mkdir()
+    state = SyncState(tmp_path / "state")
+
+    async def offload(fn, *args, **kwargs):
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async with TesseraClient(servers.meta_url, token, retry=FAST_RETRY) as client:
+        rig = Rig(root, state, client, None, IgnoreRules())  # type: ignore[arg-type]
+        rig.executor = Executor(
+            root,
+            state,
+            client,
+            device="rig",
+            settings=SyncSettings(),
+            status=SyncStatus(root=str(root)),
+            pending=PendingUploads(),
+            rules=lambda: rig.rules,
+            offload=offload,
+        )
+        yield rig
+    state.close()
+
+
+async def _remote(rig: Rig, rel: str, data: bytes, tmp: Path) -> tuple[str, int]:
+    src = tmp / "upload-src"
+    src.write_bytes(data)
+    result = await rig.client.upload_file(src, "/" + rel)
+    assert result.metadata.content_hash is not None and result.metadata.rev is not None
+    return result.metadata.content_hash, result.metadata.rev
+
+
+def _temp_files(root: Path) -> list[str]:
+    return [n for _, _, files in os.walk(root) for n in files if n.startswith(TEMP_PREFIX)]
+
+
+async def test_a_download_never_replaces_a_file_changed_since_the_scan(rig, tmp_path):
+    h_old = hash_file(rig.write("doc.txt", b"old")).content_hash
+    await rig.scan()
+    h_new, rev = await _remote(rig, "doc.txt", b"new from the server", tmp_path)
+    rig.write("doc.txt", b"edited locally, not scanned yet")
+    assert await rig.run(Download("/doc.txt", h_new, rev, h_old)) == Outcome.LOCAL_CHANGED
+    assert (rig.root / "doc.txt").read_bytes() == b"edited locally, not scanned yet"
+    assert _temp_files(rig.root) == []
+
+    await rig.scan()  # the plan would now see a conflict; with the file as scanned, it goes through
+    h_edit = hash_file(rig.root / "doc.txt").content_hash
+    assert await rig.run(Download("/doc.txt", h_new, rev, h_edit)) == Outcome.DONE
+    assert (rig.root / "doc.txt").read_bytes() == b"new from the server"
+    assert rig.state.node("synced", "/doc.txt").rev == rev
+
+
+async def test_a_file_changed_while_it_downloads_is_kept(rig, counted, tmp_path):
+    big = os.urandom(3 * 4 * 1024 * 1024)
+    h_old = hash_file(rig.write("big.bin", b"old content")).content_hash
+    await rig.scan()
+    h_new, rev = await _remote(rig, "big.bin", big, tmp_path)
+    counted.block_get_delay = 0.3
+    download = asyncio.create_task(rig.run(Download("/big.bin", h_new, rev, h_old)))
+    await until(lambda: bool(_temp_files(rig.root)), "the download to start", within=30)
+    rig.write("big.bin", b"saved by an editor during the download")
+    assert await download == Outcome.LOCAL_CHANGED
+    assert (rig.root / "big.bin").read_bytes() == b"saved by an editor during the download"
+    assert _temp_files(rig.root) == []
+
+
+async def test_a_download_never_replaces_a_file_that_appeared(rig, tmp_path):
+    h_new, rev = await _remote(rig, "new.txt", b"from the server", tmp_path)
+    await rig.scan()
+    rig.write("new.txt", b"created locally meanwhile")
+    assert await rig.run(Download("/new.txt", h_new, rev, None)) == Outcome.LOCAL_CHANGED
+    assert (rig.root / "new.txt").read_bytes() == b"created locally meanwhile"
+
+
+async def test_a_download_copies_blocks_it_has_locally(rig, counted, tmp_path):
+    block = 4 * 1024 * 1024
+    data = os.urandom(2 * block + 10)
+    rig.write("a.bin", data)
+    await rig.scan()
+    h, rev = await _remote(rig, "copy.bin", data[:block] + b"x" * 10 + data[block + 10 :], tmp_path)
+    counted.reset()
+    assert await rig.run(Download("/copy.bin", h, rev, None)) == Outcome.DONE
+    assert counted.block["GET /v1/blocks/{block_id}"] == 1  # blocks 0 and 2 came from a.bin
+    assert hash_file(rig.root / "copy.bin").content_hash == h
+    await rig.scan()
+    assert [b.sha256 for b in rig.state.blocks("/copy.bin")] == [
+        b.sha256 for b in hash_file(rig.root / "copy.bin").blocks
+    ]
+
+
+async def test_deletes_keep_changed_files_and_non_empty_folders(rig):
+    h = hash_file(rig.write("d/x.txt", b"x")).content_hash
+    rig.write("d/.DS_Store", b"junk")
+    rig.write("keep/build/out.o", b"ignored, but the user's")
+    rig.write(".tesseraignore", b"build/\n")
+    await rig.scan()
+    rig.write("d/x.txt", b"x, edited")
+    assert await rig.run(DeleteLocal("/d/x.txt", FILE, h)) == Outcome.LOCAL_CHANGED
+    assert await rig.run(DeleteLocal("/d", FOLDER, None)) == Outcome.LOCAL_CHANGED
+    assert (rig.root / "d/x.txt").read_bytes() == b"x, edited"
+
+    await rig.scan()
+    h2 = hash_file(rig.root / "d/x.txt").content_hash
+    assert await rig.run(DeleteLocal("/d/x.txt", FILE, h2)) == Outcome.DONE
+    assert await rig.run(DeleteLocal("/d", FOLDER, None)) == Outcome.DONE  # .DS_Store is junk
+    assert not (rig.root / "d").exists()
+    assert await rig.run(DeleteLocal("/keep", FOLDER, None)) == Outcome.DONE  # kept: ignored entries
+    assert (rig.root / "keep/build/out.o").exists()
+
+
+async def test_renames_never_replace_anything(rig):
+    rig.write("a.txt", b"a")
+    rig.write("b.txt", b"b")
+    await rig.scan()
+    h = hash_file(rig.root / "a.txt").content_hash
+    assert await rig.run(MoveLocal("/a.txt", "/b.txt", FILE, h)) == Outcome.LOCAL_CHANGED
+    assert (rig.root / "a.txt").read_bytes() == b"a" and (rig.root / "b.txt").read_bytes() == b"b"
+    assert await rig.run(MoveLocal("/a.txt", "/c.txt", FILE, h)) == Outcome.DONE
+    assert rig.state.node("local", "/c.txt") is not None and rig.state.node("local", "/a.txt") is None
+
+
+async def test_uploads_check_the_file_and_the_revision(rig, tmp_path):
+    h1 = hash_file(rig.write("u.txt", b"one")).content_hash
+    await rig.scan()
+    rig.write("u.txt", b"two, not scanned")
+    assert await rig.run(Upload("/u.txt", h1, None)) == Outcome.LOCAL_CHANGED
+    await rig.scan()
+    h2 = hash_file(rig.root / "u.txt").content_hash
+    await _remote(rig, "u.txt", b"someone else's", tmp_path)
+    assert await rig.run(Upload("/u.txt", h2, None)) == Outcome.REMOTE_CHANGED  # add onto another file
+    meta = await rig.client.meta("/u.txt")
+    assert await rig.run(Upload("/u.txt", h2, meta.rev)) == Outcome.DONE
+    assert rig.state.node("remote", "/u.txt").content_hash == h2
+
+
+async def test_names_the_server_refuses_are_refused_not_failed(rig):
+    [result] = await rig.executor.run([MkdirRemote("/" + "n" * 300)])
+    assert result.outcome == Outcome.REFUSED and result.code == "bad_path"
