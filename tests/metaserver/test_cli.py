@@ -74,3 +74,58 @@ async def test_quota_of_unknown_user_is_a_clean_error(database_url, tmp_path):
     assert code != 0 and err.strip().startswith("tessera-server: error:") and "Traceback" not in err
     code, out, err = await run_cmd("user", "quota", "nobody", "lots", "--data-dir", str(tmp_path), env=env)
     assert code != 0 and "Traceback" not in err
+
+
+async def test_run_with_s3_backend_end_to_end(database_url, tmp_path):
+    """`tessera-server run --s3-endpoint ...` keeps blocks in S3 (moto's real server on 127.0.0.1)."""
+    from aiobotocore.session import get_session
+    from moto.server import ThreadedMotoServer
+
+    from client import TesseraClient
+
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    creds = {"TESSERA_S3_ACCESS_KEY": "ak", "TESSERA_S3_SECRET_KEY": "sk"}
+    try:
+        session = get_session()
+        async with session.create_client(
+            "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="ak", aws_secret_access_key="sk"
+        ) as s3:
+            await s3.create_bucket(Bucket="tessera-blocks")
+            env = {**clean_env(), "DATABASE_URL": database_url, **creds}
+            proc = await asyncio.create_subprocess_exec(
+                *SERVER, "run", "--data-dir", str(tmp_path / "d"), "--meta-port", "0", "--block-port", "0",
+                "--s3-endpoint", endpoint, "--s3-bucket", "tessera-blocks", "--s3-region", "us-east-1",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+            )
+            try:
+                meta_url = None
+                while meta_url is None:
+                    line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+                    assert line, (await proc.stderr.read()).decode()
+                    if line.startswith("block server:"):
+                        assert "s3 bucket tessera-blocks" in line
+                    m = re.match(r"metadata server:\s+(http://\S+)", line)
+                    meta_url = m.group(1) if m else None
+                code, _, err = await run_cmd("user", "add", "dora", "--password-stdin", "--data-dir",
+                                             str(tmp_path / "d"), stdin=b"pw-dora\n", env=env)
+                assert code == 0, err
+                data = os.urandom(5 * 1024 * 1024 + 3)
+                src, out = tmp_path / "src.bin", tmp_path / "out.bin"
+                src.write_bytes(data)
+                async with TesseraClient(meta_url) as c:
+                    await c.login("dora", "pw-dora", "t")
+                    await c.upload_file(src, "/s3/file.bin")
+                    await c.download_file("/s3/file.bin", out)
+                assert out.read_bytes() == data
+                listed = await s3.list_objects_v2(Bucket="tessera-blocks")
+                assert len(listed.get("Contents", [])) == 2  # two blocks, keyed by block id
+                assert not any((tmp_path / "d" / "blocks").glob("*/*"))  # nothing on local disk
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                assert await asyncio.wait_for(proc.wait(), 60) == 0
+    finally:
+        moto.stop()
+        moto._server.server_close()
