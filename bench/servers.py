@@ -81,6 +81,8 @@ class ServerStack:
         self.meta_proxy: CountingProxy | None = None
         self.meta_url = ""
         self.block_url = ""
+        #: moto's S3 endpoint when the blocks are in S3
+        self.s3_endpoint = ""
         self._env: dict[str, str] = {}
         self._unclean = False
 
@@ -141,9 +143,9 @@ class ServerStack:
             log_path=self.root / "s3.log",
         )
         found = await self.s3.start({"endpoint": r"s3 endpoint:\s+(http://\S+)"}, START_TIMEOUT)
-        endpoint = found["endpoint"]
-        await asyncio.to_thread(_create_bucket, endpoint)
-        return endpoint
+        self.s3_endpoint = found["endpoint"]
+        await asyncio.to_thread(_create_bucket, self.s3_endpoint)
+        return self.s3_endpoint
 
     async def stop(self) -> None:
         """Stop everything this stack started and remove its temp directory."""

@@ -137,3 +137,31 @@ def test_large_end_to_end_with_real_servers(tmp_path):
     assert runs[0]["blocks_sent"] == runs[0]["blocks_total"] == 2  # a fresh user: nothing deduplicated
     assert {t["status"] for t in large["targets"]} <= {MET, NOT_MET, NOT_MEASURED}
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("tb")], "temp dirs left behind"
+
+
+async def test_stack_with_s3_and_counting_proxies(tmp_path):
+    """--s3: blocks land in moto's S3 (its own process); the proxies count what the client sends."""
+    import boto3
+
+    from bench.servers import S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY, ServerStack, StackOptions
+
+    src = files.write_random(tmp_path / "f.bin", BLOCK_SIZE + 1000, seed=6)
+    opts = StackOptions(s3=True, count_block_bytes=True, count_meta_bytes=True)
+    async with ServerStack(opts, parent_dir=tmp_path) as stack:
+        account = await stack.new_account()
+        async with stack.client(account.tokens[0]) as client:
+            result = await client.upload_file(src, "/f.bin")
+        assert result.blocks_sent == 2
+        assert stack.block_proxy is not None and stack.meta_proxy is not None
+        assert stack.block_proxy.counts.up["PUT"] >= BLOCK_SIZE + 1000
+        assert stack.meta_proxy.counts.total_up() > 0
+        assert "Traceback" not in (stack.root / "server.log").read_text()
+
+        def object_keys() -> list[str]:
+            s3 = boto3.client("s3", endpoint_url=stack.s3_endpoint, region_name="us-east-1",
+                              aws_access_key_id=S3_ACCESS_KEY, aws_secret_access_key=S3_SECRET_KEY)  # fmt: skip
+            return [o["Key"] for o in s3.list_objects_v2(Bucket=S3_BUCKET).get("Contents", [])]
+
+        keys = await asyncio.to_thread(object_keys)
+        assert len(keys) == 2
+    assert not stack.root.exists()
