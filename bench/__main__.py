@@ -13,7 +13,6 @@ tables, and writes a JSON document and PNG plots to bench/out/.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -139,14 +138,17 @@ def _run_loop(coro: Any) -> bool:
     except ImportError:
         runner = asyncio.Runner()
     with runner:
-        task = runner.get_loop().create_task(coro)
-        with contextlib.suppress(NotImplementedError):
-            runner.get_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        loop = runner.get_loop()
+        task = loop.create_task(coro)
+        # SIGTERM cancels the run like Ctrl-C does, so every server is stopped and every temp dir removed
+        previous = signal.signal(signal.SIGTERM, lambda *_: loop.call_soon_threadsafe(task.cancel))
         try:
             return runner.run(_await(task))
         except (KeyboardInterrupt, asyncio.CancelledError):
             print("bench: interrupted; servers stopped and temp files removed", file=sys.stderr)
             sys.exit(130)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
 
 async def _await(task: asyncio.Task[bool]) -> bool:
