@@ -192,6 +192,10 @@ class SyncDaemon:
             except (StateError, sqlite3.DatabaseError) as e:
                 raise SyncStateUnusable(f"{self.files.state_dir / DB_NAME}: {e}") from e
             await self._serve(stop)
+        except TesseraError as e:  # fatal: `tessera status` shows why it stopped
+            log.info("syncing stopped: %s (%s)", e.message, e.code)  # the CLI prints the error itself
+            self._report_error("", "sync", e.code, e.message)
+            raise
         finally:
             try:
                 await asyncio.shield(self._close())
@@ -437,6 +441,12 @@ class SyncDaemon:
         self.status.set_phase(SCANNING)
         await self._check_root()
         self.rules = await self._offload(IgnoreRules.load, self.root, state_dir=self.config_dir)
+        if self._executor is not None and self._executor.stray_temp_files:
+            # no download runs between rounds: every temp file left in the folder is stale
+            self._executor.stray_temp_files = False
+            removed = await self._offload(disk.remove_temp_files, self.root, self.rules)
+            if removed:
+                log.info("removed %d temporary file(s) of failed downloads", len(removed))
         result = await self._offload(scan_blocking, self.root, self.state, self.rules)
         for w in result.warnings:
             if (w.path, w.code) not in self._warned:
@@ -494,6 +504,8 @@ class SyncDaemon:
         assert self._executor is not None
         results = await self._executor.run(runnable)
         again = False
+        if self._executor.stray_temp_files:
+            self._local_dirty = again = True  # the next round's scan sweeps them
         for r in results:
             again |= self._absorb(r, asyncio.get_running_loop().time())
         self._show_errors()

@@ -163,6 +163,9 @@ class Executor:
         self._offload = offload
         self._journal = journal
         self._deleter = RemoteDeleter(client, state, offload, device)
+        #: a download failed: its temp file may have been carried off (a folder renamed under it)
+        #: where the download could not remove it; the daemon sweeps them before its next scan
+        self.stray_temp_files = False
 
     async def run(self, actions: Sequence[Action]) -> list[Result]:
         """Run the actions phase by phase; one result per action (Unauthorized stops everything)."""
@@ -375,19 +378,23 @@ class Executor:
         def check_target(_path: Path) -> None:
             disk.check_file(self.root, self.state, a.path, a.replaces)
 
-        with self.status.transfer(a.path, "download") as progress:
-            result = await download_file(
-                self.client,
-                a.path,
-                target,
-                rev=a.rev,
-                progress=progress,
-                concurrency=self.client.transfer_concurrency,
-                local_blocks=local_block,
-                on_block=on_block,
-                check_target=check_target,
-                replace=a.replaces is not None,
-            )
+        try:
+            with self.status.transfer(a.path, "download") as progress:
+                result = await download_file(
+                    self.client,
+                    a.path,
+                    target,
+                    rev=a.rev,
+                    progress=progress,
+                    concurrency=self.client.transfer_concurrency,
+                    local_blocks=local_block,
+                    on_block=on_block,
+                    check_target=check_target,
+                    replace=a.replaces is not None,
+                )
+        except BaseException:
+            self.stray_temp_files = True
+            raise
         if result.content_hash != a.content_hash:
             raise TesseraError(f"revision {a.rev} of {a.path} does not have the content the feed announced")
         assert result.stat is not None

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from client.sync_errors import SyncLocked
+from client.sync_errors import FolderGone, SyncLocked
 from client.sync_reconcile import EMPTY_CONTENT_HASH
 from client.sync_status import read_status
 from protocol.hashing import BLOCK_SIZE
@@ -272,3 +272,43 @@ async def test_many_small_files_go_up_in_batches(counted_fleet, counted):
     assert counted.meta["POST /v1/uploads/batch"] >= 1
     assert counted.meta["POST /v1/uploads"] < 20, counted.meta  # most of them went in batches
     assert await b.read("many/2/f59.txt") == b"small file 59\n" * 60
+
+
+async def test_a_folder_renamed_during_a_download_keeps_no_temp_file(counted_fleet, counted):
+    fleet = counted_fleet
+    a = await fleet.add("laptop")
+    b = await fleet.add("desktop")
+    await asyncio.to_thread((b.root / "inbox").mkdir)
+    await fleet.converged()
+    counted.block_get_delay = 0.3
+    await asyncio.to_thread(write_random, a.path("inbox/big.bin"), 3 * BLOCK_SIZE, 11)
+
+    def downloading() -> bool:
+        return any(n.startswith(".tessera-tmp-") for n in os.listdir(b.root / "inbox"))
+
+    await until(downloading, "the desktop to start downloading")
+    await asyncio.to_thread(os.rename, b.path("inbox"), b.path("renamed"))  # the temp file goes along
+    counted.block_get_delay = 0.0
+    snap = await fleet.converged()
+    assert not [p for p in snap if ".tessera-tmp-" in p]
+    # a folder move is mkdir + file moves + delete; the file new on the server keeps the old folder
+    assert snap == {"renamed": None, "inbox": None, "inbox/big.bin": snap["inbox/big.bin"]}
+
+
+async def test_a_replaced_folder_stops_the_sync_instead_of_deleting_everything(fleet):
+    a = await fleet.add("laptop")
+    await a.write("precious.txt", b"keep me")
+    await fleet.converged()
+
+    def replace_folder() -> None:  # as when a disk is unmounted under its mount point
+        os.rename(a.root, a.root.with_name("elsewhere"))
+        a.root.mkdir()
+
+    await asyncio.to_thread(replace_folder)
+    a.daemon.request_rescan()
+    task, a.task = a.task, None
+    with pytest.raises(FolderGone):
+        await asyncio.wait_for(task, 60)
+    assert [e.name async for e in a.client.list_entries("/")] == ["precious.txt"]
+    doc = await asyncio.to_thread(read_status, a.daemon.files.status)
+    assert doc["phase"] == "stopped" and doc["last_error"]["code"] == "folder_gone"
