@@ -25,6 +25,7 @@ class Notifier:
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn
         self._waiters: dict[int, set[asyncio.Event]] = defaultdict(set)
+        self._latest: dict[int, int] = {}
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task | None = None
         self._connected = asyncio.Event()
@@ -88,11 +89,22 @@ class Notifier:
 
     def _on_notify(self, _conn, _pid, _channel, payload: str) -> None:
         try:
-            ns_id = int(payload.split(":", 1)[0])
+            ns_text, _, seq_text = payload.partition(":")
+            ns_id, seq = int(ns_text), int(seq_text)
         except ValueError:
             return
-        for ev in self._waiters.get(ns_id, ()):
+        waiters = self._waiters.get(ns_id)
+        if not waiters:
+            return
+        # waiters compare their cursor with this instead of each asking the database
+        if seq > self._latest.get(ns_id, -1):
+            self._latest[ns_id] = seq
+        for ev in waiters:
             ev.set()
+
+    def latest_seq(self, ns_id: int) -> int | None:
+        """The highest journal sequence number notified for ``ns_id`` while it had waiters."""
+        return self._latest.get(ns_id)
 
     def _wake_all(self) -> None:
         for events in self._waiters.values():
@@ -110,3 +122,4 @@ class Notifier:
             waiters.discard(ev)
             if not waiters:
                 del self._waiters[ns_id]
+                self._latest.pop(ns_id, None)

@@ -80,7 +80,12 @@ async def longpoll(request: web.Request) -> web.Response:
             event.clear()
             if notifier.closing:  # the server is shutting down: let the client re-poll elsewhere
                 return respond(request, {"changes": False, "backoff": 1})
-            # a wake-up may be a reconnect of the listener: confirm against the journal
+            # a commit's NOTIFY carries its sequence number: no database round trip per
+            # waiter when thousands wake at once; a wake-up without one (the listener
+            # reconnected) is confirmed against the journal
+            notified = notifier.latest_seq(ctx.ns_id)
+            if notified is not None and notified > cursor.seq:
+                return respond(request, {"changes": True})
             if await _has_changes(request, ctx.ns_id, cursor):
                 return respond(request, {"changes": True})
     finally:
