@@ -111,7 +111,7 @@ def status(obj: CliContext, folder: Path | None) -> None:
     """Show what the sync daemons are doing (all synced folders, or FOLDER)."""
     from protocol.errors import NotFound
 
-    from .sync_config import FolderFiles, state_dirs
+    from .sync_config import LOCK_FILE, STATUS_FILE, FolderFiles, state_dirs
     from .sync_format import folder_status
     from .sync_lock import is_locked
     from .sync_status import read_status
@@ -122,9 +122,9 @@ def status(obj: CliContext, folder: Path | None) -> None:
         dirs = state_dirs(obj.config_dir)
     found: list[dict[str, Any]] = []
     for d in dirs:
-        doc = read_status(d / "status.json")
+        doc = read_status(d / STATUS_FILE)
         if doc is not None:
-            found.append({**doc, "running": is_locked(d / "lock")})
+            found.append({**doc, "running": is_locked(d / LOCK_FILE)})
     if folder is not None and not found:
         raise NotFound(f"{folder} is not synced (no `tessera sync` has run for it with this config dir)")
     human = "\n\n".join(folder_status(doc, doc["running"]) for doc in found)

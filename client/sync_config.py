@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SYNC_DIR = "sync"
+STATUS_FILE = "status.json"
+LOG_FILE = "sync.log"
+LOCK_FILE = "lock"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -77,15 +80,15 @@ class FolderFiles:
 
     @property
     def status(self) -> Path:
-        return self.state_dir / "status.json"
+        return self.state_dir / STATUS_FILE
 
     @property
     def log(self) -> Path:
-        return self.state_dir / "sync.log"
+        return self.state_dir / LOG_FILE
 
     @property
     def lock(self) -> Path:
-        return self.state_dir / "lock"
+        return self.state_dir / LOCK_FILE
 
 
 def state_dirs(config_dir: Path) -> list[Path]:

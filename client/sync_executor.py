@@ -37,7 +37,7 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from protocol.errors import (
     AlreadyExists,
@@ -56,7 +56,7 @@ from .errors import FileChanged
 from .models import Metadata, RemoteBlock
 from .sync_config import SyncSettings
 from .sync_disk import LocalChanged
-from .sync_feed import PendingUploads
+from .sync_feed import Offload, PendingUploads
 from .sync_ignore import IgnoreRules
 from .sync_reconcile import (
     Action,
@@ -86,8 +86,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: runs a blocking call in a worker thread
-Offload = Callable[..., Awaitable[Any]]
 
 #: phases whose actions run one by one, in plan order
 _SEQUENTIAL = (Phase.CASE_RENAME, Phase.SET_ASIDE, Phase.MKDIR, Phase.DELETE_FOLDERS)

@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from protocol import paths
 from protocol.errors import Conflict, NotFound, ProtocolError
@@ -33,6 +32,7 @@ from protocol.hashing import BlockHash
 
 from .models import Metadata
 from .sync_conflict import conflicted_name
+from .sync_feed import Offload
 from .sync_reconcile import DeleteRemote
 from .sync_state import META_CURSOR, SyncState
 from .sync_tree import is_under
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: runs a blocking call in a worker thread
-Offload = Callable[..., Awaitable[Any]]
 #: other names tried for a restored file whose path was taken again
 MAX_RESTORE_NAMES = 20
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-STATUS_FILE = "status.json"
 STATUS_VERSION = 1
 #: paths listed per category in the status file (the counts are always complete)
 MAX_LISTED = 50
@@ -142,10 +141,6 @@ class SyncStatus:
     def record_error(self, error: ActionError) -> None:
         self.last_error = error
         self.touch()
-
-    @property
-    def in_sync(self) -> bool:
-        return self.phase == IDLE
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -36,11 +36,9 @@ class _Filter:
         if rel == "." or rel.startswith(".." + os.sep):
             return True  # the root itself (or something odd): let the scan decide
         rel = rel.replace(os.sep, "/")
-        try:
-            is_dir = os.path.isdir(path)
-        except OSError:
-            is_dir = False
-        return not self._is_ignored(rel, is_dir)
+        # no stat on the event loop to tell a file from a folder: drop an event only if the
+        # path is ignored either way (a kept event costs at most a needless rescan)
+        return not (self._is_ignored(rel, False) and self._is_ignored(rel, True))
 
 
 async def watch(

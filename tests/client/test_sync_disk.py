@@ -1,4 +1,4 @@
-"""Local file operations of the sync executor, the folder lock and the status file."""
+"""Local file operations of the sync executor."""
 
 from __future__ import annotations
 
@@ -7,11 +7,7 @@ import os
 import pytest
 
 from client import sync_disk as disk
-from client.sync_config import FolderFiles
-from client.sync_errors import SyncLocked
 from client.sync_ignore import IgnoreRules
-from client.sync_lock import FolderLock, is_locked
-from client.sync_status import SyncStatus, read_status, write_status
 from client.sync_tree import FILE, FOLDER
 
 
@@ -70,34 +66,3 @@ def test_folder_delete_clears_junk_and_keeps_what_is_ignored(tmp_path):
     with pytest.raises(disk.LocalChanged):
         disk.delete_folder(tmp_path, "/busy", IgnoreRules())
     assert disk.delete_folder(tmp_path, "/gone", IgnoreRules()) is None
-
-
-def test_one_lock_per_folder(tmp_path):
-    files = FolderFiles.of(tmp_path / "config", tmp_path / "folder")
-    files.state_dir.mkdir(parents=True)
-    assert not is_locked(files.lock)
-    with FolderLock(files.lock):
-        assert is_locked(files.lock)
-        with pytest.raises(SyncLocked, match=f"pid {os.getpid()}"):
-            FolderLock(files.lock).acquire()
-    assert not is_locked(files.lock)
-    other = FolderFiles.of(tmp_path / "config", tmp_path / "other")
-    assert other.state_dir != files.state_dir and other.state_dir.parent == files.state_dir.parent
-
-
-def test_status_file_round_trip(tmp_path):
-    status = SyncStatus(root="/x", device="laptop")
-    status.pending_uploads = [f"/f{i}" for i in range(60)]
-    with status.transfer("/big.bin", "download") as progress:
-        progress.phase("download", 100)
-        progress.advance(40)
-        write_status(tmp_path / "status.json", status.to_json())
-    doc = read_status(tmp_path / "status.json")
-    assert doc["pending"]["uploads"] == 60 and len(doc["pending"]["upload_paths"]) == 50
-    assert doc["transfers"] == [
-        {"path": "/big.bin", "direction": "download", "phase": "download", "done": 40, "total": 100}
-    ]
-    assert status.transfers == {}
-    (tmp_path / "bad.json").write_text("{not json")
-    assert read_status(tmp_path / "bad.json") is None and read_status(tmp_path / "none.json") is None
-    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
