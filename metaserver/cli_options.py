@@ -147,7 +147,7 @@ def server_options(f):
         click.option(
             "--rate-limit",
             envvar="TESSERA_RATE_LIMIT",
-            default="50/s",
+            default="200/s",
             show_default=True,
             help="Metadata requests per device token and server process (0: no limit).",
         ),
@@ -155,7 +155,7 @@ def server_options(f):
             "--rate-burst",
             envvar="TESSERA_RATE_BURST",
             type=click.IntRange(min=1),
-            default=200,
+            default=1000,
             show_default=True,
             help="Requests a token may make at once before --rate-limit applies.",
         ),

@@ -33,9 +33,9 @@ class ServerConfig:
     db_pool_min: int = 1
     db_pool_max: int = 10
     #: requests per second each device token may make to the metadata server (per process); 0: off
-    rate_limit: float = 50.0
+    rate_limit: float = 200.0
     #: requests a token may make at once before the rate applies
-    rate_burst: int = 200
+    rate_burst: int = 1000
     #: login attempts per second per (client address, user name) (per process); 0: off
     login_rate_limit: float = 0.1
     login_burst: int = 10

@@ -21,7 +21,7 @@ def _config(tmp_path, args: list[str], env: dict | None = None):
 def test_defaults(tmp_path):
     config = _config(tmp_path, [])
     assert config.upload_session_ttl == 24 * 3600
-    assert (config.rate_limit, config.rate_burst) == (50.0, 200)
+    assert (config.rate_limit, config.rate_burst) == (200.0, 1000)
     assert (config.login_rate_limit, config.login_burst) == (0.1, 10)
     assert config.extra == {}
     s = BlockServerSettings.from_config(config)
