@@ -1,0 +1,136 @@
+"""Two ``tessera sync`` daemons, A and B: two devices of one account, each with its own folder.
+
+Each daemon is the real command in a subprocess (``tessera --config-dir DIR
+sync FOLDER``), logged in first with ``tessera login --password-stdin``. A file
+is placed in A's folder atomically (written beside it, then renamed in), and
+B "has it" once the file shows under its name with its full size: the daemon
+downloads to a hidden temp file and renames it into place only when complete
+and verified.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from .procs import Child, ChildFailed, run_command, venv_script
+from .servers import Account, ServerStack
+
+READY_TIMEOUT = 120.0
+POLL_INTERVAL = 0.01
+
+
+class _Daemon:
+    def __init__(self, name: str, root: Path) -> None:
+        self.name = name
+        self.config = root / f"{name}-config"
+        self.folder = root / f"{name}-folder"
+        self.child: Child | None = None
+
+
+class DaemonPair:
+    """Daemons A and B on one account (async context manager)."""
+
+    def __init__(self, stack: ServerStack, account: Account, parent_dir: Path | None = None) -> None:
+        self.stack = stack
+        self.account = account
+        self.root = Path(tempfile.mkdtemp(prefix="tdm", dir=parent_dir))
+        self.a = _Daemon("a", self.root)
+        self.b = _Daemon("b", self.root)
+        self.staging = self.root / "staging"
+        self._env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+
+    async def __aenter__(self) -> DaemonPair:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.staging.mkdir)
+        tessera = venv_script("tessera", "client.cli")
+        for d in (self.a, self.b):
+            await asyncio.to_thread(d.folder.mkdir)
+            code, _out, err = await run_command(
+                [*tessera, "--config-dir", str(d.config), "login", "--server", self.stack.meta_url,
+                 "--user", self.account.user, "--password-stdin", "--device", f"bench-sync-{d.name}"],
+                env=self._env, stdin=(self.account.password + "\n").encode(),
+            )  # fmt: skip
+            if code != 0:
+                raise ChildFailed(f"tessera login ({d.name}) failed ({code}): {err.strip()}")
+            d.child = Child(
+                f"tessera sync {d.name}",
+                [*tessera, "--config-dir", str(d.config), "sync", str(d.folder)],
+                env=self._env,
+                log_path=self.root / f"sync-{d.name}.log",
+            )
+            await d.child.start({}, READY_TIMEOUT)
+        # ready once a first file makes it from A to B
+        probe = f"probe-{secrets.token_hex(4)}.txt"
+        placed = await self.place(probe, b"probe\n")
+        await self.wait_at_b({probe: 6}, READY_TIMEOUT, since=placed)
+
+    async def stop(self) -> None:
+        for d in (self.a, self.b):
+            if d.child is not None:
+                await d.child.stop()
+                d.child = None
+        await asyncio.to_thread(shutil.rmtree, self.root, True)
+
+    def alive(self) -> bool:
+        return all(d.child is not None and d.child.proc is not None and d.child.proc.returncode is None
+                   for d in (self.a, self.b))  # fmt: skip
+
+    async def place(self, rel: str, data: bytes | Path) -> float:
+        """Put a file into A's folder atomically (rename); returns when it appeared there (perf_counter)."""
+        return await asyncio.to_thread(self._place, rel, data)
+
+    def _place(self, rel: str, data: bytes | Path) -> float:
+        target = self.a.folder / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, Path):
+            staged = data
+        else:
+            staged = self.staging / f"{secrets.token_hex(6)}.part"
+            staged.write_bytes(data)
+        os.replace(staged, target)
+        return time.perf_counter()
+
+    async def wait_at_b(self, sizes: dict[str, int], deadline_s: float, since: float) -> dict[str, float]:
+        """Wait until B has every file (full size); returns seconds from ``since`` for each."""
+        seen: dict[str, float] = {}
+        pending = dict(sizes)
+        try:
+            async with asyncio.timeout(deadline_s):
+                while pending:
+                    now = time.perf_counter()
+                    for rel in await asyncio.to_thread(self._arrived, pending):
+                        seen[rel] = now - since
+                        del pending[rel]
+                    if pending:
+                        if not self.alive():
+                            raise ChildFailed(f"a sync daemon exited; log in {self.root}")
+                        await asyncio.sleep(POLL_INTERVAL)
+        except TimeoutError:
+            raise TimeoutError(f"B did not get {len(pending)} file(s) within {deadline_s:g} s") from None
+        return seen
+
+    def _arrived(self, pending: dict[str, int]) -> list[str]:
+        out = []
+        for rel, size in pending.items():
+            try:
+                if os.stat(self.b.folder / rel).st_size == size:
+                    out.append(rel)
+            except FileNotFoundError:
+                continue
+        return out
