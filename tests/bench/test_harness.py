@@ -165,3 +165,20 @@ async def test_stack_with_s3_and_counting_proxies(tmp_path):
         keys = await asyncio.to_thread(object_keys)
         assert len(keys) == 2
     assert not stack.root.exists()
+
+
+@pytest.mark.slow
+async def test_daemon_pair_moves_a_file_from_a_to_b(tmp_path):
+    """Two real `tessera sync` daemons: a file renamed into A's folder shows up complete at B."""
+    from bench.daemons import DaemonPair
+    from bench.servers import ServerStack
+
+    async with ServerStack(parent_dir=tmp_path) as stack:
+        account = await stack.add_user()
+        async with DaemonPair(stack, account, tmp_path) as pair:
+            data = os.urandom(300_000)
+            placed = await pair.place("sub/x.bin", data)
+            seen = await pair.wait_at_b({"sub/x.bin": len(data)}, 60, since=placed)
+            assert seen["sub/x.bin"] > 0
+            assert (pair.b.folder / "sub" / "x.bin").read_bytes() == data
+        assert not pair.root.exists()
