@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import logging.handlers
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -179,6 +178,8 @@ async def _run_until_signalled(
 @contextmanager
 def _log_to_file(path: Path) -> Iterator[None]:
     """Log INFO and up (DEBUG with -vv) to ``path``; stderr keeps its own level."""
+    import logging.handlers
+
     root = logging.getLogger()
     previous = root.level
     for h in root.handlers:

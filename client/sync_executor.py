@@ -254,7 +254,7 @@ class Executor:
 
     async def _transfers(self, actions: Sequence[Action]) -> list[Result]:
         books = [a for a in actions if isinstance(a, RecordSynced | ForgetSynced)]
-        results = [await self._one(a) for a in books]
+        results = await self._bookkeeping(books) if books else []
         rest = [a for a in actions if not isinstance(a, RecordSynced | ForgetSynced)]
         uploads = [a for a in rest if isinstance(a, Upload)]
         small = await self._offload(_small_files, self.state, uploads)
@@ -272,6 +272,11 @@ class Executor:
 
         await bounded_map(jobs, run, limit=self.settings.transfers)
         return results + out
+
+    async def _bookkeeping(self, actions: list[Action]) -> list[Result]:
+        """Synced-tree records (no I/O but SQLite): all in one worker-thread call."""
+        await self._offload(_record_all, self.state, actions)
+        return [Result(a, Outcome.DONE) for a in actions]
 
     async def _single(self, action: Action) -> list[Result]:
         return [await self._one(action)]
@@ -463,6 +468,14 @@ def _small_files(state: SyncState, uploads: list[Upload]) -> list[Upload]:
 
 def _check_files(root: Path, state: SyncState, uploads: list[Upload]) -> list[bool]:
     return [disk.file_matches(root, state, a.path, a.content_hash) for a in uploads]
+
+
+def _record_all(state: SyncState, actions: list[Action]) -> None:
+    for a in actions:
+        if isinstance(a, RecordSynced):
+            state.record_synced(a.node)
+        elif isinstance(a, ForgetSynced):
+            state.forget_synced(a.path)
 
 
 def _record_local_and_synced(state: SyncState, entry: LocalEntry, node: Node) -> None:
