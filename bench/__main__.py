@@ -60,9 +60,9 @@ def _ints(_ctx: click.Context, _param: click.Parameter, value: str | None) -> li
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("scenario", type=click.Choice(["all", "list", *scenarios.SCENARIOS, *scenarios.PENDING]))
 @click.option("--size", "sizes", multiple=True, callback=_sizes, metavar="SIZE[,SIZE]",
-              help="File size(s), e.g. 256M,1G or 10G (large: the sizes; delta: the base file).")
+              help="File size(s), e.g. 256M,1G or 10G (large: the sizes; delta: the base file; propagation: the big file).")
 @click.option("--repeat", type=click.IntRange(1, 100), help="Repeats per measurement (default: per scenario).")
-@click.option("--count", type=click.IntRange(1, 1_000_000), help="Files / commits (small, commits).")
+@click.option("--count", type=click.IntRange(1, 1_000_000), help="Files / commits (small, commits, propagation).")
 @click.option("--clients", type=click.IntRange(1, 1024), help="Concurrent clients (commits, small).")
 @click.option("--duration", type=click.FloatRange(1, 3600), help="Time bound in seconds (commits).")
 @click.option("--polls", callback=_ints, metavar="N[,N]", help="Held long-polls (longpoll), e.g. 1000,10000.")

@@ -18,11 +18,11 @@ if TYPE_CHECKING:
 #: name -> what it measures; each has a module bench/scenario_<name>.py
 SCENARIOS = {
     "large": "put/get of large random files vs MD5, SHA-256, cp, bare aiohttp (and rclone)",
-    "small": "2,000 files of 4 KiB in 20 folders through the client library",
-    "delta": "1 MiB edit and 8 MiB append to a 256 MiB file: bytes sent, time until a 2nd device has it",
+    "small": "2,000 files of 4 KiB in 20 folders: client library, tessera sync daemons A to B, Syncthing",
+    "delta": "1 MiB edit and 8 MiB append to a 256 MiB file: bytes sent, time until a 2nd device has it, Syncthing",
     "longpoll": "N held long-polls on one metadata server, one commit: time until all answered, RSS per poll",
     "commits": "commits per second of 4 KiB files with 16 concurrent clients",
-    "propagation": "tessera sync daemon A writes, daemon B receives: 50 files one by one, and a 256 MiB file",
+    "propagation": "tessera sync daemon A writes, daemon B receives: 50 files one by one, a 256 MiB file; Syncthing",
 }
 
 #: name -> what it needs before it can run
