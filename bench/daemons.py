@@ -81,11 +81,15 @@ class DaemonPair:
         await self.wait_at_b({probe: 6}, READY_TIMEOUT, since=placed)
 
     async def stop(self) -> None:
-        for d in (self.a, self.b):
-            if d.child is not None:
-                await d.child.stop()
-                d.child = None
-        await asyncio.to_thread(shutil.rmtree, self.root, True)
+        children = [d.child for d in (self.a, self.b) if d.child is not None]
+        self.a.child = self.b.child = None
+        try:
+            results = await asyncio.gather(*(c.stop() for c in children), return_exceptions=True)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, self.root, True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            raise failed[0]
 
     def alive(self) -> bool:
         return all(d.child is not None and d.child.proc is not None and d.child.proc.returncode is None

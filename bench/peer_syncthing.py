@@ -166,11 +166,16 @@ class SyncthingPair:
                 await asyncio.sleep(0.2)
 
     async def stop(self) -> None:
-        await asyncio.gather(self.a.stop(), self.b.stop())
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-        await asyncio.to_thread(shutil.rmtree, self.root, True)
+        try:
+            results = await asyncio.gather(self.a.stop(), self.b.stop(), return_exceptions=True)
+            failed = [r for r in results if isinstance(r, BaseException)]
+        finally:
+            if self._session is not None:
+                await self._session.close()
+                self._session = None
+            await asyncio.to_thread(shutil.rmtree, self.root, True)
+        if failed:
+            raise failed[0]
 
     async def _get(self, node: _Node, endpoint: str) -> dict:
         assert self._session is not None
