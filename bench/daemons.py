@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .procs import Child, ChildFailed, run_command, venv_script
+from .procs import Child, ChildFailed, Lifecycle, run_command, venv_script
 from .servers import Account, ServerStack
 
 READY_TIMEOUT = 120.0
@@ -33,7 +33,7 @@ class _Daemon:
         self.child: Child | None = None
 
 
-class DaemonPair:
+class DaemonPair(Lifecycle):
     """Daemons A and B on one account (async context manager)."""
 
     def __init__(self, stack: ServerStack, account: Account, parent_dir: Path | None = None) -> None:
@@ -44,17 +44,6 @@ class DaemonPair:
         self.b = _Daemon("b", self.root)
         self.staging = self.root / "staging"
         self._env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
-
-    async def __aenter__(self) -> DaemonPair:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         await asyncio.to_thread(self.staging.mkdir)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import aiohttp
 
-from .procs import Child, ChildFailed, run_command
+from .procs import Child, ChildFailed, Lifecycle, run_command
 
 FOLDER_ID = "tessera-bench"
 START_TIMEOUT = 60.0
@@ -132,7 +132,7 @@ class _Node:
             self.child = None
 
 
-class SyncthingPair:
+class SyncthingPair(Lifecycle):
     """Nodes A and B sharing one folder over 127.0.0.1 (async context manager)."""
 
     def __init__(self, parent_dir: Path | None = None) -> None:
@@ -141,17 +141,6 @@ class SyncthingPair:
         self.b = _Node("b", self.root)
         self._session: aiohttp.ClientSession | None = None
         self.version = ""
-
-    async def __aenter__(self) -> SyncthingPair:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         for node in (self.a, self.b):

@@ -232,3 +232,24 @@ async def run_measured(
             seconds,
             usage.ru_maxrss * 1024,  # KiB on Linux
         )
+
+
+class Lifecycle:
+    """``async with``: ``start()``, and ``stop()`` on the way out — also when ``start()`` fails."""
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self):
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

@@ -26,7 +26,7 @@ from typing import Any
 
 from yarl import URL
 
-from .procs import Child, ChildFailed, run_command, stop_strays, venv_script
+from .procs import Child, ChildFailed, Lifecycle, run_command, stop_strays, venv_script
 from .proxy import CountingProxy
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def _clean_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-class ServerStack:
+class ServerStack(Lifecycle):
     """Both Tessera servers (and what they need) for one scenario; an async context manager."""
 
     def __init__(self, options: StackOptions | None = None, *, parent_dir: Path | None = None) -> None:
@@ -87,17 +87,6 @@ class ServerStack:
         self._unclean = False
 
     # -- lifecycle -----------------------------------------------------------------------------
-
-    async def __aenter__(self) -> ServerStack:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         extra: dict[str, str] = {"TESSERA_GRANT_SECRET": secrets.token_hex(32)}
