@@ -206,13 +206,8 @@ class DeleteRemote(Action):
 
 
 @dataclass(frozen=True, slots=True)
-class MoveLocal(Action):
-    """Move the local entry ``src`` (with everything in it) to ``dst``.
-
-    Either a case-only rename (``src`` and ``dst`` have one key) or a file
-    moved on the server. After success: the subtree moves in local *and* in
-    synced (keys and display paths).
-    """
+class _Move(Action):
+    """A move of ``src`` (with everything in it) to ``dst``: a case-only rename runs first."""
 
     src: str
     dst: str
@@ -229,26 +224,23 @@ class MoveLocal(Action):
 
 
 @dataclass(frozen=True, slots=True)
-class MoveRemote(Action):
+class MoveLocal(_Move):
+    """Move the local entry ``src`` (with everything in it) to ``dst``.
+
+    Either a case-only rename (``src`` and ``dst`` have one key) or a file
+    moved on the server. After success: the subtree moves in local *and* in
+    synced (keys and display paths).
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class MoveRemote(_Move):
     """Move the remote entry ``src`` (with everything in it) to ``dst``.
 
     Either a case-only rename or a file moved locally (the server keeps its
     revision, so no bytes are sent). After success: the subtree moves in remote
     *and* in synced.
     """
-
-    src: str
-    dst: str
-    kind: Kind
-    content_hash: str | None
-
-    @property
-    def path(self) -> str:  # type: ignore[override]
-        return self.dst
-
-    @property
-    def phase(self) -> Phase:
-        return Phase.CASE_RENAME if paths.path_key(self.src) == paths.path_key(self.dst) else Phase.MOVE
 
 
 @dataclass(frozen=True, slots=True)
