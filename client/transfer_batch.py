@@ -37,6 +37,7 @@ from protocol.errors import BadRequest, ProtocolError, TesseraError, error_from_
 from protocol.hashing import BLOCK_SIZE, BlockHash, content_hash, hash_block
 
 from .errors import FileChanged
+from .filehash import FileIdentity
 from .http import _NETWORK_ERRORS, MAX_ANSWER_BYTES, _error_from_response, _network_error, _read_bounded
 from .models import Metadata, UploadSession
 from .retry import call_with_retry
@@ -76,20 +77,8 @@ class BatchResult:
 
 
 @dataclass(frozen=True, slots=True)
-class _Identity:
-    dev: int
-    ino: int
-    size: int
-    mtime_ns: int
-
-    @classmethod
-    def of(cls, st: os.stat_result) -> _Identity:
-        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-@dataclass(frozen=True, slots=True)
 class _Hashed:
-    identity: _Identity
+    identity: FileIdentity
     blocks: tuple[BlockHash, ...]
     content_hash: str
 
@@ -160,7 +149,7 @@ def _open_regular(path: Path) -> int:
 def _hash_file(path: Path) -> _Hashed:
     fd = _open_regular(path)
     try:
-        before = _Identity.of(os.fstat(fd))
+        before = FileIdentity.of(os.fstat(fd))
         blocks = []
         offset = 0
         while offset < before.size:
@@ -169,7 +158,7 @@ def _hash_file(path: Path) -> _Hashed:
                 break
             blocks.append(hash_block(data))
             offset += len(data)
-        after = _Identity.of(os.fstat(fd))
+        after = FileIdentity.of(os.fstat(fd))
     finally:
         os.close(fd)
     if offset != before.size or after != before:
@@ -370,7 +359,7 @@ def _check_unchanged(items: list[_Item]) -> None:
         if not item.alive or item.hashed is None:
             continue
         try:
-            now = _Identity.of(os.stat(item.file.local_path, follow_symlinks=False))
+            now = FileIdentity.of(os.stat(item.file.local_path, follow_symlinks=False))
         except FileNotFoundError:
             now = None
         if now != item.hashed.identity:
