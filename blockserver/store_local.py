@@ -75,6 +75,10 @@ class LocalStore(BlockStore):
             raise NotFound(f"no block {block_id}") from None
         return size, _FileStream(f)
 
+    async def read_small(self, block_ids: list[str]) -> list[bytes | None]:
+        """Every block read in one worker-thread call (the caller bounds the total size)."""
+        return await run_to_completion(_read_files, [self.path_of(b) for b in block_ids])
+
     async def size(self, block_id: str) -> int:
         path = self.path_of(block_id)
         try:
@@ -192,6 +196,17 @@ def _open_for_reading(path: Path) -> tuple[BinaryIO, int]:
     except BaseException:
         f.close()
         raise
+
+
+def _read_files(files: list[Path]) -> list[bytes | None]:
+    out: list[bytes | None] = []
+    for path in files:
+        try:
+            with open(path, "rb") as f:
+                out.append(f.read())
+        except FileNotFoundError:
+            out.append(None)
+    return out
 
 
 def _scan_blocks(shard: Path) -> list[tuple[str, float]]:

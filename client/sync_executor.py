@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import enum
 import errno
+import functools
 import itertools
 import logging
 import threading
@@ -78,6 +79,7 @@ from .sync_state import BlockRecord, LocalEntry, RemoteEntry, StateError, SyncSt
 from .sync_status import SyncStatus
 from .sync_tree import FILE, FOLDER, Node
 from .transfer_batch import MAX_BATCH_FILES, SMALL_FILE_MAX, BatchFile, upload_batch
+from .transfer_batch_download import BatchDownload, download_batch
 from .transfer_download import download_file
 from .upload_journal import UploadJournal
 
@@ -86,6 +88,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
+#: small-file downloads per batch (several batches run at once, up to SyncSettings.transfers)
+DOWNLOAD_BATCH_FILES = 250
 
 #: phases whose actions run one by one, in plan order
 _SEQUENTIAL = (Phase.CASE_RENAME, Phase.SET_ASIDE, Phase.MKDIR, Phase.DELETE_FOLDERS)
@@ -257,12 +262,18 @@ class Executor:
         results = await self._bookkeeping(books) if books else []
         rest = [a for a in actions if not isinstance(a, RecordSynced | ForgetSynced)]
         uploads = [a for a in rest if isinstance(a, Upload)]
-        small = await self._offload(_small_files, self.state, uploads)
+        downloads = [a for a in rest if isinstance(a, Download)]
+        small, small_dl = await self._offload(_small_files, self.state, uploads, downloads)
         batched: list[Upload] = small if len(small) >= self.settings.batch_min else []
-        in_batch = set(batched)
+        batched_dl: list[Download] = small_dl if len(small_dl) >= self.settings.batch_min else []
+        in_batch = set(batched) | set(batched_dl)
         singles = [a for a in rest if a not in in_batch]
         jobs: list[Callable[[], Awaitable[list[Result]]]] = [
             (lambda chunk=chunk: self._upload_batch(chunk)) for chunk in _chunks(batched, MAX_BATCH_FILES)
+        ]
+        jobs += [
+            (lambda chunk=chunk: self._download_batch(chunk))
+            for chunk in _chunks(batched_dl, DOWNLOAD_BATCH_FILES)
         ]
         jobs += [(lambda a=a: self._single(a)) for a in singles]
         out: list[Result] = []
@@ -364,6 +375,74 @@ class Executor:
         log.info("uploaded %d of %d small files in one batch (%d blocks sent)", done, len(actions), sent)
         return results
 
+    async def _download_batch(self, actions: list[Download]) -> list[Result]:
+        """Small files downloaded together (:mod:`client.transfer_batch_download`); each checked as
+        :meth:`_download` checks one, each recorded as it would record it."""
+        checks = await self._offload(_check_targets, self.root, self.state, actions)
+        results = [
+            self._report(Result(a, Outcome.LOCAL_CHANGED, "local_changed", f"{a.path} changed on disk since the last scan"))
+            for a, ok in zip(actions, checks, strict=True)
+            if not ok
+        ]
+        todo = [a for a, ok in zip(actions, checks, strict=True) if ok]
+        if not todo:
+            return results
+        files = [
+            BatchDownload(
+                a.path,
+                a.rev,
+                disk.fs_path(self.root, a.path),
+                check_target=functools.partial(_check_target, self.root, self.state, a.path, a.replaces),
+                replace=a.replaces is not None,
+            )
+            for a in todo
+        ]
+        indexed: dict[str, list[BlockRecord]] = {a.path: [] for a in todo}
+
+        def on_block(f: BatchDownload, block: RemoteBlock, data: memoryview) -> None:
+            indexed[f.remote_path].append(disk.index_block(block, data))  # one writer thread
+
+        def local_block(block: RemoteBlock) -> bytes | None:
+            return disk.read_local_block(self.root, self.state, block)
+
+        try:
+            with self.status.transfer(f"{len(todo)} small files", "download"):
+                outcomes = await download_batch(self.client, files, local_blocks=local_block, on_block=on_block)
+        except Unauthorized:
+            raise
+        except BaseException as err:
+            self.stray_temp_files = True
+            if not isinstance(err, TesseraError | OSError):
+                raise
+            outcome, code = _classify(err)
+            message = getattr(err, "message", None) or str(err)
+            return results + [self._report(Result(a, outcome, code, message)) for a in todo]
+        records = []
+        singles = []
+        for a, r in zip(todo, outcomes, strict=True):
+            if r.fallback:
+                singles.append(a)
+            elif r.error is not None:
+                self.stray_temp_files = True
+                if not isinstance(r.error, TesseraError | OSError | LocalChanged):
+                    raise r.error
+                outcome, code = _classify(r.error)
+                message = getattr(r.error, "message", None) or str(r.error)
+                results.append(self._report(Result(a, outcome, code, message)))
+            elif r.page is None or r.page.content_hash != a.content_hash or r.stat is None:
+                message = f"revision {a.rev} of {a.path} does not have the content the feed announced"
+                results.append(self._report(Result(a, Outcome.FAILED, "internal", message)))
+            else:
+                entry = disk.downloaded_entry(a.path, a.content_hash, r.stat)
+                blocks = sorted(indexed[a.path], key=lambda b: b.idx)
+                records.append((entry, blocks, Node(FILE, a.path, a.content_hash, a.rev)))
+                results.append(Result(a, Outcome.DONE))
+        await self._offload(_record_downloads, self.state, records)
+        log.info("downloaded %d of %d small files in one batch", len(records), len(actions))
+        for a in singles:
+            results.append(await self._one(a))
+        return results
+
     async def _download(self, a: Download) -> None:
         await self._offload(disk.check_file, self.root, self.state, a.path, a.replaces)
         target = disk.fs_path(self.root, a.path)
@@ -457,13 +536,21 @@ def _chunks(items: list[Upload], size: int) -> list[list[Upload]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _small_files(state: SyncState, uploads: list[Upload]) -> list[Upload]:
-    out = []
+def _small_files(
+    state: SyncState, uploads: list[Upload], downloads: list[Download]
+) -> tuple[list[Upload], list[Download]]:
+    """The uploads and downloads of files small enough to batch."""
+    up = []
     for a in uploads:
         entry = state.local_entry(a.path)
         if entry is not None and entry.size is not None and entry.size <= SMALL_FILE_MAX:
-            out.append(a)
-    return out
+            up.append(a)
+    down = []
+    for d in downloads:
+        remote = state.remote_entry(d.path)
+        if remote is not None and remote.size is not None and remote.size <= SMALL_FILE_MAX:
+            down.append(d)
+    return up, down
 
 
 def _check_files(root: Path, state: SyncState, uploads: list[Upload]) -> list[bool]:
@@ -491,6 +578,19 @@ def _record_remote_and_synced(state: SyncState, remote: RemoteEntry) -> None:
 def _record_download(state: SyncState, entry: LocalEntry, blocks: list[BlockRecord], node: Node) -> None:
     state.put_local(entry, blocks)
     state.record_synced(node)
+
+
+def _record_downloads(state: SyncState, records: list[tuple[LocalEntry, list[BlockRecord], Node]]) -> None:
+    for entry, blocks, node in records:
+        _record_download(state, entry, blocks, node)
+
+
+def _check_targets(root: Path, state: SyncState, downloads: list[Download]) -> list[bool]:
+    return [disk.file_matches(root, state, a.path, a.replaces) for a in downloads]
+
+
+def _check_target(root: Path, state: SyncState, path: str, replaces: str | None, _target: Path) -> None:
+    disk.check_file(root, state, path, replaces)
 
 
 def _forget_entry(state: SyncState, path: str) -> None:
