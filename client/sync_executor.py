@@ -78,7 +78,7 @@ from .sync_remote_delete import RemoteChanged, RemoteDeleter
 from .sync_state import BlockRecord, LocalEntry, RemoteEntry, StateError, SyncState
 from .sync_status import SyncStatus
 from .sync_tree import FILE, FOLDER, Node
-from .transfer_batch import MAX_BATCH_FILES, SMALL_FILE_MAX, BatchFile, upload_batch
+from .transfer_batch import SMALL_FILE_MAX, BatchFile, upload_batch
 from .transfer_batch_download import BatchDownload, download_batch
 from .transfer_download import download_file
 from .upload_journal import UploadJournal
@@ -89,8 +89,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-#: small-file downloads per batch (several batches run at once, up to SyncSettings.transfers)
-DOWNLOAD_BATCH_FILES = 250
+#: small files per upload or download batch: several batches run at once (up to
+#: SyncSettings.transfers), and the first ones reach the other side while the next are sent
+BATCH_FILES = 250
 
 #: phases whose actions run one by one, in plan order
 _SEQUENTIAL = (Phase.CASE_RENAME, Phase.SET_ASIDE, Phase.MKDIR, Phase.DELETE_FOLDERS)
@@ -269,11 +270,10 @@ class Executor:
         in_batch = set(batched) | set(batched_dl)
         singles = [a for a in rest if a not in in_batch]
         jobs: list[Callable[[], Awaitable[list[Result]]]] = [
-            (lambda chunk=chunk: self._upload_batch(chunk)) for chunk in _chunks(batched, MAX_BATCH_FILES)
+            (lambda chunk=chunk: self._upload_batch(chunk)) for chunk in _chunks(batched, BATCH_FILES)
         ]
         jobs += [
-            (lambda chunk=chunk: self._download_batch(chunk))
-            for chunk in _chunks(batched_dl, DOWNLOAD_BATCH_FILES)
+            (lambda chunk=chunk: self._download_batch(chunk)) for chunk in _chunks(batched_dl, BATCH_FILES)
         ]
         jobs += [(lambda a=a: self._single(a)) for a in singles]
         out: list[Result] = []
@@ -357,12 +357,17 @@ class Executor:
             outcome, code = _classify(err)
             return results + [self._report(Result(a, outcome, code, err.message)) for a, _ in todo]
         sent = 0
+        committed = [
+            (a, r.metadata)
+            for (a, _), r in zip(todo, outcomes, strict=True)
+            if r.error is None and r.metadata
+        ]
+        recorded = await self._offload(_record_uploads, self.state, committed)
         for (a, _), r in zip(todo, outcomes, strict=True):
             if r.error is None and r.metadata is not None:
-                try:
-                    await self._record_upload(a, r.metadata)
-                except LocalChanged as e:
-                    results.append(self._report(Result(a, Outcome.LOCAL_CHANGED, "local_changed", str(e))))
+                problem = recorded[a.path]
+                if problem is not None:
+                    results.append(self._report(Result(a, *problem)))
                     continue
                 sent += r.blocks_sent
                 results.append(Result(a, Outcome.DONE))
@@ -380,7 +385,11 @@ class Executor:
         :meth:`_download` checks one, each recorded as it would record it."""
         checks = await self._offload(_check_targets, self.root, self.state, actions)
         results = [
-            self._report(Result(a, Outcome.LOCAL_CHANGED, "local_changed", f"{a.path} changed on disk since the last scan"))
+            self._report(
+                Result(
+                    a, Outcome.LOCAL_CHANGED, "local_changed", f"{a.path} changed on disk since the last scan"
+                )
+            )
             for a, ok in zip(actions, checks, strict=True)
             if not ok
         ]
@@ -407,7 +416,9 @@ class Executor:
 
         try:
             with self.status.transfer(f"{len(todo)} small files", "download"):
-                outcomes = await download_batch(self.client, files, local_blocks=local_block, on_block=on_block)
+                outcomes = await download_batch(
+                    self.client, files, local_blocks=local_block, on_block=on_block
+                )
         except Unauthorized:
             raise
         except BaseException as err:
@@ -565,6 +576,38 @@ def _record_all(state: SyncState, actions: list[Action]) -> None:
             state.forget_synced(a.path)
 
 
+def _record_uploads(
+    state: SyncState, committed: list[tuple[Upload, Metadata]]
+) -> dict[str, tuple[Outcome, str, str] | None]:
+    """Record the committed uploads of a batch in one transaction, as :meth:`Executor._record_upload`
+    records one; per path None, or the outcome, code and message of a file that was not recorded
+    as uploaded."""
+    out: dict[str, tuple[Outcome, str, str] | None] = {}
+    with state.transaction():
+        for a, meta in committed:
+            if not meta.is_file or meta.content_hash is None or meta.rev is None:
+                out[a.path] = (
+                    Outcome.FAILED,
+                    "internal",
+                    f"the server answered the upload of {a.path} with a {meta.kind}",
+                )
+                continue
+            _record_remote_and_synced(
+                state, RemoteEntry(meta.path, FILE, meta.rev, meta.size, meta.content_hash)
+            )
+            if meta.content_hash != a.content_hash:
+                # the file changed between the scan and the upload: what was sent is recorded, the
+                # next scan sees the file as it is now
+                out[a.path] = (
+                    Outcome.LOCAL_CHANGED,
+                    "local_changed",
+                    f"{a.path} changed since the last scan; uploaded as it is now",
+                )
+            else:
+                out[a.path] = None
+    return out
+
+
 def _record_local_and_synced(state: SyncState, entry: LocalEntry, node: Node) -> None:
     state.put_local(entry)
     state.record_synced(node)
@@ -581,8 +624,9 @@ def _record_download(state: SyncState, entry: LocalEntry, blocks: list[BlockReco
 
 
 def _record_downloads(state: SyncState, records: list[tuple[LocalEntry, list[BlockRecord], Node]]) -> None:
-    for entry, blocks, node in records:
-        _record_download(state, entry, blocks, node)
+    with state.transaction():
+        for entry, blocks, node in records:
+            _record_download(state, entry, blocks, node)
 
 
 def _check_targets(root: Path, state: SyncState, downloads: list[Download]) -> list[bool]:
