@@ -1,7 +1,8 @@
 """Blocks as files in a local directory.
 
 Layout: ``root/ab/abcdef0123...`` (the first two hex digits of the block id
-name a sub-directory, so no directory grows past 1/256 of the blocks).
+name a sub-directory, so no directory grows past 1/256 of the blocks). The
+256 sub-directories are made when the store starts.
 
 A put streams into a temp file in the block's own directory (so the rename
 never crosses a file system), fsyncs it, ``os.replace``-s it onto the final
@@ -9,6 +10,11 @@ name and fsyncs the directory: readers see either no block or the whole
 verified block, also across a crash. Temp files are dot-files ending in
 ``.tmp``; they are removed on every failure and never listed. All file system
 calls run in worker threads.
+
+:meth:`LocalStore.put_small` stores many small blocks held in memory at once:
+each is verified and written to its temp file, all are fsynced together
+(several threads), then each is renamed into place and each directory touched
+is fsynced once (also in parallel) before it returns.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ class LocalStore(BlockStore):
         return f"LocalStore({str(self.root)!r})"
 
     async def start(self) -> None:
-        await run_to_completion(self.root.mkdir, parents=True, exist_ok=True)
+        await run_to_completion(_make_shards, self.root)
 
     async def close(self) -> None:
         return None  # nothing held between calls
@@ -159,6 +165,21 @@ class _FileStream(BlockStream):
 
 
 # -- the blocking parts, each run in a worker thread ---------------------------
+
+
+def _make_shards(root: Path) -> None:
+    """The root and its 256 shard directories, made once, so that no put has to create one
+    (and fsync the root) on its way."""
+    root.mkdir(parents=True, exist_ok=True)
+    made = False
+    for shard in sorted(SHARD_DIRS):
+        try:
+            (root / shard).mkdir()
+            made = True
+        except FileExistsError:
+            pass
+    if made:
+        _fsync_dir(root)
 
 
 def _create_temp(final: Path) -> tuple[BinaryIO, Path]:

@@ -78,6 +78,7 @@ from .sync_remote_delete import RemoteChanged, RemoteDeleter
 from .sync_state import BlockRecord, LocalEntry, RemoteEntry, StateError, SyncState
 from .sync_status import SyncStatus
 from .sync_tree import FILE, FOLDER, Node
+from .sync_watch import OwnWrites
 from .transfer_batch import SMALL_FILE_MAX, BatchFile, upload_batch
 from .transfer_batch_download import BatchDownload, download_batch
 from .transfer_download import download_file
@@ -156,6 +157,7 @@ class Executor:
         rules: Callable[[], IgnoreRules],
         offload: Offload,
         journal: UploadJournal | None = None,
+        own_writes: OwnWrites | None = None,
     ) -> None:
         self.root = root
         self.state = state
@@ -166,6 +168,7 @@ class Executor:
         self._rules = rules
         self._offload = offload
         self._journal = journal
+        self._own_writes = own_writes
         self._deleter = RemoteDeleter(client, state, offload, device)
         #: a download failed: its temp file may have been carried off (a folder renamed under it)
         #: where the download could not remove it; the daemon sweeps them before its next scan
@@ -401,7 +404,9 @@ class Executor:
                 a.path,
                 a.rev,
                 disk.fs_path(self.root, a.path),
-                check_target=functools.partial(_check_target, self.root, self.state, a.path, a.replaces),
+                check_target=functools.partial(
+                    _check_target, self.root, self.state, a.path, a.replaces, self._own_writes
+                ),
                 replace=a.replaces is not None,
             )
             for a in todo
@@ -633,8 +638,14 @@ def _check_targets(root: Path, state: SyncState, downloads: list[Download]) -> l
     return [disk.file_matches(root, state, a.path, a.replaces) for a in downloads]
 
 
-def _check_target(root: Path, state: SyncState, path: str, replaces: str | None, _target: Path) -> None:
+def _check_target(
+    root: Path, state: SyncState, path: str, replaces: str | None, own: OwnWrites | None, target: Path
+) -> None:
+    """Right before the rename: the local file is still what the plan expected; the watcher's
+    event for the rename is ours."""
     disk.check_file(root, state, path, replaces)
+    if own is not None:
+        own.note(target)
 
 
 def _forget_entry(state: SyncState, path: str) -> None:
