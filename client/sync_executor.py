@@ -22,8 +22,8 @@ action is skipped with :attr:`Outcome.LOCAL_CHANGED` or
 and the plan then sees the change (possibly as a conflict).
 
 Uploads resume an interrupted session through the folder's
-:class:`~client.upload_journal.UploadJournal`; uploads of many small files
-go through :mod:`client.transfer_batch`; a download copies the blocks a local file already holds
+:class:`~client.upload_journal.UploadJournal`; uploads and downloads of many small files
+go in batches (:mod:`client.sync_executor_batch`); a download copies the blocks a local file already holds
 (:meth:`SyncState.find_local_block`) instead of fetching them.
 """
 
@@ -31,14 +31,13 @@ from __future__ import annotations
 
 import enum
 import errno
-import functools
 import itertools
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from protocol.errors import (
     AlreadyExists,
@@ -52,6 +51,7 @@ from protocol.errors import (
 )
 
 from . import sync_disk as disk
+from . import sync_executor_batch as batches
 from .concurrency import bounded_map
 from .errors import FileChanged
 from .models import Metadata, RemoteBlock
@@ -79,8 +79,6 @@ from .sync_state import BlockRecord, LocalEntry, RemoteEntry, StateError, SyncSt
 from .sync_status import SyncStatus
 from .sync_tree import FILE, FOLDER, Node
 from .sync_watch import OwnWrites
-from .transfer_batch import SMALL_FILE_MAX, BatchFile, upload_batch
-from .transfer_batch_download import BatchDownload, download_batch
 from .transfer_download import download_file
 from .upload_journal import UploadJournal
 
@@ -88,11 +86,8 @@ if TYPE_CHECKING:
     from .api import TesseraClient
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-
-#: small files per upload or download batch: several batches run at once (up to
-#: SyncSettings.transfers), and the first ones reach the other side while the next are sent
-BATCH_FILES = 250
 
 #: phases whose actions run one by one, in plan order
 _SEQUENTIAL = (Phase.CASE_RENAME, Phase.SET_ASIDE, Phase.MKDIR, Phase.DELETE_FOLDERS)
@@ -267,16 +262,18 @@ class Executor:
         rest = [a for a in actions if not isinstance(a, RecordSynced | ForgetSynced)]
         uploads = [a for a in rest if isinstance(a, Upload)]
         downloads = [a for a in rest if isinstance(a, Download)]
-        small, small_dl = await self._offload(_small_files, self.state, uploads, downloads)
+        small, small_dl = await self._offload(batches.small_files, self.state, uploads, downloads)
         batched: list[Upload] = small if len(small) >= self.settings.batch_min else []
         batched_dl: list[Download] = small_dl if len(small_dl) >= self.settings.batch_min else []
         in_batch = set(batched) | set(batched_dl)
         singles = [a for a in rest if a not in in_batch]
         jobs: list[Callable[[], Awaitable[list[Result]]]] = [
-            (lambda chunk=chunk: self._upload_batch(chunk)) for chunk in _chunks(batched, BATCH_FILES)
+            (lambda chunk=chunk: batches.upload_small(self, chunk))
+            for chunk in _chunks(batched, batches.BATCH_FILES)
         ]
         jobs += [
-            (lambda chunk=chunk: self._download_batch(chunk)) for chunk in _chunks(batched_dl, BATCH_FILES)
+            (lambda chunk=chunk: batches.download_small(self, chunk))
+            for chunk in _chunks(batched_dl, batches.BATCH_FILES)
         ]
         jobs += [(lambda a=a: self._single(a)) for a in singles]
         out: list[Result] = []
@@ -327,137 +324,6 @@ class Executor:
             # the file changed between the scan and the upload: what was sent is recorded, the
             # next scan sees the file as it is now
             raise LocalChanged(f"{a.path} changed since the last scan; uploaded as it is now")
-
-    async def _upload_batch(self, actions: list[Upload]) -> list[Result]:
-        files = [
-            BatchFile(
-                disk.fs_path(self.root, a.path),
-                a.path,
-                mode="add" if a.parent_rev is None else "update",
-                parent_rev=a.parent_rev,
-            )
-            for a in actions
-        ]
-        checks = await self._offload(_check_files, self.root, self.state, actions)
-        todo = [(a, f) for a, f, ok in zip(actions, files, checks, strict=True) if ok]
-        results = [
-            self._report(
-                Result(a, Outcome.LOCAL_CHANGED, "local_changed", f"{a.path} changed since the last scan")
-            )
-            for a, ok in zip(actions, checks, strict=True)
-            if not ok
-        ]
-        if not todo:
-            return results
-        for a, _ in todo:
-            self.pending.started_here(a.path)
-        try:
-            with self.status.transfer(f"{len(todo)} small files", "upload"):
-                outcomes = await upload_batch(self.client, [f for _, f in todo])
-        except Unauthorized:
-            raise
-        except TesseraError as err:
-            outcome, code = _classify(err)
-            return results + [self._report(Result(a, outcome, code, err.message)) for a, _ in todo]
-        sent = 0
-        committed = [
-            (a, r.metadata)
-            for (a, _), r in zip(todo, outcomes, strict=True)
-            if r.error is None and r.metadata
-        ]
-        recorded = await self._offload(_record_uploads, self.state, committed)
-        for (a, _), r in zip(todo, outcomes, strict=True):
-            if r.error is None and r.metadata is not None:
-                problem = recorded[a.path]
-                if problem is not None:
-                    results.append(self._report(Result(a, *problem)))
-                    continue
-                sent += r.blocks_sent
-                results.append(Result(a, Outcome.DONE))
-            else:
-                assert r.error is not None
-                outcome, code = _classify(r.error)
-                message = getattr(r.error, "message", None) or str(r.error)
-                results.append(self._report(Result(a, outcome, code, message)))
-        done = sum(1 for r in results if r.outcome == Outcome.DONE)
-        log.info("uploaded %d of %d small files in one batch (%d blocks sent)", done, len(actions), sent)
-        return results
-
-    async def _download_batch(self, actions: list[Download]) -> list[Result]:
-        """Small files downloaded together (:mod:`client.transfer_batch_download`); each checked as
-        :meth:`_download` checks one, each recorded as it would record it."""
-        checks = await self._offload(_check_targets, self.root, self.state, actions)
-        results = [
-            self._report(
-                Result(
-                    a, Outcome.LOCAL_CHANGED, "local_changed", f"{a.path} changed on disk since the last scan"
-                )
-            )
-            for a, ok in zip(actions, checks, strict=True)
-            if not ok
-        ]
-        todo = [a for a, ok in zip(actions, checks, strict=True) if ok]
-        if not todo:
-            return results
-        files = [
-            BatchDownload(
-                a.path,
-                a.rev,
-                disk.fs_path(self.root, a.path),
-                check_target=functools.partial(
-                    _check_target, self.root, self.state, a.path, a.replaces, self._own_writes
-                ),
-                replace=a.replaces is not None,
-            )
-            for a in todo
-        ]
-        indexed: dict[str, list[BlockRecord]] = {a.path: [] for a in todo}
-
-        def on_block(f: BatchDownload, block: RemoteBlock, data: memoryview) -> None:
-            indexed[f.remote_path].append(disk.index_block(block, data))  # one writer thread
-
-        def local_block(block: RemoteBlock) -> bytes | None:
-            return disk.read_local_block(self.root, self.state, block)
-
-        try:
-            with self.status.transfer(f"{len(todo)} small files", "download"):
-                outcomes = await download_batch(
-                    self.client, files, local_blocks=local_block, on_block=on_block
-                )
-        except Unauthorized:
-            raise
-        except BaseException as err:
-            self.stray_temp_files = True
-            if not isinstance(err, TesseraError | OSError):
-                raise
-            outcome, code = _classify(err)
-            message = getattr(err, "message", None) or str(err)
-            return results + [self._report(Result(a, outcome, code, message)) for a in todo]
-        records = []
-        singles = []
-        for a, r in zip(todo, outcomes, strict=True):
-            if r.fallback:
-                singles.append(a)
-            elif r.error is not None:
-                self.stray_temp_files = True
-                if not isinstance(r.error, TesseraError | OSError | LocalChanged):
-                    raise r.error
-                outcome, code = _classify(r.error)
-                message = getattr(r.error, "message", None) or str(r.error)
-                results.append(self._report(Result(a, outcome, code, message)))
-            elif r.page is None or r.page.content_hash != a.content_hash or r.stat is None:
-                message = f"revision {a.rev} of {a.path} does not have the content the feed announced"
-                results.append(self._report(Result(a, Outcome.FAILED, "internal", message)))
-            else:
-                entry = disk.downloaded_entry(a.path, a.content_hash, r.stat)
-                blocks = sorted(indexed[a.path], key=lambda b: b.idx)
-                records.append((entry, blocks, Node(FILE, a.path, a.content_hash, a.rev)))
-                results.append(Result(a, Outcome.DONE))
-        await self._offload(_record_downloads, self.state, records)
-        log.info("downloaded %d of %d small files in one batch", len(records), len(actions))
-        for a in singles:
-            results.append(await self._one(a))
-        return results
 
     async def _download(self, a: Download) -> None:
         await self._offload(disk.check_file, self.root, self.state, a.path, a.replaces)
@@ -548,29 +414,8 @@ class Executor:
 # -- small helpers run in worker threads --------------------------------------------------------------
 
 
-def _chunks(items: list[Upload], size: int) -> list[list[Upload]]:
+def _chunks(items: list[T], size: int) -> list[list[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def _small_files(
-    state: SyncState, uploads: list[Upload], downloads: list[Download]
-) -> tuple[list[Upload], list[Download]]:
-    """The uploads and downloads of files small enough to batch."""
-    up = []
-    for a in uploads:
-        entry = state.local_entry(a.path)
-        if entry is not None and entry.size is not None and entry.size <= SMALL_FILE_MAX:
-            up.append(a)
-    down = []
-    for d in downloads:
-        remote = state.remote_entry(d.path)
-        if remote is not None and remote.size is not None and remote.size <= SMALL_FILE_MAX:
-            down.append(d)
-    return up, down
-
-
-def _check_files(root: Path, state: SyncState, uploads: list[Upload]) -> list[bool]:
-    return [disk.file_matches(root, state, a.path, a.content_hash) for a in uploads]
 
 
 def _record_all(state: SyncState, actions: list[Action]) -> None:
@@ -579,38 +424,6 @@ def _record_all(state: SyncState, actions: list[Action]) -> None:
             state.record_synced(a.node)
         elif isinstance(a, ForgetSynced):
             state.forget_synced(a.path)
-
-
-def _record_uploads(
-    state: SyncState, committed: list[tuple[Upload, Metadata]]
-) -> dict[str, tuple[Outcome, str, str] | None]:
-    """Record the committed uploads of a batch in one transaction, as :meth:`Executor._record_upload`
-    records one; per path None, or the outcome, code and message of a file that was not recorded
-    as uploaded."""
-    out: dict[str, tuple[Outcome, str, str] | None] = {}
-    with state.transaction():
-        for a, meta in committed:
-            if not meta.is_file or meta.content_hash is None or meta.rev is None:
-                out[a.path] = (
-                    Outcome.FAILED,
-                    "internal",
-                    f"the server answered the upload of {a.path} with a {meta.kind}",
-                )
-                continue
-            _record_remote_and_synced(
-                state, RemoteEntry(meta.path, FILE, meta.rev, meta.size, meta.content_hash)
-            )
-            if meta.content_hash != a.content_hash:
-                # the file changed between the scan and the upload: what was sent is recorded, the
-                # next scan sees the file as it is now
-                out[a.path] = (
-                    Outcome.LOCAL_CHANGED,
-                    "local_changed",
-                    f"{a.path} changed since the last scan; uploaded as it is now",
-                )
-            else:
-                out[a.path] = None
-    return out
 
 
 def _record_local_and_synced(state: SyncState, entry: LocalEntry, node: Node) -> None:
@@ -626,26 +439,6 @@ def _record_remote_and_synced(state: SyncState, remote: RemoteEntry) -> None:
 def _record_download(state: SyncState, entry: LocalEntry, blocks: list[BlockRecord], node: Node) -> None:
     state.put_local(entry, blocks)
     state.record_synced(node)
-
-
-def _record_downloads(state: SyncState, records: list[tuple[LocalEntry, list[BlockRecord], Node]]) -> None:
-    with state.transaction():
-        for entry, blocks, node in records:
-            _record_download(state, entry, blocks, node)
-
-
-def _check_targets(root: Path, state: SyncState, downloads: list[Download]) -> list[bool]:
-    return [disk.file_matches(root, state, a.path, a.replaces) for a in downloads]
-
-
-def _check_target(
-    root: Path, state: SyncState, path: str, replaces: str | None, own: OwnWrites | None, target: Path
-) -> None:
-    """Right before the rename: the local file is still what the plan expected; the watcher's
-    event for the rename is ours."""
-    disk.check_file(root, state, path, replaces)
-    if own is not None:
-        own.note(target)
 
 
 def _forget_entry(state: SyncState, path: str) -> None:
