@@ -4,8 +4,9 @@
 by phase (the plan is already in phase order). Inside a phase, actions are
 independent: transfers run :attr:`SyncSettings.transfers` at a time, file
 deletions, moves and remote changes :attr:`SyncSettings.operations` at a time;
-folder creations, case renames, conflict renames and folder deletions run one
-by one in the plan's (depth) order.
+folder creations level by level (the folders of one depth at once, as many at a
+time); case renames, conflict renames and folder deletions run one by one in
+the plan's (depth) order.
 
 After an action succeeds its result is written to the trees exactly as the
 action's docstring says (the contract the simulator in
@@ -90,7 +91,7 @@ T = TypeVar("T")
 
 
 #: phases whose actions run one by one, in plan order
-_SEQUENTIAL = (Phase.CASE_RENAME, Phase.SET_ASIDE, Phase.MKDIR, Phase.DELETE_FOLDERS)
+_SEQUENTIAL = (Phase.CASE_RENAME, Phase.SET_ASIDE, Phase.DELETE_FOLDERS)
 
 
 class Outcome(enum.Enum):
@@ -174,7 +175,11 @@ class Executor:
         results: list[Result] = []
         for phase, group in itertools.groupby(actions, key=lambda a: a.phase):
             batch = list(group)
-            if phase in _SEQUENTIAL:
+            if phase == Phase.MKDIR:
+                # a run of folders at one depth is independent (their parents came before)
+                for _depth, level in itertools.groupby(batch, key=lambda a: a.path.count("/")):
+                    results += await self._concurrently(list(level), self.settings.operations)
+            elif phase in _SEQUENTIAL:
                 for action in batch:
                     results.append(await self._one(action))
             elif phase == Phase.TRANSFER:
