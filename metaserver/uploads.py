@@ -9,6 +9,7 @@ entry in one transaction.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -126,36 +127,12 @@ async def create(
     unique: dict[tuple[str, int], hashing.BlockHash] = {}
     for b in req.blocks:
         unique.setdefault((b.sha256, b.size), b)
-    rows = await conn.fetch(
-        """SELECT b.id, b.sha256, b.size
-             FROM blocks b
-             JOIN unnest($2::bytea[], $3::int[]) AS want(sha256, size)
-               ON b.sha256 = want.sha256 AND b.size = want.size
-            WHERE b.owner_id = $1 AND b.state = 'stored'
-            ORDER BY b.stored_at
-            FOR SHARE OF b""",
-        caller.user_id,
-        [bytes.fromhex(s) for s, _ in unique],
-        [n for _, n in unique],
-    )
-    ids: dict[tuple[str, int], str] = {}
-    for r in rows:  # locked FOR SHARE: the garbage collector cannot take them from under us
-        ids.setdefault((bytes(r["sha256"]).hex(), r["size"]), r["id"])
+    ids = await stored_blocks(conn, caller.user_id, unique)
     new_blocks = [b for key, b in unique.items() if key not in ids]
     for b in new_blocks:
         ids[(b.sha256, b.size)] = uuid.uuid4().hex
     await _check_quota(conn, caller.user_id, sum(b.size for b in new_blocks))
-    if new_blocks:
-        await conn.execute(
-            """INSERT INTO blocks (id, owner_id, size, md5, sha256)
-               SELECT u.id, $1, u.size, u.md5, u.sha256
-                 FROM unnest($2::uuid[], $3::int[], $4::bytea[], $5::bytea[]) AS u(id, size, md5, sha256)""",
-            caller.user_id,
-            [ids[(b.sha256, b.size)] for b in new_blocks],
-            [b.size for b in new_blocks],
-            [bytes.fromhex(b.md5) for b in new_blocks],
-            [bytes.fromhex(b.sha256) for b in new_blocks],
-        )
+    await insert_blocks(conn, caller.user_id, new_blocks, ids)
     session_id = uuid.uuid4().hex
     expires = datetime.now(UTC) + timedelta(seconds=config.upload_session_ttl)
     await conn.execute(
@@ -187,6 +164,50 @@ async def create(
             [ids[(b.sha256, b.size)] for b in req.blocks],
         )
     return await status(conn, config, caller, session_id)
+
+
+async def stored_blocks(
+    conn: asyncpg.Connection, user_id: int, wanted: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], str]:
+    """The ids of the user's stored blocks with these (SHA-256, size), locked FOR SHARE so the
+    garbage collector cannot take them from under the caller's transaction."""
+    wanted = list(wanted)
+    if not wanted:
+        return {}
+    rows = await conn.fetch(
+        """SELECT b.id, b.sha256, b.size
+             FROM blocks b
+             JOIN unnest($2::bytea[], $3::int[]) AS want(sha256, size)
+               ON b.sha256 = want.sha256 AND b.size = want.size
+            WHERE b.owner_id = $1 AND b.state = 'stored'
+            ORDER BY b.stored_at
+            FOR SHARE OF b""",
+        user_id,
+        [bytes.fromhex(s) for s, _ in wanted],
+        [n for _, n in wanted],
+    )
+    ids: dict[tuple[str, int], str] = {}
+    for r in rows:
+        ids.setdefault((bytes(r["sha256"]).hex(), r["size"]), r["id"])
+    return ids
+
+
+async def insert_blocks(
+    conn: asyncpg.Connection, user_id: int, blocks: Sequence[hashing.BlockHash], ids: dict[tuple[str, int], str]
+) -> None:
+    """Pending block rows for ``blocks`` under their new ids (``ids`` by (SHA-256, size))."""
+    if not blocks:
+        return
+    await conn.execute(
+        """INSERT INTO blocks (id, owner_id, size, md5, sha256)
+           SELECT u.id, $1, u.size, u.md5, u.sha256
+             FROM unnest($2::uuid[], $3::int[], $4::bytea[], $5::bytea[]) AS u(id, size, md5, sha256)""",
+        user_id,
+        [ids[(b.sha256, b.size)] for b in blocks],
+        [b.size for b in blocks],
+        [bytes.fromhex(b.md5) for b in blocks],
+        [bytes.fromhex(b.sha256) for b in blocks],
+    )
 
 
 async def _check_quota(conn: asyncpg.Connection, user_id: int, new_bytes: int) -> None:

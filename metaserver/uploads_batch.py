@@ -77,22 +77,7 @@ async def create_many(
                 items[i] = e
     # re-use stored blocks of this user with the same SHA-256 and size (locked against the collector)
     unique = {(b.sha256, b.size) for r in items if isinstance(r, uploads.UploadRequest) for b in r.blocks}
-    ids: dict[tuple[str, int], str] = {}
-    if unique:
-        rows = await conn.fetch(
-            """SELECT b.id, b.sha256, b.size
-                 FROM blocks b
-                 JOIN unnest($2::bytea[], $3::int[]) AS want(sha256, size)
-                   ON b.sha256 = want.sha256 AND b.size = want.size
-                WHERE b.owner_id = $1 AND b.state = 'stored'
-                ORDER BY b.stored_at
-                FOR SHARE OF b""",
-            caller.user_id,
-            [bytes.fromhex(s) for s, _ in unique],
-            [n for _, n in unique],
-        )
-        for row in rows:
-            ids.setdefault((bytes(row["sha256"]).hex(), row["size"]), row["id"])
+    ids = await uploads.stored_blocks(conn, caller.user_id, unique)
     stored = set(ids)
     await _check_quotas(conn, caller.user_id, items, stored)
     new_blocks = {}
@@ -103,18 +88,7 @@ async def create_many(
                 if key not in ids:
                     ids[key] = uuid.uuid4().hex
                     new_blocks[key] = b
-    if new_blocks:
-        blocks = list(new_blocks.values())
-        await conn.execute(
-            """INSERT INTO blocks (id, owner_id, size, md5, sha256)
-               SELECT u.id, $1, u.size, u.md5, u.sha256
-                 FROM unnest($2::uuid[], $3::int[], $4::bytea[], $5::bytea[]) AS u(id, size, md5, sha256)""",
-            caller.user_id,
-            [ids[(b.sha256, b.size)] for b in blocks],
-            [b.size for b in blocks],
-            [bytes.fromhex(b.md5) for b in blocks],
-            [bytes.fromhex(b.sha256) for b in blocks],
-        )
+    await uploads.insert_blocks(conn, caller.user_id, list(new_blocks.values()), ids)
     expires = datetime.now(UTC) + timedelta(seconds=config.upload_session_ttl)
     live = [r for r in items if isinstance(r, uploads.UploadRequest)]
     session_ids = [uuid.uuid4().hex for _ in live]

@@ -20,9 +20,9 @@ from protocol.errors import BadRequest, IsAFolder, NotFound, TesseraError
 
 from . import db, entries
 from .batch import check_items
-from .grant_issue import get_grant
 from .web_auth import authenticate
 from .web_common import read_body, respond
+from .web_files import block_wire
 from .web_keys import CONFIG, POOL
 
 #: blocks in one answer, over all its files
@@ -102,16 +102,7 @@ async def file_blocks_batch(request: web.Request) -> web.Response:
         )
     blocks: dict[int, list[dict[str, Any]]] = {v: [] for v in limits}
     for b in rows:
-        blocks[b["version_id"]].append(
-            {
-                "index": b["idx"],
-                "block_id": b["id"],
-                "size": b["size"],
-                "md5": bytes(b["md5"]).hex(),
-                "sha256": bytes(b["sha256"]).hex(),
-                "grant": get_grant(config, ctx.caller.user_id, b["id"], b["size"]),
-            }
-        )
+        blocks[b["version_id"]].append(block_wire(config, ctx.caller.user_id, b))
     answers: list[dict[str, Any]] = []
     for r in revs:
         if not isinstance(r, int):
