@@ -151,11 +151,6 @@ async def create(
         caller.device_name,
         expires,
     )
-    # other devices see "a file is being uploaded" in the change feed
-    j = journal or await Journal.begin(conn, ns_id)
-    j.add(paths.path_key(req.path), req.path, "pending", None, False)
-    if journal is None:
-        await j.flush()
     if req.blocks:
         await conn.execute(
             """INSERT INTO session_blocks (session_id, idx, block_id)
@@ -163,7 +158,14 @@ async def create(
             session_id,
             [ids[(b.sha256, b.size)] for b in req.blocks],
         )
-    return await status(conn, config, caller, session_id)
+    answer = await status(conn, config, caller, session_id)
+    # other devices see "a file is being uploaded" in the change feed; last, so that the
+    # namespace lock the journal takes is held only until the commit right after
+    j = journal or await Journal.begin(conn, ns_id)
+    j.add(paths.path_key(req.path), req.path, "pending", None, False)
+    if journal is None:
+        await j.flush()
+    return answer
 
 
 async def stored_blocks(
@@ -305,11 +307,14 @@ async def commit(
     outcome = _check_target(current, s["mode"], s["parent_rev"], bytes(s["content_hash"]))
     if outcome == "same":
         rev = current["rev"]
+        answer = entries.file_metadata(
+            current["path"], rev, current["size"], current["content_hash"], current["version_at"], current["device_name"]
+        )
     else:
         live_rev = current["rev"] if current is not None and not current["deleted"] else None
-        rev = await conn.fetchval(
+        rev, created = await conn.fetchrow(
             """INSERT INTO versions (ns_id, path, size, content_hash, block_count, parent_rev, device_name, user_id)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id""",
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, created_at""",
             j.ns_id,
             path,
             s["size"],
@@ -328,12 +333,13 @@ async def commit(
             parent, paths.basename(path)
         )
         await tree.upsert_entry(j, display, "file", rev)
-    if journal is None:
-        await j.flush()
+        answer = entries.file_metadata(display, rev, s["size"], s["content_hash"], created, s["device_name"])
     await conn.execute(
         "UPDATE upload_sessions SET state = 'committed', committed_rev = $2 WHERE id = $1", s["id"], rev
     )
-    return await _committed_metadata(conn, await _load(conn, caller, s["id"]))
+    if journal is None:
+        await j.flush()
+    return answer  # what _committed_metadata would read back, without the round trips
 
 
 async def _committed_metadata(conn: asyncpg.Connection, s: asyncpg.Record) -> dict[str, Any]:
