@@ -90,7 +90,9 @@ class LocalStore(BlockStore):
         Every block is fsynced before any is renamed into place, and each
         shard directory is fsynced once after its renames, before this returns.
         """
-        return await run_to_completion(_put_group, [(self.path_of(b), data, want) for b, data, want in blocks])
+        return await run_to_completion(
+            _put_group, [(self.path_of(b), data, want) for b, data, want in blocks]
+        )
 
     async def read_small(self, block_ids: list[str]) -> list[bytes | None]:
         """Every block read in one worker-thread call (the caller bounds the total size)."""
@@ -274,7 +276,9 @@ def _put_group(blocks: list[tuple[Path, bytes, BlockHash]]) -> list[TesseraError
 
 def _checked_size(data: bytes, expected: BlockHash) -> BlockHash:
     if len(data) > expected.size:
-        raise BlockTooLarge(f"the body is longer than the {expected.size} bytes granted for the block", size=expected.size)
+        raise BlockTooLarge(
+            f"the body is longer than the {expected.size} bytes granted for the block", size=expected.size
+        )
     if len(data) < expected.size:
         raise SizeMismatch(
             f"the body ended after {len(data)} of the {expected.size} bytes granted for the block",
