@@ -1,16 +1,26 @@
 """Uploading one local file: hash, open a session, send the missing blocks, commit.
 
-1. The file is hashed in 4 MiB blocks in a worker thread, one block at a time.
+1. The file is hashed in 4 MiB blocks, once: each block's MD5, SHA-256 and
+   xxh3-64, in parallel worker threads (``concurrency`` blocks at once, each
+   in one of the upload's reusable buffers; hashlib releases the GIL). A
+   caller that already has the hashes (the sync daemon's scan) passes them as
+   a :class:`~client.filehash.StampedHash`; they are used if the file still
+   has the stamp (size, mtime, inode) they were taken at, else it is hashed.
 2. ``POST /v1/uploads`` says which blocks the server lacks (the rest are
-   deduplicated) and grants each missing block id a PUT.
+   deduplicated) and grants each missing block id a PUT. The protocol needs
+   the whole block list here, so sending starts once hashing is done.
 3. The missing blocks are re-read from disk at ``index * BLOCK_SIZE`` and PUT
-   to the block servers, several at once; identical blocks share an id and go
+   to the block servers, ``concurrency`` at once (the next block is read while
+   the previous ones are on the wire); identical blocks share an id and go
    once. Memory is ``concurrency`` block buffers, reused from block to block.
 4. The session is committed; blocks the server still misses are sent again.
 
-Every re-read block is checked against the hash it was announced with, and the
-file's inode, size and mtime are checked before the commit: a file edited while
-it uploads raises :class:`~client.errors.FileChanged` and nothing is committed.
+Every re-read block is checked against the xxh3 it was hashed with (not MD5
+and SHA-256 again: the block server verifies those for every body), a block
+the block server refuses with ``hash_mismatch`` means the file changed too,
+and the file's inode, size and mtime are checked before the commit: a file
+edited while it uploads raises :class:`~client.errors.FileChanged` and
+nothing is committed.
 
 With an :class:`~client.upload_journal.UploadJournal` (``resume``), the session
 is recorded once opened and forgotten once committed. Running the same upload
@@ -36,18 +46,20 @@ from protocol.errors import (
     BlocksMissing,
     Conflict,
     GrantExpired,
+    HashMismatch,
     NotFound,
     ProtocolError,
     UploadExpired,
 )
+from protocol.hashing import BLOCK_SIZE
 
 from .blockbuf import BlockBuffers
 from .concurrency import bounded_map, open_in_thread
 from .errors import FileChanged
-from .filehash import FileHash, LocalFile
+from .filehash import FileHash, FileStamp, HashedBlock, LocalFile, StampedHash
 from .models import Metadata, UploadSession
 from .progress import HASH, UPLOAD, NullProgress, Progress
-from .upload_journal import FileStamp, JournalEntry, UploadJournal, UploadKey
+from .upload_journal import JournalEntry, UploadJournal, UploadKey
 
 if TYPE_CHECKING:
     from .api import TesseraClient
@@ -72,6 +84,8 @@ class UploadResult:
     bytes_sent: int
     #: the upload continued a session an earlier, interrupted run had opened
     resumed: bool = False
+    #: blocks this upload hashed with MD5 and SHA-256 (0 when resumed or given the hashes)
+    blocks_hashed: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,6 +95,7 @@ class UploadResult:
             "blocks_sent": self.blocks_sent,
             "bytes_sent": self.bytes_sent,
             "resumed": self.resumed,
+            "blocks_hashed": self.blocks_hashed,
         }
 
 
@@ -110,7 +125,13 @@ async def upload_file(
     progress: Progress | None = None,
     concurrency: int = 6,
     resume: UploadJournal | None = None,
+    known: StampedHash | None = None,
 ) -> UploadResult:
+    """Upload ``local_path`` to ``remote_path`` and commit it (see the module docstring).
+
+    ``known``: the file's hashes as the caller computed them, used instead of
+    hashing the file if it still has their stamp (else it is hashed again).
+    """
     remote_path = paths.normalize(remote_path)
     if remote_path == paths.ROOT:
         raise BadRequest("cannot upload onto the root folder")
@@ -120,18 +141,24 @@ async def upload_file(
     buffers = BlockBuffers(concurrency)
     local = await open_in_thread(lambda: LocalFile(local_path), LocalFile.close)
     try:
-        ident = local.identity
         target = _Target(
             UploadKey(client.server_url, remote_path, local.absolute),
-            FileStamp(ident.size, ident.mtime_ns, ident.ino),
+            local.stamp,
             mode,
             parent_rev,
         )
         resumed = await _resume(client, resume, target) if resume is not None else None
+        blocks_hashed = 0
         if resumed is not None:
             hashed, session = resumed
         else:
-            hashed = await _hash(local, progress, buffers)
+            if known is not None and known.stamp == local.stamp:
+                hashed = known.hashed
+            else:
+                if known is not None:
+                    log.info("%s changed since it was hashed; hashing it again", local.path)
+                hashed = await _hash(local, progress, buffers)
+                blocks_hashed = len(hashed.blocks)
             session = await _open_session(client, resume, target, hashed)
         blocks_sent = bytes_sent = 0
         restarted = False
@@ -157,7 +184,13 @@ async def upload_file(
                 bytes_sent += sender.bytes_sent
         await _forget(resume, target, session.upload_id)
         return UploadResult(
-            metadata, session.upload_id, len(hashed.blocks), blocks_sent, bytes_sent, resumed is not None
+            metadata,
+            session.upload_id,
+            len(hashed.blocks),
+            blocks_sent,
+            bytes_sent,
+            resumed is not None,
+            blocks_hashed,
         )
     finally:
         # shielded: a cancelled upload still waits for a running read before closing the fd
@@ -242,14 +275,23 @@ async def _forget(journal: UploadJournal | None, target: _Target, upload_id: str
 
 
 async def _hash(local: LocalFile, progress: Progress, buffers: BlockBuffers) -> FileHash:
-    """Hash block by block in a thread (cancellable between blocks), reporting progress."""
+    """Hash every block once, ``buffers.count`` at a time in worker threads, reporting progress.
+
+    Cancellable between blocks; a thread already hashing finishes with its
+    buffer, which is then not reused (see :class:`~client.blockbuf.BlockBuffers`).
+    """
     progress.phase(HASH, local.size)
-    hashes = []
-    async with buffers.take() as buf:
-        while (digest := await asyncio.to_thread(local.hash_next, buf)) is not None:
-            hashes.append(digest)
-            progress.advance(digest.size)
-    return await asyncio.to_thread(local.finish_hash, hashes)
+    count = (local.size + BLOCK_SIZE - 1) // BLOCK_SIZE
+    blocks: list[HashedBlock | None] = [None] * count
+
+    async def hash_one(index: int) -> None:
+        async with buffers.take() as buf:
+            blocks[index] = block = await asyncio.to_thread(local.hash_block_at, index, buf)
+        progress.advance(block.wire.size)
+
+    await bounded_map(range(count), hash_one, limit=buffers.count)
+    done = [b for b in blocks if b is not None]
+    return await asyncio.to_thread(local.finish_hash, done)
 
 
 async def _commit(client: TesseraClient, local: LocalFile, sender: _BlockSender, upload_id: str) -> Metadata:
@@ -324,12 +366,21 @@ class _BlockSender:
         block_id, index = item
         expected = self._hashed.blocks[index]
         async with self._buffers.take() as buf:
-            data = await asyncio.to_thread(self._local.read_block, index, expected, buf)
+            data = await asyncio.to_thread(
+                self._local.read_block, index, expected, self._hashed.xxh3[index], buf
+            )
             for refresh in range(MAX_GRANT_REFRESHES + 1):
                 generation = self._generation
                 try:
                     await self._client.put_block(self._servers, index, block_id, self._grants[block_id], data)
                     break
+                except HashMismatch as err:
+                    # the bytes read are not those hashed: the file changed between the hashing
+                    # and this read in a way its xxh3 did not tell (or the caller's hashes were wrong)
+                    raise FileChanged(
+                        f"{self._local.path} changed while it was being uploaded (block {index}: "
+                        f"{err.message}); nothing was committed"
+                    ) from err
                 except GrantExpired:
                     if refresh == MAX_GRANT_REFRESHES:
                         raise
