@@ -18,7 +18,7 @@ from protocol.hashing import BlockHash, BlockHasher
 from .threads import run_to_completion
 
 #: bytes gathered before one hop to a worker thread (hashing and writing happen there)
-PIECE_SIZE = 256 * 1024
+PIECE_SIZE = 1024 * 1024
 
 
 def _absorb(hasher: BlockHasher, sink: Callable[[bytes], object], piece: bytes) -> None:
