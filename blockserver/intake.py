@@ -17,7 +17,8 @@ from protocol.hashing import BlockHash, BlockHasher
 
 from .threads import run_to_completion
 
-#: bytes gathered before one hop to a worker thread (hashing and writing happen there)
+#: bytes gathered before one hop to a worker thread (hashing and writing happen there): 4 hops
+#: per 4 MiB block (256 KiB pieces made 16, and the hops cost ~0.3 s of server CPU per GiB)
 PIECE_SIZE = 1024 * 1024
 
 
