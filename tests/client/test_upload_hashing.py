@@ -158,3 +158,39 @@ def test_stamped_hash_must_describe_a_file_of_its_size(tmp_path):
         StampedHash(FileStamp(11, 0, 1), hash_file(src))
     with pytest.raises(ValueError):
         FileHash(1, (BlockHash(1, "0" * 32, "0" * 64),), "0" * 64, ())
+
+
+class _EditWhileHashing:
+    """A progress sink that changes the file once the first block is hashed."""
+
+    def __init__(self, path: Path, edit) -> None:
+        self.path = path
+        self.edit = edit
+        self.done = False
+
+    def phase(self, name: str, total: int) -> None:
+        pass
+
+    def advance(self, nbytes: int) -> None:
+        if not self.done:
+            self.done = True
+            self.edit(self.path)
+
+
+def _truncate(path: Path) -> None:
+    os.truncate(path, BLOCK_SIZE // 2)
+
+
+def _grow(path: Path) -> None:
+    with open(path, "ab") as f:
+        f.write(b"more")
+
+
+@pytest.mark.parametrize("edit", [_truncate, _grow], ids=["truncate", "grow"])
+async def test_a_file_changed_while_it_is_hashed_is_not_uploaded(counted, counted_client, tmp_path, edit):
+    src = write_random(tmp_path / "h.bin", 6 * BLOCK_SIZE, seed=48)
+    with pytest.raises(FileChanged):
+        await counted_client.upload_file(src, "/h.bin", progress=_EditWhileHashing(src, edit))
+    with pytest.raises(NotFound):
+        await counted_client.meta("/h.bin")
+    assert counted.block[PUT] == 0
