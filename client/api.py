@@ -26,6 +26,7 @@ from protocol.errors import BadRequest, ProtocolError
 from protocol.hashing import BlockHash
 
 from .errors import NotLoggedIn
+from .filehash import StampedHash
 from .http import Timeouts, Transport, check_server_url
 from .models import Account, BlockPage, ChangesPage, ListPage, Login, LongPoll, Metadata, UploadSession
 from .progress import Progress
@@ -332,12 +333,15 @@ class TesseraClient:
         parent_rev: int | None = None,
         progress: Progress | None = None,
         resume: UploadJournal | None = None,
+        known: StampedHash | None = None,
     ) -> UploadResult:
         """Upload a local file (only the blocks the server lacks) and commit it.
 
         With ``resume``, the session is kept in that journal until committed, and
         an upload of the same unchanged file to the same path that was
         interrupted earlier continues its session instead of starting over.
+        With ``known`` (hashes the caller took of the file, and the file's stamp
+        then), the file is not hashed again if it still has that stamp.
         """
         return await upload_file(
             self,
@@ -348,6 +352,7 @@ class TesseraClient:
             progress=progress,
             concurrency=self.transfer_concurrency,
             resume=resume,
+            known=known,
         )
 
     async def download_file(

@@ -74,6 +74,7 @@ from .sync_reconcile import (
     Upload,
 )
 from .sync_remote_delete import RemoteChanged, RemoteDeleter
+from .sync_scan import scanned_hash
 from .sync_state import BlockRecord, LocalEntry, RemoteEntry, StateError, SyncState
 from .sync_status import SyncStatus
 from .sync_tree import FILE, FOLDER, Node
@@ -283,6 +284,8 @@ class Executor:
 
     async def _upload(self, a: Upload) -> None:
         await self._offload(disk.check_file, self.root, self.state, a.path, a.content_hash)
+        # the scan's block hashes: the upload hashes the file again only if it changed since
+        known = await self._offload(scanned_hash, self.state, a.path, a.content_hash)
         mode = "add" if a.parent_rev is None else "update"
         self.pending.started_here(a.path)
         with self.status.transfer(a.path, "upload") as progress:
@@ -293,14 +296,16 @@ class Executor:
                 parent_rev=a.parent_rev,
                 progress=progress,
                 resume=self._journal,
+                known=known,
             )
         await self._record_upload(a, result.metadata)
         log.info(
-            "uploaded %s (rev %s; sent %d of %d blocks%s)",
+            "uploaded %s (rev %s; sent %d of %d blocks, hashed %d%s)",
             result.metadata.path,
             result.metadata.rev,
             result.blocks_sent,
             result.blocks_total,
+            result.blocks_hashed,
             ", resumed" if result.resumed else "",
         )
 

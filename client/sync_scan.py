@@ -45,8 +45,9 @@ import xxhash
 
 from protocol import paths
 from protocol.errors import BadPath
-from protocol.hashing import BLOCK_SIZE, content_hash
+from protocol.hashing import BLOCK_SIZE, BlockHash, content_hash
 
+from .filehash import FileHash, FileStamp, HashedBlock, StampedHash
 from .sync_ignore import IgnoreRules
 from .sync_state import BlockRecord, LocalEntry, SyncState
 from .sync_tree import FILE, FOLDER, is_under
@@ -183,6 +184,38 @@ def hash_local_file(
         content_hash(b.sha256 for b in blocks),
         tuple(blocks),
     )
+
+
+def scanned_hash(state: SyncState, tree_path: str, expected: str) -> StampedHash | None:
+    """The block hashes the last scan recorded for a local file, with the file's stamp then (blocking).
+
+    For the upload of that file (:func:`client.transfer_upload.upload_file`
+    uses them if the file still has that stamp, instead of hashing it again).
+    None if the local tree has no file there with content ``expected``, or its
+    block index does not add up to that content.
+    """
+    entry = state.local_entry(tree_path)
+    if (
+        entry is None
+        or entry.kind != FILE
+        or entry.content_hash != expected
+        or entry.size is None
+        or entry.mtime_ns is None
+        or entry.inode is None
+    ):
+        return None
+    blocks = state.blocks(tree_path)
+    if [b.idx for b in blocks] != list(range(len(blocks))):
+        return None
+    try:
+        hashed = FileHash.of(
+            entry.size, [HashedBlock(BlockHash(b.size, b.md5, b.sha256), b.xxh3_64) for b in blocks]
+        )
+    except ValueError:
+        return None
+    if hashed.content_hash != expected:
+        return None
+    return StampedHash(FileStamp(entry.size, entry.mtime_ns, entry.inode), hashed)
 
 
 class _Scan:
