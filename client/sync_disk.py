@@ -32,8 +32,9 @@ from protocol import paths
 from protocol.hashing import BLOCK_SIZE
 
 from .models import RemoteBlock
+from .sync_hashing import FileUnstable, hash_local_file
 from .sync_ignore import IgnoreRules, is_builtin_ignored
-from .sync_scan import RACY_WINDOW_NS, FileUnstable, hash_local_file
+from .sync_scan import RACY_WINDOW_NS
 from .sync_state import BlockRecord, LocalEntry, SyncState
 from .sync_tree import FILE, FOLDER, Kind
 from .transfer_download import TEMP_PREFIX
