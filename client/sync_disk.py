@@ -26,17 +26,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import xxhash
-
 from protocol import paths
 from protocol.hashing import BLOCK_SIZE
 
+from .download_temp import TEMP_PREFIX, LocalBlock
 from .models import RemoteBlock
 from .sync_ignore import IgnoreRules, is_builtin_ignored
 from .sync_scan import RACY_WINDOW_NS, FileUnstable, hash_local_file
 from .sync_state import BlockRecord, LocalEntry, SyncState
 from .sync_tree import FILE, FOLDER, Kind
-from .transfer_download import TEMP_PREFIX
 
 
 class LocalChanged(Exception):
@@ -200,29 +198,21 @@ def delete_folder(root: Path, tree_path: str, rules: IgnoreRules) -> FolderKept 
 # -- downloads -----------------------------------------------------------------------------------
 
 
-def read_local_block(root: Path, state: SyncState, block: RemoteBlock) -> bytes | None:
-    """The bytes a local file held for this block's SHA-256 at the last scan, or None.
+def find_local_block(root: Path, state: SyncState, block: RemoteBlock) -> LocalBlock | None:
+    """Where a local file held this block's SHA-256 at the last scan, or None.
 
-    The caller verifies them: the file may have changed since.
+    The download verifies the bytes as it copies them: the file may have changed since.
     """
     found = state.find_local_block(block.sha256)
     if found is None:
         return None
     tree_path, idx = found
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    fd = os.open(fs_path(root, tree_path), flags)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        data = os.pread(fd, block.size, idx * BLOCK_SIZE)
-    finally:
-        os.close(fd)
-    return data if len(data) == block.size else None
+    return LocalBlock(fs_path(root, tree_path), idx * BLOCK_SIZE)
 
 
-def index_block(block: RemoteBlock, data: memoryview) -> BlockRecord:
-    """The block index row of a downloaded block (its hashes were verified)."""
-    return BlockRecord(block.index, xxhash.xxh3_64_hexdigest(data), block.sha256, block.md5, block.size)
+def index_block(block: RemoteBlock, xxh3_64: str) -> BlockRecord:
+    """The block index row of a downloaded block (its SHA-256 was verified; ``xxh3_64`` is of its bytes)."""
+    return BlockRecord(block.index, xxh3_64, block.sha256, block.md5, block.size)
 
 
 def downloaded_entry(tree_path: str, content_hash: str, st: os.stat_result) -> LocalEntry:
