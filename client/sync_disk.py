@@ -55,8 +55,16 @@ def _racy(entry: LocalEntry) -> bool:
     return entry.mtime_ns is None or int(entry.scanned_at * 1e9) - entry.mtime_ns < RACY_WINDOW_NS
 
 
-def file_matches(root: Path, state: SyncState, tree_path: str, expected: str | None) -> bool:
-    """True if the local file at ``tree_path`` has content ``expected`` (``None``: nothing is there)."""
+def file_matches(
+    root: Path, state: SyncState, tree_path: str, expected: str | None, *, rehash: bool = True
+) -> bool:
+    """True if the local file at ``tree_path`` has content ``expected`` (``None``: nothing is there).
+
+    Without ``rehash``, a file the local tree cannot vouch for by its stat alone
+    (racy, or touched) counts as matching instead of being hashed again: for a
+    quick check ahead of an action that checks fully again before it takes
+    effect (a download checks the file it replaces right before the rename).
+    """
     path = fs_path(root, tree_path)
     try:
         st = os.lstat(path)
@@ -70,6 +78,8 @@ def file_matches(root: Path, state: SyncState, tree_path: str, expected: str | N
             return True
     elif entry is None or entry.kind != FILE or entry.content_hash != expected:
         return False  # the scan saw something else here: let the next scan look again
+    if not rehash:
+        return True
     known = {b.idx: b for b in state.blocks(tree_path)}
     try:
         return hash_local_file(path, known).content_hash == expected
@@ -77,9 +87,11 @@ def file_matches(root: Path, state: SyncState, tree_path: str, expected: str | N
         return False
 
 
-def check_file(root: Path, state: SyncState, tree_path: str, expected: str | None) -> None:
+def check_file(
+    root: Path, state: SyncState, tree_path: str, expected: str | None, *, rehash: bool = True
+) -> None:
     """:class:`LocalChanged` unless :func:`file_matches`."""
-    if not file_matches(root, state, tree_path, expected):
+    if not file_matches(root, state, tree_path, expected, rehash=rehash):
         what = "appeared" if expected is None else "changed"
         raise LocalChanged(f"{tree_path} {what} on disk since the last scan; left alone")
 

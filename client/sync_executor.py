@@ -365,7 +365,8 @@ class Executor:
         return results
 
     async def _download(self, a: Download) -> None:
-        await self._offload(disk.check_file, self.root, self.state, a.path, a.replaces)
+        # a quick look first (no hashing: check_target below checks fully right before the rename)
+        await self._offload(disk.check_file, self.root, self.state, a.path, a.replaces, rehash=False)
         target = disk.fs_path(self.root, a.path)
         indexed: list[BlockRecord] = []
         lock = threading.Lock()
