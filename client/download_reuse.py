@@ -1,12 +1,16 @@
-"""The blocks of a file already at a download's target, to copy instead of downloading.
+"""The blocks of a file already at a download's target, copied instead of downloaded.
 
 ``tessera get`` over an older copy of the same file (or the library's
-``download_file`` onto an existing file) hashes that file first: SHA-256 of
-each 4 MiB block, a few blocks at once in worker threads, each through a
-buffer of a small pool (memory is ``threads`` blocks however large the file).
-Every block of the new version whose SHA-256 is among them is then copied from
-the old file (and verified again as it is copied, see
-:mod:`client.download_temp`) instead of fetched from a block server.
+``download_file`` onto an existing file) first reads that file once, block by
+block: a few blocks at once in worker threads, each through a buffer of a
+small pool (memory is ``threads`` blocks however large the file). Each block
+read is hashed with SHA-256, and written straight into the temp file at every
+index of the new version's first page of blocks (up to 1,000 blocks, 4 GiB)
+that has that SHA-256: the hash just computed over those very bytes is their
+verification, so a block is read and hashed once. What the pass learnt (which
+SHA-256 lies where in the old file) serves the later pages: those blocks are
+copied from the old file and verified again as they are copied (see
+:mod:`client.download_temp`), the old file having had time to change.
 """
 
 from __future__ import annotations
@@ -16,49 +20,99 @@ import hashlib
 import logging
 import os
 import stat
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from protocol.hashing import BLOCK_SIZE, block_count
 
 from .blockbuf import BlockBuffers
 from .concurrency import bounded_map, open_in_thread
-from .download_temp import LocalBlock
+from .download_temp import LocalBlock, TempFile
 from .fileguard import UseGuard
+from .models import RemoteBlock
 
 log = logging.getLogger(__name__)
 
-#: blocks of the existing file hashed at once
+#: blocks of the existing file read and hashed at once
 HASH_THREADS = 2
 
 
-async def index_existing(target: Path, *, threads: int = HASH_THREADS) -> dict[str, LocalBlock]:
-    """SHA-256 (hex) → where that block is in the regular file at ``target``; empty if none is there."""
+@dataclass
+class OldCopy:
+    """What the pass over the old file found."""
+
+    #: indexes of the new version written into the temp file from the old file
+    written: set[int] = field(default_factory=set)
+    #: SHA-256 (hex) → where a block with it lies in the old file
+    blocks: dict[str, LocalBlock] = field(default_factory=dict)
+
+
+async def reuse_old_copy(
+    target: Path, part: TempFile, wanted: Sequence[RemoteBlock], *, threads: int = HASH_THREADS
+) -> OldCopy:
+    """Read the regular file at ``target`` once and write its blocks that ``wanted`` has into ``part``.
+
+    Nothing is found (and nothing written) when no regular file is there or it
+    cannot be read: the download then fetches every block.
+    """
+    found = OldCopy()
     fd = await open_in_thread(lambda: _open_regular(target), _close)
     if fd is None:
-        return {}
-    found: dict[str, LocalBlock] = {}
-    guard = UseGuard(f"old copy {target}")  # a cancelled hash may still read: close after it
+        return found
+    by_sha: dict[str, list[RemoteBlock]] = {}
+    for b in wanted:
+        by_sha.setdefault(b.sha256, []).append(b)
+    guard = UseGuard(f"old copy {target}")  # a cancelled read may still run: close after it
     try:
         size = (await asyncio.to_thread(os.fstat, fd)).st_size
         buffers = BlockBuffers(threads)
 
-        async def hash_one(index: int) -> None:
+        async def one(index: int) -> None:
+            offset = index * BLOCK_SIZE
             async with buffers.take() as buf:
-                digest = await asyncio.to_thread(_hash_at, guard, fd, index * BLOCK_SIZE, buf)
+                digest, written = await asyncio.to_thread(
+                    _hash_and_place, guard, fd, offset, buf, part, by_sha
+                )
             if digest is not None:
-                found.setdefault(digest, LocalBlock(target, index * BLOCK_SIZE))
+                found.blocks.setdefault(digest, LocalBlock(target, offset))
+                found.written.update(written)
 
-        await bounded_map(range(block_count(size)), hash_one, limit=threads)
-    except OSError as e:  # the old file is only a shortcut: download everything instead
+        await bounded_map(range(block_count(size)), one, limit=threads)
+    except OSError as e:  # the old file is only a shortcut: what it did not give is downloaded
         log.debug("cannot reuse the blocks of %s: %s", target, e)
-        return {}
     finally:
         await asyncio.shield(asyncio.to_thread(_close_guarded, guard, fd))
     return found
 
 
+def _hash_and_place(
+    guard: UseGuard,
+    fd: int,
+    offset: int,
+    buf: bytearray,
+    part: TempFile,
+    by_sha: dict[str, list[RemoteBlock]],
+) -> tuple[str | None, list[int]]:
+    """Read and hash the old block at ``offset``; write it wherever the new version has it.
+
+    Returns its SHA-256 (None past the end of the file) and the indexes written.
+    """
+    with guard.use():
+        n = os.preadv(fd, [buf], offset)
+    if not n:
+        return None, []
+    data = memoryview(buf)[:n]
+    digest = hashlib.sha256(data).hexdigest()
+    written = []
+    for block in by_sha.get(digest, ()):
+        if part.write_hashed(block, data, digest) == "":
+            written.append(block.index)
+    return digest, written
+
+
 def _open_regular(path: Path) -> int | None:
-    """A read-only fd of ``path`` if it is a regular file (never following a symlink), else None."""
+    """A read-only fd of ``path`` if it is a non-empty regular file (never following a symlink)."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
@@ -83,10 +137,3 @@ def _close(fd: int | None) -> None:
 def _close_guarded(guard: UseGuard, fd: int) -> None:
     guard.close()
     os.close(fd)
-
-
-def _hash_at(guard: UseGuard, fd: int, offset: int, buf: bytearray) -> str | None:
-    """SHA-256 of the block at ``offset`` (read into ``buf``); None if the file ends there."""
-    with guard.use():
-        n = os.preadv(fd, [buf], offset)
-    return hashlib.sha256(memoryview(buf)[:n]).hexdigest() if n else None

@@ -7,6 +7,8 @@ identity, the stronger of its two hashes; MD5 adds nothing after it):
 
 - a downloaded block (:meth:`TempFile.write_verified`) is hashed in the pieces
   it arrived in, and written with one ``pwritev`` only if it matches;
+- a block read and hashed already (:meth:`TempFile.write_hashed`: the pass
+  over an old copy at the target) is written if that hash is the block's;
 - a block copied from a local file (:meth:`TempFile.copy_verified`) is copied
   with ``os.copy_file_range`` (in the kernel: no pass through Python; a
   reflink on file systems that share extents) and then verified by reading
@@ -147,6 +149,25 @@ class TempFile:
             _pwrite_all(self._fd, pieces, block.index * BLOCK_SIZE)
             _start_writeback(self._fd, block.index * BLOCK_SIZE, block.size)
         self._seen(block, check)
+        return ""
+
+    def write_hashed(self, block: RemoteBlock, data: bytes | bytearray | memoryview, sha256: str) -> str:
+        """Write ``data``, whose SHA-256 the caller just computed over these very bytes, if it is the block's.
+
+        For bytes read and hashed for another purpose (the pass over an old
+        copy): they are not hashed a second time. Else says why not.
+        """
+        size = memoryview(data).nbytes
+        if size != block.size:
+            return f"size {size}, expected {block.size}"
+        if sha256 != block.sha256:
+            return "content does not match its SHA-256"
+        with self._guard.use():
+            assert self._fd is not None
+            _pwrite_all(self._fd, [data], block.index * BLOCK_SIZE)
+            _start_writeback(self._fd, block.index * BLOCK_SIZE, block.size)
+        if self._on_block is not None:
+            self._on_block(block, xxhash.xxh3_64_hexdigest(data))
         return ""
 
     def copy_verified(self, block: RemoteBlock, source: LocalBlock) -> str:

@@ -17,8 +17,9 @@ fsynced, renamed over the target and the folder fsynced. On any failure
 Memory is bounded by ``concurrency`` blocks.
 
 Blocks already on disk are copied, not downloaded: by default the file at the
-target (an older copy being replaced) is hashed first and its matching blocks
-copied (:mod:`client.download_reuse`). Three optional hooks serve the sync
+target (an older copy being replaced) is read and hashed first, and its blocks
+that the new version has are written into the temp file as they are hashed
+(:mod:`client.download_reuse`). Three optional hooks serve the sync
 daemon, each called in a worker thread:
 
 - ``local_blocks`` says where a local file holds a block (another file with a
@@ -50,7 +51,7 @@ from protocol.errors import GrantExpired, HashMismatch, ProtocolError, SizeMisma
 from protocol.hashing import BLOCK_SIZE, block_count
 
 from .concurrency import bounded_map, open_in_thread
-from .download_reuse import index_existing
+from .download_reuse import reuse_old_copy
 from .download_temp import TEMP_PREFIX, BlockSink, LocalBlock, TargetCheck, TempFile
 from .models import BlockPage, RemoteBlock
 from .progress import DOWNLOAD, NullProgress, Progress
@@ -121,14 +122,16 @@ async def download_file(
     pages = client.iter_file_blocks(remote_path, rev=rev)
     try:
         first = await anext(pages)
-        if local_blocks is None and reuse_target and replace and first.size:
-            old = await index_existing(target)
-            if old:
-                local_blocks = lambda b: old.get(b.sha256)  # noqa: E731
         part = await open_in_thread(lambda: TempFile(target, first.size, on_block), TempFile.discard)
         try:
             progress.phase(DOWNLOAD, first.size)
-            fetcher = _Fetcher(client, remote_path, first, part, progress, local_blocks)
+            done: set[int] = set()
+            if local_blocks is None and reuse_target and replace and first.size:
+                old = await reuse_old_copy(target, part, first.blocks)
+                done = old.written
+                if old.blocks:
+                    local_blocks = lambda b: old.blocks.get(b.sha256)  # noqa: E731
+            fetcher = _Fetcher(client, remote_path, first, part, progress, local_blocks, done)
             await bounded_map(_verified_block_list(first, pages, fetcher), fetcher.fetch, limit=concurrency)
             written = await asyncio.to_thread(part.commit, check_target, replace)
         except BaseException:
@@ -199,8 +202,11 @@ class _Fetcher:
         part: TempFile,
         progress: Progress,
         local_blocks: LocalBlockSource | None = None,
+        done: set[int] | None = None,
     ) -> None:
         self._client = client
+        #: indexes already in the temp file (from the old copy at the target)
+        self._done = done or set()
         self._path = remote_path
         self._rev = first.rev
         self._part = part
@@ -226,6 +232,10 @@ class _Fetcher:
         return True
 
     async def fetch(self, block: RemoteBlock) -> None:
+        if block.index in self._done:
+            self.blocks_copied += 1
+            self._progress.advance(block.size)
+            return
         if self._local_blocks is not None and await asyncio.to_thread(self._copy_local, block):
             self.blocks_copied += 1
             self._progress.advance(block.size)

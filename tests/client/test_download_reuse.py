@@ -9,14 +9,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import xxhash
 
 from client import TesseraClient
-from client.download_reuse import index_existing
+from client.download_reuse import OldCopy, reuse_old_copy
+from client.download_temp import TempFile
 from client.transfer_download import TEMP_PREFIX, LocalBlock, download_file
 from protocol.errors import HashMismatch
 from protocol.hashing import BLOCK_SIZE
 
 from .conftest import FAST_RETRY, PASSWORD, USER, overwrite_at, write_random
+from .test_download_temp import remote_block
 
 
 @pytest.fixture
@@ -135,16 +138,39 @@ async def test_a_stale_local_copy_is_downloaded_instead(gated, gclient, tmp_path
     assert (tmp_path / "s.bin").read_bytes() == src.read_bytes()
 
 
-async def test_index_of_an_existing_file(tmp_path):
-    a, b = os.urandom(BLOCK_SIZE), os.urandom(100)
-    f = tmp_path / "f.bin"
-    f.write_bytes(a + b)
-    found = await index_existing(f)
-    assert found == {
-        hashlib.sha256(a).hexdigest(): LocalBlock(f, 0),
-        hashlib.sha256(b).hexdigest(): LocalBlock(f, BLOCK_SIZE),
-    }
-    assert await index_existing(tmp_path / "missing") == {}
-    (tmp_path / "empty").write_bytes(b"")
-    assert await index_existing(tmp_path / "empty") == {}
-    assert await index_existing(tmp_path) == {}  # a folder
+async def test_the_pass_over_an_old_copy_writes_what_the_new_version_has(tmp_path):
+    a, b, c = os.urandom(BLOCK_SIZE), os.urandom(BLOCK_SIZE), os.urandom(100)
+    old = tmp_path / "f.bin"
+    old.write_bytes(a + b + c)
+    new = [
+        remote_block(0, b),
+        remote_block(1, os.urandom(BLOCK_SIZE)),
+        remote_block(2, b),
+        remote_block(3, c),
+    ]
+    seen: dict[int, str] = {}
+    part = TempFile(old, 3 * BLOCK_SIZE + 100, on_block=lambda blk, x: seen.__setitem__(blk.index, x))
+    try:
+        found = await reuse_old_copy(old, part, new)
+        assert found.written == {0, 2, 3}
+        assert found.blocks == {
+            hashlib.sha256(a).hexdigest(): LocalBlock(old, 0),
+            hashlib.sha256(b).hexdigest(): LocalBlock(old, BLOCK_SIZE),
+            hashlib.sha256(c).hexdigest(): LocalBlock(old, 2 * BLOCK_SIZE),
+        }
+        assert seen == {
+            0: xxhash.xxh3_64_hexdigest(b),
+            2: xxhash.xxh3_64_hexdigest(b),
+            3: xxhash.xxh3_64_hexdigest(c),
+        }
+        written = part.path.read_bytes()
+        assert written[:BLOCK_SIZE] == b and written[2 * BLOCK_SIZE : 3 * BLOCK_SIZE] == b
+        assert written[3 * BLOCK_SIZE :] == c
+    finally:
+        part.discard()
+    for nothing in (tmp_path / "missing", tmp_path):  # no file, a folder
+        part = TempFile(tmp_path / "g.bin", 100)
+        try:
+            assert await reuse_old_copy(nothing, part, [remote_block(0, c)]) == OldCopy()
+        finally:
+            part.discard()
