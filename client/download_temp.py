@@ -29,11 +29,13 @@ import ctypes
 import ctypes.util
 import errno
 import hashlib
+import logging
 import os
 import secrets
 import stat
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +46,8 @@ from protocol.hashing import BLOCK_SIZE
 
 from .fileguard import UseGuard
 from .models import RemoteBlock
+
+log = logging.getLogger(__name__)
 
 TEMP_PREFIX = ".tessera-tmp-"
 #: the read-back / fallback buffer of one worker thread
@@ -256,8 +260,15 @@ class TempFile:
                 raise ValueError("temp file already closed")
             fd, self._fd = self._fd, None
             try:
+                started = time.perf_counter()
                 os.fsync(fd)
                 written = os.fstat(fd)
+                log.debug(
+                    "fsync of %s (%d bytes) took %.3f s",
+                    self.path,
+                    written.st_size,
+                    time.perf_counter() - started,
+                )
             finally:
                 os.close(fd)
             if check_target is not None:
