@@ -26,7 +26,7 @@ from protocol.errors import NotFound
 from protocol.hashing import BlockHash
 
 from .intake import receive_verified
-from .store_base import READ_PIECE, BlockStore, BlockStream, StoredObject, check_block_id, is_block_id
+from .store_base import BlockStore, BlockStream, StoredObject, check_block_id, is_block_id
 from .threads import run_to_completion
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,9 @@ TEMP_PREFIX = "."
 TEMP_SUFFIX = ".tmp"
 #: the sub-directories of the root: the first two hex digits of the block ids in them
 SHARD_DIRS = frozenset(f"{i:02x}" for i in range(256))
+#: a block file is streamed out in pieces of this size: one worker-thread hop each, so fewer is
+#: cheaper (a 4 MiB block is 4 hops, not 16); memory is one piece per GET in progress
+FILE_READ_PIECE = 1024 * 1024
 
 
 class LocalStore(BlockStore):
@@ -124,7 +127,7 @@ class LocalStore(BlockStore):
 
 
 class _FileStream(BlockStream):
-    """Reads an open block file in :data:`READ_PIECE` pieces, in worker threads."""
+    """Reads an open block file in :data:`FILE_READ_PIECE` pieces, in worker threads."""
 
     def __init__(self, f: BinaryIO) -> None:
         self._f = f
@@ -132,7 +135,7 @@ class _FileStream(BlockStream):
     async def __anext__(self) -> bytes:
         if self._f.closed:
             raise StopAsyncIteration
-        piece = await run_to_completion(self._f.read, READ_PIECE)
+        piece = await run_to_completion(self._f.read, FILE_READ_PIECE)
         if not piece:
             await self.aclose()
             raise StopAsyncIteration

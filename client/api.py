@@ -319,6 +319,13 @@ class TesseraClient:
         self, block_servers: Sequence[str], index: int, block_id: str, grant: str, size: int
     ) -> bytearray:
         """GET one block of ``size`` bytes (its hashes are the caller's to check)."""
+        pieces = await self.get_block_pieces(block_servers, index, block_id, grant, size)
+        return bytearray().join(pieces)
+
+    async def get_block_pieces(
+        self, block_servers: Sequence[str], index: int, block_id: str, grant: str, size: int
+    ) -> list[bytes]:
+        """GET one block of ``size`` bytes as the pieces it arrived in, not copied into one buffer."""
         return await self._http.get_block(
             block_servers, index, block_id, token=self._token(), grant=grant, size=size
         )

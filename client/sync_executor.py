@@ -79,7 +79,7 @@ from .sync_state import BlockRecord, LocalEntry, RemoteEntry, StateError, SyncSt
 from .sync_status import SyncStatus
 from .sync_tree import FILE, FOLDER, Node
 from .transfer_batch import MAX_BATCH_FILES, SMALL_FILE_MAX, BatchFile, upload_batch
-from .transfer_download import download_file
+from .transfer_download import LocalBlock, download_file
 from .upload_journal import UploadJournal
 
 if TYPE_CHECKING:
@@ -370,18 +370,19 @@ class Executor:
         return results
 
     async def _download(self, a: Download) -> None:
-        await self._offload(disk.check_file, self.root, self.state, a.path, a.replaces)
+        # a quick look first (no hashing: check_target below checks fully right before the rename)
+        await self._offload(disk.check_file, self.root, self.state, a.path, a.replaces, rehash=False)
         target = disk.fs_path(self.root, a.path)
         indexed: list[BlockRecord] = []
         lock = threading.Lock()
 
-        def on_block(block: RemoteBlock, data: memoryview) -> None:
-            record = disk.index_block(block, data)
+        def on_block(block: RemoteBlock, xxh3_64: str) -> None:
+            record = disk.index_block(block, xxh3_64)
             with lock:
                 indexed.append(record)
 
-        def local_block(block: RemoteBlock) -> bytes | None:
-            return disk.read_local_block(self.root, self.state, block)
+        def local_block(block: RemoteBlock) -> LocalBlock | None:
+            return disk.find_local_block(self.root, self.state, block)
 
         def check_target(_path: Path) -> None:
             disk.check_file(self.root, self.state, a.path, a.replaces)

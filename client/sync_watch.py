@@ -46,7 +46,7 @@ async def watch(
     on_change: Callable[[], None],
     is_ignored: IgnoreCheck,
     *,
-    step_ms: int = 200,
+    step_ms: int = 50,
     max_ms: int = 2000,
     stop: asyncio.Event | None = None,
 ) -> None:
