@@ -5,7 +5,12 @@ sync FOLDER``), logged in first with ``tessera login --password-stdin``. A file
 is placed in A's folder atomically (written beside it, then renamed in), and
 B "has it" once the file shows under its name with its full size: the daemon
 downloads to a hidden temp file and renames it into place only when complete
-and verified.
+and verified. :meth:`DaemonPair.wait_for_version` waits for a new version of a
+file B already has (a new inode under its name, the content checked against
+A's file).
+
+Daemon A may be given another metadata URL than B (``a_server_url``: e.g. a
+byte-counting proxy, so that A's metadata traffic is counted apart from B's).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import files
 from .procs import Child, ChildFailed, Lifecycle, run_command, venv_script
 from .servers import Account, ServerStack
 
@@ -36,9 +42,17 @@ class _Daemon:
 class DaemonPair(Lifecycle):
     """Daemons A and B on one account (async context manager)."""
 
-    def __init__(self, stack: ServerStack, account: Account, parent_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        stack: ServerStack,
+        account: Account,
+        parent_dir: Path | None = None,
+        *,
+        a_server_url: str | None = None,
+    ) -> None:
         self.stack = stack
         self.account = account
+        self._server_urls = {"a": a_server_url or stack.meta_url, "b": stack.meta_url}
         self.root = Path(tempfile.mkdtemp(prefix="tdm", dir=parent_dir))
         self.a = _Daemon("a", self.root)
         self.b = _Daemon("b", self.root)
@@ -51,7 +65,7 @@ class DaemonPair(Lifecycle):
         for d in (self.a, self.b):
             await asyncio.to_thread(d.folder.mkdir)
             code, _out, err = await run_command(
-                [*tessera, "--config-dir", str(d.config), "login", "--server", self.stack.meta_url,
+                [*tessera, "--config-dir", str(d.config), "login", "--server", self._server_urls[d.name],
                  "--user", self.account.user, "--password-stdin", "--device", f"bench-sync-{d.name}"],
                 env=self._env, stdin=(self.account.password + "\n").encode(),
             )  # fmt: skip
@@ -118,6 +132,32 @@ class DaemonPair(Lifecycle):
             raise TimeoutError(f"B did not get {len(pending)} file(s) within {deadline_s:g} s") from None
         return seen
 
+    async def wait_for_version(
+        self, rel: str, size: int, previous: int | None, deadline_s: float, since: float
+    ) -> tuple[float, int]:
+        """Wait until B's ``rel`` is a new file (not inode ``previous``) of ``size`` bytes with A's content.
+
+        Returns (seconds from ``since`` until that file appeared at B, its inode).
+        A new file whose content is not yet A's (an intermediate version) is
+        skipped; the content is compared once per new inode, and the time
+        taken by the comparison is not counted.
+        """
+        checked = previous
+        try:
+            async with asyncio.timeout(deadline_s):
+                while True:
+                    now = time.perf_counter()
+                    st = await asyncio.to_thread(_stat_or_none, self.b.folder / rel)
+                    if st is not None and st.st_ino != checked and st.st_size == size:
+                        checked = st.st_ino
+                        if await asyncio.to_thread(files.same_content, self.a.folder / rel, self.b.folder / rel):
+                            return now - since, st.st_ino
+                    if not self.alive():
+                        raise ChildFailed(f"a sync daemon exited; log in {self.root}")
+                    await asyncio.sleep(POLL_INTERVAL)
+        except TimeoutError:
+            raise TimeoutError(f"B did not get the new version of {rel} within {deadline_s:g} s") from None
+
     def _arrived(self, pending: dict[str, int]) -> list[str]:
         out = []
         for rel, size in pending.items():
@@ -127,3 +167,10 @@ class DaemonPair(Lifecycle):
             except FileNotFoundError:
                 continue
         return out
+
+
+def _stat_or_none(path: Path) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None

@@ -25,6 +25,15 @@ def rss(pid: int) -> int | None:
         return None
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time ``pid`` has used so far (0.0 if it is gone)."""
+    try:
+        t = psutil.Process(pid).cpu_times()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return 0.0
+    return t.user + t.system
+
+
 def reset_peak(pid: int) -> bool:
     """Reset the kernel's peak-RSS mark of ``pid`` to its current RSS; False where unsupported."""
     try:

@@ -8,7 +8,8 @@ check, and takes several minutes and ~3x the size in free disk):
    aiohttp GET (FileResponse) and PUT over loopback;
 3. Tessera through the client library in this process: ``upload_file`` then
    ``download_file`` (each repeat as a fresh user, so nothing is deduplicated),
-   with the RSS of this process and of the server sampled;
+   with the RSS of this process and of the server sampled, and for the put the CPU
+   time (user + system) each of them spent per GiB (robust to other load on the machine);
 4. the same through the ``tessera`` CLI in a subprocess (``put`` / ``get``, once per size),
    whose exact peak RSS comes from ``wait4``;
 5. ``rclone copy`` of the file to a local folder, when rclone is installed.
@@ -31,7 +32,7 @@ from . import baselines, files, peers, plots
 from .context import BenchContext
 from .procs import ChildFailed, run_command, run_measured, venv_script
 from .report import ScenarioResult, Target
-from .rss import RssSampler, rss
+from .rss import RssSampler, cpu_seconds, rss
 from .servers import Account, ServerStack
 from .stats import MiB, median, rate_mib_s, ratio
 
@@ -200,6 +201,15 @@ async def _one_size(ctx: BenchContext, stack: ServerStack, work: Path, size: int
         r(section, "rclone copy (local to local)", None, note=rclone_note)
     r(section, "peak RSS, client (library)", summary["client_peak_rss"] / MiB, "MiB",
       note="this harness process: includes its own ~baseline")  # fmt: skip
+    client_cpu = [u["client_cpu_s_per_gib"] for u in ups if u["client_cpu_s_per_gib"] is not None]
+    server_cpu = [u["server_cpu_s_per_gib"] for u in ups if u["server_cpu_s_per_gib"] is not None]
+    if client_cpu and server_cpu:
+        summary["upload_client_cpu_s_per_gib"] = median(client_cpu)
+        summary["upload_server_cpu_s_per_gib"] = median(server_cpu)
+        r(section, "put CPU, client (library)", median(client_cpu), "s/GiB",
+          note="user + system time of this process per GiB put; MD5 + SHA-256 alone ~2.4")  # fmt: skip
+        r(section, "put CPU, server", median(server_cpu), "s/GiB",
+          note="user + system time of the server process per GiB put (PostgreSQL apart)")  # fmt: skip
     before = median([u["client_rss_before"] for u in ups])
     r(section, "client RSS growth during transfer", (summary["client_peak_rss"] - before) / MiB, "MiB")
     if cli_puts:
@@ -214,18 +224,25 @@ async def _library_put(
     async with stack.client(account.tokens[0]) as client:
         with RssSampler({CLIENT_LABEL: os.getpid(), SERVER_LABEL: stack.pid}) as sampler:
             before = rss(os.getpid()) or 0
+            cpu_before = cpu_seconds(os.getpid()), cpu_seconds(stack.pid)
             t = time.perf_counter()
             res = await client.upload_file(src, remote)
             seconds = time.perf_counter() - t
+            cpu_after = cpu_seconds(os.getpid()), cpu_seconds(stack.pid)
     if res.metadata.content_hash != chash:
         raise RuntimeError(f"the server's content hash of {remote} is not the file's")
     peaks = sampler.peaks()
+    gib = (res.metadata.size or 0) / (1024 * MiB)
     return {
         "seconds": seconds,
         "mib_s": rate_mib_s(res.metadata.size or 0, seconds),
         "bytes": res.metadata.size,
+        # CPU time (user + system) per GiB: what the put costs, whatever else the machine runs
+        "client_cpu_s_per_gib": (cpu_after[0] - cpu_before[0]) / gib if gib else None,
+        "server_cpu_s_per_gib": (cpu_after[1] - cpu_before[1]) / gib if gib else None,
         "blocks_total": res.blocks_total,
         "blocks_sent": res.blocks_sent,
+        "blocks_hashed": res.blocks_hashed,
         "client_rss_before": before,
         "client_peak_rss": peaks[CLIENT_LABEL],
         "server_peak_rss": peaks[SERVER_LABEL],

@@ -27,6 +27,7 @@ from protocol.hashing import BlockHash
 
 from .blockbatch_get import WantedBlock, get_block_batch
 from .errors import NotLoggedIn
+from .filehash import StampedHash
 from .http import Timeouts, Transport, check_server_url
 from .models import Account, BlockPage, ChangesPage, ListPage, Login, LongPoll, Metadata, UploadSession
 from .progress import Progress
@@ -355,6 +356,13 @@ class TesseraClient:
         self, block_servers: Sequence[str], index: int, block_id: str, grant: str, size: int
     ) -> bytearray:
         """GET one block of ``size`` bytes (its hashes are the caller's to check)."""
+        pieces = await self.get_block_pieces(block_servers, index, block_id, grant, size)
+        return bytearray().join(pieces)
+
+    async def get_block_pieces(
+        self, block_servers: Sequence[str], index: int, block_id: str, grant: str, size: int
+    ) -> list[bytes]:
+        """GET one block of ``size`` bytes as the pieces it arrived in, not copied into one buffer."""
         return await self._http.get_block(
             block_servers, index, block_id, token=self._token(), grant=grant, size=size
         )
@@ -369,12 +377,15 @@ class TesseraClient:
         parent_rev: int | None = None,
         progress: Progress | None = None,
         resume: UploadJournal | None = None,
+        known: StampedHash | None = None,
     ) -> UploadResult:
         """Upload a local file (only the blocks the server lacks) and commit it.
 
         With ``resume``, the session is kept in that journal until committed, and
         an upload of the same unchanged file to the same path that was
         interrupted earlier continues its session instead of starting over.
+        With ``known`` (hashes the caller took of the file, and the file's stamp
+        then), the file is not hashed again if it still has that stamp.
         """
         return await upload_file(
             self,
@@ -385,6 +396,7 @@ class TesseraClient:
             progress=progress,
             concurrency=self.transfer_concurrency,
             resume=resume,
+            known=known,
         )
 
     async def download_file(

@@ -244,15 +244,17 @@ class Transport:
 
     async def get_block(
         self, servers: Sequence[str], spread: int, block_id: str, *, token: str, grant: str, size: int
-    ) -> bytearray:
+    ) -> list[bytes]:
         """GET one block of a known size (retried on transient failures, next server each time).
 
-        The body is read into one buffer of at most ``size`` bytes; a longer or
-        shorter body raises SizeMismatch. Hashes are the caller's to check.
+        Returns the body as the pieces it arrived in (no copy into one buffer:
+        hash them and write them with ``os.pwritev``), at most ``size`` bytes
+        held; a longer or shorter body raises SizeMismatch. Hashes are the
+        caller's to check.
         """
         headers = {"Authorization": f"Bearer {token}", GRANT_HEADER: grant}
 
-        async def attempt(n: int) -> bytearray:
+        async def attempt(n: int) -> list[bytes]:
             url = _block_url(servers, spread + n - 1, block_id)
             try:
                 async with self.session.get(url, headers=headers) as resp:
@@ -262,18 +264,22 @@ class Transport:
                         raise SizeMismatch(
                             f"block {block_id}: server announced {resp.content_length} bytes, expected {size}"
                         )
-                    buf = bytearray(size)
-                    view = memoryview(buf)
+                    pieces: list[bytes] = []
                     got = 0
-                    async for chunk in resp.content.iter_chunked(_READ_CHUNK):
-                        end = got + len(chunk)
-                        if end > size:
+                    while True:
+                        # one buffered piece at a time, as received: readchunk never joins pieces
+                        piece, _ = await resp.content.readchunk()
+                        if not piece:
+                            if resp.content.at_eof():
+                                break
+                            continue  # the end of an HTTP chunk (chunked encoding)
+                        got += len(piece)
+                        if got > size:
                             raise SizeMismatch(f"block {block_id}: more than the expected {size} bytes")
-                        view[got:end] = chunk
-                        got = end
+                        pieces.append(piece)
                     if got != size:
                         raise SizeMismatch(f"block {block_id}: got {got} bytes, expected {size}")
-                    return buf
+                    return pieces
             except _NETWORK_ERRORS as exc:
                 raise _network_error(exc, "GET", url) from exc
 

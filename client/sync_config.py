@@ -32,8 +32,9 @@ class SyncSettings:
     rescan_interval: float = 600.0
     #: use a file watcher (else only the periodic rescans see local changes)
     watch: bool = True
-    #: the watcher waits this long for a burst of changes to end (ms), at most ``watch_max_ms``
-    watch_step_ms: int = 200
+    #: the watcher waits this long for a burst of changes to end (ms), at most ``watch_max_ms``;
+    #: it is also how often the watcher's thread wakes up while the folder is quiet
+    watch_step_ms: int = 50
     watch_max_ms: int = 2000
     #: seconds the server holds a long-poll (30 to 480)
     longpoll_timeout: int = 90

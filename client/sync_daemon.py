@@ -57,7 +57,7 @@ from .sync_feed import PendingUploads, pull
 from .sync_ignore import IgnoreRules
 from .sync_lock import FolderLock
 from .sync_reconcile import Action, Download, ForgetSynced, RecordSynced, Upload, plan
-from .sync_scan import scan_blocking
+from .sync_scan import RACY_WINDOW_NS, scan_blocking
 from .sync_state import DB_NAME, META_CURSOR, StateError, SyncState
 from .sync_status import (
     IDLE,
@@ -88,6 +88,12 @@ MAX_ROUNDS = 20
 STATUS_INTERVAL = 0.5
 #: a rescan after a file was caught changing while it was hashed
 UNSTABLE_RESCAN_DELAY = 1.0
+#: a rescan this long after the last download of a burst: a file written just now is "racy" (its
+#: row cannot vouch for it by size, mtime and inode alone, see client.sync_scan), so the next
+#: action on it would hash it again first; hashed by a scan once the racy window has passed, it
+#: no longer is, and that hashing happens while the folder is quiet instead of in the way of the
+#: next download of the file
+SETTLE_RESCAN_DELAY = RACY_WINDOW_NS / 1e9 + 0.5
 #: meta key: the account the trees belong to
 META_ACCOUNT = "account"
 #: marks a conflicted copy's name (see client.sync_conflict)
@@ -516,6 +522,13 @@ class SyncDaemon:
         self._schedule_retries()
         return again
 
+    def _settle_later(self) -> None:
+        """Rescan :data:`SETTLE_RESCAN_DELAY` after the last download (each download postpones it)."""
+        current = self._timers.pop("settle", None)
+        if current is not None:
+            current.cancel()
+        self._later("settle", SETTLE_RESCAN_DELAY, self.request_rescan)
+
     def _blocked(self, action: Action, now: float) -> bool:
         f = self._failures.get(action)
         return f is not None and (f.retry_at is None or f.retry_at > now)
@@ -524,6 +537,8 @@ class SyncDaemon:
         """Take one action's result into the failure table; True if a new round is worth it."""
         if r.outcome == Outcome.DONE:
             self._failures.pop(r.action, None)
+            if isinstance(r.action, Download):
+                self._settle_later()
             return True
         previous = self._failures.get(r.action)
         attempts = previous.attempts + 1 if previous is not None else 1

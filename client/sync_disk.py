@@ -26,17 +26,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import xxhash
-
 from protocol import paths
 from protocol.hashing import BLOCK_SIZE
 
+from .download_temp import TEMP_PREFIX, LocalBlock
 from .models import RemoteBlock
+from .sync_hashing import FileUnstable, hash_local_file
 from .sync_ignore import IgnoreRules, is_builtin_ignored
-from .sync_scan import RACY_WINDOW_NS, FileUnstable, hash_local_file
+from .sync_scan import RACY_WINDOW_NS
 from .sync_state import BlockRecord, LocalEntry, SyncState
 from .sync_tree import FILE, FOLDER, Kind
-from .transfer_download import TEMP_PREFIX
 
 
 class LocalChanged(Exception):
@@ -57,8 +56,16 @@ def _racy(entry: LocalEntry) -> bool:
     return entry.mtime_ns is None or int(entry.scanned_at * 1e9) - entry.mtime_ns < RACY_WINDOW_NS
 
 
-def file_matches(root: Path, state: SyncState, tree_path: str, expected: str | None) -> bool:
-    """True if the local file at ``tree_path`` has content ``expected`` (``None``: nothing is there)."""
+def file_matches(
+    root: Path, state: SyncState, tree_path: str, expected: str | None, *, rehash: bool = True
+) -> bool:
+    """True if the local file at ``tree_path`` has content ``expected`` (``None``: nothing is there).
+
+    Without ``rehash``, a file the local tree cannot vouch for by its stat alone
+    (racy, or touched) counts as matching instead of being hashed again: for a
+    quick check ahead of an action that checks fully again before it takes
+    effect (a download checks the file it replaces right before the rename).
+    """
     path = fs_path(root, tree_path)
     try:
         st = os.lstat(path)
@@ -72,6 +79,8 @@ def file_matches(root: Path, state: SyncState, tree_path: str, expected: str | N
             return True
     elif entry is None or entry.kind != FILE or entry.content_hash != expected:
         return False  # the scan saw something else here: let the next scan look again
+    if not rehash:
+        return True
     known = {b.idx: b for b in state.blocks(tree_path)}
     try:
         return hash_local_file(path, known).content_hash == expected
@@ -79,9 +88,11 @@ def file_matches(root: Path, state: SyncState, tree_path: str, expected: str | N
         return False
 
 
-def check_file(root: Path, state: SyncState, tree_path: str, expected: str | None) -> None:
+def check_file(
+    root: Path, state: SyncState, tree_path: str, expected: str | None, *, rehash: bool = True
+) -> None:
     """:class:`LocalChanged` unless :func:`file_matches`."""
-    if not file_matches(root, state, tree_path, expected):
+    if not file_matches(root, state, tree_path, expected, rehash=rehash):
         what = "appeared" if expected is None else "changed"
         raise LocalChanged(f"{tree_path} {what} on disk since the last scan; left alone")
 
@@ -200,29 +211,21 @@ def delete_folder(root: Path, tree_path: str, rules: IgnoreRules) -> FolderKept 
 # -- downloads -----------------------------------------------------------------------------------
 
 
-def read_local_block(root: Path, state: SyncState, block: RemoteBlock) -> bytes | None:
-    """The bytes a local file held for this block's SHA-256 at the last scan, or None.
+def find_local_block(root: Path, state: SyncState, block: RemoteBlock) -> LocalBlock | None:
+    """Where a local file held this block's SHA-256 at the last scan, or None.
 
-    The caller verifies them: the file may have changed since.
+    The download verifies the bytes as it copies them: the file may have changed since.
     """
     found = state.find_local_block(block.sha256)
     if found is None:
         return None
     tree_path, idx = found
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    fd = os.open(fs_path(root, tree_path), flags)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        data = os.pread(fd, block.size, idx * BLOCK_SIZE)
-    finally:
-        os.close(fd)
-    return data if len(data) == block.size else None
+    return LocalBlock(fs_path(root, tree_path), idx * BLOCK_SIZE)
 
 
-def index_block(block: RemoteBlock, data: memoryview) -> BlockRecord:
-    """The block index row of a downloaded block (its hashes were verified)."""
-    return BlockRecord(block.index, xxhash.xxh3_64_hexdigest(data), block.sha256, block.md5, block.size)
+def index_block(block: RemoteBlock, xxh3_64: str) -> BlockRecord:
+    """The block index row of a downloaded block (its SHA-256 was verified; ``xxh3_64`` is of its bytes)."""
+    return BlockRecord(block.index, xxh3_64, block.sha256, block.md5, block.size)
 
 
 def downloaded_entry(tree_path: str, content_hash: str, st: os.stat_result) -> LocalEntry:

@@ -76,11 +76,12 @@ from .sync_reconcile import (
     Upload,
 )
 from .sync_remote_delete import RemoteChanged, RemoteDeleter
+from .sync_scan import scanned_hash
 from .sync_state import BlockRecord, LocalEntry, RemoteEntry, StateError, SyncState
 from .sync_status import SyncStatus
 from .sync_tree import FILE, FOLDER, Node
 from .sync_watch import OwnWrites
-from .transfer_download import download_file
+from .transfer_download import LocalBlock, download_file
 from .upload_journal import UploadJournal
 
 if TYPE_CHECKING:
@@ -299,6 +300,8 @@ class Executor:
 
     async def _upload(self, a: Upload) -> None:
         await self._offload(disk.check_file, self.root, self.state, a.path, a.content_hash)
+        # the scan's block hashes: the upload hashes the file again only if it changed since
+        known = await self._offload(scanned_hash, self.state, a.path, a.content_hash)
         mode = "add" if a.parent_rev is None else "update"
         self.pending.started_here(a.path)
         with self.status.transfer(a.path, "upload") as progress:
@@ -309,14 +312,16 @@ class Executor:
                 parent_rev=a.parent_rev,
                 progress=progress,
                 resume=self._journal,
+                known=known,
             )
         await self._record_upload(a, result.metadata)
         log.info(
-            "uploaded %s (rev %s; sent %d of %d blocks%s)",
+            "uploaded %s (rev %s; sent %d of %d blocks, hashed %d%s)",
             result.metadata.path,
             result.metadata.rev,
             result.blocks_sent,
             result.blocks_total,
+            result.blocks_hashed,
             ", resumed" if result.resumed else "",
         )
 
@@ -331,18 +336,19 @@ class Executor:
             raise LocalChanged(f"{a.path} changed since the last scan; uploaded as it is now")
 
     async def _download(self, a: Download) -> None:
-        await self._offload(disk.check_file, self.root, self.state, a.path, a.replaces)
+        # a quick look first (no hashing: check_target below checks fully right before the rename)
+        await self._offload(disk.check_file, self.root, self.state, a.path, a.replaces, rehash=False)
         target = disk.fs_path(self.root, a.path)
         indexed: list[BlockRecord] = []
         lock = threading.Lock()
 
-        def on_block(block: RemoteBlock, data: memoryview) -> None:
-            record = disk.index_block(block, data)
+        def on_block(block: RemoteBlock, xxh3_64: str) -> None:
+            record = disk.index_block(block, xxh3_64)
             with lock:
                 indexed.append(record)
 
-        def local_block(block: RemoteBlock) -> bytes | None:
-            return disk.read_local_block(self.root, self.state, block)
+        def local_block(block: RemoteBlock) -> LocalBlock | None:
+            return disk.find_local_block(self.root, self.state, block)
 
         def check_target(_path: Path) -> None:
             disk.check_file(self.root, self.state, a.path, a.replaces)

@@ -17,6 +17,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import xxhash
+
 from protocol.errors import TesseraError, Unauthorized
 
 from . import sync_disk as disk
@@ -29,6 +31,7 @@ from .sync_tree import FILE, Node
 from .sync_watch import OwnWrites
 from .transfer_batch import SMALL_FILE_MAX, BatchFile, upload_batch
 from .transfer_batch_download import BatchDownload, download_batch
+from .transfer_download import LocalBlock
 
 if TYPE_CHECKING:
     from .sync_executor import Executor, Result
@@ -125,10 +128,12 @@ async def download_small(ex: Executor, actions: list[Download]) -> list[Result]:
     indexed: dict[str, list[BlockRecord]] = {a.path: [] for a in todo}
 
     def on_block(f: BatchDownload, block: RemoteBlock, data: memoryview) -> None:
-        indexed[f.remote_path].append(disk.index_block(block, data))  # one writer thread
+        indexed[f.remote_path].append(
+            disk.index_block(block, xxhash.xxh3_64_hexdigest(data))
+        )  # one writer thread
 
-    def local_block(block: RemoteBlock) -> bytes | None:
-        return disk.read_local_block(ex.root, ex.state, block)
+    def local_block(block: RemoteBlock) -> LocalBlock | None:
+        return disk.find_local_block(ex.root, ex.state, block)
 
     try:
         with ex.status.transfer(f"{len(todo)} small files", "download"):

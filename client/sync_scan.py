@@ -8,10 +8,11 @@ a sibling, and unreadable entries are skipped and reported as
 silently.
 
 Hashing is incremental. A file whose size, mtime and inode match the local
-tree is not read at all. Otherwise it is read in 4 MiB blocks; each block gets
-an xxh3-64 first, and only a block whose xxh3 (or size) differs from the block
-index at the same position gets MD5 and SHA-256 computed; the others reuse the
-indexed hashes. Memory is one block, whatever the file size.
+tree is not read at all. Otherwise it is hashed by
+:func:`client.sync_hashing.hash_local_file`: each 4 MiB block gets an xxh3-64
+first, and only a block whose xxh3 (or size) differs from the block index at
+the same position gets MD5 and SHA-256 computed (in worker threads); the others
+reuse the indexed hashes.
 
 A file that changes while it is hashed (size, mtime or inode differ before and
 after, or it is replaced) is reported as unstable and not recorded: the old
@@ -31,22 +32,19 @@ is kept.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
-import stat
 import time
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
-
-import xxhash
 
 from protocol import paths
 from protocol.errors import BadPath
-from protocol.hashing import BLOCK_SIZE, content_hash
+from protocol.hashing import BlockHash
 
+from .filehash import FileHash, FileStamp, HashedBlock, StampedHash
+from .sync_hashing import FileUnstable, ScanStats, hash_local_file
 from .sync_ignore import IgnoreRules
 from .sync_state import BlockRecord, LocalEntry, SyncState
 from .sync_tree import FILE, FOLDER, is_under
@@ -71,14 +69,6 @@ W_CASE_CLASH = "case_clash"
 W_UNREADABLE = "unreadable"
 
 
-@dataclass(slots=True)
-class ScanStats:
-    files_hashed: int = 0
-    blocks_hashed: int = 0  #: blocks that needed MD5 + SHA-256
-    blocks_reused: int = 0  #: blocks whose xxh3 matched the index
-    bytes_read: int = 0
-
-
 @dataclass(frozen=True, slots=True)
 class ScanResult:
     """What changed in the local tree (display paths, sorted)."""
@@ -95,94 +85,36 @@ class ScanResult:
         return bool(self.created or self.modified or self.deleted)
 
 
-class FileUnstable(Exception):
-    """The file changed while it was being hashed."""
+def scanned_hash(state: SyncState, tree_path: str, expected: str) -> StampedHash | None:
+    """The block hashes the last scan recorded for a local file, with the file's stamp then (blocking).
 
-
-@dataclass(frozen=True, slots=True)
-class HashedFile:
-    size: int
-    mtime_ns: int
-    inode: int
-    content_hash: str
-    blocks: tuple[BlockRecord, ...]
-
-
-def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
-
-
-def _read_block(f: BinaryIO, view: memoryview) -> int:
-    """Fill ``view`` from ``f`` (short reads are retried); the byte count, less only at the end."""
-    got = 0
-    while got < len(view):
-        n = f.readinto(view[got:])  # type: ignore[attr-defined]
-        if not n:
-            break
-        got += n
-    return got
-
-
-def hash_local_file(
-    fs_path: str | os.PathLike[str],
-    known: Mapping[int, BlockRecord],
-    stats: ScanStats | None = None,
-) -> HashedFile:
-    """Hash a file into blocks, reusing ``known`` (index -> block) where the xxh3 matches.
-
-    Blocking. Raises :class:`FileUnstable` if the file changed meanwhile, and
-    ``OSError`` if it cannot be read.
+    For the upload of that file (:func:`client.transfer_upload.upload_file`
+    uses them if the file still has that stamp, instead of hashing it again).
+    None if the local tree has no file there with content ``expected``, or its
+    block index does not add up to that content.
     """
-    stats = stats if stats is not None else ScanStats()
-    buf = bytearray(BLOCK_SIZE)
-    view = memoryview(buf)
-    blocks: list[BlockRecord] = []
-    # a symlink or FIFO swapped in since the listing is refused, never followed or waited on
-    flags = (
-        os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    )
-    with os.fdopen(os.open(fs_path, flags), "rb", buffering=0) as f:
-        before = os.fstat(f.fileno())
-        if not stat.S_ISREG(before.st_mode):
-            raise FileUnstable(f"{fs_path} is no longer a regular file")
-        total = 0
-        while True:
-            n = _read_block(f, view)  # type: ignore[arg-type]
-            if n == 0:
-                break
-            data = view[:n]
-            total += n
-            xxh = xxhash.xxh3_64_hexdigest(data)
-            old = known.get(len(blocks))
-            if old is not None and old.size == n and old.xxh3_64 == xxh:
-                blocks.append(BlockRecord(len(blocks), xxh, old.sha256, old.md5, n))
-                stats.blocks_reused += 1
-            else:
-                sha, md5 = hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest()
-                blocks.append(BlockRecord(len(blocks), xxh, sha, md5, n))
-                stats.blocks_hashed += 1
-            if n < BLOCK_SIZE:
-                break
-        after = os.fstat(f.fileno())
-    stats.files_hashed += 1
-    stats.bytes_read += total
-    try:
-        named = os.stat(fs_path, follow_symlinks=False)
-    except FileNotFoundError:
-        raise FileUnstable(f"{fs_path} was removed while it was hashed") from None
+    entry = state.local_entry(tree_path)
     if (
-        _identity(before) != _identity(after)
-        or _identity(named) != _identity(before)
-        or total != before.st_size
+        entry is None
+        or entry.kind != FILE
+        or entry.content_hash != expected
+        or entry.size is None
+        or entry.mtime_ns is None
+        or entry.inode is None
     ):
-        raise FileUnstable(f"{fs_path} changed while it was hashed")
-    return HashedFile(
-        before.st_size,
-        before.st_mtime_ns,
-        before.st_ino,
-        content_hash(b.sha256 for b in blocks),
-        tuple(blocks),
-    )
+        return None
+    blocks = state.blocks(tree_path)
+    if [b.idx for b in blocks] != list(range(len(blocks))):
+        return None
+    try:
+        hashed = FileHash.of(
+            entry.size, [HashedBlock(BlockHash(b.size, b.md5, b.sha256), b.xxh3_64) for b in blocks]
+        )
+    except ValueError:
+        return None
+    if hashed.content_hash != expected:
+        return None
+    return StampedHash(FileStamp(entry.size, entry.mtime_ns, entry.inode), hashed)
 
 
 class _Scan:

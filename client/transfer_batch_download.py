@@ -37,8 +37,9 @@ from protocol.errors import BadRequest, HashMismatch, ProtocolError, TesseraErro
 from protocol.hashing import BLOCK_SIZE, BlockHash, block_count, hash_block
 
 from .blockbatch_get import WantedBlock
+from .download_temp import TEMP_PREFIX, LocalBlock, TargetCheck, _link_no_replace
 from .models import BlockPage, RemoteBlock
-from .transfer_download import TEMP_PREFIX, LocalBlockSource, TargetCheck, _link_no_replace
+from .transfer_download import LocalBlockSource
 
 if TYPE_CHECKING:
     from .api import TesseraClient
@@ -152,12 +153,22 @@ def _copy_local(results: list[BatchDownloadResult], local_blocks: LocalBlockSour
             continue
         for i, b in enumerate(r.page.blocks):
             try:
-                data = local_blocks(b)
+                found = local_blocks(b)
+                data = _read_local(found, b.size) if found is not None else None
             except OSError:
                 continue
             if _verified(b, data):
-                r.data[i] = bytes(data)  # type: ignore[arg-type]
+                r.data[i] = data
                 r.blocks_copied += 1
+
+
+def _read_local(found: LocalBlock, size: int) -> bytes:
+    """The bytes at the place a local file held the block (verified by the caller)."""
+    fd = os.open(found.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        return os.pread(fd, size, found.offset)
+    finally:
+        os.close(fd)
 
 
 async def _fetch(client: TesseraClient, results: list[BatchDownloadResult]) -> None:

@@ -2,10 +2,12 @@
 
 The block list is paged from ``GET /v1/files/blocks`` (the revision pinned by
 the first page) and the blocks are fetched several at once from the block
-servers. Each block's size, MD5 and SHA-256 are checked before it is written
-with ``pwrite`` at ``index * BLOCK_SIZE`` into ``.tessera-tmp-<random>`` beside
-the target; a bad block is fetched again (from the next block server) and then
-fails with :class:`~protocol.errors.HashMismatch`.
+servers. Each block is kept in the pieces it arrived in, checked against its
+size and SHA-256 in a worker thread (overlapping the blocks still arriving) and
+written with ``pwritev`` at ``index * BLOCK_SIZE`` into ``.tessera-tmp-<random>``
+beside the target (:mod:`client.download_temp`); a bad block is fetched again
+(from the next block server) and then fails with
+:class:`~protocol.errors.HashMismatch`.
 
 The final content hash is verified without reading the file back: every block
 written was checked against its SHA-256, and the chain of those SHA-256s, in
@@ -14,12 +16,18 @@ fsynced, renamed over the target and the folder fsynced. On any failure
 (including cancellation) the temp file is removed and the target is untouched.
 Memory is bounded by ``concurrency`` blocks.
 
-Three optional hooks serve the sync daemon, each called in a worker thread:
+Blocks already on disk are copied, not downloaded: by default the file at the
+target (an older copy being replaced) is read and hashed first, and its blocks
+that the new version has are written into the temp file as they are hashed
+(:mod:`client.download_reuse`). Three optional hooks serve the sync
+daemon, each called in a worker thread:
 
-- ``local_blocks`` offers a block's bytes from a local copy (another file with
-  a block of the same SHA-256); they are verified like downloaded bytes and
-  used instead of a download, or the block is downloaded when they fail;
-- ``on_block`` sees every verified block as it is written (to index it);
+- ``local_blocks`` says where a local file holds a block (another file with a
+  block of the same SHA-256, by the daemon's index); the block is copied from
+  there and verified like downloaded bytes, or downloaded when that fails. It
+  replaces the hashing of the target;
+- ``on_block`` sees every verified block as it is written, with the xxh3_64 of
+  its bytes (to index it);
 - ``check_target`` runs right before the rename and aborts the download, the
   target untouched, by raising (e.g. because the file it would replace was
   changed meanwhile). With ``replace=False`` an existing target is never
@@ -33,9 +41,6 @@ import errno
 import hashlib
 import logging
 import os
-import secrets
-import stat
-import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,10 +48,11 @@ from typing import TYPE_CHECKING, Any
 
 from protocol import paths
 from protocol.errors import GrantExpired, HashMismatch, ProtocolError, SizeMismatch
-from protocol.hashing import BLOCK_SIZE, BlockHash, block_count, hash_block
+from protocol.hashing import BLOCK_SIZE, block_count
 
 from .concurrency import bounded_map, open_in_thread
-from .fileguard import UseGuard
+from .download_reuse import reuse_old_copy
+from .download_temp import TEMP_PREFIX, BlockSink, LocalBlock, TargetCheck, TempFile
 from .models import BlockPage, RemoteBlock
 from .progress import DOWNLOAD, NullProgress, Progress
 
@@ -55,18 +61,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TEMP_PREFIX = ".tessera-tmp-"
+__all__ = ["TEMP_PREFIX", "BlockSink", "DownloadResult", "LocalBlock", "LocalBlockSource", "TargetCheck",
+           "download_file"]  # fmt: skip
+
 #: fetches of one block whose content fails verification before giving up
 BAD_BLOCK_ATTEMPTS = 3
 #: fresh grants fetched for one block before giving up
 MAX_GRANT_REFRESHES = 3
 
-#: the bytes of a block from a local copy, or None (blocking; they are verified before use)
-LocalBlockSource = Callable[[RemoteBlock], "bytes | bytearray | None"]
-#: sees each verified block as it is written (blocking)
-BlockSink = Callable[[RemoteBlock, memoryview], None]
-#: runs right before the rename; raising aborts the download and keeps the target (blocking)
-TargetCheck = Callable[[Path], None]
+#: where a local file holds a block, or None (blocking; the bytes are verified as they are copied)
+LocalBlockSource = Callable[[RemoteBlock], LocalBlock | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +80,7 @@ class DownloadResult:
     size: int
     content_hash: str
     local_path: Path
-    #: blocks taken from ``local_blocks`` instead of the network
+    #: blocks copied from local files (``local_blocks`` or the old target) instead of downloaded
     blocks_copied: int = 0
     #: the file as written, taken before the rename (same inode, size and mtime as the target)
     stat: os.stat_result | None = None
@@ -103,11 +107,14 @@ async def download_file(
     on_block: BlockSink | None = None,
     check_target: TargetCheck | None = None,
     replace: bool = True,
+    reuse_target: bool = True,
 ) -> DownloadResult:
     """Download ``remote_path`` (revision ``rev``, default the current one) to ``local_path``.
 
     See the module docstring for the hooks. With ``replace=False`` a target
-    that exists at the rename raises :class:`FileExistsError`.
+    that exists at the rename raises :class:`FileExistsError`. Without
+    ``local_blocks``, the blocks of a file already at the target are copied
+    instead of downloaded, unless ``reuse_target`` is false.
     """
     remote_path = paths.normalize(remote_path)
     progress = progress or NullProgress()
@@ -115,10 +122,16 @@ async def download_file(
     pages = client.iter_file_blocks(remote_path, rev=rev)
     try:
         first = await anext(pages)
-        part = await open_in_thread(lambda: _TempFile(target, first.size, on_block), _TempFile.discard)
+        part = await open_in_thread(lambda: TempFile(target, first.size, on_block), TempFile.discard)
         try:
             progress.phase(DOWNLOAD, first.size)
-            fetcher = _Fetcher(client, remote_path, first, part, progress, local_blocks)
+            done: set[int] = set()
+            if local_blocks is None and reuse_target and replace and first.size:
+                old = await reuse_old_copy(target, part, first.blocks)
+                done = old.written
+                if old.blocks:
+                    local_blocks = lambda b: old.blocks.get(b.sha256)  # noqa: E731
+            fetcher = _Fetcher(client, remote_path, first, part, progress, local_blocks, done)
             await bounded_map(_verified_block_list(first, pages, fetcher), fetcher.fetch, limit=concurrency)
             written = await asyncio.to_thread(part.commit, check_target, replace)
         except BaseException:
@@ -186,11 +199,14 @@ class _Fetcher:
         client: TesseraClient,
         remote_path: str,
         first: BlockPage,
-        part: _TempFile,
+        part: TempFile,
         progress: Progress,
         local_blocks: LocalBlockSource | None = None,
+        done: set[int] | None = None,
     ) -> None:
         self._client = client
+        #: indexes already in the temp file (from the old copy at the target)
+        self._done = done or set()
         self._path = remote_path
         self._rev = first.rev
         self._part = part
@@ -199,26 +215,30 @@ class _Fetcher:
         self.servers: list[str] = list(first.block_servers)
         self.blocks_copied = 0
 
-    async def _copy_local(self, block: RemoteBlock) -> bool:
-        """Write the block from a local copy if one is offered and verifies; True if it was."""
+    def _copy_local(self, block: RemoteBlock) -> bool:
+        """Copy the block from a local file if one has it and it verifies; True if it was (blocking)."""
         assert self._local_blocks is not None
         try:
-            data = await asyncio.to_thread(self._local_blocks, block)
+            source = self._local_blocks(block)
+            if source is None:
+                return False
+            problem = self._part.copy_verified(block, source)
         except OSError as e:
             log.debug("local copy of block %d of %s unreadable: %s", block.index, self._path, e)
             return False
-        if data is None:
-            return False
-        problem = await asyncio.to_thread(self._part.write_verified, block, data)
         if problem:
             log.debug("local copy of block %d of %s is stale: %s", block.index, self._path, problem)
             return False
-        self.blocks_copied += 1
-        self._progress.advance(block.size)
         return True
 
     async def fetch(self, block: RemoteBlock) -> None:
-        if self._local_blocks is not None and await self._copy_local(block):
+        if block.index in self._done:
+            self.blocks_copied += 1
+            self._progress.advance(block.size)
+            return
+        if self._local_blocks is not None and await asyncio.to_thread(self._copy_local, block):
+            self.blocks_copied += 1
+            self._progress.advance(block.size)
             return
         grant = block.grant
         refreshes = 0
@@ -226,7 +246,7 @@ class _Fetcher:
         problem = ""
         while bad < BAD_BLOCK_ATTEMPTS:
             try:
-                data = await self._client.get_block(
+                pieces = await self._client.get_block_pieces(
                     self.servers, block.index + bad, block.block_id, grant, block.size
                 )
             except GrantExpired:
@@ -238,8 +258,8 @@ class _Fetcher:
             except SizeMismatch as err:
                 problem = err.message
             else:
-                problem = await asyncio.to_thread(self._part.write_verified, block, data)
-                del data
+                problem = await asyncio.to_thread(self._part.write_verified, block, pieces)
+                del pieces
                 if not problem:
                     self._progress.advance(block.size)
                     return
@@ -263,112 +283,3 @@ class _Fetcher:
         ):
             raise ProtocolError(f"block {block.index} of {self._path} changed identity")
         return page.blocks[0].grant
-
-
-class _TempFile:
-    """``.tessera-tmp-<random>`` beside the target; committed by an atomic rename (blocking I/O)."""
-
-    def __init__(self, target: Path, size: int, on_block: BlockSink | None = None) -> None:
-        self.target = target
-        self._on_block = on_block
-        self._guard = UseGuard(f"temp file for {target}")
-        self._finish_lock = threading.Lock()  # commit and discard never interleave
-        while True:
-            self.path = target.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
-            try:
-                self._fd: int | None = os.open(
-                    self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666
-                )
-                break
-            except FileExistsError:
-                continue
-        try:
-            try:  # keep the permissions of a file being replaced
-                st = os.stat(target)
-                if stat.S_ISREG(st.st_mode):
-                    os.fchmod(self._fd, stat.S_IMODE(st.st_mode))
-            except FileNotFoundError:
-                pass
-            if size:
-                os.ftruncate(self._fd, size)
-        except BaseException:
-            self.discard()
-            raise
-
-    def write_verified(self, block: RemoteBlock, data: bytes | bytearray) -> str:
-        """Write ``data`` at the block's offset if it matches the block's hashes; else say why not."""
-        got = hash_block(data)
-        want = BlockHash(block.size, block.md5, block.sha256)
-        if got != want:
-            if got.size != want.size:
-                return f"size {got.size}, expected {want.size}"
-            return f"content does not match its hashes (got sha256 {got.sha256[:16]}..., expected {want.sha256[:16]}...)"
-        view = memoryview(data)
-        offset = block.index * BLOCK_SIZE
-        if self._on_block is not None:
-            self._on_block(block, view)
-        with self._guard.use():
-            assert self._fd is not None
-            while view:
-                n = os.pwrite(self._fd, view, offset)
-                view, offset = view[n:], offset + n
-        return ""
-
-    def commit(self, check_target: TargetCheck | None = None, replace: bool = True) -> os.stat_result:
-        """fsync, check, rename over the target (or link, without ``replace``), fsync the folder.
-
-        Returns the file's stat taken before the rename.
-        """
-        with self._finish_lock:
-            if not self._guard.close() or self._fd is None:
-                raise ValueError("temp file already closed")
-            fd, self._fd = self._fd, None
-            try:
-                os.fsync(fd)
-                written = os.fstat(fd)
-            finally:
-                os.close(fd)
-            if check_target is not None:
-                check_target(self.target)
-            if replace:
-                os.replace(self.path, self.target)
-            else:
-                _link_no_replace(self.path, self.target)
-            dir_fd = os.open(self.target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-            return written
-
-    def discard(self) -> None:
-        """Close (once no write is running) and remove the temp file."""
-        with self._finish_lock:
-            self._guard.close()
-            fd, self._fd = self._fd, None
-            if fd is not None:
-                os.close(fd)
-            try:
-                os.unlink(self.path)
-            except FileNotFoundError:
-                pass
-
-
-def _link_no_replace(src: Path, dst: Path) -> None:
-    """Give ``src`` the name ``dst`` unless ``dst`` exists (FileExistsError), atomically if possible.
-
-    A hard link fails atomically on an existing name; on a file system without
-    hard links the existence check and the rename are two steps.
-    """
-    try:
-        os.link(src, dst, follow_symlinks=False)
-    except FileExistsError:
-        raise
-    except OSError as e:
-        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
-            raise
-        if os.path.lexists(dst):
-            raise FileExistsError(errno.EEXIST, "File exists", str(dst)) from None
-        os.replace(src, dst)
-        return
-    os.unlink(src)

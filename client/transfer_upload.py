@@ -1,16 +1,26 @@
 """Uploading one local file: hash, open a session, send the missing blocks, commit.
 
-1. The file is hashed in 4 MiB blocks in a worker thread, one block at a time.
+1. The file is hashed in 4 MiB blocks, once: each block's MD5, SHA-256 and
+   xxh3-64, in parallel worker threads (``concurrency`` blocks at once, each
+   in one of the upload's reusable buffers; hashlib releases the GIL). A
+   caller that already has the hashes (the sync daemon's scan) passes them as
+   a :class:`~client.filehash.StampedHash`; they are used if the file still
+   has the stamp (size, mtime, inode) they were taken at, else it is hashed.
 2. ``POST /v1/uploads`` says which blocks the server lacks (the rest are
-   deduplicated) and grants each missing block id a PUT.
+   deduplicated) and grants each missing block id a PUT. The protocol needs
+   the whole block list here, so sending starts once hashing is done.
 3. The missing blocks are re-read from disk at ``index * BLOCK_SIZE`` and PUT
-   to the block servers, several at once; identical blocks share an id and go
+   to the block servers, ``concurrency`` at once (the next block is read while
+   the previous ones are on the wire); identical blocks share an id and go
    once. Memory is ``concurrency`` block buffers, reused from block to block.
 4. The session is committed; blocks the server still misses are sent again.
 
-Every re-read block is checked against the hash it was announced with, and the
-file's inode, size and mtime are checked before the commit: a file edited while
-it uploads raises :class:`~client.errors.FileChanged` and nothing is committed.
+Every re-read block is checked against the xxh3 it was hashed with (not MD5
+and SHA-256 again: the block server verifies those for every body), a block
+the block server refuses with ``hash_mismatch`` means the file changed too,
+and the file's inode, size and mtime are checked before the commit: a file
+edited while it uploads raises :class:`~client.errors.FileChanged` and
+nothing is committed.
 
 With an :class:`~client.upload_journal.UploadJournal` (``resume``), the session
 is recorded once opened and forgotten once committed. Running the same upload
@@ -35,19 +45,19 @@ from protocol.errors import (
     BadRequest,
     BlocksMissing,
     Conflict,
-    GrantExpired,
     NotFound,
     ProtocolError,
     UploadExpired,
 )
 
 from .blockbuf import BlockBuffers
-from .concurrency import bounded_map, open_in_thread
+from .concurrency import open_in_thread
 from .errors import FileChanged
-from .filehash import FileHash, LocalFile
+from .filehash import FileHash, FileStamp, LocalFile, StampedHash
 from .models import Metadata, UploadSession
-from .progress import HASH, UPLOAD, NullProgress, Progress
-from .upload_journal import FileStamp, JournalEntry, UploadJournal, UploadKey
+from .progress import NullProgress, Progress
+from .upload_blocks import BlockSender, hash_blocks
+from .upload_journal import JournalEntry, UploadJournal, UploadKey
 
 if TYPE_CHECKING:
     from .api import TesseraClient
@@ -55,8 +65,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UPLOAD_MODES = ("overwrite", "add", "update")
-#: fresh grants fetched for one block before giving up
-MAX_GRANT_REFRESHES = 3
 #: commits tried when the server reports blocks missing
 MAX_COMMIT_ROUNDS = 3
 
@@ -72,6 +80,8 @@ class UploadResult:
     bytes_sent: int
     #: the upload continued a session an earlier, interrupted run had opened
     resumed: bool = False
+    #: blocks this upload hashed with MD5 and SHA-256 (0 when resumed or given the hashes)
+    blocks_hashed: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,6 +91,7 @@ class UploadResult:
             "blocks_sent": self.blocks_sent,
             "bytes_sent": self.bytes_sent,
             "resumed": self.resumed,
+            "blocks_hashed": self.blocks_hashed,
         }
 
 
@@ -110,7 +121,13 @@ async def upload_file(
     progress: Progress | None = None,
     concurrency: int = 6,
     resume: UploadJournal | None = None,
+    known: StampedHash | None = None,
 ) -> UploadResult:
+    """Upload ``local_path`` to ``remote_path`` and commit it (see the module docstring).
+
+    ``known``: the file's hashes as the caller computed them, used instead of
+    hashing the file if it still has their stamp (else it is hashed again).
+    """
     remote_path = paths.normalize(remote_path)
     if remote_path == paths.ROOT:
         raise BadRequest("cannot upload onto the root folder")
@@ -120,23 +137,29 @@ async def upload_file(
     buffers = BlockBuffers(concurrency)
     local = await open_in_thread(lambda: LocalFile(local_path), LocalFile.close)
     try:
-        ident = local.identity
         target = _Target(
             UploadKey(client.server_url, remote_path, local.absolute),
-            FileStamp(ident.size, ident.mtime_ns, ident.ino),
+            local.stamp,
             mode,
             parent_rev,
         )
         resumed = await _resume(client, resume, target) if resume is not None else None
+        blocks_hashed = 0
         if resumed is not None:
             hashed, session = resumed
         else:
-            hashed = await _hash(local, progress, buffers)
+            if known is not None and known.stamp == local.stamp:
+                hashed = known.hashed
+            else:
+                if known is not None:
+                    log.info("%s changed since it was hashed; hashing it again", local.path)
+                hashed = await hash_blocks(local, progress, buffers)
+                blocks_hashed = len(hashed.blocks)
             session = await _open_session(client, resume, target, hashed)
         blocks_sent = bytes_sent = 0
         restarted = False
         while True:
-            sender = _BlockSender(client, local, hashed, session, progress, buffers)
+            sender = BlockSender(client, local, hashed, session, progress, buffers)
             try:
                 await sender.send(session)
                 metadata = await _commit(client, local, sender, session.upload_id)
@@ -157,7 +180,13 @@ async def upload_file(
                 bytes_sent += sender.bytes_sent
         await _forget(resume, target, session.upload_id)
         return UploadResult(
-            metadata, session.upload_id, len(hashed.blocks), blocks_sent, bytes_sent, resumed is not None
+            metadata,
+            session.upload_id,
+            len(hashed.blocks),
+            blocks_sent,
+            bytes_sent,
+            resumed is not None,
+            blocks_hashed,
         )
     finally:
         # shielded: a cancelled upload still waits for a running read before closing the fd
@@ -241,18 +270,7 @@ async def _forget(journal: UploadJournal | None, target: _Target, upload_id: str
         await journal.forget(target.key, upload_id)
 
 
-async def _hash(local: LocalFile, progress: Progress, buffers: BlockBuffers) -> FileHash:
-    """Hash block by block in a thread (cancellable between blocks), reporting progress."""
-    progress.phase(HASH, local.size)
-    hashes = []
-    async with buffers.take() as buf:
-        while (digest := await asyncio.to_thread(local.hash_next, buf)) is not None:
-            hashes.append(digest)
-            progress.advance(digest.size)
-    return await asyncio.to_thread(local.finish_hash, hashes)
-
-
-async def _commit(client: TesseraClient, local: LocalFile, sender: _BlockSender, upload_id: str) -> Metadata:
+async def _commit(client: TesseraClient, local: LocalFile, sender: BlockSender, upload_id: str) -> Metadata:
     for round_ in range(1, MAX_COMMIT_ROUNDS + 1):
         await asyncio.to_thread(local.check_unchanged)
         try:
@@ -263,87 +281,3 @@ async def _commit(client: TesseraClient, local: LocalFile, sender: _BlockSender,
             log.info("commit of %s: %s; sending them again", upload_id, err.message)
             await sender.send(await client.upload_status(upload_id))
     raise AssertionError("unreachable")
-
-
-class _BlockSender:
-    """Sends the blocks a session needs, refreshing expired grants (once for all workers)."""
-
-    def __init__(
-        self,
-        client: TesseraClient,
-        local: LocalFile,
-        hashed: FileHash,
-        session: UploadSession,
-        progress: Progress,
-        buffers: BlockBuffers,
-    ) -> None:
-        self._client = client
-        self._local = local
-        self._hashed = hashed
-        self._upload_id = session.upload_id
-        self._progress = progress
-        self._buffers = buffers
-        self._servers: list[str] = []
-        self._grants: dict[str, str] = {}
-        self._stored: set[str] = set()
-        self._generation = 0
-        self._refresh_lock = asyncio.Lock()
-        self.blocks_sent = 0
-        self.bytes_sent = 0
-
-    def _absorb(self, session: UploadSession) -> dict[str, int]:
-        """Take the session's servers and grants; return needed block id -> first index."""
-        if session.upload_id != self._upload_id:
-            raise ProtocolError("the server answered for another upload session")
-        if len(session.blocks) != len(self._hashed.blocks):
-            raise ProtocolError(
-                f"the upload session lists {len(session.blocks)} blocks, the file has {len(self._hashed.blocks)}"
-            )
-        self._servers = list(session.block_servers)
-        needed: dict[str, int] = {}
-        for b in session.blocks:
-            if not 0 <= b.index < len(self._hashed.blocks):
-                raise ProtocolError(f"the upload session names block {b.index}, which the file does not have")
-            if b.grant:
-                self._grants[b.block_id] = b.grant
-            if b.state == "stored":
-                self._stored.add(b.block_id)
-            else:
-                needed.setdefault(b.block_id, b.index)
-        lacking = [bid for bid in needed if bid not in self._grants]
-        if lacking:
-            raise ProtocolError(f"the upload session gave no grant for {len(lacking)} needed block(s)")
-        return needed
-
-    async def send(self, session: UploadSession) -> None:
-        needed = self._absorb(session)
-        self._progress.phase(UPLOAD, sum(self._hashed.blocks[i].size for i in needed.values()))
-        await bounded_map(needed.items(), self._send_one, limit=self._buffers.count)
-
-    async def _send_one(self, item: tuple[str, int]) -> None:
-        block_id, index = item
-        expected = self._hashed.blocks[index]
-        async with self._buffers.take() as buf:
-            data = await asyncio.to_thread(self._local.read_block, index, expected, buf)
-            for refresh in range(MAX_GRANT_REFRESHES + 1):
-                generation = self._generation
-                try:
-                    await self._client.put_block(self._servers, index, block_id, self._grants[block_id], data)
-                    break
-                except GrantExpired:
-                    if refresh == MAX_GRANT_REFRESHES:
-                        raise
-                    if not await self._refresh(generation, block_id):
-                        break  # stored meanwhile (an earlier PUT whose answer was lost)
-        self.blocks_sent += 1
-        self.bytes_sent += expected.size
-        self._progress.advance(expected.size)
-
-    async def _refresh(self, seen_generation: int, block_id: str) -> bool:
-        """Fetch fresh grants unless another worker already did; True if the block is still needed."""
-        async with self._refresh_lock:
-            if self._generation == seen_generation:
-                log.info("upload %s: block grants expired, fetching fresh ones", self._upload_id)
-                self._absorb(await self._client.upload_status(self._upload_id))
-                self._generation += 1
-        return block_id not in self._stored

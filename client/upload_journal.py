@@ -33,9 +33,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from protocol.hashing import BlockHash, content_hash, expected_block_sizes
+from protocol.hashing import BlockHash, expected_block_sizes
 
-from .filehash import FileHash
+from .filehash import FileHash, FileStamp, HashedBlock
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,15 @@ T = TypeVar("T")
 #: the journal's file name in the CLI's config folder
 FILENAME = "uploads.sqlite3"
 #: the table, versioned by name: a new layout gets a new table (the journal is only a cache)
-TABLE = "upload_journal_v1"
+TABLE = "upload_journal_v2"
+#: older layouts, dropped when the journal is opened (v1 had no xxh3 per block): their
+#: uploads start over once, as a new session
+OLD_TABLES = ("upload_journal_v1",)
 #: records this long past their session's expiry are deleted (room for clock skew)
 EXPIRED_GRACE = 24 * 3600.0
 _BUSY_TIMEOUT_MS = 10_000
-_MD5_LEN, _SHA_LEN = 16, 32
-_HASH_LEN = _MD5_LEN + _SHA_LEN
+_MD5_LEN, _SHA_LEN, _XXH3_LEN = 16, 32, 8
+_HASH_LEN = _MD5_LEN + _SHA_LEN + _XXH3_LEN
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -64,7 +67,7 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     upload_id    TEXT    NOT NULL,
     content_hash TEXT    NOT NULL,
     block_count  INTEGER NOT NULL,
-    block_hashes BLOB    NOT NULL,  -- md5 then sha256 (raw) of every block, 48 bytes each
+    block_hashes BLOB    NOT NULL,  -- md5, sha256, xxh3-64 (raw) of every block, 56 bytes each
     created      REAL    NOT NULL,
     expires_at   REAL    NOT NULL,
     PRIMARY KEY (server, remote_path, local_path)
@@ -80,19 +83,6 @@ class UploadKey:
     remote_path: str
     #: absolute
     local_path: str
-
-
-@dataclass(frozen=True, slots=True)
-class FileStamp:
-    """What says a local file is unchanged since it was hashed."""
-
-    size: int
-    mtime_ns: int
-    inode: int
-
-    @classmethod
-    def of(cls, st: os.stat_result) -> FileStamp:
-        return cls(st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,22 +102,28 @@ class JournalEntry:
         return (self.stamp, self.mode, self.parent_rev) == (stamp, mode, parent_rev)
 
 
-def pack_hashes(blocks: tuple[BlockHash, ...] | list[BlockHash]) -> bytes:
-    return b"".join(bytes.fromhex(b.md5) + bytes.fromhex(b.sha256) for b in blocks)
+def pack_hashes(hashed: FileHash) -> bytes:
+    return b"".join(
+        bytes.fromhex(b.md5) + bytes.fromhex(b.sha256) + bytes.fromhex(x)
+        for b, x in zip(hashed.blocks, hashed.xxh3, strict=True)
+    )
 
 
-def unpack_hashes(size: int, raw: bytes) -> tuple[BlockHash, ...]:
-    """The block hashes of a ``size``-byte file from their packed form (ValueError if inconsistent)."""
+def unpack_hashes(size: int, raw: bytes) -> FileHash:
+    """The hashes of a ``size``-byte file from their packed form (ValueError if inconsistent)."""
     sizes = expected_block_sizes(size)
     if len(raw) != len(sizes) * _HASH_LEN:
         raise ValueError(f"{len(raw)} bytes of hashes for {len(sizes)} blocks")
     out = []
     for i, block_size in enumerate(sizes):
         at = i * _HASH_LEN
-        out.append(
-            BlockHash(block_size, raw[at : at + _MD5_LEN].hex(), raw[at + _MD5_LEN : at + _HASH_LEN].hex())
+        md5, sha, xxh3 = (
+            raw[at : at + _MD5_LEN],
+            raw[at + _MD5_LEN : at + _MD5_LEN + _SHA_LEN],
+            raw[at + _MD5_LEN + _SHA_LEN : at + _HASH_LEN],
         )
-    return tuple(out)
+        out.append(HashedBlock(BlockHash(block_size, md5.hex(), sha.hex()), xxh3.hex()))
+    return FileHash.of(size, out)
 
 
 def _i64(n: int) -> int:
@@ -229,6 +225,8 @@ class UploadJournal:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
                 with conn:
+                    for old in OLD_TABLES:
+                        conn.execute(f"DROP TABLE IF EXISTS {old}")
                     conn.execute(_SCHEMA)
             except BaseException:
                 conn.close()
@@ -251,17 +249,15 @@ class UploadJournal:
             return None
         upload_id, size, mtime_ns, inode, mode, parent_rev, chash, count, raw, created, expires_at = row
         try:
-            blocks = unpack_hashes(size, raw)
-            if len(blocks) != count or content_hash(b.sha256 for b in blocks) != chash:
+            hashed = unpack_hashes(size, raw)
+            if len(hashed.blocks) != count or hashed.content_hash != chash:
                 raise ValueError("the block hashes do not add up to the content hash")
         except (ValueError, TypeError) as e:
             log.warning("upload journal: dropping the unreadable record of %s: %s", key.local_path, e)
             self._forget(conn, key, upload_id)
             return None
         stamp = FileStamp(size, mtime_ns, _u64(inode))
-        return JournalEntry(
-            upload_id, stamp, mode, parent_rev, FileHash(size, blocks, chash), created, expires_at
-        )
+        return JournalEntry(upload_id, stamp, mode, parent_rev, hashed, created, expires_at)
 
     def _record(self, conn: sqlite3.Connection, key: UploadKey, entry: JournalEntry) -> None:
         hashed = entry.hashed
@@ -279,7 +275,7 @@ class UploadJournal:
                     entry.upload_id,
                     hashed.content_hash,
                     len(hashed.blocks),
-                    pack_hashes(hashed.blocks),
+                    pack_hashes(hashed),
                     entry.created,
                     entry.expires_at,
                 ),

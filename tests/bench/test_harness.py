@@ -182,3 +182,27 @@ async def test_daemon_pair_moves_a_file_from_a_to_b(tmp_path):
             assert seen["sub/x.bin"] > 0
             assert (pair.b.folder / "sub" / "x.bin").read_bytes() == data
         assert not pair.root.exists()
+
+
+@pytest.mark.slow
+def test_delta_end_to_end_with_daemons(tmp_path):
+    """`python -m bench delta --size 16M`: daemon B copies what it has and fetches only what changed."""
+    out = tmp_path / "out.json"
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "delta", "--size", "16M", "--repeat", "1", "--no-plots", "--no-peers",
+         "--json", str(out), "--out-dir", str(tmp_path), "--work-dir", str(tmp_path)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    [delta] = json.loads(out.read_text())["scenarios"]
+    assert delta["error"] is None
+    s = delta["summary"]
+    assert s["initial"]["changed_blocks"] == 4 and s["edit"]["changed_blocks"] == 1
+    assert s["append"]["changed_blocks"] == 2
+    for step in ("initial", "edit", "append"):
+        changed = s[step]["changed_bytes"]
+        assert changed <= s[step]["block_bytes_up"] <= 1.1 * changed  # A sends the changed blocks
+        assert changed <= s[step]["b_block_bytes_down"] <= 1.1 * changed  # B fetches only those
+        assert s[step]["propagation_s"] > 0
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("t")], "temp dirs left behind"

@@ -26,6 +26,8 @@ class ObservedStore(BlockStore):
         self.puts_done: asyncio.Queue[BaseException | None] = asyncio.Queue()
         self.in_flight = 0
         self.most_in_flight = 0
+        #: the block ids opened for reading (each GET of a block), in order
+        self.reads: list[str] = []
 
     async def start(self) -> None:
         await self.inner.start()
@@ -57,6 +59,7 @@ class ObservedStore(BlockStore):
             return await self.puts_done.get()
 
     async def open(self, block_id: str) -> tuple[int, BlockStream]:
+        self.reads.append(block_id)
         return await self.inner.open(block_id)
 
     async def size(self, block_id: str) -> int:

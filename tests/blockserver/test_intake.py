@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -13,16 +15,33 @@ from protocol.hashing import hash_block
 from .conftest import body_of, random_bytes
 
 
-async def test_sink_gets_the_body_in_order_in_bounded_pieces():
+async def test_sink_gets_the_body_in_order_in_few_bounded_hops():
     data = random_bytes(3 * PIECE_SIZE + 123)
+    chunks = [data[i : i + 10_000] for i in range(0, len(data), 10_000)]
+    events: list[tuple[str, int]] = []  # ("body" | "sink", bytes), in the order they happened
+
+    async def body() -> AsyncIterator[bytes]:
+        for c in chunks:
+            events.append(("body", len(c)))
+            yield c
+
     got: list[bytes] = []
-    await receive_verified(
-        body_of(*[data[i : i + 10_000] for i in range(0, len(data), 10_000)]), hash_block(data), got.append
-    )
+
+    def sink(piece: bytes) -> None:
+        events.append(("sink", len(piece)))
+        got.append(piece)
+
+    await receive_verified(body(), hash_block(data), sink)
     assert b"".join(got) == data
-    # few thread hops: every piece but the last is at least PIECE_SIZE, none much more
-    assert all(PIECE_SIZE <= len(p) < PIECE_SIZE + 10_000 for p in got[:-1])
-    assert len(got) == 3
+    assert got == chunks  # the chunks as they came, not copied into bigger pieces
+    # one thread hop per piece: runs of sink calls, each at least PIECE_SIZE (but the last), none much more
+    hops = [
+        sum(n for _, n in run)
+        for kind, run in itertools.groupby(events, key=lambda e: e[0])
+        if kind == "sink"
+    ]
+    assert all(PIECE_SIZE <= h < PIECE_SIZE + 10_000 for h in hops[:-1])
+    assert len(hops) == 3 and sum(hops) == len(data)
 
 
 async def test_too_long_stops_before_the_sink_sees_the_excess():

@@ -66,3 +66,24 @@ def test_folder_delete_clears_junk_and_keeps_what_is_ignored(tmp_path):
     with pytest.raises(disk.LocalChanged):
         disk.delete_folder(tmp_path, "/busy", IgnoreRules())
     assert disk.delete_folder(tmp_path, "/gone", IgnoreRules()) is None
+
+
+def test_a_quick_check_trusts_a_racy_row_that_a_full_check_hashes_again(tmp_path):
+    from client.sync_scan import scan_blocking
+    from client.sync_state import SyncState
+
+    root = tmp_path / "root"
+    root.mkdir()
+    f = root / "f.bin"
+    f.write_bytes(b"A" * 1000)
+    with SyncState(tmp_path / "state") as state:
+        scan_blocking(root, state, IgnoreRules())  # just written: the row is racy
+        expected = state.local_entry("/f.bin").content_hash
+        st = f.stat()
+        f.write_bytes(b"B" * 1000)  # same size, and the same mtime put back: only hashing tells
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert disk.file_matches(root, state, "/f.bin", expected, rehash=False)
+        assert not disk.file_matches(root, state, "/f.bin", expected)
+        with pytest.raises(disk.LocalChanged):
+            disk.check_file(root, state, "/f.bin", expected)
+        assert not disk.file_matches(root, state, "/f.bin", "0" * 64, rehash=False)  # the row says otherwise

@@ -107,6 +107,20 @@ async def test_a_download_never_replaces_a_file_changed_since_the_scan(rig, tmp_
     assert rig.state.node("synced", "/doc.txt").rev == rev
 
 
+async def test_a_racy_edit_that_keeps_size_and_mtime_is_still_never_replaced(rig, tmp_path):
+    """The quick check before a download trusts the stat; the check before the rename hashes."""
+    doc = rig.write("doc.txt", b"old!")
+    h_old = hash_file(doc).content_hash
+    await rig.scan()  # just written: the row is racy
+    h_new, rev = await _remote(rig, "doc.txt", b"new from the server", tmp_path)
+    st = doc.stat()
+    doc.write_bytes(b"mine")  # same size, and the same mtime put back
+    os.utime(doc, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert await rig.run(Download("/doc.txt", h_new, rev, h_old)) == Outcome.LOCAL_CHANGED
+    assert doc.read_bytes() == b"mine"
+    assert _temp_files(rig.root) == []
+
+
 async def test_a_file_changed_while_it_downloads_is_kept(rig, counted, tmp_path):
     big = os.urandom(3 * 4 * 1024 * 1024)
     h_old = hash_file(rig.write("big.bin", b"old content")).content_hash

@@ -8,7 +8,7 @@ import unicodedata
 
 import pytest
 
-from client import sync_scan
+from client import sync_hashing, sync_scan
 from client.sync_ignore import IgnoreRules
 from client.sync_scan import (
     W_BAD_NAME,
@@ -16,7 +16,6 @@ from client.sync_scan import (
     W_SPECIAL,
     W_SYMLINK,
     W_UNREADABLE,
-    hash_local_file,
     scan,
     scan_blocking,
 )
@@ -202,7 +201,7 @@ def test_ignored_entries_are_not_recorded(root, state, tmp_path):
 def test_a_file_changing_while_hashed_is_unstable_and_retried(root, state, monkeypatch):
     target = root / "growing"
     target.write_bytes(b"a" * 1000)
-    real = sync_scan._read_block
+    real = sync_hashing._read_block
 
     def read_and_append(f, view):
         n = real(f, view)
@@ -210,11 +209,11 @@ def test_a_file_changing_while_hashed_is_unstable_and_retried(root, state, monke
             g.write(b"more")
         return n
 
-    monkeypatch.setattr(sync_scan, "_read_block", read_and_append)
+    monkeypatch.setattr(sync_hashing, "_read_block", read_and_append)
     result = run(root, state, clock=later)
     assert result.unstable == ("/growing",) and result.created == ()
     assert state.nodes("local") == {}
-    monkeypatch.setattr(sync_scan, "_read_block", real)
+    monkeypatch.setattr(sync_hashing, "_read_block", real)
     result = run(root, state, clock=later)
     assert result.created == ("/growing",) and result.unstable == ()
 
@@ -265,16 +264,6 @@ def test_an_unreadable_file_is_not_reported_deleted(root, state, monkeypatch):
     result = run(root, state, clock=later)
     assert [w.code for w in result.warnings] == [W_UNREADABLE]
     assert not result.changed and set(state.nodes("local")) == {"/f"}
-
-
-def test_hash_local_file_reuses_matching_blocks(tmp_path):
-    f = tmp_path / "f"
-    f.write_bytes(b"z" * 100)
-    first = hash_local_file(f, {})
-    stats = sync_scan.ScanStats()
-    again = hash_local_file(f, {0: first.blocks[0]}, stats)
-    assert again == first and (stats.blocks_hashed, stats.blocks_reused) == (0, 1)
-    assert first.content_hash == expected_hash(b"z" * 100) and first.size == 100
 
 
 async def test_async_scan_runs_in_a_thread(root, state):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from client import TesseraClient
 from client.transfer_batch import BatchFile, upload_batch
 from client.transfer_batch_download import BatchDownload, download_batch
-from client.transfer_download import TEMP_PREFIX
+from client.transfer_download import TEMP_PREFIX, LocalBlock
 from protocol.errors import HashMismatch
 
 from .conftest import FAST_RETRY, PASSWORD, USER
@@ -89,10 +90,12 @@ async def test_local_blocks_checks_and_no_replace(counted, tmp_path):
             raise FileExistsError(f"{target} changed")
 
         offered = []
+        stale = tmp_path / "stale.bin"
+        stale.write_bytes(b"stale bytes" * 100)
 
         def local_blocks(block):
             offered.append(block.index)
-            return b"stale bytes"  # fails verification: downloaded instead
+            return LocalBlock(stale, 0)  # fails verification: downloaded instead
 
         files = [
             BatchDownload(
@@ -126,3 +129,29 @@ async def test_limits_and_fallback(counted, tmp_path, monkeypatch):
         with pytest.raises(Exception, match="1 to 1000"):
             await download_batch(client, [])
         await asyncio.sleep(0)
+
+
+async def test_blocks_held_locally_are_copied_not_fetched(counted, tmp_path):
+    await counted.servers.add_user(USER, PASSWORD)
+    token = await counted.servers.login(USER, PASSWORD)
+    async with TesseraClient(counted.servers.meta_url, token, retry=FAST_RETRY) as client:
+        metas = await _uploaded(client, tmp_path, 4)
+        sources = {m.path: tmp_path / "src" / m.path.lstrip("/").split("/", 1)[1] for m in metas}
+        out = tmp_path / "out"
+        out.mkdir()
+        files = [BatchDownload(m.path, m.rev, out / f"f{i}.bin") for i, m in enumerate(metas)]
+        by_sha = {}
+        for m in metas[1:]:
+            data = sources[m.path].read_bytes()
+            by_sha[hashlib.sha256(data).hexdigest()] = sources[m.path]
+        counted.reset()
+        results = await download_batch(
+            client,
+            files,
+            local_blocks=lambda b: LocalBlock(by_sha[b.sha256], 0) if b.sha256 in by_sha else None,
+        )
+        assert [r.error for r in results] == [None] * 4
+        assert sum(r.blocks_copied for r in results) == 3  # the empty file has no block
+        assert counted.block["POST /v1/blocks/get_batch"] == 0  # nothing left to fetch
+        for i, m in enumerate(metas):
+            assert (out / f"f{i}.bin").read_bytes() == sources[m.path].read_bytes()

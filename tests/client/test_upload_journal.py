@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from client.filehash import hash_file
+from client.filehash import FileHash, HashedBlock, hash_file
 from client.upload_journal import (
     TABLE,
     FileStamp,
@@ -156,14 +156,56 @@ async def test_a_closed_journal_refuses_queries(tmp_path, sample):
 
 @given(size=st.integers(0, 5 * BLOCK_SIZE), seed=st.binary(min_size=1, max_size=8))
 def test_block_hashes_pack_round_trip(size: int, seed: bytes) -> None:
-    blocks = tuple(
-        BlockHash(
-            n, hashlib.md5(seed + bytes([i])).hexdigest(), hashlib.sha256(seed + bytes([i])).hexdigest()
+    blocks = [
+        HashedBlock(
+            BlockHash(
+                n, hashlib.md5(seed + bytes([i])).hexdigest(), hashlib.sha256(seed + bytes([i])).hexdigest()
+            ),
+            hashlib.blake2b(seed + bytes([i]), digest_size=8).hexdigest(),
         )
         for i, n in enumerate(expected_block_sizes(size))
-    )
-    packed = pack_hashes(blocks)
-    assert len(packed) == 48 * len(blocks)
-    assert unpack_hashes(size, packed) == blocks
+    ]
+    hashed = FileHash.of(size, blocks)
+    packed = pack_hashes(hashed)
+    assert len(packed) == 56 * len(blocks)
+    assert unpack_hashes(size, packed) == hashed
     with pytest.raises(ValueError):
         unpack_hashes(size + BLOCK_SIZE, packed)
+
+
+#: the first layout (no xxh3 per block), as a journal written by an older client has it
+_V1_SCHEMA = """
+CREATE TABLE upload_journal_v1 (
+    server TEXT NOT NULL, remote_path TEXT NOT NULL, local_path BLOB NOT NULL, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, mode TEXT NOT NULL, parent_rev INTEGER,
+    upload_id TEXT NOT NULL, content_hash TEXT NOT NULL, block_count INTEGER NOT NULL,
+    block_hashes BLOB NOT NULL, created REAL NOT NULL, expires_at REAL NOT NULL,
+    PRIMARY KEY (server, remote_path, local_path)
+)
+"""
+
+
+async def test_a_journal_of_the_old_layout_is_dropped_cleanly(tmp_path, sample):
+    path = tmp_path / "j.sqlite3"
+    key = UploadKey(SERVER, "/s.bin", str(sample))
+    old = entry_for(sample, "u-old")
+    with sqlite3.connect(path) as conn:
+        conn.execute(_V1_SCHEMA)
+        conn.execute(
+            "INSERT INTO upload_journal_v1 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                SERVER, "/s.bin", os.fsencode(str(sample)), old.stamp.size, old.stamp.mtime_ns,
+                old.stamp.inode, "overwrite", None, "u-old", old.hashed.content_hash,
+                len(old.hashed.blocks), b"".join(bytes.fromhex(b.md5 + b.sha256) for b in old.hashed.blocks),
+                old.created, old.expires_at,
+            ),
+        )  # fmt: skip
+    conn.close()
+    async with UploadJournal(path) as journal:
+        assert await journal.lookup(key) is None  # the old session is not resumed: a new one starts
+        await journal.record(key, entry_for(sample, "u-new"))
+        assert (await journal.lookup(key)).upload_id == "u-new"
+    with sqlite3.connect(path) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    conn.close()
+    assert tables == {TABLE}

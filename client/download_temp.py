@@ -1,0 +1,358 @@
+"""The temp file a download writes: verified blocks in, one atomic rename out (blocking I/O).
+
+``.tessera-tmp-<random>`` is created beside the target, sized up front, and
+filled block by block at ``index * BLOCK_SIZE``, from any number of worker
+threads at once. A block is checked against its size and SHA-256 (its
+identity, the stronger of its two hashes; MD5 adds nothing after it):
+
+- a downloaded block (:meth:`TempFile.write_verified`) is hashed in the pieces
+  it arrived in, and written with one ``pwritev`` only if it matches;
+- a block read and hashed already (:meth:`TempFile.write_hashed`: the pass
+  over an old copy at the target) is written if that hash is the block's;
+- a block copied from a local file (:meth:`TempFile.copy_verified`) is copied
+  with ``os.copy_file_range`` (in the kernel: no pass through Python; a
+  reflink on file systems that share extents) and then verified by reading
+  back what landed in the temp file, so a source changed under the copy is
+  caught. Where the kernel cannot copy between the two files, the block is
+  read, hashed and written through one small per-thread buffer instead.
+
+A block that fails its check leaves garbage at its offset, which the caller
+overwrites with a downloaded block or discards with the whole file: the temp
+file becomes visible only through :meth:`TempFile.commit`, which fsyncs it,
+renames it over the target (or links it, never replacing anything) and fsyncs
+the folder.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import hashlib
+import logging
+import os
+import secrets
+import stat
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import xxhash
+
+from protocol.hashing import BLOCK_SIZE
+
+from .fileguard import UseGuard
+from .models import RemoteBlock
+
+log = logging.getLogger(__name__)
+
+TEMP_PREFIX = ".tessera-tmp-"
+#: the read-back / fallback buffer of one worker thread
+COPY_PIECE = 1024 * 1024
+#: most buffers one pwritev takes (POSIX guarantees at least 16; Linux takes 1024)
+_IOV_MAX = 1024
+#: copy_file_range errors that mean "not between these two files": fall back to read + write
+_NO_COPY_RANGE = frozenset({errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL})
+
+#: sees each verified block as it is written, with the xxh3_64 (hex) of its bytes (blocking)
+BlockSink = Callable[[RemoteBlock, str], None]
+#: runs right before the rename; raising aborts the download and keeps the target (blocking)
+TargetCheck = Callable[[Path], None]
+
+_local = threading.local()
+
+
+@dataclass(frozen=True, slots=True)
+class LocalBlock:
+    """Where a local file held a block's bytes (to be verified before use)."""
+
+    path: Path
+    offset: int
+
+
+def _piece_buffer() -> memoryview:
+    """This worker thread's buffer for read-backs and fallback copies (allocated once per thread)."""
+    buf = getattr(_local, "buf", None)
+    if buf is None:
+        buf = _local.buf = memoryview(bytearray(COPY_PIECE))
+    return buf
+
+
+class _Check:
+    """SHA-256 (and the sink's xxh3) over one block's bytes, fed piece by piece."""
+
+    __slots__ = ("sha", "xxh", "size")
+
+    def __init__(self, with_xxh: bool) -> None:
+        self.sha = hashlib.sha256()
+        self.xxh = xxhash.xxh3_64() if with_xxh else None
+        self.size = 0
+
+    def update(self, piece: bytes | memoryview) -> None:
+        self.sha.update(piece)  # releases the GIL for pieces over 2 KiB
+        if self.xxh is not None:
+            self.xxh.update(piece)
+        self.size += len(piece)
+
+    def problem(self, block: RemoteBlock) -> str:
+        """Why the bytes are not the block's; empty if they are."""
+        if self.size != block.size:
+            return f"size {self.size}, expected {block.size}"
+        got = self.sha.hexdigest()
+        if got != block.sha256:
+            return f"content does not match its SHA-256 (got {got[:16]}..., expected {block.sha256[:16]}...)"
+        return ""
+
+
+class TempFile:
+    """``.tessera-tmp-<random>`` beside the target; committed by an atomic rename."""
+
+    def __init__(self, target: Path, size: int, on_block: BlockSink | None = None) -> None:
+        self.target = target
+        self._on_block = on_block
+        self._guard = UseGuard(f"temp file for {target}")
+        self._finish_lock = threading.Lock()  # commit and discard never interleave
+        self._copy_range = hasattr(os, "copy_file_range")
+        while True:
+            self.path = target.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+            try:
+                self._fd: int | None = os.open(
+                    self.path,
+                    os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                    0o666,
+                )
+                break
+            except FileExistsError:
+                continue
+        try:
+            try:  # keep the permissions of a file being replaced
+                st = os.stat(target)
+                if stat.S_ISREG(st.st_mode):
+                    os.fchmod(self._fd, stat.S_IMODE(st.st_mode))
+            except FileNotFoundError:
+                pass
+            if size:
+                os.ftruncate(self._fd, size)
+        except BaseException:
+            self.discard()
+            raise
+
+    def write_verified(self, block: RemoteBlock, pieces: Sequence[bytes | bytearray | memoryview]) -> str:
+        """Write the block's bytes (``pieces``, in order) if they match its size and SHA-256; else say why not."""
+        check = _Check(self._on_block is not None)
+        for piece in pieces:
+            check.update(piece)
+        problem = check.problem(block)
+        if problem:
+            return problem
+        with self._guard.use():
+            assert self._fd is not None
+            _pwrite_all(self._fd, pieces, block.index * BLOCK_SIZE)
+            _start_writeback(self._fd, block.index * BLOCK_SIZE, block.size)
+        self._seen(block, check)
+        return ""
+
+    def write_hashed(self, block: RemoteBlock, data: bytes | bytearray | memoryview, sha256: str) -> str:
+        """Write ``data``, whose SHA-256 the caller just computed over these very bytes, if it is the block's.
+
+        For bytes read and hashed for another purpose (the pass over an old
+        copy): they are not hashed a second time. Else says why not.
+        """
+        size = memoryview(data).nbytes
+        if size != block.size:
+            return f"size {size}, expected {block.size}"
+        if sha256 != block.sha256:
+            return "content does not match its SHA-256"
+        with self._guard.use():
+            assert self._fd is not None
+            _pwrite_all(self._fd, [data], block.index * BLOCK_SIZE)
+            _start_writeback(self._fd, block.index * BLOCK_SIZE, block.size)
+        if self._on_block is not None:
+            self._on_block(block, xxhash.xxh3_64_hexdigest(data))
+        return ""
+
+    def copy_verified(self, block: RemoteBlock, source: LocalBlock) -> str:
+        """Copy the block from a local file, then verify what was written; else say why not.
+
+        An unreadable source raises OSError (the caller downloads the block instead).
+        """
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        flags |= getattr(os, "O_CLOEXEC", 0)
+        src = os.open(source.path, flags)
+        try:
+            if not stat.S_ISREG(os.fstat(src).st_mode):
+                return "the local copy is not a regular file"
+            with self._guard.use():
+                assert self._fd is not None
+                offset = block.index * BLOCK_SIZE
+                check = _Check(self._on_block is not None)
+                if not (self._copy_range and self._copy_in_kernel(src, source.offset, offset, block.size)):
+                    check = self._copy_through_buffer(src, source.offset, offset, block.size, check)
+                else:
+                    self._read_back(offset, block.size, check)
+                if not check.problem(block):
+                    _start_writeback(self._fd, offset, block.size)
+        finally:
+            os.close(src)
+        problem = check.problem(block)
+        if not problem:
+            self._seen(block, check)
+        return problem
+
+    def _copy_in_kernel(self, src: int, src_off: int, dst_off: int, size: int) -> bool:
+        """copy_file_range the bytes; False (nothing to trust) if the kernel cannot for these files."""
+        assert self._fd is not None
+        left = size
+        while left:
+            try:
+                n = os.copy_file_range(src, self._fd, left, src_off, dst_off)
+            except OSError as e:
+                if e.errno in _NO_COPY_RANGE:
+                    self._copy_range = False  # the same for every block of this pair of files
+                    return False
+                raise
+            if n == 0:
+                break  # the source ended early: the read-back finds the block short
+            left, src_off, dst_off = left - n, src_off + n, dst_off + n
+        return True
+
+    def _read_back(self, offset: int, size: int, check: _Check) -> None:
+        """Feed what the temp file now holds at ``offset`` to ``check``."""
+        assert self._fd is not None
+        buf = _piece_buffer()
+        end = offset + size
+        while offset < end:
+            n = os.preadv(self._fd, [buf[: min(COPY_PIECE, end - offset)]], offset)
+            if n == 0:
+                break
+            check.update(buf[:n])
+            offset += n
+
+    def _copy_through_buffer(self, src: int, src_off: int, dst_off: int, size: int, check: _Check) -> _Check:
+        """Read, hash and write the bytes piece by piece (no copy_file_range between these files)."""
+        assert self._fd is not None
+        buf = _piece_buffer()
+        left = size
+        while left:
+            n = os.preadv(src, [buf[: min(COPY_PIECE, left)]], src_off)
+            if n == 0:
+                break  # the source ended early: the check finds the block short
+            check.update(buf[:n])
+            _pwrite_all(self._fd, [buf[:n]], dst_off)
+            left, src_off, dst_off = left - n, src_off + n, dst_off + n
+        return check
+
+    def _seen(self, block: RemoteBlock, check: _Check) -> None:
+        if self._on_block is not None:
+            assert check.xxh is not None
+            self._on_block(block, check.xxh.hexdigest())
+
+    def commit(self, check_target: TargetCheck | None = None, replace: bool = True) -> os.stat_result:
+        """fsync, check, rename over the target (or link, without ``replace``), fsync the folder.
+
+        Returns the file's stat taken before the rename.
+        """
+        with self._finish_lock:
+            if not self._guard.close() or self._fd is None:
+                raise ValueError("temp file already closed")
+            fd, self._fd = self._fd, None
+            try:
+                started = time.perf_counter()
+                os.fsync(fd)
+                written = os.fstat(fd)
+                log.debug(
+                    "fsync of %s (%d bytes) took %.3f s",
+                    self.path,
+                    written.st_size,
+                    time.perf_counter() - started,
+                )
+            finally:
+                os.close(fd)
+            if check_target is not None:
+                check_target(self.target)
+            if replace:
+                os.replace(self.path, self.target)
+            else:
+                _link_no_replace(self.path, self.target)
+            dir_fd = os.open(self.target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+            return written
+
+    def discard(self) -> None:
+        """Close (once no write is running) and remove the temp file."""
+        with self._finish_lock:
+            self._guard.close()
+            fd, self._fd = self._fd, None
+            if fd is not None:
+                os.close(fd)
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+
+
+def _pwrite_all(fd: int, pieces: Sequence[bytes | bytearray | memoryview], offset: int) -> None:
+    """Write ``pieces`` back to back at ``offset`` (``pwritev``, resumed after a short write)."""
+    views = [memoryview(p).cast("B") for p in pieces]
+    while views:
+        n = os.pwritev(fd, views[:_IOV_MAX], offset)
+        offset += n
+        while views and n >= len(views[0]):
+            n -= len(views[0])
+            views.pop(0)
+        if n:
+            views[0] = views[0][n:]
+
+
+def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = libc.sync_file_range
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_sync_file_range = _load_sync_file_range()
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def _start_writeback(fd: int, offset: int, size: int) -> None:
+    """Start writing a finished block to disk now, so the final fsync has little left to wait for.
+
+    ``sync_file_range(SYNC_FILE_RANGE_WRITE)`` only queues the write-out (it
+    guarantees nothing: the fsync in :meth:`TempFile.commit` does); where it
+    is missing this does nothing.
+    """
+    if _sync_file_range is not None:
+        _sync_file_range(fd, offset, size, _SYNC_FILE_RANGE_WRITE)
+
+
+def _link_no_replace(src: Path, dst: Path) -> None:
+    """Give ``src`` the name ``dst`` unless ``dst`` exists (FileExistsError), atomically if possible.
+
+    A hard link fails atomically on an existing name; on a file system without
+    hard links the existence check and the rename are two steps.
+    """
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except FileExistsError:
+        raise
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        if os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, "File exists", str(dst)) from None
+        os.replace(src, dst)
+        return
+    os.unlink(src)

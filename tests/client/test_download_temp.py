@@ -1,0 +1,91 @@
+"""The download temp file (client/download_temp.py): blocks verified by SHA-256 before they count."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+import xxhash
+
+from client.download_temp import TEMP_PREFIX, LocalBlock, TempFile
+from client.models import RemoteBlock
+from protocol.hashing import BLOCK_SIZE
+
+
+def remote_block(index: int, data: bytes) -> RemoteBlock:
+    return RemoteBlock(
+        index=index,
+        block_id="0" * 32,
+        size=len(data),
+        md5=hashlib.md5(data).hexdigest(),
+        sha256=hashlib.sha256(data).hexdigest(),
+        grant="g",
+    )
+
+
+def temp_files(folder) -> list[str]:
+    return [p.name for p in folder.iterdir() if p.name.startswith(TEMP_PREFIX)]
+
+
+def test_pieces_are_verified_then_written_and_indexed(tmp_path):
+    a, b = os.urandom(BLOCK_SIZE), os.urandom(1000)
+    seen = {}
+    part = TempFile(tmp_path / "f", 2 * BLOCK_SIZE, on_block=lambda blk, x: seen.__setitem__(blk.index, x))
+    # a block in uneven pieces, as the network delivers it
+    pieces = [a[:5], a[5:300_000], memoryview(a)[300_000:]]
+    assert part.write_verified(remote_block(0, a), pieces) == ""
+    wrong = bytearray(b)
+    wrong[0] ^= 1
+    problem = part.write_verified(remote_block(1, b), [bytes(wrong)])
+    assert "SHA-256" in problem
+    assert 1 not in seen
+    assert "size" in part.write_verified(remote_block(1, b), [b[:-1]])
+    assert part.write_verified(remote_block(1, b), [b]) == ""
+    part.commit()
+    assert (tmp_path / "f").read_bytes()[: BLOCK_SIZE + 1000] == a + b
+    assert seen == {0: xxhash.xxh3_64_hexdigest(a), 1: xxhash.xxh3_64_hexdigest(b)}
+    assert temp_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("in_kernel", [True, False], ids=["copy_file_range", "read-write"])
+def test_local_copies_are_verified_after_copying(tmp_path, in_kernel):
+    a, b = os.urandom(BLOCK_SIZE), os.urandom(BLOCK_SIZE)
+    src = tmp_path / "old"
+    src.write_bytes(b + a)
+    part = TempFile(tmp_path / "f", 2 * BLOCK_SIZE + 10)
+    part._copy_range = in_kernel and hasattr(os, "copy_file_range")
+    assert part.copy_verified(remote_block(0, a), LocalBlock(src, BLOCK_SIZE)) == ""
+    assert part.copy_verified(remote_block(1, b), LocalBlock(src, 0)) == ""
+    # the source does not hold what it was said to: refused, whatever landed in the temp file
+    assert "SHA-256" in part.copy_verified(remote_block(0, a), LocalBlock(src, 0))
+    # the source ends before the block does
+    assert part.copy_verified(remote_block(2, b"x" * 10), LocalBlock(src, 2 * BLOCK_SIZE - 5)) != ""
+    assert part.copy_verified(remote_block(0, a), LocalBlock(src, BLOCK_SIZE)) == ""
+    part.commit()
+    assert (tmp_path / "f").read_bytes()[: 2 * BLOCK_SIZE] == a + b
+
+
+def test_a_local_copy_must_be_a_regular_file_and_no_symlink(tmp_path):
+    a = os.urandom(1000)
+    real = tmp_path / "real"
+    real.write_bytes(a)
+    (tmp_path / "link").symlink_to(real)
+    part = TempFile(tmp_path / "f", 1000)
+    try:
+        with pytest.raises(OSError):
+            part.copy_verified(remote_block(0, a), LocalBlock(tmp_path / "link", 0))
+        assert part.copy_verified(remote_block(0, a), LocalBlock(tmp_path, 0)) != ""
+    finally:
+        part.discard()
+    assert temp_files(tmp_path) == []
+
+
+def test_discard_leaves_the_target_alone(tmp_path):
+    target = tmp_path / "t"
+    target.write_bytes(b"old")
+    part = TempFile(target, 10)
+    assert part.write_verified(remote_block(0, b"0123456789"), [b"0123456789"]) == ""
+    part.discard()
+    assert target.read_bytes() == b"old"
+    assert temp_files(tmp_path) == []
