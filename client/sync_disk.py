@@ -33,7 +33,7 @@ from .download_temp import TEMP_PREFIX, LocalBlock
 from .models import RemoteBlock
 from .sync_hashing import FileUnstable, hash_local_file
 from .sync_ignore import IgnoreRules, is_builtin_ignored
-from .sync_scan import RACY_WINDOW_NS
+from .sync_scan import is_racy
 from .sync_state import BlockRecord, LocalEntry, SyncState
 from .sync_tree import FILE, FOLDER, Kind
 
@@ -53,7 +53,7 @@ def _same_stat(entry: LocalEntry, st: os.stat_result) -> bool:
 
 
 def _racy(entry: LocalEntry) -> bool:
-    return entry.mtime_ns is None or int(entry.scanned_at * 1e9) - entry.mtime_ns < RACY_WINDOW_NS
+    return is_racy(entry.scanned_at, entry.mtime_ns)
 
 
 def file_matches(
