@@ -214,13 +214,15 @@ def delete_folder(root: Path, tree_path: str, rules: IgnoreRules) -> FolderKept 
 def find_local_block(root: Path, state: SyncState, block: RemoteBlock) -> LocalBlock | None:
     """Where a local file held this block's SHA-256 at the last scan, or None.
 
-    The download verifies the bytes as it copies them: the file may have changed since.
+    The download verifies the bytes as it copies them (the file may have changed
+    since) by the xxh3-64 the block was indexed with: the scan itself trusts a
+    matching xxh3 to keep a block's SHA-256 (see client.sync_hashing).
     """
     found = state.find_local_block(block.sha256)
     if found is None:
         return None
-    tree_path, idx = found
-    return LocalBlock(fs_path(root, tree_path), idx * BLOCK_SIZE)
+    tree_path, idx, xxh3_64 = found
+    return LocalBlock(fs_path(root, tree_path), idx * BLOCK_SIZE, xxh3_64)
 
 
 def index_block(block: RemoteBlock, xxh3_64: str) -> BlockRecord:
