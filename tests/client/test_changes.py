@@ -105,9 +105,9 @@ async def test_longpoll_woken_by_a_commit(client, servers, token, tmp_path):
 
 
 async def test_longpoll_times_out_without_changes(client, monkeypatch):
-    from metaserver import web_changes
+    from metaserver import longpoll as polls
 
-    monkeypatch.setattr(web_changes, "LONGPOLL_MIN", 1)  # a short poll, for the test only
+    monkeypatch.setattr(polls, "LONGPOLL_MIN", 1)  # a short poll, for the test only
     cursor = await client.latest_cursor()
     assert await client.longpoll(cursor, timeout=1) == (False, None)
     with pytest.raises(BadRequest):
