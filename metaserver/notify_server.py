@@ -71,6 +71,11 @@ class NotifyServer:
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task | None = None
         self._drained = asyncio.Event()
+        #: held polls by the whole second (event loop clock) at which they time out: one timer
+        #: per second instead of one per poll, and a poll answered early leaves by a set removal
+        self._deadlines: dict[int, set[PollConnection]] = {}
+        #: the event loop clock, updated by the sweeper (idle connections are closed to the second)
+        self.now = 0.0
         self.port = 0
 
     async def start(self, host: str, port: int) -> int:
@@ -83,6 +88,7 @@ class NotifyServer:
         except OSError as e:
             raise OSError(e.errno, f"cannot listen on {host}:{port} (notify endpoint): {e.strerror}") from None
         self.port = self._server.sockets[0].getsockname()[1]
+        self.now = loop.time()
         self._sweeper = asyncio.create_task(self._sweep(), name="notify-idle-sweeper")
         return self.port
 
@@ -119,11 +125,31 @@ class NotifyServer:
         """The last connection closed."""
         self._drained.set()
 
+    def hold_until(self, conn: PollConnection, when: float) -> int:
+        """Time ``conn``'s poll out at ``when`` (loop clock), rounded down to the second; returns the second."""
+        second = int(when)
+        held = self._deadlines.get(second)
+        if held is None:
+            held = self._deadlines[second] = set()
+            asyncio.get_running_loop().call_at(second, self._expire, second)
+        held.add(conn)
+        return second
+
+    def release(self, conn: PollConnection, second: int) -> None:
+        held = self._deadlines.get(second)
+        if held is not None:
+            held.discard(conn)
+
+    def _expire(self, second: int) -> None:
+        for conn in self._deadlines.pop(second, ()):
+            conn.expire()
+
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(SWEEP_INTERVAL)
-            stale = loop.time() - IDLE_TIMEOUT
+            self.now = loop.time()
+            stale = self.now - IDLE_TIMEOUT
             for conn in tuple(self.connections):
                 if conn.idle and conn.last_active < stale:
                     conn.close()
@@ -134,7 +160,7 @@ class PollConnection(asyncio.Protocol):
 
     __slots__ = (
         "_server", "_loop", "_transport", "_parser", "_unparsed", "_url", "_headers", "_keep_alive",
-        "_queue", "_state", "_ctype", "_ns", "_cursor", "_recheck", "_timer", "_task", "last_active",
+        "_queue", "_state", "_ctype", "_ns", "_cursor", "_recheck", "_deadline", "_task", "last_active",
     )  # fmt: skip
 
     def __init__(self, server: NotifyServer) -> None:
@@ -152,9 +178,10 @@ class PollConnection(asyncio.Protocol):
         self._ns: int | None = None
         self._cursor: Cursor | None = None
         self._recheck = False
-        self._timer: asyncio.TimerHandle | None = None
+        #: the second (loop clock) at which the held poll times out (NotifyServer.hold_until)
+        self._deadline: int | None = None
         self._task: asyncio.Task | None = None
-        self.last_active = self._loop.time()
+        self.last_active = server.now
 
     @property
     def idle(self) -> bool:
@@ -270,7 +297,7 @@ class PollConnection(asyncio.Protocol):
         server.notifier.register(ctx.ns_id, self)  # before the journal check: no commit slips between
         await self._check()
         if self._state == _HELD:
-            self._timer = self._loop.call_later(polls.jittered(timeout), self._expire)
+            self._deadline = server.hold_until(self, self._loop.time() + polls.jittered(timeout))
 
     async def _check(self) -> None:
         """Answer if the journal moved past the cursor (or the server is closing), else hold the poll."""
@@ -304,8 +331,9 @@ class PollConnection(asyncio.Protocol):
             self._answer(polls.CHANGED)
         # while _BUSY, the check in progress reads the notifier's latest sequence number
 
-    def _expire(self) -> None:
-        self._timer = None
+    def expire(self) -> None:
+        """The poll's time is up (called by the server's timer for its second)."""
+        self._deadline = None
         self._answer(polls.UNCHANGED)
 
     def _spawn(self, coro) -> None:
@@ -344,9 +372,9 @@ class PollConnection(asyncio.Protocol):
         if self._ns is not None:
             self._server.notifier.unregister(self._ns, self)
             self._ns = self._cursor = None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._deadline is not None:
+            self._server.release(self, self._deadline)
+            self._deadline = None
 
     def _finish(self, data: bytes, keep_alive: bool) -> None:
         self._release()
@@ -359,7 +387,7 @@ class PollConnection(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         transport.write(data)
-        self.last_active = self._loop.time()
+        self.last_active = self._server.now
         if not keep_alive:
             transport.close()
         elif self._queue:
