@@ -144,15 +144,21 @@ class NotifyServer:
         for conn in self._deadlines.pop(second, ()):
             conn.expire()
 
+    def close_idle(self) -> int:
+        """Close the connections idle for ``IDLE_TIMEOUT`` (the sweeper does this every few seconds)."""
+        self.now = asyncio.get_running_loop().time()
+        stale = self.now - IDLE_TIMEOUT
+        closed = 0
+        for conn in tuple(self.connections):
+            if conn.idle and conn.last_active <= stale:
+                conn.close()
+                closed += 1
+        return closed
+
     async def _sweep(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(SWEEP_INTERVAL)
-            self.now = loop.time()
-            stale = self.now - IDLE_TIMEOUT
-            for conn in tuple(self.connections):
-                if conn.idle and conn.last_active < stale:
-                    conn.close()
+            self.close_idle()
 
 
 class PollConnection(asyncio.Protocol):
