@@ -108,3 +108,41 @@ async def open_polls(
         polls.append(RawPoll(request, loop.create_future()))
     tasks = [asyncio.create_task(connect(p)) for p in polls]
     return polls, tasks
+
+
+def send_floor(answer_bytes: int, pairs: int = 2_000, passes: int = 3) -> float:
+    """Seconds one ``send`` of an answer this size takes on a loopback TCP connection, here and now.
+
+    The baseline of the scenario: a bare loop sending one answer to each of
+    ``pairs`` connected sockets (TCP_NODELAY, as the server's), median of
+    ``passes``; N times this is what writing N answers costs one thread at the
+    least. Blocking: run it in a thread.
+    """
+    import socket
+    import statistics
+
+    data = b"x" * answer_bytes
+    listener = socket.socket()
+    clients: list[socket.socket] = []
+    servers: list[socket.socket] = []
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(pairs)
+        port = listener.getsockname()[1]
+        for _ in range(pairs):
+            clients.append(socket.create_connection(("127.0.0.1", port)))
+            conn, _addr = listener.accept()
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            servers.append(conn)
+        times = []
+        for _ in range(passes):
+            t0 = time.perf_counter()
+            for s in servers:
+                s.send(data)
+            times.append((time.perf_counter() - t0) / pairs)
+            for c in clients:
+                c.recv(answer_bytes * 2)
+        return statistics.median(times)
+    finally:
+        for s in (*clients, *servers, listener):
+            s.close()

@@ -53,6 +53,8 @@ ANSWER_TIMEOUT = 60.0
 NOTIFY, ROUTE = "notify", "route"
 #: the aiohttp route is measured up to this many polls (for comparison)
 ROUTE_MAX_POLLS = 1_000
+#: the size of a woken poll's whole answer (status line, headers, {"changes":true}), for the baseline
+ANSWER_BYTES = 148
 #: issue 5 targets
 HELD_TARGET, P99_TARGET_MS, RSS_PER_POLL_TARGET = 10_000, 200.0, 20 * 1024
 
@@ -103,6 +105,10 @@ async def run(ctx: BenchContext) -> ScenarioResult:
             ctx.say(f"longpoll: holding {n:,} polls ({endpoint})")
             result.samples[_key(n, endpoint)] = await _one_round(
                 stack, account.tokens[0], account.tokens[1], n, endpoint
+            )
+            # the baseline, right after each round: what the kernel alone takes per answer sent
+            result.samples[_key(n, endpoint)]["send_floor_s"] = await asyncio.to_thread(
+                rawpoll.send_floor, ANSWER_BYTES
             )
     for n, endpoint in rounds:
         _report(result, n, endpoint, result.samples[_key(n, endpoint)])
@@ -222,8 +228,12 @@ def _report(result: ScenarioResult, n: int, endpoint: str, s: dict[str, Any]) ->
     r(section, "answered before the commit", s["answered_before_commit"], note="should be 0")
     r(section, "answered after the commit", s["answered_after_commit"], note=str(s["outcomes"]))
     r(section, "commit (mkdir) round trip", s["commit_s"] * 1000, "ms")
+    floor = s["send_floor_s"]
+    r(section, "baseline: bare loopback send of one answer", floor * 1e6, "µs",
+      note=f"× N = {floor * n * 1000:,.0f} ms: one thread's least time to write N answers")  # fmt: skip
     r(section, "commit to answer, p50", lat["p50"] * 1000, "ms")
-    r(section, "commit to answer, p99", lat["p99"] * 1000, "ms")
+    r(section, "commit to answer, p99", lat["p99"] * 1000, "ms", ratio=lat["p99"] / (floor * n),
+      ratio_to="N × bare send")  # fmt: skip
     r(section, "commit to answer, max", lat["max"] * 1000, "ms")
     r(section, "server RSS before / with polls held",
       f"{s['rss_before'] / 2**20:.1f} / {s['rss_held'] / 2**20:.1f} MiB")  # fmt: skip
