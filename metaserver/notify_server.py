@@ -165,7 +165,8 @@ class PollConnection(asyncio.Protocol):
     """One client connection of the notify endpoint; a held poll is this object, registered as a waiter."""
 
     __slots__ = (
-        "_server", "_loop", "_transport", "_parser", "_unparsed", "_url", "_headers", "_keep_alive",
+        "_server", "_loop", "_transport", "_parser", "_unparsed", "_url", "_headers", "_head_keep_alive",
+        "_keep_alive",
         "_queue", "_state", "_ctype", "_ns", "_cursor", "_recheck", "_deadline", "_task", "last_active",
     )  # fmt: skip
 
@@ -177,6 +178,8 @@ class PollConnection(asyncio.Protocol):
         self._unparsed = 0
         self._url = b""
         self._headers: dict[bytes, str] = {}
+        #: of the request being parsed; ``_keep_alive``: of the request being answered
+        self._head_keep_alive = True
         self._keep_alive = True
         self._queue: collections.deque[_Request] = collections.deque()
         self._state = _IDLE
@@ -249,13 +252,13 @@ class PollConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._unparsed = 0
-        self._keep_alive = self._parser.should_keep_alive()
+        self._head_keep_alive = self._parser.should_keep_alive()
 
     def on_message_complete(self) -> None:
         h = self._headers
         request = _Request(
             self._parser.get_method(), self._url, h.get(b"authorization"), h.get(b"accept"),
-            h.get(b"content-type"), self._keep_alive,
+            h.get(b"content-type"), self._head_keep_alive,
         )  # fmt: skip
         if self._state == _IDLE and not self._queue:
             self._start(request)

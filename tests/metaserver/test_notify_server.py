@@ -137,6 +137,23 @@ async def test_pipelined_requests_are_answered_in_order(api, notify):
         await conn.close()
 
 
+async def test_a_request_pipelined_behind_a_held_poll_waits_its_turn(api, notify):
+    conn = await Conn.open(notify.port)
+    try:
+        cursor = await latest(api)
+        conn.writer.write(request(notify.token, cursor=cursor, timeout=60))
+        conn.writer.write(request(notify.token, extra="Connection: close\r\n", cursor=""))
+        await asyncio.sleep(0.3)
+        await api.ok("POST", "/v1/files/mkdir", {"path": "/wake"})
+        first = await asyncio.wait_for(read_answer(conn.reader), 20)
+        assert first.body == {"changes": True} and first.headers["connection"] == "keep-alive"
+        second = await read_answer(conn.reader)
+        assert second.body == {"changes": True} and second.headers["connection"] == "close"
+        assert await conn.closed_by_server()
+    finally:
+        await conn.close()
+
+
 async def test_only_commits_in_the_polled_namespace_wake_it(api, meta, notify, pool, monkeypatch):
     from metaserver import longpoll as polls
     from metaserver.users import create_user
