@@ -22,11 +22,11 @@ from urllib.parse import quote
 import aiohttp
 
 from protocol import paths
-from protocol.errors import BadRequest, ProtocolError, TesseraError, error_from_wire
+from protocol.errors import BadRequest, NotFound, ProtocolError, TesseraError, error_from_wire
 from protocol.hashing import BlockHash
 
 from .blockbatch_get import WantedBlock, get_block_batch
-from .errors import NotLoggedIn
+from .errors import ConnectFailed, NotLoggedIn
 from .filehash import StampedHash
 from .http import Timeouts, Transport, check_server_url
 from .models import Account, BlockPage, ChangesPage, ListPage, Login, LongPoll, Metadata, UploadSession
@@ -40,6 +40,8 @@ from .upload_journal import UploadJournal
 DEFAULT_TRANSFER_CONCURRENCY = 6
 #: how much longer than the poll's own timeout a long-poll answer may take to arrive
 LONGPOLL_GRACE = 30.0
+#: the metadata server's own long-poll route (the notify endpoint serves the same path)
+LONGPOLL_PATH = "/v1/changes/longpoll"
 
 
 class TesseraClient:
@@ -61,6 +63,7 @@ class TesseraClient:
         self.token = token
         self.transfer_concurrency = transfer_concurrency
         self._http = Transport(retry=retry, timeouts=timeouts, max_connections=max_connections)
+        self._longpoll_url: str | None = None
 
     async def __aenter__(self) -> TesseraClient:
         await self._http.open()
@@ -209,6 +212,10 @@ class TesseraClient:
         true; wait ``backoff`` seconds before the next poll when it is set. The
         read timeout of this request is the poll's timeout plus a grace period,
         not the client's usual read timeout.
+
+        The poll goes to the server's notify endpoint (asked for once with
+        :meth:`longpoll_url`); a server without one, or one whose notify endpoint
+        cannot be reached, is polled on its own ``/v1/changes/longpoll``.
         """
         if not cursor:
             raise BadRequest("longpoll needs a cursor (from changes() or latest_cursor())")
@@ -216,14 +223,38 @@ class TesseraClient:
         wait = aiohttp.ClientTimeout(
             total=None, sock_connect=base.connect, sock_read=timeout + LONGPOLL_GRACE
         )
-        answer = await self._call(
-            "GET",
-            "/v1/changes/longpoll",
-            params={"cursor": cursor, "timeout": int(timeout)},
-            idempotent=True,
-            request_timeout=wait,
-        )
+        url = await self.longpoll_url()
+        params = {"cursor": cursor, "timeout": int(timeout)}
+
+        async def poll(where: str) -> Any:
+            return await self._http.call(
+                "GET", where, token=self._token(), params=params, idempotent=True, request_timeout=wait
+            )
+
+        try:
+            answer = await poll(url)
+        except ConnectFailed:
+            fallback = self.server_url + LONGPOLL_PATH
+            if url == fallback:
+                raise
+            self._longpoll_url = None  # ask again next time: the notify endpoint may be back
+            answer = await poll(fallback)
         return LongPoll.from_wire(answer)
+
+    async def longpoll_url(self) -> str:
+        """Where this client long-polls: the notify endpoint the server names (``GET /v1/changes/notify``),
+        or the metadata server's own route if it names none."""
+        if self._longpoll_url is None:
+            try:
+                answer = await self._call("GET", "/v1/changes/notify", idempotent=True)
+            except NotFound:  # a server older than the notify endpoint
+                self._longpoll_url = self.server_url + LONGPOLL_PATH
+            else:
+                url = answer.get("url") if isinstance(answer, dict) else None
+                if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                    raise ProtocolError("notify: the answer has no http(s) URL")
+                self._longpoll_url = url
+        return self._longpoll_url
 
     # -- upload sessions --------------------------------------------------------------------
 

@@ -13,7 +13,8 @@ identity, the stronger of its two hashes; MD5 adds nothing after it):
   with ``os.copy_file_range`` (in the kernel: no pass through Python; a
   reflink on file systems that share extents) and then verified by reading
   back what landed in the temp file, so a source changed under the copy is
-  caught. Where the kernel cannot copy between the two files, the block is
+  caught (by the SHA-256, or by the xxh3-64 the sync daemon's block index
+  holds for those bytes, see :class:`LocalBlock`). Where the kernel cannot copy between the two files, the block is
   read, hashed and written through one small per-thread buffer instead.
 
 A block that fails its check leaves garbage at its offset, which the caller
@@ -67,10 +68,17 @@ _local = threading.local()
 
 @dataclass(frozen=True, slots=True)
 class LocalBlock:
-    """Where a local file held a block's bytes (to be verified before use)."""
+    """Where a local file held a block's bytes (to be verified before use).
+
+    With ``xxh3_64`` (the sync daemon's block index: the xxh3-64 of the bytes
+    whose SHA-256 is the block's), the copy is checked by that xxh3 alone, as
+    the daemon's scan keeps a block's SHA-256 while its xxh3 matches; without
+    it, by the SHA-256.
+    """
 
     path: Path
     offset: int
+    xxh3_64: str | None = None
 
 
 def _piece_buffer() -> memoryview:
@@ -82,17 +90,19 @@ def _piece_buffer() -> memoryview:
 
 
 class _Check:
-    """SHA-256 (and the sink's xxh3) over one block's bytes, fed piece by piece."""
+    """SHA-256 (or, given ``by_xxh3``, only that xxh3-64) and the sink's xxh3 over one block's bytes, piece by piece."""
 
-    __slots__ = ("sha", "xxh", "size")
+    __slots__ = ("sha", "xxh", "size", "by_xxh3")
 
-    def __init__(self, with_xxh: bool) -> None:
-        self.sha = hashlib.sha256()
-        self.xxh = xxhash.xxh3_64() if with_xxh else None
+    def __init__(self, with_xxh: bool, by_xxh3: str | None = None) -> None:
+        self.by_xxh3 = by_xxh3
+        self.sha = hashlib.sha256() if by_xxh3 is None else None
+        self.xxh = xxhash.xxh3_64() if with_xxh or by_xxh3 is not None else None
         self.size = 0
 
     def update(self, piece: bytes | memoryview) -> None:
-        self.sha.update(piece)  # releases the GIL for pieces over 2 KiB
+        if self.sha is not None:
+            self.sha.update(piece)  # releases the GIL for pieces over 2 KiB
         if self.xxh is not None:
             self.xxh.update(piece)
         self.size += len(piece)
@@ -101,6 +111,11 @@ class _Check:
         """Why the bytes are not the block's; empty if they are."""
         if self.size != block.size:
             return f"size {self.size}, expected {block.size}"
+        if self.sha is None:
+            assert self.xxh is not None
+            if self.xxh.hexdigest() != self.by_xxh3:
+                return "content does not match the xxh3 it was indexed with"
+            return ""
         got = self.sha.hexdigest()
         if got != block.sha256:
             return f"content does not match its SHA-256 (got {got[:16]}..., expected {block.sha256[:16]}...)"
@@ -188,7 +203,7 @@ class TempFile:
             with self._guard.use():
                 assert self._fd is not None
                 offset = block.index * BLOCK_SIZE
-                check = _Check(self._on_block is not None)
+                check = _Check(self._on_block is not None, source.xxh3_64)
                 if not (self._copy_range and self._copy_in_kernel(src, source.offset, offset, block.size)):
                     check = self._copy_through_buffer(src, source.offset, offset, block.size, check)
                 else:

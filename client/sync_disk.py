@@ -33,7 +33,7 @@ from .download_temp import TEMP_PREFIX, LocalBlock
 from .models import RemoteBlock
 from .sync_hashing import FileUnstable, hash_local_file
 from .sync_ignore import IgnoreRules, is_builtin_ignored
-from .sync_scan import RACY_WINDOW_NS
+from .sync_scan import is_racy
 from .sync_state import BlockRecord, LocalEntry, SyncState
 from .sync_tree import FILE, FOLDER, Kind
 
@@ -53,7 +53,7 @@ def _same_stat(entry: LocalEntry, st: os.stat_result) -> bool:
 
 
 def _racy(entry: LocalEntry) -> bool:
-    return entry.mtime_ns is None or int(entry.scanned_at * 1e9) - entry.mtime_ns < RACY_WINDOW_NS
+    return is_racy(entry.scanned_at, entry.mtime_ns)
 
 
 def file_matches(
@@ -214,13 +214,15 @@ def delete_folder(root: Path, tree_path: str, rules: IgnoreRules) -> FolderKept 
 def find_local_block(root: Path, state: SyncState, block: RemoteBlock) -> LocalBlock | None:
     """Where a local file held this block's SHA-256 at the last scan, or None.
 
-    The download verifies the bytes as it copies them: the file may have changed since.
+    The download verifies the bytes as it copies them (the file may have changed
+    since) by the xxh3-64 the block was indexed with: the scan itself trusts a
+    matching xxh3 to keep a block's SHA-256 (see client.sync_hashing).
     """
     found = state.find_local_block(block.sha256)
     if found is None:
         return None
-    tree_path, idx = found
-    return LocalBlock(fs_path(root, tree_path), idx * BLOCK_SIZE)
+    tree_path, idx, xxh3_64 = found
+    return LocalBlock(fs_path(root, tree_path), idx * BLOCK_SIZE, xxh3_64)
 
 
 def index_block(block: RemoteBlock, xxh3_64: str) -> BlockRecord:

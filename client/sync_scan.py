@@ -17,9 +17,10 @@ reuse the indexed hashes.
 A file that changes while it is hashed (size, mtime or inode differ before and
 after, or it is replaced) is reported as unstable and not recorded: the old
 row (if any) stays, and the next scan tries again. Likewise a file modified
-within :data:`RACY_WINDOW_NS` of being hashed is hashed again by the next scan
-even if its stat is unchanged, as git does for "racily clean" entries, since
-a write in the same mtime tick would otherwise go unseen.
+within a few timestamp ticks of being hashed (:func:`is_racy`: 100 ms where
+mtimes have sub-second parts, 2 s where they are whole seconds) is hashed again
+by the next scan even if its stat is unchanged, as git does for "racily clean"
+entries, since a write in the same mtime tick would otherwise go unseen.
 
 An entry that cannot be read is never reported as deleted (that would delete
 it on the server): its previous row, and for a folder everything below it,
@@ -49,8 +50,21 @@ from .sync_ignore import IgnoreRules
 from .sync_state import BlockRecord, LocalEntry, SyncState
 from .sync_tree import FILE, FOLDER, is_under
 
-#: files modified this close to their hashing are hashed again next scan
+#: files modified this close to their hashing are hashed again next scan, where the file
+#: system's timestamps are whole seconds (FAT's are even two seconds)
 RACY_WINDOW_NS = 2_000_000_000
+#: the same where timestamps have a sub-second part (ext4, XFS, btrfs, APFS, NTFS): the clock the
+#: kernel stamps files with ticks at least every 10 ms (a jiffy at HZ=100), so 100 ms is ten ticks
+FINE_RACY_WINDOW_NS = 100_000_000
+
+
+def is_racy(scanned_at: float, mtime_ns: int | None) -> bool:
+    """A row hashed this soon after the file's mtime cannot vouch for the file by its stat alone."""
+    if mtime_ns is None:
+        return True
+    window = FINE_RACY_WINDOW_NS if mtime_ns % 1_000_000_000 else RACY_WINDOW_NS
+    return int(scanned_at * 1e9) - mtime_ns < window
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,8 +272,7 @@ class _Scan:
     def _unchanged(prev: LocalEntry, st: os.stat_result) -> bool:
         if prev.kind != FILE or prev.content_hash is None or prev.mtime_ns is None:
             return False
-        racy = int(prev.scanned_at * 1e9) - prev.mtime_ns < RACY_WINDOW_NS
-        return not racy and (prev.size, prev.mtime_ns, prev.inode) == (st.st_size, st.st_mtime_ns, st.st_ino)
+        return not is_racy(prev.scanned_at, prev.mtime_ns) and (prev.size, prev.mtime_ns, prev.inode) == (st.st_size, st.st_mtime_ns, st.st_ino)
 
     def _record(self, entry: LocalEntry, blocks: tuple[BlockRecord, ...] | None) -> None:
         self.seen[entry.key] = entry

@@ -399,18 +399,18 @@ class SyncState:
         )
         return [BlockRecord(*r) for r in rows]
 
-    def find_local_block(self, sha256: str) -> tuple[str, int] | None:
-        """A local file and block index that held the block with this SHA-256 at the last scan.
+    def find_local_block(self, sha256: str) -> tuple[str, int, str] | None:
+        """A local file, block index and that block's xxh3-64 where the block with this SHA-256 was at the last scan.
 
         The file may have changed since: the caller must check the bytes it
-        reads against the hash before using them.
+        reads (against the SHA-256, or the xxh3 it was indexed with) before using them.
         """
         rows = self._query(
-            """SELECT l.path, b.idx FROM block_index b JOIN local l USING (path_key)
+            """SELECT l.path, b.idx, b.xxh3_64 FROM block_index b JOIN local l USING (path_key)
                WHERE b.sha256 = ? ORDER BY l.path_key, b.idx LIMIT 1""",
             (sha256.lower(),),
         )
-        return (rows[0][0], rows[0][1]) if rows else None
+        return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
 
     # -- the remote tree -------------------------------------------------------------
 

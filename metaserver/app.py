@@ -9,9 +9,10 @@ from aiohttp import web
 from . import db, web_auth, web_changes, web_files, web_files_batch, web_uploads
 from .config import ServerConfig
 from .notifier import Notifier
+from .notify_server import NotifyServer
 from .ratelimit import RATE_LIMITS, RateLimits, rate_limit_middleware
 from .web_common import error_middleware, note_prepared
-from .web_keys import CONFIG, NOTIFIER, POOL
+from .web_keys import CONFIG, NOTIFIER, NOTIFY_SERVER, POOL
 
 
 def create_app(config: ServerConfig) -> web.Application:
@@ -37,12 +38,21 @@ def create_app(config: ServerConfig) -> web.Application:
         yield
         await app[NOTIFIER].close()
 
+    async def notify_ctx(app: web.Application) -> AsyncIterator[None]:
+        # the notify endpoint: long-polls on their own port, in this process and event loop
+        app[NOTIFY_SERVER] = NotifyServer(app[POOL], app[NOTIFIER], app[RATE_LIMITS])
+        await app[NOTIFY_SERVER].start(config.host, config.notify_port)
+        yield
+        await app[NOTIFY_SERVER].close()
+
     async def end_longpolls(app: web.Application) -> None:
+        app[NOTIFY_SERVER].stop_accepting()
         app[NOTIFIER].begin_shutdown()
 
     app.on_shutdown.append(end_longpolls)
     app.cleanup_ctx.append(pool_ctx)
     app.cleanup_ctx.append(notifier_ctx)
+    app.cleanup_ctx.append(notify_ctx)
     r = app.router
     r.add_get("/v1/health", web_auth.health)
     r.add_post("/v1/auth/login", web_auth.login)
@@ -56,6 +66,7 @@ def create_app(config: ServerConfig) -> web.Application:
     r.add_get("/v1/changes", web_changes.list_changes)
     r.add_get("/v1/changes/latest_cursor", web_changes.latest_cursor)
     r.add_get("/v1/changes/longpoll", web_changes.longpoll)
+    r.add_get("/v1/changes/notify", web_changes.notify_endpoint)
     r.add_get("/v1/files/meta", web_files.get_metadata)
     r.add_get("/v1/files/blocks", web_files.file_blocks)
     r.add_post("/v1/files/blocks_batch", web_files_batch.file_blocks_batch)

@@ -15,6 +15,8 @@ def _announce(urls: dict[str, str], config: ServerConfig) -> None:
     lines = []
     if "meta" in urls:
         lines.append(f"metadata server: {urls['meta']}")
+    if "notify" in urls:
+        lines.append(f"notify endpoint: {urls['notify']}  (long-polls)")
     if "block" in urls:
         where = f"s3 bucket {config.extra['s3_bucket']}" if config.extra.get("s3_bucket") else str(config.blocks_dir)
         lines.append(f"block server:    {urls['block']}  (blocks in {where})")

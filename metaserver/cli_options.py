@@ -131,6 +131,21 @@ def server_options(f):
         click.option("--meta-port", envvar="TESSERA_META_PORT", type=int, default=8080, show_default=True),
         click.option("--block-port", envvar="TESSERA_BLOCK_PORT", type=int, default=8081, show_default=True),
         click.option(
+            "--notify-port",
+            envvar="TESSERA_NOTIFY_PORT",
+            type=click.IntRange(min=0, max=65535),
+            default=None,
+            help="Port of the notify endpoint (clients' long-polls) [default: --meta-port + 2, 8082; "
+            "0 when --meta-port is 0].",
+        ),
+        click.option(
+            "--notify-url",
+            envvar="TESSERA_NOTIFY_URL",
+            default="",
+            help="The notify endpoint's URL handed to clients, e.g. behind a load balancer "
+            "[default: the metadata server's host as the client reached it, on --notify-port].",
+        ),
+        click.option(
             "--block-url",
             "block_urls",
             multiple=True,
@@ -238,11 +253,34 @@ def _block_extra(put_concurrency, put_queue_timeout, put_idle_timeout, gc_interv
     return extra
 
 
+def _notify_port(notify_port: int | None, meta_port: int) -> int:
+    if notify_port is not None:
+        return notify_port
+    return 0 if meta_port == 0 else meta_port + 2
+
+
+def _notify_url(url: str) -> str:
+    if not url:
+        return ""
+    from yarl import URL
+
+    try:
+        parsed = URL(url.strip())
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host or parsed.path not in ("", "/") \
+            or parsed.query_string or parsed.fragment:  # fmt: skip
+        raise click.BadParameter(f"not a base URL: {url!r} (expected http(s)://host[:port])", param_hint="--notify-url")
+    return str(parsed).rstrip("/")
+
+
 def _config(
     data_dir: Path,
     host,
     meta_port,
     block_port,
+    notify_port,
+    notify_url,
     block_urls,
     upload_ttl,
     rate_limit,
@@ -274,6 +312,8 @@ def _config(
         host=host,
         meta_port=meta_port,
         block_port=block_port,
+        notify_port=_notify_port(notify_port, meta_port),
+        notify_url=_notify_url(notify_url),
         block_urls=tuple(u.rstrip("/") for u in block_urls),
         blocks_dir=data_dir / "blocks",
         upload_session_ttl=max(1, round(ttl)),

@@ -21,6 +21,11 @@ class ServerConfig:
     host: str = "127.0.0.1"
     meta_port: int = 8080
     block_port: int = 8081
+    #: port of the notify endpoint (long-polls, metaserver/notify_server.py); 0: an ephemeral port
+    notify_port: int = 0
+    #: the notify endpoint's URL handed to clients (e.g. behind a load balancer); empty: the
+    #: metadata server's own host (as the client reached it) with ``notify_port``
+    notify_url: str = ""
     #: block server URLs the metadata server hands to clients
     block_urls: tuple[str, ...] = ()
     #: where the local block store keeps blocks

@@ -1,10 +1,13 @@
 """Journal notifications fanned out to long-polls in this process.
 
 One dedicated PostgreSQL connection per process LISTENs on the journal
-channel; every commit (on any metadata server) sends a NOTIFY, and this
-process wakes its waiters for that namespace. Waiters hold no database
-connection. If the listening connection drops, it is re-opened with backoff
-and every waiter is woken so that it re-checks the journal itself.
+channel; every commit (on any metadata server) sends a NOTIFY with its
+namespace and sequence number, and this process wakes its waiters for that
+namespace. Waiters hold no database connection and no task: a waiter is any
+object with a ``wake(seq)`` method, called synchronously on the event loop,
+so waking N polls costs N method calls. If the listening connection drops, it
+is re-opened with backoff and every waiter is woken with ``seq=None``: it
+must then re-check the journal itself.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import defaultdict
+from typing import Protocol
 
 import asyncpg
 
@@ -21,10 +24,36 @@ from .journal import NOTIFY_CHANNEL
 log = logging.getLogger(__name__)
 
 
+class Waiter(Protocol):
+    def wake(self, seq: int | None) -> None:
+        """A commit with journal sequence ``seq`` happened in the namespace waited on;
+        ``None``: something may have happened (listener reconnected, or shutdown)."""
+
+
+class EventWaiter:
+    """A waiter for a coroutine: ``wake`` records the highest sequence number and sets ``event``."""
+
+    __slots__ = ("event", "seq", "recheck")
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.seq = -1
+        #: woken without a sequence number: the journal must be asked
+        self.recheck = False
+
+    def wake(self, seq: int | None) -> None:
+        if seq is None:
+            self.recheck = True
+        elif seq > self.seq:
+            self.seq = seq
+        self.event.set()
+
+
 class Notifier:
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn
-        self._waiters: dict[int, set[asyncio.Event]] = defaultdict(set)
+        self._waiters: dict[int, set[Waiter]] = {}
+        self._count = 0
         self._latest: dict[int, int] = {}
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task | None = None
@@ -40,7 +69,8 @@ class Notifier:
 
     @property
     def waiting(self) -> int:
-        return sum(len(s) for s in self._waiters.values())
+        """Waiters registered now, over all namespaces."""
+        return self._count
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="journal-listener")
@@ -96,30 +126,34 @@ class Notifier:
         waiters = self._waiters.get(ns_id)
         if not waiters:
             return
-        # waiters compare their cursor with this instead of each asking the database
+        # a poll that registers while its journal check runs compares its cursor with this
         if seq > self._latest.get(ns_id, -1):
             self._latest[ns_id] = seq
-        for ev in waiters:
-            ev.set()
+        for waiter in tuple(waiters):  # a woken waiter may unregister itself
+            waiter.wake(seq)
 
     def latest_seq(self, ns_id: int) -> int | None:
         """The highest journal sequence number notified for ``ns_id`` while it had waiters."""
         return self._latest.get(ns_id)
 
     def _wake_all(self) -> None:
-        for events in self._waiters.values():
-            for ev in events:
-                ev.set()
+        for waiters in tuple(self._waiters.values()):
+            for waiter in tuple(waiters):
+                waiter.wake(None)
 
-    def register(self, ns_id: int) -> asyncio.Event:
-        ev = asyncio.Event()
-        self._waiters[ns_id].add(ev)
-        return ev
-
-    def unregister(self, ns_id: int, ev: asyncio.Event) -> None:
+    def register(self, ns_id: int, waiter: Waiter) -> None:
         waiters = self._waiters.get(ns_id)
-        if waiters is not None:
-            waiters.discard(ev)
+        if waiters is None:
+            waiters = self._waiters[ns_id] = set()
+        if waiter not in waiters:
+            waiters.add(waiter)
+            self._count += 1
+
+    def unregister(self, ns_id: int, waiter: Waiter) -> None:
+        waiters = self._waiters.get(ns_id)
+        if waiters is not None and waiter in waiters:
+            waiters.discard(waiter)
+            self._count -= 1
             if not waiters:
                 del self._waiters[ns_id]
                 self._latest.pop(ns_id, None)

@@ -94,20 +94,26 @@ def _refuse(wait: float, what: str) -> RateLimited:
     return RateLimited(f"too many {what}; retry in {wait:.1f} s", retry_after=round(wait, 3))
 
 
-@web.middleware
-async def rate_limit_middleware(request: web.Request, handler):
-    """Per-token limit on every request that carries a bearer token."""
-    limiter = request.app[RATE_LIMITS].tokens
-    header = request.headers.get("Authorization")
+def check_token_rate(limits: RateLimits, header: str | None) -> None:
+    """Draw one request from the bucket of the bearer token in ``header``; RateLimited if empty.
+
+    A missing or malformed header draws nothing: authentication answers 401 for it.
+    """
+    limiter = limits.tokens
     if limiter is not None and header:
         try:
             key = hash_token(bearer_token(header))
         except Unauthorized:
-            key = None  # malformed: the handler answers 401
-        if key is not None:
-            wait = limiter.take(key)
-            if wait:
-                raise _refuse(wait, "requests with this token")
+            return
+        wait = limiter.take(key)
+        if wait:
+            raise _refuse(wait, "requests with this token")
+
+
+@web.middleware
+async def rate_limit_middleware(request: web.Request, handler):
+    """Per-token limit on every request that carries a bearer token."""
+    check_token_rate(request.app[RATE_LIMITS], request.headers.get("Authorization"))
     return await handler(request)
 
 

@@ -51,6 +51,18 @@ async def serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunn
     return runner, f"http://{shown}:{bound_port}"
 
 
+def _notify_url(runner: web.AppRunner, meta_url: str) -> str:
+    """The notify endpoint's base URL, as the operator would reach it (the metadata server's host)."""
+    from yarl import URL
+
+    from .web_keys import CONFIG, NOTIFY_SERVER
+
+    app = runner.app
+    if app[CONFIG].notify_url:
+        return app[CONFIG].notify_url
+    return str(URL(meta_url).with_port(app[NOTIFY_SERVER].port))
+
+
 async def wait_for_signal() -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -87,6 +99,7 @@ async def run_servers(config: ServerConfig, *, meta: bool, block: bool, announce
                     raise SystemExit("the metadata server needs at least one --block-url")
                 runner, urls["meta"] = await serve(create_meta_app(config), config.host, config.meta_port)
                 runners.append(runner)
+                urls["notify"] = _notify_url(runner, urls["meta"])
             announce(urls, config)
             await wait_for_signal()
             log.info("shutting down")

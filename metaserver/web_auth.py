@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from aiohttp import web
 
 from protocol.errors import BadRequest, Unauthorized
 
 from . import db, ratelimit, users
-from .auth import Caller, bearer_token, check_password, hash_token, lookup_token, new_token
+from .auth import check_password, hash_token, new_token
+from .callers import Context, authenticate_header
 from .web_common import read_body, respond
 from .web_keys import POOL
 
 MAX_DEVICE_NAME = 128
 
 
-@dataclass(frozen=True, slots=True)
-class Context:
-    caller: Caller
-    ns_id: int  # the caller's home namespace
-
-
 async def authenticate(request: web.Request) -> Context:
-    token = bearer_token(request.headers.get("Authorization"))
-    async with db.connection(request.app[POOL]) as conn:
-        caller = await lookup_token(conn, token)
-        ns_id = await users.home_namespace(conn, caller.user_id)
-    return Context(caller, ns_id)
+    return await authenticate_header(request.app[POOL], request.headers.get("Authorization"))
 
 
 def _str_field(body: dict, name: str, *, max_len: int = 1024) -> str:

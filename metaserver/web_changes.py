@@ -1,27 +1,24 @@
-"""Change feed endpoints: changes, latest_cursor, longpoll."""
+"""Change feed endpoints: changes, latest_cursor, longpoll (and where the notify endpoint is)."""
 
 from __future__ import annotations
 
 import asyncio
-import random
 
 from aiohttp import web
 
-from . import changes, db
+from protocol import codec
+
+from . import changes, db, notify_server
+from . import longpoll as polls
 from .cursor import Cursor
+from .notifier import EventWaiter
 from .web_auth import authenticate
 from .web_common import query_int, respond
-from .web_keys import NOTIFIER, POOL
-
-LONGPOLL_MIN, LONGPOLL_MAX, LONGPOLL_DEFAULT = 30, 480, 30
-#: above this many held polls, new ones are told to back off instead of waiting
-MAX_HELD_POLLS = 100_000
-OVERLOAD_BACKOFF = 60
+from .web_keys import CONFIG, NOTIFIER, NOTIFY_SERVER, POOL
 
 
 def _cursor(request: web.Request) -> Cursor | None:
-    raw = request.query.get("cursor", "")
-    return Cursor.decode(raw) if raw else None
+    return polls.parse_cursor(request.query.get("cursor"))
 
 
 async def list_changes(request: web.Request) -> web.Response:
@@ -40,53 +37,67 @@ async def latest_cursor(request: web.Request) -> web.Response:
     return respond(request, {"cursor": cursor.encode()})
 
 
-async def _has_changes(request: web.Request, ns_id: int, cursor: Cursor) -> bool:
-    async with db.connection(request.app[POOL]) as conn:
-        last = await conn.fetchval("SELECT last_seq FROM namespaces WHERE id = $1", ns_id)
-    changes.check(cursor, ns_id, last)
-    return cursor.listing_after is not None or last > cursor.seq
-
-
 async def longpoll(request: web.Request) -> web.Response:
     """Hold the request until the tree changes after the cursor, or the timeout passes.
 
-    No database connection is held while waiting: the wait is on an in-process
-    event that the journal listener sets.
+    No database connection is held while waiting: the wait is on a waiter that
+    the journal listener wakes with the commit's sequence number. Clients use the
+    notify endpoint (:mod:`metaserver.notify_server`) for the same thing at a
+    fraction of the cost per answer; this route stays for older clients and curl.
     """
     ctx = await authenticate(request)
-    timeout = query_int(request, "timeout", LONGPOLL_DEFAULT, LONGPOLL_MIN, LONGPOLL_MAX)
-    raw = request.query.get("cursor", "")
-    if not raw:
-        return respond(request, {"changes": True})
-    cursor = Cursor.decode(raw)
+    timeout = polls.parse_timeout(request.query.get("timeout"))
+    cursor = polls.parse_cursor(request.query.get("cursor"))
+    if cursor is None:
+        return _answer(request, polls.CHANGED)
     notifier = request.app[NOTIFIER]
-    if notifier.waiting >= MAX_HELD_POLLS:
-        return respond(request, {"changes": False, "backoff": OVERLOAD_BACKOFF})
-    event = notifier.register(ctx.ns_id)  # before the check, so no commit slips between
+    if notifier.waiting >= polls.MAX_HELD_POLLS:
+        return _answer(request, polls.OVERLOADED)
+    waiter = EventWaiter()
+    notifier.register(ctx.ns_id, waiter)  # before the check, so no commit slips between
     try:
-        if await _has_changes(request, ctx.ns_id, cursor):
-            return respond(request, {"changes": True})
-        # jitter spreads out the reconnects of many clients; never beyond the asked timeout
-        wait = timeout - random.uniform(0, timeout * 0.1)
-        deadline = asyncio.get_running_loop().time() + wait
+        if await polls.has_changes(request.app[POOL], ctx.ns_id, cursor):
+            return _answer(request, polls.CHANGED)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + polls.jittered(timeout)
         while True:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                return respond(request, {"changes": False})
-            try:
-                await asyncio.wait_for(event.wait(), remaining)
-            except TimeoutError:
-                return respond(request, {"changes": False})
-            event.clear()
-            if notifier.closing:  # the server is shutting down: let the client re-poll elsewhere
-                return respond(request, {"changes": False, "backoff": 1})
             # a commit's NOTIFY carries its sequence number: no database round trip per
-            # waiter when thousands wake at once; a wake-up without one (the listener
-            # reconnected) is confirmed against the journal
+            # waiter when thousands wake at once (also covers a NOTIFY that came during the check)
             notified = notifier.latest_seq(ctx.ns_id)
             if notified is not None and notified > cursor.seq:
-                return respond(request, {"changes": True})
-            if await _has_changes(request, ctx.ns_id, cursor):
-                return respond(request, {"changes": True})
+                return _answer(request, polls.CHANGED)
+            if notifier.closing:  # the server is shutting down: let the client re-poll elsewhere
+                return _answer(request, polls.SHUTTING_DOWN)
+            if waiter.recheck:  # woken without a sequence number (the listener reconnected)
+                waiter.recheck = False
+                if await polls.has_changes(request.app[POOL], ctx.ns_id, cursor):
+                    return _answer(request, polls.CHANGED)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return _answer(request, polls.UNCHANGED)
+            try:
+                async with asyncio.timeout(remaining):
+                    await waiter.event.wait()
+            except TimeoutError:
+                return _answer(request, polls.UNCHANGED)
+            waiter.event.clear()
     finally:
-        notifier.unregister(ctx.ns_id, event)
+        notifier.unregister(ctx.ns_id, waiter)
+
+
+def _answer(request: web.Request, answer: dict) -> web.Response:
+    """One of the shared long-poll answers, its body encoded once per content type for all polls."""
+    ctype = codec.pick_response_type(request.headers.get("Accept"), request.headers.get("Content-Type"))
+    return web.Response(body=polls.encoded(answer, ctype), content_type=ctype)
+
+
+async def notify_endpoint(request: web.Request) -> web.Response:
+    """Where clients should long-poll: the notify endpoint's URL (``{"url"}``)."""
+    await authenticate(request)
+    config = request.app[CONFIG]
+    if config.notify_url:
+        url = config.notify_url.rstrip("/") + notify_server.PATH
+    else:  # this server's host, as the client reached it, on the notify port
+        port = request.app[NOTIFY_SERVER].port
+        url = str(request.url.with_port(port).with_path(notify_server.PATH).with_query(None))
+    return respond(request, {"url": url})

@@ -123,9 +123,13 @@ def _bad_method(request: web.Request) -> TesseraError:
 
 
 def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    return parse_int(request.query.get(name), name, default, lo, hi)
+
+
+def parse_int(raw: str | None, name: str, default: int, lo: int, hi: int) -> int:
+    """An integer query parameter ``name`` in [lo, hi] (``default`` if absent); BadRequest otherwise."""
     from protocol.errors import BadRequest
 
-    raw = request.query.get(name)
     if raw is None or raw == "":
         return default
     try:

@@ -7,7 +7,9 @@ from aiohttp import web
 
 from .config import ServerConfig
 from .notifier import Notifier
+from .notify_server import NotifyServer
 
 CONFIG = web.AppKey("config", ServerConfig)
 POOL = web.AppKey("pool", asyncpg.Pool)
 NOTIFIER = web.AppKey("notifier", Notifier)
+NOTIFY_SERVER = web.AppKey("notify_server", NotifyServer)

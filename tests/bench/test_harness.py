@@ -139,6 +139,26 @@ def test_large_end_to_end_with_real_servers(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("tb")], "temp dirs left behind"
 
 
+def test_longpoll_end_to_end_on_both_endpoints(tmp_path):
+    """`python -m bench longpoll --polls 20`: the notify endpoint and the aiohttp route, every poll woken."""
+    out = tmp_path / "out.json"
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "longpoll", "--polls", "20", "--no-plots",
+         "--json", str(out), "--out-dir", str(tmp_path), "--work-dir", str(tmp_path)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=150,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    [scenario] = json.loads(out.read_text())["scenarios"]
+    assert scenario["error"] is None
+    for key, path in (("20", "/v1/changes/longpoll"), ("route 20", "/v1/changes/longpoll")):
+        s = scenario["summary"][key]
+        assert s["outcomes"] == {"changes": 20} and s["answered_before_commit"] == 0, s
+        assert s["url"].endswith(path) and s["latency"]["max"] > 0 and s["send_floor_s"] > 0
+    assert scenario["summary"]["20"]["url"] != scenario["summary"]["route 20"]["url"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("tb")], "temp dirs left behind"
+
+
 async def test_stack_with_s3_and_counting_proxies(tmp_path):
     """--s3: blocks land in moto's S3 (its own process); the proxies count what the client sends."""
     import boto3

@@ -105,9 +105,9 @@ async def test_longpoll_woken_by_a_commit(client, servers, token, tmp_path):
 
 
 async def test_longpoll_times_out_without_changes(client, monkeypatch):
-    from metaserver import web_changes
+    from metaserver import longpoll as polls
 
-    monkeypatch.setattr(web_changes, "LONGPOLL_MIN", 1)  # a short poll, for the test only
+    monkeypatch.setattr(polls, "LONGPOLL_MIN", 1)  # a short poll, for the test only
     cursor = await client.latest_cursor()
     assert await client.longpoll(cursor, timeout=1) == (False, None)
     with pytest.raises(BadRequest):
@@ -134,3 +134,32 @@ async def test_cursor_of_another_account_is_reset(client, servers):
     # the way out: list again from scratch
     pages, _ = await drain(client)
     assert pages[0].reset and kinds_and_paths(pages) == []
+
+
+async def test_longpoll_goes_to_the_notify_endpoint(client, servers):
+    from yarl import URL
+
+    url = URL(await client.longpoll_url())
+    meta = URL(servers.meta_url)
+    assert url.path == "/v1/changes/longpoll" and url.host == meta.host and url.port != meta.port
+
+
+async def test_longpoll_falls_back_to_the_metadata_server_when_notify_is_unreachable(
+    servers, token, server_config, monkeypatch
+):
+    from dataclasses import replace
+
+    from metaserver import longpoll as polls
+    from metaserver.app import create_app
+    from tests.conftest import start_site
+
+    monkeypatch.setattr(polls, "LONGPOLL_MIN", 1)
+    # a metadata server that names a notify endpoint nobody listens on
+    config = replace(servers.config, notify_url="http://127.0.0.1:9")
+    runner, url = await start_site(create_app(config))
+    try:
+        async with TesseraClient(url, token, retry=FAST_RETRY) as c:
+            assert await c.longpoll_url() == "http://127.0.0.1:9/v1/changes/longpoll"
+            assert await c.longpoll(await c.latest_cursor(), timeout=1) == (False, None)
+    finally:
+        await runner.cleanup()

@@ -66,6 +66,25 @@ def test_local_copies_are_verified_after_copying(tmp_path, in_kernel):
     assert (tmp_path / "f").read_bytes()[: 2 * BLOCK_SIZE] == a + b
 
 
+@pytest.mark.parametrize("in_kernel", [True, False], ids=["copy_file_range", "read-write"])
+def test_a_local_copy_with_its_indexed_xxh3_is_checked_by_that_xxh3(tmp_path, in_kernel):
+    a, b = os.urandom(BLOCK_SIZE), os.urandom(BLOCK_SIZE)
+    src = tmp_path / "old"
+    src.write_bytes(b + a)
+    seen: dict[int, str] = {}
+    part = TempFile(tmp_path / "f", 2 * BLOCK_SIZE, lambda block, xxh: seen.__setitem__(block.index, xxh))
+    part._copy_range = in_kernel and hasattr(os, "copy_file_range")
+    xxh_a, xxh_b = xxhash.xxh3_64_hexdigest(a), xxhash.xxh3_64_hexdigest(b)
+    assert part.copy_verified(remote_block(0, a), LocalBlock(src, BLOCK_SIZE, xxh_a)) == ""
+    # the file changed since it was indexed: the bytes there no longer have the xxh3
+    assert "xxh3" in part.copy_verified(remote_block(1, b), LocalBlock(src, BLOCK_SIZE, xxh_b))
+    assert 1 not in seen
+    assert part.copy_verified(remote_block(1, b), LocalBlock(src, 0, xxh_b)) == ""
+    part.commit()
+    assert (tmp_path / "f").read_bytes() == a + b
+    assert seen == {0: xxh_a, 1: xxh_b}
+
+
 def test_a_local_copy_must_be_a_regular_file_and_no_symlink(tmp_path):
     a = os.urandom(1000)
     real = tmp_path / "real"

@@ -167,11 +167,14 @@ async def test_a_modified_file_uploads_only_changed_blocks_and_downloads_reuse_l
     assert await b.read("data.bin") == await a.read("data.bin")
 
 
-async def test_a_downloaded_file_is_rescanned_once_it_is_no_longer_racy(fleet):
+async def test_a_downloaded_file_is_rescanned_once_it_is_no_longer_racy(fleet, monkeypatch):
     """Written just now, a download's row cannot vouch for the file by its stat; a rescan after
     the racy window hashes it once while all is quiet, so the next download of it does not."""
-    from client.sync_scan import RACY_WINDOW_NS
+    from client import sync_scan
+    from client.sync_scan import is_racy
 
+    # the 2 s window of whole-second file systems, so that "just downloaded" is surely racy
+    monkeypatch.setattr(sync_scan, "FINE_RACY_WINDOW_NS", sync_scan.RACY_WINDOW_NS)
     a = await fleet.add("laptop")
     b = await fleet.add("desktop")
     await a.write("doc.txt", b"version one")
@@ -180,7 +183,7 @@ async def test_a_downloaded_file_is_rescanned_once_it_is_no_longer_racy(fleet):
     def settled() -> bool:
         entry = b.daemon.state.local_entry("/doc.txt")
         assert entry is not None and entry.mtime_ns is not None
-        return int(entry.scanned_at * 1e9) - entry.mtime_ns >= RACY_WINDOW_NS
+        return not is_racy(entry.scanned_at, entry.mtime_ns)
 
     assert not settled()
     # well before the periodic rescan (20 s in these tests), and with nothing else happening

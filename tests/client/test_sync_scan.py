@@ -7,6 +7,7 @@ import time
 import unicodedata
 
 import pytest
+import xxhash
 
 from client import sync_hashing, sync_scan
 from client.sync_ignore import IgnoreRules
@@ -77,8 +78,28 @@ def test_unchanged_files_are_not_read_again(root, state):
 
 def test_files_written_just_before_the_scan_are_hashed_again_next_time(root, state):
     (root / "a").write_bytes(b"x" * 100)
-    run(root, state)  # real clock: the mtime is within the racy window
-    assert run(root, state).stats.files_hashed == 1
+    mtime_ns = 1_700_000_000_123_456_789  # a sub-second part: a fine-grained file system
+    os.utime(root / "a", ns=(mtime_ns, mtime_ns))
+    run(root, state, clock=lambda: (mtime_ns + 50_000_000) / 1e9)  # hashed 50 ms after the write
+    assert run(root, state, clock=later).stats.files_hashed == 1
+    assert run(root, state, clock=later).stats.files_hashed == 0
+
+
+@pytest.mark.parametrize(
+    ("mtime_ns", "hashed_after_ms", "racy"),
+    [
+        (1_700_000_000_123_456_789, 0, True),
+        (1_700_000_000_123_456_789, 99, True),
+        (1_700_000_000_123_456_789, 150, False),
+        (1_700_000_000_000_000_000, 150, True),  # whole seconds: FAT, HFS+, some network mounts
+        (1_700_000_000_000_000_000, 1_999, True),
+        (1_700_000_000_000_000_000, 2_001, False),
+        (None, 10_000, True),
+    ],
+)
+def test_the_racy_window_follows_the_timestamp_granularity(mtime_ns, hashed_after_ms, racy):
+    base = mtime_ns if mtime_ns is not None else 1_700_000_000_000_000_000
+    assert sync_scan.is_racy((base + hashed_after_ms * 1_000_000) / 1e9, mtime_ns) is racy
 
 
 def test_only_changed_blocks_get_md5_and_sha256(root, state):
@@ -113,7 +134,7 @@ def test_blocks_can_be_found_by_sha256_for_download_reuse(root, state):
     block = os.urandom(1000)
     (root / "f").write_bytes(block)
     run(root, state, clock=later)
-    assert state.find_local_block(hash_block(block).sha256) == ("/f", 0)
+    assert state.find_local_block(hash_block(block).sha256) == ("/f", 0, xxhash.xxh3_64_hexdigest(block))
 
 
 def test_deleted_and_replaced_entries(root, state):

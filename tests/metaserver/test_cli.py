@@ -36,10 +36,10 @@ async def test_run_user_add_login_and_clean_shutdown(tmp_path):
     )
     try:
         urls = {}
-        while len(urls) < 2:
+        while len(urls) < 3:
             line = (await asyncio.wait_for(proc.stdout.readline(), 90)).decode()
             assert line, (await proc.stderr.read()).decode()
-            m = re.match(r"(metadata|block) server:\s+(http://\S+)", line)
+            m = re.match(r"(metadata|block|notify) (?:server|endpoint):\s+(http://\S+)", line)
             if m:
                 urls[m.group(1)] = m.group(2)
         code, out, err = await run_cmd("user", "add", "carol", "--password-stdin", "--data-dir", str(data),
@@ -52,6 +52,13 @@ async def test_run_user_add_login_and_clean_shutdown(tmp_path):
             async with s.post(urls["metadata"] + "/v1/auth/login",
                               json={"user": "carol", "password": "pw-carol", "device": "t"}) as r:
                 assert r.status == 200
+                token = (await r.json())["token"]
+            # the notify endpoint the server started beside the metadata server, as it names it
+            async with s.get(urls["metadata"] + "/v1/changes/notify", headers={"Authorization": f"Bearer {token}"}) as r:
+                assert (await r.json())["url"] == urls["notify"] + "/v1/changes/longpoll"
+            async with s.get(urls["notify"] + "/v1/changes/longpoll", params={"cursor": ""},
+                             headers={"Authorization": f"Bearer {token}"}) as r:
+                assert r.status == 200 and await r.json() == {"changes": True}
             async with s.get(urls["block"] + "/v1/health") as r:
                 assert r.status == 200
         assert (data / "grant-secret").exists() and (data / "pg" / "PG_VERSION").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -86,3 +87,14 @@ def test_parse_duration(text, seconds):
 def test_parse_duration_refuses(text):
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_notify_endpoint_port_and_url(tmp_path):
+    assert (_config(tmp_path, []).notify_port, _config(tmp_path, []).notify_url) == (8082, "")
+    assert _config(tmp_path, ["--meta-port", "9000"]).notify_port == 9002
+    assert _config(tmp_path, ["--meta-port", "0"]).notify_port == 0
+    config = _config(tmp_path, ["--notify-port", "7000", "--notify-url", "https://notify.example.com/"])
+    assert (config.notify_port, config.notify_url) == (7000, "https://notify.example.com")
+    for bad in ("ftp://x", "https://x/path", "nonsense"):
+        with pytest.raises(click.BadParameter):
+            _config(tmp_path, ["--notify-url", bad])

@@ -71,12 +71,12 @@ async def test_bad_and_foreign_cursors(api, meta, pool):
 
 
 async def test_longpoll_answers_at_once_when_behind_and_times_out_otherwise(api, pool, monkeypatch):
-    from metaserver import web_changes
+    from metaserver import longpoll as polls
 
     cursor = (await api.ok("GET", "/v1/changes/latest_cursor"))["cursor"]
     await api.ok("POST", "/v1/files/mkdir", {"path": "/x"})
     assert await api.ok("GET", "/v1/changes/longpoll", cursor=cursor) == {"changes": True}
-    monkeypatch.setattr(web_changes, "LONGPOLL_MIN", 1)  # a short poll for the test only
+    monkeypatch.setattr(polls, "LONGPOLL_MIN", 1)  # a short poll for the test only
     latest = (await api.ok("GET", "/v1/changes/latest_cursor"))["cursor"]
     assert await api.ok("GET", "/v1/changes/longpoll", cursor=latest, timeout=1) == {"changes": False}
 
@@ -110,14 +110,14 @@ async def test_commit_on_one_instance_wakes_poll_on_another(api, server_config):
 
 
 async def test_other_users_changes_do_not_wake(api, meta, pool, monkeypatch):
-    from metaserver import web_changes
+    from metaserver import longpoll as polls
     from metaserver.users import create_user
 
     async with pool.acquire() as conn:
         await create_user(conn, "bob", "pw-bob")
     bob = await meta.ok("POST", "/v1/auth/login", {"user": "bob", "password": "pw-bob"})
     cursor = (await api.ok("GET", "/v1/changes/latest_cursor"))["cursor"]
-    monkeypatch.setattr(web_changes, "LONGPOLL_MIN", 1)
+    monkeypatch.setattr(polls, "LONGPOLL_MIN", 1)
     poll = asyncio.create_task(api.ok("GET", "/v1/changes/longpoll", cursor=cursor, timeout=2))
     await asyncio.sleep(0.3)
     status, _ = await meta.call("POST", "/v1/files/mkdir", {"path": "/bobs"}, token=bob["token"])
