@@ -6,7 +6,8 @@ CLI or a script would. Reported: total time, files per second, per-file latency.
 
 Then the same tree goes from one ``tessera sync`` daemon to another (two
 devices of one account, bench/daemons.py): its folders are renamed into
-daemon A's folder and timed until daemon B has every file. Where ``syncthing``
+daemon A's folder and timed until daemon B has every file (the daemons move
+small files in batches both ways: client/sync_executor_batch.py). Where ``syncthing``
 is installed, the tree is also synced by a two-node Syncthing pair on loopback
 (bench/peer_syncthing.py), and the issue's target (Tessera <= 0.5x
 Syncthing's time) is judged on the daemons' time.
@@ -55,9 +56,11 @@ async def run(ctx: BenchContext) -> ScenarioResult:
     result.parameters = {"files": count, "folders": FOLDERS, "file_size": FILE_SIZE, "concurrency": concurrency,
                          "variants": {label: list(flags) for label, flags in VARIANTS}, "s3": ctx.s3}  # fmt: skip
     result.notes.append(
-        "The metadata server limits each device token to 50 requests/s (burst 200) by default and each file "
-        "is 2 metadata requests (create upload, commit); the second variant turns the limit off, to tell "
-        "the limiter from the server."
+        "The metadata server limits each device token to 200 requests/s (burst 1,000) by default and each "
+        "file of the library path is 2 metadata requests (create upload, commit); the second variant turns "
+        "the limit off, to tell the limiter from the server. The daemons batch: 250 files per create, block "
+        "and commit request up (POST /v1/uploads/batch, /v1/blocks/batch, /v1/uploads/commit_batch) and per "
+        "block-list and block request down (POST /v1/files/blocks_batch, /v1/blocks/get_batch)."
     )
     work = Path(tempfile.mkdtemp(prefix="tbs", dir=ctx.work_dir))
     syncthing_s = None

@@ -17,7 +17,7 @@ from metaserver import db, gc
 from metaserver.config import ServerConfig
 from metaserver.web_common import error_middleware, note_prepared
 
-from . import handlers, handlers_batch
+from . import handlers, handlers_batch, handlers_batch_get
 from .appkeys import CONFIG, POOL, PUT_SLOTS, SETTINGS, STORE
 from .settings import BlockServerSettings
 from .store_base import BlockStore
@@ -48,6 +48,7 @@ def create_app(config: ServerConfig, store: BlockStore | None = None) -> web.App
     app.cleanup_ctx.append(_garbage_collector)
 
     app.router.add_post("/v1/blocks/batch", handlers_batch.put_blocks)
+    app.router.add_post("/v1/blocks/get_batch", handlers_batch_get.get_blocks)
     app.router.add_put("/v1/blocks/{block_id}", handlers.put_block)
     app.router.add_get("/v1/blocks/{block_id}", handlers.get_block)  # and HEAD
     app.router.add_get("/v1/health", handlers.health)

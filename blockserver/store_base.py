@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
 
-from protocol.errors import BadRequest
+from protocol.errors import BadRequest, NotFound, TesseraError
 from protocol.hashing import BlockHash
 
 _HEX_DIGITS = frozenset("0123456789abcdef")
@@ -77,6 +77,10 @@ class BlockStream(AsyncIterator[bytes], abc.ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+async def _one_piece(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 class BlockStore(abc.ABC):
@@ -145,6 +149,42 @@ class BlockStore(abc.ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} cannot list objects with their times")
         yield  # pragma: no cover - makes this an async generator
+
+    async def put_small(self, blocks: list[tuple[str, bytes, BlockHash]]) -> list[TesseraError | None]:
+        """Store many small blocks whose bytes are in memory; per block None (stored) or its error.
+
+        Each block is verified and published as :meth:`put` does (a block that
+        fails is not visible). The caller bounds the total size. This default
+        stores them one after another; backends override it to group the work
+        (the local store fsyncs them together).
+        """
+        out: list[TesseraError | None] = []
+        for block_id, data, expected in blocks:
+            try:
+                await self.put(block_id, _one_piece(data), expected)
+            except TesseraError as e:
+                out.append(e)
+            else:
+                out.append(None)
+        return out
+
+    async def read_small(self, block_ids: list[str]) -> list[bytes | None]:
+        """The whole bytes of each block (None: not stored), for small blocks only.
+
+        The caller bounds the total size. This default reads them one after
+        another through :meth:`open`; backends that can read many at less cost
+        (one worker-thread call for local files) override it.
+        """
+        out: list[bytes | None] = []
+        for block_id in block_ids:
+            try:
+                _size, stream = await self.open(block_id)
+            except NotFound:
+                out.append(None)
+                continue
+            async with stream:
+                out.append(b"".join([piece async for piece in stream]))
+        return out
 
     async def sweep_temp(self, max_age: float, *, dry_run: bool = False) -> int:
         """Remove what interrupted puts left behind that is older than ``max_age`` seconds;

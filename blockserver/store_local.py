@@ -1,7 +1,8 @@
 """Blocks as files in a local directory.
 
 Layout: ``root/ab/abcdef0123...`` (the first two hex digits of the block id
-name a sub-directory, so no directory grows past 1/256 of the blocks).
+name a sub-directory, so no directory grows past 1/256 of the blocks). The
+256 sub-directories are made when the store starts.
 
 A put streams into a temp file in the block's own directory (so the rename
 never crosses a file system), fsyncs it, ``os.replace``-s it onto the final
@@ -9,6 +10,11 @@ name and fsyncs the directory: readers see either no block or the whole
 verified block, also across a crash. Temp files are dot-files ending in
 ``.tmp``; they are removed on every failure and never listed. All file system
 calls run in worker threads.
+
+:meth:`LocalStore.put_small` stores many small blocks held in memory at once:
+each is verified and written to its temp file, all are fsynced together
+(several threads), then each is renamed into place and each directory touched
+is fsynced once (also in parallel) before it returns.
 """
 
 from __future__ import annotations
@@ -19,13 +25,14 @@ import os
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
-from protocol.errors import NotFound
-from protocol.hashing import BlockHash
+from protocol.errors import BlockTooLarge, NotFound, SizeMismatch, TesseraError
+from protocol.hashing import BlockHash, hash_block
 
-from .intake import receive_verified
+from .intake import check_hashes, receive_verified
 from .store_base import BlockStore, BlockStream, StoredObject, check_block_id, is_block_id
 from .threads import run_to_completion
 
@@ -33,6 +40,8 @@ log = logging.getLogger(__name__)
 
 TEMP_PREFIX = "."
 TEMP_SUFFIX = ".tmp"
+#: fsyncs run at once by a grouped put
+FSYNC_THREADS = 8
 #: the sub-directories of the root: the first two hex digits of the block ids in them
 SHARD_DIRS = frozenset(f"{i:02x}" for i in range(256))
 #: a block file is streamed out in pieces of this size: one worker-thread hop each, so fewer is
@@ -50,7 +59,7 @@ class LocalStore(BlockStore):
         return f"LocalStore({str(self.root)!r})"
 
     async def start(self) -> None:
-        await run_to_completion(self.root.mkdir, parents=True, exist_ok=True)
+        await run_to_completion(_make_shards, self.root)
 
     async def close(self) -> None:
         return None  # nothing held between calls
@@ -77,6 +86,20 @@ class LocalStore(BlockStore):
         except FileNotFoundError:
             raise NotFound(f"no block {block_id}") from None
         return size, _FileStream(f)
+
+    async def put_small(self, blocks: list[tuple[str, bytes, BlockHash]]) -> list[TesseraError | None]:
+        """Verify and write every block, fsync them together, then publish each (one worker-thread call).
+
+        Every block is fsynced before any is renamed into place, and each
+        shard directory is fsynced once after its renames, before this returns.
+        """
+        return await run_to_completion(
+            _put_group, [(self.path_of(b), data, want) for b, data, want in blocks]
+        )
+
+    async def read_small(self, block_ids: list[str]) -> list[bytes | None]:
+        """Every block read in one worker-thread call (the caller bounds the total size)."""
+        return await run_to_completion(_read_files, [self.path_of(b) for b in block_ids])
 
     async def size(self, block_id: str) -> int:
         path = self.path_of(block_id)
@@ -149,6 +172,21 @@ class _FileStream(BlockStream):
 # -- the blocking parts, each run in a worker thread ---------------------------
 
 
+def _make_shards(root: Path) -> None:
+    """The root and its 256 shard directories, made once, so that no put has to create one
+    (and fsync the root) on its way."""
+    root.mkdir(parents=True, exist_ok=True)
+    made = False
+    for shard in sorted(SHARD_DIRS):
+        try:
+            (root / shard).mkdir()
+            made = True
+        except FileExistsError:
+            pass
+    if made:
+        _fsync_dir(root)
+
+
 def _create_temp(final: Path) -> tuple[BinaryIO, Path]:
     shard = final.parent
     if not shard.is_dir():
@@ -195,6 +233,73 @@ def _open_for_reading(path: Path) -> tuple[BinaryIO, int]:
     except BaseException:
         f.close()
         raise
+
+
+def _put_group(blocks: list[tuple[Path, bytes, BlockHash]]) -> list[TesseraError | None]:
+    out: list[TesseraError | None] = []
+    temps: list[tuple[int, Path, Path]] = []  # fd, temp, final
+    try:
+        for final, data, expected in blocks:
+            try:
+                check_hashes(_checked_size(data, expected), expected)
+            except TesseraError as e:
+                out.append(e)
+                continue
+            f, tmp = _create_temp(final)
+            try:
+                f.write(data)
+                f.flush()
+                fd = os.dup(f.fileno())
+            except BaseException:
+                _discard(f, tmp)
+                raise
+            f.close()
+            temps.append((fd, tmp, final))
+            out.append(None)
+        with ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="tessera-fsync") as pool:
+            for _ in pool.map(os.fsync, [fd for fd, _, _ in temps]):
+                pass
+    except BaseException:
+        for _, tmp, _ in temps:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        raise
+    finally:
+        for fd, _, _ in temps:
+            os.close(fd)
+    shards: set[Path] = set()
+    for _, tmp, final in temps:
+        os.replace(tmp, final)
+        shards.add(final.parent)
+    with ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="tessera-fsync") as pool:
+        for _ in pool.map(_fsync_dir, shards):  # fsyncs running together share journal commits
+            pass
+    return out
+
+
+def _checked_size(data: bytes, expected: BlockHash) -> BlockHash:
+    if len(data) > expected.size:
+        raise BlockTooLarge(
+            f"the body is longer than the {expected.size} bytes granted for the block", size=expected.size
+        )
+    if len(data) < expected.size:
+        raise SizeMismatch(
+            f"the body ended after {len(data)} of the {expected.size} bytes granted for the block",
+            size=expected.size,
+            received=len(data),
+        )
+    return hash_block(data)
+
+
+def _read_files(files: list[Path]) -> list[bytes | None]:
+    out: list[bytes | None] = []
+    for path in files:
+        try:
+            with open(path, "rb") as f:
+                out.append(f.read())
+        except FileNotFoundError:
+            out.append(None)
+    return out
 
 
 def _scan_blocks(shard: Path) -> list[tuple[str, float]]:

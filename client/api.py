@@ -22,9 +22,10 @@ from urllib.parse import quote
 import aiohttp
 
 from protocol import paths
-from protocol.errors import BadRequest, NotFound, ProtocolError
+from protocol.errors import BadRequest, NotFound, ProtocolError, TesseraError, error_from_wire
 from protocol.hashing import BlockHash
 
+from .blockbatch_get import WantedBlock, get_block_batch
 from .errors import ConnectFailed, NotLoggedIn
 from .filehash import StampedHash
 from .http import Timeouts, Transport, check_server_url
@@ -329,6 +330,42 @@ class TesseraClient:
                 return
             if not page.blocks:
                 raise ProtocolError(f"the block list of {path} stopped at {start} of {page.total} blocks")
+
+    async def file_blocks_batch(
+        self, files: Sequence[tuple[str, int | None]]
+    ) -> list[BlockPage | TesseraError]:
+        """The block lists (with get grants) of up to 1,000 ``(path, rev)`` at once, in order.
+
+        A file the server could not answer comes back as its error. A list may
+        be shorter than the file (the answer holds at most 10,000 blocks in all):
+        ``start + len(blocks) < total``; page the rest with :meth:`file_blocks`.
+        """
+        body = {
+            "files": [
+                {"path": paths.normalize(p), **({"rev": rev} if rev is not None else {})} for p, rev in files
+            ]
+        }
+        answer = await self._call("POST", "/v1/files/blocks_batch", body=body, idempotent=True)
+        servers = answer.get("block_servers") if isinstance(answer, dict) else None
+        results = answer.get("files") if isinstance(answer, dict) else None
+        if not isinstance(results, list) or len(results) != len(files):
+            raise ProtocolError(f"the block list batch answer has no 'files' list of {len(files)} items")
+        out: list[BlockPage | TesseraError] = []
+        for r in results:
+            if isinstance(r, dict) and "error" in r:
+                out.append(error_from_wire(0, r))
+            else:
+                out.append(BlockPage.from_wire({**r, "block_servers": servers} if isinstance(r, dict) else r))
+        return out
+
+    async def get_block_batch(
+        self, block_servers: Sequence[str], blocks: Sequence[WantedBlock], spread: int = 0
+    ) -> list[bytes | TesseraError]:
+        """The bytes of up to 1,000 blocks (at most 64 MiB in all) in one request, in order.
+
+        A block the server could not send comes back as its error; hashes are the caller's to check.
+        """
+        return await get_block_batch(self._http, block_servers, self._token(), blocks, spread)
 
     async def put_block(
         self,

@@ -72,7 +72,7 @@ from .sync_status import (
     write_status,
 )
 from .sync_tree import Node
-from .sync_watch import watch
+from .sync_watch import OwnWrites, watch
 from .upload_journal import UploadJournal
 
 if TYPE_CHECKING:
@@ -142,6 +142,8 @@ class SyncDaemon:
         self.status = SyncStatus(root=str(self.root), server=client.server_url, user=user, device=device)
         self.pending = PendingUploads()
         self.rules = IgnoreRules()
+        #: files the executor renames into place: their watcher events are not news
+        self.own_writes = OwnWrites()
         self._state: SyncState | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._executor: Executor | None = None
@@ -270,6 +272,7 @@ class SyncDaemon:
             rules=lambda: self.rules,
             offload=self._offload,
             journal=journal,
+            own_writes=self.own_writes,
         )
         log.info("syncing %s with %s as device %s", self.root, self.client.server_url, self.device)
         workers = [
@@ -368,6 +371,7 @@ class SyncDaemon:
                 step_ms=self.settings.watch_step_ms,
                 max_ms=self.settings.watch_max_ms,
                 stop=self._watch_stop,
+                own_writes=self.own_writes,
             )
         except (OSError, RuntimeError) as e:  # e.g. out of inotify watches
             log.warning("cannot watch %s for changes (%s); relying on periodic rescans", self.root, e)

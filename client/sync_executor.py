@@ -4,8 +4,9 @@
 by phase (the plan is already in phase order). Inside a phase, actions are
 independent: transfers run :attr:`SyncSettings.transfers` at a time, file
 deletions, moves and remote changes :attr:`SyncSettings.operations` at a time;
-folder creations, case renames, conflict renames and folder deletions run one
-by one in the plan's (depth) order.
+folder creations level by level (the folders of one depth at once, as many at a
+time); case renames, conflict renames and folder deletions run one by one in
+the plan's (depth) order.
 
 After an action succeeds its result is written to the trees exactly as the
 action's docstring says (the contract the simulator in
@@ -22,8 +23,8 @@ action is skipped with :attr:`Outcome.LOCAL_CHANGED` or
 and the plan then sees the change (possibly as a conflict).
 
 Uploads resume an interrupted session through the folder's
-:class:`~client.upload_journal.UploadJournal`; uploads of many small files
-go through :mod:`client.transfer_batch`; a download copies the blocks a local file already holds
+:class:`~client.upload_journal.UploadJournal`; uploads and downloads of many small files
+go in batches (:mod:`client.sync_executor_batch`); a download copies the blocks a local file already holds
 (:meth:`SyncState.find_local_block`) instead of fetching them.
 """
 
@@ -37,7 +38,7 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from protocol.errors import (
     AlreadyExists,
@@ -51,6 +52,7 @@ from protocol.errors import (
 )
 
 from . import sync_disk as disk
+from . import sync_executor_batch as batches
 from .concurrency import bounded_map
 from .errors import FileChanged
 from .models import Metadata, RemoteBlock
@@ -78,7 +80,7 @@ from .sync_scan import scanned_hash
 from .sync_state import BlockRecord, LocalEntry, RemoteEntry, StateError, SyncState
 from .sync_status import SyncStatus
 from .sync_tree import FILE, FOLDER, Node
-from .transfer_batch import MAX_BATCH_FILES, SMALL_FILE_MAX, BatchFile, upload_batch
+from .sync_watch import OwnWrites
 from .transfer_download import LocalBlock, download_file
 from .upload_journal import UploadJournal
 
@@ -86,10 +88,11 @@ if TYPE_CHECKING:
     from .api import TesseraClient
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 #: phases whose actions run one by one, in plan order
-_SEQUENTIAL = (Phase.CASE_RENAME, Phase.SET_ASIDE, Phase.MKDIR, Phase.DELETE_FOLDERS)
+_SEQUENTIAL = (Phase.CASE_RENAME, Phase.SET_ASIDE, Phase.DELETE_FOLDERS)
 
 
 class Outcome(enum.Enum):
@@ -151,6 +154,7 @@ class Executor:
         rules: Callable[[], IgnoreRules],
         offload: Offload,
         journal: UploadJournal | None = None,
+        own_writes: OwnWrites | None = None,
     ) -> None:
         self.root = root
         self.state = state
@@ -161,6 +165,7 @@ class Executor:
         self._rules = rules
         self._offload = offload
         self._journal = journal
+        self._own_writes = own_writes
         self._deleter = RemoteDeleter(client, state, offload, device)
         #: a download failed: its temp file may have been carried off (a folder renamed under it)
         #: where the download could not remove it; the daemon sweeps them before its next scan
@@ -171,7 +176,11 @@ class Executor:
         results: list[Result] = []
         for phase, group in itertools.groupby(actions, key=lambda a: a.phase):
             batch = list(group)
-            if phase in _SEQUENTIAL:
+            if phase == Phase.MKDIR:
+                # a run of folders at one depth is independent (their parents came before)
+                for _depth, level in itertools.groupby(batch, key=lambda a: a.path.count("/")):
+                    results += await self._concurrently(list(level), self.settings.operations)
+            elif phase in _SEQUENTIAL:
                 for action in batch:
                     results.append(await self._one(action))
             elif phase == Phase.TRANSFER:
@@ -258,12 +267,19 @@ class Executor:
         results = await self._bookkeeping(books) if books else []
         rest = [a for a in actions if not isinstance(a, RecordSynced | ForgetSynced)]
         uploads = [a for a in rest if isinstance(a, Upload)]
-        small = await self._offload(_small_files, self.state, uploads)
+        downloads = [a for a in rest if isinstance(a, Download)]
+        small, small_dl = await self._offload(batches.small_files, self.state, uploads, downloads)
         batched: list[Upload] = small if len(small) >= self.settings.batch_min else []
-        in_batch = set(batched)
+        batched_dl: list[Download] = small_dl if len(small_dl) >= self.settings.batch_min else []
+        in_batch = set(batched) | set(batched_dl)
         singles = [a for a in rest if a not in in_batch]
         jobs: list[Callable[[], Awaitable[list[Result]]]] = [
-            (lambda chunk=chunk: self._upload_batch(chunk)) for chunk in _chunks(batched, MAX_BATCH_FILES)
+            (lambda chunk=chunk: batches.upload_small(self, chunk))
+            for chunk in _chunks(batched, batches.BATCH_FILES)
+        ]
+        jobs += [
+            (lambda chunk=chunk: batches.download_small(self, chunk))
+            for chunk in _chunks(batched_dl, batches.BATCH_FILES)
         ]
         jobs += [(lambda a=a: self._single(a)) for a in singles]
         out: list[Result] = []
@@ -318,56 +334,6 @@ class Executor:
             # the file changed between the scan and the upload: what was sent is recorded, the
             # next scan sees the file as it is now
             raise LocalChanged(f"{a.path} changed since the last scan; uploaded as it is now")
-
-    async def _upload_batch(self, actions: list[Upload]) -> list[Result]:
-        files = [
-            BatchFile(
-                disk.fs_path(self.root, a.path),
-                a.path,
-                mode="add" if a.parent_rev is None else "update",
-                parent_rev=a.parent_rev,
-            )
-            for a in actions
-        ]
-        checks = await self._offload(_check_files, self.root, self.state, actions)
-        todo = [(a, f) for a, f, ok in zip(actions, files, checks, strict=True) if ok]
-        results = [
-            self._report(
-                Result(a, Outcome.LOCAL_CHANGED, "local_changed", f"{a.path} changed since the last scan")
-            )
-            for a, ok in zip(actions, checks, strict=True)
-            if not ok
-        ]
-        if not todo:
-            return results
-        for a, _ in todo:
-            self.pending.started_here(a.path)
-        try:
-            with self.status.transfer(f"{len(todo)} small files", "upload"):
-                outcomes = await upload_batch(self.client, [f for _, f in todo])
-        except Unauthorized:
-            raise
-        except TesseraError as err:
-            outcome, code = _classify(err)
-            return results + [self._report(Result(a, outcome, code, err.message)) for a, _ in todo]
-        sent = 0
-        for (a, _), r in zip(todo, outcomes, strict=True):
-            if r.error is None and r.metadata is not None:
-                try:
-                    await self._record_upload(a, r.metadata)
-                except LocalChanged as e:
-                    results.append(self._report(Result(a, Outcome.LOCAL_CHANGED, "local_changed", str(e))))
-                    continue
-                sent += r.blocks_sent
-                results.append(Result(a, Outcome.DONE))
-            else:
-                assert r.error is not None
-                outcome, code = _classify(r.error)
-                message = getattr(r.error, "message", None) or str(r.error)
-                results.append(self._report(Result(a, outcome, code, message)))
-        done = sum(1 for r in results if r.outcome == Outcome.DONE)
-        log.info("uploaded %d of %d small files in one batch (%d blocks sent)", done, len(actions), sent)
-        return results
 
     async def _download(self, a: Download) -> None:
         # a quick look first (no hashing: check_target below checks fully right before the rename)
@@ -459,21 +425,8 @@ class Executor:
 # -- small helpers run in worker threads --------------------------------------------------------------
 
 
-def _chunks(items: list[Upload], size: int) -> list[list[Upload]]:
+def _chunks(items: list[T], size: int) -> list[list[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def _small_files(state: SyncState, uploads: list[Upload]) -> list[Upload]:
-    out = []
-    for a in uploads:
-        entry = state.local_entry(a.path)
-        if entry is not None and entry.size is not None and entry.size <= SMALL_FILE_MAX:
-            out.append(a)
-    return out
-
-
-def _check_files(root: Path, state: SyncState, uploads: list[Upload]) -> list[bool]:
-    return [disk.file_matches(root, state, a.path, a.content_hash) for a in uploads]
 
 
 def _record_all(state: SyncState, actions: list[Action]) -> None:

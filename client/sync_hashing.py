@@ -76,16 +76,23 @@ def _sha_md5(data: memoryview) -> tuple[str, str]:
 class _Blocks:
     """The file's block records in order; full hashes run in a pool once there is more than one block."""
 
-    def __init__(self, known: Mapping[int, BlockRecord], stats: ScanStats) -> None:
+    def __init__(self, known: Mapping[int, BlockRecord], stats: ScanStats, size: int) -> None:
         self.known = known
         self.stats = stats
         self.records: list[BlockRecord | None] = []
-        self._free = [bytearray(BLOCK_SIZE) for _ in range(HASH_THREADS + 1)]
+        # buffers are made as needed, no larger than the file (plus one byte, so that a file
+        # that grew shows): a small file costs a small buffer, not HASH_THREADS + 1 blocks
+        self._buffer_size = min(BLOCK_SIZE, size + 1)
+        self._made = 0
+        self._free: list[bytearray] = []
         self._running: deque[tuple[int, str, int, Future[tuple[str, str]], bytearray]] = deque()
         self._pool: ThreadPoolExecutor | None = None
 
     def buffer(self) -> bytearray:
         if not self._free:
+            if self._made <= HASH_THREADS:
+                self._made += 1
+                return bytearray(self._buffer_size)
             self._settle_oldest()
         return self._free.pop()
 
@@ -143,12 +150,13 @@ def hash_local_file(
     flags = (
         os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     )
-    blocks = _Blocks(known, stats)
+    blocks: _Blocks | None = None
     try:
         with os.fdopen(os.open(fs_path, flags), "rb", buffering=0) as f:
             before = os.fstat(f.fileno())
             if not stat.S_ISREG(before.st_mode):
                 raise FileUnstable(f"{fs_path} is no longer a regular file")
+            blocks = _Blocks(known, stats, before.st_size)
             total = 0
             while True:
                 buf = blocks.buffer()
@@ -163,7 +171,8 @@ def hash_local_file(
             records = blocks.finish()
             after = os.fstat(f.fileno())
     finally:
-        blocks.close()
+        if blocks is not None:
+            blocks.close()
     stats.files_hashed += 1
     stats.bytes_read += total
     try:

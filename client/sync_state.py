@@ -255,6 +255,12 @@ class SyncState:
                 raise
             self._db.execute("COMMIT")
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Several writes in one transaction (one commit), e.g. the results of a batch."""
+        with self._tx():
+            yield
+
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()

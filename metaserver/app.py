@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import db, web_auth, web_changes, web_files, web_uploads
+from . import db, web_auth, web_changes, web_files, web_files_batch, web_uploads
 from .config import ServerConfig
 from .notifier import Notifier
 from .notify_server import NotifyServer
@@ -69,6 +69,7 @@ def create_app(config: ServerConfig) -> web.Application:
     r.add_get("/v1/changes/notify", web_changes.notify_endpoint)
     r.add_get("/v1/files/meta", web_files.get_metadata)
     r.add_get("/v1/files/blocks", web_files.file_blocks)
+    r.add_post("/v1/files/blocks_batch", web_files_batch.file_blocks_batch)
     r.add_get("/v1/files/list", web_files.list_folder)
     r.add_post("/v1/files/mkdir", web_files.mkdir)
     r.add_post("/v1/files/delete", web_files.delete)

@@ -9,6 +9,7 @@ entry in one transaction.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -126,36 +127,12 @@ async def create(
     unique: dict[tuple[str, int], hashing.BlockHash] = {}
     for b in req.blocks:
         unique.setdefault((b.sha256, b.size), b)
-    rows = await conn.fetch(
-        """SELECT b.id, b.sha256, b.size
-             FROM blocks b
-             JOIN unnest($2::bytea[], $3::int[]) AS want(sha256, size)
-               ON b.sha256 = want.sha256 AND b.size = want.size
-            WHERE b.owner_id = $1 AND b.state = 'stored'
-            ORDER BY b.stored_at
-            FOR SHARE OF b""",
-        caller.user_id,
-        [bytes.fromhex(s) for s, _ in unique],
-        [n for _, n in unique],
-    )
-    ids: dict[tuple[str, int], str] = {}
-    for r in rows:  # locked FOR SHARE: the garbage collector cannot take them from under us
-        ids.setdefault((bytes(r["sha256"]).hex(), r["size"]), r["id"])
+    ids = await stored_blocks(conn, caller.user_id, unique)
     new_blocks = [b for key, b in unique.items() if key not in ids]
     for b in new_blocks:
         ids[(b.sha256, b.size)] = uuid.uuid4().hex
     await _check_quota(conn, caller.user_id, sum(b.size for b in new_blocks))
-    if new_blocks:
-        await conn.execute(
-            """INSERT INTO blocks (id, owner_id, size, md5, sha256)
-               SELECT u.id, $1, u.size, u.md5, u.sha256
-                 FROM unnest($2::uuid[], $3::int[], $4::bytea[], $5::bytea[]) AS u(id, size, md5, sha256)""",
-            caller.user_id,
-            [ids[(b.sha256, b.size)] for b in new_blocks],
-            [b.size for b in new_blocks],
-            [bytes.fromhex(b.md5) for b in new_blocks],
-            [bytes.fromhex(b.sha256) for b in new_blocks],
-        )
+    await insert_blocks(conn, caller.user_id, new_blocks, ids)
     session_id = uuid.uuid4().hex
     expires = datetime.now(UTC) + timedelta(seconds=config.upload_session_ttl)
     await conn.execute(
@@ -174,11 +151,6 @@ async def create(
         caller.device_name,
         expires,
     )
-    # other devices see "a file is being uploaded" in the change feed
-    j = journal or await Journal.begin(conn, ns_id)
-    j.add(paths.path_key(req.path), req.path, "pending", None, False)
-    if journal is None:
-        await j.flush()
     if req.blocks:
         await conn.execute(
             """INSERT INTO session_blocks (session_id, idx, block_id)
@@ -186,7 +158,58 @@ async def create(
             session_id,
             [ids[(b.sha256, b.size)] for b in req.blocks],
         )
-    return await status(conn, config, caller, session_id)
+    answer = await status(conn, config, caller, session_id)
+    # other devices see "a file is being uploaded" in the change feed; last, so that the
+    # namespace lock the journal takes is held only until the commit right after
+    j = journal or await Journal.begin(conn, ns_id)
+    j.add(paths.path_key(req.path), req.path, "pending", None, False)
+    if journal is None:
+        await j.flush()
+    return answer
+
+
+async def stored_blocks(
+    conn: asyncpg.Connection, user_id: int, wanted: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], str]:
+    """The ids of the user's stored blocks with these (SHA-256, size), locked FOR SHARE so the
+    garbage collector cannot take them from under the caller's transaction."""
+    wanted = list(wanted)
+    if not wanted:
+        return {}
+    rows = await conn.fetch(
+        """SELECT b.id, b.sha256, b.size
+             FROM blocks b
+             JOIN unnest($2::bytea[], $3::int[]) AS want(sha256, size)
+               ON b.sha256 = want.sha256 AND b.size = want.size
+            WHERE b.owner_id = $1 AND b.state = 'stored'
+            ORDER BY b.stored_at
+            FOR SHARE OF b""",
+        user_id,
+        [bytes.fromhex(s) for s, _ in wanted],
+        [n for _, n in wanted],
+    )
+    ids: dict[tuple[str, int], str] = {}
+    for r in rows:
+        ids.setdefault((bytes(r["sha256"]).hex(), r["size"]), r["id"])
+    return ids
+
+
+async def insert_blocks(
+    conn: asyncpg.Connection, user_id: int, blocks: Sequence[hashing.BlockHash], ids: dict[tuple[str, int], str]
+) -> None:
+    """Pending block rows for ``blocks`` under their new ids (``ids`` by (SHA-256, size))."""
+    if not blocks:
+        return
+    await conn.execute(
+        """INSERT INTO blocks (id, owner_id, size, md5, sha256)
+           SELECT u.id, $1, u.size, u.md5, u.sha256
+             FROM unnest($2::uuid[], $3::int[], $4::bytea[], $5::bytea[]) AS u(id, size, md5, sha256)""",
+        user_id,
+        [ids[(b.sha256, b.size)] for b in blocks],
+        [b.size for b in blocks],
+        [bytes.fromhex(b.md5) for b in blocks],
+        [bytes.fromhex(b.sha256) for b in blocks],
+    )
 
 
 async def _check_quota(conn: asyncpg.Connection, user_id: int, new_bytes: int) -> None:
@@ -284,11 +307,14 @@ async def commit(
     outcome = _check_target(current, s["mode"], s["parent_rev"], bytes(s["content_hash"]))
     if outcome == "same":
         rev = current["rev"]
+        answer = entries.file_metadata(
+            current["path"], rev, current["size"], current["content_hash"], current["version_at"], current["device_name"]
+        )
     else:
         live_rev = current["rev"] if current is not None and not current["deleted"] else None
-        rev = await conn.fetchval(
+        rev, created = await conn.fetchrow(
             """INSERT INTO versions (ns_id, path, size, content_hash, block_count, parent_rev, device_name, user_id)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id""",
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, created_at""",
             j.ns_id,
             path,
             s["size"],
@@ -307,12 +333,13 @@ async def commit(
             parent, paths.basename(path)
         )
         await tree.upsert_entry(j, display, "file", rev)
-    if journal is None:
-        await j.flush()
+        answer = entries.file_metadata(display, rev, s["size"], s["content_hash"], created, s["device_name"])
     await conn.execute(
         "UPDATE upload_sessions SET state = 'committed', committed_rev = $2 WHERE id = $1", s["id"], rev
     )
-    return await _committed_metadata(conn, await _load(conn, caller, s["id"]))
+    if journal is None:
+        await j.flush()
+    return answer  # what _committed_metadata would read back, without the round trips
 
 
 async def _committed_metadata(conn: asyncpg.Connection, s: asyncpg.Record) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from protocol import paths
 from protocol.errors import BadRequest, IsAFolder, NotAFolder, NotFound
 
 from . import db, entries, tree
+from .config import ServerConfig
 from .grant_issue import get_grant
 from .journal import Journal
 from .web_auth import authenticate
@@ -72,6 +73,18 @@ async def list_folder(request: web.Request) -> web.Response:
     )
 
 
+def block_wire(config: ServerConfig, user_id: int, b: Any) -> dict[str, Any]:
+    """One block of a version's block list (a row idx, id, size, md5, sha256), with a get grant."""
+    return {
+        "index": b["idx"],
+        "block_id": b["id"],
+        "size": b["size"],
+        "md5": bytes(b["md5"]).hex(),
+        "sha256": bytes(b["sha256"]).hex(),
+        "grant": get_grant(config, user_id, b["id"], b["size"]),
+    }
+
+
 async def file_blocks(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     config = request.app[CONFIG]
@@ -102,17 +115,7 @@ async def file_blocks(request: web.Request) -> web.Response:
             start,
             limit,
         )
-    out: list[dict[str, Any]] = [
-        {
-            "index": b["idx"],
-            "block_id": b["id"],
-            "size": b["size"],
-            "md5": bytes(b["md5"]).hex(),
-            "sha256": bytes(b["sha256"]).hex(),
-            "grant": get_grant(config, ctx.caller.user_id, b["id"], b["size"]),
-        }
-        for b in blocks
-    ]
+    out = [block_wire(config, ctx.caller.user_id, b) for b in blocks]
     return respond(
         request,
         {

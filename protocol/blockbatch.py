@@ -27,3 +27,30 @@ def frame_header(block_id: str, grant: str) -> bytes:
     if len(header) > MAX_HEADER:
         raise ValueError("frame header too long")
     return LENGTH.pack(len(header)) + header
+
+
+# -- the answer of a batch GET (``POST /v1/blocks/get_batch``) ------------------------------------------
+#
+# The answer body is a sequence of frames too, one per block asked for, in order::
+#
+#     4-byte big-endian header length | msgpack header | the block's bytes
+#
+# where the header is ``{"block_id", "size"}`` followed by ``size`` bytes, or
+# ``{"block_id", "error": {...}}`` followed by nothing.
+
+#: largest body of a batch GET request (the list of block ids and grants)
+MAX_GET_REQUEST = 1024 * 1024
+
+
+def answer_header(block_id: str, size: int) -> bytes:
+    """The bytes before a block's data in a batch GET answer."""
+    header = codec.pack({"block_id": block_id, "size": size})
+    return LENGTH.pack(len(header)) + header
+
+
+def error_header(block_id: str, error: dict) -> bytes:
+    """A frame (no data follows) saying why a block of a batch GET is not there (``error``: to_wire())."""
+    header = codec.pack({"block_id": block_id, **error})
+    if len(header) > MAX_HEADER:
+        header = codec.pack({"block_id": block_id, "error": {"code": error["error"]["code"], "message": ""}})
+    return LENGTH.pack(len(header)) + header

@@ -72,3 +72,24 @@ async def test_wrong_content_type_and_missing_token(block_server):
         "POST", "/v1/blocks/batch", data=b"", headers={"Content-Type": blockbatch.CONTENT_TYPE}
     )
     assert r.status == 401 and r.code == "unauthorized"
+
+
+async def test_a_group_of_small_blocks_with_a_bad_one(block_server):
+    """Small blocks are stored as a group: a corrupted or short one still fails alone, invisible."""
+    datas = [random_bytes(4096) for _ in range(40)]
+    frames = []
+    for data in datas:
+        bid, h = await block_server.new_block(data)
+        frames.append((bid, block_server.grant(grants.PUT, bid, h), data))
+    bad = frames[17]
+    frames[17] = (bad[0], bad[1], bytes([bad[2][0] ^ 1]) + bad[2][1:])
+    r = await post_batch(block_server, batch_body(frames))
+    assert r.status == 200, r.body
+    results = r.decoded()["results"]
+    assert [x.get("state") for x in results] == ["stored"] * 17 + [None] + ["stored"] * 22
+    assert results[17]["error"]["code"] == "hash_mismatch"
+    await block_server.assert_not_stored(bad[0])
+    for i, (bid, _, data) in enumerate(frames):
+        if i != 17:
+            assert await read_all(block_server.store, bid) == data
+            assert await block_server.state_of(bid) == "stored"

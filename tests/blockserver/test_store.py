@@ -7,10 +7,11 @@ import dataclasses
 
 import pytest
 
+from blockserver.store_local import LocalStore
 from protocol.errors import BadRequest, BlockTooLarge, HashMismatch, NotFound, SizeMismatch
 from protocol.hashing import BLOCK_SIZE, hash_block
 
-from .conftest import body_of, random_bytes, random_id, read_all
+from .conftest import body_of, random_bytes, random_id, read_all, stored_files
 
 BAD_KEYS = [
     "",
@@ -193,3 +194,23 @@ async def test_concurrent_puts(store):
     await asyncio.gather(*(store.put(i, body_of(d), hash_block(d)) for i, d in blocks.items()))
     got = await asyncio.gather(*(read_all(store, i) for i in blocks))
     assert got == list(blocks.values())
+
+
+async def test_put_small_stores_the_good_and_refuses_the_bad(store):
+    good = [random_bytes(n) for n in (1, 4096, 60_000)]
+    ids = [random_id() for _ in range(6)]
+    wrong = random_bytes(100)
+    blocks = [(ids[i], d, hash_block(d)) for i, d in enumerate(good)]
+    blocks.append((ids[3], wrong, hash_block(random_bytes(100))))  # another content: hash mismatch
+    blocks.append((ids[4], wrong[:50], hash_block(wrong)))  # short
+    blocks.append((ids[5], wrong + b"!", hash_block(wrong)))  # long
+    errors = await store.put_small(blocks)
+    assert errors[:3] == [None, None, None]
+    assert [type(e) for e in errors[3:]] == [HashMismatch, SizeMismatch, BlockTooLarge]
+    for i, d in enumerate(good):
+        assert await read_all(store, ids[i]) == d
+    for bad in ids[3:]:
+        assert not await store.exists(bad)
+    if isinstance(store, LocalStore):  # no temp file left behind
+        assert sorted(stored_files(store.root)) == sorted(f"{b[:2]}/{b}" for b in ids[:3])
+    assert await store.read_small([ids[0], ids[3], ids[2]]) == [good[0], None, good[2]]

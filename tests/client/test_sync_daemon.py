@@ -276,7 +276,7 @@ async def test_failed_uploads_are_reported_and_retried(fleet, servers):
     assert "too-big.txt" in snap and a.daemon.status.to_json()["errors"] == []
 
 
-async def test_many_small_files_go_up_in_batches(counted_fleet, counted):
+async def test_many_small_files_go_up_and_down_in_batches(counted_fleet, counted):
     fleet = counted_fleet
     a = await fleet.add("laptop")
     b = await fleet.add("desktop")
@@ -295,6 +295,10 @@ async def test_many_small_files_go_up_in_batches(counted_fleet, counted):
     assert counted.meta["POST /v1/uploads/batch"] >= 1
     assert counted.meta["POST /v1/uploads"] < 20, counted.meta  # most of them went in batches
     assert await b.read("many/2/f59.txt") == b"small file 59\n" * 60
+    # and came down in batches: a block list and a block request for many files at once
+    assert counted.meta["POST /v1/files/blocks_batch"] >= 1
+    assert counted.block["POST /v1/blocks/get_batch"] >= 1
+    assert counted.meta["GET /v1/files/blocks"] < 20, counted.meta
 
 
 async def test_a_folder_renamed_during_a_download_keeps_no_temp_file(counted_fleet, counted):

@@ -106,3 +106,19 @@ def test_a_symlink_is_refused_not_followed(tmp_path):
     (tmp_path / "link").symlink_to(tmp_path / "real")
     with pytest.raises(OSError):
         hash_local_file(tmp_path / "link", {})
+
+
+def test_a_small_file_is_hashed_without_block_sized_buffers(tmp_path):
+    """Thousands of small files are scanned at once: each costs a buffer of its size, not 4 MiB ones."""
+    import tracemalloc
+
+    path = tmp_path / "small.bin"
+    path.write_bytes(b"x" * 4096)
+    tracemalloc.start()
+    try:
+        hashed = hash_local_file(path, {})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert hashed.size == 4096
+    assert peak < 256 * 1024
