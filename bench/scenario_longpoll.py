@@ -31,9 +31,10 @@ import aiohttp
 import psutil
 from yarl import URL
 
+from metaserver.longpoll import LONGPOLL_MIN
+
 from . import plots, rawpoll
 from .context import BenchContext
-from .feed import LONGPOLL_MIN
 from .report import ScenarioResult, Target
 from .rss import rss
 from .servers import ServerStack
