@@ -122,6 +122,29 @@ class _Check:
         return ""
 
 
+def open_temp_beside(target: Path) -> tuple[Path, int]:
+    """A new ``.tessera-tmp-<random>`` beside ``target``, open for reading and writing, with the
+    permissions of the regular file it will replace (if any)."""
+    while True:
+        path = target.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        st = os.stat(target)
+        if stat.S_ISREG(st.st_mode):
+            os.fchmod(fd, stat.S_IMODE(st.st_mode))
+    except FileNotFoundError:
+        pass
+    except BaseException:
+        os.close(fd)
+        os.unlink(path)
+        raise
+    return path, fd
+
+
 class TempFile:
     """``.tessera-tmp-<random>`` beside the target; committed by an atomic rename."""
 
@@ -131,24 +154,9 @@ class TempFile:
         self._guard = UseGuard(f"temp file for {target}")
         self._finish_lock = threading.Lock()  # commit and discard never interleave
         self._copy_range = hasattr(os, "copy_file_range")
-        while True:
-            self.path = target.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
-            try:
-                self._fd: int | None = os.open(
-                    self.path,
-                    os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
-                    0o666,
-                )
-                break
-            except FileExistsError:
-                continue
+        self.path, fd = open_temp_beside(target)
+        self._fd: int | None = fd
         try:
-            try:  # keep the permissions of a file being replaced
-                st = os.stat(target)
-                if stat.S_ISREG(st.st_mode):
-                    os.fchmod(self._fd, stat.S_IMODE(st.st_mode))
-            except FileNotFoundError:
-                pass
             if size:
                 os.ftruncate(self._fd, size)
         except BaseException:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import secrets
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from protocol.errors import BadRequest, HashMismatch, ProtocolError, TesseraErro
 from protocol.hashing import BLOCK_SIZE, BlockHash, block_count, hash_block
 
 from .blockbatch_get import WantedBlock
-from .download_temp import TEMP_PREFIX, LocalBlock, TargetCheck, _link_no_replace
+from .download_temp import LocalBlock, TargetCheck, _link_no_replace, open_temp_beside
 from .models import BlockPage, RemoteBlock
 from .transfer_download import LocalBlockSource
 
@@ -259,21 +258,8 @@ def _write_all(results: list[BatchDownloadResult], on_block: BatchBlockSink | No
 
 
 def _write_temp(r: BatchDownloadResult, on_block: BatchBlockSink | None) -> tuple[Path, int]:
-    target = r.file.local_path
-    while True:
-        tmp = target.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
-            break
-        except FileExistsError:
-            continue
+    tmp, fd = open_temp_beside(r.file.local_path)
     try:
-        try:  # keep the permissions of a file being replaced
-            st = os.stat(target)
-            if os.path.isfile(target):
-                os.fchmod(fd, st.st_mode & 0o7777)
-        except FileNotFoundError:
-            pass
         assert r.page is not None
         for block, data in zip(r.page.blocks, r.data, strict=True):
             assert data is not None
