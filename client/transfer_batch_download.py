@@ -23,7 +23,6 @@ caller gives at most :data:`MAX_BATCH_FILES` files of at most
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,9 +32,10 @@ from typing import TYPE_CHECKING
 
 from protocol import blockbatch
 from protocol.errors import BadRequest, HashMismatch, ProtocolError, TesseraError
-from protocol.hashing import BLOCK_SIZE, BlockHash, block_count, hash_block
+from protocol.hashing import BLOCK_SIZE, BlockHash, hash_block
 
 from .blockbatch_get import WantedBlock
+from .blocklist_check import BlockListCheck
 from .download_temp import LocalBlock, TargetCheck, _link_no_replace, open_temp_beside
 from .models import BlockPage, RemoteBlock
 from .transfer_download import LocalBlockSource
@@ -126,20 +126,14 @@ def _check_list(page: BlockPage, rev: int) -> None:
     """The block list adds up to the version's size and content hash (as transfer_download checks)."""
     if page.rev != rev:
         raise ProtocolError(f"asked for revision {rev} of {page.path}, got {page.rev}")
-    n = block_count(page.size)
-    if page.total != n:
-        raise ProtocolError(f"the block list of {page.path} has {page.total} blocks, expected {n}")
-    chain = hashlib.sha256()
-    for i, b in enumerate(page.blocks):
-        want = page.size - (n - 1) * BLOCK_SIZE if i == n - 1 else BLOCK_SIZE
-        if b.index != i or b.size != want:
-            raise ProtocolError(f"the block list of {page.path} is inconsistent at block {i}")
-        try:
-            chain.update(bytes.fromhex(b.sha256))
-        except ValueError:
-            raise ProtocolError(f"block {i} of {page.path} has a malformed SHA-256") from None
-    if chain.hexdigest() != page.content_hash:
-        raise HashMismatch(f"the blocks of {page.path} (rev {page.rev}) do not add up to its content hash")
+    check = BlockListCheck(page.path, page.rev, page.size, page.content_hash)
+    if page.total != check.nblocks:
+        raise ProtocolError(
+            f"the block list of {page.path} has {page.total} blocks, expected {check.nblocks}"
+        )
+    for b in page.blocks:
+        check.add(b)
+    check.finish()
 
 
 def _verified(block: RemoteBlock, data: bytes | bytearray | None) -> bool:

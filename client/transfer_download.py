@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import hashlib
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
@@ -48,8 +47,8 @@ from typing import TYPE_CHECKING, Any
 
 from protocol import paths
 from protocol.errors import GrantExpired, HashMismatch, ProtocolError, SizeMismatch
-from protocol.hashing import BLOCK_SIZE, block_count
 
+from .blocklist_check import BlockListCheck
 from .concurrency import bounded_map, open_in_thread
 from .download_reuse import reuse_old_copy
 from .download_temp import TEMP_PREFIX, BlockSink, LocalBlock, TargetCheck, TempFile
@@ -158,37 +157,26 @@ async def _verified_block_list(
     first: BlockPage, pages: AsyncIterator[BlockPage], fetcher: _Fetcher
 ) -> AsyncIterator[RemoteBlock]:
     """The version's blocks in order, checked to add up to its size and content hash."""
-    nblocks = block_count(first.size)
-    last_size = first.size - (nblocks - 1) * BLOCK_SIZE
-    chain = hashlib.sha256()
-    index = 0
+    check = BlockListCheck(first.path, first.rev, first.size, first.content_hash)
     page: BlockPage | None = first
     while page is not None:
         if (page.rev, page.size, page.content_hash, page.total) != (
             first.rev,
             first.size,
             first.content_hash,
-            nblocks,
+            check.nblocks,
         ):
             raise ProtocolError(f"the block list of {first.path} changed between pages")
-        if page.start != index:
-            raise ProtocolError(f"the block list of {first.path} skipped from block {index} to {page.start}")
+        if page.start != check.index:
+            raise ProtocolError(
+                f"the block list of {first.path} skipped from block {check.index} to {page.start}"
+            )
         fetcher.servers = page.block_servers
         for b in page.blocks:
-            want_size = last_size if b.index == nblocks - 1 else BLOCK_SIZE
-            if b.index != index or b.size != want_size:
-                raise ProtocolError(f"the block list of {first.path} is inconsistent at block {index}")
-            try:
-                chain.update(bytes.fromhex(b.sha256))
-            except ValueError:
-                raise ProtocolError(f"block {index} of {first.path} has a malformed SHA-256") from None
-            index += 1
+            check.add(b)
             yield b
         page = await anext(pages, None)
-    if index != nblocks:
-        raise ProtocolError(f"the block list of {first.path} has {index} blocks, expected {nblocks}")
-    if chain.hexdigest() != first.content_hash:
-        raise HashMismatch(f"the blocks of {first.path} (rev {first.rev}) do not add up to its content hash")
+    check.finish()
 
 
 class _Fetcher:
