@@ -1,145 +1,40 @@
 """The ``tessera`` command line.
 
-The root group builds a :class:`CliContext` from flags and the environment;
-each subcommand is a thin wrapper that runs one coroutine of the client
-library. :func:`main` is the one dispatcher that turns every failure into a
+The root group builds a :class:`CliContext` (:mod:`client.cli_context`) from
+flags and the environment; each subcommand is a thin wrapper that runs one
+coroutine of the client library. The account and remote-tree commands are
+here; ``put``/``get`` are in :mod:`client.cli_transfer`, ``sync``/``status`` in
+:mod:`client.cli_sync`. :func:`main` is the one dispatcher that turns every failure into a
 single ``tessera: error: <message> (<code>)`` line on stderr and an exit code.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import json
 import logging
 import os
 import socket
-import stat
 import sys
-from collections.abc import Coroutine, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from protocol import paths
-from protocol.errors import NotAFolder, NotFound, TesseraError, Unauthorized
+from protocol.errors import NotAFolder, TesseraError, Unauthorized
 
 from . import cli_format
-from .credentials import Credentials, CredentialStore, config_dir
+from .cli_context import CliContext, json_option, pass_cli, remote_path, resolve_into_folder, run_async
+from .credentials import Credentials, config_dir
 from .errors import NotLoggedIn
 
 if TYPE_CHECKING:
-    from .api import TesseraClient
     from .models import Account, Metadata
-    from .progress import Progress
-    from .transfer_download import DownloadResult
-    from .transfer_upload import UploadResult
-    from .upload_journal import UploadJournal
-
-T = TypeVar("T")
 
 PROG = "tessera"
-
-
-# -- context ------------------------------------------------------------------------------------
-
-
-@dataclass
-class CliContext:
-    """Everything a subcommand needs, built once by the root group."""
-
-    config_dir: Path
-    server_override: str | None = None
-    json_output: bool = False
-    show_progress: bool = False
-    #: retries of a transient failure (None: the library's default policy)
-    retries: int | None = None
-    _store: CredentialStore | None = field(default=None, repr=False)
-
-    @property
-    def store(self) -> CredentialStore:
-        if self._store is None:
-            self._store = CredentialStore(self.config_dir)
-        return self._store
-
-    def credentials(self) -> Credentials:
-        return self.store.require()
-
-    def server_for(self, creds: Credentials) -> str:
-        return self.server_override or creds.server
-
-    def client(self, server: str, token: str | None) -> TesseraClient:
-        from dataclasses import replace
-
-        from .api import TesseraClient
-        from .retry import DEFAULT_RETRY
-
-        policy = DEFAULT_RETRY if self.retries is None else replace(DEFAULT_RETRY, attempts=self.retries + 1)
-        return TesseraClient(server, token, retry=policy)
-
-    def authed_client(self) -> TesseraClient:
-        creds = self.credentials()
-        return self.client(self.server_for(creds), creds.token)
-
-    def upload_journal(self) -> UploadJournal:
-        """The journal of interrupted uploads, in the config folder."""
-        from .upload_journal import UploadJournal
-
-        return UploadJournal.in_config_dir(self.config_dir)
-
-    @contextlib.contextmanager
-    def progress(self, label: str) -> Iterator[Progress]:
-        from .progress import NullProgress, RichProgress
-
-        if not self.show_progress:
-            yield NullProgress()
-            return
-        with RichProgress(label, sys.stderr) as bars:
-            yield bars
-
-    def emit(self, doc: Any, human: str | None) -> None:
-        """Print the command's result: one JSON document with --json, else the human text."""
-        if self.json_output:
-            click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
-        elif human:
-            click.echo(human)
-
-
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run one coroutine to completion, on uvloop when it is installed."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
-
-
-def remote_path(arg: str) -> str:
-    """A remote path from the command line: leading '/' optional, trailing '/' ignored."""
-    if not arg.startswith("/"):
-        arg = "/" + arg
-    if arg != "/":
-        arg = arg.rstrip("/") or "/"
-    return paths.normalize(arg)
-
-
-def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if value:
-        ctx.ensure_object(CliContext).json_output = True
-
-
-json_option = click.option(
-    "--json",
-    is_flag=True,
-    expose_value=False,
-    is_eager=True,
-    callback=_set_json,
-    help="Print the result as one JSON document.",
-)
-pass_cli = click.make_pass_decorator(CliContext)
 
 
 # -- root -------------------------------------------------------------------------------------
@@ -358,20 +253,6 @@ def rm(obj: CliContext, path: str) -> None:
     obj.emit(entry.to_json(), f"Deleted {entry.path}")
 
 
-async def _resolve_into_folder(client: TesseraClient, raw: str, name: str, same_as: str | None = None) -> str:
-    """``raw`` as a destination: inside it if it ends with '/' or is an existing folder."""
-    dest = remote_path(raw)
-    if raw.endswith("/") or dest == paths.ROOT:
-        return remote_path(paths.join(dest, name))
-    if same_as is not None and paths.path_key(dest) == paths.path_key(same_as):
-        return dest  # a case-only rename, not a move into itself
-    try:
-        existing = await client.meta(dest)
-    except NotFound:
-        return dest
-    return remote_path(paths.join(dest, name)) if existing.is_folder else dest
-
-
 @cli.command()
 @click.argument("from_path", metavar="FROM")
 @click.argument("to_path", metavar="TO")
@@ -385,80 +266,18 @@ def mv(obj: CliContext, from_path: str, to_path: str) -> None:
 
     async def go() -> Metadata:
         async with obj.authed_client() as client:
-            dest = await _resolve_into_folder(client, to_path, paths.basename(src), same_as=src)
+            dest = await resolve_into_folder(client, to_path, paths.basename(src), same_as=src)
             return await client.move(src, dest)
 
     entry = run_async(go())
     obj.emit(entry.to_json(), f"Moved {src} to {entry.path}")
 
 
-@cli.command()
-@click.argument("local", type=click.Path(path_type=Path))
-@click.argument("remote")
-@click.option(
-    "--mode",
-    type=click.Choice(["overwrite", "add", "update"]),
-    default="overwrite",
-    show_default=True,
-    help="add: fail if a different file exists; update: fail unless the file is at --parent-rev.",
-)
-@click.option("--parent-rev", type=int, help="The revision this file was edited from (with --mode update).")
-@json_option
-@pass_cli
-def put(obj: CliContext, local: Path, remote: str, mode: str, parent_rev: int | None) -> None:
-    """Upload LOCAL to REMOTE (into it if REMOTE is a folder or ends with '/')."""
-    if mode == "update" and parent_rev is None:
-        raise click.UsageError("--mode update needs --parent-rev")
-
-    async def go() -> UploadResult:
-        if stat.S_ISDIR((await asyncio.to_thread(local.stat)).st_mode):
-            raise IsADirectoryError(errno.EISDIR, "Is a directory (folders are not uploaded)", str(local))
-        async with obj.authed_client() as client, obj.upload_journal() as journal:
-            dest = await _resolve_into_folder(client, remote, local.name)
-            with obj.progress(local.name) as progress:
-                return await client.upload_file(
-                    local, dest, mode=mode, parent_rev=parent_rev, progress=progress, resume=journal
-                )
-
-    result = run_async(go())
-    meta = result.metadata
-    resumed = ", resumed" if result.resumed else ""
-    obj.emit(
-        result.to_json(),
-        f"Uploaded {local} to {meta.path} ({cli_format.human_size(meta.size)}, rev {meta.rev}; "
-        f"sent {result.blocks_sent} of {result.blocks_total} blocks{resumed})",
-    )
-
-
-@cli.command()
-@click.argument("remote")
-@click.argument("local", type=click.Path(path_type=Path), required=False)
-@click.option("--rev", type=int, help="Download this revision instead of the current one.")
-@json_option
-@pass_cli
-def get(obj: CliContext, remote: str, local: Path | None, rev: int | None) -> None:
-    """Download REMOTE to LOCAL (into it if LOCAL is a folder; default: the current folder)."""
-    src = remote_path(remote)
-    if src == paths.ROOT:
-        raise click.UsageError("the root folder is not a file")
-    target = local if local is not None else Path(".")
-    if target.is_dir():
-        target = target / paths.basename(src)
-
-    async def go() -> DownloadResult:
-        async with obj.authed_client() as client:
-            with obj.progress(paths.basename(src)) as progress:
-                return await client.download_file(src, target, rev=rev, progress=progress)
-
-    result = run_async(go())
-    obj.emit(
-        result.to_json(),
-        f"Downloaded {result.path} (rev {result.rev}, {cli_format.human_size(result.size)}) to {target}",
-    )
-
-
 from .cli_sync import status, sync  # noqa: E402 (the sync daemon's commands)
+from .cli_transfer import get, put  # noqa: E402 (one file up or down)
 
+cli.add_command(put)
+cli.add_command(get)
 cli.add_command(sync)
 cli.add_command(status)
 
