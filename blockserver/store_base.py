@@ -70,6 +70,11 @@ class BlockStream(AsyncIterator[bytes], abc.ABC):
     async def aclose(self) -> None:
         """Release the file or connection behind the stream."""
 
+    def fileno(self) -> int | None:
+        """A file descriptor of the whole block for ``os.sendfile`` (read at offsets, so it is
+        left untouched by it), or None if the stream is no local file (then iterate)."""
+        return None
+
     async def __aenter__(self) -> BlockStream:
         return self
 

@@ -168,6 +168,9 @@ class _FileStream(BlockStream):
         if not self._f.closed:
             await run_to_completion(self._f.close)
 
+    def fileno(self) -> int | None:
+        return None if self._f.closed else self._f.fileno()
+
 
 # -- the blocking parts, each run in a worker thread ---------------------------
 

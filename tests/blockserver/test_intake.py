@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
+import threading
 from collections.abc import AsyncIterator
 
 import pytest
@@ -18,30 +18,64 @@ from .conftest import body_of, random_bytes
 async def test_sink_gets_the_body_in_order_in_few_bounded_hops():
     data = random_bytes(3 * PIECE_SIZE + 123)
     chunks = [data[i : i + 10_000] for i in range(0, len(data), 10_000)]
-    events: list[tuple[str, int]] = []  # ("body" | "sink", bytes), in the order they happened
+    yielded = 0  # body bytes handed out so far
+    calls: list[tuple[int, int]] = []  # (thread, body bytes yielded when the sink call came)
 
     async def body() -> AsyncIterator[bytes]:
+        nonlocal yielded
         for c in chunks:
-            events.append(("body", len(c)))
+            yielded += len(c)
             yield c
 
     got: list[bytes] = []
 
     def sink(piece: bytes) -> None:
-        events.append(("sink", len(piece)))
+        calls.append((threading.get_ident(), yielded))
         got.append(piece)
 
     await receive_verified(body(), hash_block(data), sink)
     assert b"".join(got) == data
     assert got == chunks  # the chunks as they came, not copied into bigger pieces
-    # one thread hop per piece: runs of sink calls, each at least PIECE_SIZE (but the last), none much more
-    hops = [
-        sum(n for _, n in run)
-        for kind, run in itertools.groupby(events, key=lambda e: e[0])
-        if kind == "sink"
-    ]
-    assert all(PIECE_SIZE <= h < PIECE_SIZE + 10_000 for h in hops[:-1])
-    assert len(hops) == 3 and sum(hops) == len(data)
+    assert threading.get_ident() not in {t for t, _ in calls}  # never on the event loop
+    # at most two pieces held: the one being sunk and the one being read
+    sunk = 0
+    for (_, seen), piece in zip(calls, got, strict=True):
+        assert seen - sunk <= 2 * (PIECE_SIZE + 10_000)
+        sunk += len(piece)
+
+
+async def test_the_next_piece_is_read_while_the_sink_works():
+    data = random_bytes(2 * PIECE_SIZE + 10)
+    second_piece_read = threading.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        for i in range(0, len(data), 10_000):
+            if i >= PIECE_SIZE + 10_000:
+                second_piece_read.set()
+            yield data[i : i + 10_000]
+
+    overlapped: list[bool] = []
+
+    def sink(piece: bytes) -> None:
+        if not overlapped:  # the first call: hold the first piece until the body has moved on
+            overlapped.append(second_piece_read.wait(30))
+
+    await receive_verified(body(), hash_block(data), sink)
+    assert overlapped == [True]
+
+
+async def test_a_failing_sink_fails_the_intake_after_its_thread_is_done():
+    data = random_bytes(3 * PIECE_SIZE)
+    calls = 0
+
+    def sink(piece: bytes) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        await receive_verified(body_of(data), hash_block(data), sink)
 
 
 async def test_too_long_stops_before_the_sink_sees_the_excess():
