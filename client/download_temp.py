@@ -14,8 +14,12 @@ identity, the stronger of its two hashes; MD5 adds nothing after it):
   reflink on file systems that share extents) and then verified by reading
   back what landed in the temp file, so a source changed under the copy is
   caught (by the SHA-256, or by the xxh3-64 the sync daemon's block index
-  holds for those bytes, see :class:`LocalBlock`). Where the kernel cannot copy between the two files, the block is
-  read, hashed and written through one small per-thread buffer instead.
+  holds for those bytes, see :class:`LocalBlock`). A source the block index
+  vouches for by its stat (:attr:`LocalBlock.stamp`) is not read back when it
+  keeps that stat from before the copy to after it (the scan's own rule for
+  keeping hashes without reading, argued at :meth:`TempFile.copy_verified`).
+  Where the kernel cannot copy between the two files, the block is read,
+  hashed and written through one small per-thread buffer instead.
 
 A block that fails its check leaves garbage at its offset, which the caller
 overwrites with a downloaded block or discards with the whole file: the temp
@@ -46,6 +50,7 @@ import xxhash
 from protocol.hashing import BLOCK_SIZE
 
 from .fileguard import UseGuard
+from .filehash import FileStamp
 from .models import RemoteBlock
 
 log = logging.getLogger(__name__)
@@ -74,11 +79,18 @@ class LocalBlock:
     whose SHA-256 is the block's), the copy is checked by that xxh3 alone, as
     the daemon's scan keeps a block's SHA-256 while its xxh3 matches; without
     it, by the SHA-256.
+
+    ``stamp`` (only with ``xxh3_64``): the file's size, mtime and inode when
+    that xxh3 was computed, given only where the block index vouches for the
+    file by its stat alone (the row is not racy, see
+    :func:`client.sync_scan.is_racy`); a copy from a file that keeps this
+    stamp throughout is not read back (see :meth:`TempFile.copy_verified`).
     """
 
     path: Path
     offset: int
     xxh3_64: str | None = None
+    stamp: FileStamp | None = None
 
 
 def _piece_buffer() -> memoryview:
@@ -201,32 +213,68 @@ class TempFile:
         """Copy the block from a local file, then verify what was written; else say why not.
 
         An unreadable source raises OSError (the caller downloads the block instead).
+
+        Without a read-back, by the stamp: when the source carries a
+        :attr:`LocalBlock.stamp` and the open file has exactly that size, mtime
+        and inode both before the kernel copies the block and after it has
+        copied all of it, the bytes copied are those the xxh3 was computed
+        over. This is the rule by which the scan keeps a file's hashes without
+        reading it (:func:`client.sync_scan.is_racy`): the stamp is offered
+        only for a row that is not racy, so its mtime is at least a racy
+        window older than the hashing, and any write to the file since the
+        hashing (before or during the copy) moved the mtime to a later clock
+        tick, which the stat before or the one after the copy shows. The
+        check is made on the open file, so a file renamed over the name
+        meanwhile does not matter (its inode differs, or it is not the one
+        read). Whatever fails the rule (another stamp, a short copy, no
+        ``copy_file_range``) is verified by its bytes as before.
         """
         flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
         flags |= getattr(os, "O_CLOEXEC", 0)
         src = os.open(source.path, flags)
         try:
-            if not stat.S_ISREG(os.fstat(src).st_mode):
+            before = os.fstat(src)
+            if not stat.S_ISREG(before.st_mode):
                 return "the local copy is not a regular file"
             with self._guard.use():
                 assert self._fd is not None
                 offset = block.index * BLOCK_SIZE
-                check = _Check(self._on_block is not None, source.xxh3_64)
-                if not (self._copy_range and self._copy_in_kernel(src, source.offset, offset, block.size)):
-                    check = self._copy_through_buffer(src, source.offset, offset, block.size, check)
-                else:
-                    self._read_back(offset, block.size, check)
-                if not check.problem(block):
+                copied = (
+                    self._copy_in_kernel(src, source.offset, offset, block.size) if self._copy_range else None
+                )
+                if (
+                    source.stamp is not None
+                    and source.xxh3_64 is not None
+                    and copied == block.size
+                    and FileStamp.of(before) == source.stamp == FileStamp.of(os.fstat(src))
+                ):
                     _start_writeback(self._fd, offset, block.size)
+                    vouched: str | None = source.xxh3_64
+                    check = None
+                else:
+                    vouched = None
+                    check = _Check(self._on_block is not None, source.xxh3_64)
+                    if copied is None:
+                        check = self._copy_through_buffer(src, source.offset, offset, block.size, check)
+                    else:
+                        self._read_back(offset, block.size, check)
+                    if not check.problem(block):
+                        _start_writeback(self._fd, offset, block.size)
         finally:
             os.close(src)
+        if check is None:
+            assert vouched is not None
+            if self._on_block is not None:
+                self._on_block(block, vouched)
+            return ""
         problem = check.problem(block)
         if not problem:
             self._seen(block, check)
         return problem
 
-    def _copy_in_kernel(self, src: int, src_off: int, dst_off: int, size: int) -> bool:
-        """copy_file_range the bytes; False (nothing to trust) if the kernel cannot for these files."""
+    def _copy_in_kernel(self, src: int, src_off: int, dst_off: int, size: int) -> int | None:
+        """copy_file_range the bytes; how many were copied (fewer where the source ends early),
+        or None (nothing to trust) if the kernel cannot for these files."""
         assert self._fd is not None
         left = size
         while left:
@@ -235,12 +283,12 @@ class TempFile:
             except OSError as e:
                 if e.errno in _NO_COPY_RANGE:
                     self._copy_range = False  # the same for every block of this pair of files
-                    return False
+                    return None
                 raise
             if n == 0:
                 break  # the source ended early: the read-back finds the block short
             left, src_off, dst_off = left - n, src_off + n, dst_off + n
-        return True
+        return size - left
 
     def _read_back(self, offset: int, size: int, check: _Check) -> None:
         """Feed what the temp file now holds at ``offset`` to ``check``."""

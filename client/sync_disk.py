@@ -30,6 +30,7 @@ from protocol import paths
 from protocol.hashing import BLOCK_SIZE
 
 from .download_temp import TEMP_PREFIX, LocalBlock
+from .filehash import FileStamp
 from .models import RemoteBlock
 from .sync_hashing import FileUnstable, hash_local_file
 from .sync_ignore import IgnoreRules, is_builtin_ignored
@@ -216,13 +217,23 @@ def find_local_block(root: Path, state: SyncState, block: RemoteBlock) -> LocalB
 
     The download verifies the bytes as it copies them (the file may have changed
     since) by the xxh3-64 the block was indexed with: the scan itself trusts a
-    matching xxh3 to keep a block's SHA-256 (see client.sync_hashing).
+    matching xxh3 to keep a block's SHA-256 (see client.sync_hashing). Where the
+    file's row is not racy, the block comes with the row's stamp, and a copy
+    from a file that keeps that stamp is trusted as the scan trusts an
+    unchanged file (see :meth:`client.download_temp.TempFile.copy_verified`).
     """
     found = state.find_local_block(block.sha256)
     if found is None:
         return None
-    tree_path, idx, xxh3_64 = found
-    return LocalBlock(fs_path(root, tree_path), idx * BLOCK_SIZE, xxh3_64)
+    stamp = None
+    if (
+        found.size is not None
+        and found.mtime_ns is not None
+        and found.inode is not None
+        and not is_racy(found.scanned_at, found.mtime_ns)
+    ):
+        stamp = FileStamp(found.size, found.mtime_ns, found.inode)
+    return LocalBlock(fs_path(root, found.path), found.idx * BLOCK_SIZE, found.xxh3_64, stamp)
 
 
 def index_block(block: RemoteBlock, xxh3_64: str) -> BlockRecord:

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from protocol import paths
 from protocol.errors import BadPath, ProtocolError
@@ -128,6 +128,19 @@ class LocalEntry:
 
     def node(self) -> Node:
         return Node(self.kind, self.path, self.content_hash)
+
+
+class FoundBlock(NamedTuple):
+    """Where the block index has a block: the file's row and the block's xxh3-64, as one snapshot."""
+
+    path: str
+    idx: int
+    xxh3_64: str
+    #: the row of the file (see :class:`LocalEntry`), when the block's xxh3 was computed
+    size: int | None
+    mtime_ns: int | None
+    inode: int | None
+    scanned_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,18 +412,23 @@ class SyncState:
         )
         return [BlockRecord(*r) for r in rows]
 
-    def find_local_block(self, sha256: str) -> tuple[str, int, str] | None:
+    def find_local_block(self, sha256: str) -> FoundBlock | None:
         """A local file, block index and that block's xxh3-64 where the block with this SHA-256 was at the last scan.
 
         The file may have changed since: the caller must check the bytes it
-        reads (against the SHA-256, or the xxh3 it was indexed with) before using them.
+        reads (against the SHA-256, or the xxh3 it was indexed with) before using them,
+        or check that the file still has the stat of its row (read in the same query). The
+        row's stat is the one the block's xxh3 was computed under: a file's size, mtime and
+        inode change only together with its block index (a scan or a download writes both
+        in one transaction; a move or a scan that finds the file unchanged keeps both).
         """
         rows = self._query(
-            """SELECT l.path, b.idx, b.xxh3_64 FROM block_index b JOIN local l USING (path_key)
+            """SELECT l.path, b.idx, b.xxh3_64, l.size, l.mtime_ns, l.inode, l.scanned_at
+               FROM block_index b JOIN local l USING (path_key)
                WHERE b.sha256 = ? ORDER BY l.path_key, b.idx LIMIT 1""",
             (sha256.lower(),),
         )
-        return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
+        return FoundBlock(*rows[0]) if rows else None
 
     # -- the remote tree -------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import pytest
 import xxhash
 
 from client.download_temp import TEMP_PREFIX, LocalBlock, TempFile
+from client.filehash import FileStamp
 from client.models import RemoteBlock
 from protocol.hashing import BLOCK_SIZE
 
@@ -83,6 +84,103 @@ def test_a_local_copy_with_its_indexed_xxh3_is_checked_by_that_xxh3(tmp_path, in
     part.commit()
     assert (tmp_path / "f").read_bytes() == a + b
     assert seen == {0: xxh_a, 1: xxh_b}
+
+
+def _aged(path, seconds=60):
+    """Set the file's mtime well in the past, so that a write now gives it another one."""
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - seconds * 1_000_000_000))
+    return FileStamp.of(path.stat())
+
+
+def test_a_copy_from_a_file_that_keeps_its_indexed_stamp_is_not_read_back(tmp_path):
+    a, b = os.urandom(BLOCK_SIZE), os.urandom(BLOCK_SIZE)
+    src = tmp_path / "old"
+    src.write_bytes(a)
+    stamp = _aged(src)
+    # the bytes change but the stat is made to look the same (size, mtime and inode kept): the
+    # scan itself would keep the old hashes of such a file, and so does the copy (no read-back)
+    with open(src, "r+b") as f:
+        f.write(b)
+    os.utime(src, ns=(stamp.mtime_ns, stamp.mtime_ns))
+    assert FileStamp.of(src.stat()) == stamp
+    seen: dict[int, str] = {}
+    part = TempFile(tmp_path / "f", BLOCK_SIZE, lambda block, xxh: seen.__setitem__(block.index, xxh))
+    try:
+        if not part._copy_range:
+            pytest.skip("no copy_file_range here: every copy is hashed as it is made")
+        xxh_a = xxhash.xxh3_64_hexdigest(a)
+        assert part.copy_verified(remote_block(0, a), LocalBlock(src, 0, xxh_a, stamp)) == ""
+        assert seen == {0: xxh_a}
+        # without the stamp, the same copy is read back and refused
+        seen.clear()
+        assert "xxh3" in part.copy_verified(remote_block(0, a), LocalBlock(src, 0, xxh_a))
+        assert seen == {}
+    finally:
+        part.discard()
+
+
+@pytest.mark.parametrize("in_kernel", [True, False], ids=["copy_file_range", "read-write"])
+def test_a_file_changed_since_its_stamp_is_checked_by_its_bytes(tmp_path, in_kernel):
+    a, b = os.urandom(BLOCK_SIZE), os.urandom(BLOCK_SIZE)
+    src = tmp_path / "old"
+    src.write_bytes(a)
+    stamp = _aged(src)
+    xxh_a = xxhash.xxh3_64_hexdigest(a)
+    part = TempFile(tmp_path / "f", BLOCK_SIZE)
+    part._copy_range = in_kernel and hasattr(os, "copy_file_range")
+    try:
+        assert part.copy_verified(remote_block(0, a), LocalBlock(src, 0, xxh_a, stamp)) == ""
+        with open(src, "r+b") as f:  # written after the index was made: the mtime moves on
+            f.write(b)
+        assert FileStamp.of(src.stat()) != stamp
+        assert "xxh3" in part.copy_verified(remote_block(0, a), LocalBlock(src, 0, xxh_a, stamp))
+        src.write_bytes(a)  # the right bytes again, under another stamp: found good by the read-back
+        assert part.copy_verified(remote_block(0, a), LocalBlock(src, 0, xxh_a, stamp)) == ""
+    finally:
+        part.discard()
+    # a file that ends before the block does, under its own stamp: the copy comes up short, is
+    # read back, and refused
+    short = tmp_path / "short"
+    short.write_bytes(a[:1000])
+    short_stamp = _aged(short)
+    fresh = TempFile(tmp_path / "g", BLOCK_SIZE)
+    fresh._copy_range = part._copy_range
+    try:
+        assert fresh.copy_verified(remote_block(0, a), LocalBlock(short, 0, xxh_a, short_stamp)) != ""
+    finally:
+        fresh.discard()
+
+
+def test_a_file_written_during_the_copy_is_caught(tmp_path, monkeypatch):
+    a, b = os.urandom(BLOCK_SIZE), os.urandom(BLOCK_SIZE)
+    src = tmp_path / "old"
+    src.write_bytes(a)
+    stamp = _aged(src)
+    xxh_a = xxhash.xxh3_64_hexdigest(a)
+    part = TempFile(tmp_path / "f", BLOCK_SIZE)
+    if not part._copy_range:
+        part.discard()
+        pytest.skip("no copy_file_range here: every copy is hashed as it is made")
+    real = os.copy_file_range
+    calls = []
+
+    def copy_then_someone_writes(src_fd, dst_fd, count, offset_src, offset_dst):
+        # the kernel copies the first half; meanwhile another process rewrites the rest
+        n = real(src_fd, dst_fd, min(count, BLOCK_SIZE // 2), offset_src, offset_dst)
+        if not calls:
+            with open(src, "r+b") as f:
+                f.seek(BLOCK_SIZE // 2)
+                f.write(b[BLOCK_SIZE // 2 :])
+        calls.append(n)
+        return n
+
+    monkeypatch.setattr(os, "copy_file_range", copy_then_someone_writes)
+    try:
+        assert "xxh3" in part.copy_verified(remote_block(0, a), LocalBlock(src, 0, xxh_a, stamp))
+        assert len(calls) == 2
+    finally:
+        part.discard()
 
 
 def test_a_local_copy_must_be_a_regular_file_and_no_symlink(tmp_path):

@@ -87,3 +87,31 @@ def test_a_quick_check_trusts_a_racy_row_that_a_full_check_hashes_again(tmp_path
         with pytest.raises(disk.LocalChanged):
             disk.check_file(root, state, "/f.bin", expected)
         assert not disk.file_matches(root, state, "/f.bin", "0" * 64, rehash=False)  # the row says otherwise
+
+
+def test_a_local_block_carries_its_files_stamp_only_where_the_row_is_not_racy(tmp_path):
+    import hashlib
+
+    from client.filehash import FileStamp
+    from client.models import RemoteBlock
+    from client.sync_scan import scan_blocking
+    from client.sync_state import SyncState
+
+    root = tmp_path / "root"
+    root.mkdir()
+    data = os.urandom(1000)
+    block = RemoteBlock(
+        0, "0" * 32, 1000, hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest(), "g"
+    )
+    f = root / "f.bin"
+    f.write_bytes(data)
+    with SyncState(tmp_path / "state") as state:
+        scan_blocking(root, state, IgnoreRules())  # just written: the row is racy
+        racy = disk.find_local_block(root, state, block)
+        assert racy is not None and racy.path == f and racy.xxh3_64 is not None and racy.stamp is None
+        st = f.stat()
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns - 10_000_000_000))  # written long ago
+        scan_blocking(root, state, IgnoreRules())
+        settled = disk.find_local_block(root, state, block)
+        assert settled is not None and settled.stamp == FileStamp.of(f.stat())
+        assert settled.xxh3_64 == racy.xxh3_64
