@@ -9,7 +9,10 @@ releases the GIL), so a new large file is hashed at several cores' speed.
 Memory is :data:`HASH_THREADS` + 1 blocks, whatever the file size.
 
 A file that changes while it is hashed (size, mtime or inode differ before and
-after, or it is replaced) raises :class:`FileUnstable`.
+after, or it is replaced) raises :class:`FileUnstable`; the file's stat is also
+looked at after every block read, so a file still being written (the watcher
+fired in a pause of the writer) is given up on at once, not after reading it
+to its end.
 """
 
 from __future__ import annotations
@@ -164,6 +167,8 @@ def hash_local_file(
                 if n == 0:
                     break
                 total += n
+                if _identity(os.fstat(f.fileno())) != _identity(before):
+                    raise FileUnstable(f"{fs_path} changed while it was hashed")
                 more = n == BLOCK_SIZE and total < before.st_size
                 blocks.add(buf, n, more)
                 if n < BLOCK_SIZE:

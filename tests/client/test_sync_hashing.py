@@ -101,6 +101,29 @@ def test_a_file_growing_while_hashed_is_unstable(tmp_path, monkeypatch):
         hash_local_file(f, {})
 
 
+def test_a_file_written_while_hashed_is_given_up_on_at_once(tmp_path, monkeypatch):
+    f = tmp_path / "f"
+    f.write_bytes(os.urandom(8 * BLOCK_SIZE))
+    st = f.stat()
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns - 10_000_000_000))  # so that a write moves the mtime
+    real = sync_hashing._read_block
+    calls = 0
+
+    def read_while_written(fh, view):
+        nonlocal calls
+        calls += 1
+        n = real(fh, view)
+        if calls == 2:
+            with open(f, "r+b") as g:  # rewritten in place: same size
+                g.write(b"new")
+        return n
+
+    monkeypatch.setattr(sync_hashing, "_read_block", read_while_written)
+    with pytest.raises(FileUnstable):
+        hash_local_file(f, {})
+    assert calls == 2  # not read on to its end
+
+
 def test_a_symlink_is_refused_not_followed(tmp_path):
     (tmp_path / "real").write_bytes(b"x")
     (tmp_path / "link").symlink_to(tmp_path / "real")
