@@ -33,10 +33,8 @@ class SyncSettings:
     #: use a file watcher (else only the periodic rescans see local changes)
     watch: bool = True
     #: the watcher waits this long for a burst of changes to end (ms), at most ``watch_max_ms``;
-    #: it is also how often the watcher's thread wakes up while the folder is quiet. A change is
-    #: seen one to two steps after it is made; a file still being written when the burst seems
-    #: over is found unstable by the scan, or uploaded and then uploaded again (as with any step)
-    watch_step_ms: int = 20
+    #: it is also how often the watcher's thread wakes up while the folder is quiet
+    watch_step_ms: int = 50
     watch_max_ms: int = 2000
     #: seconds the server holds a long-poll (30 to 480)
     longpoll_timeout: int = 90

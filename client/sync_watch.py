@@ -84,7 +84,7 @@ async def watch(
     on_change: Callable[[], None],
     is_ignored: IgnoreCheck,
     *,
-    step_ms: int = 20,
+    step_ms: int = 50,
     max_ms: int = 2000,
     stop: asyncio.Event | None = None,
     own_writes: OwnWrites | None = None,
