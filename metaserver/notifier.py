@@ -5,9 +5,13 @@ channel; every commit (on any metadata server) sends a NOTIFY with its
 namespace and sequence number, and this process wakes its waiters for that
 namespace. Waiters hold no database connection and no task: a waiter is any
 object with a ``wake(seq)`` method, called synchronously on the event loop,
-so waking N polls costs N method calls. If the listening connection drops, it
-is re-opened with backoff and every waiter is woken with ``seq=None``: it
-must then re-check the journal itself.
+so waking N polls costs N method calls. They are made ``WAKE_SLICE`` at a
+time, one slice per event-loop turn: between slices the loop runs whatever
+else is ready (the committing request's own answer first of all), so a
+namespace with 10,000 held polls does not stop the process for the whole
+fan-out. A waiter that unregistered before its slice came is not woken. If
+the listening connection drops, it is re-opened with backoff and every waiter
+is woken with ``seq=None``: it must then re-check the journal itself.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ import asyncpg
 from .journal import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
+
+#: waiters woken per event-loop turn (see the module docstring)
+WAKE_SLICE = 512
 
 
 class Waiter(Protocol):
@@ -129,8 +136,17 @@ class Notifier:
         # a poll that registers while its journal check runs compares its cursor with this
         if seq > self._latest.get(ns_id, -1):
             self._latest[ns_id] = seq
-        for waiter in tuple(waiters):  # a woken waiter may unregister itself
-            waiter.wake(seq)
+        self._wake_slice(ns_id, seq, tuple(waiters), 0)  # a woken waiter may unregister itself
+
+    def _wake_slice(self, ns_id: int, seq: int, waiters: tuple[Waiter, ...], start: int) -> None:
+        """Wake ``waiters[start:start + WAKE_SLICE]`` still registered; the next slice on the loop's next turn."""
+        end = start + WAKE_SLICE
+        registered = self._waiters.get(ns_id, ())
+        for waiter in waiters[start:end]:
+            if waiter in registered:
+                waiter.wake(seq)
+        if end < len(waiters):
+            asyncio.get_running_loop().call_soon(self._wake_slice, ns_id, seq, waiters, end)
 
     def latest_seq(self, ns_id: int) -> int | None:
         """The highest journal sequence number notified for ``ns_id`` while it had waiters."""
