@@ -325,7 +325,7 @@ class PollConnection(asyncio.Protocol):
                 self._state = _HELD
                 return
             self._recheck = False
-            if await polls.has_changes(self._server.pool, ns_id, cursor):
+            if await polls.has_changes(self._server.pool, notifier, ns_id, cursor):
                 self._answer(polls.CHANGED)
                 return
 
