@@ -35,11 +35,8 @@ async def _set_last_seq(pool, ns_id: int, seq: int) -> None:
 
 async def _drop_listener(pool, notifier: Notifier) -> None:
     """Kill the listener's backend, as a database restart would, and wait (bounded) for the loss to be seen."""
-    pid = notifier._conn.get_server_pid()
-    await pool.execute("SELECT pg_terminate_backend($1)", pid)
-    async with asyncio.timeout(30):
-        while notifier.connected and notifier._conn.get_server_pid() == pid:
-            await asyncio.sleep(0.01)
+    await pool.execute("SELECT pg_terminate_backend($1)", notifier._conn.get_server_pid())
+    await asyncio.wait_for(notifier._lost.wait(), 30)
 
 
 async def test_known_while_the_namespace_has_waiters_raised_by_notifies(notifier):
@@ -66,9 +63,7 @@ async def test_forgotten_when_the_listener_drops(notifier, pool):
     assert notifier.known_last_seq(7) is None
     notifier.learn(7, 5, before)  # read before the drop: NOTIFYs may have been missed since
     assert notifier.known_last_seq(7) is None
-    async with asyncio.timeout(30):
-        while not notifier.connected:
-            await asyncio.sleep(0.01)
+    await asyncio.wait_for(notifier._connected.wait(), 30)
     notifier.learn(7, 8, notifier.generation)
     assert notifier.known_last_seq(7) == 8
 
