@@ -38,7 +38,7 @@ from .journal import NOTIFY_CHANNEL
 log = logging.getLogger(__name__)
 
 #: waiters woken per event-loop turn (see the module docstring)
-WAKE_SLICE = 512
+WAKE_SLICE = 256
 
 
 class Waiter(Protocol):
