@@ -17,7 +17,8 @@ up to ``ROUTE_MAX_POLLS``, for comparison. The harness raises its open-file
 limit (RLIMIT_NOFILE) to the hard limit first; the server, started afterwards,
 inherits it. N larger than the limit allows is skipped with a note. The
 harness reads every answer on one core, so the figures include the client
-side's work (a raw protocol per poll, stamping arrival; no HTTP library).
+side's work (a raw protocol per poll, stamping an answer once it is whole and
+decoding it after the round; no HTTP library).
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ async def run(ctx: BenchContext) -> ScenarioResult:
                          "nofile_soft": soft, "nofile_hard": hard}  # fmt: skip
     result.notes.append(
         "Latency = from just before the commit request is sent to the poll's whole answer arriving here; "
-        "one harness process (one core) reads every answer on raw connections, so client work is included."
+        "one harness process (one core) reads every answer on raw connections, so client work is included "
+        "(an answer is decoded after the round; its stamp is when it was whole)."
     )
     result.notes.append(
         "notify = the notify endpoint (metaserver/notify_server.py, where the client library polls); "

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
 
 from . import db, users
-from .auth import Caller, bearer_token, lookup_token
+from .auth import Caller, bearer_token, hash_token, lookup_token
+
+#: how long the notify endpoint trusts a token it has checked: a revoked token can still open
+#: long-polls there for at most this long (a poll already held outlives a revocation anyway,
+#: until its timeout); every other route checks the token on each request
+TOKEN_CACHE_TTL = 10.0
+TOKEN_CACHE_MAX = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,3 +31,37 @@ async def authenticate_header(pool: asyncpg.Pool, header: str | None) -> Context
         caller = await lookup_token(conn, token)
         ns_id = await users.home_namespace(conn, caller.user_id)
     return Context(caller, ns_id)
+
+
+class TokenCache:
+    """:func:`authenticate_header` remembered for ``ttl`` seconds per token (only tokens that worked)."""
+
+    def __init__(
+        self,
+        ttl: float = TOKEN_CACHE_TTL,
+        max_entries: int = TOKEN_CACHE_MAX,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        #: sha256 of the token -> (its context, when it must be checked again)
+        self._entries: dict[bytes, tuple[Context, float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def authenticate(self, pool: asyncpg.Pool, header: str | None) -> Context:
+        key = hash_token(bearer_token(header))
+        now = self._clock()
+        hit = self._entries.get(key)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        ctx = await authenticate_header(pool, header)
+        if len(self._entries) >= self.max_entries:
+            now = self._clock()
+            self._entries = {k: v for k, v in self._entries.items() if v[1] > now}
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+        self._entries[key] = (ctx, self._clock() + self.ttl)
+        return ctx

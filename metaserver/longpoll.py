@@ -17,6 +17,7 @@ from protocol import codec
 
 from . import changes, db
 from .cursor import Cursor
+from .notifier import Notifier
 from .web_common import parse_int
 
 LONGPOLL_MIN, LONGPOLL_MAX, LONGPOLL_DEFAULT = 30, 480, 30
@@ -58,9 +59,19 @@ def jittered(timeout: int) -> float:
     return timeout - random.uniform(0, timeout * 0.1)
 
 
-async def has_changes(pool: asyncpg.Pool, ns_id: int, cursor: Cursor) -> bool:
-    """Whether the journal moved past ``cursor``; CursorReset if the cursor is not this tree's."""
-    async with db.connection(pool) as conn:
-        last = await conn.fetchval("SELECT last_seq FROM namespaces WHERE id = $1", ns_id)
+async def has_changes(pool: asyncpg.Pool, notifier: Notifier, ns_id: int, cursor: Cursor) -> bool:
+    """Whether the journal moved past ``cursor``; CursorReset if the cursor is not this tree's.
+
+    The caller has registered a waiter for ``ns_id``. The notifier's knowledge
+    of the namespace's last sequence number answers without a database round
+    trip unless the cursor is ahead of it (a commit whose NOTIFY is still in
+    flight: the database decides whether the cursor is valid).
+    """
+    last = notifier.known_last_seq(ns_id)
+    if last is None or cursor.seq > last:
+        generation = notifier.generation
+        async with db.connection(pool) as conn:
+            last = await conn.fetchval("SELECT last_seq FROM namespaces WHERE id = $1", ns_id)
+        notifier.learn(ns_id, last, generation)
     changes.check(cursor, ns_id, last)
     return cursor.listing_after is not None or last > cursor.seq

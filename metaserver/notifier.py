@@ -5,9 +5,23 @@ channel; every commit (on any metadata server) sends a NOTIFY with its
 namespace and sequence number, and this process wakes its waiters for that
 namespace. Waiters hold no database connection and no task: a waiter is any
 object with a ``wake(seq)`` method, called synchronously on the event loop,
-so waking N polls costs N method calls. If the listening connection drops, it
-is re-opened with backoff and every waiter is woken with ``seq=None``: it
-must then re-check the journal itself.
+so waking N polls costs N method calls. They are made ``WAKE_SLICE`` at a
+time, one slice per event-loop turn: between slices the loop runs whatever
+else is ready (the committing request's own answer first of all), so a
+namespace with 10,000 held polls does not stop the process for the whole
+fan-out. A waiter that unregistered before its slice came is not woken. If
+the listening connection drops, it is re-opened with backoff and every waiter
+is woken with ``seq=None``: it must then re-check the journal itself.
+
+The notifier also knows a namespace's last journal sequence number while it
+can: a long-poll that read it from the database (:meth:`Notifier.learn`)
+while the listener was up and the namespace had waiters, raised by every
+NOTIFY since, is the namespace's last sequence number but for NOTIFYs still
+in flight, which wake the polls registered by then anyway. The next polls of
+that namespace check their cursor against it without a database round trip
+(:func:`metaserver.longpoll.has_changes`). The knowledge is dropped when the
+namespace's last waiter leaves, and whenever every waiter is told to
+ask the journal itself (the listener connection dropped or came back).
 """
 
 from __future__ import annotations
@@ -22,6 +36,9 @@ import asyncpg
 from .journal import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
+
+#: waiters woken per event-loop turn (see the module docstring)
+WAKE_SLICE = 256
 
 
 class Waiter(Protocol):
@@ -55,6 +72,10 @@ class Notifier:
         self._waiters: dict[int, set[Waiter]] = {}
         self._count = 0
         self._latest: dict[int, int] = {}
+        #: namespaces' last journal sequence numbers, known as the module docstring says
+        self._known: dict[int, int] = {}
+        #: bumped whenever the listener connection drops: what was read before is not known
+        self._generation = 0
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task | None = None
         self._connected = asyncio.Event()
@@ -99,7 +120,7 @@ class Notifier:
             try:
                 self._conn = await asyncpg.connect(self._dsn)
                 self._lost.clear()
-                self._conn.add_termination_listener(lambda _c: self._lost.set())
+                self._conn.add_termination_listener(self._on_lost)
                 await self._conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
                 self._connected.set()
                 delay = 0.2
@@ -113,9 +134,32 @@ class Notifier:
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
                 log.warning("journal listener cannot connect: %s", e)
             self._connected.clear()
+            self._forget()
             self._wake_all()
             await asyncio.sleep(delay + random.uniform(0, delay))
             delay = min(delay * 2, 5.0)
+
+    def _on_lost(self, _conn) -> None:
+        self._forget()
+        self._lost.set()
+
+    def _forget(self) -> None:
+        self._generation += 1
+        self._known.clear()
+
+    @property
+    def generation(self) -> int:
+        """Take it before reading a namespace's last sequence number; hand it to :meth:`learn`."""
+        return self._generation
+
+    def learn(self, ns_id: int, last_seq: int, generation: int) -> None:
+        """``last_seq`` was read from the database for ``ns_id`` (which has a waiter) since ``generation``."""
+        if generation == self._generation and self.connected and ns_id in self._waiters:
+            self._known[ns_id] = max(last_seq, self._latest.get(ns_id, -1), self._known.get(ns_id, -1))
+
+    def known_last_seq(self, ns_id: int) -> int | None:
+        """The namespace's last journal sequence number but for NOTIFYs in flight; None: ask the database."""
+        return self._known.get(ns_id)
 
     def _on_notify(self, _conn, _pid, _channel, payload: str) -> None:
         try:
@@ -129,14 +173,28 @@ class Notifier:
         # a poll that registers while its journal check runs compares its cursor with this
         if seq > self._latest.get(ns_id, -1):
             self._latest[ns_id] = seq
-        for waiter in tuple(waiters):  # a woken waiter may unregister itself
-            waiter.wake(seq)
+        known = self._known.get(ns_id)
+        if known is not None and seq > known:
+            self._known[ns_id] = seq
+        self._wake_slice(ns_id, seq, tuple(waiters), 0)  # a woken waiter may unregister itself
+
+    def _wake_slice(self, ns_id: int, seq: int, waiters: tuple[Waiter, ...], start: int) -> None:
+        """Wake ``waiters[start:start + WAKE_SLICE]`` still registered; the next slice on the loop's next turn."""
+        end = start + WAKE_SLICE
+        registered = self._waiters.get(ns_id, ())
+        for waiter in waiters[start:end]:
+            if waiter in registered:
+                waiter.wake(seq)
+        if end < len(waiters):
+            asyncio.get_running_loop().call_soon(self._wake_slice, ns_id, seq, waiters, end)
 
     def latest_seq(self, ns_id: int) -> int | None:
         """The highest journal sequence number notified for ``ns_id`` while it had waiters."""
         return self._latest.get(ns_id)
 
     def _wake_all(self) -> None:
+        """Every waiter must ask the journal itself: so must the checks after this (nothing is known)."""
+        self._forget()
         for waiters in tuple(self._waiters.values()):
             for waiter in tuple(waiters):
                 waiter.wake(None)
@@ -157,3 +215,4 @@ class Notifier:
             if not waiters:
                 del self._waiters[ns_id]
                 self._latest.pop(ns_id, None)
+                self._known.pop(ns_id, None)

@@ -4,7 +4,9 @@ The metadata server process serves ``GET /v1/changes/longpoll`` twice: on its
 aiohttp port, and here, on the notify port, as Dropbox serves its long-polls
 from a separate "notify" host. Same query, same answers, same errors, same
 token rate limit, authentication and journal check when a poll arrives; what
-differs is the cost of holding and answering one. A held poll is one
+differs is the cost of holding and answering one, and that a token checked
+here is trusted for ``TOKEN_CACHE_TTL`` seconds (:class:`~metaserver.callers.TokenCache`),
+so the re-polls of many devices after a commit need no database round trip. A held poll is one
 :class:`PollConnection` (an ``asyncio.Protocol``, no task, no request object)
 registered with the :class:`~metaserver.notifier.Notifier`; a commit's NOTIFY
 calls its ``wake`` and the answer is one ``transport.write`` of bytes built
@@ -31,7 +33,7 @@ from protocol import codec
 from protocol.errors import BadRequest, Internal, NotFound, TesseraError
 
 from . import longpoll as polls
-from .callers import authenticate_header
+from .callers import TokenCache
 from .cursor import Cursor
 from .notifier import Notifier
 from .notify_http import Answers
@@ -66,6 +68,7 @@ class NotifyServer:
         self.notifier = notifier
         self.limits = limits
         self.answers = Answers()
+        self.tokens = TokenCache()
         self.connections: set[PollConnection] = set()
         self.tasks: set[asyncio.Task] = set()
         self._server: asyncio.Server | None = None
@@ -293,7 +296,7 @@ class PollConnection(asyncio.Protocol):
 
     async def _arrive(self, authorization: str | None, query: dict[str, str]) -> None:
         server = self._server
-        ctx = await authenticate_header(server.pool, authorization)
+        ctx = await server.tokens.authenticate(server.pool, authorization)
         timeout = polls.parse_timeout(query.get("timeout"))
         cursor = polls.parse_cursor(query.get("cursor"))
         if cursor is None:
@@ -325,7 +328,7 @@ class PollConnection(asyncio.Protocol):
                 self._state = _HELD
                 return
             self._recheck = False
-            if await polls.has_changes(self._server.pool, ns_id, cursor):
+            if await polls.has_changes(self._server.pool, notifier, ns_id, cursor):
                 self._answer(polls.CHANGED)
                 return
 

@@ -56,7 +56,7 @@ async def longpoll(request: web.Request) -> web.Response:
     waiter = EventWaiter()
     notifier.register(ctx.ns_id, waiter)  # before the check, so no commit slips between
     try:
-        if await polls.has_changes(request.app[POOL], ctx.ns_id, cursor):
+        if await polls.has_changes(request.app[POOL], notifier, ctx.ns_id, cursor):
             return _answer(request, polls.CHANGED)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + polls.jittered(timeout)
@@ -70,7 +70,7 @@ async def longpoll(request: web.Request) -> web.Response:
                 return _answer(request, polls.SHUTTING_DOWN)
             if waiter.recheck:  # woken without a sequence number (the listener reconnected)
                 waiter.recheck = False
-                if await polls.has_changes(request.app[POOL], ctx.ns_id, cursor):
+                if await polls.has_changes(request.app[POOL], notifier, ctx.ns_id, cursor):
                     return _answer(request, polls.CHANGED)
             remaining = deadline - loop.time()
             if remaining <= 0:

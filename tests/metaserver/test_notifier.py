@@ -49,3 +49,27 @@ async def test_wake_all_asks_every_waiter_to_recheck():
     n.register(2, b)
     n.begin_shutdown()
     assert n.closing and a.recheck and b.recheck and a.event.is_set() and b.event.is_set()
+
+
+async def test_a_big_fan_out_is_woken_in_slices_each_waiter_once():
+    # the event loop runs other work between slices; a waiter gone before its slice is skipped
+    import asyncio
+
+    from metaserver.notifier import WAKE_SLICE
+
+    n = Notifier("postgresql://unused")
+    waiters = [_SelfRemoving(n, 1) for _ in range(2 * WAKE_SLICE + 10)]
+    for w in waiters:
+        n.register(1, w)
+    n._on_notify(None, 0, "tessera_journal", "1:9")
+    assert sum(bool(w.woken) for w in waiters) == WAKE_SLICE  # the first slice, at once
+    gone = next(w for w in waiters if not w.woken)
+    n.unregister(1, gone)  # e.g. its connection closed before its slice came
+    n._on_notify(None, 0, "tessera_journal", "1:10")  # a second commit while the first fans out
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert gone.woken == []
+    # each was woken once: by whichever commit's slice reached it first (it then unregistered)
+    rest = [w for w in waiters if w is not gone]
+    assert all(len(w.woken) == 1 for w in rest) and n.waiting == 0
+    assert {w.woken[0] for w in rest} == {9, 10}
