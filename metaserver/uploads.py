@@ -137,8 +137,9 @@ async def create(
     expires = datetime.now(UTC) + timedelta(seconds=config.upload_session_ttl)
     await conn.execute(
         """INSERT INTO upload_sessions
-               (id, user_id, ns_id, path, size, content_hash, block_count, mode, parent_rev, device_name, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+               (id, user_id, ns_id, path, size, content_hash, block_count, mode, parent_rev, device_name,
+                expires_at, token_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
         session_id,
         caller.user_id,
         ns_id,
@@ -150,6 +151,7 @@ async def create(
         req.parent_rev,
         caller.device_name,
         expires,
+        caller.token_id,
     )
     if req.blocks:
         await conn.execute(
