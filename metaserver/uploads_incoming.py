@@ -12,7 +12,9 @@ version, and a session that expires or is abandoned simply stops being
 offered.
 
 Only sessions of at least :data:`MIN_BLOCKS` blocks are offered (small files
-commit before a prefetch could help), never to the device that opened them.
+commit before a prefetch could help), never to the device that opened them,
+and not once the current tree would refuse their commit as a conflict (the
+uploader then keeps its file as a conflicted copy: the session is abandoned).
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ from typing import Any
 
 import asyncpg
 
-from protocol.errors import BadRequest, NotFound
+from protocol import paths
+from protocol.errors import BadRequest, Conflict, IsAFolder, NotFound
 from protocol.grants import canonical_block_id
 
+from . import entries
 from .auth import Caller
 from .config import ServerConfig
 from .grant_issue import get_grant
+from .uploads import check_target
 
 #: sessions smaller than this (in blocks) are not offered
 MIN_BLOCKS = 2
@@ -42,6 +47,7 @@ async def list_incoming(conn: asyncpg.Connection, caller: Caller, ns_id: int) ->
     """The namespace's pending uploads of other devices, with how many of their blocks are stored."""
     rows = await conn.fetch(
         f"""SELECT s.id, s.path, s.size, s.content_hash, s.block_count, s.device_name, s.expires_at,
+                   s.mode, s.parent_rev,
                    (SELECT count(*) FROM session_blocks sb JOIN blocks b ON b.id = sb.block_id
                      WHERE sb.session_id = s.id AND b.state = 'stored') AS stored
               FROM upload_sessions s
@@ -53,6 +59,7 @@ async def list_incoming(conn: asyncpg.Connection, caller: Caller, ns_id: int) ->
         MIN_BLOCKS,
         MAX_LISTED,
     )
+    rows = await _committable(conn, ns_id, rows)
     return {
         "uploads": [
             {
@@ -88,7 +95,8 @@ async def incoming_blocks(
     except BadRequest:
         raise NotFound("no such pending upload") from None
     s = await conn.fetchrow(
-        f"""SELECT s.id, s.path, s.size, s.content_hash, s.block_count FROM upload_sessions s
+        f"""SELECT s.id, s.path, s.size, s.content_hash, s.block_count, s.mode, s.parent_rev
+              FROM upload_sessions s
              WHERE s.id = $5 AND {_VISIBLE}""",
         ns_id,
         caller.token_id,
@@ -96,8 +104,8 @@ async def incoming_blocks(
         MIN_BLOCKS,
         upload_id,
     )
-    if s is None:
-        raise NotFound("no such pending upload (committed, expired or not offered)")
+    if s is None or not await _committable(conn, ns_id, [s]):
+        raise NotFound("no such pending upload (committed, expired, bound to conflict or not offered)")
     rows = await conn.fetch(
         """SELECT sb.idx, b.id, b.size, b.md5, b.sha256, b.state
              FROM session_blocks sb JOIN blocks b ON b.id = sb.block_id
@@ -129,3 +137,22 @@ async def incoming_blocks(
         "block_servers": list(config.block_urls),
         "blocks": blocks,
     }
+
+
+async def _committable(
+    conn: asyncpg.Connection, ns_id: int, sessions: list[asyncpg.Record]
+) -> list[asyncpg.Record]:
+    """The sessions whose commit the current tree would not refuse as a conflict: one that lost
+    to another commit (its uploader keeps it as a conflicted copy instead) is abandoned."""
+    if not sessions:
+        return []
+    keys = [paths.path_key(s["path"]) for s in sessions]
+    current = await entries.get_many(conn, ns_id, keys)
+    out = []
+    for s, key in zip(sessions, keys, strict=True):
+        try:
+            check_target(current.get(key), s["mode"], s["parent_rev"], bytes(s["content_hash"]))
+        except (Conflict, IsAFolder):
+            continue
+        out.append(s)
+    return out

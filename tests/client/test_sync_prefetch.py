@@ -67,7 +67,9 @@ async def test_blocks_are_fetched_before_the_commit_and_taken_over(gated, gated_
     # of the commit) were not downloaded again
     fetched = re.search(r"/big.bin: (\d) of 3 blocks were fetched before the commit", caplog.text)
     assert fetched is not None and int(fetched.group(1)) >= 2
-    assert f"downloaded /big.bin (rev 1; {fetched.group(1)} of 3 blocks copied from local files)" in caplog.text
+    assert (
+        f"downloaded /big.bin (rev 1; {fetched.group(1)} of 3 blocks copied from local files)" in caplog.text
+    )
     assert await asyncio.to_thread(staging_files, b) == []  # renamed into place, not copied
 
 
@@ -98,7 +100,9 @@ async def test_an_abandoned_upload_leaves_no_staging_file(gated, gated_fleet):
     assert len(await asyncio.to_thread(staging_files, b)) == 1
     await a.stop()
     pool = gated.servers.pool
-    await pool.execute("UPDATE upload_sessions SET expires_at = now() - interval '1 second' WHERE state = 'open'")
+    await pool.execute(
+        "UPDATE upload_sessions SET expires_at = now() - interval '1 second' WHERE state = 'open'"
+    )
     await until(lambda: b.daemon.prefetcher.staged() == {}, "B to drop the staged part", within=30)
     assert await asyncio.to_thread(staging_files, b) == []
     assert await snapshot(b.root) == {}
@@ -121,7 +125,7 @@ async def test_staging_files_are_removed_when_the_daemon_stops_and_starts(gated,
 
 async def test_a_path_changed_locally_is_not_prefetched(gated, gated_fleet):
     a = await gated_fleet.add("laptop")
-    b = await gated_fleet.add("desktop")
+    b = await gated_fleet.add("desktop", settings=replace(TEST_SETTINGS, prefetch_keep=0.5))
     await gated_fleet.converged()
     gated.gate.allow = 0  # no upload gets a block stored: B's change stays unsynced
     await b.write("big.bin", b"B's own, not yet uploaded")

@@ -38,7 +38,9 @@ async def test_other_device_sees_pending_upload_and_grants_for_stored_blocks(api
     status, listed = await api.call("GET", "/v1/uploads/incoming", token=other)
     assert listed["uploads"][0]["stored"] == 1
 
-    status, page = await api.call("GET", f"/v1/uploads/incoming/{up['upload_id']}", token=other, start=2, limit=5)
+    status, page = await api.call(
+        "GET", f"/v1/uploads/incoming/{up['upload_id']}", token=other, start=2, limit=5
+    )
     assert [b["index"] for b in page["blocks"]] == [2] and page["start"] == 2
 
 
@@ -62,9 +64,9 @@ async def test_own_device_small_committed_and_expired_sessions_are_not_offered(a
     assert (await api.ok("GET", "/v1/uploads/incoming"))["uploads"] == []  # the uploader's own device
     up = await start_upload(api)
     assert (await api.ok("GET", "/v1/uploads/incoming"))["uploads"] == []
-    assert [u["upload_id"] for u in (await api.call("GET", "/v1/uploads/incoming", token=other))[1]["uploads"]] == [
-        up["upload_id"]
-    ]
+    assert [
+        u["upload_id"] for u in (await api.call("GET", "/v1/uploads/incoming", token=other))[1]["uploads"]
+    ] == [up["upload_id"]]
     assert (await api.call("GET", f"/v1/uploads/incoming/{small['upload_id']}", token=other))[0] == 404
     assert await api.error("GET", f"/v1/uploads/incoming/{up['upload_id']}") == (404, "not_found")
 
@@ -76,7 +78,9 @@ async def test_own_device_small_committed_and_expired_sessions_are_not_offered(a
     assert status == 404 and answer["error"]["code"] == "not_found"
 
     late = await start_upload(api, "/late.bin")
-    await pool.execute("UPDATE upload_sessions SET expires_at = now() - interval '1 second' WHERE id = $1", late["upload_id"])
+    await pool.execute(
+        "UPDATE upload_sessions SET expires_at = now() - interval '1 second' WHERE id = $1", late["upload_id"]
+    )
     assert (await api.call("GET", "/v1/uploads/incoming", token=other))[1]["uploads"] == []
     assert (await api.call("GET", f"/v1/uploads/incoming/{late['upload_id']}", token=other))[0] == 404
 
@@ -102,3 +106,29 @@ async def test_bad_ids_and_parameters(api):
     assert status == 400 and answer["error"]["code"] == "bad_request"
     assert (await api.call("GET", "/v1/uploads/incoming"))[0] == 200
     assert (await api.call("GET", "/v1/uploads/incoming", token="nope"))[0] == 401
+
+
+async def test_a_session_bound_to_conflict_is_not_offered(api, pool):
+    """An ``update`` session that lost to another commit can never commit: it is abandoned."""
+    other = await second_device(api)
+    first = await start_upload(api, "/doc.bin")
+    await mark_stored(pool, [b["block_id"] for b in first["blocks"]])
+    meta = await api.ok("POST", f"/v1/uploads/{first['upload_id']}/commit", {})
+    data = BIG[::-1]
+    body = {
+        "path": "/doc.bin",
+        "size": len(data),
+        "blocks": blocks_of(data),
+        "mode": "update",
+        "parent_rev": meta["rev"],
+    }
+    mine = await api.ok("POST", "/v1/uploads", body)
+    theirs = await api.ok("POST", "/v1/uploads", {**body, "blocks": blocks_of(BIG[:-1] + b"z")})
+    offered = [
+        u["upload_id"] for u in (await api.call("GET", "/v1/uploads/incoming", token=other))[1]["uploads"]
+    ]
+    assert offered == [mine["upload_id"], theirs["upload_id"]]
+    await mark_stored(pool, [b["block_id"] for b in theirs["blocks"] if b["state"] == "needed"])
+    await api.ok("POST", f"/v1/uploads/{theirs['upload_id']}/commit", {})
+    assert (await api.call("GET", "/v1/uploads/incoming", token=other))[1]["uploads"] == []
+    assert (await api.call("GET", f"/v1/uploads/incoming/{mine['upload_id']}", token=other))[0] == 404
