@@ -276,6 +276,7 @@ class SyncDaemon:
                 self.client,
                 self.state,
                 self.files.state_dir,
+                root=self.root,
                 offload=self._offload,
                 rules=lambda: self.rules,
                 keep_after_gone=self.settings.prefetch_keep,

@@ -3,7 +3,8 @@
 B learns that another device started an upload from the ``pending`` entry the
 change feed carries (:class:`~client.sync_feed.PendingUploads`); the daemon
 then pokes the :class:`Prefetcher`, which asks ``GET /v1/uploads/incoming``
-for the pending uploads of large files and stages each one it may take:
+for the pending uploads of large files and stages each one it may take (blocks a local file holds already are left
+to the download, which copies them):
 
 - a staging file (a :class:`~client.download_temp.TempFile` in the folder's
   state directory, ``<state dir>/prefetch/``, never under the file's name) is
@@ -44,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from protocol import paths
 from protocol.errors import NotFound, TesseraError, Unauthorized
 
+from . import sync_disk as disk
 from .download_temp import BlockSink, TempFile
 from .incoming import IncomingUpload
 from .models import RemoteBlock
@@ -88,6 +90,8 @@ class _Staging:
         self.staged: StagedPart  # once its file is created
         self.lock = threading.Lock()
         self.fetching: set[int] = set()
+        #: indexes of blocks a local file holds already: the download copies them
+        self.local: set[int] = set()
         self.failures: dict[int, int] = {}
         self.stopping = False
         self.wake = asyncio.Event()
@@ -104,7 +108,7 @@ class _Staging:
 
     @property
     def complete(self) -> bool:
-        return len(self.blocks) >= self.upload.block_count
+        return len(self.blocks) + len(self.local) >= self.upload.block_count
 
 
 class Prefetcher:
@@ -116,6 +120,7 @@ class Prefetcher:
         state: SyncState,
         state_dir: Path,
         *,
+        root: Path,
         offload: Offload,
         rules: Callable[[], IgnoreRules],
         max_bytes: int = MAX_STAGED_BYTES,
@@ -124,6 +129,7 @@ class Prefetcher:
         self.client = client
         self.state = state
         self.dir = Path(state_dir) / PREFETCH_DIR
+        self.root = root
         self._offload = offload
         self._rules = rules
         self._max_bytes = max_bytes
@@ -284,8 +290,13 @@ class Prefetcher:
                     for b in blocks
                     if b.index not in s.blocks
                     and b.index not in s.fetching
+                    and b.index not in s.local
                     and s.failures.get(b.index, 0) < BLOCK_ATTEMPTS
                 ]
+                if new:
+                    held = await self._offload(_held_locally, self.root, self.state, new)
+                    s.local.update(held)
+                    new = [b for b in new if b.index not in held]
                 for b in new:
                     s.fetching.add(b.index)
                     await slots.acquire()
@@ -343,6 +354,11 @@ class Prefetcher:
         if problem:
             s.failures[block.index] = s.failures.get(block.index, 0) + 1
             log.info("prefetch of block %d of %s failed: %s", block.index, s.upload.path, problem)
+
+
+def _held_locally(root: Path, state: SyncState, blocks: list[RemoteBlock]) -> set[int]:
+    """The indexes of ``blocks`` that a local file holds (by the daemon's block index; blocking)."""
+    return {b.index for b in blocks if disk.find_local_block(root, state, b) is not None}
 
 
 def _plausible(u: IncomingUpload) -> bool:
