@@ -336,7 +336,9 @@ class TesseraClient:
         """Pending uploads of large files by the account's other devices (streaming sync)."""
         return incoming_list_from_wire(await self._call("GET", "/v1/uploads/incoming", idempotent=True))
 
-    async def incoming_blocks(self, upload_id: str, *, start: int = 0, limit: int | None = None) -> IncomingPage:
+    async def incoming_blocks(
+        self, upload_id: str, *, start: int = 0, limit: int | None = None
+    ) -> IncomingPage:
         """One page of a pending upload's block list; NotFound once it is committed or gone."""
         params: dict[str, object] = {"start": start, "limit": limit}
         return IncomingPage.from_wire(

@@ -136,6 +136,7 @@ class Prefetcher:
         self._keep = keep_after_gone
         self._stagings: dict[str, _Staging] = {}  # by upload id
         self._poke = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
         self._closed = False
 
     # -- the daemon's side ----------------------------------------------------------------------
@@ -153,16 +154,20 @@ class Prefetcher:
         while True:
             await self._poke.wait()
             self._poke.clear()
-            try:
-                await self.look()
-            except Unauthorized:
-                raise
-            except TesseraError as e:
-                log.debug("cannot list pending uploads: %s", e.message)
-            await self._expire()
+            for step in (self.look, self._expire):
+                try:
+                    await step()
+                except Unauthorized:
+                    raise
+                except TesseraError as e:
+                    log.debug("cannot list pending uploads: %s", e.message)
+                except Exception:  # a prefetch is only a head start: never stop the daemon for one
+                    log.exception("prefetch failed; trying again later")
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             if self._stagings:  # keep watching: new uploads, sessions ending, stagings expiring
-                loop = asyncio.get_running_loop()
-                loop.call_later(LIST_INTERVAL, self._poke.set)
+                self._timer = asyncio.get_running_loop().call_later(LIST_INTERVAL, self._poke.set)
 
     async def take(self, path: str, content_hash: str) -> StagedPart | None:
         """The staged file of ``path`` with this content, handed over to its download (or None).
@@ -189,6 +194,8 @@ class Prefetcher:
     async def close(self) -> None:
         """Stop every staging and remove its file."""
         self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
         stagings, self._stagings = list(self._stagings.values()), {}
         for s in stagings:
             await self._stop(s)
@@ -196,7 +203,11 @@ class Prefetcher:
 
     def staged(self) -> dict[str, list[int]]:
         """The indexes of the blocks staged so far, by path of the pending upload."""
-        return {s.upload.path: sorted(s.blocks) for s in self._stagings.values()}
+        out = {}
+        for s in self._stagings.values():
+            with s.lock:  # worker threads add to it
+                out[s.upload.path] = sorted(s.blocks)
+        return out
 
     @property
     def staged_bytes(self) -> int:
