@@ -143,3 +143,14 @@ async def test_a_path_changed_locally_is_not_prefetched(gated, gated_fleet):
     await gated_fleet.converged()
     await until(lambda: b.daemon.prefetcher.staged() == {}, "nothing staged at B", within=30)
     assert await asyncio.to_thread(staging_files, b) == []
+
+
+async def test_without_prefetch_nothing_is_staged(gated, gated_fleet):
+    a = await gated_fleet.add("laptop")
+    b = await gated_fleet.add("desktop", settings=replace(TEST_SETTINGS, prefetch=False))
+    await gated_fleet.converged()
+    assert b.daemon.prefetcher is None
+    await asyncio.to_thread(write_random, a.path("big.bin"), SIZE, 7)
+    await gated_fleet.converged()
+    assert await b.read("big.bin") == await a.read("big.bin")
+    assert not (b.daemon.files.state_dir / PREFETCH_DIR).exists()
