@@ -14,7 +14,7 @@ from client.prefetch_stage import StagedBlock, StagedPart
 from client.transfer_download import download_file
 from protocol.hashing import BLOCK_SIZE
 
-from .conftest import write_random
+from .conftest import overwrite_at, write_random
 
 SIZE = 3 * BLOCK_SIZE + 4321
 
@@ -60,9 +60,7 @@ async def test_a_staged_block_changed_on_disk_is_fetched_again(client, uploaded,
     stage = tmp_path / "stage"
     stage.mkdir()
     staged = await staged_copy(client, "/big.bin", stage, {0, 1, 2, 3})
-    with open(staged.part.path, "r+b") as f:
-        f.seek(2 * BLOCK_SIZE + 5)
-        f.write(b"flipped")
+    overwrite_at(staged.part.path, 2 * BLOCK_SIZE + 5, b"flipped")
     result = await download_file(client, "/big.bin", tmp_path / "out.bin", staged=staged)
     assert (tmp_path / "out.bin").read_bytes() == uploaded
     assert result.blocks_copied == 3
@@ -86,9 +84,7 @@ async def test_a_staged_file_of_other_content_is_not_used_and_removed(client, up
 async def test_a_staged_file_on_another_file_system_serves_as_local_blocks(client, uploaded, tmp_path):
     with tempfile.TemporaryDirectory(dir="/dev/shm") as other:
         staged = await staged_copy(client, "/big.bin", Path(other), {1, 3})
-        with open(staged.part.path, "r+b") as f:  # caught by the copy's check, then downloaded
-            f.seek(3 * BLOCK_SIZE)
-            f.write(b"x")
+        overwrite_at(staged.part.path, 3 * BLOCK_SIZE, b"x")  # caught by the copy's check, then downloaded
         result = await download_file(client, "/big.bin", tmp_path / "out.bin", staged=staged)
         assert (tmp_path / "out.bin").read_bytes() == uploaded
         assert result.blocks_copied == 1
