@@ -77,6 +77,10 @@ __all__ = ["TEMP_PREFIX", "BlockSink", "DownloadResult", "LocalBlock", "LocalBlo
 BAD_BLOCK_ATTEMPTS = 3
 #: fresh grants fetched for one block before giving up
 MAX_GRANT_REFRESHES = 3
+#: staged blocks checked in place at once (worker threads), beside the downloads of the missing ones
+IN_PLACE_CHECKS = 2
+#: blocks taken from the block list at a time when a staged file is taken over (a page)
+STAGED_CHUNK = 1000
 
 #: where a local file holds a block, or None (blocking; the bytes are verified as they are copied)
 LocalBlockSource = Callable[[RemoteBlock], LocalBlock | None]
@@ -154,7 +158,11 @@ async def download_file(
                 if old.blocks:
                     local_blocks = lambda b: old.blocks.get(b.sha256)  # noqa: E731
             fetcher = _Fetcher(client, remote_path, first, part, progress, local_blocks, done, in_place)
-            await bounded_map(_verified_block_list(first, pages, fetcher), fetcher.fetch, limit=concurrency)
+            blocks = _verified_block_list(first, pages, fetcher)
+            if in_place:
+                await _missing_first(blocks, fetcher, concurrency)
+            else:
+                await bounded_map(blocks, fetcher.fetch, limit=concurrency)
             written = await asyncio.to_thread(part.commit, check_target, replace)
         except BaseException:
             await asyncio.shield(asyncio.to_thread(part.discard))
@@ -190,6 +198,35 @@ def _staged_source(staged: StagedPart, fallback: LocalBlockSource | None) -> Loc
         return fallback(block) if fallback is not None else None
 
     return source
+
+
+async def _missing_first(blocks: AsyncIterator[RemoteBlock], fetcher: _Fetcher, concurrency: int) -> None:
+    """Fetch the blocks not staged while the staged ones are checked in place, a page at a time:
+    the downloads of the few missing blocks do not wait behind the checks of the many staged."""
+    chunk: list[RemoteBlock] = []
+    async for b in blocks:
+        chunk.append(b)
+        if len(chunk) == STAGED_CHUNK:
+            await _both(fetcher, chunk, concurrency)
+            chunk = []
+    if chunk:
+        await _both(fetcher, chunk, concurrency)
+
+
+async def _both(fetcher: _Fetcher, chunk: list[RemoteBlock], concurrency: int) -> None:
+    staged = [b for b in chunk if fetcher.is_staged(b)]
+    missing = [b for b in chunk if not fetcher.is_staged(b)]
+    tasks = [
+        asyncio.create_task(bounded_map(missing, fetcher.fetch, limit=concurrency)),
+        asyncio.create_task(bounded_map(staged, fetcher.fetch, limit=IN_PLACE_CHECKS)),
+    ]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _check_target(local_path: str | os.PathLike[str]) -> Path:
@@ -270,6 +307,10 @@ class _Fetcher:
             log.debug("local copy of block %d of %s is stale: %s", block.index, self._path, problem)
             return False
         return True
+
+    def is_staged(self, block: RemoteBlock) -> bool:
+        staged = self._in_place.get(block.index)
+        return staged is not None and staged.serves(block)
 
     async def fetch(self, block: RemoteBlock) -> None:
         if block.index in self._done:
