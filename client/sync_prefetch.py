@@ -11,8 +11,10 @@ to the download, which copies them):
   filled with the upload's stored blocks, fetched with the get grants of
   ``GET /v1/uploads/incoming/{id}`` a few at once, each verified against its
   size and SHA-256 as a download verifies it; its progress is polled every
-  :data:`POLL_INTERVAL` seconds (backing off while nothing new is stored) until
-  every block is staged or the session is no longer offered;
+  :data:`POLL_INTERVAL` seconds (backing off up to :data:`POLL_MAX` while nothing
+  new is stored) until every block is staged or the session is no longer
+  offered; the list itself is looked at again every :data:`LIST_INTERVAL`
+  seconds while something is staged (backing off up to :data:`LIST_MAX`);
 - when the commit arrives through the change feed, the download of that path
   and content hash :meth:`takes <Prefetcher.take>` the staged file (the
   staging stops once the block fetches under way end) and downloads only what
@@ -63,9 +65,11 @@ log = logging.getLogger(__name__)
 PREFETCH_DIR = "prefetch"
 #: seconds between two looks at a pending upload's progress (more while nothing new is stored)
 POLL_INTERVAL = 0.05
-POLL_MAX = 2.0
-#: seconds between two looks at the list of pending uploads while one may be coming
+POLL_MAX = 10.0
+#: seconds between two looks at the list of pending uploads while something is staged (doubling
+#: up to LIST_MAX while the change feed brings no news of uploads)
 LIST_INTERVAL = 1.0
+LIST_MAX = 30.0
 #: bytes staged at most, over all pending uploads
 MAX_STAGED_BYTES = 8 << 30
 #: bytes left free on the staging file system at least
@@ -137,6 +141,8 @@ class Prefetcher:
         self._stagings: dict[str, _Staging] = {}  # by upload id
         self._poke = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
+        self._news = False
+        self._interval = LIST_INTERVAL
         self._closed = False
 
     # -- the daemon's side ----------------------------------------------------------------------
@@ -147,6 +153,7 @@ class Prefetcher:
 
     def poke(self) -> None:
         """The change feed reported uploads in progress elsewhere: look for pending uploads soon."""
+        self._news = True
         self._poke.set()
 
     async def run(self) -> None:
@@ -154,6 +161,8 @@ class Prefetcher:
         while True:
             await self._poke.wait()
             self._poke.clear()
+            self._interval = LIST_INTERVAL if self._news else min(LIST_MAX, self._interval * 2)
+            self._news = False
             for step in (self.look, self._expire):
                 try:
                     await step()
@@ -167,7 +176,7 @@ class Prefetcher:
                 self._timer.cancel()
                 self._timer = None
             if self._stagings:  # keep watching: new uploads, sessions ending, stagings expiring
-                self._timer = asyncio.get_running_loop().call_later(LIST_INTERVAL, self._poke.set)
+                self._timer = asyncio.get_running_loop().call_later(self._interval, self._poke.set)
 
     async def take(self, path: str, content_hash: str) -> StagedPart | None:
         """The staged file of ``path`` with this content, handed over to its download (or None).
