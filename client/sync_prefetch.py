@@ -364,7 +364,8 @@ class Prefetcher:
             pieces = await self.client.get_block_pieces(
                 servers, block.index, block.block_id, block.grant, block.size
             )
-            problem = await self._offload(s.staged.part.write_verified, block, pieces)
+            # the default threads, as a download's: the daemon's own workers stay free for its state
+            problem = await asyncio.to_thread(s.staged.part.write_verified, block, pieces)
             del pieces
         except (TesseraError, OSError, ValueError) as e:  # ValueError: the staging was closed meanwhile
             problem = getattr(e, "message", None) or str(e)
