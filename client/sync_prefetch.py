@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 #: the staging folder's name in the folder's state directory
 PREFETCH_DIR = "prefetch"
 #: seconds between two looks at a pending upload's progress (more while nothing new is stored)
-POLL_INTERVAL = 0.05
+POLL_INTERVAL = 0.2
 POLL_MAX = 10.0
 #: seconds between two looks at the list of pending uploads while something is staged (doubling
 #: up to LIST_MAX while the change feed brings no news of uploads)
