@@ -29,6 +29,7 @@ from .blockbatch_get import WantedBlock, get_block_batch
 from .errors import ConnectFailed, NotLoggedIn
 from .filehash import StampedHash
 from .http import Timeouts, Transport, check_server_url
+from .incoming import IncomingPage, IncomingUpload, incoming_list_from_wire
 from .models import Account, BlockPage, ChangesPage, ListPage, Login, LongPoll, Metadata, UploadSession
 from .progress import Progress
 from .retry import DEFAULT_RETRY, RetryPolicy
@@ -330,6 +331,19 @@ class TesseraClient:
                 return
             if not page.blocks:
                 raise ProtocolError(f"the block list of {path} stopped at {start} of {page.total} blocks")
+
+    async def incoming_uploads(self) -> list[IncomingUpload]:
+        """Pending uploads of large files by the account's other devices (streaming sync)."""
+        return incoming_list_from_wire(await self._call("GET", "/v1/uploads/incoming", idempotent=True))
+
+    async def incoming_blocks(
+        self, upload_id: str, *, start: int = 0, limit: int | None = None
+    ) -> IncomingPage:
+        """One page of a pending upload's block list; NotFound once it is committed or gone."""
+        params: dict[str, object] = {"start": start, "limit": limit}
+        return IncomingPage.from_wire(
+            await self._call("GET", f"/v1/uploads/incoming/{upload_id}", params=params, idempotent=True)
+        )
 
     async def file_blocks_batch(
         self, files: Sequence[tuple[str, int | None]]

@@ -69,8 +69,15 @@ _json_option = click.option(
     show_default=True,
     help="Files uploaded or downloaded at once.",
 )
+@click.option(
+    "--no-prefetch",
+    is_flag=True,
+    help="Do not fetch other devices' large files before their upload is committed.",
+)
 @click.pass_obj
-def sync(obj: CliContext, folder: Path, rescan_interval: float, no_watch: bool, transfers: int) -> None:
+def sync(
+    obj: CliContext, folder: Path, rescan_interval: float, no_watch: bool, transfers: int, no_prefetch: bool
+) -> None:
     """Keep FOLDER and your Tessera files in sync, until Ctrl-C."""
     from .sync_config import FolderFiles, SyncSettings
     from .sync_errors import SyncLocked
@@ -80,7 +87,9 @@ def sync(obj: CliContext, folder: Path, rescan_interval: float, no_watch: bool, 
     files = FolderFiles.of(obj.config_dir, folder)
     if is_locked(files.lock):
         raise SyncLocked()
-    settings = SyncSettings(rescan_interval=rescan_interval, watch=not no_watch, transfers=transfers)
+    settings = SyncSettings(
+        rescan_interval=rescan_interval, watch=not no_watch, transfers=transfers, prefetch=not no_prefetch
+    )
     files.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     async def go() -> None:

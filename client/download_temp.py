@@ -272,6 +272,45 @@ class TempFile:
             self._seen(block, check)
         return problem
 
+    def check_in_place(self, block: RemoteBlock, xxh3_64: str) -> str:
+        """Check the block this file already holds (staged by a prefetch, see :mod:`client.sync_prefetch`)
+        against the xxh3-64 taken when it was written after its SHA-256 was verified; else say why not.
+
+        The bytes are read back, so anything that changed them since is caught; a
+        block that fails is left for the caller to overwrite with a downloaded one.
+        """
+        with self._guard.use():
+            assert self._fd is not None
+            check = _Check(self._on_block is not None, xxh3_64)
+            self._read_back(block.index * BLOCK_SIZE, block.size, check)
+        problem = check.problem(block)
+        if not problem:
+            self._seen(block, check)
+        return problem
+
+    def move_beside(self, target: Path, on_block: BlockSink | None = None) -> None:
+        """Make this file (with the blocks written so far) the temp file of ``target``: renamed to a
+        new ``.tessera-tmp-<random>`` beside it, given the permissions of the regular file there (if
+        any), its blocks from now on reported to ``on_block``.
+
+        No write may be running. OSError (EXDEV across file systems) leaves the file where it was.
+        """
+        with self._finish_lock:
+            if self._fd is None:
+                raise ValueError("temp file already closed")
+            while True:
+                path = target.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+                if not os.path.lexists(path):
+                    break
+            try:
+                mode = os.stat(target).st_mode
+                if stat.S_ISREG(mode):
+                    os.fchmod(self._fd, stat.S_IMODE(mode))
+            except FileNotFoundError:
+                pass
+            os.rename(self.path, path)
+            self.path, self.target, self._on_block = path, target, on_block
+
     def _copy_in_kernel(self, src: int, src_off: int, dst_off: int, size: int) -> int | None:
         """copy_file_range the bytes; how many were copied (fewer where the source ends early),
         or None (nothing to trust) if the kernel cannot for these files."""

@@ -7,6 +7,7 @@ Each synced folder has a state directory of its own under the config dir::
         status.json    what the daemon is doing (``tessera status``)
         sync.log       the daemon's log
         lock           held while a daemon runs
+        prefetch/      files being fetched while another device uploads them
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ class SyncSettings:
     retry_max: float = 300.0
     #: delay before re-planning an action that found the disk or server changed under it
     recheck_delay: float = 0.5
+    #: fetch other devices' large files while they upload them (:mod:`client.sync_prefetch`)
+    prefetch: bool = True
+    #: seconds a prefetched file is kept once its upload is no longer offered (awaiting its commit)
+    prefetch_keep: float = 120.0
 
     def __post_init__(self) -> None:
         if not 30 <= self.longpoll_timeout <= 480:

@@ -14,7 +14,10 @@ time, so the trees never change under a plan:
 
 Around it, tasks only raise flags and wake the loop: the long-poller
 (``GET /v1/changes/longpoll``, honouring ``backoff``), the file watcher
-(:mod:`client.sync_watch`), the periodic full rescan, and retry timers. A
+(:mod:`client.sync_watch`), the periodic full rescan, and retry timers. One
+more task, the prefetcher (:mod:`client.sync_prefetch`), fetches large files
+other devices are still uploading into staging files that the download of the
+committed file then takes over. A
 failed action is retried with exponential backoff (per action: another plan
 that no longer contains it forgets it); one the server refuses for good (a
 name it does not accept) is reported and not retried until it changes. The
@@ -56,6 +59,7 @@ from .sync_executor import Executor, Outcome, Result, action_name
 from .sync_feed import PendingUploads, pull
 from .sync_ignore import IgnoreRules
 from .sync_lock import FolderLock
+from .sync_prefetch import Prefetcher
 from .sync_reconcile import Action, Download, ForgetSynced, RecordSynced, Upload, plan
 from .sync_scan import RACY_WINDOW_NS, scan_blocking
 from .sync_state import DB_NAME, META_CURSOR, StateError, SyncState
@@ -147,6 +151,7 @@ class SyncDaemon:
         self._state: SyncState | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._executor: Executor | None = None
+        self._prefetcher: Prefetcher | None = None
         self._wake = asyncio.Event()
         self._pull_done = asyncio.Event()
         self._first_pull = asyncio.Event()
@@ -162,6 +167,11 @@ class SyncDaemon:
         self._warned: set[tuple[str, str]] = set()
 
     # -- public ---------------------------------------------------------------------------------
+
+    @property
+    def prefetcher(self) -> Prefetcher | None:
+        """Fetches large files other devices are still uploading (None with ``prefetch`` off)."""
+        return self._prefetcher
 
     @property
     def state(self) -> SyncState:
@@ -261,6 +271,17 @@ class SyncDaemon:
         if removed:
             log.info("removed %d temporary file(s) of interrupted downloads", len(removed))
         await self._offload(self.state.set_device, self.device)
+        if self.settings.prefetch:
+            self._prefetcher = Prefetcher(
+                self.client,
+                self.state,
+                self.files.state_dir,
+                root=self.root,
+                offload=self._offload,
+                rules=lambda: self.rules,
+                keep_after_gone=self.settings.prefetch_keep,
+            )
+            await self._prefetcher.start()
         self._executor = Executor(
             self.root,
             self.state,
@@ -273,6 +294,7 @@ class SyncDaemon:
             offload=self._offload,
             journal=journal,
             own_writes=self.own_writes,
+            prefetcher=self._prefetcher,
         )
         log.info("syncing %s with %s as device %s", self.root, self.client.server_url, self.device)
         workers = [
@@ -283,6 +305,8 @@ class SyncDaemon:
         ]
         if self.settings.watch:
             workers.append(asyncio.create_task(self._watch_loop(), name="sync-watch"))
+        if self._prefetcher is not None:
+            workers.append(asyncio.create_task(self._prefetcher.run(), name="sync-prefetch"))
         stopper = asyncio.create_task(stop.wait(), name="sync-stop")
         self._wake.set()
         try:
@@ -295,6 +319,8 @@ class SyncDaemon:
             for task in [stopper, *workers]:
                 task.cancel()
             await asyncio.gather(stopper, *workers, return_exceptions=True)
+            if self._prefetcher is not None:
+                await self._prefetcher.close()
 
     async def _cycle_loop(self) -> None:
         while True:
@@ -442,6 +468,8 @@ class SyncDaemon:
         self._pull_failures = 0
         self._first_pull.set()
         self.status.elsewhere = self.pending.paths()
+        if self.status.elsewhere and self._prefetcher is not None:
+            self._prefetcher.poke()  # large files among them are fetched while they upload
         if result.changed:
             log.debug("pulled %d change(s) in %d page(s)", result.changed, result.pages)
         return True

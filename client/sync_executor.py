@@ -25,7 +25,9 @@ and the plan then sees the change (possibly as a conflict).
 Uploads resume an interrupted session through the folder's
 :class:`~client.upload_journal.UploadJournal`; uploads and downloads of many small files
 go in batches (:mod:`client.sync_executor_batch`); a download copies the blocks a local file already holds
-(:meth:`SyncState.find_local_block`) instead of fetching them.
+(:meth:`SyncState.find_local_block`) instead of fetching them, and takes over
+the blocks :mod:`client.sync_prefetch` fetched while another device was still
+uploading the file.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ from .upload_journal import UploadJournal
 
 if TYPE_CHECKING:
     from .api import TesseraClient
+    from .sync_prefetch import Prefetcher
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -155,6 +158,7 @@ class Executor:
         offload: Offload,
         journal: UploadJournal | None = None,
         own_writes: OwnWrites | None = None,
+        prefetcher: Prefetcher | None = None,
     ) -> None:
         self.root = root
         self.state = state
@@ -166,6 +170,7 @@ class Executor:
         self._offload = offload
         self._journal = journal
         self._own_writes = own_writes
+        self._prefetcher = prefetcher
         self._deleter = RemoteDeleter(client, state, offload, device)
         #: a download failed: its temp file may have been carried off (a folder renamed under it)
         #: where the download could not remove it; the daemon sweeps them before its next scan
@@ -353,6 +358,8 @@ class Executor:
         def check_target(_path: Path) -> None:
             disk.check_file(self.root, self.state, a.path, a.replaces)
 
+        # blocks fetched while another device was still uploading the file
+        staged = await self._prefetcher.take(a.path, a.content_hash) if self._prefetcher is not None else None
         try:
             with self.status.transfer(a.path, "download") as progress:
                 result = await download_file(
@@ -366,6 +373,7 @@ class Executor:
                     on_block=on_block,
                     check_target=check_target,
                     replace=a.replaces is not None,
+                    staged=staged,
                 )
         except BaseException:
             self.stray_temp_files = True

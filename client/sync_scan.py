@@ -66,7 +66,6 @@ def is_racy(scanned_at: float, mtime_ns: int | None) -> bool:
     return int(scanned_at * 1e9) - mtime_ns < window
 
 
-
 @dataclass(frozen=True, slots=True)
 class ScanWarning:
     """An entry the scan skipped; ``code`` is one of the ``W_*`` constants."""
@@ -272,7 +271,11 @@ class _Scan:
     def _unchanged(prev: LocalEntry, st: os.stat_result) -> bool:
         if prev.kind != FILE or prev.content_hash is None or prev.mtime_ns is None:
             return False
-        return not is_racy(prev.scanned_at, prev.mtime_ns) and (prev.size, prev.mtime_ns, prev.inode) == (st.st_size, st.st_mtime_ns, st.st_ino)
+        return not is_racy(prev.scanned_at, prev.mtime_ns) and (prev.size, prev.mtime_ns, prev.inode) == (
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ino,
+        )
 
     def _record(self, entry: LocalEntry, blocks: tuple[BlockRecord, ...] | None) -> None:
         self.seen[entry.key] = entry

@@ -32,6 +32,14 @@ daemon, each called in a worker thread:
   target untouched, by raising (e.g. because the file it would replace was
   changed meanwhile). With ``replace=False`` an existing target is never
   replaced: the rename becomes a hard link that fails if the name is taken.
+
+A ``staged`` file (:mod:`client.prefetch_stage`: blocks a prefetch fetched
+before the version was committed) becomes the temp file when it has the
+version's size and content hash: it is renamed beside the target, each staged
+block is checked in place against the xxh3-64 it was staged with, and only the
+other blocks are downloaded. Where it cannot be renamed there (another file
+system), its blocks are copied from it like other local blocks. Either way the
+download owns it and removes it on failure.
 """
 
 from __future__ import annotations
@@ -47,12 +55,14 @@ from typing import TYPE_CHECKING, Any
 
 from protocol import paths
 from protocol.errors import GrantExpired, HashMismatch, ProtocolError, SizeMismatch
+from protocol.hashing import BLOCK_SIZE
 
 from .blocklist_check import BlockListCheck
 from .concurrency import bounded_map, open_in_thread
 from .download_reuse import reuse_old_copy
 from .download_temp import TEMP_PREFIX, BlockSink, LocalBlock, TargetCheck, TempFile
 from .models import BlockPage, RemoteBlock
+from .prefetch_stage import StagedBlock, StagedPart
 from .progress import DOWNLOAD, NullProgress, Progress
 
 if TYPE_CHECKING:
@@ -67,6 +77,10 @@ __all__ = ["TEMP_PREFIX", "BlockSink", "DownloadResult", "LocalBlock", "LocalBlo
 BAD_BLOCK_ATTEMPTS = 3
 #: fresh grants fetched for one block before giving up
 MAX_GRANT_REFRESHES = 3
+#: staged blocks checked in place at once (worker threads), beside the downloads of the missing ones
+IN_PLACE_CHECKS = 2
+#: blocks taken from the block list at a time when a staged file is taken over (a page)
+STAGED_CHUNK = 1000
 
 #: where a local file holds a block, or None (blocking; the bytes are verified as they are copied)
 LocalBlockSource = Callable[[RemoteBlock], LocalBlock | None]
@@ -107,6 +121,7 @@ async def download_file(
     check_target: TargetCheck | None = None,
     replace: bool = True,
     reuse_target: bool = True,
+    staged: StagedPart | None = None,
 ) -> DownloadResult:
     """Download ``remote_path`` (revision ``rev``, default the current one) to ``local_path``.
 
@@ -117,30 +132,101 @@ async def download_file(
     """
     remote_path = paths.normalize(remote_path)
     progress = progress or NullProgress()
-    target = await asyncio.to_thread(_check_target, local_path)
     pages = client.iter_file_blocks(remote_path, rev=rev)
+    leftover: TempFile | None = None  # a staged file not taken over: removed at the end
     try:
+        target = await asyncio.to_thread(_check_target, local_path)
         first = await anext(pages)
-        part = await open_in_thread(lambda: TempFile(target, first.size, on_block), TempFile.discard)
+        in_place: dict[int, StagedBlock] = {}
+        part: TempFile | None = None
+        if staged is not None:
+            leftover = staged.part
+            if (staged.size, staged.content_hash) == (first.size, first.content_hash):
+                part, in_place = await _take_over(staged, target, on_block)
+                if part is not None:
+                    leftover = None
+                else:
+                    local_blocks = _staged_source(staged, local_blocks)
+        if part is None:
+            part = await open_in_thread(lambda: TempFile(target, first.size, on_block), TempFile.discard)
         try:
             progress.phase(DOWNLOAD, first.size)
             done: set[int] = set()
-            if local_blocks is None and reuse_target and replace and first.size:
+            if local_blocks is None and not in_place and reuse_target and replace and first.size:
                 old = await reuse_old_copy(target, part, first.blocks)
                 done = old.written
                 if old.blocks:
                     local_blocks = lambda b: old.blocks.get(b.sha256)  # noqa: E731
-            fetcher = _Fetcher(client, remote_path, first, part, progress, local_blocks, done)
-            await bounded_map(_verified_block_list(first, pages, fetcher), fetcher.fetch, limit=concurrency)
+            fetcher = _Fetcher(client, remote_path, first, part, progress, local_blocks, done, in_place)
+            blocks = _verified_block_list(first, pages, fetcher)
+            if in_place:
+                await _missing_first(blocks, fetcher, concurrency)
+            else:
+                await bounded_map(blocks, fetcher.fetch, limit=concurrency)
             written = await asyncio.to_thread(part.commit, check_target, replace)
         except BaseException:
             await asyncio.shield(asyncio.to_thread(part.discard))
             raise
     finally:
         await pages.aclose()
+        if leftover is not None:
+            await asyncio.shield(asyncio.to_thread(leftover.discard))
     return DownloadResult(
         first.path, first.rev, first.size, first.content_hash, target, fetcher.blocks_copied, written
     )
+
+
+async def _take_over(
+    staged: StagedPart, target: Path, on_block: BlockSink | None
+) -> tuple[TempFile | None, dict[int, StagedBlock]]:
+    """The staged file renamed beside ``target``, and its blocks; (None, {}) if it cannot move there."""
+    try:
+        await asyncio.to_thread(staged.part.move_beside, target, on_block)
+    except OSError as e:
+        log.debug("cannot move the staged copy of %s beside it (%s); copying its blocks", target, e)
+        return None, {}
+    return staged.part, dict(staged.blocks)
+
+
+def _staged_source(staged: StagedPart, fallback: LocalBlockSource | None) -> LocalBlockSource:
+    """Local blocks from the staged file (checked by their xxh3 as they are copied), else ``fallback``."""
+
+    def source(block: RemoteBlock) -> LocalBlock | None:
+        s = staged.blocks.get(block.index)
+        if s is not None and s.serves(block):
+            return LocalBlock(staged.part.path, block.index * BLOCK_SIZE, s.xxh3_64)
+        return fallback(block) if fallback is not None else None
+
+    return source
+
+
+async def _missing_first(blocks: AsyncIterator[RemoteBlock], fetcher: _Fetcher, concurrency: int) -> None:
+    """Fetch the blocks not staged while the staged ones are checked in place, a page at a time:
+    the downloads of the few missing blocks do not wait behind the checks of the many staged."""
+    chunk: list[RemoteBlock] = []
+    async for b in blocks:
+        chunk.append(b)
+        if len(chunk) == STAGED_CHUNK:
+            await _both(fetcher, chunk, concurrency)
+            chunk = []
+    if chunk:
+        await _both(fetcher, chunk, concurrency)
+
+
+async def _both(fetcher: _Fetcher, chunk: list[RemoteBlock], concurrency: int) -> None:
+    staged = [b for b in chunk if fetcher.is_staged(b)]
+    missing = [b for b in chunk if not fetcher.is_staged(b)]
+    tasks = [
+        asyncio.create_task(bounded_map(missing, fetcher.fetch, limit=concurrency)),
+        asyncio.create_task(bounded_map(staged, fetcher.fetch, limit=IN_PLACE_CHECKS)),
+    ]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _check_target(local_path: str | os.PathLike[str]) -> Path:
@@ -191,10 +277,13 @@ class _Fetcher:
         progress: Progress,
         local_blocks: LocalBlockSource | None = None,
         done: set[int] | None = None,
+        in_place: dict[int, StagedBlock] | None = None,
     ) -> None:
         self._client = client
         #: indexes already in the temp file (from the old copy at the target)
         self._done = done or set()
+        #: blocks a prefetch staged in the temp file, to be checked in place
+        self._in_place = in_place or {}
         self._path = remote_path
         self._rev = first.rev
         self._part = part
@@ -219,11 +308,25 @@ class _Fetcher:
             return False
         return True
 
+    def is_staged(self, block: RemoteBlock) -> bool:
+        staged = self._in_place.get(block.index)
+        return staged is not None and staged.serves(block)
+
     async def fetch(self, block: RemoteBlock) -> None:
         if block.index in self._done:
             self.blocks_copied += 1
             self._progress.advance(block.size)
             return
+        staged = self._in_place.get(block.index)
+        if staged is not None and staged.serves(block):
+            problem = await asyncio.to_thread(self._part.check_in_place, block, staged.xxh3_64)
+            if not problem:
+                self.blocks_copied += 1
+                self._progress.advance(block.size)
+                return
+            log.info(
+                "staged block %d of %s is not intact (%s); downloading it", block.index, self._path, problem
+            )
         if self._local_blocks is not None and await asyncio.to_thread(self._copy_local, block):
             self.blocks_copied += 1
             self._progress.advance(block.size)

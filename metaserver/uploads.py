@@ -85,7 +85,7 @@ class UploadRequest:
         return cls(path, size, blocks, computed, mode, parent_rev)
 
 
-def _check_target(current: asyncpg.Record | None, req_mode: str, parent_rev: int | None, content_hash: bytes) -> str:
+def check_target(current: asyncpg.Record | None, req_mode: str, parent_rev: int | None, content_hash: bytes) -> str:
     """Decide what a commit onto ``current`` does: 'new', 'same' (no new version) or raise."""
     live = current is not None and not current["deleted"]
     if live and current["kind"] == "folder":
@@ -102,6 +102,9 @@ def _check_target(current: asyncpg.Record | None, req_mode: str, parent_rev: int
     return "same" if same else "new"
 
 
+_check_target = check_target  # the name metaserver.uploads_batch uses
+
+
 async def _precheck_target(conn: asyncpg.Connection, ns_id: int, req: UploadRequest) -> None:
     """Refuse early (before any block is sent) what the commit would refuse anyway."""
     chain = paths.ancestors(req.path)
@@ -110,7 +113,7 @@ async def _precheck_target(conn: asyncpg.Connection, ns_id: int, req: UploadRequ
         row = found.get(paths.path_key(p))
         if row is not None and not row["deleted"] and row["kind"] != "folder":
             raise NotAFolder(f"{row['path']} is a file, not a folder")
-    _check_target(found.get(paths.path_key(req.path)), req.mode, req.parent_rev, bytes.fromhex(req.content_hash))
+    check_target(found.get(paths.path_key(req.path)), req.mode, req.parent_rev, bytes.fromhex(req.content_hash))
 
 
 async def create(
@@ -137,8 +140,9 @@ async def create(
     expires = datetime.now(UTC) + timedelta(seconds=config.upload_session_ttl)
     await conn.execute(
         """INSERT INTO upload_sessions
-               (id, user_id, ns_id, path, size, content_hash, block_count, mode, parent_rev, device_name, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+               (id, user_id, ns_id, path, size, content_hash, block_count, mode, parent_rev, device_name,
+                expires_at, token_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
         session_id,
         caller.user_id,
         ns_id,
@@ -150,6 +154,7 @@ async def create(
         req.parent_rev,
         caller.device_name,
         expires,
+        caller.token_id,
     )
     if req.blocks:
         await conn.execute(
@@ -304,7 +309,7 @@ async def commit(
     path = paths.normalize(s["path"])
     parent = await tree.ensure_parents(j, path)
     current = await entries.get(conn, j.ns_id, paths.path_key(path))
-    outcome = _check_target(current, s["mode"], s["parent_rev"], bytes(s["content_hash"]))
+    outcome = check_target(current, s["mode"], s["parent_rev"], bytes(s["content_hash"]))
     if outcome == "same":
         rev = current["rev"]
         answer = entries.file_metadata(

@@ -1,12 +1,12 @@
-"""Upload session endpoints: create, status, commit."""
+"""Upload session endpoints: create, status, commit; pending uploads offered to the other devices."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from . import batch, db, uploads, uploads_batch
+from . import batch, db, uploads, uploads_batch, uploads_incoming
 from .web_auth import authenticate
-from .web_common import read_body, respond
+from .web_common import query_int, read_body, respond
 from .web_keys import CONFIG, POOL
 
 
@@ -48,3 +48,23 @@ async def commit_upload_batch(request: web.Request) -> web.Response:
     async with db.transaction(request.app[POOL]) as conn:
         results = await uploads_batch.commit_many(conn, ctx.caller, ctx.ns_id, ids)
     return respond(request, {"results": results})
+
+
+async def list_incoming(request: web.Request) -> web.Response:
+    """The namespace's pending uploads of large files by other devices (streaming sync)."""
+    ctx = await authenticate(request)
+    async with db.connection(request.app[POOL]) as conn:
+        answer = await uploads_incoming.list_incoming(conn, ctx.caller, ctx.ns_id)
+    return respond(request, answer)
+
+
+async def incoming_blocks(request: web.Request) -> web.Response:
+    """One page of a pending upload's block list, with get grants for the stored blocks."""
+    ctx = await authenticate(request)
+    start = query_int(request, "start", 0, 0, 1 << 31)
+    limit = query_int(request, "limit", 1000, 1, 1000)
+    async with db.connection(request.app[POOL]) as conn:
+        answer = await uploads_incoming.incoming_blocks(
+            conn, request.app[CONFIG], ctx.caller, ctx.ns_id, request.match_info["upload_id"], start, limit
+        )
+    return respond(request, answer)

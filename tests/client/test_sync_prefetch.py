@@ -1,0 +1,156 @@
+"""Streaming sync: a device fetches another device's large file while it is still being uploaded.
+
+Real servers (the block server's puts held by a gate, so an upload can be
+caught half way), real daemons in-process, real folders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from client.sync_prefetch import PREFETCH_DIR
+from protocol.hashing import BLOCK_SIZE
+
+from .conftest import PASSWORD, USER, write_random
+from .sync_harness import TEST_SETTINGS, Fleet, device_logs, snapshot, until
+
+#: three blocks, the last one short
+SIZE = 2 * BLOCK_SIZE + 1000
+
+
+@pytest.fixture
+async def gated_fleet(gated, tmp_path) -> AsyncIterator[Fleet]:
+    await gated.servers.add_user(USER, PASSWORD)
+    f = Fleet(gated.servers, tmp_path)
+    with device_logs():
+        try:
+            yield f
+        finally:
+            await f.close()
+
+
+def staging_files(device) -> list[Path]:
+    folder = device.daemon.files.state_dir / PREFETCH_DIR
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+async def half_uploaded(gated, fleet: Fleet, *, b_settings=TEST_SETTINGS):
+    """A uploads a three-block file whose third block the gate holds; B has staged the other two."""
+    a = await fleet.add("laptop")
+    b = await fleet.add("desktop", settings=b_settings)
+    await fleet.converged()
+    gated.gate.allow = 2
+    await asyncio.to_thread(write_random, a.path("big.bin"), SIZE, 5)
+    await until(lambda: len(b.daemon.prefetcher.staged().get("/big.bin", ())) == 2, "B to stage two blocks")
+    # nothing of it is visible in B's folder meanwhile
+    assert await snapshot(b.root) == {}
+    return a, b
+
+
+async def test_blocks_are_fetched_before_the_commit_and_taken_over(gated, gated_fleet, caplog):
+    caplog.set_level(logging.INFO, logger="client")
+    a, b = await half_uploaded(gated, gated_fleet)
+    [staged] = await asyncio.to_thread(staging_files, b)
+    assert staged.stat().st_size == SIZE
+    gated.gate.release(reject=False)
+    await gated_fleet.converged()
+    assert await b.read("big.bin") == await a.read("big.bin")
+    # the two blocks staged while the third was held (and maybe the third, fetched before B heard
+    # of the commit) were not downloaded again
+    fetched = re.search(r"/big.bin: (\d) of 3 blocks were fetched before the commit", caplog.text)
+    assert fetched is not None and int(fetched.group(1)) >= 2
+    assert (
+        f"downloaded /big.bin (rev 1; {fetched.group(1)} of 3 blocks copied from local files)" in caplog.text
+    )
+    assert await asyncio.to_thread(staging_files, b) == []  # renamed into place, not copied
+
+
+async def test_a_staged_block_corrupted_on_disk_is_downloaded_again(gated, gated_fleet, caplog):
+    caplog.set_level(logging.INFO, logger="client")
+    a, b = await half_uploaded(gated, gated_fleet)
+    [staged] = await asyncio.to_thread(staging_files, b)
+    index = b.daemon.prefetcher.staged()["/big.bin"][0]  # the puts run in parallel: any two of three
+
+    def corrupt() -> None:
+        with open(staged, "r+b") as f:
+            f.seek(index * BLOCK_SIZE + 17)
+            f.write(b"\xff\x00 not the uploaded bytes")
+
+    await asyncio.to_thread(corrupt)
+    gated.gate.release(reject=False)
+    await gated_fleet.converged()
+    assert await b.read("big.bin") == await a.read("big.bin")
+    assert f"staged block {index} of /big.bin is not intact" in caplog.text
+    fetched = re.search(r"/big.bin: (\d) of 3 blocks were fetched before the commit", caplog.text)
+    assert fetched is not None
+    copied = int(fetched.group(1)) - 1
+    assert f"downloaded /big.bin (rev 1; {copied} of 3 blocks copied from local files)" in caplog.text
+
+
+async def test_an_abandoned_upload_leaves_no_staging_file(gated, gated_fleet):
+    a, b = await half_uploaded(gated, gated_fleet, b_settings=replace(TEST_SETTINGS, prefetch_keep=0.5))
+    assert len(await asyncio.to_thread(staging_files, b)) == 1
+    await a.stop()
+    pool = gated.servers.pool
+    await pool.execute(
+        "UPDATE upload_sessions SET expires_at = now() - interval '1 second' WHERE state = 'open'"
+    )
+    await until(lambda: b.daemon.prefetcher.staged() == {}, "B to drop the staged part", within=30)
+    assert await asyncio.to_thread(staging_files, b) == []
+    assert await snapshot(b.root) == {}
+
+
+async def test_staging_files_are_removed_when_the_daemon_stops_and_starts(gated, gated_fleet):
+    a, b = await half_uploaded(gated, gated_fleet)
+    folder = b.daemon.files.state_dir / PREFETCH_DIR
+    await b.stop()
+    assert await asyncio.to_thread(os.listdir, folder) == []
+    # one left by a crash is removed at the next start
+    await asyncio.to_thread((folder / ".tessera-tmp-0123456789abcdef").write_bytes, b"left over")
+    b.start()
+    await until(lambda: b.daemon.prefetcher is not None and b.idle, "B to start")
+    assert ".tessera-tmp-0123456789abcdef" not in await asyncio.to_thread(os.listdir, folder)
+    gated.gate.release(reject=False)
+    await gated_fleet.converged()
+    assert await b.read("big.bin") == await a.read("big.bin")
+
+
+async def test_a_path_changed_locally_is_not_prefetched(gated, gated_fleet):
+    a = await gated_fleet.add("laptop")
+    b = await gated_fleet.add("desktop", settings=replace(TEST_SETTINGS, prefetch_keep=0.5))
+    await gated_fleet.converged()
+    gated.gate.allow = 0  # no upload gets a block stored: B's change stays unsynced
+    await b.write("big.bin", b"B's own, not yet uploaded")
+    await until(lambda: b.daemon.state.node("local", "/big.bin") is not None, "B to see its file")
+    await asyncio.to_thread(write_random, a.path("big.bin"), SIZE, 6)
+    pool = gated.servers.pool
+    sessions = "SELECT count(*) FROM upload_sessions WHERE state = 'open' AND block_count = 3"
+    for _ in range(600):  # A's session is open (its blocks held)
+        if await pool.fetchval(sessions):
+            break
+        await asyncio.sleep(0.05)
+    await b.daemon.prefetcher.look()
+    assert b.daemon.prefetcher.staged() == {}
+    gated.gate.release(reject=False)
+    await gated_fleet.converged()
+    await until(lambda: b.daemon.prefetcher.staged() == {}, "nothing staged at B", within=30)
+    assert await asyncio.to_thread(staging_files, b) == []
+
+
+async def test_without_prefetch_nothing_is_staged(gated, gated_fleet):
+    a = await gated_fleet.add("laptop")
+    b = await gated_fleet.add("desktop", settings=replace(TEST_SETTINGS, prefetch=False))
+    await gated_fleet.converged()
+    assert b.daemon.prefetcher is None
+    await asyncio.to_thread(write_random, a.path("big.bin"), SIZE, 7)
+    await gated_fleet.converged()
+    assert await b.read("big.bin") == await a.read("big.bin")
+    assert not (b.daemon.files.state_dir / PREFETCH_DIR).exists()
