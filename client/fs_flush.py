@@ -26,8 +26,11 @@ renames, never their data, so a visible name always has its whole, durable
 content; and nothing is recorded as stored before (4) returned.
 
 The cost of ``syncfs`` grows with the dirty data *other* programs have on the
-file system (it writes theirs too); a file on another file system than the
-group's anchor is fsynced on its own.
+file system (it writes theirs too: a large file being written elsewhere would
+make every small batch wait for it), so a group whose machine holds more than
+:data:`SYNCFS_MAX_DIRTY` bytes waiting to be written (``Dirty`` + ``Writeback``
+in ``/proc/meminfo``) fsyncs each file instead. A file on another file system
+than the group's anchor is fsynced on its own.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ T = TypeVar("T")
 
 #: fsyncs run at once where one syncfs cannot do (fsyncs running together share journal commits)
 FSYNC_THREADS = 8
+#: more dirty bytes than this on the machine: one fsync per file rather than a syncfs that writes them all
+SYNCFS_MAX_DIRTY = 64 * 1024 * 1024
 #: the first Linux whose syncfs reports write-back errors (errseq on the super block)
 _SYNCFS_REPORTS_ERRORS = (5, 8)
 
@@ -71,6 +76,19 @@ def _load_syncfs() -> Callable[[int], int] | None:
 
 
 _syncfs = _load_syncfs()
+
+
+def _dirty_bytes() -> int:
+    """Bytes of the page cache waiting to be written (a large figure if it cannot be read)."""
+    total = 0
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            for line in f:
+                if line.startswith((b"Dirty:", b"Writeback:")):
+                    total += int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return SYNCFS_MAX_DIRTY + 1
+    return total
 
 
 def syncfs_available() -> bool:
@@ -114,8 +132,9 @@ class FlushGroup:
             os.close(fd)
 
     def _syncfs_ok(self) -> bool:
-        """One syncfs of the anchor's file system; False if it failed (the caller fsyncs instead)."""
-        if self._syncfs is None:
+        """One syncfs of the anchor's file system; False if it failed or would write much more than
+        the group (the caller fsyncs instead)."""
+        if self._syncfs is None or _dirty_bytes() > SYNCFS_MAX_DIRTY:
             return False
         self.syncfs_calls += 1
         return self._syncfs(self._fd) == 0

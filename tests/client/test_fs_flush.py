@@ -157,3 +157,17 @@ def _page(data: bytes):
     return BlockPage(
         path="/x", rev=1, size=len(data), content_hash="", start=0, total=1, blocks=[block], block_servers=[]
     )
+
+
+@linux_only
+def test_much_dirty_data_elsewhere_means_fsync_per_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(fs_flush, "SYNCFS_MAX_DIRTY", -1)  # whatever is dirty now is too much
+    with FlushGroup(tmp_path) as group:
+        fds = _written(tmp_path, 3)
+        try:
+            assert group.files(fds) == [None] * 3
+            group.folders([tmp_path])
+        finally:
+            for fd in fds:
+                os.close(fd)
+        assert group.syncfs_calls == 0
