@@ -8,9 +8,9 @@ own error and the others are still stored. The body is streamed frame by frame
 
 Small blocks (up to :data:`SMALL_BLOCK` bytes) are read whole and stored in
 groups of up to :data:`SMALL_GROUP` bytes (:meth:`BlockStore.put_small`): the
-local store writes a group's blocks, fsyncs them together and fsyncs each
-directory once, so a thousand 4 KiB blocks cost one round of fsyncs rather
-than a thousand. Every block is still verified before it is visible, and all
+local store writes a group's blocks, flushes them together (one ``syncfs`` on
+Linux) and then their renames, so a thousand 4 KiB blocks cost two flushes
+rather than a thousand fsyncs. Every block is still verified before it is visible, and all
 are marked stored only after all are published.
 """
 
@@ -156,7 +156,7 @@ async def put_blocks(request: web.Request) -> web.Response:
         frame += 1
         expected = expected_hash(g)
         if expected.size <= SMALL_BLOCK:
-            # small blocks are gathered (bounded) and stored together: one fsync round for all
+            # small blocks are gathered (bounded) and stored together: one flush for all
             await group.add(block_id, await frames.whole(expected.size), expected)
             continue
         await group.flush()

@@ -12,9 +12,10 @@ verified block, also across a crash. Temp files are dot-files ending in
 calls run in worker threads.
 
 :meth:`LocalStore.put_small` stores many small blocks held in memory at once:
-each is verified and written to its temp file, all are fsynced together
-(several threads), then each is renamed into place and each directory touched
-is fsynced once (also in parallel) before it returns.
+each is verified and written to its temp file, all are flushed together
+(:class:`client.fs_flush.FlushGroup`: one ``syncfs`` on Linux, else an fsync
+each, several at once), then each is renamed into place and the renames are
+flushed once more before it returns.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ import os
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
+from client.fs_flush import FlushGroup
 from protocol.errors import BlockTooLarge, NotFound, SizeMismatch, TesseraError
 from protocol.hashing import BlockHash, hash_block
 
@@ -40,8 +41,6 @@ log = logging.getLogger(__name__)
 
 TEMP_PREFIX = "."
 TEMP_SUFFIX = ".tmp"
-#: fsyncs run at once by a grouped put
-FSYNC_THREADS = 8
 #: the sub-directories of the root: the first two hex digits of the block ids in them
 SHARD_DIRS = frozenset(f"{i:02x}" for i in range(256))
 #: a block file is streamed out in pieces of this size: one worker-thread hop each, so fewer is
@@ -94,7 +93,7 @@ class LocalStore(BlockStore):
         shard directory is fsynced once after its renames, before this returns.
         """
         return await run_to_completion(
-            _put_group, [(self.path_of(b), data, want) for b, data, want in blocks]
+            _put_group, self.root, [(self.path_of(b), data, want) for b, data, want in blocks]
         )
 
     async def read_small(self, block_ids: list[str]) -> list[bytes | None]:
@@ -238,45 +237,51 @@ def _open_for_reading(path: Path) -> tuple[BinaryIO, int]:
         raise
 
 
-def _put_group(blocks: list[tuple[Path, bytes, BlockHash]]) -> list[TesseraError | None]:
+def _put_group(root: Path, blocks: list[tuple[Path, bytes, BlockHash]]) -> list[TesseraError | None]:
+    """Verify and write each block to a temp file, flush them all, publish each, flush the renames.
+
+    The order is :mod:`client.fs_flush`'s: no block is renamed into place before
+    its bytes are durable, and the renames are durable before this returns (and
+    so before the caller marks any block stored).
+    """
     out: list[TesseraError | None] = []
     temps: list[tuple[int, Path, Path]] = []  # fd, temp, final
-    try:
-        for final, data, expected in blocks:
-            try:
-                check_hashes(_checked_size(data, expected), expected)
-            except TesseraError as e:
-                out.append(e)
-                continue
-            f, tmp = _create_temp(final)
-            try:
-                f.write(data)
-                f.flush()
-                fd = os.dup(f.fileno())
-            except BaseException:
-                _discard(f, tmp)
-                raise
-            f.close()
-            temps.append((fd, tmp, final))
-            out.append(None)
-        with ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="tessera-fsync") as pool:
-            for _ in pool.map(os.fsync, [fd for fd, _, _ in temps]):
-                pass
-    except BaseException:
-        for _, tmp, _ in temps:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-        raise
-    finally:
-        for fd, _, _ in temps:
-            os.close(fd)
-    shards: set[Path] = set()
-    for _, tmp, final in temps:
-        os.replace(tmp, final)
-        shards.add(final.parent)
-    with ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="tessera-fsync") as pool:
-        for _ in pool.map(_fsync_dir, shards):  # fsyncs running together share journal commits
-            pass
+    # made before the writes, so that the flush reports any write-back error of theirs
+    with FlushGroup(root) as flush:
+        try:
+            for final, data, expected in blocks:
+                try:
+                    check_hashes(_checked_size(data, expected), expected)
+                except TesseraError as e:
+                    out.append(e)
+                    continue
+                f, tmp = _create_temp(final)
+                try:
+                    f.write(data)
+                    f.flush()
+                    fd = os.dup(f.fileno())
+                except BaseException:
+                    _discard(f, tmp)
+                    raise
+                f.close()
+                temps.append((fd, tmp, final))
+                out.append(None)
+            failed = [err for err in flush.files([fd for fd, _, _ in temps]) if err is not None]
+            if failed:
+                raise failed[0]
+        except BaseException:
+            for _, tmp, _ in temps:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            raise
+        finally:
+            for fd, _, _ in temps:
+                os.close(fd)
+        shards: set[Path] = set()
+        for _, tmp, final in temps:
+            os.replace(tmp, final)
+            shards.add(final.parent)
+        flush.folders(shards)
     return out
 
 

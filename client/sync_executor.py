@@ -5,8 +5,9 @@ by phase (the plan is already in phase order). Inside a phase, actions are
 independent: transfers run :attr:`SyncSettings.transfers` at a time, file
 deletions, moves and remote changes :attr:`SyncSettings.operations` at a time;
 folder creations level by level (the folders of one depth at once, as many at a
-time); case renames, conflict renames and folder deletions run one by one in
-the plan's (depth) order.
+time; a new remote folder with uploads below it after the transfers, as the
+uploads' commits create it on the server anyway); case renames, conflict
+renames and folder deletions run one by one in the plan's (depth) order.
 
 After an action succeeds its result is written to the trees exactly as the
 action's docstring says (the contract the simulator in
@@ -42,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from protocol import paths
 from protocol.errors import (
     AlreadyExists,
     BadPath,
@@ -179,12 +181,11 @@ class Executor:
     async def run(self, actions: Sequence[Action]) -> list[Result]:
         """Run the actions phase by phase; one result per action (Unauthorized stops everything)."""
         results: list[Result] = []
+        deferred = _deferrable_mkdirs(actions)
         for phase, group in itertools.groupby(actions, key=lambda a: a.phase):
             batch = list(group)
             if phase == Phase.MKDIR:
-                # a run of folders at one depth is independent (their parents came before)
-                for _depth, level in itertools.groupby(batch, key=lambda a: a.path.count("/")):
-                    results += await self._concurrently(list(level), self.settings.operations)
+                results += await self._mkdirs([a for a in batch if a not in deferred])
             elif phase in _SEQUENTIAL:
                 for action in batch:
                     results.append(await self._one(action))
@@ -192,6 +193,17 @@ class Executor:
                 results += await self._transfers(batch)
             else:
                 results += await self._concurrently(batch, self.settings.operations)
+        if deferred:
+            # the uploads' commits created the folders above them (the server makes missing parents):
+            # these find each one there and record it, off the path of the files to the other devices
+            results += await self._mkdirs([a for a in actions if a in deferred])
+        return results
+
+    async def _mkdirs(self, actions: list[Action]) -> list[Result]:
+        results: list[Result] = []
+        # a run of folders at one depth is independent (their parents came before)
+        for _depth, level in itertools.groupby(actions, key=lambda a: a.path.count("/")):
+            results += await self._concurrently(list(level), self.settings.operations)
         return results
 
     async def _concurrently(self, actions: Sequence[Action], limit: int) -> list[Result]:
@@ -448,6 +460,32 @@ def _record_all(state: SyncState, actions: list[Action]) -> None:
 def _record_local_and_synced(state: SyncState, entry: LocalEntry, node: Node) -> None:
     state.put_local(entry)
     state.record_synced(node)
+
+
+def _deferrable_mkdirs(actions: Sequence[Action]) -> set[Action]:
+    """The remote folder creations that can wait until after the transfers.
+
+    A commit creates the missing folders above its file on the server, so a new
+    folder that gets uploads need not exist before them: its creation (then
+    finding it there) runs after the transfer phase, and the first files reach
+    the server and the other devices without waiting for one metadata
+    transaction per folder. Only when the plan has nothing between the folder
+    creations and the transfers (moves and folder deletions may need the
+    folders), and only for folders with an upload below them.
+    """
+    if any(a.phase in (Phase.MOVE, Phase.DELETE_FOLDERS) for a in actions):
+        return set()
+    mkdirs = [a for a in actions if isinstance(a, MkdirRemote)]
+    if not mkdirs:
+        return set()
+    above_uploads: set[str] = set()
+    for a in actions:
+        if isinstance(a, Upload):
+            above_uploads.update(paths.path_key(p) for p in paths.ancestors(a.path))
+    deferred = {a for a in mkdirs if a.key in above_uploads}
+    # a folder created in its phase needs every folder above it there first
+    needed = {paths.path_key(p) for a in mkdirs if a not in deferred for p in paths.ancestors(a.path)}
+    return {a for a in deferred if a.key not in needed}
 
 
 def _record_remote_and_synced(state: SyncState, remote: RemoteEntry) -> None:

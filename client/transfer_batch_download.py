@@ -8,10 +8,11 @@
    requests of at most :data:`MAX_FETCH_BYTES`. Every block's size, MD5 and
    SHA-256 are checked before it is written.
 3. Each file is written to ``.tessera-tmp-<random>`` beside its target; all
-   of them are fsynced (several at once, in threads), then each is checked
-   (``check_target``) and renamed into place, and each folder is fsynced once.
-   A file is renamed only after its data is on disk; a file that fails leaves
-   its target untouched and its temp file removed.
+   of them are flushed together (:class:`client.fs_flush.FlushGroup`: one
+   ``syncfs`` on Linux, else an fsync each), then each is checked
+   (``check_target``) and renamed into place, and the folders are flushed
+   once. A file is renamed only after its data is on disk; a file that fails
+   leaves its target untouched and its temp file removed.
 
 A file whose list the answer cut short, or that is larger than
 :data:`BATCH_FILE_MAX`, is not downloaded here: its result says ``fallback``
@@ -25,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +37,7 @@ from protocol.hashing import BLOCK_SIZE, BlockHash, hash_block
 from .blockbatch_get import WantedBlock
 from .blocklist_check import BlockListCheck
 from .download_temp import LocalBlock, TargetCheck, _link_no_replace, open_temp_beside
+from .fs_flush import FlushGroup
 from .models import BlockPage, RemoteBlock
 from .transfer_download import LocalBlockSource
 
@@ -49,8 +50,6 @@ MAX_BATCH_FILES = 1000
 BATCH_FILE_MAX = 1024 * 1024
 #: bytes of blocks asked for in one batch GET
 MAX_FETCH_BYTES = 16 * 1024 * 1024
-#: fsyncs run at once
-FSYNC_THREADS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,45 +209,62 @@ async def _fetch(client: TesseraClient, results: list[BatchDownloadResult]) -> N
 
 
 def _write_all(results: list[BatchDownloadResult], on_block: BatchBlockSink | None) -> None:
-    """Temp files, fsynced together; then check, rename and fsync each folder once."""
-    written: list[tuple[BatchDownloadResult, Path, int]] = []
-    try:
-        for r in results:
-            if not r.alive:
-                continue
-            try:
-                tmp, fd = _write_temp(r, on_block)
-            except OSError as e:
-                r.error = e
-                continue
-            written.append((r, tmp, fd))
-        with ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="tessera-fsync") as pool:
-            synced = list(pool.map(_fsync_stat, [fd for _, _, fd in written]))
-    except BaseException:
-        for _, tmp, fd in written:
-            _discard(tmp, fd)
-        raise
-    folders: set[Path] = set()
-    for (r, tmp, fd), st in zip(written, synced, strict=True):
-        os.close(fd)
+    """Temp files, flushed together; then check and rename each, and flush the folders once.
+
+    The order is :mod:`client.fs_flush`'s: every temp file's data is durable
+    before any is renamed, and the renames are durable before this returns
+    (and so before the caller records a file as downloaded).
+    """
+    alive = [r for r in results if r.alive]
+    if not alive:
+        return
+    # made before the writes, so that the flush reports any write-back error of theirs
+    with FlushGroup(alive[0].file.local_path.parent) as flush:
+        written: list[tuple[BatchDownloadResult, Path, int]] = []
         try:
-            if isinstance(st, BaseException):
-                raise st
-            target = r.file.local_path
-            if r.file.check_target is not None:
-                r.file.check_target(target)
-            if r.file.replace:
-                os.replace(tmp, target)
-            else:
-                _link_no_replace(tmp, target)
-        except Exception as e:  # this file fails alone; its target is untouched
-            r.error = e
-            _discard(tmp, None)
-            continue
-        r.stat = st
-        folders.add(target.parent)
-    for folder in folders:
-        _fsync_dir(folder)
+            for r in alive:
+                try:
+                    tmp, fd = _write_temp(r, on_block)
+                except OSError as e:
+                    r.error = e
+                    continue
+                written.append((r, tmp, fd))
+            errors = flush.files([fd for _, _, fd in written])
+            synced = [
+                err if err is not None else _fstat(fd)
+                for (_, _, fd), err in zip(written, errors, strict=True)
+            ]
+        except BaseException:
+            for _, tmp, fd in written:
+                _discard(tmp, fd)
+            raise
+        folders: set[Path] = set()
+        for (r, tmp, fd), st in zip(written, synced, strict=True):
+            os.close(fd)
+            try:
+                if isinstance(st, BaseException):
+                    raise st
+                target = r.file.local_path
+                if r.file.check_target is not None:
+                    r.file.check_target(target)
+                if r.file.replace:
+                    os.replace(tmp, target)
+                else:
+                    _link_no_replace(tmp, target)
+            except Exception as e:  # this file fails alone; its target is untouched
+                r.error = e
+                _discard(tmp, None)
+                continue
+            r.stat = st
+            folders.add(target.parent)
+        flush.folders(folders)
+
+
+def _fstat(fd: int) -> os.stat_result | OSError:
+    try:
+        return os.fstat(fd)
+    except OSError as e:
+        return e
 
 
 def _write_temp(r: BatchDownloadResult, on_block: BatchBlockSink | None) -> tuple[Path, int]:
@@ -268,22 +284,6 @@ def _write_temp(r: BatchDownloadResult, on_block: BatchBlockSink | None) -> tupl
         _discard(tmp, fd)
         raise
     return tmp, fd
-
-
-def _fsync_stat(fd: int) -> os.stat_result | BaseException:
-    try:
-        os.fsync(fd)
-        return os.fstat(fd)
-    except OSError as e:
-        return e
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _discard(tmp: Path, fd: int | None) -> None:

@@ -58,8 +58,13 @@ def _precheck(found: dict[str, Any], req: uploads.UploadRequest) -> None:
 async def create_many(
     conn: asyncpg.Connection, config: ServerConfig, caller: Caller, ns_id: int, raw: list[Any]
 ) -> list[dict[str, Any]]:
-    """Open an upload session for each item (see the module docstring); one answer per item."""
-    j = await Journal.begin(conn, ns_id)
+    """Open an upload session for each item (see the module docstring); one answer per item.
+
+    The namespace's journal row is locked only for the last step (the "pending"
+    journal rows): everything before it reads or inserts rows of this batch
+    alone, and its checks only fail early what the commit checks again under the
+    lock, so batches in flight do not queue behind each other's work.
+    """
     items: list[uploads.UploadRequest | TesseraError] = []
     for body in raw:
         try:
@@ -124,6 +129,9 @@ async def create_many(
                 [i for _, i, _ in sb],
                 [b for _, _, b in sb],
             )
+    # the upload_sessions rows hold a KEY SHARE lock on the namespace row by now, which the
+    # journal's FOR NO KEY UPDATE does not wait on
+    j = await Journal.begin(conn, ns_id)
     answers: list[dict[str, Any]] = []
     sessions = iter(session_ids)
     for r in items:
@@ -216,8 +224,13 @@ def _independent(sessions: list[asyncpg.Record]) -> bool:
 async def commit_many(
     conn: asyncpg.Connection, caller: Caller, ns_id: int, raw: list[Any]
 ) -> list[dict[str, Any]]:
-    """Commit each upload session (see the module docstring); one answer per item."""
-    j = await Journal.begin(conn, ns_id)
+    """Commit each upload session (see the module docstring); one answer per item.
+
+    The sessions are locked and checked (all blocks stored) before the
+    namespace's journal row is: those reads concern this batch's rows alone, so
+    only the entries' checks and the writes queue behind other writers (in the
+    order a single commit takes them: session rows, then the journal).
+    """
     wanted: list[str | TesseraError] = []
     for upload_id in raw:
         if not isinstance(upload_id, str):
@@ -264,7 +277,7 @@ async def commit_many(
     sessions = [s for s in items if not isinstance(s, TesseraError)]
     if not _independent(sessions):
         return await _one_by_one(conn, caller, ns_id, raw)
-    return await _commit_independent(conn, caller, j, items)
+    return await _commit_independent(conn, caller, await Journal.begin(conn, ns_id), items)
 
 
 async def _one_by_one(

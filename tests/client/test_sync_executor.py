@@ -13,10 +13,10 @@ import pytest
 from client import TesseraClient
 from client.filehash import hash_file
 from client.sync_config import SyncSettings
-from client.sync_executor import Executor, Outcome
+from client.sync_executor import Executor, Outcome, _deferrable_mkdirs
 from client.sync_feed import PendingUploads
 from client.sync_ignore import IgnoreRules
-from client.sync_reconcile import DeleteLocal, Download, MkdirRemote, MoveLocal, Upload
+from client.sync_reconcile import DeleteLocal, Download, MkdirRemote, MoveLocal, MoveRemote, Upload
 from client.sync_scan import scan
 from client.sync_state import SyncState
 from client.sync_status import SyncStatus
@@ -207,3 +207,42 @@ async def test_uploads_check_the_file_and_the_revision(rig, tmp_path):
 async def test_names_the_server_refuses_are_refused_not_failed(rig):
     [result] = await rig.executor.run([MkdirRemote("/" + "n" * 300)])
     assert result.outcome == Outcome.REFUSED and result.code == "bad_path"
+
+
+async def test_new_folders_with_uploads_below_are_created_after_the_uploads(rig, caplog):
+    uploads = []
+    for i in range(10):  # enough to go in one batch
+        p = rig.write(f"new/sub/f{i}.txt", f"file {i}".encode())
+        uploads.append(Upload(f"/new/sub/f{i}.txt", hash_file(p).content_hash, None))
+    (rig.root / "empty").mkdir()
+    await rig.scan()
+    caplog.set_level("INFO", logger="client")
+    actions = [MkdirRemote("/empty"), MkdirRemote("/new"), MkdirRemote("/new/sub"), *uploads]
+    results = await rig.executor.run(actions)
+    assert sorted(r.action.path for r in results) == sorted(a.path for a in actions)
+    assert {r.outcome for r in results} == {Outcome.DONE}
+    said = [r.getMessage() for r in caplog.records]
+    batch = next(i for i, m in enumerate(said) if m.startswith("uploaded 10 of 10 small files"))
+    # the empty folder first; the commit made /new and /new/sub, found there afterwards
+    assert said.index("created folder /empty on the server") < batch
+    assert (
+        batch
+        < said.index("created folder /new on the server")
+        < said.index("created folder /new/sub on the server")
+    )
+    for path in ("/empty", "/new", "/new/sub"):
+        assert rig.state.node("remote", path).kind == FOLDER
+        assert rig.state.node("synced", path).kind == FOLDER
+    assert (await rig.client.meta("/new/sub/f3.txt")).size == len(b"file 3")
+
+
+def test_folder_creations_wait_only_when_nothing_else_needs_them():
+    up = Upload("/a/b/f.txt", "h", None)
+    a, b, c = MkdirRemote("/a"), MkdirRemote("/a/b"), MkdirRemote("/c")
+    assert _deferrable_mkdirs([a, b, c, up]) == {a, b}
+    # /a/e is created in its phase (nothing to upload below it), so /a must exist before it
+    e = MkdirRemote("/a/e")
+    assert _deferrable_mkdirs([a, b, e, up]) == {b}
+    # a move may need the new folders
+    move = MoveRemote("/x.txt", "/a/x.txt", FILE, "h")
+    assert _deferrable_mkdirs([a, b, move, up]) == set()
