@@ -368,7 +368,11 @@ class Executor:
             return disk.find_local_block(self.root, self.state, block)
 
         def check_target(_path: Path) -> None:
+            """Right before the rename: the local file is still what the plan expected; the
+            watcher's event for the rename is ours (no rescan, no re-hash of what we wrote)."""
             disk.check_file(self.root, self.state, a.path, a.replaces)
+            if self._own_writes is not None:
+                self._own_writes.note(target)
 
         # blocks fetched while another device was still uploading the file
         staged = await self._prefetcher.take(a.path, a.content_hash) if self._prefetcher is not None else None

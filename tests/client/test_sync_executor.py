@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from client.sync_scan import scan
 from client.sync_state import SyncState
 from client.sync_status import SyncStatus
 from client.sync_tree import FILE, FOLDER
+from client.sync_watch import OwnWrites
 from client.transfer_download import TEMP_PREFIX
 
 from .conftest import FAST_RETRY, PASSWORD, USER
@@ -34,6 +35,7 @@ class Rig:
     client: TesseraClient
     executor: Executor
     rules: IgnoreRules
+    own_writes: OwnWrites = field(default_factory=OwnWrites)
 
     async def scan(self) -> None:
         self.rules = await asyncio.to_thread(IgnoreRules.load, self.root)
@@ -74,6 +76,7 @@ async def rig(counted, tmp_path) -> AsyncIterator[Rig]:
             pending=PendingUploads(),
             rules=lambda: rig.rules,
             offload=offload,
+            own_writes=rig.own_writes,
         )
         yield rig
     state.close()
@@ -133,6 +136,17 @@ async def test_a_file_changed_while_it_downloads_is_kept(rig, counted, tmp_path)
     assert await download == Outcome.LOCAL_CHANGED
     assert (rig.root / "big.bin").read_bytes() == b"saved by an editor during the download"
     assert _temp_files(rig.root) == []
+
+
+async def test_a_download_tells_the_watcher_its_rename_is_ours(rig, tmp_path):
+    """The watcher's event for the daemon's own rename is not news (no rescan and re-hash)."""
+    h_new, rev = await _remote(rig, "doc.txt", b"from the server", tmp_path)
+    await rig.scan()
+    target = str(rig.root / "doc.txt")
+    assert not rig.own_writes.consume(target)
+    assert await rig.run(Download("/doc.txt", h_new, rev, None)) == Outcome.DONE
+    assert rig.own_writes.consume(target)
+    assert not rig.own_writes.consume(target)  # once only: a later edit wakes the daemon
 
 
 async def test_a_download_never_replaces_a_file_that_appeared(rig, tmp_path):
