@@ -31,14 +31,12 @@ the folder.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import hashlib
 import logging
 import os
 import secrets
 import stat
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -49,6 +47,7 @@ import xxhash
 
 from protocol.hashing import BLOCK_SIZE
 
+from . import libc
 from .fileguard import UseGuard
 from .filehash import FileStamp
 from .models import RemoteBlock
@@ -420,20 +419,9 @@ def _pwrite_all(fd: int, pieces: Sequence[bytes | bytearray | memoryview], offse
             views[0] = views[0][n:]
 
 
-def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        fn = libc.sync_file_range
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    fn.restype = ctypes.c_int
-    return fn
-
-
-_sync_file_range = _load_sync_file_range()
+_sync_file_range = libc.linux_function(
+    "sync_file_range", [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+)
 _SYNC_FILE_RANGE_WRITE = 2
 
 

@@ -36,13 +36,14 @@ than the group's anchor is fsynced on its own.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
+
+from . import libc
 
 T = TypeVar("T")
 
@@ -62,20 +63,11 @@ def _kernel_version() -> tuple[int, int]:
         return 0, 0
 
 
-def _load_syncfs() -> Callable[[int], int] | None:
-    if not sys.platform.startswith("linux") or _kernel_version() < _SYNCFS_REPORTS_ERRORS:
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        fn = libc.syncfs
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_int]
-    fn.restype = ctypes.c_int
-    return fn
-
-
-_syncfs = _load_syncfs()
+_syncfs = (
+    libc.linux_function("syncfs", [ctypes.c_int])
+    if sys.platform.startswith("linux") and _kernel_version() >= _SYNCFS_REPORTS_ERRORS
+    else None
+)
 
 
 def _dirty_bytes() -> int:

@@ -16,19 +16,17 @@ the platform has it, else a check right before the rename).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import stat
-import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from protocol import paths
 from protocol.hashing import BLOCK_SIZE
 
+from . import libc
 from .download_temp import TEMP_PREFIX, LocalBlock
 from .filehash import FileStamp
 from .models import RemoteBlock
@@ -282,20 +280,9 @@ _RENAME_NOREPLACE = 1
 _AT_FDCWD = -100
 
 
-def _load_renameat2() -> Callable[..., int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        fn = libc.renameat2
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    fn.restype = ctypes.c_int
-    return fn
-
-
-_renameat2 = _load_renameat2()
+_renameat2 = libc.linux_function(
+    "renameat2", [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+)
 
 
 def rename_noreplace(src: Path, dst: Path) -> None:
@@ -304,7 +291,7 @@ def rename_noreplace(src: Path, dst: Path) -> None:
         rc = _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE)
         if rc == 0:
             return
-        err = ctypes.get_errno()
+        err = libc.last_errno()
         if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):  # else: the file system lacks the flag
             raise OSError(err, os.strerror(err), str(src), None, str(dst))
     if os.path.lexists(dst):
