@@ -30,7 +30,6 @@ the folder.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import hashlib
 import logging
@@ -47,7 +46,7 @@ import xxhash
 
 from protocol.hashing import BLOCK_SIZE
 
-from . import libc
+from .file_writes import link_no_replace, pwrite_all, start_writeback
 from .fileguard import UseGuard
 from .filehash import FileStamp
 from .models import RemoteBlock
@@ -57,8 +56,6 @@ log = logging.getLogger(__name__)
 TEMP_PREFIX = ".tessera-tmp-"
 #: the read-back / fallback buffer of one worker thread
 COPY_PIECE = 1024 * 1024
-#: most buffers one pwritev takes (POSIX guarantees at least 16; Linux takes 1024)
-_IOV_MAX = 1024
 #: copy_file_range errors that mean "not between these two files": fall back to read + write
 _NO_COPY_RANGE = frozenset({errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL})
 
@@ -184,8 +181,8 @@ class TempFile:
             return problem
         with self._guard.use():
             assert self._fd is not None
-            _pwrite_all(self._fd, pieces, block.index * BLOCK_SIZE)
-            _start_writeback(self._fd, block.index * BLOCK_SIZE, block.size)
+            pwrite_all(self._fd, pieces, block.index * BLOCK_SIZE)
+            start_writeback(self._fd, block.index * BLOCK_SIZE, block.size)
         self._seen(block, check)
         return ""
 
@@ -202,8 +199,8 @@ class TempFile:
             return "content does not match its SHA-256"
         with self._guard.use():
             assert self._fd is not None
-            _pwrite_all(self._fd, [data], block.index * BLOCK_SIZE)
-            _start_writeback(self._fd, block.index * BLOCK_SIZE, block.size)
+            pwrite_all(self._fd, [data], block.index * BLOCK_SIZE)
+            start_writeback(self._fd, block.index * BLOCK_SIZE, block.size)
         if self._on_block is not None:
             self._on_block(block, xxhash.xxh3_64_hexdigest(data))
         return ""
@@ -247,7 +244,7 @@ class TempFile:
                     and copied == block.size
                     and FileStamp.of(before) == source.stamp == FileStamp.of(os.fstat(src))
                 ):
-                    _start_writeback(self._fd, offset, block.size)
+                    start_writeback(self._fd, offset, block.size)
                     vouched: str | None = source.xxh3_64
                     check = None
                 else:
@@ -258,7 +255,7 @@ class TempFile:
                     else:
                         self._read_back(offset, block.size, check)
                     if not check.problem(block):
-                        _start_writeback(self._fd, offset, block.size)
+                        start_writeback(self._fd, offset, block.size)
         finally:
             os.close(src)
         if check is None:
@@ -350,7 +347,7 @@ class TempFile:
             if n == 0:
                 break  # the source ended early: the check finds the block short
             check.update(buf[:n])
-            _pwrite_all(self._fd, [buf[:n]], dst_off)
+            pwrite_all(self._fd, [buf[:n]], dst_off)
             left, src_off, dst_off = left - n, src_off + n, dst_off + n
         return check
 
@@ -385,7 +382,7 @@ class TempFile:
             if replace:
                 os.replace(self.path, self.target)
             else:
-                _link_no_replace(self.path, self.target)
+                link_no_replace(self.path, self.target)
             dir_fd = os.open(self.target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
             try:
                 os.fsync(dir_fd)
@@ -404,53 +401,3 @@ class TempFile:
                 os.unlink(self.path)
             except FileNotFoundError:
                 pass
-
-
-def _pwrite_all(fd: int, pieces: Sequence[bytes | bytearray | memoryview], offset: int) -> None:
-    """Write ``pieces`` back to back at ``offset`` (``pwritev``, resumed after a short write)."""
-    views = [memoryview(p).cast("B") for p in pieces]
-    while views:
-        n = os.pwritev(fd, views[:_IOV_MAX], offset)
-        offset += n
-        while views and n >= len(views[0]):
-            n -= len(views[0])
-            views.pop(0)
-        if n:
-            views[0] = views[0][n:]
-
-
-_sync_file_range = libc.linux_function(
-    "sync_file_range", [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-)
-_SYNC_FILE_RANGE_WRITE = 2
-
-
-def _start_writeback(fd: int, offset: int, size: int) -> None:
-    """Start writing a finished block to disk now, so the final fsync has little left to wait for.
-
-    ``sync_file_range(SYNC_FILE_RANGE_WRITE)`` only queues the write-out (it
-    guarantees nothing: the fsync in :meth:`TempFile.commit` does); where it
-    is missing this does nothing.
-    """
-    if _sync_file_range is not None:
-        _sync_file_range(fd, offset, size, _SYNC_FILE_RANGE_WRITE)
-
-
-def _link_no_replace(src: Path, dst: Path) -> None:
-    """Give ``src`` the name ``dst`` unless ``dst`` exists (FileExistsError), atomically if possible.
-
-    A hard link fails atomically on an existing name; on a file system without
-    hard links the existence check and the rename are two steps.
-    """
-    try:
-        os.link(src, dst, follow_symlinks=False)
-    except FileExistsError:
-        raise
-    except OSError as e:
-        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
-            raise
-        if os.path.lexists(dst):
-            raise FileExistsError(errno.EEXIST, "File exists", str(dst)) from None
-        os.replace(src, dst)
-        return
-    os.unlink(src)

@@ -36,7 +36,8 @@ from protocol.hashing import BLOCK_SIZE, BlockHash, hash_block
 
 from .blockbatch_get import WantedBlock
 from .blocklist_check import BlockListCheck
-from .download_temp import LocalBlock, TargetCheck, _link_no_replace, open_temp_beside
+from .download_temp import LocalBlock, TargetCheck, open_temp_beside
+from .file_writes import link_no_replace
 from .fs_flush import FlushGroup
 from .models import BlockPage, RemoteBlock
 from .transfer_download import LocalBlockSource
@@ -250,7 +251,7 @@ def _write_all(results: list[BatchDownloadResult], on_block: BatchBlockSink | No
                 if r.file.replace:
                     os.replace(tmp, target)
                 else:
-                    _link_no_replace(tmp, target)
+                    link_no_replace(tmp, target)
             except Exception as e:  # this file fails alone; its target is untouched
                 r.error = e
                 _discard(tmp, None)
