@@ -10,7 +10,10 @@ time, so the trees never change under a plan:
 2. rescan the folder if the watcher, the periodic timer or an action said the
    disk changed (or at start);
 3. filter ignored paths out of the three trees, plan, and execute the plan
-   (:mod:`client.sync_executor`); repeat while actions succeed.
+   (:mod:`client.sync_executor`); repeat while actions succeed. A round of
+   downloads only keeps up with a stream of commits: it pulls what the server
+   announces meanwhile and starts the new downloads beside the running ones
+   (:mod:`client.sync_alongside` says why the trees stay consistent).
 
 Around it, tasks only raise flags and wake the loop: the long-poller
 (``GET /v1/changes/longpoll``, honouring ``backoff``), the file watcher
@@ -53,6 +56,7 @@ from protocol import paths
 from protocol.errors import CursorReset, TesseraError, Unauthorized
 
 from . import sync_disk as disk
+from .sync_alongside import Alongside
 from .sync_config import FolderFiles, SyncSettings
 from .sync_errors import FolderGone, SyncStateUnusable
 from .sync_executor import Executor, Outcome, Result, action_name
@@ -153,6 +157,9 @@ class SyncDaemon:
         self._executor: Executor | None = None
         self._prefetcher: Prefetcher | None = None
         self._wake = asyncio.Event()
+        #: set with ``_remote_dirty``: a round's downloads may pull beside it (client.sync_alongside)
+        self._pull_wanted = asyncio.Event()
+        self._alongside: Alongside | None = None
         self._pull_done = asyncio.Event()
         self._first_pull = asyncio.Event()
         self._watch_stop = asyncio.Event()
@@ -194,6 +201,7 @@ class SyncDaemon:
     def request_pull(self) -> None:
         """Pull the change feed soon."""
         self._remote_dirty = True
+        self._pull_wanted.set()
         self._wake.set()
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
@@ -295,6 +303,9 @@ class SyncDaemon:
             journal=journal,
             own_writes=self.own_writes,
             prefetcher=self._prefetcher,
+        )
+        self._alongside = Alongside(
+            self._executor, pull_wanted=self._pull_wanted, pull=self._pull_beside, replan=self._runnable
         )
         log.info("syncing %s with %s as device %s", self.root, self.client.server_url, self.device)
         workers = [
@@ -447,6 +458,7 @@ class SyncDaemon:
     async def _pull(self) -> bool:
         """Pull the change feed; False if the server could not be reached (retried later)."""
         self._remote_dirty = False
+        self._pull_wanted.clear()
         self.status.set_phase(PULLING)
         try:
             if not self._account_checked:
@@ -520,13 +532,9 @@ class SyncDaemon:
 
     async def _reconcile(self) -> bool:
         """Plan and execute once; True if another round should follow at once."""
-        local, remote, synced, conflicts = await self._offload(self._load_trees)
-        actions = plan(local, remote, synced, device=self.device, today=dt.date.today())
-        self.status.conflicts = conflicts
+        actions, runnable = await self._plan()
         planned = set(actions)
         self._failures = {a: f for a, f in self._failures.items() if a in planned}
-        now = asyncio.get_running_loop().time()
-        runnable = [a for a in actions if not self._blocked(a, now)]
         self._show_pending(actions)
         if not actions:
             self.status.last_sync = time.time()
@@ -539,8 +547,8 @@ class SyncDaemon:
             self._schedule_retries()
             return False
         self.status.set_phase(SYNCING)
-        assert self._executor is not None
-        results = await self._executor.run(runnable)
+        assert self._executor is not None and self._alongside is not None
+        results = await self._alongside.run(runnable)
         again = False
         if self._executor.stray_temp_files:
             self._local_dirty = again = True  # the next round's scan sweeps them
@@ -549,6 +557,24 @@ class SyncDaemon:
         self._show_errors()
         self._schedule_retries()
         return again
+
+    async def _plan(self) -> tuple[list[Action], list[Action]]:
+        """The plan of the trees as they are now, and its actions that may run now (not waiting for a retry)."""
+        local, remote, synced, conflicts = await self._offload(self._load_trees)
+        actions = plan(local, remote, synced, device=self.device, today=dt.date.today())
+        self.status.conflicts = conflicts
+        now = asyncio.get_running_loop().time()
+        return actions, [a for a in actions if not self._blocked(a, now)]
+
+    async def _runnable(self) -> list[Action]:
+        return (await self._plan())[1]
+
+    async def _pull_beside(self) -> bool:
+        """A pull while a round's downloads run (client.sync_alongside)."""
+        ok = await self._pull()
+        if ok:
+            self.status.set_phase(SYNCING)
+        return ok
 
     def _settle_later(self) -> None:
         """Rescan :data:`SETTLE_RESCAN_DELAY` after the last download (each download postpones it)."""
