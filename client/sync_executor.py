@@ -28,7 +28,9 @@ Uploads resume an interrupted session through the folder's
 go in batches (:mod:`client.sync_executor_batch`); a download copies the blocks a local file already holds
 (:meth:`SyncState.find_local_block`) instead of fetching them, and takes over
 the blocks :mod:`client.sync_prefetch` fetched while another device was still
-uploading the file.
+uploading the file. The single-file upload and download are in
+:mod:`client.sync_executor_single` (a mixin of :class:`Executor`); this module
+holds the dispatch of a plan's actions, its phases and their results.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ import enum
 import errno
 import itertools
 import logging
-import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,9 +60,9 @@ from . import sync_disk as disk
 from . import sync_executor_batch as batches
 from .concurrency import bounded_map
 from .errors import FileChanged
-from .models import Metadata, RemoteBlock
 from .sync_config import SyncSettings
 from .sync_disk import LocalChanged
+from .sync_executor_single import SingleTransfers, _record_remote_and_synced
 from .sync_feed import Offload, PendingUploads
 from .sync_ignore import IgnoreRules
 from .sync_reconcile import (
@@ -80,12 +81,10 @@ from .sync_reconcile import (
     Upload,
 )
 from .sync_remote_delete import RemoteChanged, RemoteDeleter
-from .sync_scan import scanned_hash
-from .sync_state import BlockRecord, LocalEntry, RemoteEntry, StateError, SyncState
+from .sync_state import LocalEntry, RemoteEntry, StateError, SyncState
 from .sync_status import SyncStatus
 from .sync_tree import FILE, FOLDER, Node
 from .sync_watch import OwnWrites
-from .transfer_download import LocalBlock, download_file
 from .upload_journal import UploadJournal
 
 if TYPE_CHECKING:
@@ -143,7 +142,7 @@ def _classify(err: BaseException) -> tuple[Outcome, str]:
     raise err
 
 
-class Executor:
+class Executor(SingleTransfers):
     """Runs plans for one synced folder (see the module docstring)."""
 
     def __init__(
@@ -315,101 +314,6 @@ class Executor:
     async def _single(self, action: Action) -> list[Result]:
         return [await self._one(action)]
 
-    async def _upload(self, a: Upload) -> None:
-        await self._offload(disk.check_file, self.root, self.state, a.path, a.content_hash)
-        # the scan's block hashes: the upload hashes the file again only if it changed since
-        known = await self._offload(scanned_hash, self.state, a.path, a.content_hash)
-        mode = "add" if a.parent_rev is None else "update"
-        self.pending.started_here(a.path)
-        with self.status.transfer(a.path, "upload") as progress:
-            result = await self.client.upload_file(
-                disk.fs_path(self.root, a.path),
-                a.path,
-                mode=mode,
-                parent_rev=a.parent_rev,
-                progress=progress,
-                resume=self._journal,
-                known=known,
-            )
-        await self._record_upload(a, result.metadata)
-        log.info(
-            "uploaded %s (rev %s; sent %d of %d blocks, hashed %d%s)",
-            result.metadata.path,
-            result.metadata.rev,
-            result.blocks_sent,
-            result.blocks_total,
-            result.blocks_hashed,
-            ", resumed" if result.resumed else "",
-        )
-
-    async def _record_upload(self, a: Upload, meta: Metadata) -> None:
-        if not meta.is_file or meta.content_hash is None or meta.rev is None:
-            raise TesseraError(f"the server answered the upload of {a.path} with a {meta.kind}")
-        remote = RemoteEntry(meta.path, FILE, meta.rev, meta.size, meta.content_hash)
-        await self._offload(_record_remote_and_synced, self.state, remote)
-        if meta.content_hash != a.content_hash:
-            # the file changed between the scan and the upload: what was sent is recorded, the
-            # next scan sees the file as it is now
-            raise LocalChanged(f"{a.path} changed since the last scan; uploaded as it is now")
-
-    async def _download(self, a: Download) -> None:
-        # a quick look first (no hashing: check_target below checks fully right before the rename)
-        await self._offload(disk.check_file, self.root, self.state, a.path, a.replaces, rehash=False)
-        target = disk.fs_path(self.root, a.path)
-        indexed: list[BlockRecord] = []
-        lock = threading.Lock()
-
-        def on_block(block: RemoteBlock, xxh3_64: str) -> None:
-            record = disk.index_block(block, xxh3_64)
-            with lock:
-                indexed.append(record)
-
-        def local_block(block: RemoteBlock) -> LocalBlock | None:
-            return disk.find_local_block(self.root, self.state, block)
-
-        def check_target(_path: Path) -> None:
-            """Right before the rename: the local file is still what the plan expected; the
-            watcher's event for the rename is ours (no rescan, no re-hash of what we wrote)."""
-            disk.check_file(self.root, self.state, a.path, a.replaces)
-            if self._own_writes is not None:
-                self._own_writes.note(target)
-
-        # blocks fetched while another device was still uploading the file
-        staged = await self._prefetcher.take(a.path, a.content_hash) if self._prefetcher is not None else None
-        try:
-            with self.status.transfer(a.path, "download") as progress:
-                result = await download_file(
-                    self.client,
-                    a.path,
-                    target,
-                    rev=a.rev,
-                    progress=progress,
-                    concurrency=self.client.transfer_concurrency,
-                    local_blocks=local_block,
-                    on_block=on_block,
-                    check_target=check_target,
-                    replace=a.replaces is not None,
-                    staged=staged,
-                )
-        except BaseException:
-            self.stray_temp_files = True
-            raise
-        if result.content_hash != a.content_hash:
-            raise TesseraError(f"revision {a.rev} of {a.path} does not have the content the feed announced")
-        assert result.stat is not None
-        entry = disk.downloaded_entry(a.path, a.content_hash, result.stat)
-        blocks = sorted(indexed, key=lambda b: b.idx)
-        await self._offload(
-            _record_download, self.state, entry, blocks, Node(FILE, a.path, a.content_hash, a.rev)
-        )
-        log.info(
-            "downloaded %s (rev %d; %d of %d blocks copied from local files)",
-            a.path,
-            a.rev,
-            result.blocks_copied,
-            len(blocks),
-        )
-
     # -- folders and deletions ---------------------------------------------------------------------
 
     async def _mkdir_remote(self, a: MkdirRemote) -> None:
@@ -490,16 +394,6 @@ def _deferrable_mkdirs(actions: Sequence[Action]) -> set[Action]:
     # a folder created in its phase needs every folder above it there first
     needed = {paths.path_key(p) for a in mkdirs if a not in deferred for p in paths.ancestors(a.path)}
     return {a for a in deferred if a.key not in needed}
-
-
-def _record_remote_and_synced(state: SyncState, remote: RemoteEntry) -> None:
-    state.put_remote(remote)
-    state.record_synced(remote.node())
-
-
-def _record_download(state: SyncState, entry: LocalEntry, blocks: list[BlockRecord], node: Node) -> None:
-    state.put_local(entry, blocks)
-    state.record_synced(node)
 
 
 def _forget_entry(state: SyncState, path: str) -> None:

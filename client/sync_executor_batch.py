@@ -25,6 +25,7 @@ from . import sync_disk as disk
 from . import sync_executor as _ex  # Result, Outcome: used at call time (the executor imports this module)
 from .models import Metadata, RemoteBlock
 from .sync_disk import LocalChanged
+from .sync_executor_single import _record_download, _record_remote_and_synced
 from .sync_reconcile import Download, Upload
 from .sync_state import BlockRecord, LocalEntry, RemoteEntry, SyncState
 from .sync_tree import FILE, Node
@@ -214,7 +215,7 @@ def _record_uploads(
                     f"the server answered the upload of {a.path} with a {meta.kind}",
                 )
                 continue
-            _ex._record_remote_and_synced(
+            _record_remote_and_synced(
                 state, RemoteEntry(meta.path, FILE, meta.rev, meta.size, meta.content_hash)
             )
             if meta.content_hash != a.content_hash:
@@ -233,7 +234,7 @@ def _record_uploads(
 def _record_downloads(state: SyncState, records: list[tuple[LocalEntry, list[BlockRecord], Node]]) -> None:
     with state.transaction():
         for entry, blocks, node in records:
-            _ex._record_download(state, entry, blocks, node)
+            _record_download(state, entry, blocks, node)
 
 
 def _check_targets(root: Path, state: SyncState, downloads: list[Download]) -> list[bool]:
