@@ -6,9 +6,9 @@ left at once). It logs to ``sync.log`` in the folder's state directory and,
 when stderr is a terminal, shows what it is doing there; otherwise it is
 quiet. ``status`` reads the status files the daemons write.
 
-These commands get the root group's context object as ``ctx.obj`` and import
-nothing from :mod:`client.cli` (which registers them), so the two modules do
-not import each other.
+These commands get the root group's context object as ``ctx.obj``; they share
+:mod:`client.cli_context` with :mod:`client.cli` (which registers them) and
+import nothing from it, so the two modules do not import each other.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .cli_context import json_option
+
 if TYPE_CHECKING:
-    from .cli import CliContext
+    from .cli_context import CliContext
     from .sync_daemon import SyncDaemon
 
 #: the log file rotates at this size, keeping this many old ones
@@ -34,21 +36,6 @@ LOG_BACKUPS = 3
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: terminal view refreshes per second
 REFRESH_PER_SECOND = 4
-
-
-def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if value:
-        ctx.obj.json_output = True
-
-
-_json_option = click.option(
-    "--json",
-    is_flag=True,
-    expose_value=False,
-    is_eager=True,
-    callback=_set_json,
-    help="Print the result as one JSON document.",
-)
 
 
 @click.command("sync")
@@ -113,7 +100,7 @@ def sync(
 
 @click.command("status")
 @click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path))
-@_json_option
+@json_option
 @click.pass_obj
 def status(obj: CliContext, folder: Path | None) -> None:
     """Show what the sync daemons are doing (all synced folders, or FOLDER)."""
