@@ -2,7 +2,8 @@
 
 :class:`Executor` runs the actions of :func:`client.sync_reconcile.plan` phase
 by phase (the plan is already in phase order). Inside a phase, actions are
-independent: transfers run :attr:`SyncSettings.transfers` at a time, file
+independent: transfers run :attr:`SyncSettings.transfers` at a time (over every
+run of the executor at once: a round and the runs started beside it), file
 deletions, moves and remote changes :attr:`SyncSettings.operations` at a time;
 folder creations level by level (the folders of one depth at once, as many at a
 time; a new remote folder with uploads below it after the transfers, as the
@@ -35,6 +36,7 @@ holds the dispatch of a plan's actions, its phases and their results.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import errno
 import itertools
@@ -176,6 +178,8 @@ class Executor(SingleTransfers):
         #: a download failed: its temp file may have been carried off (a folder renamed under it)
         #: where the download could not remove it; the daemon sweeps them before its next scan
         self.stray_temp_files = False
+        #: transfers at once over every run of this executor (a round and the runs beside it)
+        self._transfer_slots = asyncio.Semaphore(settings.transfers)
 
     async def run(self, actions: Sequence[Action]) -> list[Result]:
         """Run the actions phase by phase; one result per action (Unauthorized stops everything)."""
@@ -301,7 +305,8 @@ class Executor(SingleTransfers):
         out: list[Result] = []
 
         async def run(job: Callable[[], Awaitable[list[Result]]]) -> None:
-            out.extend(await job())
+            async with self._transfer_slots:
+                out.extend(await job())
 
         await bounded_map(jobs, run, limit=self.settings.transfers)
         return results + out

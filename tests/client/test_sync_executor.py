@@ -149,6 +149,43 @@ async def test_a_download_tells_the_watcher_its_rename_is_ours(rig, tmp_path):
     assert not rig.own_writes.consume(target)  # once only: a later edit wakes the daemon
 
 
+async def test_transfers_at_once_are_bounded_over_concurrent_runs(rig):
+    """A round and the runs started beside it (client.sync_alongside) share the transfer limit."""
+    executor = Executor(
+        rig.root,
+        rig.state,
+        rig.client,
+        device="rig",
+        settings=SyncSettings(transfers=2),
+        status=SyncStatus(root=str(rig.root)),
+        pending=PendingUploads(),
+        rules=lambda: rig.rules,
+        offload=lambda fn, *a, **kw: asyncio.to_thread(fn, *a, **kw),
+    )
+    running, most = 0, 0
+    release = asyncio.Event()
+
+    async def held(action):
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await release.wait()
+        running -= 1
+
+    executor._download = held  # type: ignore[method-assign]
+    runs = [
+        asyncio.create_task(executor.run([Download(f"/{r}-{i}.bin", "0" * 64, 1, None) for i in range(3)]))
+        for r in "ab"
+    ]
+    await until(lambda: running == 2, "two transfers to start", within=10)
+    await asyncio.sleep(0.2)  # a third would have started by now
+    assert most == 2
+    release.set()
+    results = [r for run in await asyncio.gather(*runs) for r in run]
+    assert len(results) == 6 and all(r.outcome == Outcome.DONE for r in results)
+    assert most == 2
+
+
 async def test_a_download_never_replaces_a_file_that_appeared(rig, tmp_path):
     h_new, rev = await _remote(rig, "new.txt", b"from the server", tmp_path)
     await rig.scan()
