@@ -12,10 +12,11 @@ verified block, also across a crash. Temp files are dot-files ending in
 calls run in worker threads.
 
 :meth:`LocalStore.put_small` stores many small blocks held in memory at once:
-each is verified and written to its temp file, all are flushed together
-(:class:`client.fs_flush.FlushGroup`: one ``syncfs`` on Linux, else an fsync
-each, several at once), then each is renamed into place and the renames are
-flushed once more before it returns.
+each is verified and written to a file with no name yet (``O_TMPFILE``,
+:mod:`blockserver.unnamed_files`; a temp file where that is not possible), all
+are flushed together (:class:`client.fs_flush.FlushGroup`: one ``syncfs`` on
+Linux, else an fsync each, several at once), then each is given its final name
+and the names are flushed once more before it returns.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -36,6 +38,7 @@ from protocol.hashing import BlockHash, hash_block
 from .intake import check_hashes, receive_verified
 from .store_base import BlockStore, BlockStream, StoredObject, check_block_id, is_block_id
 from .threads import run_to_completion
+from .unnamed_files import name_unnamed, open_unnamed
 
 log = logging.getLogger(__name__)
 
@@ -189,11 +192,14 @@ def _make_shards(root: Path) -> None:
         _fsync_dir(root)
 
 
-def _create_temp(final: Path) -> tuple[BinaryIO, Path]:
-    shard = final.parent
+def _ensure_shard(shard: Path) -> None:
     if not shard.is_dir():
         shard.mkdir(parents=True, exist_ok=True)
         _fsync_dir(shard.parent)  # the new shard directory's entry must survive a crash too
+
+
+def _create_temp(final: Path) -> tuple[BinaryIO, Path]:
+    _ensure_shard(final.parent)
     fd, name = tempfile.mkstemp(dir=final.parent, prefix=f"{TEMP_PREFIX}{final.name}.", suffix=TEMP_SUFFIX)
     try:
         return os.fdopen(fd, "wb"), Path(name)
@@ -238,14 +244,16 @@ def _open_for_reading(path: Path) -> tuple[BinaryIO, int]:
 
 
 def _put_group(root: Path, blocks: list[tuple[Path, bytes, BlockHash]]) -> list[TesseraError | None]:
-    """Verify and write each block to a temp file, flush them all, publish each, flush the renames.
+    """Verify and write each block to an unnamed (or temp) file, flush them all, name each, flush
+    the names.
 
-    The order is :mod:`client.fs_flush`'s: no block is renamed into place before
-    its bytes are durable, and the renames are durable before this returns (and
+    The order is :mod:`client.fs_flush`'s: no block gets its final name before
+    its bytes are durable, and the names are durable before this returns (and
     so before the caller marks any block stored).
     """
     out: list[TesseraError | None] = []
-    temps: list[tuple[int, Path, Path]] = []  # fd, temp, final
+    staged: list[tuple[int, Path, Path | None]] = []  # fd, final name, temp name (None: unnamed)
+    shards: set[Path] = set()
     # made before the writes, so that the flush reports any write-back error of theirs
     with FlushGroup(root) as flush:
         try:
@@ -255,34 +263,59 @@ def _put_group(root: Path, blocks: list[tuple[Path, bytes, BlockHash]]) -> list[
                 except TesseraError as e:
                     out.append(e)
                     continue
-                f, tmp = _create_temp(final)
-                try:
-                    f.write(data)
-                    f.flush()
-                    fd = os.dup(f.fileno())
-                except BaseException:
-                    _discard(f, tmp)
-                    raise
-                f.close()
-                temps.append((fd, tmp, final))
+                staged.append(_stage(final, data))
                 out.append(None)
-            failed = [err for err in flush.files([fd for fd, _, _ in temps]) if err is not None]
+            failed = [err for err in flush.files([fd for fd, _, _ in staged]) if err is not None]
             if failed:
                 raise failed[0]
+            for fd, final, tmp in staged:
+                _name(fd, final, tmp)
+                shards.add(final.parent)
         except BaseException:
-            for _, tmp, _ in temps:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
+            for _, _, tmp in staged:
+                if tmp is not None:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(tmp)
             raise
         finally:
-            for fd, _, _ in temps:
+            for fd, _, _ in staged:
                 os.close(fd)
-        shards: set[Path] = set()
-        for _, tmp, final in temps:
-            os.replace(tmp, final)
-            shards.add(final.parent)
         flush.folders(shards)
     return out
+
+
+def _stage(final: Path, data: bytes) -> tuple[int, Path, Path | None]:
+    """``data`` in a new file for ``final``: unnamed where the OS allows, else a temp file beside it."""
+    _ensure_shard(final.parent)
+    tmp: Path | None = None
+    fd = open_unnamed(final.parent)
+    if fd is None:
+        fd, name = tempfile.mkstemp(
+            dir=final.parent, prefix=f"{TEMP_PREFIX}{final.name}.", suffix=TEMP_SUFFIX
+        )
+        tmp = Path(name)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except BaseException:
+        os.close(fd)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise
+    return fd, final, tmp
+
+
+def _name(fd: int, final: Path, tmp: Path | None) -> None:
+    """Give the staged file its final name, replacing a file already there."""
+    if tmp is None:
+        try:
+            name_unnamed(fd, final)
+            return
+        except FileExistsError:  # an earlier attempt's file: named aside first, then replaced
+            tmp = final.parent / f"{TEMP_PREFIX}{final.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+            name_unnamed(fd, tmp)
+    os.replace(tmp, final)
 
 
 def _checked_size(data: bytes, expected: BlockHash) -> BlockHash:

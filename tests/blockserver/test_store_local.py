@@ -104,3 +104,85 @@ async def test_reader_keeps_its_bytes_when_the_block_is_replaced(local):
         rest = b"".join([p async for p in stream])
     assert first + rest == old
     assert await read_all(local, block_id) == new
+
+
+# -- put_small: unnamed files (O_TMPFILE) named once durable ---------------------------------------
+
+
+def _small_blocks(n: int) -> list[tuple[str, bytes, object]]:
+    out = []
+    for _ in range(n):
+        data = random_bytes(4096)
+        out.append((random_id(), data, hash_block(data)))
+    return out
+
+
+async def test_put_small_names_unnamed_files_where_the_os_allows(local, monkeypatch):
+    from blockserver import store_local, unnamed_files
+
+    if unnamed_files.open_unnamed(local.root) is None:
+        pytest.skip("no O_TMPFILE here")
+    made = []
+    real = store_local.open_unnamed
+
+    def counting(folder):
+        fd = real(folder)
+        made.append(fd)
+        return fd
+
+    monkeypatch.setattr(store_local, "open_unnamed", counting)
+    blocks = _small_blocks(5)
+    assert await local.put_small(blocks) == [None] * 5
+    assert len(made) == 5 and None not in made
+    assert stored_files(local.root) == sorted(f"{b[:2]}/{b}" for b, _, _ in blocks)  # no temp names
+    for block_id, data, _ in blocks:
+        assert await read_all(local, block_id) == data
+
+
+async def test_put_small_without_unnamed_files_uses_temp_files(local, monkeypatch):
+    from blockserver import store_local
+
+    monkeypatch.setattr(store_local, "open_unnamed", lambda _folder: None)
+    blocks = _small_blocks(3)
+    assert await local.put_small(blocks) == [None] * 3
+    assert stored_files(local.root) == sorted(f"{b[:2]}/{b}" for b, _, _ in blocks)
+    for block_id, data, _ in blocks:
+        assert await read_all(local, block_id) == data
+
+
+@pytest.mark.parametrize("unnamed", [True, False])
+async def test_put_small_replaces_a_block_file_already_there(local, monkeypatch, unnamed):
+    """An earlier attempt's file under the final name (never marked stored) is replaced whole."""
+    from blockserver import store_local
+
+    if not unnamed:
+        monkeypatch.setattr(store_local, "open_unnamed", lambda _folder: None)
+    [(block_id, data, want)] = _small_blocks(1)
+    path = local.path_of(block_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"a torn earlier attempt")
+    assert await local.put_small([(block_id, data, want)]) == [None]
+    assert path.read_bytes() == data
+    assert stored_files(local.root) == [f"{block_id[:2]}/{block_id}"]
+
+
+async def test_put_small_failing_to_name_leaves_no_temp_file(local, monkeypatch):
+    from blockserver import store_local
+
+    calls = []
+    real = store_local.name_unnamed
+
+    def failing_second(fd, path):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device", str(path))
+        real(fd, path)
+
+    monkeypatch.setattr(store_local, "name_unnamed", failing_second)
+    blocks = _small_blocks(3)
+    if store_local.open_unnamed(local.root) is None:
+        pytest.skip("no O_TMPFILE here")
+    with pytest.raises(OSError):
+        await local.put_small(blocks)
+    # the first block got its name (never marked stored: the caller saw the error); nothing else
+    assert stored_files(local.root) == [f"{blocks[0][0][:2]}/{blocks[0][0]}"]

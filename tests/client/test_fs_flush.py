@@ -98,7 +98,7 @@ def test_an_anchor_that_cannot_be_opened_means_fsync_per_file(tmp_path):
 
 
 class _Order:
-    """Records flushes and renames, in order, around the real calls."""
+    """Records flushes and renames (or the naming of an unnamed file), in order, around the real calls."""
 
     def __init__(self, monkeypatch, module) -> None:
         self.events: list[str] = []
@@ -120,6 +120,14 @@ class _Order:
         monkeypatch.setattr(FlushGroup, "files", files)
         monkeypatch.setattr(FlushGroup, "folders", folders)
         monkeypatch.setattr(module.os, "replace", replace)
+        if hasattr(module, "name_unnamed"):  # the block server names unnamed (O_TMPFILE) files
+            real_name = module.name_unnamed
+
+            def name(fd, path):
+                self.events.append("rename")
+                return real_name(fd, path)
+
+            monkeypatch.setattr(module, "name_unnamed", name)
 
 
 def test_block_server_group_flushes_before_it_renames(tmp_path, monkeypatch):
