@@ -313,8 +313,14 @@ def _name(fd: int, final: Path, tmp: Path | None) -> None:
             name_unnamed(fd, final)
             return
         except FileExistsError:  # an earlier attempt's file: named aside first, then replaced
-            tmp = final.parent / f"{TEMP_PREFIX}{final.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
-            name_unnamed(fd, tmp)
+            aside = final.parent / f"{TEMP_PREFIX}{final.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+            name_unnamed(fd, aside)
+            try:
+                os.replace(aside, final)
+            except BaseException:
+                aside.unlink(missing_ok=True)
+                raise
+            return
     os.replace(tmp, final)
 
 
