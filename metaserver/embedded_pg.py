@@ -37,5 +37,11 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.cleanup()
-            self._server = None
+            import psutil
+
+            server, self._server = self._server, None
+            try:
+                server.cleanup()
+            except psutil.NoSuchProcess:
+                # the postmaster we started is gone already (stopped or restarted by someone else)
+                log.info("embedded PostgreSQL was already stopped")
