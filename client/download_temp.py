@@ -46,7 +46,14 @@ import xxhash
 
 from protocol.hashing import BLOCK_SIZE
 
-from .file_writes import link_no_replace, pwrite_all, start_writeback
+from .file_writes import (
+    hold_replaced,
+    link_no_replace,
+    pwrite_all,
+    release_replaced,
+    set_modified,
+    start_writeback,
+)
 from .fileguard import UseGuard
 from .filehash import FileStamp
 from .models import RemoteBlock
@@ -356,8 +363,14 @@ class TempFile:
             assert check.xxh is not None
             self._on_block(block, check.xxh.hexdigest())
 
-    def commit(self, check_target: TargetCheck | None = None, replace: bool = True) -> os.stat_result:
-        """fsync, check, rename over the target (or link, without ``replace``), fsync the folder.
+    def commit(
+        self, check_target: TargetCheck | None = None, replace: bool = True, modified: float | None = None
+    ) -> os.stat_result:
+        """Set the modification time to ``modified`` (:func:`~client.file_writes.set_modified`), fsync,
+        check, rename over the target (or link, without ``replace``), fsync the folder.
+
+        A big old version the rename replaces is freed afterwards, in the
+        background (:func:`~client.file_writes.hold_replaced`).
 
         Returns the file's stat taken before the rename.
         """
@@ -366,6 +379,7 @@ class TempFile:
                 raise ValueError("temp file already closed")
             fd, self._fd = self._fd, None
             try:
+                set_modified(fd, modified)
                 started = time.perf_counter()
                 os.fsync(fd)
                 written = os.fstat(fd)
@@ -379,15 +393,20 @@ class TempFile:
                 os.close(fd)
             if check_target is not None:
                 check_target(self.target)
-            if replace:
-                os.replace(self.path, self.target)
-            else:
-                link_no_replace(self.path, self.target)
-            dir_fd = os.open(self.target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            old = None
             try:
-                os.fsync(dir_fd)
+                if replace:
+                    old = hold_replaced(self.target)  # the old version is freed after, not in, the rename
+                    os.replace(self.path, self.target)
+                else:
+                    link_no_replace(self.path, self.target)
+                dir_fd = os.open(self.target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
             finally:
-                os.close(dir_fd)
+                release_replaced(old)
             return written
 
     def discard(self) -> None:

@@ -1,6 +1,7 @@
 """The writes under a download's temp file (blocking): a block's pieces written at
-their offset, its write-out to disk started early, and a rename that never
-replaces anything.
+their offset, its write-out to disk started early, its modification time, a
+rename that never replaces anything, and the old version a rename replaces,
+freed off the caller's path.
 """
 
 from __future__ import annotations
@@ -8,7 +9,10 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import stat
+import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import libc
@@ -47,6 +51,25 @@ def start_writeback(fd: int, offset: int, size: int) -> None:
         _sync_file_range(fd, offset, size, _SYNC_FILE_RANGE_WRITE)
 
 
+def set_modified(fd: int, modified: float | None) -> None:
+    """Give a downloaded file the time its revision was committed as its modification time.
+
+    So a file has the same modification time on every device, about when it
+    was last changed, not when it arrived. It also makes the daemon's block
+    index trust a file it has just written: a stamp whose mtime is at least a
+    racy window older than its hashing is not racy (:func:`client.sync_scan.is_racy`),
+    because any later write moves the mtime to the present. A time in this
+    machine's future (the server's clock ahead of ours) is not used: the file
+    keeps the time of the writing. None (an older server) leaves it alone.
+    """
+    if modified is None or os.utime not in os.supports_fd:
+        return
+    now = time.time_ns()
+    mtime = int(modified * 1e9)
+    if mtime < now:
+        os.utime(fd, ns=(now, mtime))
+
+
 def link_no_replace(src: Path, dst: Path) -> None:
     """Give ``src`` the name ``dst`` unless ``dst`` exists (FileExistsError), atomically if possible.
 
@@ -65,3 +88,45 @@ def link_no_replace(src: Path, dst: Path) -> None:
         os.replace(src, dst)
         return
     os.unlink(src)
+
+
+#: a replaced file holding at least this much disk is freed by :func:`release_replaced`
+HOLD_REPLACED_MIN = 8 * 2**20
+_releaser: ThreadPoolExecutor | None = None
+
+
+def hold_replaced(target: Path) -> int | None:
+    """Open the big regular file at ``target`` that a rename is about to replace; None if there is none.
+
+    Renaming over a file frees its blocks in the rename (or in the folder's
+    fsync) when that was its last name and nothing has it open: tens of
+    milliseconds for 256 MiB here, more on a file system that discards freed
+    blocks. While this descriptor is open the old version lives on, nameless,
+    and :func:`release_replaced` frees it later in a thread of its own, after
+    the new version is in place. Small files, other kinds of files, links and
+    files with other names are not held (freeing them costs nothing now).
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(target, flags)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_blocks * 512 < HOLD_REPLACED_MIN:
+        os.close(fd)
+        return None
+    return fd
+
+
+def release_replaced(fd: int | None) -> None:
+    """Close a descriptor from :func:`hold_replaced` in the background (the old version is freed there)."""
+    global _releaser
+    if fd is None:
+        return
+    if _releaser is None:
+        _releaser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tessera-free-replaced")
+    _releaser.submit(os.close, fd)

@@ -37,6 +37,11 @@ def _get(
     return value
 
 
+def _optional_float(obj: dict[str, Any], key: str, what: str) -> float | None:
+    value = _get(obj, key, (int, float), what, optional=True)
+    return float(value) if value is not None else None
+
+
 def _list(obj: dict[str, Any], key: str, what: str) -> list[Any]:
     return _get(obj, key, list, what)
 
@@ -73,7 +78,6 @@ class Metadata:
         name = _get(obj, "name", str, what)
         if kind != "file":
             return cls(kind, path, name)
-        modified = _get(obj, "modified", (int, float), what, optional=True)
         return cls(
             kind,
             path,
@@ -81,7 +85,7 @@ class Metadata:
             rev=_get(obj, "rev", int, what),
             size=_get(obj, "size", int, what),
             content_hash=_get(obj, "content_hash", str, what),
-            modified=float(modified) if modified is not None else None,
+            modified=_optional_float(obj, "modified", what),
             device=_get(obj, "device", str, what, optional=True),
         )
 
@@ -291,6 +295,8 @@ class BlockPage:
     total: int
     start: int
     blocks: list[RemoteBlock]
+    #: when this revision was committed (server clock, Unix seconds); None from an older server
+    modified: float | None = None
 
     @classmethod
     def from_wire(cls, value: Any) -> BlockPage:
@@ -308,4 +314,5 @@ class BlockPage:
             total=_get(obj, "total", int, what),
             start=_get(obj, "start", int, what),
             blocks=[RemoteBlock.from_wire(b) for b in _list(obj, "blocks", what)],
+            modified=_optional_float(obj, "modified", what),
         )

@@ -37,7 +37,7 @@ from protocol.hashing import BLOCK_SIZE, BlockHash, hash_block
 from .blockbatch_get import WantedBlock
 from .blocklist_check import BlockListCheck
 from .download_temp import LocalBlock, TargetCheck, open_temp_beside
-from .file_writes import link_no_replace
+from .file_writes import link_no_replace, set_modified
 from .fs_flush import FlushGroup
 from .models import BlockPage, RemoteBlock
 from .transfer_download import LocalBlockSource
@@ -281,6 +281,7 @@ def _write_temp(r: BatchDownloadResult, on_block: BatchBlockSink | None) -> tupl
             while view:
                 n = os.pwrite(fd, view, offset)
                 view, offset = view[n:], offset + n
+        set_modified(fd, r.page.modified)
     except BaseException:
         _discard(tmp, fd)
         raise

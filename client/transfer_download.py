@@ -11,8 +11,9 @@ beside the target (:mod:`client.download_temp`); a bad block is fetched again
 
 The final content hash is verified without reading the file back: every block
 written was checked against its SHA-256, and the chain of those SHA-256s, in
-order, is checked against the version's content hash. Then the temp file is
-fsynced, renamed over the target and the folder fsynced. On any failure
+order, is checked against the version's content hash. Then the temp file gets
+the time the revision was committed as its modification time, is fsynced,
+renamed over the target and the folder fsynced. On any failure
 (including cancellation) the temp file is removed and the target is untouched.
 Memory is bounded by ``concurrency`` blocks.
 
@@ -163,7 +164,7 @@ async def download_file(
                 await _missing_first(blocks, fetcher, concurrency)
             else:
                 await bounded_map(blocks, fetcher.fetch, limit=concurrency)
-            written = await asyncio.to_thread(part.commit, check_target, replace)
+            written = await asyncio.to_thread(part.commit, check_target, replace, first.modified)
         except BaseException:
             await asyncio.shield(asyncio.to_thread(part.discard))
             raise

@@ -101,7 +101,7 @@ async def file_blocks(request: web.Request) -> web.Response:
                 raise IsAFolder(f"{row['path']} is a folder")
             rev = row["rev"]
         version = await conn.fetchrow(
-            "SELECT id, path, size, content_hash, block_count FROM versions WHERE id = $1 AND ns_id = $2",
+            "SELECT id, path, size, content_hash, block_count, created_at FROM versions WHERE id = $1 AND ns_id = $2",
             rev,
             ctx.ns_id,
         )
@@ -123,6 +123,7 @@ async def file_blocks(request: web.Request) -> web.Response:
             "path": version["path"],
             "size": version["size"],
             "content_hash": bytes(version["content_hash"]).hex(),
+            "modified": version["created_at"].timestamp(),
             "block_servers": list(config.block_urls),
             "total": version["block_count"],
             "start": start,

@@ -147,6 +147,22 @@ async def test_overwrite_and_download_old_revision(client, tmp_path):
     assert out.read_bytes() == v2.read_bytes()
 
 
+async def test_a_download_has_the_time_its_revision_was_committed(client, tmp_path):
+    v1 = write_random(tmp_path / "v1.bin", 1000, seed=1)
+    v2 = write_random(tmp_path / "v2.bin", BLOCK_SIZE + 10, seed=2)
+    r1 = await client.upload_file(v1, "/t.bin")
+    await asyncio.sleep(0.05)
+    r2 = await client.upload_file(v2, "/t.bin")
+    assert r1.metadata.modified is not None and r2.metadata.modified is not None
+    out = tmp_path / "t.bin"
+    await client.download_file("/t.bin", out, rev=r1.metadata.rev)
+    assert abs(out.stat().st_mtime_ns - r1.metadata.modified * 1e9) < 2_000
+    await client.download_file("/t.bin", out)  # the newer revision, over the older one
+    assert abs(out.stat().st_mtime_ns - r2.metadata.modified * 1e9) < 2_000
+    page = await client.file_blocks("/t.bin")
+    assert page.modified == r2.metadata.modified
+
+
 async def test_corrupt_block_is_detected(client, servers, tmp_path):
     src = write_random(tmp_path / "c.bin", BLOCK_SIZE + 500, seed=3)
     await client.upload_file(src, "/c.bin")
