@@ -86,6 +86,13 @@ def same_content(a: Path, b: Path) -> bool:
                 return True
 
 
+def flush_disk() -> None:
+    """Write every dirty page to disk (``sync``). Called before each timed step, for every system
+    timed, so that no step pays for the write-back of what the harness wrote while setting it up
+    (a file system flush, as Tessera's ``syncfs`` groups, would otherwise carry it)."""
+    os.sync()
+
+
 def remove(path: Path) -> None:
     try:
         os.unlink(path)

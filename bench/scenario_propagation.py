@@ -63,6 +63,7 @@ async def run(ctx: BenchContext) -> ScenarioResult:
                 ctx.say(f"propagation: one {big // MiB} MiB file, A to B")
                 staged = pair.staging / "big.bin"
                 await asyncio.to_thread(shutil.copyfile, big_src, staged)
+                await asyncio.to_thread(files.flush_disk)
                 placed = await pair.place("big.bin", staged)
                 tessera_big = (await pair.wait_at_b({"big.bin": big}, BIG_DEADLINE, since=placed))["big.bin"]
                 if not await asyncio.to_thread(files.same_content, big_src, pair.b.folder / "big.bin"):
@@ -78,6 +79,7 @@ async def run(ctx: BenchContext) -> ScenarioResult:
                     await asyncio.to_thread(files.write_random, st.a.folder / rel, FILE_SIZE, 0xF11E + i)
                     st_files.append(await st.sync([rel], PER_FILE_DEADLINE))
                 await asyncio.to_thread(shutil.copyfile, big_src, st.a.folder / "big.bin")
+                await asyncio.to_thread(files.flush_disk)
                 st_big = await st.sync(["big.bin"], BIG_DEADLINE)
                 syncthing = {"files_s": st_files, "big_s": st_big, "version": st.version}
         result.samples["syncthing"] = syncthing

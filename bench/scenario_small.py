@@ -80,6 +80,7 @@ async def run(ctx: BenchContext) -> ScenarioResult:
             ctx.say("small: the same tree through the Syncthing pair")
             async with peer_syncthing.SyncthingPair(ctx.work_dir) as pair:
                 rels = await asyncio.to_thread(_make_tree, pair.a.folder, count)
+                await asyncio.to_thread(files.flush_disk)
                 syncthing_s = await pair.sync([p.as_posix() for p in rels])
                 result.parameters["syncthing_version"] = pair.version
     finally:
@@ -149,6 +150,7 @@ async def _through_daemons(ctx: BenchContext, count: int) -> float:
             staged = pair.staging / "tree"
             rels = await asyncio.to_thread(_make_tree, staged, count)
             folders = sorted({rel.parts[0] for rel in rels})
+            await asyncio.to_thread(files.flush_disk)
             first = 0.0
             for folder in folders:  # one rename per folder: the whole tree appears at once
                 placed = await pair.place(folder, staged / folder)
