@@ -114,7 +114,12 @@ class DaemonPair(Lifecycle):
         return time.perf_counter()
 
     async def wait_at_b(self, sizes: dict[str, int], deadline_s: float, since: float) -> dict[str, float]:
-        """Wait until B has every file (full size); returns seconds from ``since`` for each."""
+        """Wait until B has every file (full size); returns seconds from ``since`` for each.
+
+        Each look stops at the first file B does not have yet (:meth:`_arrived`),
+        so a file may be stamped a little after it arrived, but the time at which
+        B has them all (the last stamp) is exact to the poll interval.
+        """
         seen: dict[str, float] = {}
         pending = dict(sizes)
         try:
@@ -159,13 +164,21 @@ class DaemonPair(Lifecycle):
             raise TimeoutError(f"B did not get the new version of {rel} within {deadline_s:g} s") from None
 
     def _arrived(self, pending: dict[str, int]) -> list[str]:
+        """The pending files B has, in order, up to the first it does not have yet.
+
+        Stopping there keeps the harness off the CPU it is timing: a stat of
+        each of 2,000 pending files every 10 ms took most of a core from the
+        daemons on a 2-core machine (the Syncthing pair's check stops at the
+        first file missing too).
+        """
         out = []
         for rel, size in pending.items():
             try:
-                if os.stat(self.b.folder / rel).st_size == size:
-                    out.append(rel)
+                if os.stat(self.b.folder / rel).st_size != size:
+                    break
             except FileNotFoundError:
-                continue
+                break
+            out.append(rel)
         return out
 
 
