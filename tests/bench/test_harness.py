@@ -204,6 +204,24 @@ async def test_daemon_pair_moves_a_file_from_a_to_b(tmp_path):
         assert not pair.root.exists()
 
 
+def test_looking_for_b_s_files_stops_at_the_first_missing_one(tmp_path):
+    """The harness must not stat every pending file each poll (it would take CPU from the daemons it times)."""
+    from types import SimpleNamespace
+
+    from bench.daemons import DaemonPair
+
+    pair = DaemonPair(SimpleNamespace(meta_url="http://127.0.0.1:1"), None, tmp_path)  # type: ignore[arg-type]
+    pair.b.folder.mkdir()
+    for name, size in (("a", 3), ("b", 2), ("d", 3)):
+        (pair.b.folder / name).write_bytes(b"x" * size)
+    pending = {"a": 3, "b": 3, "c": 3, "d": 3}  # b is short yet, c missing
+    assert pair._arrived(pending) == ["a"]
+    (pair.b.folder / "b").write_bytes(b"xxx")
+    assert pair._arrived(pending) == ["a", "b"]
+    (pair.b.folder / "c").write_bytes(b"xxx")
+    assert pair._arrived(pending) == ["a", "b", "c", "d"]
+
+
 @pytest.mark.slow
 def test_delta_end_to_end_with_daemons(tmp_path):
     """`python -m bench delta --size 16M`: daemon B copies what it has and fetches only what changed."""
