@@ -77,3 +77,36 @@ async def test_health_and_unknown_endpoint(meta):
             assert r.status == 200 and (await r.json()) == {"ok": True}
         async with s.get(meta.url + "/v1/nope", headers={"Accept": codec.JSON}) as r:
             assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
+
+
+async def test_passwords_are_hashed_in_one_thread_one_at_a_time(meta, api, monkeypatch):
+    """Each scrypt hash takes 16 MiB that the C allocator keeps in the hashing thread's arena:
+    one thread for all of them bounds that to one buffer (the server grew by 16 MiB per login)."""
+    import asyncio
+    import threading
+    import time
+
+    from metaserver import auth
+
+    threads: set[int] = set()
+    running = 0
+    most = 0
+    real = auth._scrypt
+
+    def watched(password, salt):
+        nonlocal running, most
+        threads.add(threading.get_ident())
+        running += 1
+        most = max(most, running)
+        try:
+            time.sleep(0.01)  # overlapping calls would be seen
+            return real(password, salt)
+        finally:
+            running -= 1
+
+    monkeypatch.setattr(auth, "_scrypt", watched)
+    logins = [{"user": "alice", "password": "pw-alice", "device": f"d{i}"} for i in range(6)]
+    answers = await asyncio.gather(*(meta.ok("POST", "/v1/auth/login", body) for body in logins))
+    assert all(a["user"] == "alice" for a in answers)
+    assert await auth.check_password("pw-alice", await auth.hash_password("pw-alice"))
+    assert len(threads) == 1 and most == 1
