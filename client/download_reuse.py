@@ -19,7 +19,6 @@ import asyncio
 import hashlib
 import logging
 import os
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from protocol.hashing import BLOCK_SIZE, block_count
 from .blockbuf import BlockBuffers
 from .concurrency import bounded_map, open_in_thread
 from .download_temp import LocalBlock, TempFile
+from .file_writes import open_regular
 from .fileguard import UseGuard
 from .models import RemoteBlock
 
@@ -57,7 +57,7 @@ async def reuse_old_copy(
     cannot be read: the download then fetches every block.
     """
     found = OldCopy()
-    fd = await open_in_thread(lambda: _open_regular(target), _close)
+    fd = await open_in_thread(lambda: open_regular(target, lambda st: st.st_size > 0), _close)
     if fd is None:
         return found
     by_sha: dict[str, list[RemoteBlock]] = {}
@@ -109,24 +109,6 @@ def _hash_and_place(
         if part.write_hashed(block, data, digest) == "":
             written.append(block.index)
     return digest, written
-
-
-def _open_regular(path: Path) -> int | None:
-    """A read-only fd of ``path`` if it is a non-empty regular file (never following a symlink)."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    try:
-        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-    except OSError:
-        os.close(fd)
-        return None
-    if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
-        os.close(fd)
-        return None
-    return fd
 
 
 def _close(fd: int | None) -> None:

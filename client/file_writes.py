@@ -11,7 +11,7 @@ import errno
 import os
 import stat
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -90,6 +90,27 @@ def link_no_replace(src: Path, dst: Path) -> None:
     os.unlink(src)
 
 
+def open_regular(path: Path, wanted: Callable[[os.stat_result], bool] = lambda _st: True) -> int | None:
+    """A read-only descriptor of the regular file at ``path`` whose stat ``wanted`` accepts; else None.
+
+    Never through a symlink, and never blocking on a FIFO.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        return None
+    if not stat.S_ISREG(st.st_mode) or not wanted(st):
+        os.close(fd)
+        return None
+    return fd
+
+
 #: a replaced file holding at least this much disk is freed by :func:`release_replaced`
 HOLD_REPLACED_MIN = 8 * 2**20
 _releaser: ThreadPoolExecutor | None = None
@@ -106,20 +127,7 @@ def hold_replaced(target: Path) -> int | None:
     the new version is in place. Small files, other kinds of files, links and
     files with other names are not held (freeing them costs nothing now).
     """
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(target, flags)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-    except OSError:
-        os.close(fd)
-        return None
-    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_blocks * 512 < HOLD_REPLACED_MIN:
-        os.close(fd)
-        return None
-    return fd
+    return open_regular(target, lambda st: st.st_nlink == 1 and st.st_blocks * 512 >= HOLD_REPLACED_MIN)
 
 
 def release_replaced(fd: int | None) -> None:
