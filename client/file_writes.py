@@ -113,7 +113,8 @@ def open_regular(path: Path, wanted: Callable[[os.stat_result], bool] = lambda _
 
 #: a replaced file holding at least this much disk is freed by :func:`release_replaced`
 HOLD_REPLACED_MIN = 8 * 2**20
-_releaser: ThreadPoolExecutor | None = None
+#: closes held descriptors (its thread starts with the first one)
+_releaser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tessera-free-replaced")
 
 
 def hold_replaced(target: Path) -> int | None:
@@ -132,9 +133,5 @@ def hold_replaced(target: Path) -> int | None:
 
 def release_replaced(fd: int | None) -> None:
     """Close a descriptor from :func:`hold_replaced` in the background (the old version is freed there)."""
-    global _releaser
-    if fd is None:
-        return
-    if _releaser is None:
-        _releaser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tessera-free-replaced")
-    _releaser.submit(os.close, fd)
+    if fd is not None:
+        _releaser.submit(os.close, fd)
