@@ -27,7 +27,7 @@ from rich.console import Console
 from protocol.errors import TesseraError
 from protocol.units import parse_size
 
-from . import scenarios
+from . import scenarios, trash
 from .context import BenchContext
 from .machine import machine_info
 from .report import ScenarioResult, Target, print_result, write_json
@@ -124,7 +124,10 @@ def main(scenario: str, sizes: list[int] | None, repeat: int | None, count: int 
         "scenarios": [],
     }  # fmt: skip
     path = json_path or ctx.out_dir / f"{stamp}-{scenario}.json"
-    failed = _run_loop(_run_all(ctx, names, doc, path))
+    try:
+        failed = _run_loop(_run_all(ctx, names, doc, path))
+    finally:
+        trash.empty()  # the temp trees whose removal was held back until the run's end (bench/trash.py)
     console.print(f"[dim]JSON:[/] {path}")
     sys.exit(1 if failed else 0)
 

@@ -18,12 +18,11 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
-from . import files
+from . import files, trash
 from .procs import Child, ChildFailed, Lifecycle, run_command, venv_script
 from .servers import Account, ServerStack
 
@@ -89,7 +88,7 @@ class DaemonPair(Lifecycle):
         try:
             results = await asyncio.gather(*(c.stop() for c in children), return_exceptions=True)
         finally:
-            await asyncio.to_thread(shutil.rmtree, self.root, True)
+            await asyncio.to_thread(trash.remove_later, self.root)
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
             raise failed[0]

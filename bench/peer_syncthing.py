@@ -28,6 +28,7 @@ from pathlib import Path
 
 import aiohttp
 
+from . import trash
 from .procs import Child, ChildFailed, Lifecycle, run_command
 
 FOLDER_ID = "tessera-bench"
@@ -162,7 +163,7 @@ class SyncthingPair(Lifecycle):
             if self._session is not None:
                 await self._session.close()
                 self._session = None
-            await asyncio.to_thread(shutil.rmtree, self.root, True)
+            await asyncio.to_thread(trash.remove_later, self.root)
         if failed:
             raise failed[0]
 

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import shutil
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from . import files, plots
+from . import files, plots, trash
 from .context import BenchContext
 from .report import ScenarioResult
 from .servers import ServerStack
@@ -56,7 +55,7 @@ async def run(ctx: BenchContext) -> ScenarioResult:
                 ctx.say(f"commits: {clients} clients, {name}")
                 result.samples[name] = await _one_pass(stack, account.tokens, paths, name, duration)
     finally:
-        await asyncio.to_thread(shutil.rmtree, work, True)
+        await asyncio.to_thread(trash.remove_later, work)
     for name in PASSES:
         s = result.samples[name]
         lat = summarize(s["latencies_s"])

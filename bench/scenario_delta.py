@@ -36,7 +36,7 @@ from typing import Any
 
 from protocol.hashing import BLOCK_SIZE
 
-from . import files, peer_syncthing, peers, plots
+from . import files, peer_syncthing, peers, plots, trash
 from .context import BenchContext
 from .daemons import DaemonPair
 from .report import ScenarioResult, Target
@@ -90,7 +90,7 @@ async def run(ctx: BenchContext) -> ScenarioResult:
                 ctx.say(f"delta: run {n + 1}/{repeat}" + (" (then the Syncthing pair)" if pair else ""))
                 runs.append(await _one_run(ctx, stack, work, size, seed=n, pair=pair))
     finally:
-        await asyncio.to_thread(shutil.rmtree, work, True)
+        await asyncio.to_thread(trash.remove_later, work)
     result.samples["runs"] = runs
     _summarize(result, runs)
     _draw(ctx, result, runs)

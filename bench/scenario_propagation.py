@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import files, peer_syncthing, peers, plots
+from . import files, peer_syncthing, peers, plots, trash
 from .context import BenchContext
 from .daemons import DaemonPair
 from .report import ScenarioResult, Target
@@ -84,7 +84,7 @@ async def run(ctx: BenchContext) -> ScenarioResult:
                 syncthing = {"files_s": st_files, "big_s": st_big, "version": st.version}
         result.samples["syncthing"] = syncthing
     finally:
-        await asyncio.to_thread(shutil.rmtree, work, True)
+        await asyncio.to_thread(trash.remove_later, work)
     _report(ctx, result, count, big)
     return result
 

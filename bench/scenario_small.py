@@ -16,13 +16,12 @@ Syncthing's time) is judged on the daemons' time.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from . import files, peer_syncthing, peers, plots
+from . import files, peer_syncthing, peers, plots, trash
 from .context import BenchContext
 from .daemons import DaemonPair
 from .report import ScenarioResult, Target
@@ -84,7 +83,7 @@ async def run(ctx: BenchContext) -> ScenarioResult:
                 syncthing_s = await pair.sync([p.as_posix() for p in rels])
                 result.parameters["syncthing_version"] = pair.version
     finally:
-        await asyncio.to_thread(shutil.rmtree, work, True)
+        await asyncio.to_thread(trash.remove_later, work)
     result.samples["syncthing_s"] = syncthing_s
     r = result.row
     for label, _flags in VARIANTS:

@@ -17,7 +17,6 @@ import asyncio
 import logging
 import os
 import secrets
-import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Any
 
 from yarl import URL
 
+from . import trash
 from .procs import Child, ChildFailed, Lifecycle, run_command, stop_strays, venv_script
 from .proxy import CountingProxy
 
@@ -160,7 +160,7 @@ class ServerStack(Lifecycle):
             if stopped := stop_strays(str(self.data_dir / "pg")):
                 log.warning("stopped a leftover embedded PostgreSQL (pids %s)", stopped)
                 await asyncio.sleep(2)
-        await asyncio.to_thread(shutil.rmtree, self.root, True)
+        await asyncio.to_thread(trash.remove_later, self.root)
         if errors:
             raise errors[0]
 

@@ -136,7 +136,7 @@ def test_large_end_to_end_with_real_servers(tmp_path):
     runs = large["samples"]["8MiB"]["library_upload"]
     assert runs[0]["blocks_sent"] == runs[0]["blocks_total"] == 2  # a fresh user: nothing deduplicated
     assert {t["status"] for t in large["targets"]} <= {MET, NOT_MET, NOT_MEASURED}
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith("tb")], "temp dirs left behind"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(("tb", ".bench-trash"))], "temp dirs left behind"
 
 
 def test_longpoll_end_to_end_on_both_endpoints(tmp_path):
@@ -156,7 +156,7 @@ def test_longpoll_end_to_end_on_both_endpoints(tmp_path):
         assert s["outcomes"] == {"changes": 20} and s["answered_before_commit"] == 0, s
         assert s["url"].endswith(path) and s["latency"]["max"] > 0 and s["send_floor_s"] > 0
     assert scenario["summary"]["20"]["url"] != scenario["summary"]["route 20"]["url"]
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith("tb")], "temp dirs left behind"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(("tb", ".bench-trash"))], "temp dirs left behind"
 
 
 async def test_stack_with_s3_and_counting_proxies(tmp_path):
@@ -243,4 +243,4 @@ def test_delta_end_to_end_with_daemons(tmp_path):
         assert changed <= s[step]["block_bytes_up"] <= 1.1 * changed  # A sends the changed blocks
         assert changed <= s[step]["b_block_bytes_down"] <= 1.1 * changed  # B fetches only those
         assert s[step]["propagation_s"] > 0
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith("t")], "temp dirs left behind"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(("t", ".bench-trash"))], "temp dirs left behind"
