@@ -70,8 +70,6 @@ def _ints(_ctx: click.Context, _param: click.Parameter, value: str | None) -> li
 @click.option("--no-cli", is_flag=True, help="large: skip the `tessera` CLI runs (library only).")
 @click.option("--no-peers", is_flag=True, help="Skip rclone / Syncthing even where installed.")
 @click.option("--no-plots", is_flag=True, help="Write no PNG plots.")
-@click.option("--cold", is_flag=True,
-              help="Do not warm free memory before scenarios that write big files (bench/warmup.py).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the JSON document here (default: bench/out/<stamp>-<scenario>.json).")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUT,
@@ -81,7 +79,7 @@ def _ints(_ctx: click.Context, _param: click.Parameter, value: str | None) -> li
 @click.option("-v", "--verbose", count=True, help="Log more (-vv: debug).")
 def main(scenario: str, sizes: list[int] | None, repeat: int | None, count: int | None, clients: int | None,
          duration: float | None, polls: list[int] | None, s3: bool, no_cli: bool, no_peers: bool,
-         no_plots: bool, cold: bool, json_path: Path | None, out_dir: Path, work_dir: Path | None,
+         no_plots: bool, json_path: Path | None, out_dir: Path, work_dir: Path | None,
          verbose: int) -> None:  # fmt: skip
     """Run one benchmark SCENARIO, `all` (the standard suite) or `list`."""
     logging.basicConfig(
@@ -112,7 +110,6 @@ def main(scenario: str, sizes: list[int] | None, repeat: int | None, count: int 
         cli=not no_cli,
         peers=not no_peers,
         draw=not no_plots,
-        warm=not cold,
         database_url=os.environ.get("DATABASE_URL") or None,
     )
     names = list(scenarios.SUITE) + list(scenarios.PENDING) if scenario == "all" else [scenario]
@@ -121,7 +118,7 @@ def main(scenario: str, sizes: list[int] | None, repeat: int | None, count: int 
         "command": " ".join(["python -m bench", *sys.argv[1:]]),
         "machine": machine_info(),
         "options": {
-            "s3": s3, "cli": not no_cli, "peers": not no_peers, "warm_memory": not cold,
+            "s3": s3, "cli": not no_cli, "peers": not no_peers,
             "database": "DATABASE_URL" if ctx.database_url else "embedded PostgreSQL",
         },
         "scenarios": [],

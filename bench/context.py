@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,8 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
-from . import plots, warmup
-from .report import ScenarioResult
+from . import plots
 from .servers import StackOptions
 
 log = logging.getLogger(__name__)
@@ -36,28 +34,11 @@ class BenchContext:
     cli: bool = True
     peers: bool = True
     draw: bool = True
-    #: touch free memory before scenarios that write big files (bench/warmup.py); --cold: off
-    warm: bool = True
     database_url: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def stack_options(self, **kw: Any) -> StackOptions:
         return StackOptions(s3=self.s3, database_url=self.database_url, **kw)
-
-    async def warm_memory(self, result: ScenarioResult, nbytes: int) -> None:
-        """Before a scenario writes about ``nbytes`` of files: warm that much free memory
-        (bench/warmup.py says why), and record it in ``result``."""
-        if not self.warm:
-            result.parameters["memory_warmup"] = None
-            result.notes.append("Run with --cold: free memory was not warmed before the scenario.")
-            return
-        done = await asyncio.to_thread(warmup.warm_free_memory, nbytes)
-        self.say(f"{result.scenario}: {done.describe()}")
-        result.parameters["memory_warmup"] = done.to_json()
-        result.notes.append(
-            f"Before the scenario the harness {done.describe()}, so that no step pays for the VM's first "
-            "touch of guest memory (bench/warmup.py; --cold skips it)."
-        )
 
     def plot_path(self, scenario: str, name: str) -> Path | None:
         """Where a plot goes, or None when plots are off or matplotlib is missing."""

@@ -79,7 +79,6 @@ async def run(ctx: BenchContext) -> ScenarioResult:
     result.parameters["syncthing"] = with_syncthing
     try:
         files.check_free_space(work, (8 if with_syncthing else 5) * size + 512 * MiB, "the delta scenario")
-        await ctx.warm_memory(result, (8 if with_syncthing else 5) * size)
         opts = ctx.stack_options(count_block_bytes=True, count_meta_bytes=True)
         async with contextlib.AsyncExitStack() as stacks:
             stack = await stacks.enter_async_context(ServerStack(opts, parent_dir=ctx.work_dir))

@@ -70,10 +70,6 @@ async def run(ctx: BenchContext) -> ScenarioResult:
     result.notes.append(
         "The server is one `tessera-server run` process (metadata + block server; PostgreSQL apart)."
     )
-    # what the scenario writes per size: the source, cp, bare GET and PUT, rclone, and per run
-    # (library repeats, then the CLI) the server's blocks and the download
-    runs = {s: (ctx.repeat or default_repeat(s)) + (1 if ctx.cli else 0) for s in sizes}
-    await ctx.warm_memory(result, sum((5 + 2 * runs[s]) * s for s in sizes))
     work = Path(tempfile.mkdtemp(prefix="tbl", dir=ctx.work_dir))
     try:
         async with ServerStack(ctx.stack_options(), parent_dir=ctx.work_dir) as stack:

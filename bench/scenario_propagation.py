@@ -52,7 +52,6 @@ async def run(ctx: BenchContext) -> ScenarioResult:
     work = Path(tempfile.mkdtemp(prefix="tbp", dir=ctx.work_dir))
     try:
         files.check_free_space(work, 6 * big + 512 * MiB, "the propagation scenario")
-        await ctx.warm_memory(result, 6 * big)
         big_src = work / "big.bin"
         await asyncio.to_thread(files.write_random, big_src, big, 0xB16)
         async with ServerStack(ctx.stack_options(), parent_dir=ctx.work_dir) as stack:
