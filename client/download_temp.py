@@ -6,7 +6,9 @@ threads at once. A block is checked against its size and SHA-256 (its
 identity, the stronger of its two hashes; MD5 adds nothing after it):
 
 - a downloaded block (:meth:`TempFile.write_verified`) is hashed in the pieces
-  it arrived in, and written with one ``pwritev`` only if it matches;
+  it arrived in, and written only if it matches: straight to disk (``O_DIRECT``,
+  :mod:`client.direct_writes`) where the file system allows, else with one
+  ``pwritev`` into the page cache;
 - a block read and hashed already (:meth:`TempFile.write_hashed`: the pass
   over an old copy at the target) is written if that hash is the block's;
 - a block copied from a local file (:meth:`TempFile.copy_verified`) is copied
@@ -46,6 +48,7 @@ import xxhash
 
 from protocol.hashing import BLOCK_SIZE
 
+from .direct_writes import MIN_DIRECT, DirectWriter
 from .file_writes import (
     hold_replaced,
     link_no_replace,
@@ -171,9 +174,12 @@ class TempFile:
         self._copy_range = hasattr(os, "copy_file_range")
         self.path, fd = open_temp_beside(target)
         self._fd: int | None = fd
+        self._direct: DirectWriter | None = None
         try:
             if size:
                 os.ftruncate(self._fd, size)
+            if size >= MIN_DIRECT:
+                self._direct = DirectWriter.open(self.path)
         except BaseException:
             self.discard()
             raise
@@ -187,9 +193,7 @@ class TempFile:
         if problem:
             return problem
         with self._guard.use():
-            assert self._fd is not None
-            pwrite_all(self._fd, pieces, block.index * BLOCK_SIZE)
-            start_writeback(self._fd, block.index * BLOCK_SIZE, block.size)
+            self._write(pieces, block)
         self._seen(block, check)
         return ""
 
@@ -205,12 +209,24 @@ class TempFile:
         if sha256 != block.sha256:
             return "content does not match its SHA-256"
         with self._guard.use():
-            assert self._fd is not None
-            pwrite_all(self._fd, [data], block.index * BLOCK_SIZE)
-            start_writeback(self._fd, block.index * BLOCK_SIZE, block.size)
+            self._write([data], block)
         if self._on_block is not None:
             self._on_block(block, xxhash.xxh3_64_hexdigest(data))
         return ""
+
+    def _write(self, pieces: Sequence[bytes | bytearray | memoryview], block: RemoteBlock) -> None:
+        """The block's verified bytes to its offset: straight to disk where the file system
+        allows (:mod:`client.direct_writes`), else into the page cache with its write-back started."""
+        assert self._fd is not None
+        offset = block.index * BLOCK_SIZE
+        if self._direct is None or not self._direct.write(self._fd, pieces, offset, block.size):
+            pwrite_all(self._fd, pieces, offset)
+            start_writeback(self._fd, offset, block.size)
+
+    @property
+    def direct_blocks(self) -> int:
+        """How many blocks went to disk past the page cache."""
+        return self._direct.blocks if self._direct is not None else 0
 
     def copy_verified(self, block: RemoteBlock, source: LocalBlock) -> str:
         """Copy the block from a local file, then verify what was written; else say why not.
@@ -378,6 +394,7 @@ class TempFile:
             if not self._guard.close() or self._fd is None:
                 raise ValueError("temp file already closed")
             fd, self._fd = self._fd, None
+            self._close_direct()
             try:
                 set_modified(fd, modified)
                 started = time.perf_counter()
@@ -414,9 +431,17 @@ class TempFile:
         with self._finish_lock:
             self._guard.close()
             fd, self._fd = self._fd, None
+            self._close_direct()
             if fd is not None:
                 os.close(fd)
             try:
                 os.unlink(self.path)
             except FileNotFoundError:
                 pass
+
+    def _close_direct(self) -> None:
+        direct, self._direct = self._direct, None
+        if direct is not None:
+            if direct.blocks:
+                log.debug("%d block(s) of %s written past the page cache", direct.blocks, self.path)
+            direct.close()
