@@ -11,9 +11,9 @@ memory on first touch), a direct one 0.9-1.9 s and 0.1-0.3 s of CPU
 pushing everything else out of the page cache.
 
 ``O_DIRECT`` wants the buffer, the file offset and the length aligned to the device's
-logical block size: a block (at ``index * BLOCK_SIZE``) is copied into a page-aligned
-per-thread buffer, its aligned part written direct, and its tail (under 4 KiB, the last
-block of a file) through the ordinary descriptor. A file system that refuses ``O_DIRECT``
+logical block size: a block (at ``index * BLOCK_SIZE``) is copied 1 MiB at a time into a
+page-aligned per-thread buffer and written direct from there, and its tail (under 4 KiB, the
+last block of a file) through the ordinary descriptor. A file system that refuses ``O_DIRECT``
 (at open, or ``EINVAL`` on a write) gets buffered writes, as before.
 """
 
@@ -27,8 +27,6 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from protocol.hashing import BLOCK_SIZE
-
 from .file_writes import pwrite_all
 
 log = logging.getLogger(__name__)
@@ -37,16 +35,32 @@ log = logging.getLogger(__name__)
 ALIGN = 4096
 #: blocks smaller than this are written through the page cache (a small file, a short last block)
 MIN_DIRECT = 256 * 1024
+#: a block goes out in direct writes of this size, through one buffer per thread (as fast here
+#: as whole 4 MiB blocks: 775-837 against 732-997 MiB/s with 6 threads; a quarter of the memory)
+CHUNK = 1024 * 1024
 
 _local = threading.local()
 
 
+class _Unaligned(Exception):
+    """A direct write came back short, off the alignment: the block is rewritten buffered."""
+
+
 def _aligned_buffer() -> memoryview:
-    """This thread's page-aligned buffer of one block (anonymous memory: mmap aligns it)."""
+    """This thread's page-aligned buffer of one chunk (anonymous memory: mmap aligns it)."""
     buf = getattr(_local, "buf", None)
     if buf is None:
-        buf = _local.buf = memoryview(mmap.mmap(-1, BLOCK_SIZE))
+        buf = _local.buf = memoryview(mmap.mmap(-1, CHUNK))
     return buf
+
+
+def _pwrite_aligned(fd: int, data: memoryview, offset: int) -> None:
+    done = 0
+    while done < data.nbytes:
+        n = os.pwrite(fd, data[done:], offset + done)
+        if n <= 0 or n % ALIGN:
+            raise _Unaligned
+        done += n
 
 
 class DirectWriter:
@@ -77,31 +91,35 @@ class DirectWriter:
         """Write a block of ``size`` bytes (``pieces`` in order) at ``offset``; False (nothing
         written, or garbage the caller overwrites) where it must go through ``buffered_fd``."""
         fd = self._fd
-        if fd is None or not self.enabled or size < MIN_DIRECT or size > BLOCK_SIZE or offset % ALIGN:
+        if fd is None or not self.enabled or size < MIN_DIRECT or offset % ALIGN:
+            return False
+        views = [memoryview(p).cast("B") for p in pieces]
+        if sum(v.nbytes for v in views) != size:
             return False
         buf = _aligned_buffer()
-        pos = 0
-        for piece in pieces:
-            view = memoryview(piece).cast("B")
-            buf[pos : pos + view.nbytes] = view
-            pos += view.nbytes
-        if pos != size:
-            return False
-        aligned = size - size % ALIGN
-        done = 0
+        fill, at = 0, offset  # bytes in buf, and where buf[0] goes in the file
         try:
-            while done < aligned:
-                n = os.pwrite(fd, buf[done:aligned], offset + done)
-                if n <= 0 or n % ALIGN:  # a short write off the alignment: finish the block buffered
-                    break
-                done += n
+            for view in views:
+                while view.nbytes:
+                    n = min(CHUNK - fill, view.nbytes)
+                    buf[fill : fill + n] = view[:n]
+                    fill, view = fill + n, view[n:]
+                    if fill == CHUNK:
+                        _pwrite_aligned(fd, buf, at)
+                        fill, at = 0, at + CHUNK
+            tail = fill % ALIGN
+            if fill > tail:
+                _pwrite_aligned(fd, buf[: fill - tail], at)
+        except _Unaligned:
+            return False
         except OSError as e:
             if e.errno != errno.EINVAL:
                 raise
             log.debug("O_DIRECT write refused (%s): writing through the page cache from now on", e)
             self.enabled = False
             return False
-        pwrite_all(buffered_fd, [buf[done:size]], offset + done)
+        if tail:
+            pwrite_all(buffered_fd, [buf[fill - tail : fill]], at + fill - tail)
         self.blocks += 1
         return True
 

@@ -40,6 +40,13 @@ def test_whole_blocks_go_direct_and_the_file_is_exact(tmp_path):
     assert part.direct_blocks == 2
     part.commit()
     assert (tmp_path / "f").read_bytes() == a + b
+    # pieces that straddle the 1 MiB chunks of the direct writes
+    part = TempFile(tmp_path / "g", len(a))
+    pieces = [a[i : i + 700_001] for i in range(0, len(a), 700_001)]
+    assert part.write_verified(remote_block(0, a), pieces) == ""
+    assert part.direct_blocks == 1
+    part.commit()
+    assert (tmp_path / "g").read_bytes() == a
 
 
 def test_small_blocks_and_small_files_stay_buffered(tmp_path):
@@ -101,3 +108,16 @@ def test_without_o_direct_everything_is_buffered(tmp_path, monkeypatch):
     assert part.direct_blocks == 0
     part.commit()
     assert (tmp_path / "f").read_bytes() == a
+
+
+def test_a_short_unaligned_direct_write_rewrites_the_block_buffered(tmp_path, monkeypatch):
+    needs_o_direct(tmp_path)
+    a, b = os.urandom(BLOCK_SIZE), os.urandom(BLOCK_SIZE)
+    part = TempFile(tmp_path / "f", 2 * BLOCK_SIZE)
+    monkeypatch.setattr(direct_writes.os, "pwrite", lambda fd, data, offset: 1000)  # wrote "1000 bytes"
+    assert part.write_verified(remote_block(0, a), [a]) == ""
+    monkeypatch.undo()
+    assert part.write_verified(remote_block(1, b), [b]) == ""  # direct again: nothing was refused
+    assert part.direct_blocks == 1
+    part.commit()
+    assert (tmp_path / "f").read_bytes() == a + b
