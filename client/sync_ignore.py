@@ -20,7 +20,9 @@ downloaded nor deleted on either side.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,10 +48,18 @@ BUILTIN_PATTERNS = (
 )
 
 
+#: the built-in patterns as one regular expression (fnmatch's own translation of each)
+_BUILTIN = re.compile("|".join(fnmatch.translate(pattern) for pattern in BUILTIN_PATTERNS))
+
+
+@functools.lru_cache(maxsize=65536)
 def is_builtin_ignored(name: str) -> bool:
-    """True if a file or folder called ``name`` is always ignored."""
-    lowered = name.lower()
-    return any(fnmatch.fnmatchcase(lowered, pattern) for pattern in BUILTIN_PATTERNS)
+    """True if a file or folder called ``name`` is always ignored.
+
+    Asked for every part of every path of all three trees in each sync round
+    (folder names over and over): one regular expression, and a cache.
+    """
+    return _BUILTIN.match(name.lower()) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +97,12 @@ class IgnoreRules:
     state_dir: str | None = None
     errors: list[IgnoreError] = field(default_factory=list)
     _spec: pathspec.GitIgnoreSpec = field(init=False, repr=False)
+    #: whether .tesseraignore has any rule (blank lines and comments are none)
+    _has_rules: bool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._spec, self.errors = _parse(self.patterns)
+        self._has_rules = any(pattern.include is not None for pattern in self._spec.patterns)
         if self.state_dir is not None:
             self.state_dir = self.state_dir.strip("/")
 
@@ -125,6 +138,8 @@ class IgnoreRules:
         ):
             return True
         parts = rel.split("/")
+        if not self._has_rules:  # the built-ins alone
+            return any(map(is_builtin_ignored, parts))
         for i, name in enumerate(parts):
             last = i == len(parts) - 1
             if is_builtin_ignored(name):

@@ -23,15 +23,18 @@ from client.sync_tree import FILE, FOLDER, Node
     ],
 )
 def test_builtin_ignores(name):
-    rules = IgnoreRules()
     assert is_builtin_ignored(name)
-    assert rules.is_ignored(f"/sub/{name}", False)
-    assert rules.is_ignored(f"{name}/inside", False)  # also as a folder, and everything below it
+    # no .tesseraignore, one with comments only (both: the built-ins alone), one with rules
+    for rules in (IgnoreRules(), IgnoreRules(("# nothing", "")), IgnoreRules(("*.log",))):
+        assert rules.is_ignored(f"/sub/{name}", False)
+        assert rules.is_ignored(f"{name}/inside", False)  # also as a folder, and everything below it
+        assert rules.is_ignored(f"/a/{name}/b/c.txt", False)
 
 
 @pytest.mark.parametrize("name", ["notes.txt", "swp", "a~b", "x#", ".tesseraignore", "tessera-tmp-x"])
 def test_ordinary_names_are_kept(name):
     assert not IgnoreRules().is_ignored(name, False)
+    assert not IgnoreRules(("# nothing",)).is_ignored(f"/a/{name}/b", False)
 
 
 def test_gitignore_syntax():
