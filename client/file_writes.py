@@ -70,12 +70,35 @@ def set_modified(fd: int, modified: float | None) -> None:
         os.utime(fd, ns=(now, mtime))
 
 
+_RENAME_NOREPLACE = 1
+_AT_FDCWD = -100
+_renameat2 = libc.linux_function(
+    "renameat2", [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+)
+
+
+def rename_noreplace_atomic(src: Path, dst: Path) -> bool:
+    """``renameat2(RENAME_NOREPLACE)``: True if renamed, False where the OS or file system lacks
+    it (nothing done); FileExistsError if ``dst`` exists, OSError for the rest."""
+    if _renameat2 is None:
+        return False
+    if _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
+        return True
+    err = libc.last_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):  # the file system lacks the flag
+        return False
+    raise OSError(err, os.strerror(err), str(src), None, str(dst))
+
+
 def link_no_replace(src: Path, dst: Path) -> None:
     """Give ``src`` the name ``dst`` unless ``dst`` exists (FileExistsError), atomically if possible.
 
-    A hard link fails atomically on an existing name; on a file system without
-    hard links the existence check and the rename are two steps.
+    One ``renameat2(RENAME_NOREPLACE)`` where the OS has it; else a hard link
+    (which fails atomically on an existing name) and an unlink; on a file
+    system without either, the existence check and the rename are two steps.
     """
+    if rename_noreplace_atomic(src, dst):
+        return
     try:
         os.link(src, dst, follow_symlinks=False)
     except FileExistsError:

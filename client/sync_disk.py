@@ -15,7 +15,6 @@ the platform has it, else a check right before the rename).
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import stat
@@ -26,8 +25,8 @@ from pathlib import Path
 from protocol import paths
 from protocol.hashing import BLOCK_SIZE
 
-from . import libc
 from .download_temp import TEMP_PREFIX, LocalBlock
+from .file_writes import rename_noreplace_atomic
 from .filehash import FileStamp
 from .models import RemoteBlock
 from .sync_hashing import FileUnstable, hash_local_file
@@ -276,24 +275,11 @@ def _is_state_dir(rules: IgnoreRules, rel_folder: str, name: str) -> bool:
 
 # -- rename without replacing -----------------------------------------------------------------------
 
-_RENAME_NOREPLACE = 1
-_AT_FDCWD = -100
-
-
-_renameat2 = libc.linux_function(
-    "renameat2", [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-)
-
 
 def rename_noreplace(src: Path, dst: Path) -> None:
     """Rename, raising FileExistsError if ``dst`` exists (atomically where the OS allows)."""
-    if _renameat2 is not None:
-        rc = _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE)
-        if rc == 0:
-            return
-        err = libc.last_errno()
-        if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):  # else: the file system lacks the flag
-            raise OSError(err, os.strerror(err), str(src), None, str(dst))
+    if rename_noreplace_atomic(src, dst):
+        return
     if os.path.lexists(dst):
         raise FileExistsError(errno.EEXIST, "File exists", str(dst))
     os.rename(src, dst)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 
 import pytest
 
+from client import file_writes
 from client import sync_disk as disk
 from client.sync_ignore import IgnoreRules
 from client.sync_tree import FILE, FOLDER
@@ -25,14 +27,38 @@ def test_rename_never_replaces(tmp_path):
     assert (tmp_path / "A").read_text() == "a" and (tmp_path / "b").read_text() == "b"
 
 
-def testrename_noreplace_falls_back_without_renameat2(tmp_path, monkeypatch):
-    monkeypatch.setattr(disk, "_renameat2", None)
+def test_rename_noreplace_falls_back_without_renameat2(tmp_path, monkeypatch):
+    monkeypatch.setattr(file_writes, "_renameat2", None)
     (tmp_path / "a").write_text("a")
     (tmp_path / "b").write_text("b")
     with pytest.raises(FileExistsError):
         disk.rename_noreplace(tmp_path / "a", tmp_path / "b")
     disk.rename_noreplace(tmp_path / "a", tmp_path / "c")
     assert sorted(os.listdir(tmp_path)) == ["b", "c"]
+
+
+@pytest.mark.parametrize("how", ["renameat2", "link", "check and rename"])
+def test_link_no_replace_never_replaces(tmp_path, monkeypatch, how):
+    if how == "renameat2":
+        if file_writes._renameat2 is None:
+            pytest.skip("no renameat2 here")
+        monkeypatch.setattr(file_writes.os, "link", None)  # one renameat2 does it all
+    else:
+        monkeypatch.setattr(file_writes, "_renameat2", None)
+    if how == "check and rename":
+
+        def no_links(*args, **kwargs):
+            raise OSError(errno.EPERM, "Operation not permitted")
+
+        monkeypatch.setattr(file_writes.os, "link", no_links)
+    (tmp_path / "tmp").write_text("new")
+    (tmp_path / "there").write_text("old")
+    with pytest.raises(FileExistsError):
+        file_writes.link_no_replace(tmp_path / "tmp", tmp_path / "there")
+    assert (tmp_path / "there").read_text() == "old" and (tmp_path / "tmp").exists()
+    file_writes.link_no_replace(tmp_path / "tmp", tmp_path / "new")
+    assert sorted(os.listdir(tmp_path)) == ["new", "there"]
+    assert (tmp_path / "new").read_text() == "new"
 
 
 def test_temp_files_of_killed_downloads_are_removed_but_nothing_else(tmp_path):
