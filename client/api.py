@@ -30,7 +30,17 @@ from .errors import ConnectFailed, NotLoggedIn
 from .filehash import StampedHash
 from .http import Timeouts, Transport, check_server_url
 from .incoming import IncomingPage, IncomingUpload, incoming_list_from_wire
-from .models import Account, BlockPage, ChangesPage, ListPage, Login, LongPoll, Metadata, UploadSession
+from .models import (
+    Account,
+    BlockPage,
+    ChangesPage,
+    ListPage,
+    Login,
+    LongPoll,
+    Metadata,
+    Revisions,
+    UploadSession,
+)
 from .progress import Progress
 from .retry import DEFAULT_RETRY, RetryPolicy
 from .transfer_download import DownloadResult, download_file
@@ -163,6 +173,17 @@ class TesseraClient:
         async for page in self.list_folder(path):
             for entry in page.entries:
                 yield entry
+
+    async def revisions(self, path: str, limit: int = 100) -> Revisions:
+        """The revisions ``path`` has had, newest first (also after it was deleted)."""
+        params = {"path": paths.normalize(path), "limit": str(limit)}
+        return Revisions.from_wire(await self._call("GET", "/v1/files/revisions", params=params, idempotent=True))
+
+    async def restore(self, path: str, rev: int) -> Metadata:
+        """Make revision ``rev`` of ``path`` its current content again (as a new revision)."""
+        body = {"path": paths.normalize(path), "rev": rev}
+        # idempotent: the server makes no new revision when the path already holds that content
+        return Metadata.from_wire(await self._call("POST", "/v1/files/restore", body=body, idempotent=True))
 
     async def mkdir(self, path: str) -> Metadata:
         body = {"path": paths.normalize(path)}

@@ -273,11 +273,14 @@ def mv(obj: CliContext, from_path: str, to_path: str) -> None:
     obj.emit(entry.to_json(), f"Moved {src} to {entry.path}")
 
 
+from .cli_history import history, restore  # noqa: E402 (a file's revisions)
 from .cli_sync import status, sync  # noqa: E402 (the sync daemon's commands)
 from .cli_transfer import get, put  # noqa: E402 (one file up or down)
 
 cli.add_command(put)
 cli.add_command(get)
+cli.add_command(history)
+cli.add_command(restore)
 cli.add_command(sync)
 cli.add_command(status)
 

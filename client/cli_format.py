@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from .models import Account, Metadata
+from .models import Account, Metadata, Revisions
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
@@ -61,6 +61,17 @@ def info(entry: Metadata) -> str:
             f"modified:      {local_time(entry.modified)}",
             f"device:        {entry.device or '-'}",
         ]
+    return "\n".join(lines)
+
+
+def revisions(revs: Revisions) -> str:
+    """One line per revision, newest first: rev, time, size, device; the current one marked."""
+    state = "deleted; " if revs.deleted else ""
+    lines = [f"{revs.path} ({state}{len(revs.revisions)} revision{'s' if len(revs.revisions) != 1 else ''})"]
+    width = max(len(str(r.rev)) for r in revs.revisions)
+    for r in revs.revisions:
+        mark = "  (current)" if r.rev == revs.rev else ""
+        lines.append(f"  rev {r.rev:>{width}}  {local_time(r.modified)}  {human_size(r.size):>9}  {r.device or '-'}{mark}")
     return "\n".join(lines)
 
 

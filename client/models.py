@@ -149,6 +149,33 @@ class Account:
 
 
 @dataclass(frozen=True, slots=True)
+class Revisions:
+    """The revisions a path has had, newest first (``GET /v1/files/revisions``)."""
+
+    path: str
+    #: the path holds no file now (it was deleted): every revision can still be restored
+    deleted: bool
+    #: the current revision (None when deleted)
+    rev: int | None
+    revisions: list[Metadata]
+
+    @classmethod
+    def from_wire(cls, value: Any) -> Revisions:
+        what = "revisions"
+        obj = _obj(value, what)
+        return cls(
+            path=_get(obj, "path", str, what),
+            deleted=_get(obj, "deleted", bool, what),
+            rev=_get(obj, "rev", int, what, optional=True),
+            revisions=[Metadata.from_wire(e) for e in _list(obj, "revisions", what)],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "deleted": self.deleted, "rev": self.rev,
+                "revisions": [r.to_json() for r in self.revisions]}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class ListPage:
     entries: list[Metadata]
     cursor: str | None

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import db, web_auth, web_changes, web_files, web_files_batch, web_uploads
+from . import db, web_auth, web_changes, web_files, web_files_batch, web_history, web_uploads
 from .config import ServerConfig
 from .notifier import Notifier
 from .notify_server import NotifyServer
@@ -76,4 +76,6 @@ def create_app(config: ServerConfig) -> web.Application:
     r.add_post("/v1/files/mkdir", web_files.mkdir)
     r.add_post("/v1/files/delete", web_files.delete)
     r.add_post("/v1/files/move", web_files.move)
+    r.add_get("/v1/files/revisions", web_history.list_revisions)
+    r.add_post("/v1/files/restore", web_history.restore)
     return app

@@ -44,6 +44,33 @@ async def upsert_entry(
     return seq
 
 
+async def insert_version(
+    j: Journal,
+    path: str,
+    size: int,
+    content_hash: bytes,
+    block_count: int,
+    parent_rev: int | None,
+    device_name: str,
+    user_id: int,
+) -> tuple[int, Any]:
+    """A new immutable version of a file at ``path`` (its blocks are the caller's to add);
+    returns its rev and creation time."""
+    rev, created = await j.conn.fetchrow(
+        """INSERT INTO versions (ns_id, path, size, content_hash, block_count, parent_rev, device_name, user_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, created_at""",
+        j.ns_id,
+        path,
+        size,
+        content_hash,
+        block_count,
+        parent_rev,
+        device_name,
+        user_id,
+    )
+    return rev, created
+
+
 async def ensure_parents(j: Journal, path: str) -> str:
     """Create the missing folders above ``path``; return the parent's display path.
 

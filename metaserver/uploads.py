@@ -317,17 +317,8 @@ async def commit(
         )
     else:
         live_rev = current["rev"] if current is not None and not current["deleted"] else None
-        rev, created = await conn.fetchrow(
-            """INSERT INTO versions (ns_id, path, size, content_hash, block_count, parent_rev, device_name, user_id)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, created_at""",
-            j.ns_id,
-            path,
-            s["size"],
-            s["content_hash"],
-            s["block_count"],
-            live_rev,
-            s["device_name"],
-            caller.user_id,
+        rev, created = await tree.insert_version(
+            j, path, s["size"], s["content_hash"], s["block_count"], live_rev, s["device_name"], caller.user_id
         )
         await conn.execute(
             "INSERT INTO version_blocks (version_id, idx, block_id) SELECT $1, idx, block_id FROM session_blocks WHERE session_id = $2",

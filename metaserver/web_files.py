@@ -19,7 +19,7 @@ from .web_common import query_int, read_body, respond
 from .web_keys import CONFIG, POOL
 
 
-def _query_path(request: web.Request, name: str = "path") -> str:
+def query_path(request: web.Request, name: str = "path") -> str:
     raw = request.query.get(name)
     if raw is None:
         raise BadRequest(f"the query parameter {name!r} is required")
@@ -35,7 +35,7 @@ async def _body_fields(request: web.Request, *names: str) -> list[str]:
 
 async def get_metadata(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
-    path = _query_path(request)
+    path = query_path(request)
     if path == paths.ROOT:
         return respond(request, entries.ROOT_METADATA)
     async with db.connection(request.app[POOL]) as conn:
@@ -56,7 +56,7 @@ def _decode_cursor(cursor: str) -> str:
 
 async def list_folder(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
-    path = _query_path(request)
+    path = query_path(request)
     limit = query_int(request, "limit", 500, 1, 2000)
     after = _decode_cursor(request.query["cursor"]) if request.query.get("cursor") else ""
     async with db.connection(request.app[POOL]) as conn:
@@ -88,7 +88,7 @@ def block_wire(config: ServerConfig, user_id: int, b: Any) -> dict[str, Any]:
 async def file_blocks(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     config = request.app[CONFIG]
-    path = _query_path(request)
+    path = query_path(request)
     start = query_int(request, "start", 0, 0, 1 << 31)
     limit = query_int(request, "limit", 1000, 1, 1000)
     rev = query_int(request, "rev", 0, 0, 1 << 62) or None

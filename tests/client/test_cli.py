@@ -203,3 +203,43 @@ async def test_cli_progress_only_on_a_terminal(tessera, servers):
     assert r.code == 0, r
     assert "downloading p.bin" in seen
     assert "tessera: error" not in seen
+
+
+async def test_cli_history_and_restore(tessera, servers):
+    await login(tessera, servers)
+    f = tessera.cwd / "notes.txt"
+    revs = []
+    for text in ("one\n", "two, longer\n"):
+        f.write_text(text)
+        r = await tessera("put", "notes.txt", "/notes.txt", "--json")
+        assert r.code == 0, r
+        revs.append(r.json()["rev"])
+
+    r = await tessera("history", "/notes.txt")
+    assert r.code == 0, r
+    lines = r.out.strip().splitlines()
+    assert lines[0] == "/notes.txt (2 revisions)"
+    assert f"rev {revs[1]}" in lines[1] and lines[1].endswith("cli-test  (current)")
+    assert f"rev {revs[0]}" in lines[2] and "(current)" not in lines[2]
+
+    r = await tessera("restore", "/notes.txt", str(revs[0]), "--json")
+    assert r.code == 0, r
+    new_rev = r.json()["rev"]
+    assert new_rev not in revs and r.json()["size"] == 4
+    r = await tessera("get", "/notes.txt", "back.txt")
+    assert r.code == 0 and (tessera.cwd / "back.txt").read_text() == "one\n", r
+    r = await tessera("history", "notes.txt", "--json")
+    assert [x["rev"] for x in r.json()["revisions"]] == [new_rev, *reversed(revs)]
+    assert r.json()["rev"] == new_rev and r.json()["deleted"] is False
+
+    r = await tessera("rm", "/notes.txt")
+    assert r.code == 0, r
+    r = await tessera("history", "/notes.txt")
+    assert r.code == 0 and r.out.startswith("/notes.txt (deleted; 3 revisions)") and "(current)" not in r.out, r
+    r = await tessera("restore", "/notes.txt", str(revs[1]))
+    assert r.code == 0 and r.out.startswith(f"Restored /notes.txt to rev {revs[1]} as rev "), r
+
+    (await tessera("restore", "/notes.txt", "999999")).assert_one_line_error("not_found")
+    (await tessera("history", "/nothing-here")).assert_one_line_error("not_found")
+    r = await tessera("restore", "/notes.txt", "0")
+    assert r.code == 2 and "Traceback" not in r.err  # click's usage error
