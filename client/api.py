@@ -289,8 +289,13 @@ class TesseraClient:
         content_hash: str | None = None,
         mode: str = "overwrite",
         parent_rev: int | None = None,
+        client_modified: float | None = None,
     ) -> UploadSession:
-        """Open an upload session. Retried freely: a duplicate session just expires unused."""
+        """Open an upload session. Retried freely: a duplicate session just expires unused.
+
+        ``client_modified``: the file's modification time here (Unix seconds), which every
+        device that downloads this revision gives its copy.
+        """
         if mode not in UPLOAD_MODES:
             raise BadRequest(f"mode must be one of {', '.join(UPLOAD_MODES)}")
         body: dict[str, Any] = {
@@ -304,6 +309,8 @@ class TesseraClient:
             body["mode"] = mode
         if parent_rev is not None:
             body["parent_rev"] = parent_rev
+        if client_modified is not None:
+            body["client_modified"] = client_modified
         return UploadSession.from_wire(await self._call("POST", "/v1/uploads", body=body, idempotent=True))
 
     async def upload_status(self, upload_id: str) -> UploadSession:

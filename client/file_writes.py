@@ -52,14 +52,16 @@ def start_writeback(fd: int, offset: int, size: int) -> None:
 
 
 def set_modified(fd: int, modified: float | None) -> None:
-    """Give a downloaded file the time its revision was committed as its modification time.
+    """Give a downloaded file its revision's time as its modification time: the time the file
+    had on the device that uploaded it, else when the revision was committed
+    (:attr:`client.models.BlockPage.file_time`).
 
-    So a file has the same modification time on every device, about when it
-    was last changed, not when it arrived. It also makes the daemon's block
+    So a file has the same modification time on every device, when it was
+    last changed, not when it arrived. It also makes the daemon's block
     index trust a file it has just written: a stamp whose mtime is at least a
     racy window older than its hashing is not racy (:func:`client.sync_scan.is_racy`),
     because any later write moves the mtime to the present. A time in this
-    machine's future (the server's clock ahead of ours) is not used: the file
+    machine's future (another clock ahead of ours) is not used: the file
     keeps the time of the writing. None (an older server) leaves it alone.
     """
     if modified is None or os.utime not in os.supports_fd:

@@ -67,6 +67,17 @@ class FileStamp:
         return cls(st.st_size, st.st_mtime_ns, st.st_ino)
 
 
+#: the latest modification time an upload carries (the server's bound: the year 3000)
+MAX_WIRE_MTIME = 32_503_680_000
+
+
+def wire_mtime(mtime_ns: int) -> float | None:
+    """A file's modification time as an upload's ``client_modified`` (Unix seconds), or None for
+    a time the server does not take (before 1970, after the year 3000)."""
+    seconds = mtime_ns / 1e9
+    return seconds if 0 <= seconds <= MAX_WIRE_MTIME else None
+
+
 @dataclass(frozen=True, slots=True)
 class HashedBlock:
     """One block's hashes: the wire's (size, MD5, SHA-256) and the local xxh3-64."""

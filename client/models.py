@@ -58,6 +58,8 @@ class Metadata:
     content_hash: str | None = None
     modified: float | None = None
     device: str | None = None
+    #: the file's modification time on the device that uploaded it (None: that device did not say)
+    client_modified: float | None = None
 
     @property
     def is_file(self) -> bool:
@@ -87,6 +89,7 @@ class Metadata:
             content_hash=_get(obj, "content_hash", str, what),
             modified=_optional_float(obj, "modified", what),
             device=_get(obj, "device", str, what, optional=True),
+            client_modified=_optional_float(obj, "client_modified", what),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -98,6 +101,7 @@ class Metadata:
                 content_hash=self.content_hash,
                 modified=self.modified,
                 device=self.device,
+                client_modified=self.client_modified,
             )
         return out
 
@@ -324,6 +328,13 @@ class BlockPage:
     blocks: list[RemoteBlock]
     #: when this revision was committed (server clock, Unix seconds); None from an older server
     modified: float | None = None
+    #: the file's modification time on the device that uploaded it; None if it did not say
+    client_modified: float | None = None
+
+    @property
+    def file_time(self) -> float | None:
+        """The modification time a download gives the file: the uploader's own, else the commit time."""
+        return self.client_modified if self.client_modified is not None else self.modified
 
     @classmethod
     def from_wire(cls, value: Any) -> BlockPage:
@@ -342,4 +353,5 @@ class BlockPage:
             start=_get(obj, "start", int, what),
             blocks=[RemoteBlock.from_wire(b) for b in _list(obj, "blocks", what)],
             modified=_optional_float(obj, "modified", what),
+            client_modified=_optional_float(obj, "client_modified", what),
         )

@@ -92,16 +92,16 @@ class RemoteDeleter:
     async def _restore(self, path: str, rev: int) -> None:
         """Commit revision ``rev`` again at ``path`` (or beside it); its blocks are all stored."""
         blocks: list[BlockHash] = []
-        size, content_hash = 0, ""
+        size, content_hash, modified = 0, "", None
         async for page in self.client.iter_file_blocks(path, rev=rev):
-            size, content_hash = page.size, page.content_hash
+            size, content_hash, modified = page.size, page.content_hash, page.client_modified
             blocks += [BlockHash(b.size, b.md5, b.sha256) for b in page.blocks]
         taken: set[str] = set()
         target = path
         for _ in range(MAX_RESTORE_NAMES):
             try:
                 session = await self.client.create_upload(
-                    target, size, blocks, content_hash=content_hash, mode="add"
+                    target, size, blocks, content_hash=content_hash, mode="add", client_modified=modified
                 )
             except Conflict:
                 taken.add(paths.path_key(target))

@@ -37,7 +37,7 @@ from protocol.errors import BadRequest, ProtocolError, TesseraError, error_from_
 from protocol.hashing import BLOCK_SIZE, BlockHash, content_hash, hash_block
 
 from .errors import FileChanged
-from .filehash import FileIdentity
+from .filehash import FileIdentity, wire_mtime
 from .http import _NETWORK_ERRORS, MAX_ANSWER_BYTES, _error_from_response, _network_error, _read_bounded
 from .models import Metadata, UploadSession
 from .retry import call_with_retry
@@ -190,6 +190,8 @@ async def _create_sessions(client: TesseraClient, items: list[_Item]) -> None:
             body["mode"] = item.file.mode
         if item.file.parent_rev is not None:
             body["parent_rev"] = item.file.parent_rev
+        if (modified := wire_mtime(item.hashed.identity.mtime_ns)) is not None:
+            body["client_modified"] = modified
         requests.append(body)
     # a repeated create only leaves unused sessions to expire: safe to retry
     answer = await client._call("POST", "/v1/uploads/batch", body={"files": requests}, idempotent=True)

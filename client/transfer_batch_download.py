@@ -281,7 +281,7 @@ def _write_temp(r: BatchDownloadResult, on_block: BatchBlockSink | None) -> tupl
             while view:
                 n = os.pwrite(fd, view, offset)
                 view, offset = view[n:], offset + n
-        set_modified(fd, r.page.modified)
+        set_modified(fd, r.page.file_time)
     except BaseException:
         _discard(tmp, fd)
         raise

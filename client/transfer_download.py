@@ -164,7 +164,7 @@ async def download_file(
                 await _missing_first(blocks, fetcher, concurrency)
             else:
                 await bounded_map(blocks, fetcher.fetch, limit=concurrency)
-            written = await asyncio.to_thread(part.commit, check_target, replace, first.modified)
+            written = await asyncio.to_thread(part.commit, check_target, replace, first.file_time)
         except BaseException:
             await asyncio.shield(asyncio.to_thread(part.discard))
             raise

@@ -53,7 +53,7 @@ from protocol.errors import (
 from .blockbuf import BlockBuffers
 from .concurrency import open_in_thread
 from .errors import FileChanged
-from .filehash import FileHash, FileStamp, LocalFile, StampedHash
+from .filehash import FileHash, FileStamp, LocalFile, StampedHash, wire_mtime
 from .models import Metadata, UploadSession
 from .progress import NullProgress, Progress
 from .upload_blocks import BlockSender, hash_blocks
@@ -204,6 +204,7 @@ async def _open_session(
         content_hash=hashed.content_hash,
         mode=target.mode,
         parent_rev=target.parent_rev,
+        client_modified=wire_mtime(target.stamp.mtime_ns),
     )
     if session.size != hashed.size or session.content_hash != hashed.content_hash:
         raise ProtocolError("the upload session does not describe the file that was announced")

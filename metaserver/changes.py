@@ -29,7 +29,8 @@ def _journal_metadata(row: asyncpg.Record) -> dict[str, Any]:
     if row["kind"] == "folder":
         return {"kind": "folder", "path": path, "name": name}
     return entries.file_metadata(
-        path, row["rev"], row["size"], row["content_hash"], row["version_at"], row["device_name"]
+        path, row["rev"], row["size"], row["content_hash"], row["version_at"], row["device_name"],
+        row["client_modified"],
     )
 
 
@@ -76,7 +77,7 @@ async def page(conn: asyncpg.Connection, ns_id: int, cursor: Cursor | None, limi
         }
     rows = await conn.fetch(
         """SELECT j.seq, j.path, j.kind, j.rev, j.deleted,
-                  v.size, v.content_hash, v.device_name, v.created_at AS version_at
+                  v.size, v.content_hash, v.device_name, v.created_at AS version_at, v.client_modified
              FROM journal j LEFT JOIN versions v ON v.id = j.rev
             WHERE j.ns_id = $1 AND j.seq > $2 ORDER BY j.seq LIMIT $3""",
         ns_id,

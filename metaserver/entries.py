@@ -12,7 +12,7 @@ from protocol.errors import NotFound
 ROOT_KEY = paths.path_key(paths.ROOT)
 
 ENTRY_COLUMNS = """e.path_key, e.parent_key, e.path, e.kind, e.rev, e.deleted, e.seq, e.modified_at,
-                   v.size, v.content_hash, v.device_name, v.created_at AS version_at"""
+                   v.size, v.content_hash, v.device_name, v.created_at AS version_at, v.client_modified"""
 ENTRY_FROM = "entries e LEFT JOIN versions v ON v.id = e.rev"
 
 
@@ -22,8 +22,12 @@ def like_prefix(key: str) -> str:
     return escaped + "/%"
 
 
-def file_metadata(path: str, rev: int, size: int, content_hash: bytes, modified: Any, device: str) -> dict[str, Any]:
-    """The wire metadata of a file version at ``path`` (see docs/api.md)."""
+def file_metadata(
+    path: str, rev: int, size: int, content_hash: bytes, modified: Any, device: str, client_modified: Any = None
+) -> dict[str, Any]:
+    """The wire metadata of a file version at ``path`` (see docs/api.md): ``modified`` is when it
+    was committed, ``client_modified`` the file's own time on the device that uploaded it (None
+    if that device did not say)."""
     return {
         "kind": "file",
         "path": path,
@@ -33,6 +37,7 @@ def file_metadata(path: str, rev: int, size: int, content_hash: bytes, modified:
         "content_hash": bytes(content_hash).hex(),
         "modified": modified.timestamp(),
         "device": device,
+        "client_modified": client_modified.timestamp() if client_modified is not None else None,
     }
 
 
@@ -44,8 +49,9 @@ def metadata(row: asyncpg.Record | dict) -> dict[str, Any]:
     if row["kind"] == "folder":
         return {"kind": "folder", "path": path, "name": paths.basename(path)}
     return file_metadata(
-        path, row["rev"], row["size"], row["content_hash"], row["version_at"], row["device_name"]
-    )
+        path, row["rev"], row["size"], row["content_hash"], row["version_at"], row["device_name"],
+        row["client_modified"],
+    )  # fmt: skip
 
 
 ROOT_METADATA = {"kind": "folder", "path": paths.ROOT, "name": ""}

@@ -31,7 +31,7 @@ async def revisions(conn: asyncpg.Connection, ns_id: int, path: str, limit: int)
     """The revisions ``path`` has had, newest first (at most ``limit``); NotFound if none."""
     key = paths.path_key(paths.normalize(path))
     rows = await conn.fetch(
-        """SELECT v.id, v.size, v.content_hash, v.created_at, v.device_name, max(j.seq) AS last_seq
+        """SELECT v.id, v.size, v.content_hash, v.created_at, v.device_name, v.client_modified, max(j.seq) AS last_seq
              FROM journal j JOIN versions v ON v.id = j.rev
             WHERE j.ns_id = $1 AND j.path_key = $2 AND j.kind = 'file' AND NOT j.deleted
             GROUP BY v.id ORDER BY last_seq DESC LIMIT $3""",
@@ -52,7 +52,9 @@ async def revisions(conn: asyncpg.Connection, ns_id: int, path: str, limit: int)
         "deleted": not live,
         "rev": live_rev,
         "revisions": [
-            entries.file_metadata(display, r["id"], r["size"], r["content_hash"], r["created_at"], r["device_name"])
+            entries.file_metadata(
+                display, r["id"], r["size"], r["content_hash"], r["created_at"], r["device_name"], r["client_modified"]
+            )
             for r in rows
         ],
     }
@@ -79,7 +81,9 @@ async def restore(j: Journal, path: str, rev: int, device_name: str, user_id: in
         rev,
     )
     version = await conn.fetchrow(
-        "SELECT id, size, content_hash, block_count FROM versions WHERE id = $1 AND ns_id = $2", rev, j.ns_id
+        "SELECT id, size, content_hash, block_count, client_modified FROM versions WHERE id = $1 AND ns_id = $2",
+        rev,
+        j.ns_id,
     )
     if held is None or version is None:
         raise NotFound(f"{path} never had revision {rev}")
@@ -92,8 +96,9 @@ async def restore(j: Journal, path: str, rev: int, device_name: str, user_id: in
     parent = await tree.ensure_parents(j, path)
     live_rev = current["rev"] if current is not None and not current["deleted"] else None
     new_rev, created = await tree.insert_version(
-        j, path, version["size"], version["content_hash"], version["block_count"], live_rev, device_name, user_id
-    )
+        j, path, version["size"], version["content_hash"], version["block_count"], live_rev, device_name, user_id,
+        version["client_modified"],
+    )  # fmt: skip
     await conn.execute(
         "INSERT INTO version_blocks (version_id, idx, block_id) SELECT $1, idx, block_id FROM version_blocks WHERE version_id = $2",
         new_rev,
@@ -103,4 +108,6 @@ async def restore(j: Journal, path: str, rev: int, device_name: str, user_id: in
         parent, paths.basename(path)
     )
     await tree.upsert_entry(j, display, "file", new_rev)
-    return entries.file_metadata(display, new_rev, version["size"], version["content_hash"], created, device_name)
+    return entries.file_metadata(
+        display, new_rev, version["size"], version["content_hash"], created, device_name, version["client_modified"]
+    )

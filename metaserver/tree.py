@@ -53,12 +53,14 @@ async def insert_version(
     parent_rev: int | None,
     device_name: str,
     user_id: int,
+    client_modified: Any = None,
 ) -> tuple[int, Any]:
     """A new immutable version of a file at ``path`` (its blocks are the caller's to add);
     returns its rev and creation time."""
     rev, created = await j.conn.fetchrow(
-        """INSERT INTO versions (ns_id, path, size, content_hash, block_count, parent_rev, device_name, user_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, created_at""",
+        """INSERT INTO versions (ns_id, path, size, content_hash, block_count, parent_rev, device_name, user_id,
+                                 client_modified)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, created_at""",
         j.ns_id,
         path,
         size,
@@ -67,6 +69,7 @@ async def insert_version(
         parent_rev,
         device_name,
         user_id,
+        client_modified,
     )
     return rev, created
 

@@ -39,6 +39,8 @@ from .users import used_bytes
 MODES = ("add", "overwrite", "update")
 MAX_FILE_SIZE = 1 << 40  # 1 TiB
 MAX_MISSING_REPORTED = 1000
+#: the latest file time an upload may carry (the year 3000)
+MAX_CLIENT_MODIFIED = 32_503_680_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,12 @@ class UploadRequest:
     content_hash: str
     mode: str
     parent_rev: int | None
+    #: the file's modification time on the uploading device (Unix seconds), if it said
+    client_modified: float | None = None
+
+    @property
+    def client_modified_at(self) -> datetime | None:
+        return None if self.client_modified is None else datetime.fromtimestamp(self.client_modified, UTC)
 
     @classmethod
     def from_wire(cls, body: Any) -> UploadRequest:
@@ -82,7 +90,15 @@ class UploadRequest:
             raise BadRequest("parent_rev must be an integer or null")
         if mode == "update" and parent_rev is None:
             raise BadRequest("mode 'update' needs parent_rev")
-        return cls(path, size, blocks, computed, mode, parent_rev)
+        client_modified = body.get("client_modified")
+        if client_modified is not None and (
+            not isinstance(client_modified, int | float)
+            or isinstance(client_modified, bool)
+            or not 0 <= client_modified <= MAX_CLIENT_MODIFIED
+        ):
+            raise BadRequest(f"client_modified must be Unix seconds in 0..{MAX_CLIENT_MODIFIED} or null")
+        return cls(path, size, blocks, computed, mode, parent_rev,
+                   None if client_modified is None else float(client_modified))  # fmt: skip
 
 
 def check_target(current: asyncpg.Record | None, req_mode: str, parent_rev: int | None, content_hash: bytes) -> str:
@@ -141,8 +157,8 @@ async def create(
     await conn.execute(
         """INSERT INTO upload_sessions
                (id, user_id, ns_id, path, size, content_hash, block_count, mode, parent_rev, device_name,
-                expires_at, token_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
+                expires_at, token_id, client_modified)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)""",
         session_id,
         caller.user_id,
         ns_id,
@@ -155,6 +171,7 @@ async def create(
         caller.device_name,
         expires,
         caller.token_id,
+        req.client_modified_at,
     )
     if req.blocks:
         await conn.execute(
@@ -312,14 +329,13 @@ async def commit(
     outcome = check_target(current, s["mode"], s["parent_rev"], bytes(s["content_hash"]))
     if outcome == "same":
         rev = current["rev"]
-        answer = entries.file_metadata(
-            current["path"], rev, current["size"], current["content_hash"], current["version_at"], current["device_name"]
-        )
+        answer = entries.metadata(current)
     else:
         live_rev = current["rev"] if current is not None and not current["deleted"] else None
         rev, created = await tree.insert_version(
-            j, path, s["size"], s["content_hash"], s["block_count"], live_rev, s["device_name"], caller.user_id
-        )
+            j, path, s["size"], s["content_hash"], s["block_count"], live_rev, s["device_name"], caller.user_id,
+            s["client_modified"],
+        )  # fmt: skip
         await conn.execute(
             "INSERT INTO version_blocks (version_id, idx, block_id) SELECT $1, idx, block_id FROM session_blocks WHERE session_id = $2",
             rev,
@@ -329,7 +345,9 @@ async def commit(
             parent, paths.basename(path)
         )
         await tree.upsert_entry(j, display, "file", rev)
-        answer = entries.file_metadata(display, rev, s["size"], s["content_hash"], created, s["device_name"])
+        answer = entries.file_metadata(
+            display, rev, s["size"], s["content_hash"], created, s["device_name"], s["client_modified"]
+        )
     await conn.execute(
         "UPDATE upload_sessions SET state = 'committed', committed_rev = $2 WHERE id = $1", s["id"], rev
     )
@@ -344,4 +362,6 @@ async def _committed_metadata(conn: asyncpg.Connection, s: asyncpg.Record) -> di
         raise NotFound("the committed version no longer exists")
     row = await entries.get(conn, s["ns_id"], paths.path_key(v["path"]))
     path = row["path"] if row is not None and row["rev"] == v["id"] and not row["deleted"] else v["path"]
-    return entries.file_metadata(path, v["id"], v["size"], v["content_hash"], v["created_at"], v["device_name"])
+    return entries.file_metadata(
+        path, v["id"], v["size"], v["content_hash"], v["created_at"], v["device_name"], v["client_modified"]
+    )

@@ -100,10 +100,13 @@ async def create_many(
     if live:
         await conn.execute(
             """INSERT INTO upload_sessions
-                   (id, user_id, ns_id, path, size, content_hash, block_count, mode, parent_rev, device_name, expires_at)
-               SELECT u.id, $1, $2, u.path, u.size, u.content_hash, u.block_count, u.mode, u.parent_rev, $3, $4
-                 FROM unnest($5::uuid[], $6::text[], $7::bigint[], $8::bytea[], $9::int[], $10::text[], $11::bigint[])
-                      AS u(id, path, size, content_hash, block_count, mode, parent_rev)""",
+                   (id, user_id, ns_id, path, size, content_hash, block_count, mode, parent_rev, device_name, expires_at,
+                    client_modified)
+               SELECT u.id, $1, $2, u.path, u.size, u.content_hash, u.block_count, u.mode, u.parent_rev, $3, $4,
+                      u.client_modified
+                 FROM unnest($5::uuid[], $6::text[], $7::bigint[], $8::bytea[], $9::int[], $10::text[], $11::bigint[],
+                             $12::timestamptz[])
+                      AS u(id, path, size, content_hash, block_count, mode, parent_rev, client_modified)""",
             caller.user_id,
             ns_id,
             caller.device_name,
@@ -115,6 +118,7 @@ async def create_many(
             [len(r.blocks) for r in live],
             [r.mode for r in live],
             [r.parent_rev for r in live],
+            [r.client_modified_at for r in live],
         )
         sb = [
             (sid, idx, ids[(b.sha256, b.size)])
@@ -333,10 +337,7 @@ async def _commit_independent(
                 )
             )
         if outcome == "same":
-            plans.append(("same", entries.file_metadata(
-                current["path"], current["rev"], current["size"], current["content_hash"],
-                current["version_at"], current["device_name"],
-            )))  # fmt: skip
+            plans.append(("same", entries.metadata(current)))
             continue
         live = current is not None and not current["deleted"]
         name = current["path"] if live else paths.join(display, paths.basename(path))
@@ -377,7 +378,9 @@ async def _commit_independent(
         else:
             (_, _, _, name, _), (rev, created) = next(new)
             answers.append(
-                entries.file_metadata(name, rev, s["size"], s["content_hash"], created, s["device_name"])
+                entries.file_metadata(
+                    name, rev, s["size"], s["content_hash"], created, s["device_name"], s["client_modified"]
+                )
             )
             done_revs.append(rev)
         done_ids.append(s["id"])
@@ -421,10 +424,13 @@ async def _insert_versions(
         )
     )
     rows = await conn.fetch(
-        """INSERT INTO versions (id, ns_id, path, size, content_hash, block_count, parent_rev, device_name, user_id)
-           SELECT u.id, $1, u.path, u.size, u.content_hash, u.block_count, u.parent_rev, u.device_name, $2
-             FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::bytea[], $7::int[], $8::bigint[], $9::text[])
-                  AS u(id, path, size, content_hash, block_count, parent_rev, device_name)
+        """INSERT INTO versions (id, ns_id, path, size, content_hash, block_count, parent_rev, device_name, user_id,
+                                 client_modified)
+           SELECT u.id, $1, u.path, u.size, u.content_hash, u.block_count, u.parent_rev, u.device_name, $2,
+                  u.client_modified
+             FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::bytea[], $7::int[], $8::bigint[], $9::text[],
+                         $10::timestamptz[])
+                  AS u(id, path, size, content_hash, block_count, parent_rev, device_name, client_modified)
            RETURNING id, created_at""",
         ns_id,
         caller.user_id,
@@ -435,6 +441,7 @@ async def _insert_versions(
         [s["block_count"] for s, _, _ in files],
         [live_rev for _, _, live_rev in files],
         [s["device_name"] for s, _, _ in files],
+        [s["client_modified"] for s, _, _ in files],
     )
     created = {r["id"]: r["created_at"] for r in rows}
     await conn.execute(

@@ -101,7 +101,8 @@ async def file_blocks(request: web.Request) -> web.Response:
                 raise IsAFolder(f"{row['path']} is a folder")
             rev = row["rev"]
         version = await conn.fetchrow(
-            "SELECT id, path, size, content_hash, block_count, created_at FROM versions WHERE id = $1 AND ns_id = $2",
+            "SELECT id, path, size, content_hash, block_count, created_at, client_modified FROM versions"
+            " WHERE id = $1 AND ns_id = $2",
             rev,
             ctx.ns_id,
         )
@@ -124,12 +125,17 @@ async def file_blocks(request: web.Request) -> web.Response:
             "size": version["size"],
             "content_hash": bytes(version["content_hash"]).hex(),
             "modified": version["created_at"].timestamp(),
+            "client_modified": _timestamp(version["client_modified"]),
             "block_servers": list(config.block_urls),
             "total": version["block_count"],
             "start": start,
             "blocks": out,
         },
     )
+
+
+def _timestamp(value: Any) -> float | None:
+    return None if value is None else value.timestamp()
 
 
 async def _tree_change(request: web.Request, change, *fields: str) -> web.Response:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from client import TesseraClient
+from client import TesseraClient, transfer_upload
 from client.errors import FileChanged
-from client.filehash import hash_file
+from client.filehash import MAX_WIRE_MTIME, hash_file, wire_mtime
 from client.transfer_download import TEMP_PREFIX
 from protocol.errors import BadRequest, Conflict, HashMismatch, IsAFolder, NotFound
 from protocol.hashing import BLOCK_SIZE
@@ -147,20 +147,42 @@ async def test_overwrite_and_download_old_revision(client, tmp_path):
     assert out.read_bytes() == v2.read_bytes()
 
 
-async def test_a_download_has_the_time_its_revision_was_committed(client, tmp_path):
+async def test_a_download_has_the_uploaders_modification_time(client, tmp_path, monkeypatch):
     v1 = write_random(tmp_path / "v1.bin", 1000, seed=1)
     v2 = write_random(tmp_path / "v2.bin", BLOCK_SIZE + 10, seed=2)
+    june_2019, new_year = 1_559_390_400_123_456_000, 1_767_225_600_654_321_000
+    os.utime(v1, ns=(june_2019, june_2019))
+    os.utime(v2, ns=(new_year, new_year))
     r1 = await client.upload_file(v1, "/t.bin")
-    await asyncio.sleep(0.05)
     r2 = await client.upload_file(v2, "/t.bin")
-    assert r1.metadata.modified is not None and r2.metadata.modified is not None
+    assert r1.metadata.client_modified == june_2019 / 1e9 and r2.metadata.client_modified == new_year / 1e9
+    assert r2.metadata.modified is not None and r2.metadata.modified > r2.metadata.client_modified  # committed now
     out = tmp_path / "t.bin"
     await client.download_file("/t.bin", out, rev=r1.metadata.rev)
-    assert abs(out.stat().st_mtime_ns - r1.metadata.modified * 1e9) < 2_000
+    assert abs(out.stat().st_mtime_ns - june_2019) < 2_000  # the microseconds the server keeps
     await client.download_file("/t.bin", out)  # the newer revision, over the older one
-    assert abs(out.stat().st_mtime_ns - r2.metadata.modified * 1e9) < 2_000
+    assert abs(out.stat().st_mtime_ns - new_year) < 2_000
     page = await client.file_blocks("/t.bin")
-    assert page.modified == r2.metadata.modified
+    assert page.modified == r2.metadata.modified and page.client_modified == new_year / 1e9
+    assert (await client.meta("/t.bin")).client_modified == new_year / 1e9
+    assert [r.client_modified for r in (await client.revisions("/t.bin")).revisions] == [new_year / 1e9, june_2019 / 1e9]
+    # a restore brings the revision's own time back with it
+    back = await client.restore("/t.bin", r1.metadata.rev)
+    assert back.client_modified == june_2019 / 1e9
+
+    # an upload that says nothing (an older client; a file from before 1970): the commit time
+    monkeypatch.setattr(transfer_upload, "wire_mtime", lambda _ns: None)
+    r3 = await client.upload_file(write_random(tmp_path / "v3.bin", 10, seed=3), "/u.bin")
+    assert r3.metadata.client_modified is None and r3.metadata.modified is not None
+    await client.download_file("/u.bin", out)
+    assert abs(out.stat().st_mtime_ns - r3.metadata.modified * 1e9) < 2_000
+
+
+def test_file_times_the_server_does_not_take_are_not_sent():
+    assert wire_mtime(1_559_390_400_000_000_000) == 1_559_390_400.0
+    assert wire_mtime(0) == 0.0
+    assert wire_mtime(-1_000_000_000) is None  # before 1970
+    assert wire_mtime((MAX_WIRE_MTIME + 1) * 10**9) is None
 
 
 async def test_corrupt_block_is_detected(client, servers, tmp_path):
@@ -313,3 +335,15 @@ async def test_upload_modes(client, tmp_path):
     assert (await client.meta("/m.bin")).rev == r2.metadata.rev
     with pytest.raises(BadRequest):
         await client.upload_file(v1, "/m.bin", mode="sideways")
+
+
+async def test_an_upload_with_a_bad_file_time_is_refused(client):
+    data = b"x"
+    body = {"path": "/bad-time.txt", "size": 1,
+            "blocks": [{"size": 1, "md5": hashlib.md5(data).hexdigest(), "sha256": hashlib.sha256(data).hexdigest()}]}  # fmt: skip
+    for bad in ("2019-06-01", -1, 10**12, True, float("nan")):
+        with pytest.raises(BadRequest) as e:
+            await client._call("POST", "/v1/uploads", body={**body, "client_modified": bad}, idempotent=True)
+        assert "client_modified" in str(e.value)
+    session = await client._call("POST", "/v1/uploads", body={**body, "client_modified": 1_559_390_400}, idempotent=True)
+    assert session["needed"]

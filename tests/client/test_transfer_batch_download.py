@@ -48,9 +48,11 @@ async def test_many_small_files_take_two_requests(counted, tmp_path):
         assert [r.error for r in results] == [None] * 60
         assert dict(counted.meta) == {"POST /v1/files/blocks_batch": 1}
         assert dict(counted.block) == {"POST /v1/blocks/get_batch": 1}
-        # each file has the time its revision was committed, as its stat recorded for the caller
+        # each file has the time it had where it was uploaded, as its stat recorded for the caller
         for m, f, r in zip(metas, files, results, strict=True):
-            assert abs(f.local_path.stat().st_mtime_ns - m.modified * 1e9) < 2_000
+            src = tmp_path / "src" / m.path.lstrip("/").split("/", 1)[1]
+            assert m.client_modified is not None and abs(m.client_modified * 1e9 - src.stat().st_mtime_ns) < 2_000
+            assert abs(f.local_path.stat().st_mtime_ns - src.stat().st_mtime_ns) < 2_000
             assert r.stat is not None and r.stat.st_mtime_ns == f.local_path.stat().st_mtime_ns
         for i, (m, r) in enumerate(zip(metas, results, strict=True)):
             src = tmp_path / "src" / m.path.lstrip("/").split("/", 1)[1]
