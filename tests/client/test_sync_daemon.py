@@ -190,6 +190,30 @@ async def test_a_downloaded_file_is_rescanned_once_it_is_no_longer_racy(fleet, m
     await until(settled, "B to rescan the downloaded file", within=10)
 
 
+async def test_a_synced_file_keeps_its_modification_time_on_every_device(fleet):
+    """Small files (the batch path) and a big one (the single path) arrive with the time they
+    have where they were written, not when they arrived."""
+    a = await fleet.add("laptop")
+    b = await fleet.add("desktop")
+    times = {"photos/2019/beach.jpg": 1_559_390_400_250_000_000, "notes.txt": 1_700_000_000_000_001_000,
+             "video.bin": 1_600_000_000_500_000_000}  # fmt: skip
+    staging = fleet.tmp_path / "staging"
+    staging.mkdir()
+    for i, (rel, t) in enumerate(times.items()):
+        src = staging / f"f{i}"
+        if rel == "video.bin":
+            write_random(src, BLOCK_SIZE + 100, seed=9)
+        else:
+            src.write_bytes(rel.encode())
+        os.utime(src, ns=(t, t))
+        a.path(rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, a.path(rel))  # appears whole, with its old time
+    await fleet.converged()
+    for rel, t in times.items():
+        assert abs(b.path(rel).stat().st_mtime_ns - t) < 2_000, rel  # the server keeps microseconds
+        assert a.path(rel).stat().st_mtime_ns == t, rel  # uploading leaves the original alone
+
+
 async def test_ignored_entries_symlinks_and_bad_names_stay_local(fleet):
     a = await fleet.add("laptop")
     b = await fleet.add("desktop")
