@@ -189,8 +189,12 @@ class TesseraClient:
         body = {"path": paths.normalize(path)}
         return Metadata.from_wire(await self._call("POST", "/v1/files/mkdir", body=body, idempotent=False))
 
-    async def delete(self, path: str) -> Metadata:
-        body = {"path": paths.normalize(path)}
+    async def delete(self, path: str, if_rev: int | None = None) -> Metadata:
+        """Delete a file, or a folder with everything in it; with ``if_rev``, only a file still at
+        that revision (:class:`~protocol.errors.Conflict` otherwise, and nothing is deleted)."""
+        body: dict[str, Any] = {"path": paths.normalize(path)}
+        if if_rev is not None:
+            body["if_rev"] = if_rev
         return Metadata.from_wire(await self._call("POST", "/v1/files/delete", body=body, idempotent=False))
 
     async def move(self, from_path: str, to_path: str) -> Metadata:

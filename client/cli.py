@@ -237,9 +237,10 @@ def mkdir(obj: CliContext, path: str) -> None:
 
 @cli.command()
 @click.argument("path")
+@click.option("--if-rev", type=click.IntRange(min=1), help="Only if the file is still at this revision.")
 @json_option
 @pass_cli
-def rm(obj: CliContext, path: str) -> None:
+def rm(obj: CliContext, path: str, if_rev: int | None) -> None:
     """Delete a file, or a folder with everything in it."""
     path = remote_path(path)
     if path == paths.ROOT:
@@ -247,7 +248,7 @@ def rm(obj: CliContext, path: str) -> None:
 
     async def go() -> Metadata:
         async with obj.authed_client() as client:
-            return await client.delete(path)
+            return await client.delete(path, if_rev=if_rev)
 
     entry = run_async(go())
     obj.emit(entry.to_json(), f"Deleted {entry.path}")

@@ -1,9 +1,11 @@
 """Deleting on the server without losing what another device commits at the same moment.
 
-The server deletes unconditionally: a file whatever its revision, a folder
-with everything in it. The plan decided the deletion from the remote tree as
-of the last pull, so :class:`RemoteDeleter` brackets the call with two reads
-of the change feed:
+A file is deleted with ``if_rev``, the revision the remote tree holds: the
+server deletes it only if it is still that revision (else a Conflict, which
+is :class:`RemoteChanged` here). A folder goes with everything in it, and the
+plan decided that from the remote tree as of the last pull, so
+:class:`RemoteDeleter` also brackets the call with two reads of the change
+feed:
 
 1. before: everything committed after our cursor. Anything at or below the
    path that the remote tree does not know (a new revision, a new entry, an
@@ -35,7 +37,7 @@ from .sync_conflict import conflicted_name
 from .sync_feed import Offload
 from .sync_reconcile import DeleteRemote
 from .sync_state import META_CURSOR, SyncState
-from .sync_tree import is_under
+from .sync_tree import FILE, is_under
 
 if TYPE_CHECKING:
     from .api import TesseraClient
@@ -70,10 +72,15 @@ class RemoteDeleter:
                 raise RemoteChanged(
                     f"{e.path} {what} on the server since the last pull; {a.path} was not deleted"
                 )
+        # a file goes only if it is still the revision the plan saw (atomic on the server)
+        known = await self._offload(self.state.remote_entry, a.path) if a.kind == FILE else None
+        if_rev = known.rev if known is not None and known.kind == FILE else None
         try:
-            await self.client.delete(a.path)
+            await self.client.delete(a.path, if_rev=if_rev)
         except NotFound:
             return  # already gone: the goal holds
+        except Conflict as err:
+            raise RemoteChanged(f"{a.path} changed on the server since the last pull; not deleted") from err
         after, _ = await self._feed_after(cursor)
         for path, rev in _deleted_with(after, top).items():
             await self._restore(path, rev)

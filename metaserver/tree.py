@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from protocol import paths
-from protocol.errors import AlreadyExists, BadPath, NotAFolder, NotFound
+from protocol.errors import AlreadyExists, BadPath, Conflict, NotAFolder, NotFound
 
 from . import entries
 from .journal import Journal
@@ -115,13 +115,20 @@ async def mkdir(j: Journal, path: str) -> dict[str, Any]:
     return {"kind": "folder", "path": display, "name": paths.basename(display)}
 
 
-async def delete(j: Journal, path: str) -> dict[str, Any]:
-    """Delete a file, or a folder with everything in it (rows stay as deletion markers)."""
+async def delete(j: Journal, path: str, if_rev: int | None = None) -> dict[str, Any]:
+    """Delete a file, or a folder with everything in it (rows stay as deletion markers).
+
+    With ``if_rev``, only a file still at that revision: anything else there
+    (a newer revision, a folder) is a Conflict and nothing is deleted.
+    """
     _check_not_root(path, "delete")
     subtree = await entries.live_subtree(j.conn, j.ns_id, paths.path_key(path))
     if not subtree:
         raise NotFound(f"{path} does not exist")
     top = subtree[0]
+    if if_rev is not None and (top["kind"] != "file" or top["rev"] != if_rev):
+        now = f"rev {top['rev']}" if top["kind"] == "file" else "a folder"
+        raise Conflict(f"{top['path']} is no longer at rev {if_rev} (it is {now}); nothing was deleted")
     for row in reversed(subtree):  # deepest first
         await _mark_deleted(j, row)
     return entries.metadata(top)

@@ -154,7 +154,19 @@ async def mkdir(request: web.Request) -> web.Response:
 
 
 async def delete(request: web.Request) -> web.Response:
-    return await _tree_change(request, tree.delete, "path")
+    ctx = await authenticate(request)
+    body = await read_body(request)
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be an object")
+    path = paths.normalize(body.get("path"))
+    if_rev = body.get("if_rev")
+    if if_rev is not None and (not isinstance(if_rev, int) or isinstance(if_rev, bool) or if_rev <= 0):
+        raise BadRequest("if_rev must be a positive integer or null")
+    async with db.transaction(request.app[POOL]) as conn:
+        j = await Journal.begin(conn, ctx.ns_id)
+        meta = await tree.delete(j, path, if_rev)
+        await j.flush()
+    return respond(request, meta)
 
 
 async def move(request: web.Request) -> web.Response:

@@ -243,3 +243,12 @@ async def test_cli_history_and_restore(tessera, servers):
     (await tessera("history", "/nothing-here")).assert_one_line_error("not_found")
     r = await tessera("restore", "/notes.txt", "0")
     assert r.code == 2 and "Traceback" not in r.err  # click's usage error
+
+
+async def test_cli_rm_if_rev(tessera, servers):
+    await login(tessera, servers)
+    (tessera.cwd / "a.txt").write_text("a")
+    rev = (await tessera("put", "a.txt", "/a.txt", "--json")).json()["rev"]
+    (await tessera("rm", "/a.txt", "--if-rev", str(rev + 1000))).assert_one_line_error("conflict")
+    r = await tessera("rm", "/a.txt", "--if-rev", str(rev))
+    assert r.code == 0 and "Deleted /a.txt" in r.out, r

@@ -13,7 +13,7 @@ from client.sync_reconcile import DeleteRemote
 from client.sync_remote_delete import RemoteChanged, RemoteDeleter
 from client.sync_state import SyncState
 from client.sync_tree import FILE, FOLDER
-from protocol.errors import NotFound
+from protocol.errors import BadRequest, Conflict, NotFound
 
 from .conftest import FAST_RETRY
 
@@ -74,10 +74,10 @@ async def test_what_is_committed_during_the_deletion_is_restored(client, other, 
     real_delete = client.delete
 
     def commit_before_delete(path: str, data: bytes):
-        async def delete(target: str):
+        async def delete(target: str, if_rev: int | None = None):
             # another device commits right between the check and the delete
             await _put(other, tmp_path, path, data)
-            return await real_delete(target)
+            return await real_delete(target, if_rev=if_rev)
 
         return delete
 
@@ -88,5 +88,27 @@ async def test_what_is_committed_during_the_deletion_is_restored(client, other, 
 
     await pull(client, state, PendingUploads(), _offload)
     monkeypatch.setattr(client, "delete", commit_before_delete("/file.txt", b"v2, at the last moment"))
-    await deleter.delete(DeleteRemote("/file.txt", FILE))
+    # a file is deleted only at the revision the plan saw: the server refuses, nothing is deleted
+    with pytest.raises(RemoteChanged):
+        await deleter.delete(DeleteRemote("/file.txt", FILE))
     assert await _read(client, tmp_path, "/file.txt") == b"v2, at the last moment"
+    history = await client.revisions("/file.txt")
+    assert not history.deleted and len(history.revisions) == 2  # never deleted, not even for a moment
+
+
+async def test_a_conditional_delete_takes_only_the_revision_it_names(client, tmp_path):
+    r1 = await _put(client, tmp_path, "/c.txt", b"one")
+    r2 = await _put(client, tmp_path, "/c.txt", b"two")
+    with pytest.raises(Conflict):
+        await client.delete("/c.txt", if_rev=r1.rev)
+    assert await _read(client, tmp_path, "/c.txt") == b"two"
+    await client.mkdir("/dir")
+    with pytest.raises(Conflict):
+        await client.delete("/dir", if_rev=r2.rev)  # a folder is no file at that revision
+    for bad in (0, "2", True):
+        with pytest.raises(BadRequest):
+            await client._call("POST", "/v1/files/delete", body={"path": "/c.txt", "if_rev": bad}, idempotent=False)
+    gone = await client.delete("/c.txt", if_rev=r2.rev)
+    assert gone.path == "/c.txt"
+    with pytest.raises(NotFound):
+        await client.meta("/c.txt")
