@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import psutil
 from rich.console import Console
 
 from protocol.errors import TesseraError
@@ -170,6 +171,7 @@ async def _run_all(ctx: BenchContext, names: list[str], doc: dict[str, Any], pat
         print_result(ctx.console, result)
         doc["scenarios"].append(result.to_json())
         doc["machine"]["load_average_after"] = list(os.getloadavg())
+        doc["machine"]["ram_free_bytes_after"] = psutil.virtual_memory().free
         write_json(path, doc)  # after every scenario: a failure later keeps what was measured
     return failed
 

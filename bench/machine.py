@@ -79,6 +79,10 @@ def machine_info() -> dict[str, Any]:
         "cores_physical": psutil.cpu_count(logical=False),
         "ram_bytes": vm.total,
         "ram_available_bytes": vm.available,
+        # memory never used, and page cache: on a VM that backs guest memory lazily, writing into
+        # memory the guest has not used before is several times slower (bench/RESULTS.md)
+        "ram_free_bytes": vm.free,
+        "page_cache_bytes": getattr(vm, "cached", None),
         "load_average_1_5_15": list(os.getloadavg()),
         "os": f"{platform.system()} {platform.release()}",
         "python": sys.version.split()[0],

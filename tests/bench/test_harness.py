@@ -127,6 +127,7 @@ def test_large_end_to_end_with_real_servers(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     doc = json.loads(out.read_text())
     assert doc["machine"]["cores_logical"] and doc["machine"]["cpu_model"]
+    assert doc["machine"]["ram_free_bytes"] > 0 and doc["machine"]["ram_free_bytes_after"] > 0
     [large] = doc["scenarios"]
     assert large["error"] is None
     summary, ratios = large["summary"]["8MiB"], large["ratios"]["8MiB"]
