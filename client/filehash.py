@@ -27,6 +27,7 @@ from pathlib import Path
 import xxhash
 
 from protocol.hashing import BLOCK_SIZE, BlockHash, content_hash, expected_block_sizes, hash_block
+from protocol.times import valid_file_time
 
 from .errors import FileChanged
 from .fileguard import UseGuard
@@ -67,15 +68,11 @@ class FileStamp:
         return cls(st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-#: the latest modification time an upload carries (the server's bound: the year 3000)
-MAX_WIRE_MTIME = 32_503_680_000
-
-
 def wire_mtime(mtime_ns: int) -> float | None:
     """A file's modification time as an upload's ``client_modified`` (Unix seconds), or None for
-    a time the server does not take (before 1970, after the year 3000)."""
+    a time the server does not take (:func:`protocol.times.valid_file_time`)."""
     seconds = mtime_ns / 1e9
-    return seconds if 0 <= seconds <= MAX_WIRE_MTIME else None
+    return seconds if valid_file_time(seconds) else None
 
 
 @dataclass(frozen=True, slots=True)

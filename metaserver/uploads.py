@@ -28,6 +28,7 @@ from protocol.errors import (
     UploadExpired,
 )
 from protocol.grants import canonical_block_id
+from protocol.times import MAX_FILE_TIME, valid_file_time
 
 from . import entries, tree
 from .auth import Caller
@@ -39,8 +40,6 @@ from .users import used_bytes
 MODES = ("add", "overwrite", "update")
 MAX_FILE_SIZE = 1 << 40  # 1 TiB
 MAX_MISSING_REPORTED = 1000
-#: the latest file time an upload may carry (the year 3000)
-MAX_CLIENT_MODIFIED = 32_503_680_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +90,8 @@ class UploadRequest:
         if mode == "update" and parent_rev is None:
             raise BadRequest("mode 'update' needs parent_rev")
         client_modified = body.get("client_modified")
-        if client_modified is not None and (
-            not isinstance(client_modified, int | float)
-            or isinstance(client_modified, bool)
-            or not 0 <= client_modified <= MAX_CLIENT_MODIFIED
-        ):
-            raise BadRequest(f"client_modified must be Unix seconds in 0..{MAX_CLIENT_MODIFIED} or null")
+        if client_modified is not None and not valid_file_time(client_modified):
+            raise BadRequest(f"client_modified must be Unix seconds in 0..{MAX_FILE_TIME} or null")
         return cls(path, size, blocks, computed, mode, parent_rev,
                    None if client_modified is None else float(client_modified))  # fmt: skip
 

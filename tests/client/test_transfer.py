@@ -12,10 +12,11 @@ import pytest
 
 from client import TesseraClient, transfer_upload
 from client.errors import FileChanged
-from client.filehash import MAX_WIRE_MTIME, hash_file, wire_mtime
+from client.filehash import hash_file, wire_mtime
 from client.transfer_download import TEMP_PREFIX
 from protocol.errors import BadRequest, Conflict, HashMismatch, IsAFolder, NotFound
 from protocol.hashing import BLOCK_SIZE
+from protocol.times import MAX_FILE_TIME
 
 from .conftest import FAST_RETRY, write_random
 
@@ -182,7 +183,7 @@ def test_file_times_the_server_does_not_take_are_not_sent():
     assert wire_mtime(1_559_390_400_000_000_000) == 1_559_390_400.0
     assert wire_mtime(0) == 0.0
     assert wire_mtime(-1_000_000_000) is None  # before 1970
-    assert wire_mtime((MAX_WIRE_MTIME + 1) * 10**9) is None
+    assert wire_mtime((MAX_FILE_TIME + 1) * 10**9) is None
 
 
 async def test_corrupt_block_is_detected(client, servers, tmp_path):
