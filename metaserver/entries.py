@@ -22,6 +22,30 @@ def like_prefix(key: str) -> str:
     return escaped + "/%"
 
 
+def timestamp(value: Any) -> float | None:
+    """A ``timestamptz`` as Unix seconds on the wire (None stays None)."""
+    return None if value is None else value.timestamp()
+
+
+#: the ``versions`` columns of a block list (:func:`version_page`)
+VERSION_PAGE_COLUMNS = "id, path, size, content_hash, block_count, created_at, client_modified"
+
+
+def version_page(v: asyncpg.Record, start: int, blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A page of a file version's block list on the wire (``GET /v1/files/blocks``, see docs/api.md)."""
+    return {
+        "rev": v["id"],
+        "path": v["path"],
+        "size": v["size"],
+        "content_hash": bytes(v["content_hash"]).hex(),
+        "modified": v["created_at"].timestamp(),
+        "client_modified": timestamp(v["client_modified"]),
+        "total": v["block_count"],
+        "start": start,
+        "blocks": blocks,
+    }
+
+
 def file_metadata(
     path: str, rev: int, size: int, content_hash: bytes, modified: Any, device: str, client_modified: Any = None
 ) -> dict[str, Any]:
@@ -37,7 +61,7 @@ def file_metadata(
         "content_hash": bytes(content_hash).hex(),
         "modified": modified.timestamp(),
         "device": device,
-        "client_modified": client_modified.timestamp() if client_modified is not None else None,
+        "client_modified": timestamp(client_modified),
     }
 
 

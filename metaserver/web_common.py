@@ -13,6 +13,7 @@ from aiohttp import web
 
 from protocol import codec
 from protocol.errors import (
+    BadRequest,
     BodyTooLarge,
     Internal,
     TesseraError,
@@ -46,6 +47,24 @@ async def read_body(request: web.Request) -> Any:
     except web.HTTPRequestEntityTooLarge:
         raise BodyTooLarge(f"request body larger than {request.app._client_max_size} bytes") from None
     return codec.decode(data, ctype)
+
+
+async def read_object(request: web.Request) -> dict[str, Any]:
+    """:func:`read_body` that must be an object (BadRequest otherwise)."""
+    body = await read_body(request)
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be an object")
+    return body
+
+
+def positive_int(body: dict[str, Any], name: str, *, optional: bool = False) -> int | None:
+    """The field ``name`` of a request body: a positive integer (or absent/null if ``optional``)."""
+    value = body.get(name)
+    if value is None and optional:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise BadRequest(f"{name} must be a positive integer" + (" or null" if optional else ""))
+    return value
 
 
 #: set on a request once its response is prepared (status line and headers on their way)
@@ -128,8 +147,6 @@ def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -
 
 def parse_int(raw: str | None, name: str, default: int, lo: int, hi: int) -> int:
     """An integer query parameter ``name`` in [lo, hi] (``default`` if absent); BadRequest otherwise."""
-    from protocol.errors import BadRequest
-
     if raw is None or raw == "":
         return default
     try:

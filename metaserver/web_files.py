@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -15,7 +16,7 @@ from .config import ServerConfig
 from .grant_issue import get_grant
 from .journal import Journal
 from .web_auth import authenticate
-from .web_common import query_int, read_body, respond
+from .web_common import positive_int, query_int, read_object, respond
 from .web_keys import CONFIG, POOL
 
 
@@ -27,9 +28,7 @@ def query_path(request: web.Request, name: str = "path") -> str:
 
 
 async def _body_fields(request: web.Request, *names: str) -> list[str]:
-    body = await read_body(request)
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be an object")
+    body = await read_object(request)
     return [paths.normalize(body.get(n)) for n in names]
 
 
@@ -101,8 +100,7 @@ async def file_blocks(request: web.Request) -> web.Response:
                 raise IsAFolder(f"{row['path']} is a folder")
             rev = row["rev"]
         version = await conn.fetchrow(
-            "SELECT id, path, size, content_hash, block_count, created_at, client_modified FROM versions"
-            " WHERE id = $1 AND ns_id = $2",
+            f"SELECT {entries.VERSION_PAGE_COLUMNS} FROM versions WHERE id = $1 AND ns_id = $2",
             rev,
             ctx.ns_id,
         )
@@ -117,36 +115,25 @@ async def file_blocks(request: web.Request) -> web.Response:
             limit,
         )
     out = [block_wire(config, ctx.caller.user_id, b) for b in blocks]
-    return respond(
-        request,
-        {
-            "rev": version["id"],
-            "path": version["path"],
-            "size": version["size"],
-            "content_hash": bytes(version["content_hash"]).hex(),
-            "modified": version["created_at"].timestamp(),
-            "client_modified": _timestamp(version["client_modified"]),
-            "block_servers": list(config.block_urls),
-            "total": version["block_count"],
-            "start": start,
-            "blocks": out,
-        },
-    )
+    return respond(request, {**entries.version_page(version, start, out), "block_servers": list(config.block_urls)})
 
 
-def _timestamp(value: Any) -> float | None:
-    return None if value is None else value.timestamp()
+async def journaled(
+    request: web.Request, ns_id: int, change: Callable[[Journal], Awaitable[dict[str, Any]]]
+) -> web.Response:
+    """Apply one change to a namespace in a transaction with its journal; answer its metadata."""
+    async with db.transaction(request.app[POOL]) as conn:
+        j = await Journal.begin(conn, ns_id)
+        meta = await change(j)
+        await j.flush()
+    return respond(request, meta)
 
 
 async def _tree_change(request: web.Request, change, *fields: str) -> web.Response:
-    """Apply one tree change (mkdir, delete, move) in a transaction with the journal."""
+    """Apply one tree change (mkdir, move) whose arguments are the body's paths ``fields``."""
     ctx = await authenticate(request)
     args = await _body_fields(request, *fields)
-    async with db.transaction(request.app[POOL]) as conn:
-        j = await Journal.begin(conn, ctx.ns_id)
-        meta = await change(j, *args)
-        await j.flush()
-    return respond(request, meta)
+    return await journaled(request, ctx.ns_id, lambda j: change(j, *args))
 
 
 async def mkdir(request: web.Request) -> web.Response:
@@ -155,18 +142,10 @@ async def mkdir(request: web.Request) -> web.Response:
 
 async def delete(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
-    body = await read_body(request)
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be an object")
+    body = await read_object(request)
     path = paths.normalize(body.get("path"))
-    if_rev = body.get("if_rev")
-    if if_rev is not None and (not isinstance(if_rev, int) or isinstance(if_rev, bool) or if_rev <= 0):
-        raise BadRequest("if_rev must be a positive integer or null")
-    async with db.transaction(request.app[POOL]) as conn:
-        j = await Journal.begin(conn, ctx.ns_id)
-        meta = await tree.delete(j, path, if_rev)
-        await j.flush()
-    return respond(request, meta)
+    if_rev = positive_int(body, "if_rev", optional=True)
+    return await journaled(request, ctx.ns_id, lambda j: tree.delete(j, path, if_rev))
 
 
 async def move(request: web.Request) -> web.Response:

@@ -78,7 +78,7 @@ async def file_blocks_batch(request: web.Request) -> web.Response:
         versions = {
             v["id"]: v
             for v in await conn.fetch(
-                """SELECT id, path, size, content_hash, block_count, created_at, client_modified FROM versions
+                f"""SELECT {entries.VERSION_PAGE_COLUMNS} FROM versions
                     WHERE id = ANY($1::bigint[]) AND ns_id = $2""",
                 ids,
                 ctx.ns_id,
@@ -110,18 +110,5 @@ async def file_blocks_batch(request: web.Request) -> web.Response:
         elif r not in versions:
             answers.append(NotFound(f"no revision {r}").to_wire())
         else:
-            v = versions[r]
-            answers.append(
-                {
-                    "rev": v["id"],
-                    "path": v["path"],
-                    "size": v["size"],
-                    "content_hash": bytes(v["content_hash"]).hex(),
-                    "modified": v["created_at"].timestamp(),
-                    "client_modified": v["client_modified"].timestamp() if v["client_modified"] else None,
-                    "total": v["block_count"],
-                    "start": 0,
-                    "blocks": blocks[r],
-                }
-            )
+            answers.append(entries.version_page(versions[r], 0, blocks[r]))
     return respond(request, {"block_servers": list(config.block_urls), "files": answers})

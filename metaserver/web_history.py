@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from protocol import paths
 from protocol.errors import BadRequest
 
 from . import db, history
-from .journal import Journal
 from .web_auth import authenticate
-from .web_common import query_int, read_body, respond
-from .web_files import query_path
+from .web_common import positive_int, query_int, read_object, respond
+from .web_files import journaled, query_path
 from .web_keys import POOL
 
 
@@ -26,17 +24,11 @@ async def list_revisions(request: web.Request) -> web.Response:
 
 async def restore(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
-    body = await read_body(request)
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be an object with path and rev")
-    path, rev = body.get("path"), body.get("rev")
+    body = await read_object(request)
+    path, rev = body.get("path"), positive_int(body, "rev")
     if not isinstance(path, str):
         raise BadRequest("path must be a string")
-    if not isinstance(rev, int) or isinstance(rev, bool) or rev <= 0:
-        raise BadRequest("rev must be a positive integer")
-    path = paths.normalize(path)
-    async with db.transaction(request.app[POOL]) as conn:
-        j = await Journal.begin(conn, ctx.ns_id)
-        meta = await history.restore(j, path, rev, ctx.caller.device_name, ctx.caller.user_id)
-        await j.flush()
-    return respond(request, meta)
+    caller = ctx.caller
+    return await journaled(
+        request, ctx.ns_id, lambda j: history.restore(j, path, rev, caller.device_name, caller.user_id)
+    )
