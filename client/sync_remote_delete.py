@@ -12,8 +12,8 @@ feed:
    upload under way) means the deletion is stale: :class:`RemoteChanged`, and
    the daemon pulls and plans again (the plan then keeps what is new);
 2. the delete itself;
-3. after: what was committed between the first read and the delete was
-   deleted with it. Each such file is restored at once from its revision
+3. after (a folder, or a file the remote tree has no revision for): what
+   was committed between the first read and the delete was deleted with it. Each such file is restored at once from its revision
    (the server keeps every version, so this re-commits the same blocks and
    sends no data), at its path or, if that is taken again, as a conflicted
    copy beside it.
@@ -81,6 +81,8 @@ class RemoteDeleter:
             return  # already gone: the goal holds
         except Conflict as err:
             raise RemoteChanged(f"{a.path} changed on the server since the last pull; not deleted") from err
+        if if_rev is not None:
+            return  # only the revision the plan saw went: nothing newer to look for
         after, _ = await self._feed_after(cursor)
         for path, rev in _deleted_with(after, top).items():
             await self._restore(path, rev)
