@@ -113,9 +113,6 @@ def check_target(current: asyncpg.Record | None, req_mode: str, parent_rev: int 
     return "same" if same else "new"
 
 
-_check_target = check_target  # the name metaserver.uploads_batch uses
-
-
 async def _precheck_target(conn: asyncpg.Connection, ns_id: int, req: UploadRequest) -> None:
     """Refuse early (before any block is sent) what the commit would refuse anyway."""
     chain = paths.ancestors(req.path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import batch, db, uploads, uploads_batch, uploads_incoming
+from . import batch, db, uploads, uploads_batch, uploads_batch_commit, uploads_incoming
 from .web_auth import authenticate
 from .web_common import query_int, read_body, respond
 from .web_keys import CONFIG, POOL
@@ -46,7 +46,7 @@ async def commit_upload_batch(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     ids = batch.check_items(await read_body(request), "upload_ids")
     async with db.transaction(request.app[POOL]) as conn:
-        results = await uploads_batch.commit_many(conn, ctx.caller, ctx.ns_id, ids)
+        results = await uploads_batch_commit.commit_many(conn, ctx.caller, ctx.ns_id, ids)
     return respond(request, {"results": results})
 
 
