@@ -102,7 +102,7 @@ async def _sent_by_the_kernel(
     if fd is None or writer is None or size == 0:
         return False
     writer.send_headers()  # through the transport, before any body byte goes round it
-    out_fd = socket_for_sendfile(request)
+    out_fd = await socket_for_sendfile(request.transport)
     if out_fd is None:
         return False
     try:

@@ -17,7 +17,9 @@ seconds is dropped.
 
 The response's status line and headers are sent first, through the transport;
 :func:`socket_for_sendfile` hands out the socket only once the transport has
-nothing buffered (else the caller streams the block the ordinary way).
+nothing buffered. Headers the socket could not take at once (its buffer still
+holds an earlier response) are waited for, briefly; a transport that stays
+backed up past that is streamed to the ordinary way.
 """
 
 from __future__ import annotations
@@ -26,23 +28,39 @@ import asyncio
 import os
 from typing import Any
 
-from aiohttp import web
-
 from .threads import run_to_completion
 
+HEADERS_DRAIN_TIMEOUT = 0.25  # seconds to wait for queued headers to reach the socket
+_DRAIN_POLL = 0.002
 
-def socket_for_sendfile(request: web.Request) -> int | None:
+
+async def socket_for_sendfile(transport: asyncio.Transport | None) -> int | None:
     """A duplicate of the connection's socket descriptor, or None where sendfile cannot be used
-    (TLS, no socket, bytes still queued in the transport). The caller closes it."""
-    transport = request.transport
+    (TLS, no socket, bytes still queued in the transport after :data:`HEADERS_DRAIN_TIMEOUT`).
+    The caller closes it."""
     if transport is None or transport.is_closing():
         return None
-    if transport.get_extra_info("sslcontext") is not None or transport.get_write_buffer_size():
+    if transport.get_extra_info("sslcontext") is not None:
+        return None
+    if not await _drained(transport):
         return None
     sock: Any = transport.get_extra_info("socket")
     if sock is None:
         return None
     return os.dup(sock.fileno())
+
+
+async def _drained(transport: asyncio.Transport) -> bool:
+    """True once the transport has nothing queued (the event loop writes it out meanwhile),
+    False if it still has after :data:`HEADERS_DRAIN_TIMEOUT` or is closing."""
+    try:
+        async with asyncio.timeout(HEADERS_DRAIN_TIMEOUT):
+            # no event says "buffer empty" but the protocol's (aiohttp's) pause/resume: poll
+            while transport.get_write_buffer_size() and not transport.is_closing():  # noqa: ASYNC110
+                await asyncio.sleep(_DRAIN_POLL)
+    except TimeoutError:
+        return False
+    return not transport.is_closing()
 
 
 async def send_file(out_fd: int, in_fd: int, size: int, idle_timeout: float) -> None:

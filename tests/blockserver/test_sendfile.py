@@ -1,4 +1,5 @@
-"""Block GETs through os.sendfile: whole, to slow readers, from a short file, to a client that leaves."""
+"""Block GETs through os.sendfile: whole, to slow readers, from a short file, to a client that
+leaves, and after headers the socket could not take at once."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from blockserver.sendfile import send_file
+from blockserver import sendfile
+from blockserver.sendfile import send_file, socket_for_sendfile
 from blockserver.store_local import LocalStore
 from protocol import grants
 from protocol.hashing import BLOCK_SIZE
@@ -75,6 +77,47 @@ async def test_send_file_to_a_closed_peer_is_a_connection_reset(tmp_path: Path):
         b.close()
         with pytest.raises(ConnectionResetError):
             await send_file(a.fileno(), f, BLOCK_SIZE, 30)
+
+
+@contextlib.asynccontextmanager
+async def backed_up_transport(queued: int):
+    """A real asyncio transport over one end of a socket pair, with ``queued`` bytes written to it
+    that the socket could not take (the other end reads nothing yet); yields (transport, peer)."""
+    a, b = socket.socketpair()
+    b.setblocking(False)
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_connection(asyncio.Protocol, sock=a)
+    try:
+        transport.write(b"h" * queued)
+        assert transport.get_write_buffer_size() > 0, "the socket took everything: nothing queued"
+        yield transport, b
+    finally:
+        transport.close()
+        b.close()
+
+
+async def _drain_peer(sock: socket.socket, n: int) -> None:
+    loop = asyncio.get_running_loop()
+    got = 0
+    while got < n:
+        got += len(await loop.sock_recv(sock, 1 << 20))
+
+
+async def test_queued_headers_are_waited_for_then_the_socket_is_handed_out():
+    queued = 8 << 20
+    async with backed_up_transport(queued) as (transport, peer):
+        reading = asyncio.ensure_future(_drain_peer(peer, queued))
+        fd = await socket_for_sendfile(transport)
+        assert fd is not None and transport.get_write_buffer_size() == 0
+        os.close(fd)
+        await reading
+
+
+async def test_a_transport_that_stays_backed_up_is_streamed_to_instead(monkeypatch):
+    monkeypatch.setattr(sendfile, "HEADERS_DRAIN_TIMEOUT", 0.05)
+    async with backed_up_transport(8 << 20) as (transport, _peer):
+        assert await socket_for_sendfile(transport) is None
 
 
 @local_only
