@@ -291,6 +291,19 @@ class TempFile:
             self._seen(block, check)
         return problem
 
+    def change_stamp(self) -> tuple[int, int, int, int]:
+        """The file's inode, size, mtime and ctime (ns), from its open descriptor: any write to it
+        changes the ctime."""
+        assert self._fd is not None
+        st = os.fstat(self._fd)
+        return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+    def keep_staged(self, block: RemoteBlock, xxh3_64: str) -> None:
+        """Take the block this file holds as staged, unread (nothing wrote to the file since:
+        :meth:`client.prefetch_stage.StagedPart.unchanged`), reporting it as a written block."""
+        if self._on_block is not None:
+            self._on_block(block, xxh3_64)
+
     def check_in_place(self, block: RemoteBlock, xxh3_64: str) -> str:
         """Check the block this file already holds (staged by a prefetch, see :mod:`client.sync_prefetch`)
         against the xxh3-64 taken when it was written after its SHA-256 was verified; else say why not.

@@ -6,9 +6,20 @@ state directory, each block verified against its SHA-256 as a download
 verifies it, and notes the xxh3-64 of those very bytes. Once the upload is
 committed, :func:`client.transfer_download.download_file` takes the staged
 file over (:meth:`TempFile.move_beside`: a rename, the bytes are not copied
-again), re-checks each staged block against its xxh3 as it reads it back
-(:meth:`TempFile.check_in_place`), and downloads only the blocks that are
-missing or fail that check.
+again) and downloads only the blocks that are missing.
+
+The staged blocks are trusted as a download trusts the blocks it wrote, as
+long as nothing else has written to the file since: after each block the
+prefetch notes the file's change stamp (inode, size, mtime and ctime, from
+``fstat`` of the descriptor it holds; :meth:`StagedPart.note_written`), and
+the take-over compares it (:meth:`StagedPart.unchanged`). A write by anyone
+else changes the ctime (which no program can set back); Linux 6.13 and later
+give the first change after a ``fstat`` a fine-grained time, so not even a
+write in the same clock tick goes unseen there. Where the stamp differs or
+was not noted, each staged block is read back and checked against its xxh3
+(:meth:`TempFile.check_in_place`) and downloaded again if it fails. Reading
+every block back cost the daemon ~0.3 CPU-s and ~0.4 s per 256 MiB taken over
+(the blocks were written past the page cache, so they came from the disk).
 """
 
 from __future__ import annotations
@@ -41,3 +52,14 @@ class StagedPart:
     size: int
     content_hash: str
     blocks: dict[int, StagedBlock] = field(default_factory=dict)
+    #: the file's change stamp right after the last staged block was written (None: not noted)
+    written: tuple[int, ...] | None = None
+
+    def note_written(self) -> None:
+        """Note the change stamp after a staged block was written (blocking; the caller serialises
+        the calls, so the last one noted follows every write that ended before it)."""
+        self.written = self.part.change_stamp()
+
+    def unchanged(self) -> bool:
+        """Whether nothing wrote to the file since the last :meth:`note_written` (blocking)."""
+        return self.written is not None and self.part.change_stamp() == self.written

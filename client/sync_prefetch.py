@@ -109,6 +109,7 @@ class _Staging:
         """The temp file's ``on_block``: a verified block was written (worker thread)."""
         with self.lock:
             self.blocks[block.index] = StagedBlock(block.sha256, block.size, xxh3_64)
+            self.staged.note_written()  # set before the first fetch starts
 
     @property
     def complete(self) -> bool:

@@ -36,9 +36,10 @@ daemon, each called in a worker thread:
 
 A ``staged`` file (:mod:`client.prefetch_stage`: blocks a prefetch fetched
 before the version was committed) becomes the temp file when it has the
-version's size and content hash: it is renamed beside the target, each staged
-block is checked in place against the xxh3-64 it was staged with, and only the
-other blocks are downloaded. Where it cannot be renamed there (another file
+version's size and content hash: it is renamed beside the target, its staged
+blocks are kept (read back and checked against the xxh3-64 each was staged
+with only where something else wrote to the file since: see
+:mod:`client.prefetch_stage`), and only the other blocks are downloaded. Where it cannot be renamed there (another file
 system), its blocks are copied from it like other local blocks. Either way the
 download owns it and removes it on failure.
 """
@@ -139,11 +140,12 @@ async def download_file(
         target = await asyncio.to_thread(_check_target, local_path)
         first = await anext(pages)
         in_place: dict[int, StagedBlock] = {}
+        intact = False
         part: TempFile | None = None
         if staged is not None:
             leftover = staged.part
             if (staged.size, staged.content_hash) == (first.size, first.content_hash):
-                part, in_place = await _take_over(staged, target, on_block)
+                part, in_place, intact = await _take_over(staged, target, on_block)
                 if part is not None:
                     leftover = None
                 else:
@@ -158,7 +160,7 @@ async def download_file(
                 done = old.written
                 if old.blocks:
                     local_blocks = lambda b: old.blocks.get(b.sha256)  # noqa: E731
-            fetcher = _Fetcher(client, remote_path, first, part, progress, local_blocks, done, in_place)
+            fetcher = _Fetcher(client, remote_path, first, part, progress, local_blocks, done, in_place, intact)
             blocks = _verified_block_list(first, pages, fetcher)
             if in_place:
                 await _missing_first(blocks, fetcher, concurrency)
@@ -179,14 +181,18 @@ async def download_file(
 
 async def _take_over(
     staged: StagedPart, target: Path, on_block: BlockSink | None
-) -> tuple[TempFile | None, dict[int, StagedBlock]]:
-    """The staged file renamed beside ``target``, and its blocks; (None, {}) if it cannot move there."""
+) -> tuple[TempFile | None, dict[int, StagedBlock], bool]:
+    """The staged file renamed beside ``target``, its blocks, and whether nothing else wrote to it
+    since they were staged (else each is read back); (None, {}, False) if it cannot move there."""
     try:
+        intact = await asyncio.to_thread(staged.unchanged)  # before the rename, which changes the ctime
         await asyncio.to_thread(staged.part.move_beside, target, on_block)
     except OSError as e:
         log.debug("cannot move the staged copy of %s beside it (%s); copying its blocks", target, e)
-        return None, {}
-    return staged.part, dict(staged.blocks)
+        return None, {}, False
+    if not intact:
+        log.info("the staged copy of %s was written to since it was staged: checking each block", target)
+    return staged.part, dict(staged.blocks), intact
 
 
 def _staged_source(staged: StagedPart, fallback: LocalBlockSource | None) -> LocalBlockSource:
@@ -279,12 +285,15 @@ class _Fetcher:
         local_blocks: LocalBlockSource | None = None,
         done: set[int] | None = None,
         in_place: dict[int, StagedBlock] | None = None,
+        in_place_intact: bool = False,
     ) -> None:
         self._client = client
         #: indexes already in the temp file (from the old copy at the target)
         self._done = done or set()
-        #: blocks a prefetch staged in the temp file, to be checked in place
+        #: blocks a prefetch staged in the temp file, to be checked in place unless intact
         self._in_place = in_place or {}
+        #: nothing wrote to the staged file since its blocks were staged: they are kept unread
+        self._in_place_intact = in_place_intact
         self._path = remote_path
         self._rev = first.rev
         self._part = part
@@ -320,7 +329,11 @@ class _Fetcher:
             return
         staged = self._in_place.get(block.index)
         if staged is not None and staged.serves(block):
-            problem = await asyncio.to_thread(self._part.check_in_place, block, staged.xxh3_64)
+            if self._in_place_intact:
+                self._part.keep_staged(block, staged.xxh3_64)
+                problem = ""
+            else:
+                problem = await asyncio.to_thread(self._part.check_in_place, block, staged.xxh3_64)
             if not problem:
                 self.blocks_copied += 1
                 self._progress.advance(block.size)

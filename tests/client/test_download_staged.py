@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import xxhash
 
 from client.download_temp import TempFile
 from client.prefetch_stage import StagedBlock, StagedPart
@@ -22,19 +23,28 @@ SIZE = 3 * BLOCK_SIZE + 4321
 async def staged_copy(client, remote: str, folder: Path, indexes: set[int]) -> StagedPart:
     """A staged file holding the blocks ``indexes`` of ``remote``, fetched and verified as a prefetch does."""
     page = await client.file_blocks(remote)
-    blocks: dict[int, StagedBlock] = {}
     lock = threading.Lock()
+    staged: list[StagedPart] = []
 
     def record(block, xxh3_64: str) -> None:
         with lock:
-            blocks[block.index] = StagedBlock(block.sha256, block.size, xxh3_64)
+            staged[0].blocks[block.index] = StagedBlock(block.sha256, block.size, xxh3_64)
+            staged[0].note_written()
 
     part = TempFile(folder / "staged", page.size, record)
+    staged.append(StagedPart(part, page.size, page.content_hash))
     for b in page.blocks:
         if b.index in indexes:
             pieces = await client.get_block_pieces(page.block_servers, b.index, b.block_id, b.grant, b.size)
             assert part.write_verified(b, pieces) == ""
-    return StagedPart(part, page.size, page.content_hash, blocks)
+    return staged[0]
+
+
+def never_read_back(monkeypatch) -> None:
+    def refuse(self, block, xxh3_64):
+        raise AssertionError(f"block {block.index} was read back")
+
+    monkeypatch.setattr(TempFile, "check_in_place", refuse)
 
 
 @pytest.fixture
@@ -44,14 +54,20 @@ async def uploaded(client, tmp_path) -> bytes:
     return src.read_bytes()
 
 
-async def test_a_staged_file_becomes_the_download(client, uploaded, tmp_path):
+async def test_a_staged_file_becomes_the_download(client, uploaded, tmp_path, monkeypatch):
     stage = tmp_path / "stage"
     stage.mkdir()
     staged = await staged_copy(client, "/big.bin", stage, {0, 2, 3})
     staged_inode = os.fstat(staged.part._fd).st_ino
-    result = await download_file(client, "/big.bin", tmp_path / "out.bin", staged=staged)
+    never_read_back(monkeypatch)  # nothing else wrote to the file: its blocks are kept unread
+    indexed: dict[int, str] = {}
+    result = await download_file(
+        client, "/big.bin", tmp_path / "out.bin", staged=staged, on_block=lambda b, x: indexed.__setitem__(b.index, x)
+    )
     assert (tmp_path / "out.bin").read_bytes() == uploaded
     assert result.blocks_copied == 3
+    # the kept blocks are reported as written ones are (the daemon indexes them), with their xxh3
+    assert indexed == {i: xxhash.xxh3_64_hexdigest(uploaded[i * BLOCK_SIZE : (i + 1) * BLOCK_SIZE]) for i in range(4)}
     assert (tmp_path / "out.bin").stat().st_ino == staged_inode  # renamed, not copied
     assert os.listdir(stage) == []
 
@@ -61,9 +77,34 @@ async def test_a_staged_block_changed_on_disk_is_fetched_again(client, uploaded,
     stage.mkdir()
     staged = await staged_copy(client, "/big.bin", stage, {0, 1, 2, 3})
     overwrite_at(staged.part.path, 2 * BLOCK_SIZE + 5, b"flipped")
+    assert not staged.unchanged()
     result = await download_file(client, "/big.bin", tmp_path / "out.bin", staged=staged)
     assert (tmp_path / "out.bin").read_bytes() == uploaded
     assert result.blocks_copied == 3
+
+
+async def test_a_write_right_after_the_last_staged_block_is_seen(client, uploaded, tmp_path):
+    # no pause between the staging's last write and the other one (the same clock tick, at times)
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    for i in range(20):
+        staged = await staged_copy(client, "/big.bin", stage, {1})
+        assert staged.unchanged()
+        overwrite_at(staged.part.path, 0, b"x")
+        assert not staged.unchanged(), f"attempt {i}: a write left the change stamp as it was"
+        staged.part.discard()
+
+
+async def test_staged_blocks_whose_writes_were_not_noted_are_read_back(client, uploaded, tmp_path):
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    staged = await staged_copy(client, "/big.bin", stage, {0, 1})
+    staged.written = None  # a stager that noted nothing
+    assert not staged.unchanged()
+    overwrite_at(staged.part.path, 5, b"flipped")
+    result = await download_file(client, "/big.bin", tmp_path / "out.bin", staged=staged)
+    assert (tmp_path / "out.bin").read_bytes() == uploaded
+    assert result.blocks_copied == 1  # block 1 checked and kept, block 0 fetched again
 
 
 async def test_a_staged_file_of_other_content_is_not_used_and_removed(client, uploaded, tmp_path):
