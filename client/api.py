@@ -294,11 +294,14 @@ class TesseraClient:
         mode: str = "overwrite",
         parent_rev: int | None = None,
         client_modified: float | None = None,
+        blocks_complete: bool = True,
     ) -> UploadSession:
         """Open an upload session. Retried freely: a duplicate session just expires unused.
 
         ``client_modified``: the file's modification time here (Unix seconds), which every
-        device that downloads this revision gives its copy.
+        device that downloads this revision gives its copy. ``blocks_complete=False``:
+        ``blocks`` are the first of the file's blocks, the rest follow in
+        :meth:`append_upload_blocks` (no ``content_hash`` then).
         """
         if mode not in UPLOAD_MODES:
             raise BadRequest(f"mode must be one of {', '.join(UPLOAD_MODES)}")
@@ -315,7 +318,20 @@ class TesseraClient:
             body["parent_rev"] = parent_rev
         if client_modified is not None:
             body["client_modified"] = client_modified
+        if not blocks_complete:
+            body["blocks_complete"] = False
         return UploadSession.from_wire(await self._call("POST", "/v1/uploads", body=body, idempotent=True))
+
+    async def append_upload_blocks(
+        self, upload_id: str, start: int, blocks: Sequence[BlockHash], *, content_hash: str | None = None
+    ) -> UploadSession:
+        """List the next part of an open session's block list, from index ``start``; the answer
+        names this part's blocks. Retried freely: a part sent again is answered again."""
+        body: dict[str, Any] = {"start": start, "blocks": [b.to_wire() for b in blocks]}
+        if content_hash is not None:
+            body["content_hash"] = content_hash
+        answer = await self._call("POST", f"/v1/uploads/{quote(upload_id, safe='')}/blocks", body=body, idempotent=True)
+        return UploadSession.from_wire(answer)
 
     async def upload_status(self, upload_id: str) -> UploadSession:
         """The session's current state, with fresh grants for the blocks still needed."""

@@ -261,14 +261,20 @@ class UploadBlock:
 
 @dataclass(frozen=True, slots=True)
 class UploadSession:
+    """An upload session, or the answer to one part of its block list (``blocks`` are then the part's)."""
+
     upload_id: str
     path: str
     size: int
+    #: "" while the block list is still open
     content_hash: str
     expires_at: float
     block_servers: list[str]
     blocks: list[UploadBlock]
     needed: int
+    #: blocks listed so far (all of them once the list is complete)
+    blocks_listed: int = 0
+    blocks_complete: bool = True
 
     @classmethod
     def from_wire(cls, value: Any) -> UploadSession:
@@ -277,15 +283,22 @@ class UploadSession:
         servers = _list(obj, "block_servers", what)
         if not all(isinstance(s, str) for s in servers):
             raise ProtocolError(f"{what}: block_servers must be URLs")
+        blocks = [UploadBlock.from_wire(b) for b in _list(obj, "blocks", what)]
+        complete = _get(obj, "blocks_complete", bool, what, optional=True)
+        complete = True if complete is None else complete
+        content_hash = _get(obj, "content_hash", str, what, optional=not complete)
+        listed = _get(obj, "blocks_listed", int, what, optional=True)
         return cls(
             upload_id=_get(obj, "upload_id", str, what),
             path=_get(obj, "path", str, what),
             size=_get(obj, "size", int, what),
-            content_hash=_get(obj, "content_hash", str, what),
+            content_hash=content_hash or "",
             expires_at=float(_get(obj, "expires_at", (int, float), what)),
             block_servers=servers,
-            blocks=[UploadBlock.from_wire(b) for b in _list(obj, "blocks", what)],
+            blocks=blocks,
             needed=_get(obj, "needed", int, what),
+            blocks_listed=len(blocks) if listed is None else listed,
+            blocks_complete=complete,
         )
 
 

@@ -4,7 +4,9 @@
 worker threads, each into one of the upload's reusable buffers.
 :class:`BlockSender` PUTs the blocks an upload session still needs,
 ``buffers.count`` at once: each is re-read from the file and checked against
-its xxh3 in a thread while the others are on the wire. A block the block
+its xxh3 in a thread while the others are on the wire. It also sends the
+parts of a block list given in parts (:meth:`BlockSender.send_part`,
+:mod:`client.upload_pipeline`), each block id once. A block the block
 server refuses with ``hash_mismatch`` (its MD5 or SHA-256 is not the one
 announced) means the file changed since it was hashed: :class:`FileChanged`.
 """
@@ -13,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from protocol.errors import GrantExpired, HashMismatch, ProtocolError
-from protocol.hashing import BLOCK_SIZE
+from protocol.hashing import BLOCK_SIZE, BlockHash
 
 from .blockbuf import BlockBuffers
 from .concurrency import bounded_map
@@ -54,6 +57,14 @@ async def hash_blocks(local: LocalFile, progress: Progress, buffers: BlockBuffer
     return await asyncio.to_thread(local.finish_hash, done)
 
 
+@dataclass(slots=True)
+class HashedSoFar:
+    """A file's blocks as far as they are hashed, by index (None: not hashed yet)."""
+
+    blocks: list[BlockHash | None]
+    xxh3: list[str | None]
+
+
 class BlockSender:
     """Sends the blocks a session needs, refreshing expired grants (once for all workers)."""
 
@@ -61,7 +72,7 @@ class BlockSender:
         self,
         client: TesseraClient,
         local: LocalFile,
-        hashed: FileHash,
+        hashed: FileHash | HashedSoFar,
         session: UploadSession,
         progress: Progress,
         buffers: BlockBuffers,
@@ -75,23 +86,25 @@ class BlockSender:
         self._servers: list[str] = []
         self._grants: dict[str, str] = {}
         self._stored: set[str] = set()
+        #: block ids :meth:`send_part` sent or is sending (one PUT per id across parts)
+        self._claimed: set[str] = set()
         self._generation = 0
         self._refresh_lock = asyncio.Lock()
         self.blocks_sent = 0
         self.bytes_sent = 0
 
-    def _absorb(self, session: UploadSession) -> dict[str, int]:
-        """Take the session's servers and grants; return needed block id -> first index."""
+    def _absorb(self, session: UploadSession, part: bool = False) -> dict[str, int]:
+        """Take the session's (or part's) servers and grants; return needed block id -> first index."""
         if session.upload_id != self._upload_id:
             raise ProtocolError("the server answered for another upload session")
-        if len(session.blocks) != len(self._hashed.blocks):
+        if not part and session.blocks_complete and len(session.blocks) != len(self._hashed.blocks):
             raise ProtocolError(
                 f"the upload session lists {len(session.blocks)} blocks, the file has {len(self._hashed.blocks)}"
             )
         self._servers = list(session.block_servers)
         needed: dict[str, int] = {}
         for b in session.blocks:
-            if not 0 <= b.index < len(self._hashed.blocks):
+            if not 0 <= b.index < len(self._hashed.blocks) or self._hashed.blocks[b.index] is None:
                 raise ProtocolError(f"the upload session names block {b.index}, which the file does not have")
             if b.grant:
                 self._grants[b.block_id] = b.grant
@@ -106,16 +119,28 @@ class BlockSender:
 
     async def send(self, session: UploadSession) -> None:
         needed = self._absorb(session)
-        self._progress.phase(UPLOAD, sum(self._hashed.blocks[i].size for i in needed.values()))
+        self._progress.phase(UPLOAD, sum(self._size(i) for i in needed.values()))
         await bounded_map(needed.items(), self._send_one, limit=self._buffers.count)
+
+    async def send_part(self, part: UploadSession) -> None:
+        """Send the needed blocks of one part of a block list not sent for an earlier part; the
+        progress (phase set by the caller, for the whole file) advances by the part's size."""
+        needed = {bid: i for bid, i in self._absorb(part, part=True).items() if bid not in self._claimed}
+        self._claimed.update(needed)
+        self._progress.advance(sum(self._size(b.index) for b in part.blocks) - sum(self._size(i) for i in needed.values()))
+        await bounded_map(needed.items(), self._send_one, limit=self._buffers.count)
+
+    def _size(self, index: int) -> int:
+        block = self._hashed.blocks[index]
+        assert block is not None
+        return block.size
 
     async def _send_one(self, item: tuple[str, int]) -> None:
         block_id, index = item
-        expected = self._hashed.blocks[index]
+        expected, xxh3 = self._hashed.blocks[index], self._hashed.xxh3[index]
+        assert expected is not None and xxh3 is not None
         async with self._buffers.take() as buf:
-            data = await asyncio.to_thread(
-                self._local.read_block, index, expected, self._hashed.xxh3[index], buf
-            )
+            data = await asyncio.to_thread(self._local.read_block, index, expected, xxh3, buf)
             for refresh in range(MAX_GRANT_REFRESHES + 1):
                 generation = self._generation
                 try:

@@ -64,6 +64,7 @@ def create_app(config: ServerConfig) -> web.Application:
     r.add_get("/v1/uploads/incoming", web_uploads.list_incoming)  # before {upload_id}
     r.add_get("/v1/uploads/incoming/{upload_id}", web_uploads.incoming_blocks)
     r.add_get("/v1/uploads/{upload_id}", web_uploads.upload_status)
+    r.add_post("/v1/uploads/{upload_id}/blocks", web_uploads.append_blocks)
     r.add_post("/v1/uploads/{upload_id}/commit", web_uploads.commit_upload)
     r.add_get("/v1/changes", web_changes.list_changes)
     r.add_get("/v1/changes/latest_cursor", web_changes.latest_cursor)

@@ -4,6 +4,13 @@ A session records the file's block list; blocks already stored in the user's
 dedup scope are re-used, every other block gets a new globally unique id. The
 commit verifies every block is stored, then creates the version and moves the
 entry in one transaction.
+
+A session may also be opened with the first part of its block list
+(``"blocks_complete": false``) and given the rest in order
+(:mod:`metaserver.uploads_append`): the file's first blocks can then be sent
+while the rest is still being hashed. Its content hash is unknown (NULL) until
+the list is complete; until then it cannot be committed, and other devices are
+not offered it.
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ class UploadRequest:
     parent_rev: int | None
     #: the file's modification time on the uploading device (Unix seconds), if it said
     client_modified: float | None = None
+    #: False: ``blocks`` is the first part of the list (the rest comes in order); ``content_hash`` is ""
+    complete: bool = True
 
     @property
     def client_modified_at(self) -> datetime | None:
@@ -71,16 +80,19 @@ class UploadRequest:
         if not isinstance(raw_blocks, list):
             raise BadRequest("blocks must be a list")
         blocks = tuple(hashing.BlockHash.from_wire(b) for b in raw_blocks)
-        want_sizes = hashing.expected_block_sizes(size)
-        if [b.size for b in blocks] != want_sizes:
-            raise BadRequest(
-                f"a file of {size} bytes has {len(want_sizes)} blocks of {hashing.BLOCK_SIZE} bytes "
-                "(the last one shorter); the block list does not match"
-            )
-        computed = hashing.content_hash(b.sha256 for b in blocks)
+        complete = body.get("blocks_complete", True)
+        if not isinstance(complete, bool):
+            raise BadRequest("blocks_complete must be true or false")
+        check_block_sizes(size, 0, blocks, complete)
         claimed = body.get("content_hash")
-        if claimed is not None and hashing.check_hex(claimed, 64, "content_hash") != computed:
-            raise BadRequest("content_hash does not match the blocks' SHA-256s")
+        if not complete:
+            if claimed is not None:
+                raise BadRequest("content_hash is computed once the block list is complete; do not send it before")
+            computed = ""
+        else:
+            computed = hashing.content_hash(b.sha256 for b in blocks)
+            if claimed is not None and hashing.check_hex(claimed, 64, "content_hash") != computed:
+                raise BadRequest("content_hash does not match the blocks' SHA-256s")
         mode = body.get("mode", "overwrite")
         if mode not in MODES:
             raise BadRequest(f"mode must be one of {', '.join(MODES)}")
@@ -93,11 +105,28 @@ class UploadRequest:
         if client_modified is not None and not valid_file_time(client_modified):
             raise BadRequest(f"client_modified must be Unix seconds in 0..{MAX_FILE_TIME} or null")
         return cls(path, size, blocks, computed, mode, parent_rev,
-                   None if client_modified is None else float(client_modified))  # fmt: skip
+                   None if client_modified is None else float(client_modified), complete)  # fmt: skip
 
 
-def check_target(current: asyncpg.Record | None, req_mode: str, parent_rev: int | None, content_hash: bytes) -> str:
-    """Decide what a commit onto ``current`` does: 'new', 'same' (no new version) or raise."""
+def check_block_sizes(size: int, start: int, blocks: Sequence[hashing.BlockHash], complete: bool) -> None:
+    """BadRequest unless ``blocks`` are the blocks of a file of ``size`` bytes from index ``start``
+    on (all the rest of them if ``complete``): 4 MiB each, the last one shorter."""
+    want = hashing.expected_block_sizes(size)
+    got = [b.size for b in blocks]
+    part = want[start : start + len(got)] if not complete else want[start:]
+    if got != part or start + len(got) > len(want):
+        raise BadRequest(
+            f"a file of {size} bytes has {len(want)} blocks of {hashing.BLOCK_SIZE} bytes (the last one "
+            f"shorter); the block list {'from index ' + str(start) + ' ' if start else ''}does not match"
+        )
+
+
+def check_target(
+    current: asyncpg.Record | None, req_mode: str, parent_rev: int | None, content_hash: bytes | None
+) -> str:
+    """Decide what a commit onto ``current`` does: 'new', 'same' (no new version) or raise.
+
+    ``content_hash`` None (a block list still open) checks only what does not depend on it."""
     live = current is not None and not current["deleted"]
     if live and current["kind"] == "folder":
         raise IsAFolder(f"{current['path']} is a folder")
@@ -107,8 +136,8 @@ def check_target(current: asyncpg.Record | None, req_mode: str, parent_rev: int 
             f"{current['path'] if current else 'the file'} changed since revision {parent_rev}",
             current_rev=current_rev,
         )
-    same = live and bytes(current["content_hash"]) == content_hash
-    if req_mode == "add" and live and not same:
+    same = live and content_hash is not None and bytes(current["content_hash"]) == content_hash
+    if req_mode == "add" and live and not same and content_hash is not None:
         raise Conflict(f"{current['path']} already exists with other content", current_rev=current_rev)
     return "same" if same else "new"
 
@@ -121,7 +150,11 @@ async def _precheck_target(conn: asyncpg.Connection, ns_id: int, req: UploadRequ
         row = found.get(paths.path_key(p))
         if row is not None and not row["deleted"] and row["kind"] != "folder":
             raise NotAFolder(f"{row['path']} is a file, not a folder")
-    check_target(found.get(paths.path_key(req.path)), req.mode, req.parent_rev, bytes.fromhex(req.content_hash))
+    check_target(found.get(paths.path_key(req.path)), req.mode, req.parent_rev, _hash_bytes(req.content_hash))
+
+
+def _hash_bytes(content_hash: str) -> bytes | None:
+    return bytes.fromhex(content_hash) if content_hash else None
 
 
 async def create(
@@ -142,7 +175,7 @@ async def create(
     new_blocks = [b for key, b in unique.items() if key not in ids]
     for b in new_blocks:
         ids[(b.sha256, b.size)] = uuid.uuid4().hex
-    await _check_quota(conn, caller.user_id, sum(b.size for b in new_blocks))
+    await check_quota(conn, caller.user_id, sum(b.size for b in new_blocks))
     await insert_blocks(conn, caller.user_id, new_blocks, ids)
     session_id = uuid.uuid4().hex
     expires = datetime.now(UTC) + timedelta(seconds=config.upload_session_ttl)
@@ -156,8 +189,8 @@ async def create(
         ns_id,
         req.path,
         req.size,
-        bytes.fromhex(req.content_hash),
-        len(req.blocks),
+        _hash_bytes(req.content_hash),
+        hashing.block_count(req.size),
         req.mode,
         req.parent_rev,
         caller.device_name,
@@ -172,14 +205,14 @@ async def create(
             session_id,
             [ids[(b.sha256, b.size)] for b in req.blocks],
         )
-    answer = await status(conn, config, caller, session_id)
+    reply = await status(conn, config, caller, session_id)
     # other devices see "a file is being uploaded" in the change feed; last, so that the
     # namespace lock the journal takes is held only until the commit right after
     j = journal or await Journal.begin(conn, ns_id)
     j.add(paths.path_key(req.path), req.path, "pending", None, False)
     if journal is None:
         await j.flush()
-    return answer
+    return reply
 
 
 async def stored_blocks(
@@ -226,7 +259,7 @@ async def insert_blocks(
     )
 
 
-async def _check_quota(conn: asyncpg.Connection, user_id: int, new_bytes: int) -> None:
+async def check_quota(conn: asyncpg.Connection, user_id: int, new_bytes: int) -> None:
     if new_bytes == 0:
         return
     quota = await conn.fetchval("SELECT quota_bytes FROM users WHERE id = $1", user_id)
@@ -241,7 +274,7 @@ async def _check_quota(conn: asyncpg.Connection, user_id: int, new_bytes: int) -
         )
 
 
-async def _load(conn: asyncpg.Connection, caller: Caller, session_id: str, *, lock: bool = False) -> asyncpg.Record:
+async def load_session(conn: asyncpg.Connection, caller: Caller, session_id: str, *, lock: bool = False) -> asyncpg.Record:
     try:
         session_id = canonical_block_id(session_id)  # the same strict 32-hex id form
     except BadRequest:
@@ -254,19 +287,34 @@ async def _load(conn: asyncpg.Connection, caller: Caller, session_id: str, *, lo
     return row
 
 
-def _expired(row: asyncpg.Record) -> bool:
+def expired(row: asyncpg.Record) -> bool:
     return row["expires_at"] <= datetime.now(UTC)
 
 
 async def status(conn: asyncpg.Connection, config: ServerConfig, caller: Caller, session_id: str) -> dict[str, Any]:
-    s = await _load(conn, caller, session_id)
-    if s["state"] != "open" or _expired(s):
+    s = await load_session(conn, caller, session_id)
+    if s["state"] != "open" or expired(s):
         raise UploadExpired()
+    return await session_reply(conn, config, caller, s)
+
+
+async def session_reply(
+    conn: asyncpg.Connection,
+    config: ServerConfig,
+    caller: Caller,
+    s: asyncpg.Record,
+    start: int = 0,
+    stop: int | None = None,
+) -> dict[str, Any]:
+    """The session ``s`` as its creator sees it, with the listed blocks ``start..stop`` (all by
+    default), each needed one with a put grant."""
     rows = await conn.fetch(
         """SELECT sb.idx, b.id, b.size, b.md5, b.sha256, b.state
              FROM session_blocks sb JOIN blocks b ON b.id = sb.block_id
-            WHERE sb.session_id = $1 ORDER BY sb.idx""",
+            WHERE sb.session_id = $1 AND sb.idx >= $2 AND sb.idx < $3 ORDER BY sb.idx""",
         s["id"],
+        start,
+        s["block_count"] if stop is None else stop,
     )
     out_blocks = []
     granted: set[str] = set()
@@ -280,15 +328,18 @@ async def status(conn: asyncpg.Connection, config: ServerConfig, caller: Caller,
                 granted.add(r["id"])
                 item["grant"] = put_grant(config, caller.user_id, r["id"], r["size"], r["md5"], r["sha256"])
         out_blocks.append(item)
+    listed = await conn.fetchval("SELECT count(*) FROM session_blocks WHERE session_id = $1", s["id"])
     return {
         "upload_id": s["id"],
         "path": s["path"],
         "size": s["size"],
-        "content_hash": bytes(s["content_hash"]).hex(),
+        "content_hash": None if s["content_hash"] is None else bytes(s["content_hash"]).hex(),
         "expires_at": s["expires_at"].timestamp(),
         "block_servers": list(config.block_urls),
         "blocks": out_blocks,
         "needed": len(granted),
+        "blocks_listed": listed,
+        "blocks_complete": s["content_hash"] is not None,
     }
 
 
@@ -296,11 +347,13 @@ async def commit(
     conn: asyncpg.Connection, caller: Caller, session_id: str, journal: Journal | None = None
 ) -> dict[str, Any]:
     """Commit a session whose blocks are all stored; with ``journal``, the caller flushes it."""
-    s = await _load(conn, caller, session_id, lock=True)
+    s = await load_session(conn, caller, session_id, lock=True)
     if s["state"] == "committed":
         return await _committed_metadata(conn, s)  # a retried commit whose answer was lost
-    if _expired(s):
+    if expired(s):
         raise UploadExpired()
+    if s["content_hash"] is None:
+        raise BadRequest("the upload's block list is not complete: list the rest before the commit")
     missing = await conn.fetch(
         """SELECT sb.idx FROM session_blocks sb JOIN blocks b ON b.id = sb.block_id
             WHERE sb.session_id = $1 AND b.state <> 'stored' ORDER BY sb.idx LIMIT $2""",

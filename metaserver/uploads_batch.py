@@ -19,6 +19,7 @@ import asyncpg
 
 from protocol import paths
 from protocol.errors import (
+    BadRequest,
     NotAFolder,
     QuotaExceeded,
     TesseraError,
@@ -56,7 +57,10 @@ async def create_many(
     items: list[uploads.UploadRequest | TesseraError] = []
     for body in raw:
         try:
-            items.append(uploads.UploadRequest.from_wire(body))
+            req = uploads.UploadRequest.from_wire(body)
+            if not req.complete:
+                raise BadRequest("a batch takes whole block lists (open a big file's session alone)")
+            items.append(req)
         except TesseraError as e:
             items.append(e)
     reqs = [r for r in items if isinstance(r, uploads.UploadRequest)]

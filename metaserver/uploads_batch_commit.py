@@ -86,8 +86,10 @@ async def commit_many(
             items.append(w)
         elif s is None:
             items.append(NotFound("no such upload session"))
-        elif uploads._expired(s):
+        elif uploads.expired(s):
             items.append(UploadExpired())
+        elif s["content_hash"] is None:
+            items.append(BadRequest("the upload's block list is not complete: list the rest before the commit"))
         elif s["id"] in missing:
             idx = missing[s["id"]][: uploads.MAX_MISSING_REPORTED]
             more = "+" if len(missing[s["id"]]) > uploads.MAX_MISSING_REPORTED else ""

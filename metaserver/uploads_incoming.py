@@ -12,7 +12,8 @@ version, and a session that expires or is abandoned simply stops being
 offered.
 
 Only sessions of at least :data:`MIN_BLOCKS` blocks are offered (small files
-commit before a prefetch could help), never to the device that opened them,
+commit before a prefetch could help), once their block list is complete
+(:mod:`metaserver.uploads_append`), never to the device that opened them,
 and not once the current tree would refuse their commit as a conflict (the
 uploader then keeps its file as a conflicted copy: the session is abandoned).
 """
@@ -40,6 +41,7 @@ MAX_LISTED = 100
 
 #: open, unexpired sessions of the namespace opened by another device ($1 ns, $2 token, $3 device)
 _VISIBLE = """s.ns_id = $1 AND s.state = 'open' AND s.expires_at > now() AND s.block_count >= $4
+              AND s.content_hash IS NOT NULL
               AND coalesce(s.token_id <> $2, s.device_name <> $3)"""
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import batch, db, uploads, uploads_batch, uploads_batch_commit, uploads_incoming
+from . import batch, db, uploads, uploads_append, uploads_batch, uploads_batch_commit, uploads_incoming
 from .web_auth import authenticate
 from .web_common import query_int, read_body, respond
 from .web_keys import CONFIG, POOL
@@ -22,6 +22,15 @@ async def upload_status(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     async with db.transaction(request.app[POOL]) as conn:
         answer = await uploads.status(conn, request.app[CONFIG], ctx.caller, request.match_info["upload_id"])
+    return respond(request, answer)
+
+
+async def append_blocks(request: web.Request) -> web.Response:
+    """List the next part of an open session's blocks; the part's blocks, needed ones with grants."""
+    ctx = await authenticate(request)
+    body = await read_body(request)
+    async with db.transaction(request.app[POOL]) as conn:
+        answer = await uploads_append.append(conn, request.app[CONFIG], ctx.caller, request.match_info["upload_id"], body)
     return respond(request, answer)
 
 
