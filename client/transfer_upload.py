@@ -7,8 +7,11 @@
    a :class:`~client.filehash.StampedHash`; they are used if the file still
    has the stamp (size, mtime, inode) they were taken at, else it is hashed.
 2. ``POST /v1/uploads`` says which blocks the server lacks (the rest are
-   deduplicated) and grants each missing block id a PUT. The protocol needs
-   the whole block list here, so sending starts once hashing is done.
+   deduplicated) and grants each missing block id a PUT. A file of 8 blocks
+   or more that has to be hashed opens its session with its first blocks and
+   lists the rest in parts as they are hashed, sending each part's blocks
+   meanwhile (:mod:`client.upload_pipeline`); a smaller one, or one whose
+   hashes are known, is listed whole.
 3. The missing blocks are re-read from disk at ``index * BLOCK_SIZE`` and PUT
    to the block servers, ``concurrency`` at once (the next block is read while
    the previous ones are on the wire); identical blocks share an id and go
@@ -58,6 +61,7 @@ from .models import Metadata, UploadSession
 from .progress import NullProgress, Progress
 from .upload_blocks import BlockSender, hash_blocks
 from .upload_journal import JournalEntry, UploadJournal, UploadKey
+from .upload_pipeline import MIN_BLOCKS, SessionTarget, block_count, hash_and_send
 
 if TYPE_CHECKING:
     from .api import TesseraClient
@@ -145,23 +149,32 @@ async def upload_file(
         )
         resumed = await _resume(client, resume, target) if resume is not None else None
         blocks_hashed = 0
+        sent: BlockSender | None = None  # blocks sent while the file was hashed
         if resumed is not None:
             hashed, session = resumed
-        else:
-            if known is not None and known.stamp == local.stamp:
-                hashed = known.hashed
-            else:
-                if known is not None:
-                    log.info("%s changed since it was hashed; hashing it again", local.path)
-                hashed = await hash_blocks(local, progress, buffers)
-                blocks_hashed = len(hashed.blocks)
+        elif known is not None and known.stamp == local.stamp:
+            hashed = known.hashed
             session = await _open_session(client, resume, target, hashed)
+        else:
+            if known is not None:
+                log.info("%s changed since it was hashed; hashing it again", local.path)
+            if block_count(local.size) >= MIN_BLOCKS:
+                opened = SessionTarget(remote_path, mode, parent_rev, wire_mtime(local.stamp.mtime_ns))
+                hashed, session, sent = await hash_and_send(
+                    client, local, opened, progress, buffers, lambda h, s: _record(resume, target, h, s)
+                )
+            else:
+                hashed = await hash_blocks(local, progress, buffers)
+                session = await _open_session(client, resume, target, hashed)
+            blocks_hashed = len(hashed.blocks)
         blocks_sent = bytes_sent = 0
         restarted = False
         while True:
-            sender = BlockSender(client, local, hashed, session, progress, buffers)
+            sender = sent or BlockSender(client, local, hashed, session, progress, buffers)
             try:
-                await sender.send(session)
+                if sent is None:
+                    await sender.send(session)
+                sent = None
                 metadata = await _commit(client, local, sender, session.upload_id)
                 break
             except _SESSION_GONE as err:
@@ -208,6 +221,12 @@ async def _open_session(
     )
     if session.size != hashed.size or session.content_hash != hashed.content_hash:
         raise ProtocolError("the upload session does not describe the file that was announced")
+    await _record(journal, target, hashed, session)
+    return session
+
+
+async def _record(journal: UploadJournal | None, target: _Target, hashed: FileHash, session: UploadSession) -> None:
+    """Record the session (its block list complete) in the journal, so a rerun resumes it."""
     if journal is not None:
         entry = JournalEntry(
             session.upload_id,
@@ -219,7 +238,6 @@ async def _open_session(
             expires_at=session.expires_at,
         )
         await journal.record(target.key, entry)
-    return session
 
 
 async def _resume(
