@@ -328,7 +328,12 @@ async def session_reply(
                 granted.add(r["id"])
                 item["grant"] = put_grant(config, caller.user_id, r["id"], r["size"], r["md5"], r["sha256"])
         out_blocks.append(item)
-    listed = await conn.fetchval("SELECT count(*) FROM session_blocks WHERE session_id = $1", s["id"])
+    complete = s["content_hash"] is not None
+    listed = (
+        s["block_count"]
+        if complete
+        else await conn.fetchval("SELECT count(*) FROM session_blocks WHERE session_id = $1", s["id"])
+    )
     return {
         "upload_id": s["id"],
         "path": s["path"],
@@ -339,7 +344,7 @@ async def session_reply(
         "blocks": out_blocks,
         "needed": len(granted),
         "blocks_listed": listed,
-        "blocks_complete": s["content_hash"] is not None,
+        "blocks_complete": complete,
     }
 
 
