@@ -31,6 +31,7 @@ from . import uploads
 from .auth import Caller
 from .config import ServerConfig
 from .journal import Journal
+from .upload_request import check_block_sizes
 
 #: blocks one part may list (a part of 10,000 is 40 GiB of file)
 MAX_PART_BLOCKS = 10_000
@@ -61,7 +62,7 @@ async def append(
     s = await uploads.load_session(conn, caller, session_id, lock=True)
     if s["state"] != "open" or uploads.expired(s):
         raise UploadExpired()
-    uploads.check_block_sizes(s["size"], start, blocks, complete=False)
+    check_block_sizes(s["size"], start, blocks, complete=False)
     listed = await conn.fetch(
         """SELECT sb.idx, b.id, b.size, b.md5, b.sha256
              FROM session_blocks sb JOIN blocks b ON b.id = sb.block_id

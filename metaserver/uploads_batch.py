@@ -30,10 +30,11 @@ from .auth import Caller
 from .config import ServerConfig
 from .grant_issue import put_grant
 from .journal import Journal
+from .upload_request import UploadRequest
 from .users import used_bytes
 
 
-def _precheck(found: dict[str, Any], req: uploads.UploadRequest) -> None:
+def _precheck(found: dict[str, Any], req: UploadRequest) -> None:
     """What :func:`metaserver.uploads._precheck_target` checks, against rows read beforehand."""
     for p in paths.ancestors(req.path):
         row = found.get(paths.path_key(p))
@@ -54,32 +55,32 @@ async def create_many(
     alone, and its checks only fail early what the commit checks again under the
     lock, so batches in flight do not queue behind each other's work.
     """
-    items: list[uploads.UploadRequest | TesseraError] = []
+    items: list[UploadRequest | TesseraError] = []
     for body in raw:
         try:
-            req = uploads.UploadRequest.from_wire(body)
+            req = UploadRequest.from_wire(body)
             if not req.complete:
                 raise BadRequest("a batch takes whole block lists (open a big file's session alone)")
             items.append(req)
         except TesseraError as e:
             items.append(e)
-    reqs = [r for r in items if isinstance(r, uploads.UploadRequest)]
+    reqs = [r for r in items if isinstance(r, UploadRequest)]
     keys = {paths.path_key(p) for r in reqs for p in [*paths.ancestors(r.path), r.path]}
     found = await entries.get_many(conn, ns_id, sorted(keys)) if keys else {}
     for i, r in enumerate(items):
-        if isinstance(r, uploads.UploadRequest):
+        if isinstance(r, UploadRequest):
             try:
                 _precheck(found, r)
             except TesseraError as e:
                 items[i] = e
     # re-use stored blocks of this user with the same SHA-256 and size (locked against the collector)
-    unique = {(b.sha256, b.size) for r in items if isinstance(r, uploads.UploadRequest) for b in r.blocks}
+    unique = {(b.sha256, b.size) for r in items if isinstance(r, UploadRequest) for b in r.blocks}
     ids = await uploads.stored_blocks(conn, caller.user_id, unique)
     stored = set(ids)
     await _check_quotas(conn, caller.user_id, items, stored)
     new_blocks = {}
     for r in items:
-        if isinstance(r, uploads.UploadRequest):
+        if isinstance(r, UploadRequest):
             for b in r.blocks:
                 key = (b.sha256, b.size)
                 if key not in ids:
@@ -87,7 +88,7 @@ async def create_many(
                     new_blocks[key] = b
     await uploads.insert_blocks(conn, caller.user_id, list(new_blocks.values()), ids)
     expires = datetime.now(UTC) + timedelta(seconds=config.upload_session_ttl)
-    live = [r for r in items if isinstance(r, uploads.UploadRequest)]
+    live = [r for r in items if isinstance(r, UploadRequest)]
     session_ids = [uuid.uuid4().hex for _ in live]
     if live:
         await conn.execute(
@@ -147,7 +148,7 @@ async def _check_quotas(
     """QuotaExceeded for each item whose new blocks would not fit (as the single create checks it)."""
     need = []
     for r in items:
-        if isinstance(r, uploads.UploadRequest):
+        if isinstance(r, UploadRequest):
             distinct = {(b.sha256, b.size) for b in r.blocks} - stored
             need.append(sum(size for _, size in distinct))
         else:
@@ -171,7 +172,7 @@ def _session_answer(
     config: ServerConfig,
     caller: Caller,
     session_id: str,
-    r: uploads.UploadRequest,
+    r: UploadRequest,
     ids: dict[tuple[str, int], str],
     stored: set[tuple[str, int]],
     expires: datetime,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import batch, db, uploads, uploads_append, uploads_batch, uploads_batch_commit, uploads_incoming
+from .upload_request import UploadRequest
 from .web_auth import authenticate
 from .web_common import query_int, read_body, respond
 from .web_keys import CONFIG, POOL
@@ -12,7 +13,7 @@ from .web_keys import CONFIG, POOL
 
 async def create_upload(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
-    req = uploads.UploadRequest.from_wire(await read_body(request))
+    req = UploadRequest.from_wire(await read_body(request))
     async with db.transaction(request.app[POOL]) as conn:
         answer = await uploads.create(conn, request.app[CONFIG], ctx.caller, ctx.ns_id, req)
     return respond(request, answer)
