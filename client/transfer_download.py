@@ -39,9 +39,10 @@ before the version was committed) becomes the temp file when it has the
 version's size and content hash: it is renamed beside the target, its staged
 blocks are kept (read back and checked against the xxh3-64 each was staged
 with only where something else wrote to the file since: see
-:mod:`client.prefetch_stage`), and only the other blocks are downloaded. Where it cannot be renamed there (another file
-system), its blocks are copied from it like other local blocks. Either way the
-download owns it and removes it on failure.
+:mod:`client.prefetch_stage`), and only the other blocks are downloaded.
+Where it cannot be renamed there (another file system), its blocks are copied
+from it like other local blocks. Either way the download owns it and removes
+it on failure.
 """
 
 from __future__ import annotations

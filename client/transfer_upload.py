@@ -43,7 +43,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from protocol import paths
+from protocol import hashing, paths
 from protocol.errors import (
     BadRequest,
     BlocksMissing,
@@ -61,7 +61,7 @@ from .models import Metadata, UploadSession
 from .progress import NullProgress, Progress
 from .upload_blocks import BlockSender, hash_blocks
 from .upload_journal import JournalEntry, UploadJournal, UploadKey
-from .upload_pipeline import MIN_BLOCKS, SessionTarget, block_count, hash_and_send
+from .upload_pipeline import MIN_BLOCKS, SessionTarget, hash_and_send
 
 if TYPE_CHECKING:
     from .api import TesseraClient
@@ -158,7 +158,7 @@ async def upload_file(
         else:
             if known is not None:
                 log.info("%s changed since it was hashed; hashing it again", local.path)
-            if block_count(local.size) >= MIN_BLOCKS:
+            if hashing.block_count(local.size) >= MIN_BLOCKS:
                 opened = SessionTarget(remote_path, mode, parent_rev, wire_mtime(local.stamp.mtime_ns))
                 hashed, session, sent = await hash_and_send(
                     client, local, opened, progress, buffers, lambda h, s: _record(resume, target, h, s)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from protocol.errors import ProtocolError
-from protocol.hashing import BLOCK_SIZE, content_hash
+from protocol.hashing import block_count, content_hash
 
 from .blockbuf import BlockBuffers
 from .concurrency import bounded_map
@@ -70,10 +70,6 @@ class SessionTarget:
     client_modified: float | None
 
 
-def block_count(size: int) -> int:
-    return (size + BLOCK_SIZE - 1) // BLOCK_SIZE
-
-
 class _Hasher:
     """Hashes the blocks in the background; tells how long a prefix is done."""
 
@@ -85,8 +81,13 @@ class _Hasher:
         self.so_far = HashedSoFar([None] * self.count, [None] * self.count)
         self.ready = 0  # blocks 0..ready-1 are hashed
         self._changed = asyncio.Condition()
+        self._last_wake: asyncio.Future[None] | None = None  # held: the loop keeps tasks weakly
         self.task = asyncio.create_task(bounded_map(range(self.count), self._one, limit=buffers.count))
-        self.task.add_done_callback(lambda _: asyncio.ensure_future(self._wake()))
+        self.task.add_done_callback(self._ended)
+
+    def _ended(self, _task: asyncio.Task[None]) -> None:
+        # a failed or finished hashing wakes the waiters (they look at the task)
+        self._last_wake = asyncio.ensure_future(self._wake())
 
     async def _one(self, index: int) -> None:
         async with self._buffers.take() as buf:

@@ -80,7 +80,9 @@ async def append(
     count = len(listed) + len(new)
     if count == s["block_count"] and s["content_hash"] is None:
         s = await _complete(conn, s, [bytes(r["sha256"]).hex() for r in listed] + [b.sha256 for b in new], claimed)
-    elif claimed is not None and (s["content_hash"] is None or bytes(s["content_hash"]).hex() != claimed):
+    elif claimed is not None and s["content_hash"] is None:
+        raise BadRequest("content_hash goes with the part that completes the block list")
+    elif claimed is not None and bytes(s["content_hash"]).hex() != claimed:
         raise BadRequest("content_hash does not match the blocks' SHA-256s")
     return await uploads.session_reply(conn, config, caller, s, start, start + len(blocks))
 

@@ -65,7 +65,8 @@ async def test_parts_out_of_order_or_of_other_blocks_are_refused(api, pool):
         ({"start": 2, "blocks": blocks[2:] + blocks[2:3]}, "does not match"),  # past the end
         ({"start": 2, "blocks": []}, "1.."),
         ({"start": -1, "blocks": blocks[2:3]}, "start"),
-        ({"start": 2, "blocks": blocks[2:], "content_hash": "0" * 64}, "content_hash"),
+        ({"start": 2, "blocks": blocks[2:], "content_hash": "0" * 64}, "content_hash does not match"),
+        ({"start": 2, "blocks": blocks[2:3], "content_hash": "0" * 64}, "completes the block list"),
     ]
     for body, message in cases:
         status, answer = await api.call("POST", f"/v1/uploads/{uid}/blocks", body)
