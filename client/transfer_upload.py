@@ -160,9 +160,16 @@ async def upload_file(
                 log.info("%s changed since it was hashed; hashing it again", local.path)
             if hashing.block_count(local.size) >= MIN_BLOCKS:
                 opened = SessionTarget(remote_path, mode, parent_rev, wire_mtime(local.stamp.mtime_ns))
-                hashed, session, sent = await hash_and_send(
-                    client, local, opened, progress, buffers, lambda h, s: _record(resume, target, h, s)
-                )
+                try:
+                    hashed, session, sent = await hash_and_send(
+                        client, local, opened, progress, buffers, lambda h, s: _record(resume, target, h, s)
+                    )
+                except _SESSION_GONE as err:
+                    # gone while its list was being given (an upload longer than the session's
+                    # lifetime): start over the ordinary way; the blocks stored so far are re-used
+                    log.info("the upload session of %s is gone (%s); starting a new one", local.path, err.code)
+                    hashed = await hash_blocks(local, progress, buffers)
+                    session = await _open_session(client, resume, target, hashed)
             else:
                 hashed = await hash_blocks(local, progress, buffers)
                 session = await _open_session(client, resume, target, hashed)

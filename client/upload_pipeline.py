@@ -23,7 +23,10 @@ opened, as :meth:`~client.filehash.LocalFile.finish_hash` checks),
 still on the wire: the caller journals the session there, so that an upload
 interrupted from then on resumes it. When :func:`hash_and_send` returns, every
 needed block is sent; the caller commits. A failure anywhere cancels the rest
-and is raised; a session that was never completed just expires.
+and is raised; a session that was never completed just expires. A session
+found gone meanwhile (an upload that outlives the session, 24 h by default) is
+started over by the caller the ordinary way (hash, then list whole), the
+blocks stored so far re-used.
 """
 
 from __future__ import annotations

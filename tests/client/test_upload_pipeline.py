@@ -110,3 +110,21 @@ async def test_an_interrupted_pipelined_upload_resumes_once_its_list_is_complete
         result = await client.upload_file(src, "/big.bin", resume=journal)
         assert result.resumed and result.blocks_hashed == 0 and 1 <= result.blocks_sent < BLOCKS
     assert await downloaded(client, "/big.bin", tmp_path) == src.read_bytes()
+
+
+async def test_a_session_that_expires_while_its_list_is_given_is_started_over(client, servers, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="client.transfer_upload")
+    src = write_random(tmp_path / "big.bin", SIZE, 8)
+    real_append = client.append_upload_blocks
+
+    async def append_after_expiry(upload_id, *args, **kwargs):
+        await servers.pool.execute("UPDATE upload_sessions SET expires_at = now() WHERE id = $1", upload_id)
+        return await real_append(upload_id, *args, **kwargs)
+
+    client.append_upload_blocks = append_after_expiry
+    result = await client.upload_file(src, "/big.bin")
+    assert "is gone (upload_expired); starting a new one" in caplog.text
+    states = await servers.pool.fetch("SELECT state FROM upload_sessions ORDER BY created_at")
+    assert [r["state"] for r in states] == ["open", "committed"]  # the expired one, then the new one
+    assert result.upload_id != (await servers.pool.fetchval("SELECT id FROM upload_sessions WHERE state = 'open'"))
+    assert await downloaded(client, "/big.bin", tmp_path) == src.read_bytes()
