@@ -80,7 +80,7 @@ class _Hasher:
         self._local = local
         self._buffers = buffers
         self.count = block_count(local.size)
-        self.done: list[HashedBlock | None] = [None] * self.count
+        #: what the sender reads; blocks 0..ready-1 are all set
         self.so_far = HashedSoFar([None] * self.count, [None] * self.count)
         self.ready = 0  # blocks 0..ready-1 are hashed
         self._changed = asyncio.Condition()
@@ -95,13 +95,12 @@ class _Hasher:
     async def _one(self, index: int) -> None:
         async with self._buffers.take() as buf:
             block = await asyncio.to_thread(self._local.hash_block_at, index, buf)
-        self.done[index] = block
         self.so_far.blocks[index], self.so_far.xxh3[index] = block.wire, block.xxh3
         await self._wake()
 
     async def _wake(self) -> None:
         async with self._changed:
-            while self.ready < self.count and self.done[self.ready] is not None:
+            while self.ready < self.count and self.so_far.blocks[self.ready] is not None:
                 self.ready += 1
             self._changed.notify_all()
 
@@ -113,6 +112,11 @@ class _Hasher:
         if self.task.done() and self.task.exception() is not None:
             raise self.task.exception()  # type: ignore[misc]
         return self.ready
+
+    def hashed(self, start: int, stop: int) -> list[HashedBlock]:
+        """Blocks ``start..stop`` (all hashed: below :attr:`ready`)."""
+        blocks, xxh3 = self.so_far.blocks[start:stop], self.so_far.xxh3[start:stop]
+        return [HashedBlock(b, x) for b, x in zip(blocks, xxh3, strict=True) if b is not None and x is not None]
 
 
 async def hash_and_send(
@@ -138,9 +142,9 @@ async def hash_and_send(
                     raise send.exception()  # type: ignore[misc]
             step = FIRST_PART if session is None else min(MAX_PART, max(PART, listed // 4))
             ready = min(await hasher.wait_for(min(hasher.count, listed + step)), listed + MAX_PART)
-            blocks = [b.wire for b in hasher.done[listed:ready] if b is not None]
+            blocks = [b.wire for b in hasher.hashed(listed, ready)]
             last = ready == hasher.count
-            whole = content_hash(b.wire.sha256 for b in hasher.done if b is not None) if last else None
+            whole = content_hash(b.sha256 for b in hasher.so_far.blocks if b is not None) if last else None
             if session is None:
                 session = answer = await client.create_upload(
                     target.remote_path,
@@ -164,7 +168,7 @@ async def hash_and_send(
             listed = ready
         assert session is not None and sender is not None
         await hasher.task
-        hashed = await asyncio.to_thread(local.finish_hash, [b for b in hasher.done if b is not None])
+        hashed = await asyncio.to_thread(local.finish_hash, hasher.hashed(0, hasher.count))
         await on_listed(hashed, session)
         for send in sends:
             await send

@@ -230,9 +230,11 @@ async def session_reply(
     s: asyncpg.Record,
     start: int = 0,
     stop: int | None = None,
+    listed: int | None = None,
 ) -> dict[str, Any]:
     """The session ``s`` as its creator sees it, with the listed blocks ``start..stop`` (all by
-    default), each needed one with a put grant."""
+    default), each needed one with a put grant; ``listed``: how many blocks it lists, if the
+    caller knows (else counted while the list is open)."""
     rows = await conn.fetch(
         """SELECT sb.idx, b.id, b.size, b.md5, b.sha256, b.state
              FROM session_blocks sb JOIN blocks b ON b.id = sb.block_id
@@ -254,11 +256,10 @@ async def session_reply(
                 item["grant"] = put_grant(config, caller.user_id, r["id"], r["size"], r["md5"], r["sha256"])
         out_blocks.append(item)
     complete = s["content_hash"] is not None
-    listed = (
-        s["block_count"]
-        if complete
-        else await conn.fetchval("SELECT count(*) FROM session_blocks WHERE session_id = $1", s["id"])
-    )
+    if complete:
+        listed = s["block_count"]
+    elif listed is None:
+        listed = await conn.fetchval("SELECT count(*) FROM session_blocks WHERE session_id = $1", s["id"])
     return {
         "upload_id": s["id"],
         "path": s["path"],

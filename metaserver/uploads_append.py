@@ -84,7 +84,7 @@ async def append(
         raise BadRequest("content_hash goes with the part that completes the block list")
     elif claimed is not None and bytes(s["content_hash"]).hex() != claimed:
         raise BadRequest("content_hash does not match the blocks' SHA-256s")
-    return await uploads.session_reply(conn, config, caller, s, start, start + len(blocks))
+    return await uploads.session_reply(conn, config, caller, s, start, start + len(blocks), listed=count)
 
 
 async def _add_blocks(
