@@ -9,6 +9,7 @@ servers). The helpers wait with generous timeouts and never assert on timing.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 from collections import Counter
@@ -21,6 +22,7 @@ import pytest
 from aiohttp import web
 
 from client import RetryPolicy, TesseraClient
+from client.errors import FileChanged
 from client.filehash import hash_file
 from client.sync_config import SyncSettings
 from client.sync_daemon import SyncDaemon, syncing_device
@@ -46,6 +48,8 @@ CONVERGE_TIMEOUT = 90.0
 
 #: a snapshot: path relative to the folder -> content hash (None for a folder)
 Snapshot = dict[str, str | None]
+#: numbers the values of files caught being written, so that no two snapshots agree on one
+_changing = itertools.count()
 
 
 async def eventually(
@@ -70,14 +74,25 @@ async def until(predicate: Callable[[], bool], what: str, *, within: float = CON
 
 
 def snapshot_blocking(root: Path) -> Snapshot:
-    """Every file and folder under ``root`` (temp files and the like included: they must not linger)."""
+    """Every file and folder under ``root`` (temp files and the like included: they must not linger).
+
+    A file being written while it is hashed (a daemon's download temp file) gets a value no other
+    snapshot has, so that no two snapshots agree while a daemon is still writing; one removed
+    meanwhile is left out.
+    """
     out: Snapshot = {}
     for folder, dirs, files in os.walk(root):
         rel = Path(folder).relative_to(root)
         for d in dirs:
             out[(rel / d).as_posix()] = None
         for f in files:
-            out[(rel / f).as_posix()] = hash_file(Path(folder) / f).content_hash
+            try:
+                digest = hash_file(Path(folder) / f).content_hash
+            except FileNotFoundError:
+                continue
+            except FileChanged:
+                digest = f"changing ({next(_changing)})"
+            out[(rel / f).as_posix()] = digest
     return out
 
 

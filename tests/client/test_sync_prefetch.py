@@ -20,7 +20,7 @@ from client.sync_prefetch import PREFETCH_DIR
 from protocol.hashing import BLOCK_SIZE
 
 from .conftest import PASSWORD, USER, write_random
-from .sync_harness import TEST_SETTINGS, Fleet, device_logs, snapshot, until
+from .sync_harness import TEST_SETTINGS, Fleet, device_logs, eventually, snapshot, until
 
 #: three blocks, the last one short
 SIZE = 2 * BLOCK_SIZE + 1000
@@ -42,13 +42,31 @@ def staging_files(device) -> list[Path]:
     return sorted(folder.iterdir()) if folder.is_dir() else []
 
 
+def place_random(path: Path, size: int, seed: int) -> None:
+    """Random bytes written beside the synced folder, then renamed into it: the daemon never sees
+    the file half written (and so never uploads a part of it, using up the gate's admissions)."""
+    outside = path.parent.parent / f"{path.name}.writing"
+    write_random(outside, size, seed)
+    os.replace(outside, path)
+
+
+async def no_staging_files_left(device) -> None:
+    """Wait until the device's staging folder is empty (a dropped part leaves the prefetcher's
+    records before its file is removed, in a worker thread)."""
+
+    async def empty() -> bool:
+        return await asyncio.to_thread(staging_files, device) == []
+
+    await eventually(empty, "the staging files to be removed", within=30)
+
+
 async def half_uploaded(gated, fleet: Fleet, *, b_settings=TEST_SETTINGS):
     """A uploads a three-block file whose third block the gate holds; B has staged the other two."""
     a = await fleet.add("laptop")
     b = await fleet.add("desktop", settings=b_settings)
     await fleet.converged()
     gated.gate.allow = 2
-    await asyncio.to_thread(write_random, a.path("big.bin"), SIZE, 5)
+    await asyncio.to_thread(place_random, a.path("big.bin"), SIZE, 5)
     await until(lambda: len(b.daemon.prefetcher.staged().get("/big.bin", ())) == 2, "B to stage two blocks")
     # nothing of it is visible in B's folder meanwhile
     assert await snapshot(b.root) == {}
@@ -104,7 +122,7 @@ async def test_an_abandoned_upload_leaves_no_staging_file(gated, gated_fleet):
         "UPDATE upload_sessions SET expires_at = now() - interval '1 second' WHERE state = 'open'"
     )
     await until(lambda: b.daemon.prefetcher.staged() == {}, "B to drop the staged part", within=30)
-    assert await asyncio.to_thread(staging_files, b) == []
+    await no_staging_files_left(b)
     assert await snapshot(b.root) == {}
 
 
@@ -130,7 +148,7 @@ async def test_a_path_changed_locally_is_not_prefetched(gated, gated_fleet):
     gated.gate.allow = 0  # no upload gets a block stored: B's change stays unsynced
     await b.write("big.bin", b"B's own, not yet uploaded")
     await until(lambda: b.daemon.state.node("local", "/big.bin") is not None, "B to see its file")
-    await asyncio.to_thread(write_random, a.path("big.bin"), SIZE, 6)
+    await asyncio.to_thread(place_random, a.path("big.bin"), SIZE, 6)
     pool = gated.servers.pool
     sessions = "SELECT count(*) FROM upload_sessions WHERE state = 'open' AND block_count = 3"
     for _ in range(600):  # A's session is open (its blocks held)
@@ -142,7 +160,7 @@ async def test_a_path_changed_locally_is_not_prefetched(gated, gated_fleet):
     gated.gate.release(reject=False)
     await gated_fleet.converged()
     await until(lambda: b.daemon.prefetcher.staged() == {}, "nothing staged at B", within=30)
-    assert await asyncio.to_thread(staging_files, b) == []
+    await no_staging_files_left(b)
 
 
 async def test_without_prefetch_nothing_is_staged(gated, gated_fleet):
@@ -150,7 +168,7 @@ async def test_without_prefetch_nothing_is_staged(gated, gated_fleet):
     b = await gated_fleet.add("desktop", settings=replace(TEST_SETTINGS, prefetch=False))
     await gated_fleet.converged()
     assert b.daemon.prefetcher is None
-    await asyncio.to_thread(write_random, a.path("big.bin"), SIZE, 7)
+    await asyncio.to_thread(place_random, a.path("big.bin"), SIZE, 7)
     await gated_fleet.converged()
     assert await b.read("big.bin") == await a.read("big.bin")
     assert not (b.daemon.files.state_dir / PREFETCH_DIR).exists()
