@@ -150,10 +150,8 @@ async def _through_daemons(ctx: BenchContext, count: int) -> float:
             rels = await asyncio.to_thread(_make_tree, staged, count)
             folders = sorted({rel.parts[0] for rel in rels})
             await asyncio.to_thread(files.flush_disk)
-            first = 0.0
-            for folder in folders:  # one rename per folder: the whole tree appears at once
-                placed = await pair.place(folder, staged / folder)
-                first = first or placed
+            # one rename per folder, all in one thread call: the whole tree appears at once
+            first = await pair.place_all({folder: staged / folder for folder in folders})
             seen = await pair.wait_at_b({rel.as_posix(): FILE_SIZE for rel in rels}, TIME_LIMIT, since=first)
     return max(seen.values())
 

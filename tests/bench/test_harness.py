@@ -223,6 +223,27 @@ def test_looking_for_b_s_files_stops_at_the_first_missing_one(tmp_path):
     assert pair._arrived(pending) == ["a", "b", "c", "d"]
 
 
+async def test_a_staged_tree_is_placed_in_one_go(tmp_path):
+    """The small scenario's folders go into A's folder in one thread call; the time is the first's."""
+    import time
+    from types import SimpleNamespace
+
+    from bench.daemons import DaemonPair
+
+    pair = DaemonPair(SimpleNamespace(meta_url="http://127.0.0.1:1"), None, tmp_path)  # type: ignore[arg-type]
+    pair.a.folder.mkdir()
+    staged = tmp_path / "tree"
+    for folder in ("d00", "d01", "d02"):
+        (staged / folder).mkdir(parents=True)
+        (staged / folder / "f.bin").write_bytes(folder.encode())
+    before = time.perf_counter()
+    first = await pair.place_all({folder: staged / folder for folder in ("d00", "d01", "d02")})
+    assert before < first < time.perf_counter()
+    assert sorted(p.name for p in pair.a.folder.iterdir()) == ["d00", "d01", "d02"]
+    assert (pair.a.folder / "d02" / "f.bin").read_bytes() == b"d02"
+    assert list(staged.iterdir()) == []
+
+
 @pytest.mark.slow
 def test_delta_end_to_end_with_daemons(tmp_path):
     """`python -m bench delta --size 16M`: daemon B copies what it has and fetches only what changed."""
