@@ -2,11 +2,12 @@
 
 1. Every file is read and hashed in a worker thread (MD5 and SHA-256 per
    4 MiB block, as :mod:`client.transfer_upload` does), and its identity
-   (device, inode, size, mtime) noted; no file stays open.
+   (device, inode, size, mtime) noted; no file stays open. The bytes read are
+   kept for step 3 while they add up to at most :data:`KEPT_BYTES`.
 2. ``POST /v1/uploads/batch`` opens a session for each (1 to 1,000 files);
    a file the server refuses gets its own error, the others go on.
-3. The blocks the server lacks are re-read, checked against their hashes, and
-   sent framed (:mod:`protocol.blockbatch`) in ``POST /v1/blocks/batch``: one
+3. The blocks the server lacks are sent framed, from the bytes kept in step 1
+   (the very bytes hashed) or else re-read and checked against their hashes, (:mod:`protocol.blockbatch`) in ``POST /v1/blocks/batch``: one
    request unless they add up to more than :data:`MAX_BLOCK_BODY` bytes.
    Memory holds one request body at a time.
 4. A file whose identity changed since it was hashed is dropped
@@ -54,6 +55,8 @@ MAX_BATCH_FILES = 1000
 MAX_BLOCK_BODY = 16 * 1024 * 1024
 #: files hashed per worker-thread call (the batch stays cancellable between calls)
 _HASH_CHUNK = 64
+#: bytes of a batch's files kept from their hashing for sending (the rest are read again)
+KEPT_BYTES = MAX_BLOCK_BODY
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,8 @@ class _Hashed:
     identity: FileIdentity
     blocks: tuple[BlockHash, ...]
     content_hash: str
+    #: the blocks' bytes as they were hashed, if kept for sending
+    data: tuple[bytes, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -115,8 +120,9 @@ async def upload_batch(client: TesseraClient, files: Sequence[BatchFile]) -> lis
         if f.mode not in UPLOAD_MODES:
             raise BadRequest(f"mode must be one of {', '.join(UPLOAD_MODES)}")
     items = [_Item(f) for f in files]
+    budget = _Budget(KEPT_BYTES)
     for start in range(0, len(items), _HASH_CHUNK):
-        await asyncio.to_thread(_hash_items, items[start : start + _HASH_CHUNK])
+        await asyncio.to_thread(_hash_items, items[start : start + _HASH_CHUNK], budget)
     await _create_sessions(client, items)
     await _send_blocks(client, items)
     await asyncio.to_thread(_check_unchanged, items)
@@ -127,10 +133,17 @@ async def upload_batch(client: TesseraClient, files: Sequence[BatchFile]) -> lis
 # -- 1. hashing ------------------------------------------------------------------------------------
 
 
-def _hash_items(items: Sequence[_Item]) -> None:
+@dataclass(slots=True)
+class _Budget:
+    """Bytes that may still be kept from hashing."""
+
+    left: int
+
+
+def _hash_items(items: Sequence[_Item], budget: _Budget) -> None:
     for item in items:
         try:
-            item.hashed = _hash_file(item.file.local_path)
+            item.hashed = _hash_file(item.file.local_path, budget)
         except (OSError, FileChanged) as e:
             item.error = e
 
@@ -146,24 +159,31 @@ def _open_regular(path: Path) -> int:
     return fd
 
 
-def _hash_file(path: Path) -> _Hashed:
+def _hash_file(path: Path, budget: _Budget) -> _Hashed:
+    """The file's identity and block hashes; its bytes too if they fit in ``budget`` (taken from it)."""
     fd = _open_regular(path)
     try:
         before = FileIdentity.of(os.fstat(fd))
+        keep = before.size <= budget.left
         blocks = []
+        kept = []
         offset = 0
         while offset < before.size:
             data = os.pread(fd, min(BLOCK_SIZE, before.size - offset), offset)
             if not data:
                 break
             blocks.append(hash_block(data))
+            if keep:
+                kept.append(data)
             offset += len(data)
         after = FileIdentity.of(os.fstat(fd))
     finally:
         os.close(fd)
     if offset != before.size or after != before:
         raise FileChanged(f"{path} changed while it was being hashed; nothing was committed")
-    return _Hashed(before, tuple(blocks), content_hash(b.sha256 for b in blocks))
+    if keep:
+        budget.left -= before.size
+    return _Hashed(before, tuple(blocks), content_hash(b.sha256 for b in blocks), tuple(kept) if keep else None)
 
 
 # -- 2. sessions -------------------------------------------------------------------------------------
@@ -263,7 +283,13 @@ def _requests(needed: list[_Needed]) -> list[list[_Needed]]:
 
 
 def _read_block(item: _Item, index: int, expected: BlockHash) -> bytes | None:
-    """The block's bytes if the file still has them."""
+    """The block's bytes as hashed, if kept; else read again, if the file still has them.
+
+    Kept bytes are sent as they are: they are what was hashed and announced, and
+    a file changed since is caught by its identity before the commit.
+    """
+    if item.hashed is not None and item.hashed.data is not None:
+        return item.hashed.data[index]
     try:
         fd = _open_regular(item.file.local_path)
     except (OSError, FileChanged):

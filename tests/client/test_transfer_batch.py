@@ -107,3 +107,32 @@ async def test_a_file_changed_before_the_commit_is_not_committed(counted, tmp_pa
         assert results[0].error is None
         assert isinstance(results[1].error, FileChanged)
         assert [e.name async for e in client.list_entries("/")] == ["x"]
+
+
+async def test_bytes_kept_from_hashing_are_sent_without_reading_the_files_again(counted, tmp_path, monkeypatch):
+    """Each file is opened once while its bytes fit in KEPT_BYTES; past it, files are read again."""
+    import client.transfer_batch as tb
+
+    servers = counted.servers
+    await servers.add_user(USER, PASSWORD)
+    token = await servers.login(USER, PASSWORD)
+    names = ["a", "b", "c", "d"]
+    for i, name in enumerate(names):
+        (tmp_path / name).write_bytes(bytes([i]) * 1000)
+    monkeypatch.setattr(tb, "KEPT_BYTES", 2500)  # a and b kept, c and d read again
+    opened: list[str] = []
+    real = tb._open_regular
+
+    def counting(path):
+        opened.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(tb, "_open_regular", counting)
+    async with TesseraClient(servers.meta_url, token, retry=FAST_RETRY) as client:
+        results = await upload_batch(client, [BatchFile(tmp_path / n, f"/{n}") for n in names])
+        assert [r.error for r in results] == [None] * 4
+        assert sorted(opened) == ["a", "b", "c", "c", "d", "d"]
+        for n in names:
+            got = tmp_path / f"got-{n}"
+            await client.download_file(f"/{n}", got)
+            assert got.read_bytes() == (tmp_path / n).read_bytes()
