@@ -58,11 +58,25 @@ class Journal:
         del self.rows[n:]
 
     async def flush(self) -> None:
+        """Write the rows, the namespace's last sequence number and the NOTIFY in one statement.
+
+        One round trip, not three: every statement between :meth:`begin` and the
+        COMMIT is time the namespace's other writers wait in line (with 16
+        clients committing to one namespace, most of their time).
+        """
         if not self.rows:
             return
+        # data-modifying WITH parts run to completion whether or not the final SELECT reads them;
+        # the NOTIFY is delivered at COMMIT, so a listener never sees a change it cannot read yet
         await self.conn.execute(
-            """INSERT INTO journal (ns_id, seq, path_key, path, kind, rev, deleted)
-               SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bool[])""",
+            """WITH rows AS (
+                   INSERT INTO journal (ns_id, seq, path_key, path, kind, rev, deleted)
+                   SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+                                            $7::bool[])
+               ), last AS (
+                   UPDATE namespaces SET last_seq = $8 WHERE id = $1
+               )
+               SELECT pg_notify($9, $10)""",
             self.ns_id,
             [r.seq for r in self.rows],
             [r.path_key for r in self.rows],
@@ -70,8 +84,8 @@ class Journal:
             [r.kind for r in self.rows],
             [r.rev for r in self.rows],
             [r.deleted for r in self.rows],
+            self.last_seq,
+            NOTIFY_CHANNEL,
+            f"{self.ns_id}:{self.last_seq}",
         )
-        await self.conn.execute("UPDATE namespaces SET last_seq = $2 WHERE id = $1", self.ns_id, self.last_seq)
-        # delivered at COMMIT, so a listener never sees a change it cannot read yet
-        await self.conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, f"{self.ns_id}:{self.last_seq}")
         self.rows.clear()

@@ -7,6 +7,7 @@ journal row for each entry it changes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -74,16 +75,19 @@ async def insert_version(
     return rev, created
 
 
-async def ensure_parents(j: Journal, path: str) -> str:
+async def ensure_parents(j: Journal, path: str, found: Mapping[str, Any] | None = None) -> str:
     """Create the missing folders above ``path``; return the parent's display path.
 
     The display path of an existing folder wins over the case the caller used,
     so ``/Photos`` stays ``/Photos`` when someone writes ``/photos/x.jpg``.
+    ``found``: the entries above ``path`` by key, if the caller read them already
+    (in the same transaction, after :meth:`Journal.begin`).
     """
     chain = paths.ancestors(path)
     if not chain:
         return paths.ROOT
-    found = await entries.get_many(j.conn, j.ns_id, [paths.path_key(p) for p in chain])
+    if found is None:
+        found = await entries.get_many(j.conn, j.ns_id, [paths.path_key(p) for p in chain])
     display = paths.ROOT
     for p in chain:
         name = paths.basename(p)

@@ -298,25 +298,24 @@ async def commit(
         )
     if journal is not None and journal.ns_id != s["ns_id"]:
         raise BadRequest("all uploads of a batch must be in one namespace")
+    # from here to the COMMIT the namespace is locked (Journal.begin): as few round trips as
+    # can be, since the namespace's other writers wait in line meanwhile
     j = journal or await Journal.begin(conn, s["ns_id"])
     path = paths.normalize(s["path"])
-    parent = await tree.ensure_parents(j, path)
-    current = await entries.get(conn, j.ns_id, paths.path_key(path))
+    key = paths.path_key(path)
+    found = await entries.get_many(conn, j.ns_id, [paths.path_key(p) for p in paths.ancestors(path)] + [key])
+    parent = await tree.ensure_parents(j, path, found)
+    current = found.get(key)
     outcome = check_target(current, s["mode"], s["parent_rev"], bytes(s["content_hash"]))
     if outcome == "same":
         rev = current["rev"]
         answer = entries.metadata(current)
+        await conn.execute(
+            "UPDATE upload_sessions SET state = 'committed', committed_rev = $2 WHERE id = $1", s["id"], rev
+        )
     else:
         live_rev = current["rev"] if current is not None and not current["deleted"] else None
-        rev, created = await tree.insert_version(
-            j, path, s["size"], s["content_hash"], s["block_count"], live_rev, s["device_name"], caller.user_id,
-            s["client_modified"],
-        )  # fmt: skip
-        await conn.execute(
-            "INSERT INTO version_blocks (version_id, idx, block_id) SELECT $1, idx, block_id FROM session_blocks WHERE session_id = $2",
-            rev,
-            s["id"],
-        )
+        rev, created = await _insert_session_version(conn, j.ns_id, path, s, live_rev, caller.user_id)
         display = current["path"] if current is not None and not current["deleted"] else paths.join(
             parent, paths.basename(path)
         )
@@ -324,12 +323,41 @@ async def commit(
         answer = entries.file_metadata(
             display, rev, s["size"], s["content_hash"], created, s["device_name"], s["client_modified"]
         )
-    await conn.execute(
-        "UPDATE upload_sessions SET state = 'committed', committed_rev = $2 WHERE id = $1", s["id"], rev
-    )
     if journal is None:
         await j.flush()
     return answer  # what _committed_metadata would read back, without the round trips
+
+
+async def _insert_session_version(
+    conn: asyncpg.Connection, ns_id: int, path: str, s: asyncpg.Record, live_rev: int | None, user_id: int
+) -> tuple[int, Any]:
+    """The session's file as a new version with its blocks, and the session marked committed to it,
+    in one statement (what :func:`tree.insert_version`, a version_blocks INSERT and a session
+    UPDATE do in three); returns the new rev and its creation time."""
+    row = await conn.fetchrow(
+        """WITH v AS (
+               INSERT INTO versions (ns_id, path, size, content_hash, block_count, parent_rev, device_name,
+                                     user_id, client_modified)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, created_at
+           ), vb AS (
+               INSERT INTO version_blocks (version_id, idx, block_id)
+               SELECT v.id, sb.idx, sb.block_id FROM v, session_blocks sb WHERE sb.session_id = $10
+           ), done AS (
+               UPDATE upload_sessions SET state = 'committed', committed_rev = (SELECT id FROM v) WHERE id = $10
+           )
+           SELECT id, created_at FROM v""",
+        ns_id,
+        path,
+        s["size"],
+        s["content_hash"],
+        s["block_count"],
+        live_rev,
+        s["device_name"],
+        user_id,
+        s["client_modified"],
+        s["id"],
+    )
+    return row["id"], row["created_at"]
 
 
 async def _committed_metadata(conn: asyncpg.Connection, s: asyncpg.Record) -> dict[str, Any]:
