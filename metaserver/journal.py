@@ -44,6 +44,41 @@ class Journal:
             raise NotFound("no such namespace")
         return cls(conn, ns_id, last)
 
+    @staticmethod
+    async def append(conn: asyncpg.Connection, ns_id: int, rows: list[tuple[str, str, str, int | None, bool]]) -> int:
+        """Journal ``rows`` (path_key, path, kind, rev, deleted) at once: lock the namespace, take
+        their sequence numbers, write them and the NOTIFY in one statement; returns the last.
+
+        For writers that need no sequence number before they write (a pending upload): the
+        namespace stays locked from this one round trip to the COMMIT, where :meth:`begin`
+        and :meth:`flush` hold it over two and everything between. The UPDATE takes the same
+        row lock as :meth:`begin` (NO KEY UPDATE: ``last_seq`` is no key) and counts from the
+        latest committed ``last_seq`` once it has the lock.
+        """
+        last = await conn.fetchval(
+            """WITH ns AS (
+                   UPDATE namespaces SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq
+               ), rows AS (
+                   INSERT INTO journal (ns_id, seq, path_key, path, kind, rev, deleted)
+                   SELECT $1, ns.last_seq - $2 + r.i, r.path_key, r.path, r.kind, r.rev, r.deleted
+                     FROM ns, unnest($3::text[], $4::text[], $5::text[], $6::bigint[], $7::bool[])
+                              WITH ORDINALITY AS r(path_key, path, kind, rev, deleted, i)
+               )
+               SELECT pg_notify($8, $1::text || ':' || ns.last_seq::text), ns.last_seq FROM ns""",
+            ns_id,
+            len(rows),
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            [r[2] for r in rows],
+            [r[3] for r in rows],
+            [r[4] for r in rows],
+            NOTIFY_CHANNEL,
+            column=1,
+        )
+        if last is None:
+            raise NotFound("no such namespace")
+        return last
+
     def add(self, path_key: str, path: str, kind: str, rev: int | None, deleted: bool) -> int:
         self.last_seq += 1
         self.rows.append(JournalRow(self.last_seq, path_key, path, kind, rev, deleted))

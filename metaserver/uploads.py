@@ -133,10 +133,11 @@ async def create(
     reply = await status(conn, config, caller, session_id)
     # other devices see "a file is being uploaded" in the change feed; last, so that the
     # namespace lock the journal takes is held only until the commit right after
-    j = journal or await Journal.begin(conn, ns_id)
-    j.add(paths.path_key(req.path), req.path, "pending", None, False)
+    pending = (paths.path_key(req.path), req.path, "pending", None, False)
     if journal is None:
-        await j.flush()
+        await Journal.append(conn, ns_id, [pending])
+    else:
+        journal.add(*pending)
     return reply
 
 

@@ -128,7 +128,5 @@ async def _complete(
         "UPDATE upload_sessions SET content_hash = $2 WHERE id = $1 RETURNING *", s["id"], bytes.fromhex(computed)
     )
     # offered to the other devices only now: tell them again, as the session's creation did
-    j = await Journal.begin(conn, s["ns_id"])
-    j.add(paths.path_key(s["path"]), s["path"], "pending", None, False)
-    await j.flush()
+    await Journal.append(conn, s["ns_id"], [(paths.path_key(s["path"]), s["path"], "pending", None, False)])
     return row
