@@ -6,8 +6,9 @@
    kept for step 3 while they add up to at most :data:`KEPT_BYTES`.
 2. ``POST /v1/uploads/batch`` opens a session for each (1 to 1,000 files);
    a file the server refuses gets its own error, the others go on.
-3. The blocks the server lacks are sent framed, from the bytes kept in step 1
-   (the very bytes hashed) or else re-read and checked against their hashes, (:mod:`protocol.blockbatch`) in ``POST /v1/blocks/batch``: one
+3. The blocks the server lacks are sent framed (:mod:`protocol.blockbatch`)
+   in ``POST /v1/blocks/batch``, from the bytes kept in step 1 (the very bytes
+   hashed) or else read again and checked against their hashes: one
    request unless they add up to more than :data:`MAX_BLOCK_BODY` bytes.
    Memory holds one request body at a time.
 4. A file whose identity changed since it was hashed is dropped
@@ -55,8 +56,10 @@ MAX_BATCH_FILES = 1000
 MAX_BLOCK_BODY = 16 * 1024 * 1024
 #: files hashed per worker-thread call (the batch stays cancellable between calls)
 _HASH_CHUNK = 64
-#: bytes of a batch's files kept from their hashing for sending (the rest are read again)
-KEPT_BYTES = MAX_BLOCK_BODY
+#: bytes of a batch's files kept from their hashing for sending (the rest are read again):
+#: all of a daemon batch of 250 files of 4 KiB, a quarter of one of 64 KiB files; with the
+#: request body, a batch holds at most this + MAX_BLOCK_BODY
+KEPT_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

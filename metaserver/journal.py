@@ -4,6 +4,8 @@ A :class:`Journal` is opened inside a write transaction: it locks the
 namespace row (so writers of one namespace are serialised and their sequence
 numbers are gap-free and ordered), hands out sequence numbers, and writes the
 journal rows and a NOTIFY in one go at the end of the transaction.
+:meth:`Journal.append` does all of that in one statement, for a writer that
+needs no sequence number before it writes.
 """
 
 from __future__ import annotations
