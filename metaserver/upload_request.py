@@ -18,6 +18,9 @@ from protocol.times import MAX_FILE_TIME, valid_file_time
 
 MODES = ("add", "overwrite", "update")
 MAX_FILE_SIZE = 1 << 40  # 1 TiB
+#: refusals made in several places (a create, a part of a list, a single or batch commit)
+WRONG_CONTENT_HASH = "content_hash does not match the blocks' SHA-256s"
+LIST_NOT_COMPLETE = "the upload's block list is not complete: list the rest before the commit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +66,7 @@ class UploadRequest:
         else:
             computed = hashing.content_hash(b.sha256 for b in blocks)
             if claimed is not None and hashing.check_hex(claimed, 64, "content_hash") != computed:
-                raise BadRequest("content_hash does not match the blocks' SHA-256s")
+                raise BadRequest(WRONG_CONTENT_HASH)
         mode = body.get("mode", "overwrite")
         if mode not in MODES:
             raise BadRequest(f"mode must be one of {', '.join(MODES)}")

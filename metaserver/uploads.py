@@ -40,7 +40,7 @@ from .auth import Caller
 from .config import ServerConfig
 from .grant_issue import put_grant
 from .journal import Journal
-from .upload_request import UploadRequest
+from .upload_request import LIST_NOT_COMPLETE, UploadRequest
 from .users import used_bytes
 
 MAX_MISSING_REPORTED = 1000
@@ -285,7 +285,7 @@ async def commit(
     if expired(s):
         raise UploadExpired()
     if s["content_hash"] is None:
-        raise BadRequest("the upload's block list is not complete: list the rest before the commit")
+        raise BadRequest(LIST_NOT_COMPLETE)
     missing = await conn.fetch(
         """SELECT sb.idx FROM session_blocks sb JOIN blocks b ON b.id = sb.block_id
             WHERE sb.session_id = $1 AND b.state <> 'stored' ORDER BY sb.idx LIMIT $2""",

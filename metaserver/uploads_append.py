@@ -31,7 +31,7 @@ from . import uploads
 from .auth import Caller
 from .config import ServerConfig
 from .journal import Journal
-from .upload_request import check_block_sizes
+from .upload_request import WRONG_CONTENT_HASH, check_block_sizes
 
 #: blocks one part may list (a part of 10,000 is 40 GiB of file)
 MAX_PART_BLOCKS = 10_000
@@ -83,7 +83,7 @@ async def append(
     elif claimed is not None and s["content_hash"] is None:
         raise BadRequest("content_hash goes with the part that completes the block list")
     elif claimed is not None and bytes(s["content_hash"]).hex() != claimed:
-        raise BadRequest("content_hash does not match the blocks' SHA-256s")
+        raise BadRequest(WRONG_CONTENT_HASH)
     return await uploads.session_reply(conn, config, caller, s, start, start + len(blocks), listed=count)
 
 
@@ -123,7 +123,7 @@ async def _complete(
     """Set the content hash of a session whose list is now complete; the updated row."""
     computed = hashing.content_hash(sha256s)
     if claimed is not None and claimed != computed:
-        raise BadRequest("content_hash does not match the blocks' SHA-256s")
+        raise BadRequest(WRONG_CONTENT_HASH)
     row = await conn.fetchrow(
         "UPDATE upload_sessions SET content_hash = $2 WHERE id = $1 RETURNING *", s["id"], bytes.fromhex(computed)
     )

@@ -32,6 +32,7 @@ from protocol.grants import canonical_block_id
 from . import batch, entries, uploads
 from .auth import Caller
 from .journal import Journal
+from .upload_request import LIST_NOT_COMPLETE
 
 
 def _independent(sessions: list[asyncpg.Record]) -> bool:
@@ -89,7 +90,7 @@ async def commit_many(
         elif uploads.expired(s):
             items.append(UploadExpired())
         elif s["content_hash"] is None:
-            items.append(BadRequest("the upload's block list is not complete: list the rest before the commit"))
+            items.append(BadRequest(LIST_NOT_COMPLETE))
         elif s["id"] in missing:
             idx = missing[s["id"]][: uploads.MAX_MISSING_REPORTED]
             more = "+" if len(missing[s["id"]]) > uploads.MAX_MISSING_REPORTED else ""
