@@ -1,0 +1,114 @@
+"""The daemon scenarios and the peers end to end, small: ``python -m bench SCENARIO`` for real.
+
+Syncthing and rclone are compared where they are installed (``make bench-peers``;
+CI installs them when it can) and are said to be missing where they are not:
+both paths are checked here, the missing one by running without them on the PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import peers
+from bench.report import MET, NOT_MEASURED, NOT_MET
+from tests.bench.conftest import run_bench
+
+SYNCTHING = shutil.which("syncthing") is not None
+RCLONE = shutil.which("rclone") is not None
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _pngs(scenario: dict[str, Any]) -> list[Path]:
+    plots = [Path(p) for p in scenario["plots"]]
+    assert plots, "no plot written"
+    for plot in plots:
+        assert plot.read_bytes()[:8] == PNG_MAGIC, plot
+    return plots
+
+
+def _row(scenario: dict[str, Any], section: str) -> dict[str, Any]:
+    rows = [r for r in scenario["rows"] if r["section"].startswith(section)]
+    assert rows, f"no {section} row"
+    return rows[0]
+
+
+def _without_peers_on_path(tmp_path: Path) -> dict[str, str]:
+    """The environment with a PATH of the venv's scripts and ``cp`` (a baseline): no syncthing, no rclone."""
+    tools = tmp_path / "path"
+    tools.mkdir()
+    cp = shutil.which("cp")
+    assert cp is not None
+    (tools / "cp").symlink_to(cp)
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{tools}"
+    return env
+
+
+def test_small_end_to_end_with_syncthing_where_installed(tmp_path):
+    """40 files: the library (both server variants), the daemons, Syncthing beside them; a latency plot."""
+    s = run_bench(tmp_path, "small", "--count", "40", "--repeat", "1", timeout=240)
+    for variant in ("server defaults", "rate limit off"):
+        v = s["summary"][variant]
+        assert v["files"] == 40 and v["errors"] == 0 and v["latency"]["count"] == 40, v
+    daemon_s = s["summary"]["daemon_s"]
+    assert daemon_s > 0
+    [target] = s["targets"]
+    if SYNCTHING:
+        syncthing_s = s["summary"]["syncthing_s"]
+        assert syncthing_s > 0
+        assert s["ratios"]["daemon_ratio_to_syncthing"] == pytest.approx(daemon_s / syncthing_s)
+        assert target["figure"] == s["ratios"]["daemon_ratio_to_syncthing"]
+        assert target["status"] == (MET if target["figure"] <= 0.5 else NOT_MET)
+    else:
+        assert target["status"] == NOT_MEASURED and _row(s, "Syncthing")["note"] == peers.NOT_INSTALLED
+    _pngs(s)
+
+
+@pytest.mark.skipif(not SYNCTHING, reason="syncthing is not installed (make bench-peers)")
+def test_propagation_end_to_end_against_syncthing(tmp_path):
+    """5 files and an 8 MiB file through the daemons and through the Syncthing pair, as ratios."""
+    s = run_bench(tmp_path, "propagation", "--count", "5", "--size", "8M", "--repeat", "1", timeout=240)
+    tessera, syncthing = s["summary"]["tessera"], s["summary"]["syncthing"]
+    assert tessera["files"]["count"] == syncthing["files"]["count"] == 5
+    assert tessera["big_s"] > 0 and syncthing["big_s"] > 0 and syncthing["version"]
+    assert s["ratios"]["big_ratio_to_syncthing"] == pytest.approx(tessera["big_s"] / syncthing["big_s"])
+    [target] = s["targets"]
+    assert target["status"] in (MET, NOT_MET) and target["figure"] == s["ratios"]["big_ratio_to_syncthing"]
+    _pngs(s)
+
+
+def test_propagation_without_syncthing_says_it_is_not_installed(tmp_path):
+    """No syncthing on the PATH: Tessera's figures, a row saying the peer is missing, the target not measured."""
+    s = run_bench(tmp_path, "propagation", "--count", "5", "--size", "8M", "--repeat", "1",
+                  env=_without_peers_on_path(tmp_path), timeout=240)  # fmt: skip
+    assert s["summary"]["tessera"]["files"]["count"] == 5 and s["summary"]["tessera"]["big_s"] > 0
+    assert "syncthing" not in s["summary"] and s["ratios"] == {}
+    assert _row(s, "Syncthing")["note"] == peers.NOT_INSTALLED
+    [target] = s["targets"]
+    assert target["status"] == NOT_MEASURED and target["figure"] is None
+    _pngs(s)
+
+
+def test_large_without_rclone_says_it_is_not_installed(tmp_path):
+    """No rclone on the PATH: the rclone row says so and no ratio to it is made up."""
+    s = run_bench(tmp_path, "large", "--size", "4M", "--repeat", "1", "--no-cli", "--no-plots",
+                  env=_without_peers_on_path(tmp_path))  # fmt: skip
+    assert s["summary"]["4MiB"]["upload_mib_s"] > 0 and "upload_ratio_to_rclone" not in s["ratios"]["4MiB"]
+    [row] = [r for r in s["rows"] if r["metric"].startswith("rclone copy")]
+    assert row["value"] is None and row["note"] == peers.NOT_INSTALLED
+
+
+def test_commits_end_to_end(tmp_path):
+    """16 clients' worth of commits, briefly: new content and deduplicated, every commit counted."""
+    s = run_bench(tmp_path, "commits", "--count", "60", "--clients", "4", "--duration", "2", "--no-plots")
+    assert s["parameters"]["clients"] == 4
+    for kind in ("new content", "deduplicated"):
+        k = s["summary"][kind]
+        assert k["commits"] == 60 and k["errors"] == 0 and k["latency"]["count"] == 60, k
+        assert k["commits_per_s"] == pytest.approx(60 / k["wall_s"])
