@@ -6,8 +6,9 @@
     python -m bench all                  # the standard suite (`make bench`), ~10 min on 2 cores
 
 Each run starts its own servers on 127.0.0.1 (embedded PostgreSQL unless
-DATABASE_URL is set; blocks on local disk, or on moto's S3 with --s3), prints
-tables, and writes a JSON document and PNG plots to bench/out/.
+DATABASE_URL is set; blocks on local disk, on moto's S3 with --s3, or on an
+S3-compatible service with --s3-endpoint URL --s3-bucket NAME), prints tables,
+and writes a JSON document and PNG plots to bench/out/.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from . import scenarios, trash
 from .context import BenchContext
 from .machine import machine_info
 from .report import ScenarioResult, Target, print_result, write_json
+from .s3_target import S3Target, S3Unusable
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 log = logging.getLogger("bench")
@@ -68,6 +70,11 @@ def _ints(_ctx: click.Context, _param: click.Parameter, value: str | None) -> li
 @click.option("--duration", type=click.FloatRange(1, 3600), help="Time bound in seconds (commits).")
 @click.option("--polls", callback=_ints, metavar="N[,N]", help="Held long-polls (longpoll), e.g. 1000,10000.")
 @click.option("--s3", is_flag=True, help="Keep blocks in S3 on moto's server (127.0.0.1) instead of local disk.")
+@click.option("--s3-endpoint", metavar="URL",
+              help="Keep blocks on this S3-compatible service instead (credentials: TESSERA_S3_ACCESS_KEY and "
+                   "TESSERA_S3_SECRET_KEY, else the AWS chain); each stack's objects are removed when it stops.")
+@click.option("--s3-bucket", metavar="NAME", help="The bucket at --s3-endpoint (it must exist).")
+@click.option("--s3-region", default="us-east-1", show_default=True, help="The region at --s3-endpoint.")
 @click.option("--no-cli", is_flag=True, help="large: skip the `tessera` CLI runs (library only).")
 @click.option("--no-peers", is_flag=True, help="Skip rclone / Syncthing even where installed.")
 @click.option("--no-plots", is_flag=True, help="Write no PNG plots.")
@@ -79,7 +86,8 @@ def _ints(_ctx: click.Context, _param: click.Parameter, value: str | None) -> li
               help="Where temp files go (test data, server data) [default: the system temp dir].")
 @click.option("-v", "--verbose", count=True, help="Log more (-vv: debug).")
 def main(scenario: str, sizes: list[int] | None, repeat: int | None, count: int | None, clients: int | None,
-         duration: float | None, polls: list[int] | None, s3: bool, no_cli: bool, no_peers: bool,
+         duration: float | None, polls: list[int] | None, s3: bool, s3_endpoint: str | None,
+         s3_bucket: str | None, s3_region: str, no_cli: bool, no_peers: bool,
          no_plots: bool, json_path: Path | None, out_dir: Path, work_dir: Path | None,
          verbose: int) -> None:  # fmt: skip
     """Run one benchmark SCENARIO, `all` (the standard suite) or `list`."""
@@ -95,6 +103,7 @@ def main(scenario: str, sizes: list[int] | None, repeat: int | None, count: int 
         for name, why in scenarios.PENDING.items():
             console.print(f"[bold]{name:12}[/] [yellow]{why}[/]")
         return
+    s3_target = _s3_target(s3, s3_endpoint, s3_bucket, s3_region)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     ctx = BenchContext(
         out_dir=out_dir.resolve(),
@@ -107,7 +116,8 @@ def main(scenario: str, sizes: list[int] | None, repeat: int | None, count: int 
         clients=clients,
         duration=duration,
         polls=polls,
-        s3=s3,
+        s3=s3 or s3_target is not None,
+        s3_target=s3_target,
         cli=not no_cli,
         peers=not no_peers,
         draw=not no_plots,
@@ -119,7 +129,8 @@ def main(scenario: str, sizes: list[int] | None, repeat: int | None, count: int 
         "command": " ".join(["python -m bench", *sys.argv[1:]]),
         "machine": machine_info(),
         "options": {
-            "s3": s3, "cli": not no_cli, "peers": not no_peers,
+            "s3": ctx.s3, "s3_endpoint": s3_endpoint or ("moto" if s3 else None), "s3_bucket": s3_bucket,
+            "cli": not no_cli, "peers": not no_peers,
             "database": "DATABASE_URL" if ctx.database_url else "embedded PostgreSQL",
         },
         "scenarios": [],
@@ -131,6 +142,24 @@ def main(scenario: str, sizes: list[int] | None, repeat: int | None, count: int 
         trash.empty()  # the temp trees whose removal was held back until the run's end (bench/trash.py)
     console.print(f"[dim]JSON:[/] {path}")
     sys.exit(1 if failed else 0)
+
+
+def _s3_target(moto: bool, endpoint: str | None, bucket: str | None, region: str) -> S3Target | None:
+    """The user's S3 service, checked writable; None for local disk or moto. Errors end the run at once."""
+    if not endpoint:
+        if bucket:
+            raise click.UsageError("--s3-bucket needs --s3-endpoint")
+        return None
+    if moto:
+        raise click.UsageError("--s3 (moto's server) and --s3-endpoint exclude each other")
+    if not bucket:
+        raise click.UsageError("--s3-endpoint needs --s3-bucket")
+    target = S3Target.external(endpoint, bucket, region)
+    try:
+        target.check()
+    except S3Unusable as e:
+        raise click.ClickException(f"cannot use S3: {e}") from None
+    return target
 
 
 def _run_loop(coro: Any) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 
 from . import plots
+from .s3_target import S3Target
 from .servers import StackOptions
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,9 @@ class BenchContext:
     clients: int | None = None
     duration: float | None = None
     polls: list[int] | None = None
+    #: blocks in S3: moto's server, or ``s3_target`` when the user named a service
     s3: bool = False
+    s3_target: S3Target | None = None
     cli: bool = True
     peers: bool = True
     draw: bool = True
@@ -38,7 +41,7 @@ class BenchContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def stack_options(self, **kw: Any) -> StackOptions:
-        return StackOptions(s3=self.s3, database_url=self.database_url, **kw)
+        return StackOptions(s3=self.s3, s3_target=self.s3_target, database_url=self.database_url, **kw)
 
     def plot_path(self, scenario: str, name: str) -> Path | None:
         """Where a plot goes, or None when plots are off or matplotlib is missing."""

@@ -8,7 +8,9 @@ all again with SIGTERM, even when the benchmark fails or is interrupted.
 
 Options put a byte-counting proxy in front of the block server (the metadata
 server then hands clients the proxy's URL) and of the metadata server, and
-keep blocks in S3 on moto's server (its own process) instead of local disk.
+keep blocks in S3 instead of on local disk: on moto's server (its own process)
+or on a service the user names, under a prefix the stack empties when it stops
+(bench/s3_target.py).
 """
 
 from __future__ import annotations
@@ -28,13 +30,12 @@ from yarl import URL
 from . import trash
 from .procs import Child, ChildFailed, Lifecycle, run_command, stop_strays, venv_script
 from .proxy import CountingProxy
+from .s3_target import S3Target
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT = 120.0
 USER_ADD_TIMEOUT = 120.0
-S3_BUCKET = "tessera-bench"
-S3_ACCESS_KEY, S3_SECRET_KEY = "bench-access-key", "bench-secret-key"
 META_LINE = r"metadata server:\s+(http://\S+)"
 BLOCK_LINE = r"block server:\s+(http://\S+)"
 
@@ -43,6 +44,8 @@ BLOCK_LINE = r"block server:\s+(http://\S+)"
 class StackOptions:
     #: keep blocks in S3 (moto's server on 127.0.0.1) instead of on local disk
     s3: bool = False
+    #: keep blocks in this S3 service instead (its bucket must exist; bench/s3_target.py)
+    s3_target: S3Target | None = None
     #: put a byte-counting proxy in front of the block server
     count_block_bytes: bool = False
     #: give clients a byte-counting proxy in front of the metadata server
@@ -81,8 +84,9 @@ class ServerStack(Lifecycle):
         self.meta_proxy: CountingProxy | None = None
         self.meta_url = ""
         self.block_url = ""
-        #: moto's S3 endpoint when the blocks are in S3
-        self.s3_endpoint = ""
+        #: where the blocks are when they are in S3 (moto's, or the options' target), and under what prefix
+        self.s3_target: S3Target | None = None
+        self.s3_prefix = ""
         self._env: dict[str, str] = {}
         self._unclean = False
 
@@ -101,11 +105,14 @@ class ServerStack(Lifecycle):
             "--block-port", "0",
             "--log-level", "warning",
         ]  # fmt: skip
-        if self.options.s3:
-            endpoint = await self._start_s3()
-            extra["TESSERA_S3_ACCESS_KEY"] = S3_ACCESS_KEY
-            extra["TESSERA_S3_SECRET_KEY"] = S3_SECRET_KEY
-            argv += ["--s3-endpoint", endpoint, "--s3-bucket", S3_BUCKET, "--s3-region", "us-east-1"]
+        if self.options.s3_target is not None:
+            self.s3_target = self.options.s3_target
+            self.s3_prefix = S3Target.new_prefix()
+        elif self.options.s3:
+            self.s3_target = await self._start_s3()
+        if self.s3_target is not None:
+            extra.update(self.s3_target.server_env())
+            argv += self.s3_target.server_args(self.s3_prefix)
         if self.options.count_block_bytes:
             self.block_proxy = CountingProxy()
             await self.block_proxy.start()
@@ -124,7 +131,11 @@ class ServerStack(Lifecycle):
             await self.meta_proxy.start()
         log.info("servers up: metadata %s, block %s (data in %s)", self.meta_url, self.block_url, self.root)
 
-    async def _start_s3(self) -> str:
+    @property
+    def s3_endpoint(self) -> str:
+        return self.s3_target.endpoint if self.s3_target is not None else ""
+
+    async def _start_s3(self) -> S3Target:
         self.s3 = Child(
             "moto S3 server",
             [sys.executable, "-m", "bench.s3_server"],
@@ -132,9 +143,9 @@ class ServerStack(Lifecycle):
             log_path=self.root / "s3.log",
         )
         found = await self.s3.start({"endpoint": r"s3 endpoint:\s+(http://\S+)"}, START_TIMEOUT)
-        self.s3_endpoint = found["endpoint"]
-        await asyncio.to_thread(_create_bucket, self.s3_endpoint)
-        return self.s3_endpoint
+        target = S3Target.moto(found["endpoint"])
+        await asyncio.to_thread(target.create_bucket)
+        return target
 
     async def stop(self) -> None:
         """Stop everything this stack started and remove its temp directory."""
@@ -155,6 +166,14 @@ class ServerStack(Lifecycle):
         if self.s3 is not None:
             await self.s3.stop()
             self.s3 = None
+        if self.s3_prefix and self.s3_target is not None:
+            try:
+                removed = await asyncio.to_thread(self.s3_target.remove_prefix, self.s3_prefix)
+                log.info("removed %d objects under s3://%s/%s", removed, self.s3_target.bucket, self.s3_prefix)
+                self.s3_prefix = ""
+            except Exception as e:  # say so: the user's bucket keeps them
+                log.warning("could not empty s3://%s/%s: %s", self.s3_target.bucket, self.s3_prefix, e)
+                errors.append(e)
         if self._unclean and not self.options.database_url:
             # a killed server leaves its detached PostgreSQL behind: stop it before removing its files
             if stopped := stop_strays(str(self.data_dir / "pg")):
@@ -218,16 +237,3 @@ class ServerStack(Lifecycle):
         from client import TesseraClient
 
         return TesseraClient(self.client_meta_url, token, **kw)
-
-
-def _create_bucket(endpoint: str) -> None:
-    import boto3
-
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=S3_ACCESS_KEY,
-        aws_secret_access_key=S3_SECRET_KEY,
-    )
-    s3.create_bucket(Bucket=S3_BUCKET)

@@ -65,6 +65,19 @@ def pg_template(pg_admin_dsn):
     return pg_admin_dsn
 
 
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """moto's S3 server, run for real on 127.0.0.1 (ephemeral port), once per test session."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+    server._server.server_close()  # stop() leaves the listening socket open
+
+
 @pytest.fixture
 async def database_url(pg_template):
     """A fresh, migrated database of its own for one test."""

@@ -18,12 +18,10 @@ def run_bench(
     """``python -m bench ARGS`` with its JSON, plots and temp files under ``tmp_path``; the one scenario's
     JSON document. The run must exit 0 and report no error, and leave no temp files behind."""
     out = tmp_path / "out.json"
-    if env is None:
-        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     done = subprocess.run(
         [sys.executable, "-m", "bench", *args,
          "--json", str(out), "--out-dir", str(tmp_path), "--work-dir", str(tmp_path)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=REPO, env=env or bench_env(), capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     doc = json.loads(out.read_text())
@@ -31,5 +29,12 @@ def run_bench(
     assert scenario["error"] is None, scenario["error"]
     left = [p.name for p in tmp_path.iterdir() if p.name.startswith(("tb", "tdm", "tst", ".bench-trash"))]
     assert not left, f"temp dirs left behind: {left}"
-    scenario["machine"] = doc["machine"]
+    scenario["machine"], scenario["options"] = doc["machine"], doc["options"]
     return scenario
+
+
+def bench_env(**extra: str) -> dict[str, str]:
+    """The environment ``python -m bench`` gets in the tests: ours, without DATABASE_URL, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(extra)
+    return env

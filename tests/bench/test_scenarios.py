@@ -17,7 +17,7 @@ import pytest
 
 from bench import peers
 from bench.report import MET, NOT_MEASURED, NOT_MET
-from tests.bench.conftest import run_bench
+from tests.bench.conftest import bench_env, run_bench
 
 SYNCTHING = shutil.which("syncthing") is not None
 RCLONE = shutil.which("rclone") is not None
@@ -45,9 +45,7 @@ def _without_peers_on_path(tmp_path: Path) -> dict[str, str]:
     cp = shutil.which("cp")
     assert cp is not None
     (tools / "cp").symlink_to(cp)
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{tools}"
-    return env
+    return bench_env(PATH=f"{Path(sys.executable).parent}{os.pathsep}{tools}")
 
 
 def test_small_end_to_end_with_syncthing_where_installed(tmp_path):

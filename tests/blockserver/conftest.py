@@ -38,19 +38,6 @@ S3_KEY, S3_SECRET = "testing-access-key", "testing-secret-key"
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Any:
-    """moto's S3 server, run for real on 127.0.0.1 (ephemeral port), once per test session."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-    server._server.server_close()  # stop() leaves the listening socket open
-
-
-@pytest.fixture(scope="session")
 def aws_session() -> Any:
     """One aiobotocore session for all tests: loading the S3 model once saves ~0.1 s a store."""
     from aiobotocore.session import get_session
