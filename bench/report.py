@@ -134,7 +134,8 @@ def fmt(value: Any, unit: str = "") -> str:
 def fmt_ratio(value: float | None, to: str) -> str:
     if value is None or math.isnan(value):
         return ""
-    return f"{value:.2f}x {to}".strip()
+    shown = f"{value:.2f}" if abs(value) >= 0.1 else f"{value:.3g}"  # 0.0105x, not 0.01x
+    return f"{shown}x {to}".strip()
 
 
 def print_result(console: Console, result: ScenarioResult) -> None:

@@ -10,7 +10,9 @@ they can, bounded by a count (``--count``, default 2,000 commits) and a time
   already stored and only the metadata requests remain (create upload, commit).
 
 Figures: commits per second over the pass's wall time, and the latency of each
-whole upload (p50/p99).
+whole upload (p50/p99). Baseline, in the same run on the same database: the
+rate at which as many connections commit one-row transactions
+(bench/pg_baseline.py); each pass's rate is quoted as a ratio to it.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import files, plots, trash
+from . import files, pg_baseline, plots, trash
 from .context import BenchContext
 from .report import ScenarioResult
 from .servers import ServerStack
-from .stats import summarize
+from .stats import ratio, summarize
 
 NAME = "commits"
 DEFAULT_CLIENTS = 16
@@ -54,20 +56,29 @@ async def run(ctx: BenchContext) -> ScenarioResult:
             for name in PASSES:
                 ctx.say(f"commits: {clients} clients, {name}")
                 result.samples[name] = await _one_pass(stack, account.tokens, paths, name, duration)
+            ctx.say(f"commits: the database alone, {clients} connections")
+            result.samples["database"] = await pg_baseline.commit_rate(stack.database_url(), clients)
     finally:
         await asyncio.to_thread(trash.remove_later, work)
+    db = result.samples["database"]
+    result.summary["database"] = db
     for name in PASSES:
         s = result.samples[name]
         lat = summarize(s["latencies_s"])
         rate = s["done"] / s["wall_s"] if s["wall_s"] else float("nan")
         result.summary[name] = {"commits": s["done"], "wall_s": s["wall_s"], "commits_per_s": rate,
                                 "errors": s["errors"], "latency": lat}  # fmt: skip
+        key = f"{name}: commits_ratio_to_db_transactions"
+        result.ratios[key] = ratio(rate, db["per_s"])
         r = result.row
-        r(name, "commits per second", rate, "/s", note=f"{s['done']:,} commits in {s['wall_s']:.1f} s")
+        r(name, "commits per second", rate, "/s", result.ratios[key], "DB transactions",
+          f"{s['done']:,} commits in {s['wall_s']:.1f} s")  # fmt: skip
         r(name, "upload latency p50", lat["p50"] * 1000, "ms", note="create + PUT + commit" if name == PASSES[0]
           else "create + commit (blocks already stored)")  # fmt: skip
         r(name, "upload latency p99", lat["p99"] * 1000, "ms")
         r(name, "errors", s["errors"], note=s["error_kinds"][0][:200] if s["error_kinds"] else "")
+    result.row("database alone", "transactions per second", db["per_s"], "/s",
+               note=f"{db['done']:,} one-row INSERT commits in {db['wall_s']:.1f} s, {clients} connections")
     failed = {name: result.samples[name]["errors"] for name in PASSES if result.samples[name]["errors"]}
     if failed:
         first = next(result.samples[name]["error_kinds"][0] for name in failed)

@@ -195,6 +195,15 @@ class ServerStack(Lifecycle):
         """The metadata URL to give clients: through the counting proxy when there is one."""
         return self.meta_proxy.url if self.meta_proxy is not None else self.meta_url
 
+    def database_url(self) -> str:
+        """The DSN of the stack's database: ``DATABASE_URL``, or the embedded cluster's socket."""
+        from metaserver.embedded_pg import running_dsn
+
+        dsn = self.options.database_url or running_dsn(self.data_dir)
+        if dsn is None:
+            raise ChildFailed(f"no database is running under {self.data_dir}")
+        return dsn
+
     def server_log_tail(self) -> str:
         from .procs import tail
 

@@ -45,3 +45,14 @@ class EmbeddedPostgres:
             except psutil.NoSuchProcess:
                 # the postmaster we started is gone already (stopped or restarted by someone else)
                 log.info("embedded PostgreSQL was already stopped")
+
+
+def running_dsn(data_dir: Path) -> str | None:
+    """The DSN of our database in the embedded cluster under ``data_dir`` while some process runs it,
+    read from its ``postmaster.pid`` (without joining it); None when it is not running."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR
+        from pgserver.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata((data_dir / "pg").resolve())
+    return info.get_uri(database=DB_NAME) if info is not None else None

@@ -103,10 +103,14 @@ def test_large_without_rclone_says_it_is_not_installed(tmp_path):
 
 
 def test_commits_end_to_end(tmp_path):
-    """16 clients' worth of commits, briefly: new content and deduplicated, every commit counted."""
+    """A few clients' commits, briefly, new content and deduplicated, beside the database's own commit rate."""
     s = run_bench(tmp_path, "commits", "--count", "60", "--clients", "4", "--duration", "2", "--no-plots")
     assert s["parameters"]["clients"] == 4
+    db = s["summary"]["database"]
+    assert db["done"] > 0 and db["per_s"] == pytest.approx(db["done"] / db["wall_s"])
     for kind in ("new content", "deduplicated"):
         k = s["summary"][kind]
         assert k["commits"] == 60 and k["errors"] == 0 and k["latency"]["count"] == 60, k
         assert k["commits_per_s"] == pytest.approx(60 / k["wall_s"])
+        ratio = s["ratios"][f"{kind}: commits_ratio_to_db_transactions"]
+        assert ratio == pytest.approx(k["commits_per_s"] / db["per_s"])
