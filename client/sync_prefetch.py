@@ -116,6 +116,15 @@ class _Staging:
         return len(self.blocks) + len(self.local) >= self.upload.block_count
 
 
+def wait_before_next_look(looked_at: float, delay: float, now: float) -> float:
+    """Seconds to wait before looking at an upload's progress again: ``delay`` after the last
+    look *began*, not after its blocks were handed out to the fetches. While the fetches drain
+    their slots more blocks are stored; waiting the whole delay on top of the draining left B a
+    look's worth of blocks behind the upload at its commit. Looks never come closer together
+    than ``delay``, as before."""
+    return max(0.0, looked_at + delay - now)
+
+
 class Prefetcher:
     """Stages other devices' pending uploads for one synced folder (see the module docstring)."""
 
@@ -296,8 +305,10 @@ class Prefetcher:
         fetches: set[asyncio.Task[None]] = set()
         slots = asyncio.Semaphore(FETCHES)
         delay = POLL_INTERVAL
+        loop = asyncio.get_running_loop()
         try:
             while not s.stopping and not s.complete:
+                polled_at = loop.time()
                 try:
                     blocks, servers = await self._stored_blocks(s)
                 except NotFound:
@@ -331,7 +342,7 @@ class Prefetcher:
                 delay = POLL_INTERVAL if new else min(POLL_MAX, delay * 1.5)
                 s.wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(s.wake.wait(), delay)
+                    await asyncio.wait_for(s.wake.wait(), wait_before_next_look(polled_at, delay, loop.time()))
         finally:
             if fetches:
                 await asyncio.gather(*fetches, return_exceptions=True)

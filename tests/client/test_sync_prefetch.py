@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from client.sync_prefetch import PREFETCH_DIR
+from client.api import TesseraClient
+from client.sync_prefetch import POLL_INTERVAL, PREFETCH_DIR, wait_before_next_look
 from protocol.hashing import BLOCK_SIZE
 
 from .conftest import PASSWORD, USER, write_random
@@ -172,3 +173,31 @@ async def test_without_prefetch_nothing_is_staged(gated, gated_fleet):
     await gated_fleet.converged()
     assert await b.read("big.bin") == await a.read("big.bin")
     assert not (b.daemon.files.state_dir / PREFETCH_DIR).exists()
+
+
+def test_the_next_look_is_timed_from_the_start_of_the_last():
+    # handing the blocks out took 0.05 s of the 0.2: the next look comes 0.15 s later
+    assert wait_before_next_look(10.0, 0.2, 10.05) == pytest.approx(0.15)
+    # the fetches took longer than the delay: look again at once (never a negative wait)
+    assert wait_before_next_look(10.0, 0.2, 10.5) == 0.0
+    assert wait_before_next_look(10.0, 0.2, 10.0) == pytest.approx(0.2)
+
+
+async def test_progress_is_never_looked_at_more_often_than_the_interval(gated, gated_fleet, monkeypatch):
+    """However long the fetches take, B's looks at a pending upload stay POLL_INTERVAL apart or more."""
+    looks: dict[int, list[float]] = {}
+    original = TesseraClient.incoming_blocks
+
+    async def recorded(self, *args, **kw):
+        looks.setdefault(id(self), []).append(asyncio.get_running_loop().time())
+        return await original(self, *args, **kw)
+
+    monkeypatch.setattr(TesseraClient, "incoming_blocks", recorded)
+    await half_uploaded(gated, gated_fleet)
+    await asyncio.sleep(1.5)  # B keeps looking while the gate holds the third block
+    [times] = looks.values()  # B's client only: A never looks at its own upload
+    assert len(times) >= 3
+    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    assert min(gaps) >= POLL_INTERVAL * 0.99, gaps
+    gated.gate.release(reject=False)
+    await gated_fleet.converged()
