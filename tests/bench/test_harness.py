@@ -139,6 +139,10 @@ def test_longpoll_end_to_end_on_both_endpoints(tmp_path):
         assert s["outcomes"] == {"changes": 20} and s["answered_before_commit"] == 0, s
         assert s["url"].endswith(path) and s["latency"]["max"] > 0 and s["send_floor_s"] > 0
     assert scenario["summary"]["20"]["url"] != scenario["summary"]["route 20"]["url"]
+    for key in ("20", "route 20"):  # the p99 as a ratio to its baseline of the same run
+        s = scenario["summary"][key]
+        expected = s["latency"]["p99"] / (20 * s["send_floor_s"])
+        assert scenario["ratios"][f"{key}: p99_ratio_to_n_bare_sends"] == pytest.approx(expected)
 
 
 async def test_stack_with_s3_and_counting_proxies(tmp_path):
