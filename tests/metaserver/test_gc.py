@@ -22,7 +22,7 @@ from metaserver import gc
 from metaserver.config import ServerConfig
 from protocol.errors import UploadExpired
 from protocol.hashing import BLOCK_SIZE, content_hash, hash_block
-from tests.blockserver.conftest import aws_session, create_bucket, moto_endpoint, s3_store_for  # noqa: F401
+from tests.blockserver.conftest import aws_session, create_bucket, s3_store_for  # noqa: F401
 from tests.conftest import start_site
 from tests.faults.conftest import eventually
 
