@@ -10,7 +10,9 @@ daemon A's folder and timed until daemon B has every file (the daemons move
 small files in batches both ways: client/sync_executor_batch.py). Where ``syncthing``
 is installed, the tree is also synced by a two-node Syncthing pair on loopback
 (bench/peer_syncthing.py), and the issue's target (Tessera <= 0.5x
-Syncthing's time) is judged on the daemons' time.
+Syncthing's time) is judged on the daemons' time. Each system makes
+:data:`PASSES` passes (``--repeat``), each on fresh servers and folders, the two
+taking turns; the medians are the figures.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from .context import BenchContext
 from .daemons import DaemonPair
 from .report import ScenarioResult, Target
 from .servers import ServerStack
-from .stats import ratio, summarize
+from .stats import median, ratio, summarize
 
 NAME = "small"
 DEFAULT_COUNT = 2_000
@@ -37,6 +39,8 @@ DEFAULT_CONCURRENCY = 16
 TIME_LIMIT = 180.0
 #: one upload taking longer than this counts as an error
 UPLOAD_TIMEOUT = 30.0
+#: A-to-B passes of each system (Tessera's daemons, the Syncthing pair), taking turns; the median counts
+PASSES = 3
 #: the issue's Syncthing figure on its machine, quoted for context only
 SYNCTHING_REFERENCE_S = 2.9
 
@@ -62,7 +66,6 @@ async def run(ctx: BenchContext) -> ScenarioResult:
         "block-list and block request down (POST /v1/files/blocks_batch, /v1/blocks/get_batch)."
     )
     work = Path(tempfile.mkdtemp(prefix="tbs", dir=ctx.work_dir))
-    syncthing_s = None
     try:
         ctx.say(f"small: writing {count:,} files of {FILE_SIZE} bytes in {FOLDERS} folders")
         tree = await asyncio.to_thread(_make_tree, work / "tree", count)
@@ -73,18 +76,26 @@ async def run(ctx: BenchContext) -> ScenarioResult:
                 result.samples[label] = await _upload_tree(
                     stack, account.tokens[0], work / "tree", tree, concurrency
                 )
-        ctx.say("small: the same tree from daemon A to daemon B (tessera sync)")
-        result.samples["daemon_s"] = await _through_daemons(ctx, count)
-        if ctx.peers and peer_syncthing.available():
-            ctx.say("small: the same tree through the Syncthing pair")
-            async with peer_syncthing.SyncthingPair(ctx.work_dir) as pair:
-                rels = await asyncio.to_thread(_make_tree, pair.a.folder, count)
-                await asyncio.to_thread(files.flush_disk)
-                syncthing_s = await pair.sync([p.as_posix() for p in rels])
-                result.parameters["syncthing_version"] = pair.version
+        with_syncthing = ctx.peers and peer_syncthing.available()
+        passes = ctx.repeat or PASSES
+        result.parameters["passes"] = passes
+        daemon_runs: list[float] = []
+        syncthing_runs: list[float] = []
+        for n in range(passes):  # Tessera's and Syncthing's passes take turns: drift hits both alike
+            ctx.say(f"small: the same tree from daemon A to daemon B (tessera sync), pass {n + 1}/{passes}")
+            daemon_runs.append(await _through_daemons(ctx, count))
+            if with_syncthing:
+                ctx.say(f"small: the same tree through the Syncthing pair, pass {n + 1}/{passes}")
+                async with peer_syncthing.SyncthingPair(ctx.work_dir) as pair:
+                    rels = await asyncio.to_thread(_make_tree, pair.a.folder, count)
+                    await asyncio.to_thread(files.flush_disk)
+                    syncthing_runs.append(await pair.sync([p.as_posix() for p in rels]))
+                    result.parameters["syncthing_version"] = pair.version
     finally:
         await asyncio.to_thread(trash.remove_later, work)
-    result.samples["syncthing_s"] = syncthing_s
+    result.samples["daemon_s"] = daemon_runs
+    result.samples["syncthing_s"] = syncthing_runs or None
+    syncthing_s = median(syncthing_runs) if syncthing_runs else None
     r = result.row
     for label, _flags in VARIANTS:
         sample = result.samples[label]
@@ -109,17 +120,19 @@ async def run(ctx: BenchContext) -> ScenarioResult:
         r(section, "files per second", rate, "/s")
         r(section, "per-file latency p50 / p99", f"{lat['p50'] * 1000:.0f} / {lat['p99'] * 1000:.0f} ms",
           note="create upload + PUT + commit, each file alone")  # fmt: skip
-    daemon_s = result.samples["daemon_s"]
+    daemon_s = median(daemon_runs)
     result.summary["daemon_s"] = daemon_s
+    result.summary["daemon_runs_s"] = daemon_runs
     daemon_ratio = ratio(daemon_s, syncthing_s) if syncthing_s else None
     if daemon_ratio is not None:
         result.ratios["daemon_ratio_to_syncthing"] = daemon_ratio
     r("tessera sync daemons", f"{count:,} files A to B", daemon_s, "s", daemon_ratio, "Syncthing",
-      "folders renamed into A's folder until B has every file; server defaults")  # fmt: skip
+      f"{_runs(daemon_runs)}; folders renamed into A's folder until B has every file; server defaults")  # fmt: skip
     if syncthing_s is not None:
         result.summary["syncthing_s"] = syncthing_s
+        result.summary["syncthing_runs_s"] = syncthing_runs
         r("Syncthing pair", f"{count:,} files A to B", syncthing_s, "s",
-          note="rescan of A via REST until B has every file")  # fmt: skip
+          note=f"{_runs(syncthing_runs)}; rescan of A via REST until B has every file")  # fmt: skip
     else:
         r("Syncthing pair", f"{count:,} files A to B", None,
           note=peers.NOT_INSTALLED if peers.which("syncthing") is None else "peers off (--no-peers)")  # fmt: skip
@@ -127,7 +140,7 @@ async def run(ctx: BenchContext) -> ScenarioResult:
         Target(
             "small files: Tessera time <= 0.5x Syncthing", daemon_ratio, "<=", 0.5, "x Syncthing",
             f"tessera sync A to B {daemon_s:.2f} s"
-            + (f" vs the Syncthing pair {syncthing_s:.2f} s (same run)" if syncthing_s else "")
+            + (f" vs the Syncthing pair {syncthing_s:.2f} s (same run, medians of {passes})" if syncthing_s else "")
             + f"; the issue quotes ~{SYNCTHING_REFERENCE_S} s for Syncthing on its machine",
             reason="" if syncthing_s else "no Syncthing pair in this run",
         )
@@ -139,6 +152,10 @@ async def run(ctx: BenchContext) -> ScenarioResult:
             str(plots.latency_histogram(path, f"Per-file upload latency, {count:,} x 4 KiB", series))
         )
     return result
+
+
+def _runs(seconds: list[float]) -> str:
+    return f"median of {len(seconds)}: " + ", ".join(f"{x:.2f}" for x in seconds) + " s"
 
 
 async def _through_daemons(ctx: BenchContext, count: int) -> float:
