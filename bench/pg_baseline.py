@@ -3,8 +3,8 @@
 :func:`commit_rate` has ``clients`` connections commit one-row INSERTs, each its
 own durable transaction (one WAL flush, the server's own ``synchronous_commit``),
 into a table of its own in the stack's database, for at most :data:`MAX_SECONDS`
-and :data:`MAX_COUNT` transactions (the database's rate is steady within a second or
-two), and drops the table again. A Tessera commit
+(or the scenario's shorter bound) and :data:`MAX_COUNT` transactions (the
+database's rate is steady within a second or two), and drops the table again. A Tessera commit
 is several such transactions (create the upload, mark its block stored, commit)
 of several statements each, so its rate as a ratio to this one says how much of
 the database's capacity one commit takes.

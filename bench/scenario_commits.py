@@ -57,7 +57,7 @@ async def run(ctx: BenchContext) -> ScenarioResult:
                 ctx.say(f"commits: {clients} clients, {name}")
                 result.samples[name] = await _one_pass(stack, account.tokens, paths, name, duration)
             ctx.say(f"commits: the database alone, {clients} connections")
-            result.samples["database"] = await pg_baseline.commit_rate(stack.database_url(), clients)
+            result.samples["database"] = await pg_baseline.commit_rate(stack.database_url(), clients, duration=duration)
     finally:
         await asyncio.to_thread(trash.remove_later, work)
     db = result.samples["database"]

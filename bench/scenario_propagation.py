@@ -28,7 +28,7 @@ from .context import BenchContext
 from .daemons import DaemonPair
 from .report import ScenarioResult, Target
 from .servers import ServerStack
-from .stats import MiB, median, ratio, summarize
+from .stats import MiB, median, ratio, runs_note, summarize
 
 NAME = "propagation"
 DEFAULT_COUNT = 50
@@ -113,10 +113,6 @@ async def _files_one_by_one(pair: DaemonPair, count: int) -> list[float]:
     return out
 
 
-def _runs(seconds: list[float]) -> str:
-    return f"median of {len(seconds)}: " + ", ".join(f"{x:.2f}" for x in seconds) + " s"
-
-
 def _random_bytes(size: int, seed: int) -> bytes:
     import random
 
@@ -134,7 +130,7 @@ def _report(ctx: BenchContext, result: ScenarioResult, count: int, big: int) -> 
     r(section, f"{count} files of {FILE_SIZE // 1024} KiB, p50", lat["p50"], "s")
     r(section, f"{count} files of {FILE_SIZE // 1024} KiB, p99", lat["p99"], "s", note=f"max {lat['max']:.2f} s")
     r(section, f"{big // MiB} MiB file", big_s, "s",
-      note=f"{_runs(t['big_s'])}; {big / MiB / big_s:.0f} MiB/s end to end")  # fmt: skip
+      note=f"{runs_note(t['big_s'])}; {big / MiB / big_s:.0f} MiB/s end to end")  # fmt: skip
     if st is not None:
         st_lat = summarize(st["files_s"])
         st_big_s = median(st["big_s"])
@@ -151,7 +147,7 @@ def _report(ctx: BenchContext, result: ScenarioResult, count: int, big: int) -> 
         s2 = f"Syncthing pair ({st['version']})"
         r(s2, f"{count} files, p50", st_lat["p50"], "s", note="from the REST rescan of A")
         r(s2, f"{count} files, p99", st_lat["p99"], "s", note=f"max {st_lat['max']:.2f} s")
-        r(s2, f"{big // MiB} MiB file", st_big_s, "s", note=_runs(st["big_s"]))
+        r(s2, f"{big // MiB} MiB file", st_big_s, "s", note=runs_note(st["big_s"]))
     else:
         r("Syncthing pair", "A to B", None,
           note=peers.NOT_INSTALLED if peers.which("syncthing") is None else "peers off (--no-peers)")  # fmt: skip

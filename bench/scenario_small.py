@@ -28,7 +28,7 @@ from .context import BenchContext
 from .daemons import DaemonPair
 from .report import ScenarioResult, Target
 from .servers import ServerStack
-from .stats import median, ratio, summarize
+from .stats import median, ratio, runs_note, summarize
 
 NAME = "small"
 DEFAULT_COUNT = 2_000
@@ -127,12 +127,12 @@ async def run(ctx: BenchContext) -> ScenarioResult:
     if daemon_ratio is not None:
         result.ratios["daemon_ratio_to_syncthing"] = daemon_ratio
     r("tessera sync daemons", f"{count:,} files A to B", daemon_s, "s", daemon_ratio, "Syncthing",
-      f"{_runs(daemon_runs)}; folders renamed into A's folder until B has every file; server defaults")  # fmt: skip
+      f"{runs_note(daemon_runs)}; folders renamed into A's folder until B has every file; server defaults")  # fmt: skip
     if syncthing_s is not None:
         result.summary["syncthing_s"] = syncthing_s
         result.summary["syncthing_runs_s"] = syncthing_runs
         r("Syncthing pair", f"{count:,} files A to B", syncthing_s, "s",
-          note=f"{_runs(syncthing_runs)}; rescan of A via REST until B has every file")  # fmt: skip
+          note=f"{runs_note(syncthing_runs)}; rescan of A via REST until B has every file")  # fmt: skip
     else:
         r("Syncthing pair", f"{count:,} files A to B", None,
           note=peers.NOT_INSTALLED if peers.which("syncthing") is None else "peers off (--no-peers)")  # fmt: skip
@@ -152,10 +152,6 @@ async def run(ctx: BenchContext) -> ScenarioResult:
             str(plots.latency_histogram(path, f"Per-file upload latency, {count:,} x 4 KiB", series))
         )
     return result
-
-
-def _runs(seconds: list[float]) -> str:
-    return f"median of {len(seconds)}: " + ", ".join(f"{x:.2f}" for x in seconds) + " s"
 
 
 async def _through_daemons(ctx: BenchContext, count: int) -> float:

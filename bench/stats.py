@@ -45,3 +45,8 @@ def ratio(value: float, baseline: float) -> float:
     if not baseline or math.isnan(baseline) or math.isnan(value):
         return math.nan
     return value / baseline
+
+
+def runs_note(seconds: Sequence[float]) -> str:
+    """'median of 3: 1.91, 2.06, 1.89 s': the runs behind a median, for a row's note."""
+    return f"median of {len(seconds)}: " + ", ".join(f"{x:.2f}" for x in seconds) + " s"

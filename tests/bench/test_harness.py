@@ -19,7 +19,7 @@ import pytest
 from bench import baselines, files, scenarios
 from bench.proxy import CountingProxy
 from bench.report import MET, NOT_MEASURED, NOT_MET, ScenarioResult, Target, write_json
-from bench.stats import median, percentile, summarize
+from bench.stats import median, percentile, runs_note, summarize
 from protocol.hashing import BLOCK_SIZE, content_hash
 from tests.bench.conftest import run_bench
 
@@ -32,6 +32,7 @@ def test_percentiles_interpolate_like_numpy():
     assert math.isnan(percentile([], 50))
     s = summarize([0.2, 0.1, 0.3])
     assert (s["count"], s["min"], s["p50"], s["max"]) == (3, 0.1, 0.2, 0.3)
+    assert runs_note([1.0, 2.5, 1.25]) == "median of 3: 1.00, 2.50, 1.25 s"
 
 
 def test_targets_are_met_not_met_or_not_measured():

@@ -49,18 +49,17 @@ def _without_peers_on_path(tmp_path: Path) -> dict[str, str]:
 
 
 def test_small_end_to_end_with_syncthing_where_installed(tmp_path):
-    """40 files: the library (both server variants), two passes of the daemons taking turns with Syncthing's
-    (medians), a latency plot."""
-    s = run_bench(tmp_path, "small", "--count", "40", "--repeat", "2", timeout=240)
+    """40 files: the library (both server variants), a pass of the daemons and one of Syncthing, a latency plot."""
+    s = run_bench(tmp_path, "small", "--count", "40", "--repeat", "1", timeout=240)
     for variant in ("server defaults", "rate limit off"):
         v = s["summary"][variant]
         assert v["files"] == 40 and v["errors"] == 0 and v["latency"]["count"] == 40, v
     daemon_s = s["summary"]["daemon_s"]
-    assert len(s["summary"]["daemon_runs_s"]) == 2 and daemon_s == pytest.approx(sum(s["summary"]["daemon_runs_s"]) / 2)
+    assert s["summary"]["daemon_runs_s"] == [daemon_s] and daemon_s > 0  # medians of several: propagation's test
     [target] = s["targets"]
     if SYNCTHING:
         syncthing_s = s["summary"]["syncthing_s"]
-        assert len(s["summary"]["syncthing_runs_s"]) == 2 and syncthing_s > 0
+        assert s["summary"]["syncthing_runs_s"] == [syncthing_s] and syncthing_s > 0
         assert s["ratios"]["daemon_ratio_to_syncthing"] == pytest.approx(daemon_s / syncthing_s)
         assert target["figure"] == s["ratios"]["daemon_ratio_to_syncthing"]
         assert target["status"] == (MET if target["figure"] <= 0.5 else NOT_MET)
@@ -107,13 +106,13 @@ def test_large_without_rclone_says_it_is_not_installed(tmp_path):
 
 def test_commits_end_to_end(tmp_path):
     """A few clients' commits, briefly, new content and deduplicated, beside the database's own commit rate."""
-    s = run_bench(tmp_path, "commits", "--count", "60", "--clients", "4", "--duration", "2", "--no-plots")
+    s = run_bench(tmp_path, "commits", "--count", "60", "--clients", "4", "--duration", "1", "--no-plots")
     assert s["parameters"]["clients"] == 4
     db = s["summary"]["database"]
     assert db["done"] > 0 and db["per_s"] == pytest.approx(db["done"] / db["wall_s"])
     for kind in ("new content", "deduplicated"):
         k = s["summary"][kind]
-        assert k["commits"] == 60 and k["errors"] == 0 and k["latency"]["count"] == 60, k
-        assert k["commits_per_s"] == pytest.approx(60 / k["wall_s"])
+        assert 0 < k["commits"] <= 60 and k["errors"] == 0 and k["latency"]["count"] == k["commits"], k
+        assert k["commits_per_s"] == pytest.approx(k["commits"] / k["wall_s"])
         ratio = s["ratios"][f"{kind}: commits_ratio_to_db_transactions"]
         assert ratio == pytest.approx(k["commits_per_s"] / db["per_s"])
