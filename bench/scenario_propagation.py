@@ -58,8 +58,9 @@ async def run(ctx: BenchContext) -> ScenarioResult:
     result.parameters["big_file_runs"] = repeat
     work = Path(tempfile.mkdtemp(prefix="tbp", dir=ctx.work_dir))
     try:
-        # each run's file: its source, A's copy, B's copy, the server's blocks, B's staging
-        files.check_free_space(work, (4 * repeat + 2) * big + 512 * MiB, "the propagation scenario")
+        # each run's file: its source, A's and B's copies, the server's blocks, B's staging, the Syncthing
+        # pair's two copies (the daemons' trees are removed only when the whole run ends)
+        files.check_free_space(work, (7 * repeat + 1) * big + 512 * MiB, "the propagation scenario")
         sources = [work / f"big{n}.bin" for n in range(repeat)]
         for n, src in enumerate(sources):
             await asyncio.to_thread(files.write_random, src, big, 0xB16 + n)
