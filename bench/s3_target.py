@@ -115,15 +115,12 @@ class S3Target:
         """Delete every object whose key starts with ``prefix``; how many there were."""
         if not prefix:
             raise ValueError("refusing to empty a whole bucket")
+        keys = self.list_keys(prefix)
         s3 = self._client()
-        removed = 0
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-            for i in range(0, len(keys), DELETE_BATCH):
-                batch = keys[i : i + DELETE_BATCH]
-                answer = s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
-                if answer.get("Errors"):
-                    first = answer["Errors"][0]
-                    raise S3Unusable(f"could not delete s3://{self.bucket}/{first['Key']}: {first.get('Message')}")
-                removed += len(batch)
-        return removed
+        for i in range(0, len(keys), DELETE_BATCH):
+            batch = [{"Key": key} for key in keys[i : i + DELETE_BATCH]]
+            answer = s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise S3Unusable(f"could not delete s3://{self.bucket}/{first['Key']}: {first.get('Message')}")
+        return len(keys)
