@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint soak bench bench-peers clean
+.PHONY: run test lint soak bench bench-peers test-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,15 @@ bench-peers:
 		echo "syncthing and rclone are installed"; \
 	else \
 		$(SUDO) apt-get update && $(SUDO) apt-get install -y syncthing rclone; \
+	fi
+
+# what some tests drive for real: a browser for the web pages, nginx for deploy/ (Debian packages;
+# needs root or sudo); without them those tests skip
+test-deps:
+	@if command -v chromium >/dev/null && { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null; then \
+		echo "chromium and nginx are installed"; \
+	else \
+		$(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium chromium-driver nginx; \
 	fi
 
 clean:
