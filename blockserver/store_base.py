@@ -161,7 +161,7 @@ class BlockStore(abc.ABC):
         Each block is verified and published as :meth:`put` does (a block that
         fails is not visible). The caller bounds the total size. This default
         stores them one after another; backends override it to group the work
-        (the local store flushes them together: :class:`client.fs_flush.FlushGroup`).
+        (the local store flushes them together: :class:`protocol.fs.flush.FlushGroup`).
         """
         out: list[TesseraError | None] = []
         for block_id, data, expected in blocks:

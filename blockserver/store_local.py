@@ -14,7 +14,7 @@ calls run in worker threads.
 :meth:`LocalStore.put_small` stores many small blocks held in memory at once:
 each is verified and written to a file with no name yet (``O_TMPFILE``,
 :mod:`blockserver.unnamed_files`; a temp file where that is not possible), all
-are flushed together (:class:`client.fs_flush.FlushGroup`: one ``syncfs`` on
+are flushed together (:class:`protocol.fs.flush.FlushGroup`: one ``syncfs`` on
 Linux, else an fsync each, several at once), then each is given its final name
 and the names are flushed once more before it returns.
 """
@@ -31,8 +31,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
-from client.fs_flush import FlushGroup
 from protocol.errors import BlockTooLarge, NotFound, SizeMismatch, TesseraError
+from protocol.fs.flush import FlushGroup
 from protocol.hashing import BlockHash, hash_block
 
 from .intake import check_hashes, receive_verified
@@ -247,7 +247,7 @@ def _put_group(root: Path, blocks: list[tuple[Path, bytes, BlockHash]]) -> list[
     """Verify and write each block to an unnamed (or temp) file, flush them all, name each, flush
     the names.
 
-    The order is :mod:`client.fs_flush`'s: no block gets its final name before
+    The order is :mod:`protocol.fs.flush`'s: no block gets its final name before
     its bytes are durable, and the names are durable before this returns (and
     so before the caller marks any block stored).
     """

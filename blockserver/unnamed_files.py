@@ -16,7 +16,7 @@ import errno
 import os
 from pathlib import Path
 
-from client import libc
+from protocol.fs import libc
 
 _PROC_FD = Path("/proc/self/fd")
 _AT_FDCWD = -100

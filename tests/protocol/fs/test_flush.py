@@ -13,8 +13,9 @@ import sys
 import pytest
 
 from blockserver import store_local
-from client import fs_flush, transfer_batch_download
-from client.fs_flush import FlushGroup, syncfs_available
+from client import transfer_batch_download
+from protocol.fs import flush as fs_flush
+from protocol.fs.flush import FlushGroup, syncfs_available
 from protocol.hashing import hash_block
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="syncfs is Linux's")
