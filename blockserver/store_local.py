@@ -8,8 +8,8 @@ A put streams into a temp file in the block's own directory (so the rename
 never crosses a file system), fsyncs it, ``os.replace``-s it onto the final
 name and fsyncs the directory: readers see either no block or the whole
 verified block, also across a crash. Temp files are dot-files ending in
-``.tmp``; they are removed on every failure and never listed. All file system
-calls run in worker threads.
+``.tmp`` (:mod:`protocol.fs.atomic`); they are removed on every failure and
+never listed. All file system calls run in worker threads.
 
 :meth:`LocalStore.put_small` stores many small blocks held in memory at once:
 each is verified and written to a file with no name yet (``O_TMPFILE``,
@@ -24,14 +24,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import secrets
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
 from protocol.errors import BlockTooLarge, NotFound, SizeMismatch, TesseraError
+from protocol.fs.atomic import (
+    TEMP_PREFIX,
+    TEMP_SUFFIX,
+    create_temp,
+    discard,
+    fsync_dir,
+    open_temp,
+    publish,
+    temp_name,
+)
 from protocol.fs.flush import FlushGroup
 from protocol.hashing import BlockHash, hash_block
 
@@ -42,8 +50,6 @@ from .unnamed_files import name_unnamed, open_unnamed
 
 log = logging.getLogger(__name__)
 
-TEMP_PREFIX = "."
-TEMP_SUFFIX = ".tmp"
 #: the sub-directories of the root: the first two hex digits of the block ids in them
 SHARD_DIRS = frozenset(f"{i:02x}" for i in range(256))
 #: a block file is streamed out in pieces of this size: one worker-thread hop each, so fewer is
@@ -76,9 +82,9 @@ class LocalStore(BlockStore):
         f, tmp = await run_to_completion(_create_temp, final)
         try:
             await receive_verified(body, expected, f.write)
-            await run_to_completion(_publish, f, tmp, final)
+            await run_to_completion(publish, f, tmp, final)
         except BaseException:
-            await run_to_completion(_discard, f, tmp)
+            await run_to_completion(discard, f, tmp)
             raise
 
     async def open(self, block_id: str) -> tuple[int, BlockStream]:
@@ -189,49 +195,18 @@ def _make_shards(root: Path) -> None:
         except FileExistsError:
             pass
     if made:
-        _fsync_dir(root)
+        fsync_dir(root)
 
 
 def _ensure_shard(shard: Path) -> None:
     if not shard.is_dir():
         shard.mkdir(parents=True, exist_ok=True)
-        _fsync_dir(shard.parent)  # the new shard directory's entry must survive a crash too
+        fsync_dir(shard.parent)  # the new shard directory's entry must survive a crash too
 
 
 def _create_temp(final: Path) -> tuple[BinaryIO, Path]:
     _ensure_shard(final.parent)
-    fd, name = tempfile.mkstemp(dir=final.parent, prefix=f"{TEMP_PREFIX}{final.name}.", suffix=TEMP_SUFFIX)
-    try:
-        return os.fdopen(fd, "wb"), Path(name)
-    except BaseException:
-        os.close(fd)
-        os.unlink(name)
-        raise
-
-
-def _publish(f: BinaryIO, tmp: Path, final: Path) -> None:
-    f.flush()
-    os.fsync(f.fileno())
-    f.close()
-    os.replace(tmp, final)
-    _fsync_dir(final.parent)
-
-
-def _discard(f: BinaryIO, tmp: Path) -> None:
-    try:
-        f.close()
-    except OSError as e:  # a failed flush of a block we are dropping anyway
-        log.debug("closing discarded temp file %s: %s", tmp, e)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    return create_temp(final)
 
 
 def _open_for_reading(path: Path) -> tuple[BinaryIO, int]:
@@ -290,10 +265,7 @@ def _stage(final: Path, data: bytes) -> tuple[int, Path, Path | None]:
     tmp: Path | None = None
     fd = open_unnamed(final.parent)
     if fd is None:
-        fd, name = tempfile.mkstemp(
-            dir=final.parent, prefix=f"{TEMP_PREFIX}{final.name}.", suffix=TEMP_SUFFIX
-        )
-        tmp = Path(name)
+        fd, tmp = open_temp(final)
     try:
         view = memoryview(data)
         while view:
@@ -313,7 +285,7 @@ def _name(fd: int, final: Path, tmp: Path | None) -> None:
             name_unnamed(fd, final)
             return
         except FileExistsError:  # an earlier attempt's file: named aside first, then replaced
-            aside = final.parent / f"{TEMP_PREFIX}{final.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+            aside = temp_name(final)
             name_unnamed(fd, aside)
             try:
                 os.replace(aside, final)

@@ -11,28 +11,19 @@ creates a named temp file as before.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 from pathlib import Path
 
-from protocol.fs import libc
-
 _PROC_FD = Path("/proc/self/fd")
-_AT_FDCWD = -100
-_AT_SYMLINK_FOLLOW = 0x400
 #: O_TMPFILE errors that mean "not here" (an old kernel or a file system without it)
 _UNSUPPORTED = frozenset({errno.EOPNOTSUPP, errno.ENOTSUP, errno.EISDIR, errno.EINVAL, errno.ENOENT})
-
-_linkat = libc.linux_function(
-    "linkat", [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-)
 
 
 def open_unnamed(folder: Path) -> int | None:
     """A new unnamed regular file in ``folder`` (mode 0600), open for writing; None where not possible."""
     flag = getattr(os, "O_TMPFILE", None)
-    if flag is None or _linkat is None or not _PROC_FD.is_dir():
+    if flag is None or os.link not in os.supports_dir_fd or not _PROC_FD.is_dir():
         return None
     try:
         return os.open(folder, flag | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), 0o600)
@@ -43,8 +34,17 @@ def open_unnamed(folder: Path) -> int | None:
 
 
 def name_unnamed(fd: int, path: Path) -> None:
-    """Give the unnamed file open as ``fd`` the name ``path`` (FileExistsError if it is taken)."""
-    assert _linkat is not None
-    if _linkat(_AT_FDCWD, os.fsencode(_PROC_FD / str(fd)), _AT_FDCWD, os.fsencode(path), _AT_SYMLINK_FOLLOW):
-        err = libc.last_errno()
-        raise OSError(err, os.strerror(err), str(path))
+    """Give the unnamed file open as ``fd`` the name ``path`` (FileExistsError if it is taken).
+
+    ``linkat(AT_FDCWD, "/proc/self/fd/N", AT_FDCWD, path, AT_SYMLINK_FOLLOW)`` is the way to
+    name an ``O_TMPFILE`` file without privileges. :func:`os.link` makes that call only when
+    given a directory descriptor (without one it calls ``link``, which does not follow the
+    ``/proc`` link and fails with EXDEV), so the source is named relative to ``/proc/self/fd``.
+    """
+    proc_fd = os.open(_PROC_FD, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        os.link(str(fd), path, src_dir_fd=proc_fd, follow_symlinks=True)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from None
+    finally:
+        os.close(proc_fd)

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from . import libc
+from .atomic import fsync_dir
 
 T = TypeVar("T")
 
@@ -161,14 +162,6 @@ def _dev_of(path: Path) -> int | None:
         return os.stat(path).st_dev
     except OSError:
         return None
-
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _fsync_each(items: Sequence[T], fsync: Callable[[T], None]) -> list[OSError | None]:
