@@ -13,8 +13,8 @@ import time
 
 from aiohttp import web
 
-from metaserver import db
-from metaserver.auth import Caller, bearer_token, lookup_token
+from metaserver.core import db
+from metaserver.core.auth import Caller, bearer_token, lookup_token
 from protocol import grants
 from protocol.errors import Forbidden
 from protocol.hashing import BLOCK_SIZE, BlockHash

@@ -13,12 +13,13 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from metaserver import db, gc
-from metaserver.config import ServerConfig
-from metaserver.web_common import error_middleware, note_prepared
+from metaserver.core import db
+from metaserver.core.http import error_middleware, note_prepared
+from metaserver.core.settings import ServerConfig
 
 from . import handlers, handlers_batch, handlers_batch_get
 from .appkeys import CONFIG, POOL, PUT_SLOTS, SETTINGS, STORE
+from .gc import collector
 from .settings import BlockServerSettings
 from .store_base import BlockStore
 from .stores import store_from_settings
@@ -90,7 +91,7 @@ async def _garbage_collector(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     task = asyncio.create_task(
-        gc.run_periodically(app[POOL], app[STORE], interval=settings.gc_interval, grace=settings.gc_grace),
+        collector.run_periodically(app[POOL], app[STORE], interval=settings.gc_interval, grace=settings.gc_grace),
         name="garbage-collector",
     )
     try:

@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 from aiohttp import web
 
-from metaserver.config import ServerConfig
+from metaserver.core.settings import ServerConfig
 
 from .settings import BlockServerSettings
 from .store_base import BlockStore

@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
-from metaserver import db
-from metaserver.auth import Caller
-from metaserver.web_common import respond
+from metaserver.core import db
+from metaserver.core.auth import Caller
+from metaserver.core.http import respond
 from protocol import grants
 from protocol.errors import (
     BadRequest,

@@ -24,8 +24,8 @@ from typing import Any
 
 from aiohttp import web
 
-from metaserver import db
-from metaserver.web_common import respond
+from metaserver.core import db
+from metaserver.core.http import respond
 from protocol import blockbatch, codec, grants
 from protocol.errors import BadRequest, BodyTooLarge, LengthRequired, NotFound, TesseraError
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from metaserver.config import ServerConfig, parse_duration
-from metaserver.gc import DEFAULT_GRACE, DEFAULT_INTERVAL
+from blockserver.gc.collector import DEFAULT_GRACE, DEFAULT_INTERVAL
+from metaserver.core.settings import ServerConfig, parse_duration
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})

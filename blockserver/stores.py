@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from metaserver.config import ServerConfig
+from metaserver.core.settings import ServerConfig
 
 from .settings import BlockServerSettings
 from .store_base import BlockStore

@@ -6,13 +6,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import db, web_auth, web_changes, web_files, web_files_batch, web_history, web_uploads
-from .config import ServerConfig
-from .notifier import Notifier
-from .notify_server import NotifyServer
-from .ratelimit import RATE_LIMITS, RateLimits, rate_limit_middleware
-from .web_common import error_middleware, note_prepared
-from .web_keys import CONFIG, NOTIFIER, NOTIFY_SERVER, POOL
+from .changes.notifier import Notifier
+from .changes.notify_server import NotifyServer
+from .core import db
+from .core.http import error_middleware, note_prepared
+from .core.ratelimit import RATE_LIMITS, RateLimits, rate_limit_middleware
+from .core.settings import ServerConfig
+from .keys import CONFIG, NOTIFIER, NOTIFY_SERVER, POOL
+from .web import auth, changes, files, files_batch, history, uploads
 
 
 def create_app(config: ServerConfig) -> web.Application:
@@ -54,29 +55,29 @@ def create_app(config: ServerConfig) -> web.Application:
     app.cleanup_ctx.append(notifier_ctx)
     app.cleanup_ctx.append(notify_ctx)
     r = app.router
-    r.add_get("/v1/health", web_auth.health)
-    r.add_post("/v1/auth/login", web_auth.login)
-    r.add_post("/v1/auth/logout", web_auth.logout)
-    r.add_get("/v1/account", web_auth.account)
-    r.add_post("/v1/uploads", web_uploads.create_upload)
-    r.add_post("/v1/uploads/batch", web_uploads.create_upload_batch)
-    r.add_post("/v1/uploads/commit_batch", web_uploads.commit_upload_batch)
-    r.add_get("/v1/uploads/incoming", web_uploads.list_incoming)  # before {upload_id}
-    r.add_get("/v1/uploads/incoming/{upload_id}", web_uploads.incoming_blocks)
-    r.add_get("/v1/uploads/{upload_id}", web_uploads.upload_status)
-    r.add_post("/v1/uploads/{upload_id}/blocks", web_uploads.append_blocks)
-    r.add_post("/v1/uploads/{upload_id}/commit", web_uploads.commit_upload)
-    r.add_get("/v1/changes", web_changes.list_changes)
-    r.add_get("/v1/changes/latest_cursor", web_changes.latest_cursor)
-    r.add_get("/v1/changes/longpoll", web_changes.longpoll)
-    r.add_get("/v1/changes/notify", web_changes.notify_endpoint)
-    r.add_get("/v1/files/meta", web_files.get_metadata)
-    r.add_get("/v1/files/blocks", web_files.file_blocks)
-    r.add_post("/v1/files/blocks_batch", web_files_batch.file_blocks_batch)
-    r.add_get("/v1/files/list", web_files.list_folder)
-    r.add_post("/v1/files/mkdir", web_files.mkdir)
-    r.add_post("/v1/files/delete", web_files.delete)
-    r.add_post("/v1/files/move", web_files.move)
-    r.add_get("/v1/files/revisions", web_history.list_revisions)
-    r.add_post("/v1/files/restore", web_history.restore)
+    r.add_get("/v1/health", auth.health)
+    r.add_post("/v1/auth/login", auth.login)
+    r.add_post("/v1/auth/logout", auth.logout)
+    r.add_get("/v1/account", auth.account)
+    r.add_post("/v1/uploads", uploads.create_upload)
+    r.add_post("/v1/uploads/batch", uploads.create_upload_batch)
+    r.add_post("/v1/uploads/commit_batch", uploads.commit_upload_batch)
+    r.add_get("/v1/uploads/incoming", uploads.list_incoming)  # before {upload_id}
+    r.add_get("/v1/uploads/incoming/{upload_id}", uploads.incoming_blocks)
+    r.add_get("/v1/uploads/{upload_id}", uploads.upload_status)
+    r.add_post("/v1/uploads/{upload_id}/blocks", uploads.append_blocks)
+    r.add_post("/v1/uploads/{upload_id}/commit", uploads.commit_upload)
+    r.add_get("/v1/changes", changes.list_changes)
+    r.add_get("/v1/changes/latest_cursor", changes.latest_cursor)
+    r.add_get("/v1/changes/longpoll", changes.longpoll)
+    r.add_get("/v1/changes/notify", changes.notify_endpoint)
+    r.add_get("/v1/files/meta", files.get_metadata)
+    r.add_get("/v1/files/blocks", files.file_blocks)
+    r.add_post("/v1/files/blocks_batch", files_batch.file_blocks_batch)
+    r.add_get("/v1/files/list", files.list_folder)
+    r.add_post("/v1/files/mkdir", files.mkdir)
+    r.add_post("/v1/files/delete", files.delete)
+    r.add_post("/v1/files/move", files.move)
+    r.add_get("/v1/files/revisions", history.list_revisions)
+    r.add_post("/v1/files/restore", history.restore)
     return app

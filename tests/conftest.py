@@ -18,8 +18,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from metaserver import db, migrate
-from metaserver.config import ServerConfig
+from metaserver.core import db, migrate
+from metaserver.core.settings import ServerConfig
 
 TEMPLATE_DB = "tessera_template"
 
@@ -38,7 +38,7 @@ def pg_admin_dsn(tmp_path_factory):
     if url:
         yield url
         return
-    from metaserver.embedded_pg import EmbeddedPostgres
+    from metaserver.core.embedded_pg import EmbeddedPostgres
 
     # short path: the Unix socket path must stay under ~100 bytes
     root = Path(tempfile.mkdtemp(prefix="tpg"))
@@ -125,7 +125,7 @@ class Servers:
     pool: asyncpg.Pool
 
     async def add_user(self, name: str = "alice", password: str = "secret-pw", quota: int | None = None) -> int:
-        from metaserver.users import create_user
+        from metaserver.core.users import create_user
 
         async with self.pool.acquire() as conn:
             return await create_user(conn, name, password, quota)

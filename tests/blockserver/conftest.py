@@ -27,8 +27,8 @@ from blockserver.app import create_app
 from blockserver.store_base import BlockStore
 from blockserver.store_local import LocalStore
 from blockserver.store_s3 import S3Store
-from metaserver.auth import hash_token, new_token
-from metaserver.config import ServerConfig
+from metaserver.core.auth import hash_token, new_token
+from metaserver.core.settings import ServerConfig
 from protocol import codec, grants
 from protocol.hashing import BlockHash, hash_block
 from tests.conftest import start_site
@@ -138,7 +138,7 @@ class BlockServer:
 
     async def add_user(self, name: str) -> tuple[int, str]:
         """A user and a fresh device token for them."""
-        from metaserver.users import create_user
+        from metaserver.core.users import create_user
 
         async with self.pool.acquire() as conn:
             user_id = await create_user(conn, name, "secret-pw")

@@ -11,7 +11,7 @@ from blockserver.settings import BlockServerSettings, S3Settings
 from blockserver.store_local import LocalStore
 from blockserver.store_s3 import S3Store
 from blockserver.stores import store_from_config
-from metaserver.config import ServerConfig
+from metaserver.core.settings import ServerConfig
 
 
 def config(tmp_path: Path, blocks_dir: Path | None = None, **extra) -> ServerConfig:

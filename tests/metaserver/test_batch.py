@@ -172,7 +172,7 @@ async def test_blocks_batch_gives_many_block_lists(api, pool):
 
 
 async def test_blocks_batch_is_bounded(api, pool, monkeypatch):
-    from metaserver import web_files_batch
+    from metaserver.web import files_batch as web_files_batch
 
     for i in range(3):
         await _upload_one(api, pool, f"/m{i}", b"%d" % i)

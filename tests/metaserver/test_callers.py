@@ -2,7 +2,7 @@
 
 import pytest
 
-from metaserver.callers import TokenCache, authenticate_header
+from metaserver.core.callers import TokenCache, authenticate_header
 from protocol.errors import Unauthorized
 
 

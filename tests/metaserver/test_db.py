@@ -1,6 +1,6 @@
 """The pool's connections: opened ready for the statements the server runs."""
 
-from metaserver import db
+from metaserver.core import db
 
 
 async def test_pool_connections_know_every_array_type_from_the_start(database_url):

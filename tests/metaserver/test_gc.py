@@ -1,4 +1,4 @@
-"""Garbage collection (metaserver/gc.py): real servers, real PostgreSQL, real block stores."""
+"""Garbage collection (blockserver/gc/collector.py): real servers, real PostgreSQL, real block stores."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from blockserver.gc import collector as gc
 from blockserver.store_base import BlockStore
 from blockserver.store_local import LocalStore
 from client import RetryPolicy, TesseraClient
 from client.models import UploadSession
-from metaserver import gc
-from metaserver.config import ServerConfig
+from metaserver.core.settings import ServerConfig
 from protocol.errors import UploadExpired
 from protocol.hashing import BLOCK_SIZE, content_hash, hash_block
 from tests.blockserver.conftest import aws_session, create_bucket, s3_store_for  # noqa: F401
@@ -42,7 +42,7 @@ class Env:
 async def _env(server_config, pool, store: BlockStore, **config_changes) -> AsyncIterator[Env]:
     from blockserver.app import create_app as create_block_app
     from metaserver.app import create_app as create_meta_app
-    from metaserver.users import create_user
+    from metaserver.core.users import create_user
 
     config = replace(server_config, extra={"gc_interval": 0}, **config_changes)
     block_runner, block_url = await start_site(create_block_app(config, store=store))
@@ -265,8 +265,8 @@ async def test_a_block_reused_by_dedup_survives_gc(env, tmp_path):
 
 
 async def _caller(env: Env):
-    from metaserver.auth import lookup_token
-    from metaserver.users import home_namespace
+    from metaserver.core.auth import lookup_token
+    from metaserver.core.users import home_namespace
 
     async with env.pool.acquire() as conn:
         caller = await lookup_token(conn, env.token)
@@ -274,7 +274,7 @@ async def _caller(env: Env):
 
 
 async def test_gc_skips_a_block_a_session_is_reusing_at_that_moment(env, tmp_path):
-    from metaserver import uploads
+    from metaserver.uploads import sessions as uploads
     from tests.metaserver.conftest import blocks_of
 
     data = data_of(2000, seed=6)

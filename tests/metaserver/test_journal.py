@@ -27,7 +27,7 @@ async def test_concurrent_uploads_and_commits_do_not_deadlock(api, pool):
 
 
 async def test_append_takes_the_next_numbers_in_one_statement_and_notifies(api, pool):
-    from metaserver.journal import NOTIFY_CHANNEL, Journal
+    from metaserver.tree.journal import NOTIFY_CHANNEL, Journal
 
     await api.ok("POST", "/v1/files/mkdir", {"path": "/before"})
     ns_id, last = await pool.fetchrow("SELECT id, last_seq FROM namespaces")
@@ -59,7 +59,7 @@ async def test_append_takes_the_next_numbers_in_one_statement_and_notifies(api, 
 async def test_append_of_a_missing_namespace_is_not_found(pool):
     import pytest
 
-    from metaserver.journal import Journal
+    from metaserver.tree.journal import Journal
     from protocol.errors import NotFound
 
     async with pool.acquire() as conn, conn.transaction():

@@ -4,9 +4,9 @@ import asyncio
 
 import pytest
 
-from metaserver import longpoll as polls
-from metaserver.cursor import Cursor
-from metaserver.notifier import EventWaiter, Notifier
+from metaserver.changes import longpoll as polls
+from metaserver.changes.cursor import Cursor
+from metaserver.changes.notifier import EventWaiter, Notifier
 from protocol.errors import CursorReset
 
 
@@ -21,7 +21,7 @@ async def notifier(database_url):
 
 @pytest.fixture
 async def ns_id(pool):
-    from metaserver.users import create_user, home_namespace
+    from metaserver.core.users import create_user, home_namespace
 
     async with pool.acquire() as conn:
         user_id = await create_user(conn, "bob", "pw-bob")

@@ -1,6 +1,6 @@
 """The in-process fan-out of journal notifications."""
 
-from metaserver.notifier import EventWaiter, Notifier
+from metaserver.changes.notifier import EventWaiter, Notifier
 
 
 async def test_notify_wakes_the_namespace_waiters_with_the_sequence_number():
@@ -55,7 +55,7 @@ async def test_a_big_fan_out_is_woken_in_slices_each_waiter_once():
     # the event loop runs other work between slices; a waiter gone before its slice is skipped
     import asyncio
 
-    from metaserver.notifier import WAKE_SLICE
+    from metaserver.changes.notifier import WAKE_SLICE
 
     n = Notifier("postgresql://unused")
     waiters = [_SelfRemoving(n, 1) for _ in range(2 * WAKE_SLICE + 10)]

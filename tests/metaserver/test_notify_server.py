@@ -75,7 +75,7 @@ class Conn:
 async def notify(api, server_config):
     """The ``api`` fixture's server is started without access to its app: start one of our own."""
     from metaserver.app import create_app
-    from metaserver.web_keys import NOTIFY_SERVER
+    from metaserver.keys import NOTIFY_SERVER
 
     app = create_app(replace(server_config, block_urls=("http://127.0.0.1:9",)))
     runner, url = await start_site(app)
@@ -155,8 +155,8 @@ async def test_a_request_pipelined_behind_a_held_poll_waits_its_turn(api, notify
 
 
 async def test_only_commits_in_the_polled_namespace_wake_it(api, meta, notify, pool, monkeypatch):
-    from metaserver import longpoll as polls
-    from metaserver.users import create_user
+    from metaserver.changes import longpoll as polls
+    from metaserver.core.users import create_user
 
     async with pool.acquire() as conn:
         await create_user(conn, "bob", "pw-bob")
@@ -193,7 +193,7 @@ async def test_commit_on_another_instance_wakes_the_poll(api, notify, server_con
 
 
 async def test_errors_are_the_metadata_servers_errors(api, notify):
-    from metaserver.cursor import Cursor
+    from metaserver.changes.cursor import Cursor
 
     conn = await Conn.open(notify.port)
     try:
@@ -216,7 +216,7 @@ async def test_errors_are_the_metadata_servers_errors(api, notify):
 
 
 async def test_malformed_or_oversized_requests_are_answered_and_closed(notify):
-    from metaserver import notify_server
+    from metaserver.changes import notify_server
 
     conn = await Conn.open(notify.port)
     answer = await conn.ask(b"NOT HTTP AT ALL\r\n\r\n")
@@ -233,7 +233,7 @@ async def test_malformed_or_oversized_requests_are_answered_and_closed(notify):
 
 async def test_the_token_rate_limit_applies(api, server_config):
     from metaserver.app import create_app
-    from metaserver.web_keys import NOTIFY_SERVER
+    from metaserver.keys import NOTIFY_SERVER
 
     app = create_app(replace(server_config, block_urls=("http://127.0.0.1:9",), rate_limit=0.01, rate_burst=2))
     runner, _ = await start_site(app)
@@ -249,7 +249,7 @@ async def test_the_token_rate_limit_applies(api, server_config):
 
 async def test_a_listener_reconnect_rechecks_the_journal(api, notify, pool):
     """Woken without a sequence number (the LISTEN connection was lost), a poll asks the journal."""
-    from metaserver.web_keys import NOTIFIER
+    from metaserver.keys import NOTIFIER
 
     conn = await Conn.open(notify.port)
     try:
@@ -271,7 +271,7 @@ async def test_a_listener_reconnect_rechecks_the_journal(api, notify, pool):
 
 async def test_shutdown_answers_held_polls_with_a_backoff_and_closes(api, server_config):
     from metaserver.app import create_app
-    from metaserver.web_keys import NOTIFIER, NOTIFY_SERVER
+    from metaserver.keys import NOTIFIER, NOTIFY_SERVER
 
     app = create_app(replace(server_config, block_urls=("http://127.0.0.1:9",)))
     runner, url = await start_site(app)
@@ -292,8 +292,8 @@ async def test_shutdown_answers_held_polls_with_a_backoff_and_closes(api, server
 
 
 async def test_idle_connections_are_closed_but_held_polls_are_not(api, notify, monkeypatch):
-    from metaserver import notify_server
-    from metaserver.web_keys import NOTIFY_SERVER
+    from metaserver.changes import notify_server
+    from metaserver.keys import NOTIFY_SERVER
 
     server = notify.app[NOTIFY_SERVER]
     idle, held = await Conn.open(notify.port), await Conn.open(notify.port)

@@ -1,4 +1,4 @@
-"""Rate limits of the metadata server (metaserver/ratelimit.py): per token, and on login."""
+"""Rate limits of the metadata server (metaserver/core/ratelimit.py): per token, and on login."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import replace
 import aiohttp
 import pytest
 
-from metaserver.ratelimit import RateLimiter
+from metaserver.core.ratelimit import RateLimiter
 from tests.conftest import start_site
 
 
@@ -50,7 +50,7 @@ def test_give_back_and_bounded_memory():
 async def limited(server_config, pool):
     """A metadata server with small limits: 2 requests/s burst 3 per token, 2 failed logins then 1/s."""
     from metaserver.app import create_app
-    from metaserver.users import create_user
+    from metaserver.core.users import create_user
 
     config = replace(
         server_config, block_urls=("http://127.0.0.1:9",), rate_limit=2.0, rate_burst=3,
@@ -114,7 +114,7 @@ async def test_successful_logins_do_not_count(limited):
 
 async def test_limits_off(server_config, pool):
     from metaserver.app import create_app
-    from metaserver.users import create_user
+    from metaserver.core.users import create_user
 
     config = replace(server_config, block_urls=("http://127.0.0.1:9",), rate_limit=0, login_rate_limit=0)
     async with pool.acquire() as conn:

@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from blockserver.settings import BlockServerSettings
-from metaserver import cli
-from metaserver.config import parse_duration
+from metaserver.cli import main as cli
+from metaserver.core.settings import parse_duration
 
 
 def _config(tmp_path, args: list[str], env: dict | None = None):

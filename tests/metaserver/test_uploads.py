@@ -42,7 +42,7 @@ async def test_dedup_reuses_stored_blocks(api, pool):
 
 
 async def test_dedup_is_per_user(api, meta, pool):
-    from metaserver.users import create_user
+    from metaserver.core.users import create_user
 
     data = b"shared secret content"
     await upload(api, pool, "/mine", data)
@@ -181,7 +181,7 @@ async def test_malformed_upload_requests(api, pool, body):
 
 
 async def test_other_users_session_is_not_found(api, meta, pool):
-    from metaserver.users import create_user
+    from metaserver.core.users import create_user
 
     up = await api.ok("POST", "/v1/uploads", {"path": "/s", "size": 1, "blocks": blocks_of(b"s")})
     async with pool.acquire() as conn:

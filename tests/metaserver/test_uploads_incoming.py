@@ -86,7 +86,7 @@ async def test_own_device_small_committed_and_expired_sessions_are_not_offered(a
 
 
 async def test_other_users_do_not_see_pending_uploads(api, pool):
-    from metaserver.users import create_user
+    from metaserver.core.users import create_user
 
     async with pool.acquire() as conn:
         await create_user(conn, "bob", "pw-bob")

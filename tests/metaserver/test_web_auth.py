@@ -86,7 +86,7 @@ async def test_passwords_are_hashed_in_one_thread_one_at_a_time(meta, api, monke
     import threading
     import time
 
-    from metaserver import auth
+    from metaserver.core import auth
 
     threads: set[int] = set()
     running = 0

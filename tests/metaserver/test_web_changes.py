@@ -60,7 +60,7 @@ async def test_pending_upload_is_visible_in_feed(api):
 async def test_bad_and_foreign_cursors(api, meta, pool):
     status, code = await api.error("GET", "/v1/changes", cursor="garbage")
     assert (status, code) == (400, "bad_request")
-    from metaserver.cursor import Cursor
+    from metaserver.changes.cursor import Cursor
 
     status, code = await api.error("GET", "/v1/changes", cursor=Cursor(10**6, 0).encode())
     assert (status, code) == (410, "cursor_reset")
@@ -71,7 +71,7 @@ async def test_bad_and_foreign_cursors(api, meta, pool):
 
 
 async def test_longpoll_answers_at_once_when_behind_and_times_out_otherwise(api, pool, monkeypatch):
-    from metaserver import longpoll as polls
+    from metaserver.changes import longpoll as polls
 
     cursor = (await api.ok("GET", "/v1/changes/latest_cursor"))["cursor"]
     await api.ok("POST", "/v1/files/mkdir", {"path": "/x"})
@@ -110,8 +110,8 @@ async def test_commit_on_one_instance_wakes_poll_on_another(api, server_config):
 
 
 async def test_other_users_changes_do_not_wake(api, meta, pool, monkeypatch):
-    from metaserver import longpoll as polls
-    from metaserver.users import create_user
+    from metaserver.changes import longpoll as polls
+    from metaserver.core.users import create_user
 
     async with pool.acquire() as conn:
         await create_user(conn, "bob", "pw-bob")

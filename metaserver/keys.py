@@ -1,0 +1,15 @@
+"""Typed application keys of the metadata server."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+
+from .changes.notifier import Notifier
+from .changes.notify_server import NotifyServer
+from .core.settings import ServerConfig
+
+CONFIG = web.AppKey("config", ServerConfig)
+POOL = web.AppKey("pool", asyncpg.Pool)
+NOTIFIER = web.AppKey("notifier", Notifier)
+NOTIFY_SERVER = web.AppKey("notify_server", NotifyServer)
