@@ -19,7 +19,7 @@ from protocol import grants
 from protocol.errors import Forbidden
 from protocol.hashing import BLOCK_SIZE, BlockHash
 
-from .appkeys import CONFIG, POOL
+from .keys import CONFIG, POOL
 
 GRANT_HEADER = "X-Tessera-Grant"
 GRANT_QUERY = "grant"

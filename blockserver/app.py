@@ -17,12 +17,12 @@ from metaserver.core import db
 from metaserver.core.http import error_middleware, note_prepared
 from metaserver.core.settings import ServerConfig
 
-from . import handlers, handlers_batch, handlers_batch_get
-from .appkeys import CONFIG, POOL, PUT_SLOTS, SETTINGS, STORE
 from .gc import collector
+from .keys import CONFIG, POOL, PUT_SLOTS, SETTINGS, STORE
 from .settings import BlockServerSettings
-from .store_base import BlockStore
-from .stores import store_from_settings
+from .stores.base import BlockStore
+from .stores.factory import store_from_settings
+from .web import batch_get, batch_put, blocks
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +48,11 @@ def create_app(config: ServerConfig, store: BlockStore | None = None) -> web.App
     app.cleanup_ctx.append(_block_store(store))
     app.cleanup_ctx.append(_garbage_collector)
 
-    app.router.add_post("/v1/blocks/batch", handlers_batch.put_blocks)
-    app.router.add_post("/v1/blocks/get_batch", handlers_batch_get.get_blocks)
-    app.router.add_put("/v1/blocks/{block_id}", handlers.put_block)
-    app.router.add_get("/v1/blocks/{block_id}", handlers.get_block)  # and HEAD
-    app.router.add_get("/v1/health", handlers.health)
+    app.router.add_post("/v1/blocks/batch", batch_put.put_blocks)
+    app.router.add_post("/v1/blocks/get_batch", batch_get.get_blocks)
+    app.router.add_put("/v1/blocks/{block_id}", blocks.put_block)
+    app.router.add_get("/v1/blocks/{block_id}", blocks.get_block)  # and HEAD
+    app.router.add_get("/v1/health", blocks.health)
     return app
 
 

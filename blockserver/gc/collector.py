@@ -41,7 +41,7 @@ from metaserver.core import db
 from protocol.errors import TesseraError
 
 if TYPE_CHECKING:
-    from blockserver.store_base import BlockStore
+    from blockserver.stores.base import BlockStore
 
 log = logging.getLogger(__name__)
 

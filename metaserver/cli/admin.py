@@ -171,7 +171,7 @@ def gc_command(grace: str, dry_run: bool, log_level: str, data_dir: Path, **stor
 
 async def _gc(config: ServerConfig, grace: float, dry_run: bool):
     from blockserver.gc.collector import GcOptions, collect
-    from blockserver.stores import store_from_config
+    from blockserver.stores.factory import store_from_config
 
     from ..core import db, migrate
     from .runner import database

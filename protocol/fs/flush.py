@@ -6,7 +6,7 @@ touched cost a second. On Linux, one ``syncfs(2)`` writes out every dirty page
 and inode of the file system and commits its journal once: the same guarantee
 for all of them, for the price of about one fsync. Both the sync daemon's batch
 download (:mod:`client.transfer_batch_download`) and the block server's grouped
-small-block store (:mod:`blockserver.store_local`) use it.
+small-block store (:mod:`blockserver.stores.local`) use it.
 
 Error reporting: ``syncfs`` reports a write-back error of the file system that
 happened since the descriptor it is given was opened (the super block's error

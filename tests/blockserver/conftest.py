@@ -24,9 +24,9 @@ import asyncpg
 import pytest
 
 from blockserver.app import create_app
-from blockserver.store_base import BlockStore
-from blockserver.store_local import LocalStore
-from blockserver.store_s3 import S3Store
+from blockserver.stores.base import BlockStore
+from blockserver.stores.local import LocalStore
+from blockserver.stores.s3 import S3Store
 from metaserver.core.auth import hash_token, new_token
 from metaserver.core.settings import ServerConfig
 from protocol import codec, grants

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from blockserver.intake import PIECE_SIZE, check_hashes, receive_verified
+from blockserver.stores.intake import PIECE_SIZE, check_hashes, receive_verified
 from protocol.errors import BlockTooLarge, HashMismatch, SizeMismatch
 from protocol.hashing import hash_block
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from blockserver.settings import BlockServerSettings, S3Settings
-from blockserver.store_local import LocalStore
-from blockserver.store_s3 import S3Store
-from blockserver.stores import store_from_config
+from blockserver.stores.factory import store_from_config
+from blockserver.stores.local import LocalStore
+from blockserver.stores.s3 import S3Store
 from metaserver.core.settings import ServerConfig
 
 

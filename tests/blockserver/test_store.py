@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from blockserver.store_local import LocalStore
+from blockserver.stores.local import LocalStore
 from protocol.errors import BadRequest, BlockTooLarge, HashMismatch, NotFound, SizeMismatch
 from protocol.hashing import BLOCK_SIZE, hash_block
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from blockserver.store_local import LocalStore
+from blockserver.stores.local import LocalStore
 from protocol.errors import HashMismatch, SizeMismatch
 from protocol.hashing import hash_block
 
@@ -118,7 +118,8 @@ def _small_blocks(n: int) -> list[tuple[str, bytes, object]]:
 
 
 async def test_put_small_names_unnamed_files_where_the_os_allows(local, monkeypatch):
-    from blockserver import store_local, unnamed_files
+    from blockserver.stores import local as store_local
+    from blockserver.stores import unnamed_files
 
     if unnamed_files.open_unnamed(local.root) is None:
         pytest.skip("no O_TMPFILE here")
@@ -140,7 +141,7 @@ async def test_put_small_names_unnamed_files_where_the_os_allows(local, monkeypa
 
 
 async def test_put_small_without_unnamed_files_uses_temp_files(local, monkeypatch):
-    from blockserver import store_local
+    from blockserver.stores import local as store_local
 
     monkeypatch.setattr(store_local, "open_unnamed", lambda _folder: None)
     blocks = _small_blocks(3)
@@ -153,7 +154,7 @@ async def test_put_small_without_unnamed_files_uses_temp_files(local, monkeypatc
 @pytest.mark.parametrize("unnamed", [True, False])
 async def test_put_small_replaces_a_block_file_already_there(local, monkeypatch, unnamed):
     """An earlier attempt's file under the final name (never marked stored) is replaced whole."""
-    from blockserver import store_local
+    from blockserver.stores import local as store_local
 
     if not unnamed:
         monkeypatch.setattr(store_local, "open_unnamed", lambda _folder: None)
@@ -167,7 +168,7 @@ async def test_put_small_replaces_a_block_file_already_there(local, monkeypatch,
 
 
 async def test_put_small_failing_to_name_leaves_no_temp_file(local, monkeypatch):
-    from blockserver import store_local
+    from blockserver.stores import local as store_local
 
     calls = []
     real = store_local.name_unnamed

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from blockserver.store_s3 import S3Store
+from blockserver.stores.s3 import S3Store
 from protocol.errors import Unavailable
 from protocol.hashing import hash_block
 

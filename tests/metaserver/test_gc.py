@@ -15,8 +15,8 @@ import asyncpg
 import pytest
 
 from blockserver.gc import collector as gc
-from blockserver.store_base import BlockStore
-from blockserver.store_local import LocalStore
+from blockserver.stores.base import BlockStore
+from blockserver.stores.local import LocalStore
 from client import RetryPolicy, TesseraClient
 from client.models import UploadSession
 from metaserver.core.settings import ServerConfig

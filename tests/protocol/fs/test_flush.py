@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from blockserver import store_local
+from blockserver.stores import local as store_local
 from client import transfer_batch_download
 from protocol.fs import flush as fs_flush
 from protocol.fs.flush import FlushGroup, syncfs_available

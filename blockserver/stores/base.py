@@ -9,8 +9,8 @@ publishes the block atomically only if all three match; on any failure
 (mismatch, disconnect, cancellation) nothing is left behind that a reader,
 :meth:`BlockStore.exists` or :meth:`BlockStore.list_ids` could see.
 
-Backends: :mod:`blockserver.store_local` (a directory on local disk) and
-:mod:`blockserver.store_s3` (any S3-compatible service).
+Backends: :mod:`blockserver.stores.local` (a directory on local disk) and
+:mod:`blockserver.stores.s3` (any S3-compatible service).
 """
 
 from __future__ import annotations

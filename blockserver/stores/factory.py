@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from metaserver.core.settings import ServerConfig
 
-from .settings import BlockServerSettings
-from .store_base import BlockStore
-from .store_local import LocalStore
+from ..settings import BlockServerSettings
+from .base import BlockStore
+from .local import LocalStore
 
 
 def store_from_settings(settings: BlockServerSettings) -> BlockStore:
     """An S3Store when an S3 bucket is configured, else a LocalStore (not started yet)."""
     if settings.s3 is not None:
-        from .store_s3 import S3Store  # aiobotocore is only imported when used
+        from .s3 import S3Store
 
         s3 = settings.s3
         return S3Store(

@@ -29,8 +29,8 @@ from protocol.errors import (
     UnsupportedMediaType,
 )
 
-from .access import authenticate, verify_grant
-from .appkeys import CONFIG, STORE
+from ..access import authenticate, verify_grant
+from ..keys import CONFIG, STORE
 
 log = logging.getLogger(__name__)
 

@@ -26,10 +26,10 @@ from protocol.errors import (
 )
 from protocol.hashing import BlockHash
 
-from .access import authenticate, block_id_of, check_grant, expected_hash
-from .appkeys import POOL, PUT_SLOTS, SETTINGS, STORE
-from .sendfile import send_file, socket_for_sendfile
-from .store_base import BlockStream
+from ..access import authenticate, block_id_of, check_grant, expected_hash
+from ..keys import POOL, PUT_SLOTS, SETTINGS, STORE
+from ..sendfile import send_file, socket_for_sendfile
+from ..stores.base import BlockStream
 
 log = logging.getLogger(__name__)
 

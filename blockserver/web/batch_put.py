@@ -29,9 +29,9 @@ from metaserver.core.http import respond
 from protocol import blockbatch, codec, grants
 from protocol.errors import BadRequest, BodyTooLarge, LengthRequired, NotFound, TesseraError
 
-from .access import authenticate, expected_hash, verify_grant
-from .appkeys import CONFIG, POOL, STORE
-from .handlers import BODY_PIECE
+from ..access import authenticate, expected_hash, verify_grant
+from ..keys import CONFIG, POOL, STORE
+from .blocks import BODY_PIECE
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from aiobotocore.session import AioSession, get_session
 from protocol.errors import NotFound, Unavailable
 from protocol.hashing import BlockHash
 
+from .base import READ_PIECE, BlockStore, BlockStream, StoredObject, check_block_id, is_block_id
 from .intake import receive_verified
-from .store_base import READ_PIECE, BlockStore, BlockStream, StoredObject, check_block_id, is_block_id
 
 log = logging.getLogger(__name__)
 

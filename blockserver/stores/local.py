@@ -13,7 +13,7 @@ never listed. All file system calls run in worker threads.
 
 :meth:`LocalStore.put_small` stores many small blocks held in memory at once:
 each is verified and written to a file with no name yet (``O_TMPFILE``,
-:mod:`blockserver.unnamed_files`; a temp file where that is not possible), all
+:mod:`blockserver.stores.unnamed_files`; a temp file where that is not possible), all
 are flushed together (:class:`protocol.fs.flush.FlushGroup`: one ``syncfs`` on
 Linux, else an fsync each, several at once), then each is given its final name
 and the names are flushed once more before it returns.
@@ -43,9 +43,9 @@ from protocol.fs.atomic import (
 from protocol.fs.flush import FlushGroup
 from protocol.hashing import BlockHash, hash_block
 
+from ..threads import run_to_completion
+from .base import BlockStore, BlockStream, StoredObject, check_block_id, is_block_id
 from .intake import check_hashes, receive_verified
-from .store_base import BlockStore, BlockStream, StoredObject, check_block_id, is_block_id
-from .threads import run_to_completion
 from .unnamed_files import name_unnamed, open_unnamed
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from aiohttp import web
 from metaserver.core.settings import ServerConfig
 
 from .settings import BlockServerSettings
-from .store_base import BlockStore
+from .stores.base import BlockStore
 
 CONFIG = web.AppKey("config", ServerConfig)
 SETTINGS = web.AppKey("settings", BlockServerSettings)
