@@ -10,7 +10,7 @@ from blockserver.stores.local import LocalStore
 from protocol.errors import HashMismatch, SizeMismatch
 from protocol.hashing import hash_block
 
-from .conftest import body_of, random_bytes, random_id, read_all, stored_files
+from ..conftest import body_of, random_bytes, random_id, read_all, stored_files
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from blockserver.stores.intake import PIECE_SIZE, check_hashes, receive_verified
 from protocol.errors import BlockTooLarge, HashMismatch, SizeMismatch
 from protocol.hashing import hash_block
 
-from .conftest import body_of, random_bytes
+from ..conftest import body_of, random_bytes
 
 
 async def test_sink_gets_the_body_in_order_in_few_bounded_hops():

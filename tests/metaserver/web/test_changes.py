@@ -3,7 +3,7 @@
 import asyncio
 
 from tests.conftest import start_site
-from tests.metaserver.test_uploads import upload
+from tests.metaserver.uploads.test_sessions import upload
 
 
 async def all_changes(api, cursor: str = "", limit: int = 500) -> tuple[list[dict], str]:

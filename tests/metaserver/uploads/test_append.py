@@ -4,7 +4,7 @@ import pytest
 
 from protocol.hashing import BLOCK_SIZE, content_hash
 from tests.metaserver.conftest import blocks_of, mark_stored
-from tests.metaserver.test_uploads_incoming import second_device
+from tests.metaserver.uploads.test_incoming import second_device
 
 DATA = b"".join(bytes([i]) * BLOCK_SIZE for i in range(5)) + b"tail"  # 6 blocks, all different
 

@@ -64,7 +64,7 @@ async def test_batch_limits(api):
     assert done["results"][0]["error"]["code"] == "bad_request"  # an item error, not a request error
 
 
-async def _upload_one(api, pool, path: str, data: bytes) -> dict:
+async def upload_one(api, pool, path: str, data: bytes) -> dict:
     s = await api.ok("POST", "/v1/uploads", file_req(path, data))
     await mark_stored(pool, [b["block_id"] for b in s["blocks"]])
     return await api.ok("POST", f"/v1/uploads/{s['upload_id']}/commit", {})
@@ -72,9 +72,9 @@ async def _upload_one(api, pool, path: str, data: bytes) -> dict:
 
 async def test_batch_items_are_checked_as_single_uploads_are(api, pool):
     """The set-based batch refuses and accepts exactly what single creates and commits would."""
-    await _upload_one(api, pool, "/Docs/a.txt", b"a")
-    same = await _upload_one(api, pool, "/Docs/same.txt", b"same")
-    await _upload_one(api, pool, "/file", b"f")
+    await upload_one(api, pool, "/Docs/a.txt", b"a")
+    same = await upload_one(api, pool, "/Docs/same.txt", b"same")
+    await upload_one(api, pool, "/file", b"f")
     await api.ok("POST", "/v1/files/mkdir", {"path": "/Photos"})
     reqs = [
         {**file_req("/Docs/a.txt", b"other"), "mode": "add"},  # exists with other content: conflict
@@ -138,50 +138,3 @@ async def test_quota_is_checked_per_item(api, pool):
     created = (await api.ok("POST", "/v1/uploads/batch", {"files": reqs}))["uploads"]
     assert "upload_id" in created[0]
     assert created[1]["error"]["code"] == "quota_exceeded"
-
-
-async def test_blocks_batch_gives_many_block_lists(api, pool):
-    a = await _upload_one(api, pool, "/b/a.txt", b"aaa")
-    b = await _upload_one(api, pool, "/b/b.txt", b"bbbb")
-    old = a["rev"]
-    a2 = await _upload_one(api, pool, "/b/a.txt", b"aaa2")
-    await _upload_one(api, pool, "/b/empty", b"")
-    body = {
-        "files": [
-            {"path": "/b/a.txt", "rev": old},
-            {"path": "/B/B.TXT"},
-            {"path": "/b/a.txt"},
-            {"path": "/b/missing"},
-            {"path": "/b"},
-            {"path": "/b/../x"},
-            {"path": "/b/a.txt", "rev": 10_000},
-            {"path": "/b/empty"},
-        ]
-    }
-    answer = await api.ok("POST", "/v1/files/blocks_batch", body)
-    assert answer["block_servers"] == ["http://127.0.0.1:9"]
-    f = answer["files"]
-    assert (f[0]["rev"], f[1]["rev"], f[2]["rev"]) == (old, b["rev"], a2["rev"])
-    single = await api.ok("GET", "/v1/files/blocks", path="/b/a.txt", rev=old)
-    assert [{k: v for k, v in x.items() if k != "grant"} for x in f[0]["blocks"]] == [
-        {k: v for k, v in x.items() if k != "grant"} for x in single["blocks"]
-    ]
-    assert f[0]["total"] == 1 and f[0]["start"] == 0 and f[0]["content_hash"] == a["content_hash"]
-    assert [x["error"]["code"] for x in f[3:7]] == ["not_found", "is_a_folder", "bad_path", "not_found"]
-    assert f[7]["blocks"] == [] and f[7]["total"] == 0
-
-
-async def test_blocks_batch_is_bounded(api, pool, monkeypatch):
-    from metaserver.web import files_batch as web_files_batch
-
-    for i in range(3):
-        await _upload_one(api, pool, f"/m{i}", b"%d" % i)
-    monkeypatch.setattr(web_files_batch, "MAX_BLOCKS", 2)
-    f = (await api.ok("POST", "/v1/files/blocks_batch", {"files": [{"path": f"/m{i}"} for i in range(3)]}))[
-        "files"
-    ]
-    assert [len(x["blocks"]) for x in f] == [1, 1, 0]  # the last list is cut short: page it singly
-    assert f[2]["total"] == 1
-    for body in ({"files": []}, {"files": [{"path": "/m0"}] * 1001}, {"files": "no"}):
-        status, code = await api.error("POST", "/v1/files/blocks_batch", body)
-        assert (status, code) == (400, "bad_request")

@@ -11,7 +11,7 @@ from blockserver.stores.local import LocalStore
 from protocol.errors import BadRequest, BlockTooLarge, HashMismatch, NotFound, SizeMismatch
 from protocol.hashing import BLOCK_SIZE, hash_block
 
-from .conftest import body_of, random_bytes, random_id, read_all, stored_files
+from ..conftest import body_of, random_bytes, random_id, read_all, stored_files
 
 BAD_KEYS = [
     "",

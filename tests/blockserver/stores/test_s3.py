@@ -11,7 +11,7 @@ from blockserver.stores.s3 import S3Store
 from protocol.errors import Unavailable
 from protocol.hashing import hash_block
 
-from .conftest import body_of, create_bucket, random_bytes, random_id, read_all, s3_store_for
+from ..conftest import body_of, create_bucket, random_bytes, random_id, read_all, s3_store_for
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from protocol import codec, grants
 from protocol.errors import SizeMismatch
 from protocol.hashing import BLOCK_SIZE, hash_block
 
-from .conftest import (
+from ..conftest import (
     BlockServer,
     Reply,
     random_bytes,
@@ -33,7 +33,7 @@ from .conftest import (
     s3_store_for,
     with_settings,
 )
-from .instrumented import FailingReadStore, ObservedStore
+from ..instrumented import FailingReadStore, ObservedStore
 
 PUT, GET = grants.PUT, grants.GET
 

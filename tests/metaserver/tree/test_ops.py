@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.metaserver.test_uploads import upload
+from tests.metaserver.uploads.test_sessions import upload
 
 
 async def journal(pool) -> list[tuple]:
