@@ -7,13 +7,13 @@ import asyncio
 import asyncpg
 from aiohttp import web
 
-from metaserver.core.settings import ServerConfig
+from metaserver.core.settings import ServerSettings
 
 from .settings import BlockServerSettings
 from .stores.base import BlockStore
 
-CONFIG = web.AppKey("config", ServerConfig)
-SETTINGS = web.AppKey("settings", BlockServerSettings)
+SETTINGS = web.AppKey("settings", ServerSettings)
+BLOCK_SETTINGS = web.AppKey("block_settings", BlockServerSettings)
 #: the asyncpg pool (a cleanup_ctx: open while the app runs)
 POOL = web.AppKey("pool", asyncpg.Pool)
 #: the object store holding the blocks (a cleanup_ctx: started while the app runs)

@@ -11,30 +11,30 @@ from .changes.notify_server import NotifyServer
 from .core import db
 from .core.http import error_middleware, note_prepared
 from .core.ratelimit import RATE_LIMITS, RateLimits, rate_limit_middleware
-from .core.settings import ServerConfig
-from .keys import CONFIG, NOTIFIER, NOTIFY_SERVER, POOL
+from .core.settings import ServerSettings
+from .keys import NOTIFIER, NOTIFY_SERVER, POOL, SETTINGS
 from .web import auth, changes, files, files_batch, history, uploads
 
 
-def create_app(config: ServerConfig) -> web.Application:
+def create_app(settings: ServerSettings) -> web.Application:
     app = web.Application(
-        client_max_size=config.max_meta_body, middlewares=[error_middleware, rate_limit_middleware]
+        client_max_size=settings.max_meta_body, middlewares=[error_middleware, rate_limit_middleware]
     )
-    app[CONFIG] = config
-    app[RATE_LIMITS] = RateLimits.from_config(
-        config.rate_limit, config.rate_burst, config.login_rate_limit, config.login_burst
+    app[SETTINGS] = settings
+    app[RATE_LIMITS] = RateLimits.from_rates(
+        settings.rate_limit, settings.rate_burst, settings.login_rate_limit, settings.login_burst
     )
     app.on_response_prepare.append(note_prepared)
 
     async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
         app[POOL] = await db.create_pool(
-            config.database_url, min_size=config.db_pool_min, max_size=config.db_pool_max
+            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
         )
         yield
         await app[POOL].close()
 
     async def notifier_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[NOTIFIER] = Notifier(config.database_url)
+        app[NOTIFIER] = Notifier(settings.database_url)
         await app[NOTIFIER].start()
         yield
         await app[NOTIFIER].close()
@@ -42,7 +42,7 @@ def create_app(config: ServerConfig) -> web.Application:
     async def notify_ctx(app: web.Application) -> AsyncIterator[None]:
         # the notify endpoint: long-polls on their own port, in this process and event loop
         app[NOTIFY_SERVER] = NotifyServer(app[POOL], app[NOTIFIER], app[RATE_LIMITS])
-        await app[NOTIFY_SERVER].start(config.host, config.notify_port)
+        await app[NOTIFY_SERVER].start(settings.host, settings.notify_port)
         yield
         await app[NOTIFY_SERVER].close()
 

@@ -7,9 +7,9 @@ from aiohttp import web
 
 from .changes.notifier import Notifier
 from .changes.notify_server import NotifyServer
-from .core.settings import ServerConfig
+from .core.settings import ServerSettings
 
-CONFIG = web.AppKey("config", ServerConfig)
+SETTINGS = web.AppKey("settings", ServerSettings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 NOTIFIER = web.AppKey("notifier", Notifier)
 NOTIFY_SERVER = web.AppKey("notify_server", NotifyServer)

@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 from metaserver.core import db, migrate
-from metaserver.core.settings import ServerConfig
+from metaserver.core.settings import ServerSettings
 
 TEMPLATE_DB = "tessera_template"
 
@@ -96,8 +96,8 @@ async def database_url(pg_template):
 
 
 @pytest.fixture
-def server_config(database_url, tmp_path) -> ServerConfig:
-    return ServerConfig(
+def server_config(database_url, tmp_path) -> ServerSettings:
+    return ServerSettings(
         database_url=database_url,
         grant_secret=secrets.token_hex(32).encode(),
         data_dir=tmp_path / "server",
@@ -119,7 +119,7 @@ async def pool(database_url):
 class Servers:
     """Both servers running in this test's event loop on ephemeral 127.0.0.1 ports."""
 
-    config: ServerConfig
+    config: ServerSettings
     meta_url: str
     block_url: str
     pool: asyncpg.Pool

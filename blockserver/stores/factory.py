@@ -1,8 +1,8 @@
-"""Choosing the block store backend from the server configuration."""
+"""Choosing the block store backend from the server settings."""
 
 from __future__ import annotations
 
-from metaserver.core.settings import ServerConfig
+from metaserver.core.settings import ServerSettings
 
 from ..settings import BlockServerSettings
 from .base import BlockStore
@@ -28,8 +28,8 @@ def store_from_settings(settings: BlockServerSettings) -> BlockStore:
     return LocalStore(settings.blocks_dir)
 
 
-def store_from_config(config: ServerConfig) -> BlockStore:
-    """The block store ``config`` asks for: S3 if ``extra["s3_bucket"]`` is set, else local disk
-    under ``config.blocks_dir`` (default ``config.data_dir / "blocks"``). Call ``start()`` on it
+def store_from_server_settings(settings: ServerSettings) -> BlockStore:
+    """The block store ``settings`` asks for: S3 if ``extra["s3_bucket"]`` is set, else local disk
+    under ``settings.blocks_dir`` (default ``settings.data_dir / "blocks"``). Call ``start()`` on it
     (or use it with ``async with``) before use."""
-    return store_from_settings(BlockServerSettings.from_config(config))
+    return store_from_settings(BlockServerSettings.from_settings(settings))

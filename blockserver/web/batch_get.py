@@ -30,7 +30,7 @@ from protocol.errors import (
 )
 
 from ..access import authenticate, verify_grant
-from ..keys import CONFIG, STORE
+from ..keys import SETTINGS, STORE
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def _wanted(body: Any) -> list[Any]:
 async def get_blocks(request: web.Request) -> web.StreamResponse:
     caller = await authenticate(request)
     items = _wanted(await _read_request(request))
-    secret = request.app[CONFIG].grant_secret
+    secret = request.app[SETTINGS].grant_secret
     store = request.app[STORE]
     # every grant is checked before a byte is sent: (block_id, size) or (block_id, error)
     plan: list[tuple[str, int | TesseraError]] = []

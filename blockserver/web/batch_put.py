@@ -30,7 +30,7 @@ from protocol import blockbatch, codec, grants
 from protocol.errors import BadRequest, BodyTooLarge, LengthRequired, NotFound, TesseraError
 
 from ..access import authenticate, expected_hash, verify_grant
-from ..keys import CONFIG, POOL, STORE
+from ..keys import POOL, SETTINGS, STORE
 from .blocks import BODY_PIECE
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ async def put_blocks(request: web.Request) -> web.Response:
         raise LengthRequired()
     if request.content_length > MAX_BATCH_BODY:
         raise BodyTooLarge(f"a block batch is at most {MAX_BATCH_BODY} bytes")
-    secret = request.app[CONFIG].grant_secret
+    secret = request.app[SETTINGS].grant_secret
     store = request.app[STORE]
     frames = _Frames(request)
     results: list[dict[str, Any]] = []

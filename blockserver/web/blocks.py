@@ -27,7 +27,7 @@ from protocol.errors import (
 from protocol.hashing import BlockHash
 
 from ..access import authenticate, block_id_of, check_grant, expected_hash
-from ..keys import POOL, PUT_SLOTS, SETTINGS, STORE
+from ..keys import BLOCK_SETTINGS, POOL, PUT_SLOTS, STORE
 from ..sendfile import send_file, socket_for_sendfile
 from ..stores.base import BlockStream
 
@@ -150,7 +150,7 @@ async def _block_state(request: web.Request, block_id: str) -> str:
 async def _receive(request: web.Request, block_id: str, expected: BlockHash, caller: Caller) -> None:
     """Stream the body into the store, verified, in one of the app's PUT slots."""
     store = request.app[STORE]
-    idle_timeout = request.app[SETTINGS].put_idle_timeout
+    idle_timeout = request.app[BLOCK_SETTINGS].put_idle_timeout
     try:
         async with _put_slot(request), contextlib.aclosing(_request_body(request, idle_timeout)) as body:
             await store.put(block_id, body, expected)
@@ -183,7 +183,7 @@ def _block_response(size: int) -> web.StreamResponse:
 async def _put_slot(request: web.Request) -> AsyncIterator[None]:
     """One of the app's PUT slots, or 503 ``unavailable`` if none frees up in time."""
     slots = request.app[PUT_SLOTS]
-    timeout = request.app[SETTINGS].put_queue_timeout
+    timeout = request.app[BLOCK_SETTINGS].put_queue_timeout
     try:
         async with asyncio.timeout(timeout):
             await slots.acquire()

@@ -12,13 +12,13 @@ import click
 from protocol.errors import TesseraError
 from protocol.units import format_size, parse_size
 
-from ..core.settings import ServerConfig
+from ..core.settings import ServerSettings
 from .options import (
-    _duration_arg,
-    _setup_logging,
-    _store_extra,
     data_dir_option,
+    duration_arg,
     exit_on_error,
+    setup_logging,
+    store_extra,
     store_options,
 )
 
@@ -151,16 +151,16 @@ def gc_command(grace: str, dry_run: bool, log_level: str, data_dir: Path, **stor
     one, with --grace 0) finds that at least the grace period ago. The block servers
     also run this every --gc-interval; runs never overlap.
     """
-    _setup_logging(log_level)
-    grace_s = _duration_arg(grace, "--grace")
-    extra = _store_extra(**store_kw)
+    setup_logging(log_level)
+    grace_s = duration_arg(grace, "--grace")
+    extra = store_extra(**store_kw)
     data_dir = data_dir.resolve()
-    config = ServerConfig(
+    settings = ServerSettings(
         database_url="", grant_secret=b"", data_dir=data_dir, blocks_dir=data_dir / "blocks", extra=extra
     )
     try:
         with exit_on_error():
-            report = asyncio.run(_gc(config, grace_s, dry_run))
+            report = asyncio.run(_gc(settings, grace_s, dry_run))
     except ValueError as e:
         raise click.UsageError(f"bad block store setting: {e}") from None
     if report is None:
@@ -169,15 +169,15 @@ def gc_command(grace: str, dry_run: bool, log_level: str, data_dir: Path, **stor
     click.echo(_format_gc_report(report, grace))
 
 
-async def _gc(config: ServerConfig, grace: float, dry_run: bool):
+async def _gc(settings: ServerSettings, grace: float, dry_run: bool):
     from blockserver.gc.collector import GcOptions, collect
-    from blockserver.stores.factory import store_from_config
+    from blockserver.stores.factory import store_from_server_settings
 
     from ..core import db, migrate
     from .runner import database
 
-    store = store_from_config(config)  # ValueError for a bad setting, before anything starts
-    async with database(os.environ.get("DATABASE_URL"), config.data_dir) as dsn:
+    store = store_from_server_settings(settings)  # ValueError for a bad setting, before anything starts
+    async with database(os.environ.get("DATABASE_URL"), settings.data_dir) as dsn:
         await migrate.apply_dsn(dsn)
         pool = await db.create_pool(dsn, min_size=1, max_size=2)
         try:

@@ -6,25 +6,25 @@ import sys
 
 import click
 
-from ..core.settings import ServerConfig
+from ..core.settings import ServerSettings
 from .admin import gc_command, migrate, user
-from .options import _config, _run_async, _setup_logging, exit_on_error, server_options
+from .options import build_settings, exit_on_error, run_async, server_options, setup_logging
 
 
-def _announce(urls: dict[str, str], config: ServerConfig) -> None:
+def _announce(urls: dict[str, str], settings: ServerSettings) -> None:
     lines = []
     if "meta" in urls:
         lines.append(f"metadata server: {urls['meta']}")
     if "notify" in urls:
         lines.append(f"notify endpoint: {urls['notify']}  (long-polls)")
     if "block" in urls:
-        where = f"s3 bucket {config.extra['s3_bucket']}" if config.extra.get("s3_bucket") else str(config.blocks_dir)
+        where = f"s3 bucket {settings.extra['s3_bucket']}" if settings.extra.get("s3_bucket") else str(settings.blocks_dir)
         lines.append(f"block server:    {urls['block']}  (blocks in {where})")
     if "meta" in urls:
         lines += [
             "",
             "Connect a client:",
-            f"  tessera-server user add NAME --data-dir {config.data_dir}   # once, to create a user",
+            f"  tessera-server user add NAME --data-dir {settings.data_dir}   # once, to create a user",
             f"  tessera login --server {urls['meta']} --user NAME",
             "Stop with Ctrl-C.",
         ]
@@ -33,16 +33,16 @@ def _announce(urls: dict[str, str], config: ServerConfig) -> None:
 
 
 def _serve(meta: bool, block: bool, data_dir, log_level, **kw) -> None:
-    _setup_logging(log_level)
-    config = _config(data_dir, **kw)
+    setup_logging(log_level)
+    settings = build_settings(data_dir, **kw)
     with exit_on_error():
-        _run_async(_run(config, meta, block))
+        run_async(_run(settings, meta, block))
 
 
-async def _run(config: ServerConfig, meta: bool, block: bool) -> None:
+async def _run(settings: ServerSettings, meta: bool, block: bool) -> None:
     from .runner import run_servers
 
-    await run_servers(config, meta=meta, block=block, announce=_announce)
+    await run_servers(settings, meta=meta, block=block, announce=_announce)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

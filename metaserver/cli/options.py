@@ -1,7 +1,7 @@
-"""Options and configuration of ``tessera-server``, shared by its commands.
+"""Options and settings of ``tessera-server``, shared by its commands.
 
-Configuration comes from flags and the environment (``TESSERA_*``,
-``DATABASE_URL``) and is built once here; nothing deeper reads the environment.
+Settings come from flags and the environment (``TESSERA_*``,
+``DATABASE_URL``) and are built once here; nothing deeper reads the environment.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import click
 
 from protocol.errors import TesseraError
 
-from ..core.settings import DEFAULT_DATA_DIR, ServerConfig, load_grant_secret, parse_duration
+from ..core.settings import DEFAULT_DATA_DIR, ServerSettings, load_grant_secret, parse_duration
 
 
 @contextlib.contextmanager
@@ -34,7 +34,7 @@ def exit_on_error() -> Iterator[None]:
         sys.exit(1)
 
 
-def _run_async(coro) -> None:
+def run_async(coro) -> None:
     try:
         import uvloop
 
@@ -53,7 +53,7 @@ data_dir_option = click.option(
 )
 
 
-def _setup_logging(level: str) -> None:
+def setup_logging(level: str) -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -77,7 +77,7 @@ def _s3_extra(s3_endpoint, s3_bucket, s3_region, s3_prefix) -> dict:
     }
 
 
-def _duration_arg(text: str, flag: str) -> float:
+def duration_arg(text: str, flag: str) -> float:
     try:
         return parse_duration(text)
     except ValueError as e:
@@ -229,7 +229,7 @@ def server_options(f):
     return f
 
 
-def _store_extra(s3_endpoint, s3_bucket, s3_region, s3_prefix, s3_checksum_sha256, s3_max_connections) -> dict:
+def store_extra(s3_endpoint, s3_bucket, s3_region, s3_prefix, s3_checksum_sha256, s3_max_connections) -> dict:
     extra = _s3_extra(s3_endpoint, s3_bucket, s3_region, s3_prefix)
     if s3_checksum_sha256 is not None:
         extra["s3_checksum_sha256"] = s3_checksum_sha256
@@ -249,7 +249,7 @@ def _block_extra(put_concurrency, put_queue_timeout, put_idle_timeout, gc_interv
         ("gc_grace", "--gc-grace", gc_grace),
     ):
         if value is not None:
-            extra[key] = _duration_arg(value, flag)
+            extra[key] = duration_arg(value, flag)
     return extra
 
 
@@ -274,7 +274,7 @@ def _notify_url(url: str) -> str:
     return str(parsed).rstrip("/")
 
 
-def _config(
+def build_settings(
     data_dir: Path,
     host,
     meta_port,
@@ -293,19 +293,19 @@ def _config(
     gc_interval,
     gc_grace,
     **store_kw,
-) -> ServerConfig:
+) -> ServerSettings:
     from blockserver.settings import BlockServerSettings
 
-    ttl = _duration_arg(upload_ttl, "--upload-ttl")
+    ttl = duration_arg(upload_ttl, "--upload-ttl")
     if ttl < 1:
         raise click.BadParameter("must be at least 1s", param_hint="--upload-ttl")
     extra = {
-        **_store_extra(**store_kw),
+        **store_extra(**store_kw),
         **_block_extra(put_concurrency, put_queue_timeout, put_idle_timeout, gc_interval, gc_grace),
     }
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    config = ServerConfig(
+    settings = ServerSettings(
         database_url=os.environ.get("DATABASE_URL", ""),
         grant_secret=load_grant_secret(data_dir, os.environ.get("TESSERA_GRANT_SECRET")),
         data_dir=data_dir,
@@ -324,8 +324,8 @@ def _config(
         extra=extra,
     )
     try:
-        BlockServerSettings.from_config(config)  # a bad block server setting stops the start here
+        BlockServerSettings.from_settings(settings)  # a bad block server setting stops the start here
     except ValueError as e:
         raise click.UsageError(f"bad block server setting: {e}") from None
-    return config
+    return settings
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from ..core import migrate
-from ..core.settings import ServerConfig
+from ..core.settings import ServerSettings
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +55,11 @@ def _notify_url(runner: web.AppRunner, meta_url: str) -> str:
     """The notify endpoint's base URL, as the operator would reach it (the metadata server's host)."""
     from yarl import URL
 
-    from ..keys import CONFIG, NOTIFY_SERVER
+    from ..keys import NOTIFY_SERVER, SETTINGS
 
     app = runner.app
-    if app[CONFIG].notify_url:
-        return app[CONFIG].notify_url
+    if app[SETTINGS].notify_url:
+        return app[SETTINGS].notify_url
     return str(URL(meta_url).with_port(app[NOTIFY_SERVER].port))
 
 
@@ -75,14 +75,14 @@ async def wait_for_signal() -> None:
             loop.remove_signal_handler(sig)
 
 
-async def run_servers(config: ServerConfig, *, meta: bool, block: bool, announce) -> None:
+async def run_servers(settings: ServerSettings, *, meta: bool, block: bool, announce) -> None:
     """Migrate, start the chosen servers, serve until SIGINT/SIGTERM, shut down cleanly."""
     from blockserver.app import create_app as create_block_app
 
     from ..app import create_app as create_meta_app
 
-    async with database(config.database_url or None, config.data_dir) as dsn:
-        config = replace(config, database_url=dsn)
+    async with database(settings.database_url or None, settings.data_dir) as dsn:
+        settings = replace(settings, database_url=dsn)
         applied = await migrate.apply_dsn(dsn)
         if applied:
             log.info("applied migrations %s", applied)
@@ -90,17 +90,17 @@ async def run_servers(config: ServerConfig, *, meta: bool, block: bool, announce
         try:
             urls: dict[str, str] = {}
             if block:
-                runner, urls["block"] = await serve(create_block_app(config), config.host, config.block_port)
+                runner, urls["block"] = await serve(create_block_app(settings), settings.host, settings.block_port)
                 runners.append(runner)
-                if not config.block_urls:
-                    config = replace(config, block_urls=(urls["block"],))
+                if not settings.block_urls:
+                    settings = replace(settings, block_urls=(urls["block"],))
             if meta:
-                if not config.block_urls:
+                if not settings.block_urls:
                     raise SystemExit("the metadata server needs at least one --block-url")
-                runner, urls["meta"] = await serve(create_meta_app(config), config.host, config.meta_port)
+                runner, urls["meta"] = await serve(create_meta_app(settings), settings.host, settings.meta_port)
                 runners.append(runner)
                 urls["notify"] = _notify_url(runner, urls["meta"])
-            announce(urls, config)
+            announce(urls, settings)
             await wait_for_signal()
             log.info("shutting down")
         finally:

@@ -7,7 +7,7 @@ import time
 
 from protocol import grants
 
-from .settings import ServerConfig
+from .settings import ServerSettings
 
 
 def _expiry(ttl: int) -> int:
@@ -15,13 +15,13 @@ def _expiry(ttl: int) -> int:
     return math.ceil(time.time()) + ttl
 
 
-def put_grant(config: ServerConfig, user_id: int, block_id: str, size: int, md5: bytes, sha256: bytes) -> str:
+def put_grant(settings: ServerSettings, user_id: int, block_id: str, size: int, md5: bytes, sha256: bytes) -> str:
     g = grants.Grant(
-        grants.PUT, block_id, user_id, size, md5.hex(), sha256.hex(), _expiry(config.put_grant_ttl)
+        grants.PUT, block_id, user_id, size, md5.hex(), sha256.hex(), _expiry(settings.put_grant_ttl)
     )
-    return grants.sign(g, config.grant_secret)
+    return grants.sign(g, settings.grant_secret)
 
 
-def get_grant(config: ServerConfig, user_id: int, block_id: str, size: int) -> str:
-    g = grants.Grant(grants.GET, block_id, user_id, size, "", "", _expiry(config.get_grant_ttl))
-    return grants.sign(g, config.grant_secret)
+def get_grant(settings: ServerSettings, user_id: int, block_id: str, size: int) -> str:
+    g = grants.Grant(grants.GET, block_id, user_id, size, "", "", _expiry(settings.get_grant_ttl))
+    return grants.sign(g, settings.grant_secret)

@@ -80,7 +80,7 @@ class RateLimits:
     logins: RateLimiter | None
 
     @classmethod
-    def from_config(cls, rate: float, burst: int, login_rate: float, login_burst: int) -> RateLimits:
+    def from_rates(cls, rate: float, burst: int, login_rate: float, login_burst: int) -> RateLimits:
         return cls(
             RateLimiter(rate, burst) if rate > 0 else None,
             RateLimiter(login_rate, login_burst) if login_rate > 0 else None,

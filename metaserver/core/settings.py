@@ -1,4 +1,5 @@
-"""Server configuration, built and validated once at the entry point."""
+"""Server settings, built and validated once at the entry point (``tessera-server``'s flags and
+environment); both servers take the same :class:`ServerSettings`."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ SECRET_FILE = "grant-secret"
 
 
 @dataclass(frozen=True)
-class ServerConfig:
+class ServerSettings:
     database_url: str
     grant_secret: bytes
     data_dir: Path = Path(DEFAULT_DATA_DIR)

@@ -28,7 +28,7 @@ from protocol import hashing, paths
 from protocol.errors import BadRequest, UploadExpired
 
 from ..core.auth import Caller
-from ..core.settings import ServerConfig
+from ..core.settings import ServerSettings
 from ..tree.journal import Journal
 from .request import WRONG_CONTENT_HASH, check_block_sizes
 from .sessions import check_quota, expired, insert_blocks, load_session, session_reply, stored_blocks
@@ -55,7 +55,7 @@ def parse_part(body: Any) -> tuple[int, tuple[hashing.BlockHash, ...], str | Non
 
 
 async def append(
-    conn: asyncpg.Connection, config: ServerConfig, caller: Caller, session_id: str, body: Any
+    conn: asyncpg.Connection, settings: ServerSettings, caller: Caller, session_id: str, body: Any
 ) -> dict[str, Any]:
     """List a part of an open session's blocks (see the module docstring); the part's answer."""
     start, blocks, claimed = parse_part(body)
@@ -84,7 +84,7 @@ async def append(
         raise BadRequest("content_hash goes with the part that completes the block list")
     elif claimed is not None and bytes(s["content_hash"]).hex() != claimed:
         raise BadRequest(WRONG_CONTENT_HASH)
-    return await session_reply(conn, config, caller, s, start, start + len(blocks), listed=count)
+    return await session_reply(conn, settings, caller, s, start, start + len(blocks), listed=count)
 
 
 async def _add_blocks(

@@ -27,7 +27,7 @@ from protocol.errors import (
 
 from ..core.auth import Caller
 from ..core.grants import put_grant
-from ..core.settings import ServerConfig
+from ..core.settings import ServerSettings
 from ..core.users import used_bytes
 from ..tree import entries
 from ..tree.journal import Journal
@@ -47,7 +47,7 @@ def _precheck(found: dict[str, Any], req: UploadRequest) -> None:
 
 
 async def create_many(
-    conn: asyncpg.Connection, config: ServerConfig, caller: Caller, ns_id: int, raw: list[Any]
+    conn: asyncpg.Connection, settings: ServerSettings, caller: Caller, ns_id: int, raw: list[Any]
 ) -> list[dict[str, Any]]:
     """Open an upload session for each item (see the module docstring); one answer per item.
 
@@ -88,7 +88,7 @@ async def create_many(
                     ids[key] = uuid.uuid4().hex
                     new_blocks[key] = b
     await insert_blocks(conn, caller.user_id, list(new_blocks.values()), ids)
-    expires = datetime.now(UTC) + timedelta(seconds=config.upload_session_ttl)
+    expires = datetime.now(UTC) + timedelta(seconds=settings.upload_session_ttl)
     live = [r for r in items if isinstance(r, UploadRequest)]
     session_ids = [uuid.uuid4().hex for _ in live]
     if live:
@@ -138,7 +138,7 @@ async def create_many(
             continue
         # other devices see "a file is being uploaded" in the change feed
         j.add(paths.path_key(r.path), r.path, "pending", None, False)
-        answers.append(_session_answer(config, caller, next(sessions), r, ids, stored, expires))
+        answers.append(_session_answer(settings, caller, next(sessions), r, ids, stored, expires))
     await j.flush()
     return answers
 
@@ -170,7 +170,7 @@ async def _check_quotas(
 
 
 def _session_answer(
-    config: ServerConfig,
+    settings: ServerSettings,
     caller: Caller,
     session_id: str,
     r: UploadRequest,
@@ -192,7 +192,7 @@ def _session_answer(
             if block_id not in granted:  # identical blocks share an id: send it once
                 granted.add(block_id)
                 item["grant"] = put_grant(
-                    config, caller.user_id, block_id, b.size, bytes.fromhex(b.md5), bytes.fromhex(b.sha256)
+                    settings, caller.user_id, block_id, b.size, bytes.fromhex(b.md5), bytes.fromhex(b.sha256)
                 )
         out_blocks.append(item)
     return {
@@ -201,7 +201,7 @@ def _session_answer(
         "size": r.size,
         "content_hash": r.content_hash,
         "expires_at": expires.timestamp(),
-        "block_servers": list(config.block_urls),
+        "block_servers": list(settings.block_urls),
         "blocks": out_blocks,
         "needed": len(granted),
     }

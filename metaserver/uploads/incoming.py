@@ -30,7 +30,7 @@ from protocol.grants import canonical_block_id
 
 from ..core.auth import Caller
 from ..core.grants import get_grant
-from ..core.settings import ServerConfig
+from ..core.settings import ServerSettings
 from ..tree import entries
 from .sessions import check_target
 
@@ -81,7 +81,7 @@ async def list_incoming(conn: asyncpg.Connection, caller: Caller, ns_id: int) ->
 
 async def incoming_blocks(
     conn: asyncpg.Connection,
-    config: ServerConfig,
+    settings: ServerSettings,
     caller: Caller,
     ns_id: int,
     upload_id: str,
@@ -127,7 +127,7 @@ async def incoming_blocks(
             "stored": r["state"] == "stored",
         }
         if item["stored"]:
-            item["grant"] = get_grant(config, caller.user_id, r["id"], r["size"])
+            item["grant"] = get_grant(settings, caller.user_id, r["id"], r["size"])
         blocks.append(item)
     return {
         "upload_id": s["id"],
@@ -136,7 +136,7 @@ async def incoming_blocks(
         "content_hash": bytes(s["content_hash"]).hex(),
         "total": s["block_count"],
         "start": start,
-        "block_servers": list(config.block_urls),
+        "block_servers": list(settings.block_urls),
         "blocks": blocks,
     }
 

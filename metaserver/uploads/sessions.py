@@ -37,7 +37,7 @@ from protocol.grants import canonical_block_id
 
 from ..core.auth import Caller
 from ..core.grants import put_grant
-from ..core.settings import ServerConfig
+from ..core.settings import ServerSettings
 from ..core.users import used_bytes
 from ..tree import entries, ops
 from ..tree.journal import Journal
@@ -84,7 +84,7 @@ def _hash_bytes(content_hash: str) -> bytes | None:
 
 async def create(
     conn: asyncpg.Connection,
-    config: ServerConfig,
+    settings: ServerSettings,
     caller: Caller,
     ns_id: int,
     req: UploadRequest,
@@ -103,7 +103,7 @@ async def create(
     await check_quota(conn, caller.user_id, sum(b.size for b in new_blocks))
     await insert_blocks(conn, caller.user_id, new_blocks, ids)
     session_id = uuid.uuid4().hex
-    expires = datetime.now(UTC) + timedelta(seconds=config.upload_session_ttl)
+    expires = datetime.now(UTC) + timedelta(seconds=settings.upload_session_ttl)
     await conn.execute(
         """INSERT INTO upload_sessions
                (id, user_id, ns_id, path, size, content_hash, block_count, mode, parent_rev, device_name,
@@ -130,7 +130,7 @@ async def create(
             session_id,
             [ids[(b.sha256, b.size)] for b in req.blocks],
         )
-    reply = await status(conn, config, caller, session_id)
+    reply = await status(conn, settings, caller, session_id)
     # other devices see "a file is being uploaded" in the change feed; last, so that the
     # namespace lock the journal takes is held only until the commit right after
     pending = (paths.path_key(req.path), req.path, "pending", None, False)
@@ -217,16 +217,16 @@ def expired(row: asyncpg.Record) -> bool:
     return row["expires_at"] <= datetime.now(UTC)
 
 
-async def status(conn: asyncpg.Connection, config: ServerConfig, caller: Caller, session_id: str) -> dict[str, Any]:
+async def status(conn: asyncpg.Connection, settings: ServerSettings, caller: Caller, session_id: str) -> dict[str, Any]:
     s = await load_session(conn, caller, session_id)
     if s["state"] != "open" or expired(s):
         raise UploadExpired()
-    return await session_reply(conn, config, caller, s)
+    return await session_reply(conn, settings, caller, s)
 
 
 async def session_reply(
     conn: asyncpg.Connection,
-    config: ServerConfig,
+    settings: ServerSettings,
     caller: Caller,
     s: asyncpg.Record,
     start: int = 0,
@@ -254,7 +254,7 @@ async def session_reply(
             item["state"] = "needed"
             if r["id"] not in granted:  # identical blocks share an id: send it once
                 granted.add(r["id"])
-                item["grant"] = put_grant(config, caller.user_id, r["id"], r["size"], r["md5"], r["sha256"])
+                item["grant"] = put_grant(settings, caller.user_id, r["id"], r["size"], r["md5"], r["sha256"])
         out_blocks.append(item)
     complete = s["content_hash"] is not None
     if complete:
@@ -267,7 +267,7 @@ async def session_reply(
         "size": s["size"],
         "content_hash": None if s["content_hash"] is None else bytes(s["content_hash"]).hex(),
         "expires_at": s["expires_at"].timestamp(),
-        "block_servers": list(config.block_urls),
+        "block_servers": list(settings.block_urls),
         "blocks": out_blocks,
         "needed": len(granted),
         "blocks_listed": listed,

@@ -14,7 +14,7 @@ from ..changes.cursor import Cursor
 from ..changes.notifier import EventWaiter
 from ..core import db
 from ..core.http import query_int, respond
-from ..keys import CONFIG, NOTIFIER, NOTIFY_SERVER, POOL
+from ..keys import NOTIFIER, NOTIFY_SERVER, POOL, SETTINGS
 from .auth import authenticate
 
 
@@ -95,9 +95,9 @@ def _answer(request: web.Request, answer: dict) -> web.Response:
 async def notify_endpoint(request: web.Request) -> web.Response:
     """Where clients should long-poll: the notify endpoint's URL (``{"url"}``)."""
     await authenticate(request)
-    config = request.app[CONFIG]
-    if config.notify_url:
-        url = config.notify_url.rstrip("/") + notify_server.PATH
+    settings = request.app[SETTINGS]
+    if settings.notify_url:
+        url = settings.notify_url.rstrip("/") + notify_server.PATH
     else:  # this server's host, as the client reached it, on the notify port
         port = request.app[NOTIFY_SERVER].port
         url = str(request.url.with_port(port).with_path(notify_server.PATH).with_query(None))

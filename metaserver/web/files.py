@@ -14,8 +14,8 @@ from protocol.errors import BadRequest, IsAFolder, NotAFolder, NotFound
 from ..core import db
 from ..core.grants import get_grant
 from ..core.http import positive_int, query_int, read_object, respond
-from ..core.settings import ServerConfig
-from ..keys import CONFIG, POOL
+from ..core.settings import ServerSettings
+from ..keys import POOL, SETTINGS
 from ..tree import entries, ops
 from ..tree.journal import Journal
 from .auth import authenticate
@@ -73,7 +73,7 @@ async def list_folder(request: web.Request) -> web.Response:
     )
 
 
-def block_wire(config: ServerConfig, user_id: int, b: Any) -> dict[str, Any]:
+def block_wire(settings: ServerSettings, user_id: int, b: Any) -> dict[str, Any]:
     """One block of a version's block list (a row idx, id, size, md5, sha256), with a get grant."""
     return {
         "index": b["idx"],
@@ -81,13 +81,13 @@ def block_wire(config: ServerConfig, user_id: int, b: Any) -> dict[str, Any]:
         "size": b["size"],
         "md5": bytes(b["md5"]).hex(),
         "sha256": bytes(b["sha256"]).hex(),
-        "grant": get_grant(config, user_id, b["id"], b["size"]),
+        "grant": get_grant(settings, user_id, b["id"], b["size"]),
     }
 
 
 async def file_blocks(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
-    config = request.app[CONFIG]
+    settings = request.app[SETTINGS]
     path = query_path(request)
     start = query_int(request, "start", 0, 0, 1 << 31)
     limit = query_int(request, "limit", 1000, 1, 1000)
@@ -115,8 +115,8 @@ async def file_blocks(request: web.Request) -> web.Response:
             start,
             limit,
         )
-    out = [block_wire(config, ctx.caller.user_id, b) for b in blocks]
-    return respond(request, {**entries.version_page(version, start, out), "block_servers": list(config.block_urls)})
+    out = [block_wire(settings, ctx.caller.user_id, b) for b in blocks]
+    return respond(request, {**entries.version_page(version, start, out), "block_servers": list(settings.block_urls)})
 
 
 async def journaled(

@@ -20,7 +20,7 @@ from protocol.errors import BadRequest, IsAFolder, NotFound, TesseraError
 
 from ..core import db
 from ..core.http import read_body, respond
-from ..keys import CONFIG, POOL
+from ..keys import POOL, SETTINGS
 from ..tree import entries
 from ..tree.batch import check_items
 from .auth import authenticate
@@ -43,7 +43,7 @@ def _parse(item: Any) -> tuple[str, int | None]:
 
 async def file_blocks_batch(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
-    config = request.app[CONFIG]
+    settings = request.app[SETTINGS]
     raw = check_items(await read_body(request), "files")
     parsed: list[tuple[str, int | None] | TesseraError] = []
     for item in raw:
@@ -103,7 +103,7 @@ async def file_blocks_batch(request: web.Request) -> web.Response:
         )
     blocks: dict[int, list[dict[str, Any]]] = {v: [] for v in limits}
     for b in rows:
-        blocks[b["version_id"]].append(block_wire(config, ctx.caller.user_id, b))
+        blocks[b["version_id"]].append(block_wire(settings, ctx.caller.user_id, b))
     answers: list[dict[str, Any]] = []
     for r in revs:
         if not isinstance(r, int):
@@ -112,4 +112,4 @@ async def file_blocks_batch(request: web.Request) -> web.Response:
             answers.append(NotFound(f"no revision {r}").to_wire())
         else:
             answers.append(entries.version_page(versions[r], 0, blocks[r]))
-    return respond(request, {"block_servers": list(config.block_urls), "files": answers})
+    return respond(request, {"block_servers": list(settings.block_urls), "files": answers})

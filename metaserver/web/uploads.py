@@ -6,7 +6,7 @@ from aiohttp import web
 
 from ..core import db
 from ..core.http import query_int, read_body, respond
-from ..keys import CONFIG, POOL
+from ..keys import POOL, SETTINGS
 from ..tree import batch
 from ..uploads import append, commit_batch, create_batch, incoming, sessions
 from ..uploads.request import UploadRequest
@@ -17,14 +17,14 @@ async def create_upload(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     req = UploadRequest.from_wire(await read_body(request))
     async with db.transaction(request.app[POOL]) as conn:
-        answer = await sessions.create(conn, request.app[CONFIG], ctx.caller, ctx.ns_id, req)
+        answer = await sessions.create(conn, request.app[SETTINGS], ctx.caller, ctx.ns_id, req)
     return respond(request, answer)
 
 
 async def upload_status(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     async with db.transaction(request.app[POOL]) as conn:
-        answer = await sessions.status(conn, request.app[CONFIG], ctx.caller, request.match_info["upload_id"])
+        answer = await sessions.status(conn, request.app[SETTINGS], ctx.caller, request.match_info["upload_id"])
     return respond(request, answer)
 
 
@@ -33,7 +33,7 @@ async def append_blocks(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     body = await read_body(request)
     async with db.transaction(request.app[POOL]) as conn:
-        answer = await append.append(conn, request.app[CONFIG], ctx.caller, request.match_info["upload_id"], body)
+        answer = await append.append(conn, request.app[SETTINGS], ctx.caller, request.match_info["upload_id"], body)
     return respond(request, answer)
 
 
@@ -49,7 +49,7 @@ async def create_upload_batch(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     raw = batch.check_items(await read_body(request), "files")
     async with db.transaction(request.app[POOL]) as conn:
-        results = await create_batch.create_many(conn, request.app[CONFIG], ctx.caller, ctx.ns_id, raw)
+        results = await create_batch.create_many(conn, request.app[SETTINGS], ctx.caller, ctx.ns_id, raw)
     return respond(request, {"uploads": results})
 
 
@@ -77,6 +77,6 @@ async def incoming_blocks(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 1000, 1, 1000)
     async with db.connection(request.app[POOL]) as conn:
         answer = await incoming.incoming_blocks(
-            conn, request.app[CONFIG], ctx.caller, ctx.ns_id, request.match_info["upload_id"], start, limit
+            conn, request.app[SETTINGS], ctx.caller, ctx.ns_id, request.match_info["upload_id"], start, limit
         )
     return respond(request, answer)

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from client import RetryPolicy, TesseraClient
-from metaserver.core.settings import ServerConfig
+from metaserver.core.settings import ServerSettings
 from tests.conftest import start_site
 from tests.faults.proxy import FaultyProxy
 
@@ -52,7 +52,7 @@ class Restartable:
 
 @dataclass
 class Stack:
-    config: ServerConfig
+    config: ServerSettings
     block: Restartable
     meta: Restartable
     proxy: FaultyProxy

@@ -21,7 +21,7 @@ import pytest
 
 from client import TesseraClient
 from metaserver.core import migrate
-from metaserver.core.settings import ServerConfig
+from metaserver.core.settings import ServerSettings
 from metaserver.keys import NOTIFIER
 from protocol.hashing import BLOCK_SIZE
 from tests.conftest import start_site
@@ -95,12 +95,12 @@ async def test_servers_recover_from_a_postgresql_restart(own_pg, tmp_path):
         await create_user(conn, "alice", "pw")
     finally:
         await conn.close()
-    config = ServerConfig(
+    config = ServerSettings(
         database_url=dsn, grant_secret=secrets.token_hex(16).encode(), data_dir=tmp_path / "server",
         blocks_dir=tmp_path / "server" / "blocks", extra={"gc_interval": 0},
     )
     block_runner, block_url = await start_site(create_block_app(config))
-    meta_app = create_meta_app(ServerConfig(**{**config.__dict__, "block_urls": (block_url,)}))
+    meta_app = create_meta_app(ServerSettings(**{**config.__dict__, "block_urls": (block_url,)}))
     meta_runner, meta_url = await start_site(meta_app)
     notifier = meta_app[NOTIFIER]
     try:

@@ -19,7 +19,7 @@ from blockserver.stores.base import BlockStore
 from blockserver.stores.local import LocalStore
 from client import RetryPolicy, TesseraClient
 from client.models import UploadSession
-from metaserver.core.settings import ServerConfig
+from metaserver.core.settings import ServerSettings
 from protocol.errors import UploadExpired
 from protocol.hashing import BLOCK_SIZE, content_hash, hash_block
 from tests.blockserver.conftest import aws_session, create_bucket, s3_store_for  # noqa: F401
@@ -32,7 +32,7 @@ NOW = gc.GcOptions(grace=0, session_slack=0)
 
 @dataclass
 class Env:
-    config: ServerConfig
+    config: ServerSettings
     pool: asyncpg.Pool
     store: BlockStore
     client: TesseraClient

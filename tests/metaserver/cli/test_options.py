@@ -12,11 +12,11 @@ from metaserver.core.settings import parse_duration
 
 
 def _config(tmp_path, args: list[str], env: dict | None = None):
-    """The ServerConfig `tessera-server run ARGS` would start with (click parses the flags for real)."""
+    """The ServerSettings `tessera-server run ARGS` would start with (click parses the flags for real)."""
     ctx = cli.run.make_context("run", ["--data-dir", str(tmp_path), *args])
     params = dict(ctx.params)
     params.pop("log_level")
-    return cli._config(params.pop("data_dir"), **params)
+    return cli.build_settings(params.pop("data_dir"), **params)
 
 
 def test_defaults(tmp_path):
@@ -25,7 +25,7 @@ def test_defaults(tmp_path):
     assert (config.rate_limit, config.rate_burst) == (200.0, 1000)
     assert (config.login_rate_limit, config.login_burst) == (0.1, 10)
     assert config.extra == {}
-    s = BlockServerSettings.from_config(config)
+    s = BlockServerSettings.from_settings(config)
     assert (s.put_concurrency, s.put_queue_timeout, s.put_idle_timeout) == (32, 30.0, 60.0)
     assert (s.gc_interval, s.gc_grace) == (3600.0, 24 * 3600.0)
 
@@ -41,7 +41,7 @@ def test_flags(tmp_path):
     ])
     assert config.upload_session_ttl == 5400
     assert (config.rate_limit, config.rate_burst, config.login_rate_limit, config.login_burst) == (20, 40, 0.05, 5)
-    s = BlockServerSettings.from_config(config)
+    s = BlockServerSettings.from_settings(config)
     assert (s.put_concurrency, s.put_queue_timeout, s.put_idle_timeout) == (4, 120.0, 15.0)
     assert (s.gc_interval, s.gc_grace) == (600.0, 2 * 86400.0)
     assert s.s3 is not None and (s.s3.checksum_sha256, s.s3.max_connections) == (False, 8)
@@ -54,7 +54,7 @@ def test_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("TESSERA_RATE_LIMIT", "0")
     config = _config(tmp_path, [])
     assert config.upload_session_ttl == 7200 and config.rate_limit == 0
-    s = BlockServerSettings.from_config(config)
+    s = BlockServerSettings.from_settings(config)
     assert s.put_concurrency == 3 and s.gc_interval == 0
 
 
