@@ -17,7 +17,7 @@ from metaserver.core import db
 from metaserver.core.http import error_middleware, note_prepared
 from metaserver.core.settings import ServerSettings
 
-from .gc import collector
+from .gc import run_periodically
 from .keys import BLOCK_SETTINGS, POOL, PUT_SLOTS, SETTINGS, STORE
 from .settings import BlockServerSettings
 from .stores.base import BlockStore
@@ -91,7 +91,7 @@ async def _garbage_collector(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     task = asyncio.create_task(
-        collector.run_periodically(
+        run_periodically(
             app[POOL], app[STORE], interval=block_settings.gc_interval, grace=block_settings.gc_grace
         ),
         name="garbage-collector",

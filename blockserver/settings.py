@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from blockserver.gc.collector import DEFAULT_GRACE, DEFAULT_INTERVAL
 from metaserver.core.settings import ServerSettings, parse_duration
+
+from .gc import DEFAULT_GRACE, DEFAULT_INTERVAL
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})

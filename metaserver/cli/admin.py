@@ -170,7 +170,7 @@ def gc_command(grace: str, dry_run: bool, log_level: str, data_dir: Path, **stor
 
 
 async def _gc(settings: ServerSettings, grace: float, dry_run: bool):
-    from blockserver.gc.collector import GcOptions, collect
+    from blockserver.gc import GcOptions, collect
     from blockserver.stores.factory import store_from_server_settings
 
     from ..core import db, migrate

@@ -7,7 +7,7 @@ distinct revisions a path has held, newest first, from those rows;
 :func:`restore` makes one of them the path's current content again, as a new
 revision whose parent is the current one: the old revision's blocks are
 referenced, not copied (they are kept as long as any version refers to them,
-see blockserver/gc/collector.py), so a restore of any size is one small transaction.
+see blockserver/gc/), so a restore of any size is one small transaction.
 A deleted file is restored the same way, with its folders recreated.
 """
 

@@ -1,152 +1,34 @@
-"""Garbage collection (blockserver/gc/collector.py): real servers, real PostgreSQL, real block stores."""
+"""Garbage collection runs (blockserver/gc/): real servers, real PostgreSQL, real block stores."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import random
 import time
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 
 import asyncpg
 import pytest
 
-from blockserver.gc import collector as gc
-from blockserver.stores.base import BlockStore
+from blockserver import gc
 from blockserver.stores.local import LocalStore
-from client import RetryPolicy, TesseraClient
-from client.models import UploadSession
-from metaserver.core.settings import ServerSettings
 from protocol.errors import UploadExpired
-from protocol.hashing import BLOCK_SIZE, content_hash, hash_block
-from tests.blockserver.conftest import aws_session, create_bucket, s3_store_for  # noqa: F401
-from tests.conftest import start_site
-from tests.faults.conftest import eventually
+from protocol.hashing import BLOCK_SIZE
+from tests.blockserver.gc.conftest import (
+    Env,
+    data_of,
+    download_equals,
+    expire,
+    objects,
+    open_session,
+    put_blocks,
+    put_orphan,
+    rows,
+    write,
+)
 
-FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, deadline=5.0)
 NOW = gc.GcOptions(grace=0, session_slack=0)
-
-
-@dataclass
-class Env:
-    config: ServerSettings
-    pool: asyncpg.Pool
-    store: BlockStore
-    client: TesseraClient
-    token: str
-
-
-async def _env(server_config, pool, store: BlockStore, **config_changes) -> AsyncIterator[Env]:
-    from blockserver.app import create_app as create_block_app
-    from metaserver.app import create_app as create_meta_app
-    from metaserver.core.users import create_user
-
-    config = replace(server_config, extra={"gc_interval": 0}, **config_changes)
-    block_runner, block_url = await start_site(create_block_app(config, store=store))
-    config = replace(config, block_urls=(block_url,))
-    meta_runner, meta_url = await start_site(create_meta_app(config))
-    try:
-        async with pool.acquire() as conn:
-            await create_user(conn, "alice", "pw")
-        async with TesseraClient(meta_url, retry=FAST_RETRY) as client:
-            login = await client.login("alice", "pw", "gc-test")
-            yield Env(config, pool, store, client, login.token)
-    finally:
-        await meta_runner.cleanup()
-        await block_runner.cleanup()
-
-
-@pytest.fixture(params=["local", "s3"])
-async def any_env(request, server_config, pool) -> AsyncIterator[Env]:
-    if request.param == "local":
-        store: BlockStore = LocalStore(server_config.blocks_dir)
-    else:
-        store = s3_store_for(request.getfixturevalue("moto_endpoint"), request.getfixturevalue("aws_session"))
-    async with store:
-        if request.param == "s3":
-            await create_bucket(store)
-        async for env in _env(server_config, pool, store):
-            yield env
-
-
-@pytest.fixture
-async def env(server_config, pool) -> AsyncIterator[Env]:
-    async with LocalStore(server_config.blocks_dir) as store:
-        async for e in _env(server_config, pool, store):
-            yield e
-
-
-@pytest.fixture
-async def short_ttl_env(server_config, pool) -> AsyncIterator[Env]:
-    async with LocalStore(server_config.blocks_dir) as store:
-        async for e in _env(server_config, pool, store, upload_session_ttl=1):
-            yield e
-
-
-# -- helpers -------------------------------------------------------------------------------
-
-
-def data_of(size: int, seed: int) -> bytes:
-    return random.Random(seed).randbytes(size)
-
-
-def write(tmp_path: Path, name: str, data: bytes) -> Path:
-    p = tmp_path / name
-    p.write_bytes(data)
-    return p
-
-
-def pieces(data: bytes) -> list[bytes]:
-    return [data[i : i + BLOCK_SIZE] for i in range(0, len(data), BLOCK_SIZE)]
-
-
-async def open_session(env: Env, path: str, data: bytes) -> UploadSession:
-    hashes = [hash_block(p) for p in pieces(data)]
-    return await env.client.create_upload(
-        path, len(data), hashes, content_hash=content_hash(h.sha256 for h in hashes)
-    )
-
-
-async def put_blocks(env: Env, session: UploadSession, data: bytes, indexes=None) -> None:
-    parts = pieces(data)
-    for b in session.blocks:
-        if b.grant and (indexes is None or b.index in indexes):
-            await env.client.put_block(session.block_servers, b.index, b.block_id, b.grant, parts[b.index])
-
-
-async def expire(env: Env, session: UploadSession, ago: str = "1 hour") -> None:
-    await env.pool.execute(
-        f"UPDATE upload_sessions SET expires_at = now() - interval '{ago}' WHERE id = $1", session.upload_id
-    )
-
-
-async def rows(env: Env, ids) -> set[str]:
-    return set(await env.pool.fetchval("SELECT array(SELECT id FROM blocks WHERE id = ANY($1::uuid[]))", list(ids)))
-
-
-async def objects(env: Env) -> set[str]:
-    return {block_id async for block_id in env.store.list_ids()}
-
-
-async def put_orphan(store: BlockStore) -> str:
-    """An object with no block row (as a crash between row and object deletion leaves)."""
-    block_id = uuid.uuid4().hex
-    data = os.urandom(1000)
-
-    async def body():
-        yield data
-
-    await store.put(block_id, body(), hash_block(data))
-    return block_id
-
-
-async def download_equals(env: Env, tmp_path: Path, path: str, data: bytes) -> bool:
-    out = tmp_path / f"dl-{uuid.uuid4().hex[:8]}"
-    await env.client.download_file(path, out)
-    return out.read_bytes() == data
 
 
 # -- what is collected, and what never is --------------------------------------------------
@@ -377,71 +259,3 @@ async def test_only_one_collector_runs_at_a_time(env):
         assert await gc.collect(env.pool, env.store, NOW) is not None
     finally:
         await conn.close()
-
-
-async def test_block_server_collects_periodically(env):
-    from blockserver.app import create_app as create_block_app
-
-    data = data_of(1234, seed=8)
-    session = await open_session(env, "/p.bin", data)
-    await put_blocks(env, session, data)
-    await expire(env, session)  # an hour ago: past the collector's clock slack too
-    block_id = session.blocks[0].block_id
-
-    async def collected() -> bool:
-        return not await rows(env, [block_id]) and block_id not in await objects(env)
-
-    # a second block server process, collecting every 0.3 s with no grace
-    config = replace(env.config, extra={"gc_interval": "0.3", "gc_grace": "0"})
-    runner, _ = await start_site(create_block_app(config, store=env.store))
-    try:
-        await eventually(collected, "the periodic collector to delete the block")
-    finally:
-        await runner.cleanup()
-
-
-# -- tessera-server gc ---------------------------------------------------------------------------
-
-
-async def _gc_cmd(env: Env, *args: str) -> tuple[int, str, str]:
-    import sys
-
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "metaserver.cli", "gc", "--data-dir", str(env.config.data_dir), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "DATABASE_URL": env.config.database_url},
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode, out.decode(), err.decode()
-
-
-async def test_gc_command(env):
-    assert env.config.blocks_dir == env.config.data_dir / "blocks"  # where the command looks
-    data = data_of(BLOCK_SIZE + 1, seed=9)
-    session = await open_session(env, "/cli.bin", data)
-    await put_blocks(env, session, data)
-    await expire(env, session)
-    ids = {b.block_id for b in session.blocks}
-
-    code, out, err = await _gc_cmd(env, "--grace", "0", "--dry-run")
-    assert code == 0, err
-    assert "dry run" in out and "upload sessions would be expired:     1" in out
-    assert "blocks would be deleted:              2 (4.0 MiB)" in out
-    assert await rows(env, ids) == ids
-
-    conn = await asyncpg.connect(env.config.database_url)
-    try:
-        await conn.execute("SELECT pg_advisory_lock($1)", gc.GC_LOCK_ID)
-        code, out, err = await _gc_cmd(env, "--grace", "0")
-        assert code == 1 and "another garbage collection is running" in err and "Traceback" not in err
-    finally:
-        await conn.close()
-    assert await rows(env, ids) == ids
-
-    code, out, err = await _gc_cmd(env, "--grace", "0")
-    assert code == 0, err
-    assert "blocks deleted:              2" in out and "dry run" not in out
-    assert await rows(env, ids) == set() and await objects(env) == set()
-
-    code, out, err = await _gc_cmd(env, "--grace", "soon")
-    assert code == 2 and "not a duration" in err and "Traceback" not in err
