@@ -8,7 +8,7 @@ from aiohttp import web
 
 from protocol import codec
 
-from ..changes import feed, notify_server
+from ..changes import feed, notify_connection
 from ..changes import longpoll as polls
 from ..changes.cursor import Cursor
 from ..changes.notifier import EventWaiter
@@ -97,8 +97,8 @@ async def notify_endpoint(request: web.Request) -> web.Response:
     await authenticate(request)
     settings = request.app[SETTINGS]
     if settings.notify_url:
-        url = settings.notify_url.rstrip("/") + notify_server.PATH
+        url = settings.notify_url.rstrip("/") + notify_connection.PATH
     else:  # this server's host, as the client reached it, on the notify port
         port = request.app[NOTIFY_SERVER].port
-        url = str(request.url.with_port(port).with_path(notify_server.PATH).with_query(None))
+        url = str(request.url.with_port(port).with_path(notify_connection.PATH).with_query(None))
     return respond(request, {"url": url})

@@ -216,7 +216,7 @@ async def test_errors_are_the_metadata_servers_errors(api, notify):
 
 
 async def test_malformed_or_oversized_requests_are_answered_and_closed(notify):
-    from metaserver.changes import notify_server
+    from metaserver.changes import notify_connection
 
     conn = await Conn.open(notify.port)
     answer = await conn.ask(b"NOT HTTP AT ALL\r\n\r\n")
@@ -224,7 +224,7 @@ async def test_malformed_or_oversized_requests_are_answered_and_closed(notify):
     assert await conn.closed_by_server()
     await conn.close()
     conn = await Conn.open(notify.port)
-    conn.writer.write(b"GET /v1/changes/longpoll HTTP/1.1\r\nX-Filler: " + b"a" * (notify_server.MAX_HEAD + 10))
+    conn.writer.write(b"GET /v1/changes/longpoll HTTP/1.1\r\nX-Filler: " + b"a" * (notify_connection.MAX_HEAD + 10))
     answer = await read_answer(conn.reader)
     assert answer.status == 400 and "head larger" in answer.body["error"]["message"]
     assert await conn.closed_by_server()
