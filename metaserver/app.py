@@ -54,7 +54,11 @@ def create_app(settings: ServerSettings) -> web.Application:
     app.cleanup_ctx.append(pool_ctx)
     app.cleanup_ctx.append(notifier_ctx)
     app.cleanup_ctx.append(notify_ctx)
-    r = app.router
+    _add_routes(app.router)
+    return app
+
+
+def _add_routes(r: web.UrlDispatcher) -> None:
     r.add_get("/v1/health", auth.health)
     r.add_post("/v1/auth/login", auth.login)
     r.add_post("/v1/auth/logout", auth.logout)
@@ -80,4 +84,3 @@ def create_app(settings: ServerSettings) -> web.Application:
     r.add_post("/v1/files/move", files.move)
     r.add_get("/v1/files/revisions", history.list_revisions)
     r.add_post("/v1/files/restore", history.restore)
-    return app

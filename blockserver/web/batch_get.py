@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from metaserver.core.auth import Caller
 from protocol import blockbatch, codec, grants
 from protocol.errors import (
     BadRequest,
@@ -31,6 +32,7 @@ from protocol.errors import (
 
 from ..access import authenticate, verify_grant
 from ..keys import SETTINGS, STORE
+from ..stores.base import BlockStore
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +66,29 @@ def _wanted(body: Any) -> list[Any]:
 async def get_blocks(request: web.Request) -> web.StreamResponse:
     caller = await authenticate(request)
     items = _wanted(await _read_request(request))
-    secret = request.app[SETTINGS].grant_secret
     store = request.app[STORE]
-    # every grant is checked before a byte is sent: (block_id, size) or (block_id, error)
+    plan = _plan(items, request.app[SETTINGS].grant_secret, caller)
+    resp = web.StreamResponse(headers={"Content-Type": blockbatch.CONTENT_TYPE})
+    await resp.prepare(request)
+    try:
+        await _send(resp, store, plan)
+    except ConnectionResetError:
+        log.debug("block batch: the client went away mid-answer")
+        return resp
+    except Exception:
+        # the status line is out: the only honest answer left is a cut-off body
+        log.exception("block batch: reading from %r failed mid-answer", store)
+        resp.force_close()
+        if request.transport is not None:
+            request.transport.close()
+        return resp
+    await resp.write_eof()
+    return resp
+
+
+def _plan(items: list[Any], secret: bytes, caller: Caller) -> list[tuple[str, int | TesseraError]]:
+    """Every grant checked before a byte is sent: (block_id, size) or (block_id, error) per item;
+    BadRequest if the sizes add up to more than one answer may hold."""
     plan: list[tuple[str, int | TesseraError]] = []
     total = 0
     for item in items:
@@ -82,47 +104,37 @@ async def get_blocks(request: web.Request) -> web.StreamResponse:
             plan.append((raw_id[:64], e))
     if total > blockbatch.MAX_BODY:
         raise BadRequest(f"the blocks asked for add up to more than {blockbatch.MAX_BODY} bytes")
-    resp = web.StreamResponse(headers={"Content-Type": blockbatch.CONTENT_TYPE})
-    await resp.prepare(request)
-    try:
-        i = 0
-        while i < len(plan):
-            # a run of small blocks is read in one go; a large one is streamed alone
-            group: list[tuple[str, int]] = []
-            size = 0
-            while i < len(plan) and len(group) < blockbatch.MAX_FRAMES:
-                block_id, what = plan[i]
-                if isinstance(what, TesseraError):
-                    if group:
-                        break
-                    await resp.write(blockbatch.error_header(block_id, what.to_wire()))
-                    i += 1
-                    continue
-                if what > SMALL_BLOCK or size + what > READ_GROUP:
+    return plan
+
+
+async def _send(resp: web.StreamResponse, store: BlockStore, plan: list[tuple[str, int | TesseraError]]) -> None:
+    """One frame per planned block, in order: its bytes or its error."""
+    i = 0
+    while i < len(plan):
+        # a run of small blocks is read in one go; a large one is streamed alone
+        group: list[tuple[str, int]] = []
+        size = 0
+        while i < len(plan) and len(group) < blockbatch.MAX_FRAMES:
+            block_id, what = plan[i]
+            if isinstance(what, TesseraError):
+                if group:
                     break
-                group.append((block_id, what))
-                size += what
+                await resp.write(blockbatch.error_header(block_id, what.to_wire()))
                 i += 1
-            if group:
-                datas = await store.read_small([b for b, _ in group])
-                for (block_id, want), data in zip(group, datas, strict=True):
-                    await _write_block(resp, block_id, want, data)
-            elif i < len(plan) and not isinstance(plan[i][1], TesseraError):
-                block_id, want = plan[i]
-                await _stream_block(resp, store, block_id, want)  # type: ignore[arg-type]
-                i += 1
-    except ConnectionResetError:
-        log.debug("block batch: the client went away mid-answer")
-        return resp
-    except Exception:
-        # the status line is out: the only honest answer left is a cut-off body
-        log.exception("block batch: reading from %r failed mid-answer", store)
-        resp.force_close()
-        if request.transport is not None:
-            request.transport.close()
-        return resp
-    await resp.write_eof()
-    return resp
+                continue
+            if what > SMALL_BLOCK or size + what > READ_GROUP:
+                break
+            group.append((block_id, what))
+            size += what
+            i += 1
+        if group:
+            datas = await store.read_small([b for b, _ in group])
+            for (block_id, want), data in zip(group, datas, strict=True):
+                await _write_block(resp, block_id, want, data)
+        elif i < len(plan) and not isinstance(plan[i][1], TesseraError):
+            block_id, want = plan[i]
+            await _stream_block(resp, store, block_id, want)  # type: ignore[arg-type]
+            i += 1
 
 
 async def _write_block(resp: web.StreamResponse, block_id: str, want: int, data: bytes | None) -> None:

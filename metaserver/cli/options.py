@@ -99,6 +99,13 @@ def _rate_arg(text: str, flag: str) -> float:
     return value
 
 
+def _apply(f, opts):
+    """Decorate ``f`` with click options (or groups of them), the first listed first in --help."""
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
 def store_options(f):
     """Where blocks live: the block servers and ``tessera-server gc`` take these."""
     opts = [
@@ -120,13 +127,12 @@ def store_options(f):
             help="Size of the S3 connection pool [default: 32].",
         ),
     ]
-    for opt in reversed(opts):
-        f = opt(f)
-    return f
+    return _apply(f, opts)
 
 
-def server_options(f):
-    opts = [
+def listen_options(f):
+    """Where the servers listen, and the URLs the metadata server hands to clients."""
+    return _apply(f, [
         click.option("--host", envvar="TESSERA_HOST", default="127.0.0.1", show_default=True, help="Address to listen on."),
         click.option("--meta-port", envvar="TESSERA_META_PORT", type=int, default=8080, show_default=True),
         click.option("--block-port", envvar="TESSERA_BLOCK_PORT", type=int, default=8081, show_default=True),
@@ -152,6 +158,12 @@ def server_options(f):
             envvar="TESSERA_BLOCK_URLS",
             help="Block server URL handed to clients (repeat for several; default: the local one).",
         ),
+    ])  # fmt: skip
+
+
+def limit_options(f):
+    """What the metadata server allows: upload session lifetime, rate limits."""
+    return _apply(f, [
         click.option(
             "--upload-ttl",
             envvar="TESSERA_UPLOAD_TTL",
@@ -189,6 +201,12 @@ def server_options(f):
             show_default=True,
             help="Failed logins allowed at once before --login-rate-limit applies.",
         ),
+    ])  # fmt: skip
+
+
+def block_server_options(f):
+    """The block server's PUT slots and timeouts, and its periodic garbage collection."""
+    return _apply(f, [
         click.option(
             "--put-concurrency",
             envvar="TESSERA_PUT_CONCURRENCY",
@@ -220,13 +238,19 @@ def server_options(f):
             default=None,
             help="How long a block stays unreferenced before it is deleted [default: 24h].",
         ),
+    ])  # fmt: skip
+
+
+def server_options(f):
+    """Every option of the serving commands (run, meta, block)."""
+    return _apply(f, [
+        listen_options,
+        limit_options,
+        block_server_options,
         store_options,
         click.option("--log-level", envvar="TESSERA_LOG_LEVEL", default="info", show_default=True),
         data_dir_option,
-    ]
-    for opt in reversed(opts):
-        f = opt(f)
-    return f
+    ])  # fmt: skip
 
 
 def store_extra(s3_endpoint, s3_bucket, s3_region, s3_prefix, s3_checksum_sha256, s3_max_connections) -> dict:

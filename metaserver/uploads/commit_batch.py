@@ -117,6 +117,13 @@ async def _one_by_one(
     return await batch.run(conn, ns_id, raw, one)
 
 
+#: a write to the entries table: key, parent key, path, kind, rev (None: a folder), journal seq
+EntryWrite = tuple[str, str, str, str, int | None, int]
+#: a session that makes a new version: its index among the plans, the session, its path, the
+#: display path of its entry, the rev it replaces (None: none live)
+NewFile = tuple[int, asyncpg.Record, str, str, int | None]
+
+
 async def _commit_independent(
     conn: asyncpg.Connection, caller: Caller, j: Journal, items: list[asyncpg.Record | TesseraError]
 ) -> list[dict[str, Any]]:
@@ -127,12 +134,34 @@ async def _commit_independent(
         for p in [*paths.ancestors(paths.normalize(s["path"])), paths.normalize(s["path"])]
     }
     known: dict[str, Any] = dict(await entries.get_many(conn, j.ns_id, sorted(keys))) if keys else {}
-    #: per item: ("same", metadata) | ("new", path, display, live_rev) | error
+    writes: list[EntryWrite] = []
+    new_files: list[NewFile] = []
+    plans = _plan(known, j, items, writes, new_files)
+    revs = await _insert_versions(
+        conn, caller, j.ns_id, [(s, path, live_rev) for _, s, path, _, live_rev in new_files]
+    )
+    for (_, _, _, name, _), (rev, _) in zip(new_files, revs, strict=True):
+        key = paths.path_key(name)
+        writes.append(
+            (key, paths.path_key(paths.parent(name)), name, "file", rev, j.add(key, name, "file", rev, False))
+        )
+    if writes:
+        await _write_entries(conn, j.ns_id, writes)
+    answers = await _answer_and_mark_committed(conn, items, plans, new_files, revs)
+    await j.flush()
+    return answers
+
+
+def _plan(
+    known: dict[str, Any],
+    j: Journal,
+    items: list[asyncpg.Record | TesseraError],
+    writes: list[EntryWrite],
+    new_files: list[NewFile],
+) -> list[tuple | TesseraError]:
+    """Per item: ("same", metadata) | ("new",) | its error. Adds the missing parent folders to
+    ``writes`` (and ``known``, and the journal) and the new versions to ``new_files``."""
     plans: list[tuple | TesseraError] = []
-    writes: list[tuple[str, str, str, str, int | None, int]] = []  # key, parent key, path, kind, rev?, seq
-    new_files: list[
-        tuple[int, asyncpg.Record, str, str, int | None]
-    ] = []  # writes index, session, path, display, live_rev
     for s in items:
         if isinstance(s, TesseraError):
             plans.append(s)
@@ -165,27 +194,32 @@ async def _commit_independent(
         name = current["path"] if live else paths.join(display, paths.basename(path))
         new_files.append((len(plans), s, path, name, current["rev"] if live else None))
         plans.append(("new",))
-    revs = await _insert_versions(
-        conn, caller, j.ns_id, [(s, path, live_rev) for _, s, path, _, live_rev in new_files]
+    return plans
+
+
+async def _write_entries(conn: asyncpg.Connection, ns_id: int, writes: list[EntryWrite]) -> None:
+    await conn.execute(
+        """INSERT INTO entries (ns_id, path_key, parent_key, path, kind, rev, deleted, seq, modified_at)
+           SELECT $1, u.path_key, u.parent_key, u.path, u.kind, u.rev, false, u.seq, now()
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
+                  AS u(path_key, parent_key, path, kind, rev, seq)
+           ON CONFLICT (ns_id, path_key) DO UPDATE
+              SET parent_key = EXCLUDED.parent_key, path = EXCLUDED.path, kind = EXCLUDED.kind,
+                  rev = coalesce(EXCLUDED.rev, entries.rev), deleted = EXCLUDED.deleted,
+                  seq = EXCLUDED.seq, modified_at = now()""",
+        ns_id,
+        *[[w[i] for w in writes] for i in range(6)],
     )
-    for (_, _, _, name, _), (rev, _) in zip(new_files, revs, strict=True):
-        key = paths.path_key(name)
-        writes.append(
-            (key, paths.path_key(paths.parent(name)), name, "file", rev, j.add(key, name, "file", rev, False))
-        )
-    if writes:
-        await conn.execute(
-            """INSERT INTO entries (ns_id, path_key, parent_key, path, kind, rev, deleted, seq, modified_at)
-               SELECT $1, u.path_key, u.parent_key, u.path, u.kind, u.rev, false, u.seq, now()
-                 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
-                      AS u(path_key, parent_key, path, kind, rev, seq)
-               ON CONFLICT (ns_id, path_key) DO UPDATE
-                  SET parent_key = EXCLUDED.parent_key, path = EXCLUDED.path, kind = EXCLUDED.kind,
-                      rev = coalesce(EXCLUDED.rev, entries.rev), deleted = EXCLUDED.deleted,
-                      seq = EXCLUDED.seq, modified_at = now()""",
-            j.ns_id,
-            *[[w[i] for w in writes] for i in range(6)],
-        )
+
+
+async def _answer_and_mark_committed(
+    conn: asyncpg.Connection,
+    items: list[asyncpg.Record | TesseraError],
+    plans: list[tuple | TesseraError],
+    new_files: list[NewFile],
+    revs: list[tuple[int, datetime]],
+) -> list[dict[str, Any]]:
+    """Each item's answer; the sessions that committed are marked so, with their revs."""
     answers: list[dict[str, Any]] = []
     done_ids, done_revs = [], []
     new = iter(zip(new_files, revs, strict=True))
@@ -213,7 +247,6 @@ async def _commit_independent(
             done_ids,
             done_revs,
         )
-    await j.flush()
     return answers
 
 

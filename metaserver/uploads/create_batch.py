@@ -56,6 +56,31 @@ async def create_many(
     alone, and its checks only fail early what the commit checks again under the
     lock, so batches in flight do not queue behind each other's work.
     """
+    items = await _checked_requests(conn, ns_id, raw)
+    ids, stored = await _block_ids(conn, caller.user_id, items)
+    expires = datetime.now(UTC) + timedelta(seconds=settings.upload_session_ttl)
+    live = [r for r in items if isinstance(r, UploadRequest)]
+    session_ids = [uuid.uuid4().hex for _ in live]
+    if live:
+        await _insert_sessions(conn, caller, ns_id, expires, session_ids, live, ids)
+    # the upload_sessions rows hold a KEY SHARE lock on the namespace row by now, which the
+    # journal's FOR NO KEY UPDATE does not wait on
+    j = await Journal.begin(conn, ns_id)
+    answers: list[dict[str, Any]] = []
+    sessions = iter(session_ids)
+    for r in items:
+        if isinstance(r, TesseraError):
+            answers.append(r.to_wire())
+            continue
+        # other devices see "a file is being uploaded" in the change feed
+        j.add(paths.path_key(r.path), r.path, "pending", None, False)
+        answers.append(_session_answer(settings, caller, next(sessions), r, ids, stored, expires))
+    await j.flush()
+    return answers
+
+
+async def _checked_requests(conn: asyncpg.Connection, ns_id: int, raw: list[Any]) -> list[UploadRequest | TesseraError]:
+    """Each item read as an upload request and prechecked against the tree, or its error."""
     items: list[UploadRequest | TesseraError] = []
     for body in raw:
         try:
@@ -74,11 +99,19 @@ async def create_many(
                 _precheck(found, r)
             except TesseraError as e:
                 items[i] = e
+    return items
+
+
+async def _block_ids(
+    conn: asyncpg.Connection, user_id: int, items: list[UploadRequest | TesseraError]
+) -> tuple[dict[tuple[str, int], str], set[tuple[str, int]]]:
+    """The id of every block the items list, by (SHA-256, size), and which of them are stored:
+    stored blocks re-used, new ones inserted pending (an item over quota becomes its error)."""
     # re-use stored blocks of this user with the same SHA-256 and size (locked against the collector)
     unique = {(b.sha256, b.size) for r in items if isinstance(r, UploadRequest) for b in r.blocks}
-    ids = await stored_blocks(conn, caller.user_id, unique)
+    ids = await stored_blocks(conn, user_id, unique)
     stored = set(ids)
-    await _check_quotas(conn, caller.user_id, items, stored)
+    await _check_quotas(conn, user_id, items, stored)
     new_blocks = {}
     for r in items:
         if isinstance(r, UploadRequest):
@@ -87,60 +120,55 @@ async def create_many(
                 if key not in ids:
                     ids[key] = uuid.uuid4().hex
                     new_blocks[key] = b
-    await insert_blocks(conn, caller.user_id, list(new_blocks.values()), ids)
-    expires = datetime.now(UTC) + timedelta(seconds=settings.upload_session_ttl)
-    live = [r for r in items if isinstance(r, UploadRequest)]
-    session_ids = [uuid.uuid4().hex for _ in live]
-    if live:
+    await insert_blocks(conn, user_id, list(new_blocks.values()), ids)
+    return ids, stored
+
+
+async def _insert_sessions(
+    conn: asyncpg.Connection,
+    caller: Caller,
+    ns_id: int,
+    expires: datetime,
+    session_ids: list[str],
+    live: list[UploadRequest],
+    ids: dict[tuple[str, int], str],
+) -> None:
+    """The session rows of the ``live`` requests and their block lists, in two statements."""
+    await conn.execute(
+        """INSERT INTO upload_sessions
+               (id, user_id, ns_id, path, size, content_hash, block_count, mode, parent_rev, device_name, expires_at,
+                client_modified)
+           SELECT u.id, $1, $2, u.path, u.size, u.content_hash, u.block_count, u.mode, u.parent_rev, $3, $4,
+                  u.client_modified
+             FROM unnest($5::uuid[], $6::text[], $7::bigint[], $8::bytea[], $9::int[], $10::text[], $11::bigint[],
+                         $12::timestamptz[])
+                  AS u(id, path, size, content_hash, block_count, mode, parent_rev, client_modified)""",
+        caller.user_id,
+        ns_id,
+        caller.device_name,
+        expires,
+        session_ids,
+        [r.path for r in live],
+        [r.size for r in live],
+        [bytes.fromhex(r.content_hash) for r in live],
+        [len(r.blocks) for r in live],
+        [r.mode for r in live],
+        [r.parent_rev for r in live],
+        [r.client_modified_at for r in live],
+    )
+    sb = [
+        (sid, idx, ids[(b.sha256, b.size)])
+        for sid, r in zip(session_ids, live, strict=True)
+        for idx, b in enumerate(r.blocks)
+    ]
+    if sb:
         await conn.execute(
-            """INSERT INTO upload_sessions
-                   (id, user_id, ns_id, path, size, content_hash, block_count, mode, parent_rev, device_name, expires_at,
-                    client_modified)
-               SELECT u.id, $1, $2, u.path, u.size, u.content_hash, u.block_count, u.mode, u.parent_rev, $3, $4,
-                      u.client_modified
-                 FROM unnest($5::uuid[], $6::text[], $7::bigint[], $8::bytea[], $9::int[], $10::text[], $11::bigint[],
-                             $12::timestamptz[])
-                      AS u(id, path, size, content_hash, block_count, mode, parent_rev, client_modified)""",
-            caller.user_id,
-            ns_id,
-            caller.device_name,
-            expires,
-            session_ids,
-            [r.path for r in live],
-            [r.size for r in live],
-            [bytes.fromhex(r.content_hash) for r in live],
-            [len(r.blocks) for r in live],
-            [r.mode for r in live],
-            [r.parent_rev for r in live],
-            [r.client_modified_at for r in live],
+            """INSERT INTO session_blocks (session_id, idx, block_id)
+               SELECT * FROM unnest($1::uuid[], $2::int[], $3::uuid[])""",
+            [s for s, _, _ in sb],
+            [i for _, i, _ in sb],
+            [b for _, _, b in sb],
         )
-        sb = [
-            (sid, idx, ids[(b.sha256, b.size)])
-            for sid, r in zip(session_ids, live, strict=True)
-            for idx, b in enumerate(r.blocks)
-        ]
-        if sb:
-            await conn.execute(
-                """INSERT INTO session_blocks (session_id, idx, block_id)
-                   SELECT * FROM unnest($1::uuid[], $2::int[], $3::uuid[])""",
-                [s for s, _, _ in sb],
-                [i for _, i, _ in sb],
-                [b for _, _, b in sb],
-            )
-    # the upload_sessions rows hold a KEY SHARE lock on the namespace row by now, which the
-    # journal's FOR NO KEY UPDATE does not wait on
-    j = await Journal.begin(conn, ns_id)
-    answers: list[dict[str, Any]] = []
-    sessions = iter(session_ids)
-    for r in items:
-        if isinstance(r, TesseraError):
-            answers.append(r.to_wire())
-            continue
-        # other devices see "a file is being uploaded" in the change feed
-        j.add(paths.path_key(r.path), r.path, "pending", None, False)
-        answers.append(_session_answer(settings, caller, next(sessions), r, ids, stored, expires))
-    await j.flush()
-    return answers
 
 
 async def _check_quotas(
