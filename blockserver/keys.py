@@ -12,7 +12,9 @@ from metaserver.core.settings import ServerSettings
 from .settings import BlockServerSettings
 from .stores.base import BlockStore
 
+#: the settings both servers take (the same key as the metadata server's)
 SETTINGS = web.AppKey("settings", ServerSettings)
+#: the block server's own settings, read from ``SETTINGS`` once
 BLOCK_SETTINGS = web.AppKey("block_settings", BlockServerSettings)
 #: the asyncpg pool (a cleanup_ctx: open while the app runs)
 POOL = web.AppKey("pool", asyncpg.Pool)

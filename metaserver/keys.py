@@ -1,4 +1,4 @@
-"""Typed application keys of the metadata server."""
+"""Typed keys of what a metadata server application holds (``app[KEY]``)."""
 
 from __future__ import annotations
 
