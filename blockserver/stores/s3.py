@@ -184,13 +184,8 @@ class S3Store(BlockStore):
             await self.client.delete_object(Bucket=self.bucket, Key=key)
 
     async def list_ids(self) -> AsyncIterator[str]:
-        paginator = self.client.get_paginator("list_objects_v2")
-        async with self._s3_errors("(listing)"):
-            async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
-                for obj in page.get("Contents", ()):
-                    name = obj["Key"][len(self.prefix) :]
-                    if is_block_id(name):
-                        yield name
+        async for obj in self.list_objects():  # one listing gives both
+            yield obj.block_id
 
     async def list_objects(self) -> AsyncIterator[StoredObject]:
         paginator = self.client.get_paginator("list_objects_v2")

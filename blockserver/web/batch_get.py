@@ -33,6 +33,7 @@ from protocol.errors import (
 from ..access import authenticate, verify_grant
 from ..keys import SETTINGS, STORE
 from ..stores.base import BlockStore
+from .blocks import cut_short
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,8 @@ async def get_blocks(request: web.Request) -> web.StreamResponse:
         log.debug("block batch: the client went away mid-answer")
         return resp
     except Exception:
-        # the status line is out: the only honest answer left is a cut-off body
         log.exception("block batch: reading from %r failed mid-answer", store)
-        resp.force_close()
-        if request.transport is not None:
-            request.transport.close()
-        return resp
+        return cut_short(request, resp)
     await resp.write_eof()
     return resp
 

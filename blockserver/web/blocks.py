@@ -83,13 +83,18 @@ async def get_block(request: web.Request) -> web.StreamResponse:
             log.debug("block %s: the client went away mid-download", block_id)
             return resp
         except Exception:
-            # the status line is out: the only honest answer left is a short body
             log.exception("block %s: reading from %r failed mid-response", block_id, store)
-            resp.force_close()
-            if request.transport is not None:
-                request.transport.close()
-            return resp
+            return cut_short(request, resp)
     await resp.write_eof()
+    return resp
+
+
+def cut_short(request: web.Request, resp: web.StreamResponse) -> web.StreamResponse:
+    """End an answer that failed after its status line went out: the only honest answer left
+    is a short body, so the connection is closed under it."""
+    resp.force_close()
+    if request.transport is not None:
+        request.transport.close()
     return resp
 
 

@@ -70,22 +70,14 @@ _BREAKS_CONNECTION = (*TRANSIENT_DB_ERRORS, asyncpg.exceptions.InternalClientErr
 @contextlib.asynccontextmanager
 async def transaction(pool: asyncpg.Pool, *, isolation: str = "read_committed") -> AsyncIterator[asyncpg.Connection]:
     """A pool connection inside one short transaction; database outages become ``Unavailable``."""
-    try:
-        async with pool.acquire() as conn:
-            try:
-                async with conn.transaction(isolation=isolation):
-                    yield conn
-            except _BREAKS_CONNECTION:
-                _discard(conn)
-                raise
-    except _BREAKS_CONNECTION as e:
-        log.warning("database unavailable: %s", e)
-        raise Unavailable("the database is unavailable; try again") from e
+    async with connection(pool) as conn, conn.transaction(isolation=isolation):
+        yield conn
 
 
 @contextlib.asynccontextmanager
 async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    """A pool connection without a transaction (single statements)."""
+    """A pool connection (without a transaction: single statements); database outages become
+    ``Unavailable``, and a connection an outage broke is not handed out again."""
     try:
         async with pool.acquire() as conn:
             try:
