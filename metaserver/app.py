@@ -1,4 +1,5 @@
-"""The metadata server application."""
+"""The metadata server application: routes, middleware and the resources it holds (the pool,
+the journal listener, the notify endpoint), each a ``cleanup_ctx`` of ``create_app(settings)``."""
 
 from __future__ import annotations
 

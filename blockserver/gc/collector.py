@@ -1,4 +1,4 @@
-"""Garbage collection: deleting the blocks nothing references any more.
+"""One garbage collection run (:func:`collect`): deleting the blocks nothing references any more.
 
 A block is referenced while a committed version lists it (``version_blocks``)
 or an upload session does (``session_blocks``). One run, under a cluster-wide

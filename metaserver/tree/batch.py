@@ -1,4 +1,5 @@
-"""Batches: create or commit up to 1,000 uploads in one request and one transaction.
+"""Batches of up to 1,000 items in one request: the size check of every batch route, and
+:func:`run`, which applies one change per item to a namespace in one transaction.
 
 Each item runs in a savepoint, so one bad item answers its own error without
 failing the others; the journal rows and the NOTIFY go out once for the batch

@@ -1,4 +1,4 @@
-"""tessera-server flags and environment variables reach the configuration (and bad ones stop the start)."""
+"""tessera-server flags and environment variables reach the settings (and bad ones stop the start)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from blockserver.settings import BlockServerSettings
 from metaserver.cli import main as cli
+from metaserver.cli import options
 from metaserver.core.settings import parse_duration
 
 
@@ -16,7 +17,7 @@ def _config(tmp_path, args: list[str], env: dict | None = None):
     ctx = cli.run.make_context("run", ["--data-dir", str(tmp_path), *args])
     params = dict(ctx.params)
     params.pop("log_level")
-    return cli.build_settings(params.pop("data_dir"), **params)
+    return options.build_settings(params.pop("data_dir"), **params)
 
 
 def test_defaults(tmp_path):
