@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/tessera-server run
 
+# the 25 slowest tests close the output, so every run (CI included) records where the time goes
 test: $(STAMP)
-	$(PY) -m pytest -m "not soak" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not soak" --durations=25 $(PYTEST_ARGS)
 
 soak: $(STAMP)
 	$(PY) -m pytest -m soak $(PYTEST_ARGS)

@@ -32,7 +32,7 @@ import aiohttp
 import psutil
 from yarl import URL
 
-from metaserver.longpoll import LONGPOLL_MIN
+from metaserver.changes.longpoll import LONGPOLL_MIN
 
 from . import plots, rawpoll
 from .context import BenchContext
@@ -82,7 +82,7 @@ async def run(ctx: BenchContext) -> ScenarioResult:
         "(an answer is decoded after the round; its stamp is when it was whole)."
     )
     result.notes.append(
-        "notify = the notify endpoint (metaserver/notify_server.py, where the client library polls); "
+        "notify = the notify endpoint (metaserver/changes/notify_server.py, where the client library polls); "
         f"route = GET /v1/changes/longpoll on the aiohttp port (measured up to N = {ROUTE_MAX_POLLS:,})."
     )
     result.notes.append("The commit is a mkdir by another device: one journal entry, one NOTIFY.")

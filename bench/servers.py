@@ -197,7 +197,7 @@ class ServerStack(Lifecycle):
 
     def database_url(self) -> str:
         """The DSN of the stack's database: ``DATABASE_URL``, or the embedded cluster's socket."""
-        from metaserver.embedded_pg import running_dsn
+        from metaserver.core.embedded_pg import running_dsn
 
         dsn = self.options.database_url or running_dsn(self.data_dir)
         if dsn is None:

@@ -13,13 +13,13 @@ import time
 
 from aiohttp import web
 
-from metaserver import db
-from metaserver.auth import Caller, bearer_token, lookup_token
+from metaserver.core import db
+from metaserver.core.auth import Caller, bearer_token, lookup_token
 from protocol import grants
 from protocol.errors import Forbidden
 from protocol.hashing import BLOCK_SIZE, BlockHash
 
-from .appkeys import CONFIG, POOL
+from .keys import POOL, SETTINGS
 
 GRANT_HEADER = "X-Tessera-Grant"
 GRANT_QUERY = "grant"
@@ -45,7 +45,7 @@ def check_grant(request: web.Request, caller: Caller, op: str, block_id: str) ->
     token = request.headers.get(GRANT_HEADER) or request.query.get(GRANT_QUERY)
     if not token:
         raise Forbidden(f"a block grant is required ({GRANT_HEADER} header or ?{GRANT_QUERY}=)")
-    return verify_grant(request.app[CONFIG].grant_secret, token, caller, op, block_id)
+    return verify_grant(request.app[SETTINGS].grant_secret, token, caller, op, block_id)
 
 
 def verify_grant(secret: bytes, token: str, caller: Caller, op: str, block_id: str) -> grants.Grant:

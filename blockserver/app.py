@@ -1,6 +1,6 @@
 """The block server application: routes, middleware and the resources it holds.
 
-``create_app(config)`` builds a fresh application; nothing lives at module
+``create_app(settings)`` builds a fresh application; nothing lives at module
 level. The asyncpg pool and the block store are ``cleanup_ctx`` entries, so
 they exist exactly while the application runs.
 """
@@ -13,15 +13,16 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from metaserver import db, gc
-from metaserver.config import ServerConfig
-from metaserver.web_common import error_middleware, note_prepared
+from metaserver.core import db
+from metaserver.core.http import error_middleware, note_prepared
+from metaserver.core.settings import ServerSettings
 
-from . import handlers, handlers_batch, handlers_batch_get
-from .appkeys import CONFIG, POOL, PUT_SLOTS, SETTINGS, STORE
+from .gc import run_periodically
+from .keys import BLOCK_SETTINGS, POOL, PUT_SLOTS, SETTINGS, STORE
 from .settings import BlockServerSettings
-from .store_base import BlockStore
-from .stores import store_from_settings
+from .stores.base import BlockStore
+from .stores.factory import store_from_settings
+from .web import batch_get, batch_put, blocks
 
 log = logging.getLogger(__name__)
 
@@ -30,34 +31,34 @@ log = logging.getLogger(__name__)
 MAX_BUFFERED_BODY = 64 * 1024
 
 
-def create_app(config: ServerConfig, store: BlockStore | None = None) -> web.Application:
-    """A block server for ``config``.
+def create_app(settings: ServerSettings, store: BlockStore | None = None) -> web.Application:
+    """A block server for ``settings``.
 
-    Without ``store``, the app builds the store the configuration names and
+    Without ``store``, the app builds the store the settings name and
     starts and closes it with itself. A ``store`` passed in is used as it is:
     its owner starts it before and closes it after.
     """
-    settings = BlockServerSettings.from_config(config)
+    block_settings = BlockServerSettings.from_settings(settings)
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BUFFERED_BODY)
-    app[CONFIG] = config
     app[SETTINGS] = settings
-    app[PUT_SLOTS] = asyncio.Semaphore(settings.put_concurrency)
+    app[BLOCK_SETTINGS] = block_settings
+    app[PUT_SLOTS] = asyncio.Semaphore(block_settings.put_concurrency)
     app.on_response_prepare.append(note_prepared)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_block_store(store))
     app.cleanup_ctx.append(_garbage_collector)
 
-    app.router.add_post("/v1/blocks/batch", handlers_batch.put_blocks)
-    app.router.add_post("/v1/blocks/get_batch", handlers_batch_get.get_blocks)
-    app.router.add_put("/v1/blocks/{block_id}", handlers.put_block)
-    app.router.add_get("/v1/blocks/{block_id}", handlers.get_block)  # and HEAD
-    app.router.add_get("/v1/health", handlers.health)
+    app.router.add_post("/v1/blocks/batch", batch_put.put_blocks)
+    app.router.add_post("/v1/blocks/get_batch", batch_get.get_blocks)
+    app.router.add_put("/v1/blocks/{block_id}", blocks.put_block)
+    app.router.add_get("/v1/blocks/{block_id}", blocks.get_block)  # and HEAD
+    app.router.add_get("/v1/health", blocks.health)
     return app
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    config = app[CONFIG]
-    pool = await db.create_pool(config.database_url, min_size=config.db_pool_min, max_size=config.db_pool_max)
+    settings = app[SETTINGS]
+    pool = await db.create_pool(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
     app[POOL] = pool
     try:
         yield
@@ -71,7 +72,7 @@ def _block_store(given: BlockStore | None) -> Callable[[web.Application], AsyncI
             app[STORE] = given
             yield
             return
-        store = store_from_settings(app[SETTINGS])
+        store = store_from_settings(app[BLOCK_SETTINGS])
         await store.start()
         log.info("block store: %r", store)
         app[STORE] = store
@@ -85,12 +86,14 @@ def _block_store(given: BlockStore | None) -> Callable[[web.Application], AsyncI
 
 async def _garbage_collector(app: web.Application) -> AsyncIterator[None]:
     """The periodic garbage collection task (this process owns the store it deletes from)."""
-    settings = app[SETTINGS]
-    if not settings.gc_interval:
+    block_settings = app[BLOCK_SETTINGS]
+    if not block_settings.gc_interval:
         yield
         return
     task = asyncio.create_task(
-        gc.run_periodically(app[POOL], app[STORE], interval=settings.gc_interval, grace=settings.gc_grace),
+        run_periodically(
+            app[POOL], app[STORE], interval=block_settings.gc_interval, grace=block_settings.gc_grace
+        ),
         name="garbage-collector",
     )
     try:

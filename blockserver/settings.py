@@ -1,6 +1,6 @@
-"""The block server's own settings, read and validated once from ``ServerConfig.extra``.
+"""The block server's own settings, read and validated once from ``ServerSettings.extra``.
 
-``ServerConfig`` is shared with the metadata server; settings only the block
+``ServerSettings`` is shared with the metadata server; settings only the block
 server needs travel in its ``extra`` dict under these keys (values may be
 strings, as they come from flags or the environment; ``None`` means unset):
 
@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from metaserver.config import ServerConfig, parse_duration
-from metaserver.gc import DEFAULT_GRACE, DEFAULT_INTERVAL
+from metaserver.core.settings import ServerSettings, parse_duration
+
+from .gc import DEFAULT_GRACE, DEFAULT_INTERVAL
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -61,10 +62,10 @@ class BlockServerSettings:
     gc_grace: float = DEFAULT_GRACE
 
     @classmethod
-    def from_config(cls, config: ServerConfig) -> BlockServerSettings:
+    def from_settings(cls, settings: ServerSettings) -> BlockServerSettings:
         """Read and check the settings; ValueError names the first bad one."""
-        extra = config.extra or {}
-        blocks_dir = config.blocks_dir if config.blocks_dir is not None else config.data_dir / "blocks"
+        extra = settings.extra or {}
+        blocks_dir = settings.blocks_dir if settings.blocks_dir is not None else settings.data_dir / "blocks"
         s3 = None
         bucket = _text(extra, "s3_bucket")
         if bucket:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from protocol.fs.atomic import fsync_dir, write_atomic
 
 from .errors import NotLoggedIn
 
@@ -72,21 +73,7 @@ class CredentialStore:
         """Write atomically with mode 0600 (the folder is created 0700)."""
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         data = json.dumps({"version": _VERSION, **asdict(creds)}, indent=2).encode("utf-8") + b"\n"
-        tmp = self.directory / f".{FILENAME}.{secrets.token_hex(6)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
-        try:
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _fsync_dir(self.directory)
+        write_atomic(self.path, data)
 
     def delete(self) -> bool:
         """Forget the saved credentials; False if there were none."""
@@ -94,13 +81,5 @@ class CredentialStore:
             self.path.unlink()
         except FileNotFoundError:
             return False
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         return True
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import libc
+from protocol.fs import libc
 
 #: most buffers one pwritev takes (POSIX guarantees at least 16; Linux takes 1024)
 _IOV_MAX = 1024

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from protocol.fs.atomic import write_atomic
 
 STATUS_VERSION = 1
 #: paths listed per category in the status file (the counts are always complete)
@@ -176,20 +177,7 @@ class SyncStatus:
 def write_status(path: Path, doc: dict[str, Any]) -> None:
     """Write the status document atomically (blocking)."""
     data = json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, data, sync_dir=False)
 
 
 def read_status(path: Path) -> dict[str, Any] | None:

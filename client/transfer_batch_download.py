@@ -8,7 +8,7 @@
    requests of at most :data:`MAX_FETCH_BYTES`. Every block's size, MD5 and
    SHA-256 are checked before it is written.
 3. Each file is written to ``.tessera-tmp-<random>`` beside its target; all
-   of them are flushed together (:class:`client.fs_flush.FlushGroup`: one
+   of them are flushed together (:class:`protocol.fs.flush.FlushGroup`: one
    ``syncfs`` on Linux, else an fsync each), then each is checked
    (``check_target``) and renamed into place, and the folders are flushed
    once. A file is renamed only after its data is on disk; a file that fails
@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING
 
 from protocol import blockbatch
 from protocol.errors import BadRequest, HashMismatch, ProtocolError, TesseraError
+from protocol.fs.flush import FlushGroup
 from protocol.hashing import BLOCK_SIZE, BlockHash, hash_block
 
 from .blockbatch_get import WantedBlock
 from .blocklist_check import BlockListCheck
 from .download_temp import LocalBlock, TargetCheck, open_temp_beside
 from .file_writes import link_no_replace, set_modified
-from .fs_flush import FlushGroup
 from .models import BlockPage, RemoteBlock
 from .transfer_download import LocalBlockSource
 
@@ -212,7 +212,7 @@ async def _fetch(client: TesseraClient, results: list[BatchDownloadResult]) -> N
 def _write_all(results: list[BatchDownloadResult], on_block: BatchBlockSink | None) -> None:
     """Temp files, flushed together; then check and rename each, and flush the folders once.
 
-    The order is :mod:`client.fs_flush`'s: every temp file's data is durable
+    The order is :mod:`protocol.fs.flush`'s: every temp file's data is durable
     before any is renamed, and the renames are durable before this returns
     (and so before the caller records a file as downloaded).
     """

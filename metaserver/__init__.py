@@ -1,5 +1,13 @@
 """The metadata server: users and tokens, upload sessions, versions, entries, the journal.
 
-It also owns the database (schema, migrations, embedded PostgreSQL) and the
-``tessera-server`` command that runs both servers.
+Its subpackages, each importing only those before it:
+
+- :mod:`.core`: what both servers stand on (settings, database, migrations, embedded
+  PostgreSQL, authentication, rate limits, the HTTP plumbing, block grants)
+- :mod:`.tree`: a namespace's tree (entries, mkdir/delete/move, history) and its journal
+- :mod:`.uploads`: upload sessions (create, append, commit, batches, incoming)
+- :mod:`.changes`: the change feed, cursors and long-polls (the notifier, the notify endpoint)
+- :mod:`.web`: the aiohttp handlers; :mod:`.app` puts them together
+- :mod:`.cli`: ``tessera-server``, which starts both servers (the only part that imports
+  :mod:`blockserver`)
 """

@@ -1,1 +1,1 @@
-"""Numbered SQL migrations (``NNN_name.sql``), applied in order by ``metaserver.migrate``."""
+"""Numbered SQL migrations (``NNN_name.sql``), applied in order by ``metaserver.core.migrate``."""

@@ -18,8 +18,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from metaserver import db, migrate
-from metaserver.config import ServerConfig
+from metaserver.core import db, migrate
+from metaserver.core.settings import ServerSettings
 
 TEMPLATE_DB = "tessera_template"
 
@@ -38,7 +38,7 @@ def pg_admin_dsn(tmp_path_factory):
     if url:
         yield url
         return
-    from metaserver.embedded_pg import EmbeddedPostgres
+    from metaserver.core.embedded_pg import EmbeddedPostgres
 
     # short path: the Unix socket path must stay under ~100 bytes
     root = Path(tempfile.mkdtemp(prefix="tpg"))
@@ -96,8 +96,8 @@ async def database_url(pg_template):
 
 
 @pytest.fixture
-def server_config(database_url, tmp_path) -> ServerConfig:
-    return ServerConfig(
+def server_config(database_url, tmp_path) -> ServerSettings:
+    return ServerSettings(
         database_url=database_url,
         grant_secret=secrets.token_hex(32).encode(),
         data_dir=tmp_path / "server",
@@ -119,13 +119,13 @@ async def pool(database_url):
 class Servers:
     """Both servers running in this test's event loop on ephemeral 127.0.0.1 ports."""
 
-    config: ServerConfig
+    config: ServerSettings
     meta_url: str
     block_url: str
     pool: asyncpg.Pool
 
     async def add_user(self, name: str = "alice", password: str = "secret-pw", quota: int | None = None) -> int:
-        from metaserver.users import create_user
+        from metaserver.core.users import create_user
 
         async with self.pool.acquire() as conn:
             return await create_user(conn, name, password, quota)

@@ -24,11 +24,11 @@ import asyncpg
 import pytest
 
 from blockserver.app import create_app
-from blockserver.store_base import BlockStore
-from blockserver.store_local import LocalStore
-from blockserver.store_s3 import S3Store
-from metaserver.auth import hash_token, new_token
-from metaserver.config import ServerConfig
+from blockserver.stores.base import BlockStore
+from blockserver.stores.local import LocalStore
+from blockserver.stores.s3 import S3Store
+from metaserver.core.auth import hash_token, new_token
+from metaserver.core.settings import ServerSettings
 from protocol import codec, grants
 from protocol.hashing import BlockHash, hash_block
 from tests.conftest import start_site
@@ -129,7 +129,7 @@ class BlockServer:
     """The block server under test, its store and database, and a logged-in user."""
 
     url: str
-    config: ServerConfig
+    config: ServerSettings
     store: BlockStore
     pool: asyncpg.Pool
     session: aiohttp.ClientSession
@@ -138,7 +138,7 @@ class BlockServer:
 
     async def add_user(self, name: str) -> tuple[int, str]:
         """A user and a fresh device token for them."""
-        from metaserver.users import create_user
+        from metaserver.core.users import create_user
 
         async with self.pool.acquire() as conn:
             user_id = await create_user(conn, name, "secret-pw")
@@ -228,7 +228,7 @@ class BlockServer:
 
 
 async def run_block_server(
-    config: ServerConfig, store: BlockStore, pool: asyncpg.Pool, *, app_owns_store: bool = False
+    config: ServerSettings, store: BlockStore, pool: asyncpg.Pool, *, app_owns_store: bool = False
 ) -> AsyncIterator[BlockServer]:
     """Run the block server for one test, with user alice.
 
@@ -253,8 +253,8 @@ async def block_server(server_config, store, pool) -> AsyncIterator[BlockServer]
         yield server
 
 
-def with_settings(config: ServerConfig, **extra: Any) -> ServerConfig:
-    """``config`` with block server settings (``ServerConfig.extra``) added."""
+def with_settings(config: ServerSettings, **extra: Any) -> ServerSettings:
+    """``config`` with block server settings (``ServerSettings.extra``) added."""
     return replace(config, extra={**config.extra, **extra})
 
 

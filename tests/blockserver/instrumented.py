@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from blockserver.store_base import BlockStore, BlockStream
+from blockserver.stores.base import BlockStore, BlockStream
 from protocol.hashing import BlockHash
 
 

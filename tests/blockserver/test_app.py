@@ -44,7 +44,7 @@ async def test_unknown_routes_and_methods_answer_in_the_error_format(server_conf
 
 
 async def test_app_without_a_store_keeps_blocks_where_the_config_says(server_config, pool):
-    from blockserver.store_local import LocalStore
+    from blockserver.stores.local import LocalStore
 
     # the app builds, starts and closes its own store; a second LocalStore looks at the same files
     view = LocalStore(server_config.blocks_dir)

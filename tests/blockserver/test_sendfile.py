@@ -13,7 +13,7 @@ import pytest
 
 from blockserver import sendfile
 from blockserver.sendfile import send_file, socket_for_sendfile
-from blockserver.store_local import LocalStore
+from blockserver.stores.local import LocalStore
 from protocol import grants
 from protocol.hashing import BLOCK_SIZE
 

@@ -1,4 +1,4 @@
-"""Block server settings from ServerConfig.extra, and the store they choose."""
+"""Block server settings from ServerSettings.extra, and the store they choose."""
 
 from __future__ import annotations
 
@@ -8,28 +8,28 @@ from pathlib import Path
 import pytest
 
 from blockserver.settings import BlockServerSettings, S3Settings
-from blockserver.store_local import LocalStore
-from blockserver.store_s3 import S3Store
-from blockserver.stores import store_from_config
-from metaserver.config import ServerConfig
+from blockserver.stores.factory import store_from_server_settings
+from blockserver.stores.local import LocalStore
+from blockserver.stores.s3 import S3Store
+from metaserver.core.settings import ServerSettings
 
 
-def config(tmp_path: Path, blocks_dir: Path | None = None, **extra) -> ServerConfig:
-    return ServerConfig(
+def config(tmp_path: Path, blocks_dir: Path | None = None, **extra) -> ServerSettings:
+    return ServerSettings(
         database_url="", grant_secret=b"s", data_dir=tmp_path, blocks_dir=blocks_dir, extra=extra
     )
 
 
 def test_defaults(tmp_path):
-    s = BlockServerSettings.from_config(config(tmp_path))
+    s = BlockServerSettings.from_settings(config(tmp_path))
     assert s == BlockServerSettings(blocks_dir=tmp_path / "blocks")
     assert s.put_concurrency == 32
 
 
 def test_local_store_in_blocks_dir_or_data_dir(tmp_path):
-    store = store_from_config(config(tmp_path))
+    store = store_from_server_settings(config(tmp_path))
     assert isinstance(store, LocalStore) and store.root == tmp_path / "blocks"
-    store = store_from_config(config(tmp_path, blocks_dir=tmp_path / "elsewhere"))
+    store = store_from_server_settings(config(tmp_path, blocks_dir=tmp_path / "elsewhere"))
     assert isinstance(store, LocalStore) and store.root == tmp_path / "elsewhere"
 
 
@@ -47,10 +47,10 @@ def test_s3_from_strings_as_flags_and_the_environment_give_them(tmp_path):
         put_concurrency="4",
         put_queue_timeout="2.5",
     )
-    s = BlockServerSettings.from_config(c)
+    s = BlockServerSettings.from_settings(c)
     assert s.s3 == S3Settings("tessera", "http://127.0.0.1:9000", "eu-west-1", "k", "s", "blocks", False, 8)
     assert (s.put_concurrency, s.put_queue_timeout, s.put_idle_timeout) == (4, 2.5, 60.0)
-    store = store_from_config(c)
+    store = store_from_server_settings(c)
     assert isinstance(store, S3Store)
     assert (store.bucket, store.endpoint_url, store.region, store.prefix) == (
         "tessera",
@@ -72,7 +72,7 @@ def test_unset_values_are_none(tmp_path):
         s3_access_key=None,
         s3_secret_key=None,
     )
-    s = BlockServerSettings.from_config(c)
+    s = BlockServerSettings.from_settings(c)
     assert s.s3 == S3Settings("b")
 
 
@@ -91,9 +91,9 @@ def test_unset_values_are_none(tmp_path):
 )
 def test_bad_settings(tmp_path, extra, message):
     with pytest.raises(ValueError, match=message):
-        BlockServerSettings.from_config(config(tmp_path, **extra))
+        BlockServerSettings.from_settings(config(tmp_path, **extra))
 
 
 def test_settings_are_read_from_a_replaced_config(tmp_path):
     c = replace(config(tmp_path), extra={"put_concurrency": 2})
-    assert BlockServerSettings.from_config(c).put_concurrency == 2
+    assert BlockServerSettings.from_settings(c).put_concurrency == 2

@@ -133,7 +133,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str, *, within:
 async def gated(server_config, pool) -> AsyncIterator[GatedServers]:
     """Like ``servers``, with a :class:`PutGate` on the block server's store."""
     from blockserver.app import create_app as create_block_app
-    from blockserver.store_local import LocalStore
+    from blockserver.stores.local import LocalStore
     from metaserver.app import create_app as create_meta_app
 
     gate = PutGate()

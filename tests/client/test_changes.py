@@ -105,7 +105,7 @@ async def test_longpoll_woken_by_a_commit(client, servers, token, tmp_path):
 
 
 async def test_longpoll_times_out_without_changes(client, monkeypatch):
-    from metaserver import longpoll as polls
+    from metaserver.changes import longpoll as polls
 
     monkeypatch.setattr(polls, "LONGPOLL_MIN", 1)  # a short poll, for the test only
     cursor = await client.latest_cursor()
@@ -149,8 +149,8 @@ async def test_longpoll_falls_back_to_the_metadata_server_when_notify_is_unreach
 ):
     from dataclasses import replace
 
-    from metaserver import longpoll as polls
     from metaserver.app import create_app
+    from metaserver.changes import longpoll as polls
     from tests.conftest import start_site
 
     monkeypatch.setattr(polls, "LONGPOLL_MIN", 1)

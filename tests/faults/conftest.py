@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from client import RetryPolicy, TesseraClient
-from metaserver.config import ServerConfig
+from metaserver.core.settings import ServerSettings
 from tests.conftest import start_site
 from tests.faults.proxy import FaultyProxy
 
@@ -52,7 +52,7 @@ class Restartable:
 
 @dataclass
 class Stack:
-    config: ServerConfig
+    config: ServerSettings
     block: Restartable
     meta: Restartable
     proxy: FaultyProxy
@@ -67,7 +67,7 @@ async def stack(server_config, pool) -> AsyncIterator[Stack]:
     """Block server behind a FaultyProxy, a metadata server that names the proxy, user alice."""
     from blockserver.app import create_app as create_block_app
     from metaserver.app import create_app as create_meta_app
-    from metaserver.users import create_user
+    from metaserver.core.users import create_user
 
     config = replace(server_config, extra={**server_config.extra, "gc_interval": 0})
     block = await Restartable(lambda: create_block_app(config)).start()

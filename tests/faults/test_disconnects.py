@@ -1,4 +1,4 @@
-"""Clients that go away mid-request, and handlers that fail mid-answer (web_common.error_middleware)."""
+"""Clients that go away mid-request, and handlers that fail mid-answer (metaserver.core.http.error_middleware)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from metaserver.web_common import error_middleware, note_prepared
+from metaserver.core.http import error_middleware, note_prepared
 from protocol.errors import Unavailable
 from tests.conftest import start_site
 

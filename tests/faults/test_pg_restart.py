@@ -20,9 +20,9 @@ import asyncpg
 import pytest
 
 from client import TesseraClient
-from metaserver import migrate
-from metaserver.config import ServerConfig
-from metaserver.web_keys import NOTIFIER
+from metaserver.core import migrate
+from metaserver.core.settings import ServerSettings
+from metaserver.keys import NOTIFIER
 from protocol.hashing import BLOCK_SIZE
 from tests.conftest import start_site
 from tests.faults.conftest import RETRY, eventually, sha256_of, write_file
@@ -32,7 +32,7 @@ class OwnPostgres:
     """An embedded cluster that can be stopped and started again under the same data dir and socket."""
 
     def __init__(self) -> None:
-        from metaserver.embedded_pg import EmbeddedPostgres
+        from metaserver.core.embedded_pg import EmbeddedPostgres
 
         self.root = Path(tempfile.mkdtemp(prefix="tpr"))  # short: the socket path is limited
         self.pg = EmbeddedPostgres(self.root)
@@ -86,7 +86,7 @@ async def _status(session: aiohttp.ClientSession, url: str, token: str | None = 
 async def test_servers_recover_from_a_postgresql_restart(own_pg, tmp_path):
     from blockserver.app import create_app as create_block_app
     from metaserver.app import create_app as create_meta_app
-    from metaserver.users import create_user
+    from metaserver.core.users import create_user
 
     dsn = own_pg.dsn
     await migrate.apply_dsn(dsn)
@@ -95,12 +95,12 @@ async def test_servers_recover_from_a_postgresql_restart(own_pg, tmp_path):
         await create_user(conn, "alice", "pw")
     finally:
         await conn.close()
-    config = ServerConfig(
+    config = ServerSettings(
         database_url=dsn, grant_secret=secrets.token_hex(16).encode(), data_dir=tmp_path / "server",
         blocks_dir=tmp_path / "server" / "blocks", extra={"gc_interval": 0},
     )
     block_runner, block_url = await start_site(create_block_app(config))
-    meta_app = create_meta_app(ServerConfig(**{**config.__dict__, "block_urls": (block_url,)}))
+    meta_app = create_meta_app(ServerSettings(**{**config.__dict__, "block_urls": (block_url,)}))
     meta_runner, meta_url = await start_site(meta_app)
     notifier = meta_app[NOTIFIER]
     try:

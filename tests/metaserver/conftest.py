@@ -75,7 +75,7 @@ async def meta(server_config, pool):
 @pytest.fixture
 async def api(meta, pool):
     """The metadata server with user alice logged in."""
-    from metaserver.users import create_user
+    from metaserver.core.users import create_user
 
     async with pool.acquire() as conn:
         await create_user(conn, "alice", "pw-alice")

@@ -1,0 +1,24 @@
+"""Typed keys of what a block server application holds (``app[KEY]``)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+from aiohttp import web
+
+from metaserver.core.settings import ServerSettings
+
+from .settings import BlockServerSettings
+from .stores.base import BlockStore
+
+#: the settings both servers take (the same key as the metadata server's)
+SETTINGS = web.AppKey("settings", ServerSettings)
+#: the block server's own settings, read from ``SETTINGS`` once
+BLOCK_SETTINGS = web.AppKey("block_settings", BlockServerSettings)
+#: the asyncpg pool (a cleanup_ctx: open while the app runs)
+POOL = web.AppKey("pool", asyncpg.Pool)
+#: the object store holding the blocks (a cleanup_ctx: started while the app runs)
+STORE = web.AppKey("store", BlockStore)
+#: bounds the block PUTs received at once, and so the memory they hold
+PUT_SLOTS = web.AppKey("put_slots", asyncio.Semaphore)

@@ -1,0 +1,198 @@
+"""The object store interface every block store backend implements.
+
+A block store keeps immutable blocks under their block id (32 lowercase hex
+digits, :func:`protocol.grants.canonical_block_id`); the key is never derived
+from the content. The one rule every backend must keep: **a block becomes
+visible only complete and verified**. :meth:`BlockStore.put` consumes the body,
+checks its byte count, MD5 and SHA-256 against what the grant promised, and
+publishes the block atomically only if all three match; on any failure
+(mismatch, disconnect, cancellation) nothing is left behind that a reader,
+:meth:`BlockStore.exists` or :meth:`BlockStore.list_ids` could see.
+
+Backends: :mod:`blockserver.stores.local` (a directory on local disk) and
+:mod:`blockserver.stores.s3` (any S3-compatible service).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from types import TracebackType
+
+from protocol.errors import BadRequest, NotFound, TesseraError
+from protocol.hashing import BlockHash
+
+_HEX_DIGITS = frozenset("0123456789abcdef")
+BLOCK_ID_LEN = 32
+
+#: how much a store reads at a time when streaming a block out
+READ_PIECE = 256 * 1024
+
+
+def is_block_id(key: object) -> bool:
+    """True if ``key`` is a block id in canonical form: 32 lowercase hex digits."""
+    return isinstance(key, str) and len(key) == BLOCK_ID_LEN and _HEX_DIGITS.issuperset(key)
+
+
+def check_block_id(key: object) -> str:
+    """``key`` itself if it is a canonical block id; BadRequest otherwise.
+
+    Strict on purpose: no dashes, braces, upper case or path characters ever
+    reach a file name or an object key. Callers canonicalise ids from the wire
+    first (``protocol.grants.canonical_block_id``).
+    """
+    if not is_block_id(key):
+        raise BadRequest(f"not a canonical block id: {str(key)[:64]!r}")
+    return key  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """One block as the store lists it (for the garbage collector)."""
+
+    block_id: str
+    #: when the object was last written, unix seconds
+    modified: float
+
+
+class BlockStream(AsyncIterator[bytes], abc.ABC):
+    """The bytes of one stored block, read piece by piece.
+
+    Holds an open file or connection: always close it, with ``async with`` or
+    :meth:`aclose`, also when stopping early. Closing twice is harmless.
+    """
+
+    @abc.abstractmethod
+    async def __anext__(self) -> bytes: ...
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Release the file or connection behind the stream."""
+
+    def fileno(self) -> int | None:
+        """A file descriptor of the whole block for ``os.sendfile`` (read at offsets, so it is
+        left untouched by it), or None if the stream is no local file (then iterate)."""
+        return None
+
+    async def __aenter__(self) -> BlockStream:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+async def _one_piece(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+class BlockStore(abc.ABC):
+    """Where the bytes of blocks live.
+
+    Use as ``async with store:`` or call :meth:`start` before and :meth:`close`
+    after use. All methods are safe to call concurrently from one event loop,
+    and none blocks it.
+    """
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Acquire long-lived resources (connection pools, directories); idempotent."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release what :meth:`start` acquired; idempotent."""
+
+    async def __aenter__(self) -> BlockStore:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    @abc.abstractmethod
+    async def put(self, block_id: str, body: AsyncIterator[bytes], expected: BlockHash) -> None:
+        """Store the block ``block_id`` from ``body``, verified against ``expected``.
+
+        Consumes ``body``. Raises ``BlockTooLarge`` as soon as more than
+        ``expected.size`` bytes arrive, ``SizeMismatch`` if fewer arrive,
+        ``HashMismatch`` if the MD5 or SHA-256 differ, and whatever ``body``
+        raises. The block is visible afterwards only if this returns; an
+        existing block of that id is replaced atomically.
+        """
+
+    @abc.abstractmethod
+    async def open(self, block_id: str) -> tuple[int, BlockStream]:
+        """The size of the block and a stream of its bytes; NotFound if absent."""
+
+    @abc.abstractmethod
+    async def size(self, block_id: str) -> int:
+        """The size of the block in bytes; NotFound if absent."""
+
+    @abc.abstractmethod
+    async def exists(self, block_id: str) -> bool:
+        """Whether the block is stored (complete and verified)."""
+
+    @abc.abstractmethod
+    async def delete(self, block_id: str) -> None:
+        """Remove the block; removing an absent block is not an error."""
+
+    @abc.abstractmethod
+    def list_ids(self) -> AsyncIterator[str]:
+        """Every stored block id, in no particular order (for the garbage collector)."""
+
+    async def list_objects(self) -> AsyncIterator[StoredObject]:
+        """Every stored block with the time it was written, in no particular order.
+
+        The garbage collector deletes objects that have no block row and are
+        older than its grace period. Backends override this; a store that
+        cannot tell times raises NotImplementedError, and the collector then
+        leaves its objects alone.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot list objects with their times")
+        yield  # pragma: no cover - makes this an async generator
+
+    async def put_small(self, blocks: list[tuple[str, bytes, BlockHash]]) -> list[TesseraError | None]:
+        """Store many small blocks whose bytes are in memory; per block None (stored) or its error.
+
+        Each block is verified and published as :meth:`put` does (a block that
+        fails is not visible). The caller bounds the total size. This default
+        stores them one after another; backends override it to group the work
+        (the local store flushes them together: :class:`protocol.fs.flush.FlushGroup`).
+        """
+        out: list[TesseraError | None] = []
+        for block_id, data, expected in blocks:
+            try:
+                await self.put(block_id, _one_piece(data), expected)
+            except TesseraError as e:
+                out.append(e)
+            else:
+                out.append(None)
+        return out
+
+    async def read_small(self, block_ids: list[str]) -> list[bytes | None]:
+        """The whole bytes of each block (None: not stored), for small blocks only.
+
+        The caller bounds the total size. This default reads them one after
+        another through :meth:`open`; backends that can read many at less cost
+        (one worker-thread call for local files) override it.
+        """
+        out: list[bytes | None] = []
+        for block_id in block_ids:
+            try:
+                _size, stream = await self.open(block_id)
+            except NotFound:
+                out.append(None)
+                continue
+            async with stream:
+                out.append(b"".join([piece async for piece in stream]))
+        return out
+
+    async def sweep_temp(self, max_age: float, *, dry_run: bool = False) -> int:
+        """Remove what interrupted puts left behind that is older than ``max_age`` seconds;
+        return how many (with ``dry_run``: how many would go). Stores that leave nothing
+        behind (S3) have nothing to do."""
+        return 0

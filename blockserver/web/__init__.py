@@ -1,0 +1,1 @@
+"""The block server's aiohttp handlers; :mod:`blockserver.app` adds them to the router."""

@@ -1,0 +1,218 @@
+"""Journal notifications fanned out to long-polls in this process.
+
+One dedicated PostgreSQL connection per process LISTENs on the journal
+channel; every commit (on any metadata server) sends a NOTIFY with its
+namespace and sequence number, and this process wakes its waiters for that
+namespace. Waiters hold no database connection and no task: a waiter is any
+object with a ``wake(seq)`` method, called synchronously on the event loop,
+so waking N polls costs N method calls. They are made ``WAKE_SLICE`` at a
+time, one slice per event-loop turn: between slices the loop runs whatever
+else is ready (the committing request's own answer first of all), so a
+namespace with 10,000 held polls does not stop the process for the whole
+fan-out. A waiter that unregistered before its slice came is not woken. If
+the listening connection drops, it is re-opened with backoff and every waiter
+is woken with ``seq=None``: it must then re-check the journal itself.
+
+The notifier also knows a namespace's last journal sequence number while it
+can: a long-poll that read it from the database (:meth:`Notifier.learn`)
+while the listener was up and the namespace had waiters, raised by every
+NOTIFY since, is the namespace's last sequence number but for NOTIFYs still
+in flight, which wake the polls registered by then anyway. The next polls of
+that namespace check their cursor against it without a database round trip
+(:func:`metaserver.changes.longpoll.has_changes`). The knowledge is dropped when the
+namespace's last waiter leaves, and whenever every waiter is told to
+ask the journal itself (the listener connection dropped or came back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import Protocol
+
+import asyncpg
+
+from ..tree.journal import NOTIFY_CHANNEL
+
+log = logging.getLogger(__name__)
+
+#: waiters woken per event-loop turn (see the module docstring)
+WAKE_SLICE = 256
+
+
+class Waiter(Protocol):
+    def wake(self, seq: int | None) -> None:
+        """A commit with journal sequence ``seq`` happened in the namespace waited on;
+        ``None``: something may have happened (listener reconnected, or shutdown)."""
+
+
+class EventWaiter:
+    """A waiter for a coroutine: ``wake`` records the highest sequence number and sets ``event``."""
+
+    __slots__ = ("event", "seq", "recheck")
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.seq = -1
+        #: woken without a sequence number: the journal must be asked
+        self.recheck = False
+
+    def wake(self, seq: int | None) -> None:
+        if seq is None:
+            self.recheck = True
+        elif seq > self.seq:
+            self.seq = seq
+        self.event.set()
+
+
+class Notifier:
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._waiters: dict[int, set[Waiter]] = {}
+        self._count = 0
+        self._latest: dict[int, int] = {}
+        #: namespaces' last journal sequence numbers, known as the module docstring says
+        self._known: dict[int, int] = {}
+        #: bumped whenever the listener connection drops: what was read before is not known
+        self._generation = 0
+        self._conn: asyncpg.Connection | None = None
+        self._task: asyncio.Task | None = None
+        self._connected = asyncio.Event()
+        self._lost = asyncio.Event()
+        #: set when the server shuts down: held polls answer at once
+        self.closing = False
+
+    @property
+    def connected(self) -> bool:
+        """Whether the listening connection is up (after an outage it comes back by itself)."""
+        return self._connected.is_set()
+
+    @property
+    def waiting(self) -> int:
+        """Waiters registered now, over all namespaces."""
+        return self._count
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="journal-listener")
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout=10)
+        except TimeoutError:
+            log.warning("journal listener not connected yet; long-polls fall back to their timeout")
+
+    def begin_shutdown(self) -> None:
+        self.closing = True
+        self._wake_all()
+
+    async def close(self) -> None:
+        self.closing = True
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        self._wake_all()
+
+    async def _run(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                self._conn = await asyncpg.connect(self._dsn)
+                self._lost.clear()
+                self._conn.add_termination_listener(self._on_lost)
+                await self._conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                self._connected.set()
+                delay = 0.2
+                self._wake_all()  # anything may have happened while we were not listening
+                await self._lost.wait()
+                log.warning("journal listener connection lost; reconnecting")
+            except asyncio.CancelledError:
+                if self._conn is not None and not self._conn.is_closed():
+                    await self._conn.close()
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+                log.warning("journal listener cannot connect: %s", e)
+            self._connected.clear()
+            self._forget()
+            self._wake_all()
+            await asyncio.sleep(delay + random.uniform(0, delay))
+            delay = min(delay * 2, 5.0)
+
+    def _on_lost(self, _conn) -> None:
+        self._forget()
+        self._lost.set()
+
+    def _forget(self) -> None:
+        self._generation += 1
+        self._known.clear()
+
+    @property
+    def generation(self) -> int:
+        """Take it before reading a namespace's last sequence number; hand it to :meth:`learn`."""
+        return self._generation
+
+    def learn(self, ns_id: int, last_seq: int, generation: int) -> None:
+        """``last_seq`` was read from the database for ``ns_id`` (which has a waiter) since ``generation``."""
+        if generation == self._generation and self.connected and ns_id in self._waiters:
+            self._known[ns_id] = max(last_seq, self._latest.get(ns_id, -1), self._known.get(ns_id, -1))
+
+    def known_last_seq(self, ns_id: int) -> int | None:
+        """The namespace's last journal sequence number but for NOTIFYs in flight; None: ask the database."""
+        return self._known.get(ns_id)
+
+    def _on_notify(self, _conn, _pid, _channel, payload: str) -> None:
+        try:
+            ns_text, _, seq_text = payload.partition(":")
+            ns_id, seq = int(ns_text), int(seq_text)
+        except ValueError:
+            return
+        waiters = self._waiters.get(ns_id)
+        if not waiters:
+            return
+        # a poll that registers while its journal check runs compares its cursor with this
+        if seq > self._latest.get(ns_id, -1):
+            self._latest[ns_id] = seq
+        known = self._known.get(ns_id)
+        if known is not None and seq > known:
+            self._known[ns_id] = seq
+        self._wake_slice(ns_id, seq, tuple(waiters), 0)  # a woken waiter may unregister itself
+
+    def _wake_slice(self, ns_id: int, seq: int, waiters: tuple[Waiter, ...], start: int) -> None:
+        """Wake ``waiters[start:start + WAKE_SLICE]`` still registered; the next slice on the loop's next turn."""
+        end = start + WAKE_SLICE
+        registered = self._waiters.get(ns_id, ())
+        for waiter in waiters[start:end]:
+            if waiter in registered:
+                waiter.wake(seq)
+        if end < len(waiters):
+            asyncio.get_running_loop().call_soon(self._wake_slice, ns_id, seq, waiters, end)
+
+    def latest_seq(self, ns_id: int) -> int | None:
+        """The highest journal sequence number notified for ``ns_id`` while it had waiters."""
+        return self._latest.get(ns_id)
+
+    def _wake_all(self) -> None:
+        """Every waiter must ask the journal itself: so must the checks after this (nothing is known)."""
+        self._forget()
+        for waiters in tuple(self._waiters.values()):
+            for waiter in tuple(waiters):
+                waiter.wake(None)
+
+    def register(self, ns_id: int, waiter: Waiter) -> None:
+        waiters = self._waiters.get(ns_id)
+        if waiters is None:
+            waiters = self._waiters[ns_id] = set()
+        if waiter not in waiters:
+            waiters.add(waiter)
+            self._count += 1
+
+    def unregister(self, ns_id: int, waiter: Waiter) -> None:
+        waiters = self._waiters.get(ns_id)
+        if waiters is not None and waiter in waiters:
+            waiters.discard(waiter)
+            self._count -= 1
+            if not waiters:
+                del self._waiters[ns_id]
+                self._latest.pop(ns_id, None)
+                self._known.pop(ns_id, None)

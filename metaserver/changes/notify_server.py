@@ -1,0 +1,138 @@
+"""The notify endpoint: long-polls on a minimal HTTP/1.1 server of their own.
+
+The metadata server process serves ``GET /v1/changes/longpoll`` twice: on its
+aiohttp port, and here, on the notify port, as Dropbox serves its long-polls
+from a separate "notify" host. Same query, same answers, same errors, same
+token rate limit, authentication and journal check when a poll arrives; what
+differs is the cost of holding and answering one, and that a token checked
+here is trusted for ``TOKEN_CACHE_TTL`` seconds (:class:`~metaserver.core.callers.TokenCache`),
+so the re-polls of many devices after a commit need no database round trip. A held poll is one
+:class:`~metaserver.changes.notify_connection.PollConnection` (an ``asyncio.Protocol``, no task,
+no request object) registered with the :class:`~metaserver.changes.notifier.Notifier`; a
+commit's NOTIFY calls its ``wake`` and the answer is one ``transport.write`` of bytes built
+once for every poll woken in that second (:mod:`metaserver.changes.notify_http`).
+
+:class:`NotifyServer` holds the listening socket, the connections and the timers of held
+polls; a connection idle (no request in progress) for ``IDLE_TIMEOUT`` is closed. Each
+connection parses and answers its own requests (:mod:`.notify_connection`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from ..core.callers import TokenCache
+from ..core.ratelimit import RateLimits
+from .notifier import Notifier
+from .notify_connection import PollConnection
+from .notify_http import Answers
+
+IDLE_TIMEOUT = 75.0
+SWEEP_INTERVAL = 5.0
+BACKLOG = 1024
+
+
+class NotifyServer:
+    """The notify endpoint's listening socket and connections, in the metadata server's event loop."""
+
+    def __init__(self, pool: asyncpg.Pool, notifier: Notifier, limits: RateLimits) -> None:
+        self.pool = pool
+        self.notifier = notifier
+        self.limits = limits
+        self.answers = Answers()
+        self.tokens = TokenCache()
+        self.connections: set[PollConnection] = set()
+        self.tasks: set[asyncio.Task] = set()
+        self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task | None = None
+        self._drained = asyncio.Event()
+        #: held polls by the whole second (event loop clock) at which they time out: one timer
+        #: per second instead of one per poll, and a poll answered early leaves by a set removal
+        self._deadlines: dict[int, set[PollConnection]] = {}
+        #: the event loop clock, updated by the sweeper (idle connections are closed to the second)
+        self.now = 0.0
+        self.port = 0
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen on ``host:port`` (0: an ephemeral port); returns the port."""
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(
+                lambda: PollConnection(self), host, port, backlog=BACKLOG, reuse_address=True
+            )
+        except OSError as e:
+            raise OSError(e.errno, f"cannot listen on {host}:{port} (notify endpoint): {e.strerror}") from None
+        self.port = self._server.sockets[0].getsockname()[1]
+        self.now = loop.time()
+        self._sweeper = asyncio.create_task(self._sweep(), name="notify-idle-sweeper")
+        return self.port
+
+    def stop_accepting(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def close(self, grace: float = 5.0) -> None:
+        """Stop accepting, close idle connections, let answers in flight finish (bounded), abort the rest."""
+        self.stop_accepting()
+        for conn in tuple(self.connections):
+            if conn.idle:
+                conn.close()
+        if self.connections:
+            try:
+                async with asyncio.timeout(grace):
+                    await self._drained.wait()
+            except TimeoutError:
+                pass
+        for conn in tuple(self.connections):
+            conn.abort()
+        tasks = [t for t in (self._sweeper, *self.tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def busy(self) -> None:
+        """A connection opened."""
+        self._drained.clear()
+
+    def drained(self) -> None:
+        """The last connection closed."""
+        self._drained.set()
+
+    def hold_until(self, conn: PollConnection, when: float) -> int:
+        """Time ``conn``'s poll out at ``when`` (loop clock), rounded down to the second; returns the second."""
+        second = int(when)
+        held = self._deadlines.get(second)
+        if held is None:
+            held = self._deadlines[second] = set()
+            asyncio.get_running_loop().call_at(second, self._expire, second)
+        held.add(conn)
+        return second
+
+    def release(self, conn: PollConnection, second: int) -> None:
+        held = self._deadlines.get(second)
+        if held is not None:
+            held.discard(conn)
+
+    def _expire(self, second: int) -> None:
+        for conn in self._deadlines.pop(second, ()):
+            conn.expire()
+
+    def close_idle(self) -> int:
+        """Close the connections idle for ``IDLE_TIMEOUT`` (the sweeper does this every few seconds)."""
+        self.now = asyncio.get_running_loop().time()
+        stale = self.now - IDLE_TIMEOUT
+        closed = 0
+        for conn in tuple(self.connections):
+            if conn.idle and conn.last_active <= stale:
+                conn.close()
+                closed += 1
+        return closed
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            self.close_idle()

@@ -1,0 +1,140 @@
+"""Rate limits of the metadata server: token buckets, in this process.
+
+- Every request with a bearer token draws from that token's bucket
+  (``rate_limit`` per second, up to ``rate_burst`` at once). The bucket is keyed
+  by the token's hash and checked before the token is looked up, so a flood
+  costs no database work.
+- ``POST /v1/auth/login`` draws from a bucket per (client address, user name),
+  to slow password guessing; a successful login gives its token back, so only
+  failed attempts count.
+
+An empty bucket answers 429 ``rate_limited`` with ``Retry-After``. The buckets
+live in each process: N metadata servers behind a load balancer allow up to N
+times the rate. Memory is bounded: past ``MAX_KEYS`` buckets, the least
+recently used one is dropped (a dropped bucket was full or nearly so).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from protocol.errors import RateLimited, Unauthorized
+
+from .auth import bearer_token, hash_token
+
+MAX_KEYS = 100_000
+
+
+class RateLimiter:
+    """Token buckets by key: ``rate`` tokens a second, at most ``burst`` saved up."""
+
+    def __init__(
+        self, rate: float, burst: float, *, max_keys: int = MAX_KEYS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("a rate limit needs rate > 0 and burst >= 1")
+        self.rate = rate
+        self.burst = float(burst)
+        self._max_keys = max_keys
+        self._clock = clock
+        #: key -> [tokens, time of the last update]
+        self._buckets: OrderedDict[Hashable, list[float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def take(self, key: Hashable) -> float:
+        """Take one token for ``key``: 0.0 if there was one, else the seconds until there is."""
+        now = self._clock()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = [self.burst, now]
+            if len(self._buckets) > self._max_keys:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(key)
+            bucket[0] = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
+            bucket[1] = now
+        if bucket[0] >= 1.0:
+            bucket[0] -= 1.0
+            return 0.0
+        return (1.0 - bucket[0]) / self.rate
+
+    def give_back(self, key: Hashable) -> None:
+        """Return a token taken for ``key`` (the attempt turned out not to count)."""
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket[0] = min(self.burst, bucket[0] + 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    """The limiters of one metadata server application (None: that limit is off)."""
+
+    tokens: RateLimiter | None
+    logins: RateLimiter | None
+
+    @classmethod
+    def from_rates(cls, rate: float, burst: int, login_rate: float, login_burst: int) -> RateLimits:
+        return cls(
+            RateLimiter(rate, burst) if rate > 0 else None,
+            RateLimiter(login_rate, login_burst) if login_rate > 0 else None,
+        )
+
+
+RATE_LIMITS = web.AppKey("rate_limits", RateLimits)
+
+
+def _refuse(wait: float, what: str) -> RateLimited:
+    return RateLimited(f"too many {what}; retry in {wait:.1f} s", retry_after=round(wait, 3))
+
+
+def check_token_rate(limits: RateLimits, header: str | None) -> None:
+    """Draw one request from the bucket of the bearer token in ``header``; RateLimited if empty.
+
+    A missing or malformed header draws nothing: authentication answers 401 for it.
+    """
+    limiter = limits.tokens
+    if limiter is not None and header:
+        try:
+            key = hash_token(bearer_token(header))
+        except Unauthorized:
+            return
+        wait = limiter.take(key)
+        if wait:
+            raise _refuse(wait, "requests with this token")
+
+
+@web.middleware
+async def rate_limit_middleware(request: web.Request, handler):
+    """Per-token limit on every request that carries a bearer token."""
+    check_token_rate(request.app[RATE_LIMITS], request.headers.get("Authorization"))
+    return await handler(request)
+
+
+class LoginAttempt:
+    """One login's draw on its (address, user name) bucket; ``succeeded()`` gives it back."""
+
+    def __init__(self, limiter: RateLimiter | None, key: Hashable) -> None:
+        self._limiter = limiter
+        self._key = key
+
+    def succeeded(self) -> None:
+        if self._limiter is not None:
+            self._limiter.give_back(self._key)
+
+
+def login_attempt(request: web.Request, user_name: str) -> LoginAttempt:
+    """Count a login attempt for ``user_name`` from the request's address; RateLimited if too many failed."""
+    limiter = request.app[RATE_LIMITS].logins
+    key = (request.remote or "", user_name.casefold())
+    if limiter is not None:
+        wait = limiter.take(key)
+        if wait:
+            raise _refuse(wait, f"failed logins as {user_name!r}")
+    return LoginAttempt(limiter, key)

@@ -1,0 +1,95 @@
+"""Server settings, built and validated once at the entry point (``tessera-server``'s flags and
+environment); both servers take the same :class:`ServerSettings`."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATA_DIR = ".tessera"
+SECRET_FILE = "grant-secret"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    database_url: str
+    grant_secret: bytes
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    host: str = "127.0.0.1"
+    meta_port: int = 8080
+    block_port: int = 8081
+    #: port of the notify endpoint (long-polls, metaserver/changes/notify_server.py); 0: an ephemeral port
+    notify_port: int = 0
+    #: the notify endpoint's URL handed to clients (e.g. behind a load balancer); empty: the
+    #: metadata server's own host (as the client reached it) with ``notify_port``
+    notify_url: str = ""
+    #: block server URLs the metadata server hands to clients
+    block_urls: tuple[str, ...] = ()
+    #: where the local block store keeps blocks
+    blocks_dir: Path | None = None
+    put_grant_ttl: int = 3600
+    get_grant_ttl: int = 3600
+    upload_session_ttl: int = 24 * 3600
+    #: largest metadata request body (an upload of a 1 TiB file lists 262,144 blocks)
+    max_meta_body: int = 64 * 1024 * 1024
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    #: requests per second each device token may make to the metadata server (per process); 0: off
+    rate_limit: float = 200.0
+    #: requests a token may make at once before the rate applies
+    rate_burst: int = 1000
+    #: login attempts per second per (client address, user name) (per process); 0: off
+    login_rate_limit: float = 0.1
+    login_burst: int = 10
+    extra: dict = field(default_factory=dict)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$", re.IGNORECASE)
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(value: str | float | int) -> float:
+    """Seconds in ``value``: a number of seconds, or ``500ms``, ``90s``, ``30m``, ``24h``, ``7d``, ``2w``.
+
+    ValueError for anything else, including negative or non-finite values.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        m = _DURATION.match(str(value))
+        if not m:
+            raise ValueError(f"not a duration: {value!r} (try 90s, 30m, 24h, 7d)")
+        seconds = float(m.group(1)) * _DURATION_UNITS[(m.group(2) or "s").lower()]
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"not a duration: {value!r}")
+    return seconds
+
+
+def load_grant_secret(data_dir: Path, env_value: str | None) -> bytes:
+    """The shared grant secret: from the environment if set, else generated once into the data dir."""
+    if env_value:
+        return env_value.encode("utf-8")
+    path = data_dir / SECRET_FILE
+    if path.exists():
+        return path.read_bytes().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(32).encode("ascii")
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(value)
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        os.link(tmp, path)  # first writer wins if two processes race
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_bytes().strip()

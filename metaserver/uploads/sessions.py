@@ -1,0 +1,372 @@
+"""Upload sessions: create, report, commit.
+
+A session records the file's block list; blocks already stored in the user's
+dedup scope are re-used, every other block gets a new globally unique id. The
+commit verifies every block is stored, then creates the version and moves the
+entry in one transaction.
+
+A session may also be opened with the first part of its block list
+(``"blocks_complete": false``) and given the rest in order
+(:mod:`metaserver.uploads.append`): the file's first blocks can then be sent
+while the rest is still being hashed. Its content hash is unknown (NULL) until
+the list is complete; until then it cannot be committed, and other devices are
+not offered it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from protocol import hashing, paths
+from protocol.errors import (
+    BadRequest,
+    BlocksMissing,
+    Conflict,
+    IsAFolder,
+    NotAFolder,
+    NotFound,
+    QuotaExceeded,
+    UploadExpired,
+)
+from protocol.grants import canonical_block_id
+
+from ..core.auth import Caller
+from ..core.grants import put_grant
+from ..core.settings import ServerSettings
+from ..core.users import used_bytes
+from ..tree import entries, ops
+from ..tree.journal import Journal
+from .request import LIST_NOT_COMPLETE, UploadRequest
+
+MAX_MISSING_REPORTED = 1000
+
+
+def check_target(
+    current: asyncpg.Record | None, req_mode: str, parent_rev: int | None, content_hash: bytes | None
+) -> str:
+    """Decide what a commit onto ``current`` does: 'new', 'same' (no new version) or raise.
+
+    ``content_hash`` None (a block list still open) checks only what does not depend on it."""
+    live = current is not None and not current["deleted"]
+    if live and current["kind"] == "folder":
+        raise IsAFolder(f"{current['path']} is a folder")
+    current_rev = current["rev"] if live else None
+    if req_mode == "update" and current_rev != parent_rev:
+        raise Conflict(
+            f"{current['path'] if current else 'the file'} changed since revision {parent_rev}",
+            current_rev=current_rev,
+        )
+    same = live and content_hash is not None and bytes(current["content_hash"]) == content_hash
+    if req_mode == "add" and live and not same and content_hash is not None:
+        raise Conflict(f"{current['path']} already exists with other content", current_rev=current_rev)
+    return "same" if same else "new"
+
+
+async def _precheck_target(conn: asyncpg.Connection, ns_id: int, req: UploadRequest) -> None:
+    """Refuse early (before any block is sent) what the commit would refuse anyway."""
+    chain = paths.ancestors(req.path)
+    found = await entries.get_many(conn, ns_id, [paths.path_key(p) for p in chain + [req.path]])
+    for p in chain:
+        row = found.get(paths.path_key(p))
+        if row is not None and not row["deleted"] and row["kind"] != "folder":
+            raise NotAFolder(f"{row['path']} is a file, not a folder")
+    check_target(found.get(paths.path_key(req.path)), req.mode, req.parent_rev, _hash_bytes(req.content_hash))
+
+
+def _hash_bytes(content_hash: str) -> bytes | None:
+    return bytes.fromhex(content_hash) if content_hash else None
+
+
+async def create(
+    conn: asyncpg.Connection,
+    settings: ServerSettings,
+    caller: Caller,
+    ns_id: int,
+    req: UploadRequest,
+    journal: Journal | None = None,
+) -> dict[str, Any]:
+    """Record a pending upload session; with ``journal``, the caller flushes it (batches)."""
+    await _precheck_target(conn, ns_id, req)
+    # re-use stored blocks of this user with the same SHA-256 and size
+    unique: dict[tuple[str, int], hashing.BlockHash] = {}
+    for b in req.blocks:
+        unique.setdefault((b.sha256, b.size), b)
+    ids = await stored_blocks(conn, caller.user_id, unique)
+    new_blocks = [b for key, b in unique.items() if key not in ids]
+    for b in new_blocks:
+        ids[(b.sha256, b.size)] = uuid.uuid4().hex
+    await check_quota(conn, caller.user_id, sum(b.size for b in new_blocks))
+    await insert_blocks(conn, caller.user_id, new_blocks, ids)
+    session_id = uuid.uuid4().hex
+    expires = datetime.now(UTC) + timedelta(seconds=settings.upload_session_ttl)
+    await conn.execute(
+        """INSERT INTO upload_sessions
+               (id, user_id, ns_id, path, size, content_hash, block_count, mode, parent_rev, device_name,
+                expires_at, token_id, client_modified)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)""",
+        session_id,
+        caller.user_id,
+        ns_id,
+        req.path,
+        req.size,
+        _hash_bytes(req.content_hash),
+        hashing.block_count(req.size),
+        req.mode,
+        req.parent_rev,
+        caller.device_name,
+        expires,
+        caller.token_id,
+        req.client_modified_at,
+    )
+    if req.blocks:
+        await conn.execute(
+            """INSERT INTO session_blocks (session_id, idx, block_id)
+               SELECT $1, i - 1, b FROM unnest($2::uuid[]) WITH ORDINALITY AS t(b, i)""",
+            session_id,
+            [ids[(b.sha256, b.size)] for b in req.blocks],
+        )
+    reply = await status(conn, settings, caller, session_id)
+    # other devices see "a file is being uploaded" in the change feed; last, so that the
+    # namespace lock the journal takes is held only until the commit right after
+    pending = (paths.path_key(req.path), req.path, "pending", None, False)
+    if journal is None:
+        await Journal.append(conn, ns_id, [pending])
+    else:
+        journal.add(*pending)
+    return reply
+
+
+async def stored_blocks(
+    conn: asyncpg.Connection, user_id: int, wanted: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], str]:
+    """The ids of the user's stored blocks with these (SHA-256, size), locked FOR SHARE so the
+    garbage collector cannot take them from under the caller's transaction."""
+    wanted = list(wanted)
+    if not wanted:
+        return {}
+    rows = await conn.fetch(
+        """SELECT b.id, b.sha256, b.size
+             FROM blocks b
+             JOIN unnest($2::bytea[], $3::int[]) AS want(sha256, size)
+               ON b.sha256 = want.sha256 AND b.size = want.size
+            WHERE b.owner_id = $1 AND b.state = 'stored'
+            ORDER BY b.stored_at
+            FOR SHARE OF b""",
+        user_id,
+        [bytes.fromhex(s) for s, _ in wanted],
+        [n for _, n in wanted],
+    )
+    ids: dict[tuple[str, int], str] = {}
+    for r in rows:
+        ids.setdefault((bytes(r["sha256"]).hex(), r["size"]), r["id"])
+    return ids
+
+
+async def insert_blocks(
+    conn: asyncpg.Connection, user_id: int, blocks: Sequence[hashing.BlockHash], ids: dict[tuple[str, int], str]
+) -> None:
+    """Pending block rows for ``blocks`` under their new ids (``ids`` by (SHA-256, size))."""
+    if not blocks:
+        return
+    await conn.execute(
+        """INSERT INTO blocks (id, owner_id, size, md5, sha256)
+           SELECT u.id, $1, u.size, u.md5, u.sha256
+             FROM unnest($2::uuid[], $3::int[], $4::bytea[], $5::bytea[]) AS u(id, size, md5, sha256)""",
+        user_id,
+        [ids[(b.sha256, b.size)] for b in blocks],
+        [b.size for b in blocks],
+        [bytes.fromhex(b.md5) for b in blocks],
+        [bytes.fromhex(b.sha256) for b in blocks],
+    )
+
+
+async def check_quota(conn: asyncpg.Connection, user_id: int, new_bytes: int) -> None:
+    if new_bytes == 0:
+        return
+    quota = await conn.fetchval("SELECT quota_bytes FROM users WHERE id = $1", user_id)
+    if quota is None:
+        return
+    used = await used_bytes(conn, user_id)
+    if used + new_bytes > quota:
+        raise QuotaExceeded(
+            f"this upload needs {new_bytes} more bytes; {max(0, quota - used)} of {quota} are left",
+            quota_bytes=quota,
+            used_bytes=used,
+        )
+
+
+async def load_session(conn: asyncpg.Connection, caller: Caller, session_id: str, *, lock: bool = False) -> asyncpg.Record:
+    try:
+        session_id = canonical_block_id(session_id)  # the same strict 32-hex id form
+    except BadRequest:
+        raise NotFound("no such upload session") from None
+    row = await conn.fetchrow(
+        "SELECT * FROM upload_sessions WHERE id = $1" + (" FOR UPDATE" if lock else ""), session_id
+    )
+    if row is None or row["user_id"] != caller.user_id:
+        raise NotFound("no such upload session")
+    return row
+
+
+def expired(row: asyncpg.Record) -> bool:
+    return row["expires_at"] <= datetime.now(UTC)
+
+
+async def status(conn: asyncpg.Connection, settings: ServerSettings, caller: Caller, session_id: str) -> dict[str, Any]:
+    s = await load_session(conn, caller, session_id)
+    if s["state"] != "open" or expired(s):
+        raise UploadExpired()
+    return await session_reply(conn, settings, caller, s)
+
+
+async def session_reply(
+    conn: asyncpg.Connection,
+    settings: ServerSettings,
+    caller: Caller,
+    s: asyncpg.Record,
+    start: int = 0,
+    stop: int | None = None,
+    listed: int | None = None,
+) -> dict[str, Any]:
+    """The session ``s`` as its creator sees it, with the listed blocks ``start..stop`` (all by
+    default), each needed one with a put grant; ``listed``: how many blocks it lists, if the
+    caller knows (else counted while the list is open)."""
+    rows = await conn.fetch(
+        """SELECT sb.idx, b.id, b.size, b.md5, b.sha256, b.state
+             FROM session_blocks sb JOIN blocks b ON b.id = sb.block_id
+            WHERE sb.session_id = $1 AND sb.idx >= $2 AND sb.idx < $3 ORDER BY sb.idx""",
+        s["id"],
+        start,
+        s["block_count"] if stop is None else stop,
+    )
+    out_blocks = []
+    granted: set[str] = set()
+    for r in rows:
+        item: dict[str, Any] = {"index": r["idx"], "block_id": r["id"]}
+        if r["state"] == "stored":
+            item["state"] = "stored"
+        else:
+            item["state"] = "needed"
+            if r["id"] not in granted:  # identical blocks share an id: send it once
+                granted.add(r["id"])
+                item["grant"] = put_grant(settings, caller.user_id, r["id"], r["size"], r["md5"], r["sha256"])
+        out_blocks.append(item)
+    complete = s["content_hash"] is not None
+    if complete:
+        listed = s["block_count"]
+    elif listed is None:
+        listed = await conn.fetchval("SELECT count(*) FROM session_blocks WHERE session_id = $1", s["id"])
+    return {
+        "upload_id": s["id"],
+        "path": s["path"],
+        "size": s["size"],
+        "content_hash": None if s["content_hash"] is None else bytes(s["content_hash"]).hex(),
+        "expires_at": s["expires_at"].timestamp(),
+        "block_servers": list(settings.block_urls),
+        "blocks": out_blocks,
+        "needed": len(granted),
+        "blocks_listed": listed,
+        "blocks_complete": complete,
+    }
+
+
+async def commit(
+    conn: asyncpg.Connection, caller: Caller, session_id: str, journal: Journal | None = None
+) -> dict[str, Any]:
+    """Commit a session whose blocks are all stored; with ``journal``, the caller flushes it."""
+    s = await load_session(conn, caller, session_id, lock=True)
+    if s["state"] == "committed":
+        return await _committed_metadata(conn, s)  # a retried commit whose answer was lost
+    if expired(s):
+        raise UploadExpired()
+    if s["content_hash"] is None:
+        raise BadRequest(LIST_NOT_COMPLETE)
+    missing = await conn.fetch(
+        """SELECT sb.idx FROM session_blocks sb JOIN blocks b ON b.id = sb.block_id
+            WHERE sb.session_id = $1 AND b.state <> 'stored' ORDER BY sb.idx LIMIT $2""",
+        s["id"],
+        MAX_MISSING_REPORTED,
+    )
+    if missing:
+        raise BlocksMissing(
+            f"{len(missing)}{'+' if len(missing) == MAX_MISSING_REPORTED else ''} blocks are not stored yet",
+            missing=[r["idx"] for r in missing],
+        )
+    if journal is not None and journal.ns_id != s["ns_id"]:
+        raise BadRequest("all uploads of a batch must be in one namespace")
+    # from here to the COMMIT the namespace is locked (Journal.begin): as few round trips as
+    # can be, since the namespace's other writers wait in line meanwhile
+    j = journal or await Journal.begin(conn, s["ns_id"])
+    path = paths.normalize(s["path"])
+    key = paths.path_key(path)
+    found = await entries.get_many(conn, j.ns_id, [paths.path_key(p) for p in paths.ancestors(path)] + [key])
+    parent = await ops.ensure_parents(j, path, found)
+    current = found.get(key)
+    outcome = check_target(current, s["mode"], s["parent_rev"], bytes(s["content_hash"]))
+    if outcome == "same":
+        rev = current["rev"]
+        answer = entries.metadata(current)
+        await conn.execute(
+            "UPDATE upload_sessions SET state = 'committed', committed_rev = $2 WHERE id = $1", s["id"], rev
+        )
+    else:
+        live_rev = current["rev"] if current is not None and not current["deleted"] else None
+        rev, created = await _insert_session_version(conn, j.ns_id, path, s, live_rev, caller.user_id)
+        display = current["path"] if current is not None and not current["deleted"] else paths.join(
+            parent, paths.basename(path)
+        )
+        await ops.upsert_entry(j, display, "file", rev)
+        answer = entries.file_metadata(
+            display, rev, s["size"], s["content_hash"], created, s["device_name"], s["client_modified"]
+        )
+    if journal is None:
+        await j.flush()
+    return answer  # what _committed_metadata would read back, without the round trips
+
+
+async def _insert_session_version(
+    conn: asyncpg.Connection, ns_id: int, path: str, s: asyncpg.Record, live_rev: int | None, user_id: int
+) -> tuple[int, Any]:
+    """The session's file as a new version with its blocks, and the session marked committed to it,
+    in one statement (what :func:`ops.insert_version`, a version_blocks INSERT and a session
+    UPDATE do in three); returns the new rev and its creation time."""
+    row = await conn.fetchrow(
+        """WITH v AS (
+               INSERT INTO versions (ns_id, path, size, content_hash, block_count, parent_rev, device_name,
+                                     user_id, client_modified)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, created_at
+           ), vb AS (
+               INSERT INTO version_blocks (version_id, idx, block_id)
+               SELECT v.id, sb.idx, sb.block_id FROM v, session_blocks sb WHERE sb.session_id = $10
+           ), done AS (
+               UPDATE upload_sessions SET state = 'committed', committed_rev = (SELECT id FROM v) WHERE id = $10
+           )
+           SELECT id, created_at FROM v""",
+        ns_id,
+        path,
+        s["size"],
+        s["content_hash"],
+        s["block_count"],
+        live_rev,
+        s["device_name"],
+        user_id,
+        s["client_modified"],
+        s["id"],
+    )
+    return row["id"], row["created_at"]
+
+
+async def _committed_metadata(conn: asyncpg.Connection, s: asyncpg.Record) -> dict[str, Any]:
+    v = await conn.fetchrow("SELECT * FROM versions WHERE id = $1", s["committed_rev"])
+    if v is None:
+        raise NotFound("the committed version no longer exists")
+    row = await entries.get(conn, s["ns_id"], paths.path_key(v["path"]))
+    path = row["path"] if row is not None and row["rev"] == v["id"] and not row["deleted"] else v["path"]
+    return entries.file_metadata(
+        path, v["id"], v["size"], v["content_hash"], v["created_at"], v["device_name"], v["client_modified"]
+    )

@@ -1,0 +1,82 @@
+"""Upload session endpoints: create, status, commit; pending uploads offered to the other devices."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..core import db
+from ..core.http import query_int, read_body, respond
+from ..keys import POOL, SETTINGS
+from ..tree import batch
+from ..uploads import append, commit_batch, create_batch, incoming, sessions
+from ..uploads.request import UploadRequest
+from .auth import authenticate
+
+
+async def create_upload(request: web.Request) -> web.Response:
+    ctx = await authenticate(request)
+    req = UploadRequest.from_wire(await read_body(request))
+    async with db.transaction(request.app[POOL]) as conn:
+        answer = await sessions.create(conn, request.app[SETTINGS], ctx.caller, ctx.ns_id, req)
+    return respond(request, answer)
+
+
+async def upload_status(request: web.Request) -> web.Response:
+    ctx = await authenticate(request)
+    async with db.transaction(request.app[POOL]) as conn:
+        answer = await sessions.status(conn, request.app[SETTINGS], ctx.caller, request.match_info["upload_id"])
+    return respond(request, answer)
+
+
+async def append_blocks(request: web.Request) -> web.Response:
+    """List the next part of an open session's blocks; the part's blocks, needed ones with grants."""
+    ctx = await authenticate(request)
+    body = await read_body(request)
+    async with db.transaction(request.app[POOL]) as conn:
+        answer = await append.append(conn, request.app[SETTINGS], ctx.caller, request.match_info["upload_id"], body)
+    return respond(request, answer)
+
+
+async def commit_upload(request: web.Request) -> web.Response:
+    ctx = await authenticate(request)
+    async with db.transaction(request.app[POOL]) as conn:
+        answer = await sessions.commit(conn, ctx.caller, request.match_info["upload_id"])
+    return respond(request, answer)
+
+
+async def create_upload_batch(request: web.Request) -> web.Response:
+    """Create up to 1,000 upload sessions; each answer is a session or ``{"error": ...}``."""
+    ctx = await authenticate(request)
+    raw = batch.check_items(await read_body(request), "files")
+    async with db.transaction(request.app[POOL]) as conn:
+        results = await create_batch.create_many(conn, request.app[SETTINGS], ctx.caller, ctx.ns_id, raw)
+    return respond(request, {"uploads": results})
+
+
+async def commit_upload_batch(request: web.Request) -> web.Response:
+    """Commit up to 1,000 upload sessions; each answer is file metadata or ``{"error": ...}``."""
+    ctx = await authenticate(request)
+    ids = batch.check_items(await read_body(request), "upload_ids")
+    async with db.transaction(request.app[POOL]) as conn:
+        results = await commit_batch.commit_many(conn, ctx.caller, ctx.ns_id, ids)
+    return respond(request, {"results": results})
+
+
+async def list_incoming(request: web.Request) -> web.Response:
+    """The namespace's pending uploads of large files by other devices (streaming sync)."""
+    ctx = await authenticate(request)
+    async with db.connection(request.app[POOL]) as conn:
+        answer = await incoming.list_incoming(conn, ctx.caller, ctx.ns_id)
+    return respond(request, answer)
+
+
+async def incoming_blocks(request: web.Request) -> web.Response:
+    """One page of a pending upload's block list, with get grants for the stored blocks."""
+    ctx = await authenticate(request)
+    start = query_int(request, "start", 0, 0, 1 << 31)
+    limit = query_int(request, "limit", 1000, 1, 1000)
+    async with db.connection(request.app[POOL]) as conn:
+        answer = await incoming.incoming_blocks(
+            conn, request.app[SETTINGS], ctx.caller, ctx.ns_id, request.match_info["upload_id"], start, limit
+        )
+    return respond(request, answer)

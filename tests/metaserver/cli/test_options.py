@@ -1,0 +1,101 @@
+"""tessera-server flags and environment variables reach the settings (and bad ones stop the start)."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from blockserver.settings import BlockServerSettings
+from metaserver.cli import main as cli
+from metaserver.cli import options
+from metaserver.core.settings import parse_duration
+
+
+def _config(tmp_path, args: list[str], env: dict | None = None):
+    """The ServerSettings `tessera-server run ARGS` would start with (click parses the flags for real)."""
+    ctx = cli.run.make_context("run", ["--data-dir", str(tmp_path), *args])
+    params = dict(ctx.params)
+    params.pop("log_level")
+    return options.build_settings(params.pop("data_dir"), **params)
+
+
+def test_defaults(tmp_path):
+    config = _config(tmp_path, [])
+    assert config.upload_session_ttl == 24 * 3600
+    assert (config.rate_limit, config.rate_burst) == (200.0, 1000)
+    assert (config.login_rate_limit, config.login_burst) == (0.1, 10)
+    assert config.extra == {}
+    s = BlockServerSettings.from_settings(config)
+    assert (s.put_concurrency, s.put_queue_timeout, s.put_idle_timeout) == (32, 30.0, 60.0)
+    assert (s.gc_interval, s.gc_grace) == (3600.0, 24 * 3600.0)
+
+
+def test_flags(tmp_path):
+    config = _config(tmp_path, [
+        "--upload-ttl", "90m", "--rate-limit", "20", "--rate-burst", "40",
+        "--login-rate-limit", "3/min", "--login-burst", "5",
+        "--put-concurrency", "4", "--put-queue-timeout", "2m", "--put-idle-timeout", "15",
+        "--gc-interval", "10m", "--gc-grace", "2d",
+        "--s3-bucket", "b", "--s3-endpoint", "http://127.0.0.1:9", "--no-s3-checksum-sha256",
+        "--s3-max-connections", "8",
+    ])
+    assert config.upload_session_ttl == 5400
+    assert (config.rate_limit, config.rate_burst, config.login_rate_limit, config.login_burst) == (20, 40, 0.05, 5)
+    s = BlockServerSettings.from_settings(config)
+    assert (s.put_concurrency, s.put_queue_timeout, s.put_idle_timeout) == (4, 120.0, 15.0)
+    assert (s.gc_interval, s.gc_grace) == (600.0, 2 * 86400.0)
+    assert s.s3 is not None and (s.s3.checksum_sha256, s.s3.max_connections) == (False, 8)
+
+
+def test_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("TESSERA_UPLOAD_TTL", "2h")
+    monkeypatch.setenv("TESSERA_PUT_CONCURRENCY", "3")
+    monkeypatch.setenv("TESSERA_GC_INTERVAL", "0")
+    monkeypatch.setenv("TESSERA_RATE_LIMIT", "0")
+    config = _config(tmp_path, [])
+    assert config.upload_session_ttl == 7200 and config.rate_limit == 0
+    s = BlockServerSettings.from_settings(config)
+    assert s.put_concurrency == 3 and s.gc_interval == 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--put-idle-timeout", "0"], "put_idle_timeout"),
+        (["--put-queue-timeout", "soon"], "not a duration"),
+        (["--gc-grace", "-1h"], "not a duration"),
+        (["--upload-ttl", "0"], "at least 1s"),
+        (["--rate-limit", "fast"], "not a rate"),
+        (["--put-concurrency", "0"], "put-concurrency"),
+    ],
+)
+def test_bad_values_stop_the_start_with_a_usage_error(tmp_path, args, message):
+    result = CliRunner().invoke(cli.main, ["run", "--data-dir", str(tmp_path), *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [("90", 90), ("90s", 90), ("1.5m", 90), ("24h", 86400), ("7d", 604800), ("500ms", 0.5), (3, 3.0)],
+)
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "h", "-5", "5y", "1e400", True, float("nan")])
+def test_parse_duration_refuses(text):
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_notify_endpoint_port_and_url(tmp_path):
+    assert (_config(tmp_path, []).notify_port, _config(tmp_path, []).notify_url) == (8082, "")
+    assert _config(tmp_path, ["--meta-port", "9000"]).notify_port == 9002
+    assert _config(tmp_path, ["--meta-port", "0"]).notify_port == 0
+    config = _config(tmp_path, ["--notify-port", "7000", "--notify-url", "https://notify.example.com/"])
+    assert (config.notify_port, config.notify_url) == (7000, "https://notify.example.com")
+    for bad in ("ftp://x", "https://x/path", "nonsense"):
+        with pytest.raises(click.BadParameter):
+            _config(tmp_path, ["--notify-url", bad])
