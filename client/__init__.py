@@ -9,9 +9,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .api import TesseraClient
-    from .http import Timeouts
-    from .models import (
+    from .api.client import TesseraClient
+    from .api.models import (
         Account,
         BlockPage,
         ChangesPage,
@@ -22,30 +21,31 @@ if TYPE_CHECKING:
         UploadBlock,
         UploadSession,
     )
-    from .progress import NullProgress, Progress
-    from .retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy
-    from .transfer_download import DownloadResult
-    from .transfer_upload import UploadResult
+    from .api.retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy
+    from .api.transport import Timeouts
+    from .transfer.download.file import DownloadResult
+    from .transfer.progress import NullProgress, Progress
+    from .transfer.upload.file import UploadResult
 
 _EXPORTS = {
-    "TesseraClient": "api",
-    "Timeouts": "http",
-    "Account": "models",
-    "BlockPage": "models",
-    "ChangesPage": "models",
-    "ListPage": "models",
-    "LongPoll": "models",
-    "Metadata": "models",
-    "RemoteBlock": "models",
-    "UploadBlock": "models",
-    "UploadSession": "models",
-    "NullProgress": "progress",
-    "Progress": "progress",
-    "DEFAULT_RETRY": "retry",
-    "NO_RETRY": "retry",
-    "RetryPolicy": "retry",
-    "DownloadResult": "transfer_download",
-    "UploadResult": "transfer_upload",
+    "TesseraClient": "api.client",
+    "Timeouts": "api.transport",
+    "Account": "api.models",
+    "BlockPage": "api.models",
+    "ChangesPage": "api.models",
+    "ListPage": "api.models",
+    "LongPoll": "api.models",
+    "Metadata": "api.models",
+    "RemoteBlock": "api.models",
+    "UploadBlock": "api.models",
+    "UploadSession": "api.models",
+    "NullProgress": "transfer.progress",
+    "Progress": "transfer.progress",
+    "DEFAULT_RETRY": "api.retry",
+    "NO_RETRY": "api.retry",
+    "RetryPolicy": "api.retry",
+    "DownloadResult": "transfer.download.file",
+    "UploadResult": "transfer.upload.file",
 }
 
 __all__ = [

@@ -22,10 +22,10 @@ import pytest
 from aiohttp import web
 
 from client import RetryPolicy, TesseraClient
-from client.errors import FileChanged
-from client.filehash import hash_file
-from client.sync_config import SyncSettings
-from client.sync_daemon import SyncDaemon, syncing_device
+from client.api.errors import FileChanged
+from client.sync.daemon import SyncDaemon, syncing_device
+from client.sync.settings import SyncSettings
+from client.transfer.filehash import hash_file
 from protocol import paths
 from tests.conftest import Servers, start_site
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from client.blockbuf import BlockBuffers
+from client.transfer.buffers import BlockBuffers
 
 
 async def test_buffers_are_reused_and_bounded():

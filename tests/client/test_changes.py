@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from client import NO_RETRY, ChangesPage, LongPoll, TesseraClient, Timeouts
-from client.filehash import hash_file
+from client.transfer.filehash import hash_file
 from protocol.errors import BadRequest, CursorReset
 
 from .conftest import FAST_RETRY, write_random

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from client.upload_journal import UploadJournal
+from client.transfer.upload.journal import UploadJournal
 
 from .cli_run import Tessera, login
 from .conftest import PASSWORD, USER, GatedServers, eventually, overwrite_at, write_random

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from client.concurrency import bounded_map
+from client.transfer.concurrency import bounded_map
 
 
 async def test_limit_is_respected_and_every_item_runs():

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from client.credentials import FILENAME, Credentials, CredentialStore, config_dir
-from client.errors import NotLoggedIn
+from client.api.errors import NotLoggedIn
+from client.cli.credentials import FILENAME, Credentials, CredentialStore, config_dir
 
 CREDS = Credentials(server="http://127.0.0.1:8080", user="alice", device="laptop", token="tsr_secret")
 

@@ -1,4 +1,4 @@
-"""Whole blocks of a download go to disk past the page cache (client/direct_writes.py), else buffered."""
+"""Whole blocks of a download go to disk past the page cache (client/transfer/download/direct_writes.py), else buffered."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import os
 
 import pytest
 
-from client import direct_writes
-from client.direct_writes import ALIGN, MIN_DIRECT, DirectWriter
-from client.download_temp import TempFile
-from client.models import RemoteBlock
+from client.api.models import RemoteBlock
+from client.transfer.download import direct_writes
+from client.transfer.download.direct_writes import ALIGN, MIN_DIRECT, DirectWriter
+from client.transfer.download.temp import TempFile
 from protocol.hashing import BLOCK_SIZE
 
 

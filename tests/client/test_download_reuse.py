@@ -1,4 +1,4 @@
-"""Downloads that copy blocks already on disk instead of fetching them (client/download_reuse.py),
+"""Downloads that copy blocks already on disk instead of fetching them (client/transfer/download/reuse.py),
 and that still refuse wrong bytes from the server; against the real servers."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pytest
 import xxhash
 
 from client import TesseraClient
-from client.download_reuse import OldCopy, reuse_old_copy
-from client.download_temp import TempFile
-from client.transfer_download import TEMP_PREFIX, LocalBlock, download_file
+from client.transfer.download.file import TEMP_PREFIX, LocalBlock, download_file
+from client.transfer.download.reuse import OldCopy, reuse_old_copy
+from client.transfer.download.temp import TempFile
 from protocol.errors import HashMismatch
 from protocol.hashing import BLOCK_SIZE
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import xxhash
 
-from client.download_temp import TempFile
-from client.prefetch_stage import StagedBlock, StagedPart
-from client.transfer_download import download_file
+from client.transfer.download.file import download_file
+from client.transfer.download.staged import StagedBlock, StagedPart
+from client.transfer.download.temp import TempFile
 from protocol.hashing import BLOCK_SIZE
 
 from .conftest import overwrite_at, write_random

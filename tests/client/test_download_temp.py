@@ -1,4 +1,4 @@
-"""The download temp file (client/download_temp.py): blocks verified by SHA-256 before they count."""
+"""The download temp file (client/transfer/download/temp.py): blocks verified by SHA-256 before they count."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import os
 import pytest
 import xxhash
 
-from client.download_temp import TEMP_PREFIX, LocalBlock, TempFile
-from client.filehash import FileStamp
-from client.models import RemoteBlock
+from client.api.models import RemoteBlock
+from client.transfer.download.temp import TEMP_PREFIX, LocalBlock, TempFile
+from client.transfer.filehash import FileStamp
 from protocol.hashing import BLOCK_SIZE
 
 

@@ -1,5 +1,5 @@
 """A download's modification time, and freeing the version it replaces off the caller's path
-(client/file_writes.py: set_modified, hold_replaced, release_replaced)."""
+(client/transfer/download/file_writes.py: set_modified, hold_replaced, release_replaced)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,15 @@ import time
 
 import pytest
 
-from client import file_writes
-from client.download_temp import TempFile
-from client.file_writes import HOLD_REPLACED_MIN, hold_replaced, release_replaced, set_modified
-from client.models import RemoteBlock
+from client.api.models import RemoteBlock
+from client.transfer.download import file_writes
+from client.transfer.download.file_writes import (
+    HOLD_REPLACED_MIN,
+    hold_replaced,
+    release_replaced,
+    set_modified,
+)
+from client.transfer.download.temp import TempFile
 
 
 def big_file(path, size=HOLD_REPLACED_MIN, fill=b"o"):
@@ -79,7 +84,7 @@ def test_a_download_over_a_big_file_replaces_it_and_releases_the_old_version(tmp
         held.append(fd)
         real_release(fd)
 
-    monkeypatch.setattr("client.download_temp.release_replaced", watch)
+    monkeypatch.setattr("client.transfer.download.temp.release_replaced", watch)
     target = big_file(tmp_path / "f")
     data = os.urandom(1000)
     part = TempFile(target, len(data))

@@ -13,8 +13,9 @@ import sys
 import pytest
 
 from blockserver import store_local
-from client import fs_flush, transfer_batch_download
+from client import fs_flush
 from client.fs_flush import FlushGroup, syncfs_available
+from client.transfer.download import batch as transfer_batch_download
 from protocol.hashing import hash_block
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="syncfs is Linux's")
@@ -164,7 +165,7 @@ def test_batch_download_flushes_before_it_renames(tmp_path, monkeypatch):
 
 
 def _page(data: bytes):
-    from client.models import BlockPage, RemoteBlock
+    from client.api.models import BlockPage, RemoteBlock
 
     h = hash_block(data)
     block = RemoteBlock(index=0, size=len(data), md5=h.md5, sha256=h.sha256, block_id="00" * 16, grant="g")

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from client import RetryPolicy, TesseraClient
-from client.errors import ConnectFailed, ConnectionLost
+from client.api.errors import ConnectFailed, ConnectionLost
 from protocol import codec
 from protocol.errors import BadRequest, Internal, QuotaExceeded, RateLimited, Unavailable
 from tests.conftest import start_site

@@ -1,10 +1,10 @@
-"""Downloads that start while a round's downloads still run (client.sync_alongside), with real daemons."""
+"""Downloads that start while a round's downloads still run (client.sync.alongside), with real daemons."""
 
 from __future__ import annotations
 
 import asyncio
 
-from client.sync_daemon import SyncDaemon
+from client.sync.daemon import SyncDaemon
 
 from .sync_harness import fleet_fixture, until  # noqa: F401
 

@@ -10,9 +10,9 @@ import sqlite3
 from pathlib import Path
 
 from client import TesseraClient
-from client.filehash import hash_file
-from client.sync_config import FolderFiles
-from client.transfer_download import TEMP_PREFIX
+from client.sync.settings import FolderFiles
+from client.transfer.download.file import TEMP_PREFIX
+from client.transfer.filehash import hash_file
 
 from .cli_run import Tessera, login
 from .conftest import FAST_RETRY, PASSWORD, USER, write_random

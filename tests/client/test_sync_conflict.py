@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from hypothesis import given, settings
 
-from client.sync_conflict import clean_device_name, conflicted_name, split_extension
+from client.sync.plan.conflict import clean_device_name, conflicted_name, split_extension
 from protocol import paths
 
 from ..protocol.strategies import components

@@ -8,9 +8,9 @@ import shutil
 
 import pytest
 
-from client.sync_errors import FolderGone, SyncLocked
-from client.sync_reconcile import EMPTY_CONTENT_HASH
-from client.sync_status import read_status
+from client.sync.errors import FolderGone, SyncLocked
+from client.sync.plan.reconcile import EMPTY_CONTENT_HASH
+from client.sync.status import read_status
 from protocol.hashing import BLOCK_SIZE
 
 from .conftest import USER, write_random
@@ -170,8 +170,8 @@ async def test_a_modified_file_uploads_only_changed_blocks_and_downloads_reuse_l
 async def test_a_downloaded_file_is_rescanned_once_it_is_no_longer_racy(fleet, monkeypatch):
     """Written just now, a download's row cannot vouch for the file by its stat; a rescan after
     the racy window hashes it once while all is quiet, so the next download of it does not."""
-    from client import sync_scan
-    from client.sync_scan import is_racy
+    from client.sync.local import scan as sync_scan
+    from client.sync.local.scan import is_racy
 
     # the 2 s window of whole-second file systems, so that "just downloaded" is surely racy
     monkeypatch.setattr(sync_scan, "FINE_RACY_WINDOW_NS", sync_scan.RACY_WINDOW_NS)
@@ -273,7 +273,7 @@ async def test_status_file_and_one_daemon_per_folder(fleet):
     doc = await asyncio.to_thread(read_status, status_file)
     assert doc["root"] == str(a.root.resolve()) and doc["user"] == USER and doc["device"] == "laptop"
 
-    from client.sync_daemon import SyncDaemon
+    from client.sync.daemon import SyncDaemon
 
     second = SyncDaemon(a.root, a.client, config_dir=a.config_dir, device="again")
     with pytest.raises(SyncLocked):

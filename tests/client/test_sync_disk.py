@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from client import file_writes
-from client import sync_disk as disk
-from client.sync_ignore import IgnoreRules
-from client.sync_tree import FILE, FOLDER
+from client.sync.local import disk
+from client.sync.local.ignore import IgnoreRules
+from client.sync.plan.tree import FILE, FOLDER
+from client.transfer.download import file_writes
 
 
 def test_rename_never_replaces(tmp_path):
@@ -95,8 +95,8 @@ def test_folder_delete_clears_junk_and_keeps_what_is_ignored(tmp_path):
 
 
 def test_a_quick_check_trusts_a_racy_row_that_a_full_check_hashes_again(tmp_path):
-    from client.sync_scan import scan_blocking
-    from client.sync_state import SyncState
+    from client.sync.local.scan import scan_blocking
+    from client.sync.state.database import SyncState
 
     root = tmp_path / "root"
     root.mkdir()
@@ -118,10 +118,10 @@ def test_a_quick_check_trusts_a_racy_row_that_a_full_check_hashes_again(tmp_path
 def test_a_local_block_carries_its_files_stamp_only_where_the_row_is_not_racy(tmp_path):
     import hashlib
 
-    from client.filehash import FileStamp
-    from client.models import RemoteBlock
-    from client.sync_scan import scan_blocking
-    from client.sync_state import SyncState
+    from client.api.models import RemoteBlock
+    from client.sync.local.scan import scan_blocking
+    from client.sync.state.database import SyncState
+    from client.transfer.filehash import FileStamp
 
     root = tmp_path / "root"
     root.mkdir()

@@ -11,18 +11,18 @@ from pathlib import Path
 import pytest
 
 from client import TesseraClient
-from client.filehash import hash_file
-from client.sync_config import SyncSettings
-from client.sync_executor import Executor, Outcome, _deferrable_mkdirs
-from client.sync_feed import PendingUploads
-from client.sync_ignore import IgnoreRules
-from client.sync_reconcile import DeleteLocal, Download, MkdirRemote, MoveLocal, MoveRemote, Upload
-from client.sync_scan import scan
-from client.sync_state import SyncState
-from client.sync_status import SyncStatus
-from client.sync_tree import FILE, FOLDER
-from client.sync_watch import OwnWrites
-from client.transfer_download import TEMP_PREFIX
+from client.sync.execute.executor import Executor, Outcome, _deferrable_mkdirs
+from client.sync.local.ignore import IgnoreRules
+from client.sync.local.scan import scan
+from client.sync.local.watch import OwnWrites
+from client.sync.plan.reconcile import DeleteLocal, Download, MkdirRemote, MoveLocal, MoveRemote, Upload
+from client.sync.plan.tree import FILE, FOLDER
+from client.sync.remote.feed import PendingUploads
+from client.sync.settings import SyncSettings
+from client.sync.state.database import SyncState
+from client.sync.status import SyncStatus
+from client.transfer.download.file import TEMP_PREFIX
+from client.transfer.filehash import hash_file
 
 from .conftest import FAST_RETRY, PASSWORD, USER
 from .sync_harness import counted_fixture, until  # noqa: F401
@@ -150,7 +150,7 @@ async def test_a_download_tells_the_watcher_its_rename_is_ours(rig, tmp_path):
 
 
 async def test_transfers_at_once_are_bounded_over_concurrent_runs(rig):
-    """A round and the runs started beside it (client.sync_alongside) share the transfer limit."""
+    """A round and the runs started beside it (client.sync.alongside) share the transfer limit."""
     executor = Executor(
         rig.root,
         rig.state,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from client.models import Metadata
-from client.sync_feed import OWN_UPLOAD_TTL, PENDING_TTL, PendingUploads, pull
-from client.sync_state import META_CURSOR, SyncState
+from client.api.models import Metadata
+from client.sync.remote.feed import OWN_UPLOAD_TTL, PENDING_TTL, PendingUploads, pull
+from client.sync.state.database import META_CURSOR, SyncState
 from protocol.hashing import hash_block
 
 from .conftest import PASSWORD

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from client import sync_hashing
-from client.sync_hashing import FileUnstable, ScanStats, hash_local_file
+from client.sync.local import hashing as sync_hashing
+from client.sync.local.hashing import FileUnstable, ScanStats, hash_local_file
 from protocol.hashing import BLOCK_SIZE, content_hash, hash_block
 
 

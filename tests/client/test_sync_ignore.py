@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from client.sync_ignore import IGNORE_FILE, TEMP_PREFIX, IgnoreRules, is_builtin_ignored
-from client.sync_tree import FILE, FOLDER, Node
+from client.sync.local.ignore import IGNORE_FILE, TEMP_PREFIX, IgnoreRules, is_builtin_ignored
+from client.sync.plan.tree import FILE, FOLDER, Node
 
 
 @pytest.mark.parametrize(
@@ -99,5 +99,5 @@ def test_filter_tree_drops_ignored_entries_and_their_contents():
 
 
 def test_temp_prefix_matches_the_downloader():
-    transfer_download = pytest.importorskip("client.transfer_download")
+    transfer_download = pytest.importorskip("client.transfer.download.file")
     assert transfer_download.TEMP_PREFIX == TEMP_PREFIX

@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from client.sync_config import FolderFiles
-from client.sync_errors import SyncLocked
-from client.sync_lock import FolderLock, is_locked
+from client.sync.errors import SyncLocked
+from client.sync.lock import FolderLock, is_locked
+from client.sync.settings import FolderFiles
 
 
 def test_one_lock_per_folder(tmp_path):

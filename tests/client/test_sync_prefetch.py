@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from client.api import TesseraClient
-from client.sync_prefetch import POLL_INTERVAL, PREFETCH_DIR, wait_before_next_look
+from client.api.client import TesseraClient
+from client.sync.remote.prefetch import POLL_INTERVAL, PREFETCH_DIR, wait_before_next_look
 from protocol.hashing import BLOCK_SIZE
 
 from .conftest import PASSWORD, USER, write_random

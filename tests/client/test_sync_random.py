@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from client.sync_disk import rename_noreplace
+from client.sync.local.disk import rename_noreplace
 from protocol.hashing import content_hash
 
 from .sync_harness import Device, Fleet, fleet_fixture  # noqa: F401

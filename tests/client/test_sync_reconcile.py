@@ -10,7 +10,7 @@ import datetime as dt
 
 import pytest
 
-from client.sync_reconcile import (
+from client.sync.plan.reconcile import (
     EMPTY_CONTENT_HASH,
     Action,
     ConflictRename,
@@ -27,7 +27,7 @@ from client.sync_reconcile import (
     Upload,
     plan,
 )
-from client.sync_tree import FILE, FOLDER, Node
+from client.sync.plan.tree import FILE, FOLDER, Node
 
 from .test_sync_simulator import D, F, World, tree
 

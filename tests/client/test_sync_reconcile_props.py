@@ -23,8 +23,8 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from client.sync_reconcile import EMPTY_CONTENT_HASH, Action, DeleteLocal, DeleteRemote, plan
-from client.sync_tree import FILE, FOLDER, Node, is_under, repath, same_content
+from client.sync.plan.reconcile import EMPTY_CONTENT_HASH, Action, DeleteLocal, DeleteRemote, plan
+from client.sync.plan.tree import FILE, FOLDER, Node, is_under, repath, same_content
 from protocol import paths
 
 from .test_sync_simulator import World

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from client import TesseraClient
-from client.sync_feed import PendingUploads, pull
-from client.sync_reconcile import DeleteRemote
-from client.sync_remote_delete import RemoteChanged, RemoteDeleter
-from client.sync_state import SyncState
-from client.sync_tree import FILE, FOLDER
+from client.sync.execute.remote_delete import RemoteChanged, RemoteDeleter
+from client.sync.plan.reconcile import DeleteRemote
+from client.sync.plan.tree import FILE, FOLDER
+from client.sync.remote.feed import PendingUploads, pull
+from client.sync.state.database import SyncState
 from protocol.errors import BadRequest, Conflict, NotFound
 
 from .conftest import FAST_RETRY

@@ -9,9 +9,10 @@ import unicodedata
 import pytest
 import xxhash
 
-from client import sync_hashing, sync_scan
-from client.sync_ignore import IgnoreRules
-from client.sync_scan import (
+from client.sync.local import hashing as sync_hashing
+from client.sync.local import scan as sync_scan
+from client.sync.local.ignore import IgnoreRules
+from client.sync.local.scan import (
     W_BAD_NAME,
     W_CASE_CLASH,
     W_SPECIAL,
@@ -20,8 +21,8 @@ from client.sync_scan import (
     scan,
     scan_blocking,
 )
-from client.sync_state import SyncState
-from client.sync_tree import FILE, FOLDER
+from client.sync.plan.tree import FILE, FOLDER
+from client.sync.state.database import SyncState
 from protocol.hashing import BLOCK_SIZE, content_hash, hash_block
 
 MiB = 1024 * 1024

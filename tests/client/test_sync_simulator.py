@@ -1,6 +1,6 @@
 """An in-memory simulator of applying a sync plan, and tests of the simulator itself.
 
-:class:`World` holds the three trees and applies :mod:`client.sync_reconcile`
+:class:`World` holds the three trees and applies :mod:`client.sync.plan.reconcile`
 actions the way the sync daemon must: it checks each action's preconditions
 strictly (exact display paths, parents present, slots free, expected contents,
 revisions) and records each result in the trees as the action docstrings say.
@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 
 import pytest
 
-from client.sync_reconcile import (
+from client.sync.plan.reconcile import (
     Action,
     ConflictRename,
     DeleteLocal,
@@ -28,7 +28,7 @@ from client.sync_reconcile import (
     RecordSynced,
     Upload,
 )
-from client.sync_tree import FILE, FOLDER, Node, is_under, repath
+from client.sync.plan.tree import FILE, FOLDER, Node, is_under, repath
 from protocol import paths
 
 

@@ -7,7 +7,8 @@ import sqlite3
 
 import pytest
 
-from client.sync_state import (
+from client.sync.plan.tree import FILE, FOLDER, Node
+from client.sync.state.database import (
     SCHEMA_VERSION,
     BlockRecord,
     LocalEntry,
@@ -16,7 +17,6 @@ from client.sync_state import (
     SyncState,
     UploadRecord,
 )
-from client.sync_tree import FILE, FOLDER, Node
 from protocol.errors import ProtocolError
 
 

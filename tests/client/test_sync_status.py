@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from client.sync_status import SyncStatus, read_status, write_status
+from client.sync.status import SyncStatus, read_status, write_status
 
 
 def test_status_file_round_trip(tmp_path):

@@ -8,10 +8,10 @@ import logging
 import os
 import time
 
-from client.filehash import hash_file
-from client.sync_executor import Outcome
-from client.sync_reconcile import Upload
-from client.sync_scan import scan, scanned_hash
+from client.sync.execute.executor import Outcome
+from client.sync.local.scan import scan, scanned_hash
+from client.sync.plan.reconcile import Upload
+from client.transfer.filehash import hash_file
 from protocol.hashing import BLOCK_SIZE
 
 from .conftest import overwrite_at, write_random
@@ -27,7 +27,7 @@ async def test_an_edit_hashes_and_sends_only_the_changed_block(rig, counted, cap
     write_random(path, NBLOCKS * BLOCK_SIZE, seed=51)
     first = await scan(rig.root, rig.state, rig.rules)
     assert first.stats.blocks_hashed == NBLOCKS
-    with caplog.at_level(logging.INFO, logger="client.sync_executor_single"):
+    with caplog.at_level(logging.INFO, logger="client.sync.execute.single"):
         assert await rig.run(Upload("/big.bin", hash_file(path).content_hash, None)) == Outcome.DONE
     assert counted.block[PUT] == NBLOCKS
     assert f"sent {NBLOCKS} of {NBLOCKS} blocks, hashed 0" in caplog.text  # the scan's hashes were used
@@ -38,7 +38,7 @@ async def test_an_edit_hashes_and_sends_only_the_changed_block(rig, counted, cap
     overwrite_at(path, 3 * BLOCK_SIZE + 100, os.urandom(1024 * 1024))  # 1 MiB inside block 3
     edit = await scan(rig.root, rig.state, rig.rules)
     assert (edit.stats.blocks_hashed, edit.stats.blocks_reused) == (1, NBLOCKS - 1)
-    with caplog.at_level(logging.INFO, logger="client.sync_executor_single"):
+    with caplog.at_level(logging.INFO, logger="client.sync.execute.single"):
         assert await rig.run(Upload("/big.bin", hash_file(path).content_hash, rev)) == Outcome.DONE
     assert counted.block[PUT] == 1
     assert f"sent 1 of {NBLOCKS} blocks, hashed 0" in caplog.text

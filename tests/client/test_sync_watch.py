@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 
-from client.sync_ignore import IgnoreRules
-from client.sync_watch import OwnWrites, watch
+from client.sync.local.ignore import IgnoreRules
+from client.sync.local.watch import OwnWrites, watch
 
 from .sync_harness import until
 

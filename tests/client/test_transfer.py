@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from client import TesseraClient, transfer_upload
-from client.errors import FileChanged
-from client.filehash import hash_file, wire_mtime
-from client.transfer_download import TEMP_PREFIX
+from client import TesseraClient
+from client.api.errors import FileChanged
+from client.transfer.download.file import TEMP_PREFIX
+from client.transfer.filehash import hash_file, wire_mtime
+from client.transfer.upload import file as transfer_upload
 from protocol.errors import BadRequest, Conflict, HashMismatch, IsAFolder, NotFound
 from protocol.hashing import BLOCK_SIZE
 from protocol.times import MAX_FILE_TIME

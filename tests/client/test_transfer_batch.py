@@ -6,9 +6,9 @@ import asyncio
 import random
 
 from client import TesseraClient
-from client.errors import FileChanged
-from client.filehash import hash_file
-from client.transfer_batch import BatchFile, upload_batch
+from client.api.errors import FileChanged
+from client.transfer.filehash import hash_file
+from client.transfer.upload.batch import BatchFile, upload_batch
 from protocol.errors import Conflict
 
 from .conftest import FAST_RETRY, PASSWORD, USER
@@ -86,7 +86,7 @@ async def test_one_bad_file_fails_alone(counted, tmp_path):
 
 
 async def test_a_file_changed_before_the_commit_is_not_committed(counted, tmp_path, monkeypatch):
-    import client.transfer_batch as tb
+    import client.transfer.upload.batch as tb
 
     servers = counted.servers
     await servers.add_user(USER, PASSWORD)
@@ -111,7 +111,7 @@ async def test_a_file_changed_before_the_commit_is_not_committed(counted, tmp_pa
 
 async def test_bytes_kept_from_hashing_are_sent_without_reading_the_files_again(counted, tmp_path, monkeypatch):
     """Each file is opened once while its bytes fit in KEPT_BYTES; past it, files are read again."""
-    import client.transfer_batch as tb
+    import client.transfer.upload.batch as tb
 
     servers = counted.servers
     await servers.add_user(USER, PASSWORD)

@@ -9,9 +9,9 @@ import os
 import pytest
 
 from client import TesseraClient
-from client.transfer_batch import BatchFile, upload_batch
-from client.transfer_batch_download import BatchDownload, download_batch
-from client.transfer_download import TEMP_PREFIX, LocalBlock
+from client.transfer.download.batch import BatchDownload, download_batch
+from client.transfer.download.file import TEMP_PREFIX, LocalBlock
+from client.transfer.upload.batch import BatchFile, upload_batch
 from protocol.errors import HashMismatch
 
 from .conftest import FAST_RETRY, PASSWORD, USER
@@ -119,7 +119,7 @@ async def test_local_blocks_checks_and_no_replace(counted, tmp_path):
 
 
 async def test_limits_and_fallback(counted, tmp_path, monkeypatch):
-    from client import transfer_batch_download
+    from client.transfer.download import batch as transfer_batch_download
 
     await counted.servers.add_user(USER, PASSWORD)
     token = await counted.servers.login(USER, PASSWORD)

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from client.filehash import hash_file
+from client.transfer.filehash import hash_file
 from protocol.errors import GrantExpired
 from protocol.hashing import BLOCK_SIZE
 
@@ -37,7 +37,7 @@ class _StallAfter:
 async def test_expired_grants_are_refreshed(client, tmp_path, caplog):
     src = write_random(tmp_path / "slow.bin", 3 * BLOCK_SIZE + 1, seed=9)
     # the session's grants expire while the "upload" phase stalls; the PUTs then get 403 grant_expired
-    with caplog.at_level("INFO", logger="client.upload_blocks"):
+    with caplog.at_level("INFO", logger="client.transfer.upload.blocks"):
         result = await client.upload_file(src, "/slow.bin", progress=_StallAfter("upload"))
     assert result.blocks_sent == 4
     assert sum("grants expired" in r.getMessage() for r in caplog.records) == 1  # one refresh for all workers

@@ -13,11 +13,11 @@ import pytest
 import xxhash
 
 from client import TesseraClient
-from client.blockbuf import BlockBuffers
-from client.errors import FileChanged
-from client.filehash import FileHash, FileStamp, LocalFile, StampedHash, hash_file
-from client.progress import NullProgress
-from client.upload_blocks import hash_blocks
+from client.api.errors import FileChanged
+from client.transfer.buffers import BlockBuffers
+from client.transfer.filehash import FileHash, FileStamp, LocalFile, StampedHash, hash_file
+from client.transfer.progress import NullProgress
+from client.transfer.upload.blocks import hash_blocks
 from protocol.errors import NotFound
 from protocol.hashing import BLOCK_SIZE, BlockHash, content_hash
 

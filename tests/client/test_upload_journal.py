@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from client.filehash import FileHash, HashedBlock, hash_file
-from client.upload_journal import (
+from client.transfer.filehash import FileHash, HashedBlock, hash_file
+from client.transfer.upload.journal import (
     TABLE,
     FileStamp,
     JournalEntry,
@@ -124,7 +124,7 @@ async def test_a_damaged_record_is_dropped(tmp_path, sample, caplog):
         conn.execute(f"UPDATE {TABLE} SET block_hashes = substr(block_hashes, 1, 40)")
     conn.close()
     async with UploadJournal(path) as journal:
-        with caplog.at_level(logging.WARNING, logger="client.upload_journal"):
+        with caplog.at_level(logging.WARNING, logger="client.transfer.upload.journal"):
             assert await journal.lookup(key) is None
         assert "dropping the unreadable record" in caplog.text
         assert await journal.entries() == []
@@ -139,11 +139,11 @@ async def test_an_unusable_journal_is_an_empty_one(tmp_path, sample, caplog, dam
         path.write_bytes(b"this is not a SQLite database, just some bytes" * 100)
     key = UploadKey(SERVER, "/s.bin", str(sample))
     async with UploadJournal(path) as journal:
-        with caplog.at_level(logging.WARNING, logger="client.upload_journal"):
+        with caplog.at_level(logging.WARNING, logger="client.transfer.upload.journal"):
             await journal.record(key, entry_for(sample))
             assert await journal.lookup(key) is None
             await journal.forget(key, "u-1")
-    warnings = [r for r in caplog.records if r.name == "client.upload_journal"]
+    warnings = [r for r in caplog.records if r.name == "client.transfer.upload.journal"]
     assert len(warnings) == 1 and "uploads will not resume" in warnings[0].getMessage()
 
 

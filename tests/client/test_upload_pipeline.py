@@ -1,4 +1,4 @@
-"""Big files are sent while they are hashed: the block list in parts (client/upload_pipeline.py), real servers."""
+"""Big files are sent while they are hashed: the block list in parts (client/transfer/upload/pipeline.py), real servers."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from client import upload_pipeline
-from client.errors import FileChanged
-from client.filehash import LocalFile, hash_file
-from client.upload_journal import UploadJournal
+from client.api.errors import FileChanged
+from client.transfer.filehash import LocalFile, hash_file
+from client.transfer.upload import pipeline as upload_pipeline
+from client.transfer.upload.journal import UploadJournal
 from protocol.errors import NotFound
 from protocol.hashing import BLOCK_SIZE
 
@@ -31,7 +31,7 @@ async def downloaded(client, remote: str, tmp_path: Path) -> bytes:
 
 
 async def test_a_big_file_is_listed_in_parts_and_arrives_whole(client, tmp_path, caplog):
-    caplog.set_level(logging.DEBUG, logger="client.upload_pipeline")
+    caplog.set_level(logging.DEBUG, logger="client.transfer.upload.pipeline")
     src = write_random(tmp_path / "big.bin", SIZE, 3)
     result = await client.upload_file(src, "/big.bin")
     assert result.metadata.content_hash == (await asyncio.to_thread(hash_file, src)).content_hash
@@ -86,7 +86,7 @@ async def test_a_file_changed_while_it_is_sent_is_not_committed(client, tmp_path
 
 
 async def test_small_files_and_known_hashes_are_listed_whole(client, tmp_path, caplog):
-    caplog.set_level(logging.DEBUG, logger="client.upload_pipeline")
+    caplog.set_level(logging.DEBUG, logger="client.transfer.upload.pipeline")
     small = write_random(tmp_path / "small.bin", (upload_pipeline.MIN_BLOCKS - 1) * BLOCK_SIZE, 6)
     await client.upload_file(small, "/small.bin")
     assert "listed in" not in caplog.text
@@ -113,7 +113,7 @@ async def test_an_interrupted_pipelined_upload_resumes_once_its_list_is_complete
 
 
 async def test_a_session_that_expires_while_its_list_is_given_is_started_over(client, servers, tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="client.transfer_upload")
+    caplog.set_level(logging.INFO, logger="client.transfer.upload.file")
     src = write_random(tmp_path / "big.bin", SIZE, 8)
     real_append = client.append_upload_blocks
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from client import TesseraClient
-from client.errors import FileChanged
-from client.upload_journal import UploadJournal
+from client.api.errors import FileChanged
+from client.transfer.upload.journal import UploadJournal
 from protocol.errors import Conflict
 from protocol.hashing import BLOCK_SIZE
 
@@ -181,7 +181,7 @@ async def test_unusable_journal_still_uploads(gated, client, src, tmp_path, capl
     bad = tmp_path / "not-a-db"
     bad.mkdir()
     async with UploadJournal(bad) as journal:
-        with caplog.at_level(logging.WARNING, logger="client.upload_journal"):
+        with caplog.at_level(logging.WARNING, logger="client.transfer.upload.journal"):
             result = await client.upload_file(src, "/r/big.bin", resume=journal)
     assert result.blocks_sent == NBLOCKS and not result.resumed
     assert "uploads will not resume" in caplog.text

@@ -16,8 +16,7 @@ import pytest
 
 from blockserver.store_base import BlockStore
 from blockserver.store_local import LocalStore
-from client import RetryPolicy, TesseraClient
-from client.models import UploadSession
+from client import RetryPolicy, TesseraClient, UploadSession
 from metaserver import gc
 from metaserver.config import ServerConfig
 from protocol.errors import UploadExpired

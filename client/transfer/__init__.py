@@ -1,0 +1,2 @@
+"""Whole files up and down, on top of :mod:`client.api`: hashing local files, upload sessions
+and their resume journal, downloads into verified temp files, batches of small files."""
