@@ -9,7 +9,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .api.client import TesseraClient
     from .api.models import (
         Account,
         BlockPage,
@@ -23,12 +22,13 @@ if TYPE_CHECKING:
     )
     from .api.retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy
     from .api.transport import Timeouts
+    from .transfer.client import TesseraClient
     from .transfer.download.file import DownloadResult
     from .transfer.progress import NullProgress, Progress
     from .transfer.upload.file import UploadResult
 
 _EXPORTS = {
-    "TesseraClient": "api.client",
+    "TesseraClient": "transfer.client",
     "Timeouts": "api.transport",
     "Account": "api.models",
     "BlockPage": "api.models",

@@ -1,38 +1,31 @@
-"""The Tessera client library: one async client for the CLI, the sync daemon and the bench.
+"""The requests of the Tessera API, one async method each: :class:`ApiClient`.
 
     async with TesseraClient("http://127.0.0.1:8080", token) as client:
-        await client.upload_file("notes.txt", "/Docs/notes.txt")
         async for page in client.list_folder("/Docs"):
             ...
 
-Methods mirror docs/api.md one to one; :meth:`TesseraClient.upload_file` and
-:meth:`TesseraClient.download_file` run whole transfers. Every failure is a
+Methods mirror docs/api.md one to one. Every failure is a
 :class:`protocol.errors.TesseraError`; transient ones were already retried per
-the client's :class:`~client.api.retry.RetryPolicy`.
+the client's :class:`~client.api.retry.RetryPolicy`. Users hold a
+:class:`client.TesseraClient` (:mod:`client.transfer.client`): these requests, plus the
+whole-file transfers built on them.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Sequence
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
-
-from client.transfer.download.file import DownloadResult, download_file
-from client.transfer.filehash import StampedHash
-from client.transfer.progress import Progress
-from client.transfer.upload.file import UPLOAD_MODES, UploadResult, upload_file
-from client.transfer.upload.journal import UploadJournal
 from protocol import paths
-from protocol.errors import BadRequest, NotFound, ProtocolError, TesseraError, error_from_wire
+from protocol.errors import BadRequest, ProtocolError, TesseraError, error_from_wire
 from protocol.hashing import BlockHash
 
-from .blocks import WantedBlock, get_block_batch
-from .errors import ConnectFailed, NotLoggedIn
+from . import wire
+from .blocks import WantedBlock, get_block_batch, put_block_batch
+from .connection import Connection
 from .incoming import IncomingPage, IncomingUpload, incoming_list_from_wire
+from .longpoll import LongPoller
 from .models import (
     Account,
     BlockPage,
@@ -45,17 +38,11 @@ from .models import (
     UploadSession,
 )
 from .retry import DEFAULT_RETRY, RetryPolicy
-from .transport import Timeouts, Transport, check_server_url
-
-#: blocks transferred at once per file (memory is about this many times 4 MiB)
-DEFAULT_TRANSFER_CONCURRENCY = 6
-#: how much longer than the poll's own timeout a long-poll answer may take to arrive
-LONGPOLL_GRACE = 30.0
-#: the metadata server's own long-poll route (the notify endpoint serves the same path)
-LONGPOLL_PATH = "/v1/changes/longpoll"
+from .transport import Timeouts
+from .uploads import UploadRequest, check_mode
 
 
-class TesseraClient:
+class ApiClient(Connection):
     """An authenticated connection to one Tessera server (use as an async context manager)."""
 
     def __init__(
@@ -66,34 +53,11 @@ class TesseraClient:
         retry: RetryPolicy = DEFAULT_RETRY,
         timeouts: Timeouts = Timeouts(),
         max_connections: int = 32,
-        transfer_concurrency: int = DEFAULT_TRANSFER_CONCURRENCY,
     ) -> None:
-        if transfer_concurrency < 1:
-            raise ValueError("transfer_concurrency must be at least 1")
-        self.server_url = check_server_url(server_url)
-        self.token = token
-        self.transfer_concurrency = transfer_concurrency
-        self._http = Transport(retry=retry, timeouts=timeouts, max_connections=max_connections)
-        self._longpoll_url: str | None = None
-
-    async def __aenter__(self) -> TesseraClient:
-        await self._http.open()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self._http.close()
+        super().__init__(server_url, token, retry=retry, timeouts=timeouts, max_connections=max_connections)
+        self._longpoll = LongPoller(self.transport, self.server_url, self._call, self.require_token)
 
     # -- plumbing -------------------------------------------------------------------------
-
-    def _token(self) -> str:
-        if not self.token:
-            raise NotLoggedIn()
-        return self.token
 
     async def _call(
         self,
@@ -104,17 +68,15 @@ class TesseraClient:
         body: Any = None,
         idempotent: bool,
         auth: bool = True,
-        request_timeout: aiohttp.ClientTimeout | None = None,
     ) -> Any:
-        """One metadata-server request (``request_timeout``: e.g. for a long-poll)."""
-        return await self._http.call(
+        """One metadata-server request."""
+        return await self.transport.call(
             method,
             self.server_url + endpoint,
-            token=self._token() if auth else None,
+            token=self.require_token() if auth else None,
             params=params,
             body=body,
             idempotent=idempotent,
-            request_timeout=request_timeout,
         )
 
     # -- auth and account -------------------------------------------------------------------
@@ -245,42 +207,12 @@ class TesseraClient:
         """
         if not cursor:
             raise BadRequest("longpoll needs a cursor (from changes() or latest_cursor())")
-        base = self._http.timeouts
-        wait = aiohttp.ClientTimeout(
-            total=None, sock_connect=base.connect, sock_read=timeout + LONGPOLL_GRACE
-        )
-        url = await self.longpoll_url()
-        params = {"cursor": cursor, "timeout": int(timeout)}
-
-        async def poll(where: str) -> Any:
-            return await self._http.call(
-                "GET", where, token=self._token(), params=params, idempotent=True, request_timeout=wait
-            )
-
-        try:
-            answer = await poll(url)
-        except ConnectFailed:
-            fallback = self.server_url + LONGPOLL_PATH
-            if url == fallback:
-                raise
-            self._longpoll_url = None  # ask again next time: the notify endpoint may be back
-            answer = await poll(fallback)
-        return LongPoll.from_wire(answer)
+        return await self._longpoll.poll(cursor, timeout)
 
     async def longpoll_url(self) -> str:
         """Where this client long-polls: the notify endpoint the server names (``GET /v1/changes/notify``),
         or the metadata server's own route if it names none."""
-        if self._longpoll_url is None:
-            try:
-                answer = await self._call("GET", "/v1/changes/notify", idempotent=True)
-            except NotFound:  # a server older than the notify endpoint
-                self._longpoll_url = self.server_url + LONGPOLL_PATH
-            else:
-                url = answer.get("url") if isinstance(answer, dict) else None
-                if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-                    raise ProtocolError("notify: the answer has no http(s) URL")
-                self._longpoll_url = url
-        return self._longpoll_url
+        return await self._longpoll.url()
 
     # -- upload sessions --------------------------------------------------------------------
 
@@ -303,23 +235,11 @@ class TesseraClient:
         ``blocks`` are the first of the file's blocks, the rest follow in
         :meth:`append_upload_blocks` (no ``content_hash`` then).
         """
-        if mode not in UPLOAD_MODES:
-            raise BadRequest(f"mode must be one of {', '.join(UPLOAD_MODES)}")
-        body: dict[str, Any] = {
-            "path": paths.normalize(path),
-            "size": size,
-            "blocks": [b.to_wire() for b in blocks],
-        }
-        if content_hash is not None:
-            body["content_hash"] = content_hash
-        if mode != "overwrite":
-            body["mode"] = mode
-        if parent_rev is not None:
-            body["parent_rev"] = parent_rev
-        if client_modified is not None:
-            body["client_modified"] = client_modified
-        if not blocks_complete:
-            body["blocks_complete"] = False
+        check_mode(mode)
+        request = UploadRequest(
+            path, size, blocks, content_hash, mode, parent_rev, client_modified, blocks_complete
+        )
+        body = request.to_wire()
         return UploadSession.from_wire(await self._call("POST", "/v1/uploads", body=body, idempotent=True))
 
     async def append_upload_blocks(
@@ -344,6 +264,26 @@ class TesseraClient:
             "POST", f"/v1/uploads/{quote(upload_id, safe='')}/commit", body={}, idempotent=True
         )
         return Metadata.from_wire(answer)
+
+    async def create_upload_batch(self, files: Sequence[UploadRequest]) -> list[UploadSession | TesseraError]:
+        """Open a session for each of 1 to 1,000 files (``POST /v1/uploads/batch``), in order; a file
+        the server refused comes back as its error. Retried freely, as :meth:`create_upload`."""
+        body = {"files": [f.to_wire() for f in files]}
+        answer = await self._call("POST", "/v1/uploads/batch", body=body, idempotent=True)
+        return [
+            error_from_wire(0, r) if "error" in r else UploadSession.from_wire(r)
+            for r in wire.batch_results(answer, "uploads", len(files))
+        ]
+
+    async def commit_upload_batch(self, upload_ids: Sequence[str]) -> list[Metadata | TesseraError]:
+        """Commit several sessions (``POST /v1/uploads/commit_batch``), in order; a session that
+        could not be committed comes back as its error. Retried freely, as :meth:`commit_upload`."""
+        body = {"upload_ids": list(upload_ids)}
+        answer = await self._call("POST", "/v1/uploads/commit_batch", body=body, idempotent=True)
+        return [
+            error_from_wire(0, r) if "error" in r else Metadata.from_wire(r)
+            for r in wire.batch_results(answer, "results", len(upload_ids))
+        ]
 
     # -- blocks -------------------------------------------------------------------------------
 
@@ -408,17 +348,7 @@ class TesseraClient:
             ]
         }
         answer = await self._call("POST", "/v1/files/blocks_batch", body=body, idempotent=True)
-        servers = answer.get("block_servers") if isinstance(answer, dict) else None
-        results = answer.get("files") if isinstance(answer, dict) else None
-        if not isinstance(results, list) or len(results) != len(files):
-            raise ProtocolError(f"the block list batch answer has no 'files' list of {len(files)} items")
-        out: list[BlockPage | TesseraError] = []
-        for r in results:
-            if isinstance(r, dict) and "error" in r:
-                out.append(error_from_wire(0, r))
-            else:
-                out.append(BlockPage.from_wire({**r, "block_servers": servers} if isinstance(r, dict) else r))
-        return out
+        return BlockPage.list_from_batch(answer, len(files))
 
     async def get_block_batch(
         self, block_servers: Sequence[str], blocks: Sequence[WantedBlock], spread: int = 0
@@ -427,7 +357,13 @@ class TesseraClient:
 
         A block the server could not send comes back as its error; hashes are the caller's to check.
         """
-        return await get_block_batch(self._http, block_servers, self._token(), blocks, spread)
+        return await get_block_batch(self.transport, block_servers, self.require_token(), blocks, spread)
+
+    async def put_block_batch(self, block_servers: Sequence[str], body: bytes, count: int) -> list[dict[str, Any]]:
+        """Store ``count`` blocks framed in ``body`` (:mod:`protocol.blockbatch`: each block's id and put
+        grant, then its bytes) in one request; one result object per block, in order (``state``
+        ``stored``, or an ``error``). Retried freely, the next block server each time."""
+        return await put_block_batch(self.transport, block_servers, self.require_token(), body, count)
 
     async def put_block(
         self,
@@ -441,8 +377,8 @@ class TesseraClient:
 
         ``data`` is sent without copying it: leave it unchanged until this returns.
         """
-        await self._http.put_block(
-            block_servers, index, block_id, token=self._token(), grant=grant, data=data
+        await self.transport.put_block(
+            block_servers, index, block_id, token=self.require_token(), grant=grant, data=data
         )
 
     async def get_block(
@@ -456,50 +392,6 @@ class TesseraClient:
         self, block_servers: Sequence[str], index: int, block_id: str, grant: str, size: int
     ) -> list[bytes]:
         """GET one block of ``size`` bytes as the pieces it arrived in, not copied into one buffer."""
-        return await self._http.get_block(
-            block_servers, index, block_id, token=self._token(), grant=grant, size=size
-        )
-
-    # -- whole files ----------------------------------------------------------------------------
-
-    async def upload_file(
-        self,
-        local_path: str | os.PathLike[str],
-        remote_path: str,
-        mode: str = "overwrite",
-        parent_rev: int | None = None,
-        progress: Progress | None = None,
-        resume: UploadJournal | None = None,
-        known: StampedHash | None = None,
-    ) -> UploadResult:
-        """Upload a local file (only the blocks the server lacks) and commit it.
-
-        With ``resume``, the session is kept in that journal until committed, and
-        an upload of the same unchanged file to the same path that was
-        interrupted earlier continues its session instead of starting over.
-        With ``known`` (hashes the caller took of the file, and the file's stamp
-        then), the file is not hashed again if it still has that stamp.
-        """
-        return await upload_file(
-            self,
-            local_path,
-            remote_path,
-            mode=mode,
-            parent_rev=parent_rev,
-            progress=progress,
-            concurrency=self.transfer_concurrency,
-            resume=resume,
-            known=known,
-        )
-
-    async def download_file(
-        self,
-        remote_path: str,
-        local_path: str | os.PathLike[str],
-        rev: int | None = None,
-        progress: Progress | None = None,
-    ) -> DownloadResult:
-        """Download a file version, verified, atomically into ``local_path``."""
-        return await download_file(
-            self, remote_path, local_path, rev=rev, progress=progress, concurrency=self.transfer_concurrency
+        return await self.transport.get_block(
+            block_servers, index, block_id, token=self.require_token(), grant=grant, size=size
         )

@@ -13,7 +13,8 @@ from typing import Any
 
 from protocol.errors import ProtocolError
 
-from .models import RemoteBlock, _get, _list, _obj
+from . import wire
+from .models import RemoteBlock
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,21 +32,21 @@ class IncomingUpload:
     @classmethod
     def from_wire(cls, value: Any) -> IncomingUpload:
         what = "incoming upload"
-        obj = _obj(value, what)
+        obj = wire.obj(value, what)
         return cls(
-            upload_id=_get(obj, "upload_id", str, what),
-            path=_get(obj, "path", str, what),
-            size=_get(obj, "size", int, what),
-            content_hash=_get(obj, "content_hash", str, what).lower(),
-            block_count=_get(obj, "block_count", int, what),
-            stored=_get(obj, "stored", int, what),
+            upload_id=wire.get(obj, "upload_id", str, what),
+            path=wire.get(obj, "path", str, what),
+            size=wire.get(obj, "size", int, what),
+            content_hash=wire.get(obj, "content_hash", str, what).lower(),
+            block_count=wire.get(obj, "block_count", int, what),
+            stored=wire.get(obj, "stored", int, what),
         )
 
 
 def incoming_list_from_wire(value: Any) -> list[IncomingUpload]:
     return [
         IncomingUpload.from_wire(u)
-        for u in _list(_obj(value, "incoming uploads"), "uploads", "incoming uploads")
+        for u in wire.get_list(wire.obj(value, "incoming uploads"), "uploads", "incoming uploads")
     ]
 
 
@@ -68,24 +69,24 @@ class IncomingPage:
     @classmethod
     def from_wire(cls, value: Any) -> IncomingPage:
         what = "incoming block list"
-        obj = _obj(value, what)
-        servers = _list(obj, "block_servers", what)
+        obj = wire.obj(value, what)
+        servers = wire.get_list(obj, "block_servers", what)
         if not all(isinstance(s, str) for s in servers):
             raise ProtocolError(f"{what}: block_servers must be URLs")
         indexes: list[int] = []
         stored: list[RemoteBlock] = []
-        for raw in _list(obj, "blocks", what):
-            b = _obj(raw, what)
-            indexes.append(_get(b, "index", int, what))
-            if _get(b, "stored", bool, what):
+        for raw in wire.get_list(obj, "blocks", what):
+            b = wire.obj(raw, what)
+            indexes.append(wire.get(b, "index", int, what))
+            if wire.get(b, "stored", bool, what):
                 stored.append(RemoteBlock.from_wire(b))
         return cls(
-            upload_id=_get(obj, "upload_id", str, what),
-            path=_get(obj, "path", str, what),
-            size=_get(obj, "size", int, what),
-            content_hash=_get(obj, "content_hash", str, what).lower(),
-            total=_get(obj, "total", int, what),
-            start=_get(obj, "start", int, what),
+            upload_id=wire.get(obj, "upload_id", str, what),
+            path=wire.get(obj, "path", str, what),
+            size=wire.get(obj, "size", int, what),
+            content_hash=wire.get(obj, "content_hash", str, what).lower(),
+            total=wire.get(obj, "total", int, what),
+            start=wire.get(obj, "start", int, what),
             block_servers=servers,
             indexes=indexes,
             stored=stored,

@@ -9,41 +9,15 @@ the CLI prints with ``--json``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple
 
-from protocol.errors import ProtocolError
+from protocol.errors import ProtocolError, TesseraError, error_from_wire
 
-T = TypeVar("T")
+from . import wire
 
 #: "pending" only comes in the change feed: an upload to that path has started (not committed)
 Kind = Literal["file", "folder", "deleted", "pending"]
 _KINDS = ("file", "folder", "deleted", "pending")
-
-
-def _obj(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ProtocolError(f"{what}: expected an object, got {type(value).__name__}")
-    return value
-
-
-def _get(
-    obj: dict[str, Any], key: str, typ: type[T] | tuple[type, ...], what: str, *, optional: bool = False
-) -> Any:
-    value = obj.get(key)
-    if value is None and optional:
-        return None
-    if not isinstance(value, typ) or isinstance(value, bool) and typ is not bool:
-        raise ProtocolError(f"{what}: field {key!r} is missing or has the wrong type")
-    return value
-
-
-def _optional_float(obj: dict[str, Any], key: str, what: str) -> float | None:
-    value = _get(obj, key, (int, float), what, optional=True)
-    return float(value) if value is not None else None
-
-
-def _list(obj: dict[str, Any], key: str, what: str) -> list[Any]:
-    return _get(obj, key, list, what)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,24 +46,24 @@ class Metadata:
     @classmethod
     def from_wire(cls, value: Any) -> Metadata:
         what = "metadata"
-        obj = _obj(value, what)
+        obj = wire.obj(value, what)
         kind = obj.get("kind")
         if kind not in _KINDS:
             raise ProtocolError(f"{what}: unknown kind {kind!r}")
-        path = _get(obj, "path", str, what)
-        name = _get(obj, "name", str, what)
+        path = wire.get(obj, "path", str, what)
+        name = wire.get(obj, "name", str, what)
         if kind != "file":
             return cls(kind, path, name)
         return cls(
             kind,
             path,
             name,
-            rev=_get(obj, "rev", int, what),
-            size=_get(obj, "size", int, what),
-            content_hash=_get(obj, "content_hash", str, what),
-            modified=_optional_float(obj, "modified", what),
-            device=_get(obj, "device", str, what, optional=True),
-            client_modified=_optional_float(obj, "client_modified", what),
+            rev=wire.get(obj, "rev", int, what),
+            size=wire.get(obj, "size", int, what),
+            content_hash=wire.get(obj, "content_hash", str, what),
+            modified=wire.optional_float(obj, "modified", what),
+            device=wire.get(obj, "device", str, what, optional=True),
+            client_modified=wire.optional_float(obj, "client_modified", what),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -114,11 +88,11 @@ class Login:
 
     @classmethod
     def from_wire(cls, value: Any) -> Login:
-        obj = _obj(value, "login")
+        obj = wire.obj(value, "login")
         return cls(
-            _get(obj, "token", str, "login"),
-            _get(obj, "user", str, "login"),
-            _get(obj, "device", str, "login"),
+            wire.get(obj, "token", str, "login"),
+            wire.get(obj, "user", str, "login"),
+            wire.get(obj, "device", str, "login"),
         )
 
 
@@ -133,13 +107,13 @@ class Account:
     @classmethod
     def from_wire(cls, value: Any) -> Account:
         what = "account"
-        obj = _obj(value, what)
+        obj = wire.obj(value, what)
         return cls(
-            user=_get(obj, "user", str, what),
-            user_id=_get(obj, "user_id", int, what),
-            device=_get(obj, "device", str, what),
-            quota_bytes=_get(obj, "quota_bytes", int, what, optional=True),
-            used_bytes=_get(obj, "used_bytes", int, what),
+            user=wire.get(obj, "user", str, what),
+            user_id=wire.get(obj, "user_id", int, what),
+            device=wire.get(obj, "device", str, what),
+            quota_bytes=wire.get(obj, "quota_bytes", int, what, optional=True),
+            used_bytes=wire.get(obj, "used_bytes", int, what),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -166,12 +140,12 @@ class Revisions:
     @classmethod
     def from_wire(cls, value: Any) -> Revisions:
         what = "revisions"
-        obj = _obj(value, what)
+        obj = wire.obj(value, what)
         return cls(
-            path=_get(obj, "path", str, what),
-            deleted=_get(obj, "deleted", bool, what),
-            rev=_get(obj, "rev", int, what, optional=True),
-            revisions=[Metadata.from_wire(e) for e in _list(obj, "revisions", what)],
+            path=wire.get(obj, "path", str, what),
+            deleted=wire.get(obj, "deleted", bool, what),
+            rev=wire.get(obj, "rev", int, what, optional=True),
+            revisions=[Metadata.from_wire(e) for e in wire.get_list(obj, "revisions", what)],
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -188,11 +162,11 @@ class ListPage:
     @classmethod
     def from_wire(cls, value: Any) -> ListPage:
         what = "folder listing"
-        obj = _obj(value, what)
+        obj = wire.obj(value, what)
         return cls(
-            entries=[Metadata.from_wire(e) for e in _list(obj, "entries", what)],
-            cursor=_get(obj, "cursor", str, what, optional=True),
-            has_more=_get(obj, "has_more", bool, what),
+            entries=[Metadata.from_wire(e) for e in wire.get_list(obj, "entries", what)],
+            cursor=wire.get(obj, "cursor", str, what, optional=True),
+            has_more=wire.get(obj, "has_more", bool, what),
         )
 
 
@@ -210,12 +184,12 @@ class ChangesPage:
     @classmethod
     def from_wire(cls, value: Any) -> ChangesPage:
         what = "change feed page"
-        obj = _obj(value, what)
+        obj = wire.obj(value, what)
         return cls(
-            entries=[Metadata.from_wire(e) for e in _list(obj, "entries", what)],
-            cursor=_get(obj, "cursor", str, what),
-            has_more=_get(obj, "has_more", bool, what),
-            reset=_get(obj, "reset", bool, what),
+            entries=[Metadata.from_wire(e) for e in wire.get_list(obj, "entries", what)],
+            cursor=wire.get(obj, "cursor", str, what),
+            has_more=wire.get(obj, "has_more", bool, what),
+            reset=wire.get(obj, "reset", bool, what),
         )
 
 
@@ -229,11 +203,11 @@ class LongPoll(NamedTuple):
     @classmethod
     def from_wire(cls, value: Any) -> LongPoll:
         what = "long-poll answer"
-        obj = _obj(value, what)
-        backoff = _get(obj, "backoff", (int, float), what, optional=True)
+        obj = wire.obj(value, what)
+        backoff = wire.get(obj, "backoff", (int, float), what, optional=True)
         if backoff is not None and backoff < 0:
             raise ProtocolError(f"{what}: negative backoff")
-        return cls(_get(obj, "changes", bool, what), float(backoff) if backoff is not None else None)
+        return cls(wire.get(obj, "changes", bool, what), float(backoff) if backoff is not None else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,15 +221,15 @@ class UploadBlock:
     @classmethod
     def from_wire(cls, value: Any) -> UploadBlock:
         what = "upload block"
-        obj = _obj(value, what)
+        obj = wire.obj(value, what)
         state = obj.get("state")
         if state not in ("stored", "needed"):
             raise ProtocolError(f"{what}: unknown state {state!r}")
         return cls(
-            index=_get(obj, "index", int, what),
-            block_id=_get(obj, "block_id", str, what),
+            index=wire.get(obj, "index", int, what),
+            block_id=wire.get(obj, "block_id", str, what),
             state=state,
-            grant=_get(obj, "grant", str, what, optional=True),
+            grant=wire.get(obj, "grant", str, what, optional=True),
         )
 
 
@@ -279,24 +253,24 @@ class UploadSession:
     @classmethod
     def from_wire(cls, value: Any) -> UploadSession:
         what = "upload session"
-        obj = _obj(value, what)
-        servers = _list(obj, "block_servers", what)
+        obj = wire.obj(value, what)
+        servers = wire.get_list(obj, "block_servers", what)
         if not all(isinstance(s, str) for s in servers):
             raise ProtocolError(f"{what}: block_servers must be URLs")
-        blocks = [UploadBlock.from_wire(b) for b in _list(obj, "blocks", what)]
-        complete = _get(obj, "blocks_complete", bool, what, optional=True)
+        blocks = [UploadBlock.from_wire(b) for b in wire.get_list(obj, "blocks", what)]
+        complete = wire.get(obj, "blocks_complete", bool, what, optional=True)
         complete = True if complete is None else complete
-        content_hash = _get(obj, "content_hash", str, what, optional=not complete)
-        listed = _get(obj, "blocks_listed", int, what, optional=True)
+        content_hash = wire.get(obj, "content_hash", str, what, optional=not complete)
+        listed = wire.get(obj, "blocks_listed", int, what, optional=True)
         return cls(
-            upload_id=_get(obj, "upload_id", str, what),
-            path=_get(obj, "path", str, what),
-            size=_get(obj, "size", int, what),
+            upload_id=wire.get(obj, "upload_id", str, what),
+            path=wire.get(obj, "path", str, what),
+            size=wire.get(obj, "size", int, what),
             content_hash=content_hash or "",
-            expires_at=float(_get(obj, "expires_at", (int, float), what)),
+            expires_at=float(wire.get(obj, "expires_at", (int, float), what)),
             block_servers=servers,
             blocks=blocks,
-            needed=_get(obj, "needed", int, what),
+            needed=wire.get(obj, "needed", int, what),
             blocks_listed=len(blocks) if listed is None else listed,
             blocks_complete=complete,
         )
@@ -316,14 +290,14 @@ class RemoteBlock:
     @classmethod
     def from_wire(cls, value: Any) -> RemoteBlock:
         what = "file block"
-        obj = _obj(value, what)
+        obj = wire.obj(value, what)
         return cls(
-            index=_get(obj, "index", int, what),
-            block_id=_get(obj, "block_id", str, what),
-            size=_get(obj, "size", int, what),
-            md5=_get(obj, "md5", str, what).lower(),
-            sha256=_get(obj, "sha256", str, what).lower(),
-            grant=_get(obj, "grant", str, what),
+            index=wire.get(obj, "index", int, what),
+            block_id=wire.get(obj, "block_id", str, what),
+            size=wire.get(obj, "size", int, what),
+            md5=wire.get(obj, "md5", str, what).lower(),
+            sha256=wire.get(obj, "sha256", str, what).lower(),
+            grant=wire.get(obj, "grant", str, what),
         )
 
 
@@ -352,19 +326,35 @@ class BlockPage:
     @classmethod
     def from_wire(cls, value: Any) -> BlockPage:
         what = "block list"
-        obj = _obj(value, what)
-        servers = _list(obj, "block_servers", what)
+        obj = wire.obj(value, what)
+        servers = wire.get_list(obj, "block_servers", what)
         if not all(isinstance(s, str) for s in servers):
             raise ProtocolError(f"{what}: block_servers must be URLs")
         return cls(
-            rev=_get(obj, "rev", int, what),
-            path=_get(obj, "path", str, what),
-            size=_get(obj, "size", int, what),
-            content_hash=_get(obj, "content_hash", str, what).lower(),
+            rev=wire.get(obj, "rev", int, what),
+            path=wire.get(obj, "path", str, what),
+            size=wire.get(obj, "size", int, what),
+            content_hash=wire.get(obj, "content_hash", str, what).lower(),
             block_servers=servers,
-            total=_get(obj, "total", int, what),
-            start=_get(obj, "start", int, what),
-            blocks=[RemoteBlock.from_wire(b) for b in _list(obj, "blocks", what)],
-            modified=_optional_float(obj, "modified", what),
-            client_modified=_optional_float(obj, "client_modified", what),
+            total=wire.get(obj, "total", int, what),
+            start=wire.get(obj, "start", int, what),
+            blocks=[RemoteBlock.from_wire(b) for b in wire.get_list(obj, "blocks", what)],
+            modified=wire.optional_float(obj, "modified", what),
+            client_modified=wire.optional_float(obj, "client_modified", what),
         )
+
+    @classmethod
+    def list_from_batch(cls, answer: Any, count: int) -> list[BlockPage | TesseraError]:
+        """The ``count`` pages of a ``POST /v1/files/blocks_batch`` answer, in order; a file the
+        server could not answer as its error."""
+        servers = answer.get("block_servers") if isinstance(answer, dict) else None
+        results = answer.get("files") if isinstance(answer, dict) else None
+        if not isinstance(results, list) or len(results) != count:
+            raise ProtocolError(f"the block list batch answer has no 'files' list of {count} items")
+        out: list[BlockPage | TesseraError] = []
+        for r in results:
+            if isinstance(r, dict) and "error" in r:
+                out.append(error_from_wire(0, r))
+            else:
+                out.append(cls.from_wire({**r, "block_servers": servers} if isinstance(r, dict) else r))
+        return out

@@ -75,7 +75,7 @@ def _parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-async def _read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+async def read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     if resp.content_length is not None and resp.content_length > limit:
         raise ProtocolError(f"answer of {resp.content_length} bytes exceeds the {limit}-byte limit")
     buf = bytearray()
@@ -86,7 +86,7 @@ async def _read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     return bytes(buf)
 
 
-async def _error_from_response(resp: aiohttp.ClientResponse) -> TesseraError:
+async def error_from_response(resp: aiohttp.ClientResponse) -> TesseraError:
     body: Any = None
     try:
         data = await resp.content.read(MAX_ERROR_BODY)
@@ -102,7 +102,7 @@ async def _error_from_response(resp: aiohttp.ClientResponse) -> TesseraError:
     return err
 
 
-def _network_error(exc: BaseException, method: str, url: str) -> TesseraError:
+def network_error(exc: BaseException, method: str, url: str) -> TesseraError:
     """The domain error for an aiohttp / timeout failure of one request."""
     where = f"{method} {URL(url).with_query(None)}"
     if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)):
@@ -117,7 +117,7 @@ def _network_error(exc: BaseException, method: str, url: str) -> TesseraError:
     return ConnectionLost(f"{where}: {type(exc).__name__}: {exc}")
 
 
-_NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, ConnectionError)
+NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError, ConnectionError)
 
 
 class Transport:
@@ -188,11 +188,11 @@ class Transport:
                     method, url, params=query, data=data, headers=headers, **extra
                 ) as resp:
                     if resp.status >= 300:
-                        raise await _error_from_response(resp)
-                    raw = await _read_bounded(resp, MAX_ANSWER_BYTES)
+                        raise await error_from_response(resp)
+                    raw = await read_bounded(resp, MAX_ANSWER_BYTES)
                     ctype = codec.media_type(resp.headers.get("Content-Type"))
-            except _NETWORK_ERRORS as exc:
-                raise _network_error(exc, method, url) from exc
+            except NETWORK_ERRORS as exc:
+                raise network_error(exc, method, url) from exc
             if ctype not in codec.CONTENT_TYPES:
                 raise ProtocolError(f"{method} {url}: unexpected content type {ctype or 'none'!r}")
             try:
@@ -235,10 +235,10 @@ class Transport:
                 # a fresh body per attempt; an explicit Content-Length keeps it from being chunked
                 async with self.session.put(url, data=_pieces(data), headers=headers) as resp:
                     if resp.status >= 300:
-                        raise await _error_from_response(resp)
-                    await _read_bounded(resp, MAX_ERROR_BODY)
-            except _NETWORK_ERRORS as exc:
-                raise _network_error(exc, "PUT", url) from exc
+                        raise await error_from_response(resp)
+                    await read_bounded(resp, MAX_ERROR_BODY)
+            except NETWORK_ERRORS as exc:
+                raise network_error(exc, "PUT", url) from exc
 
         await call_with_retry(self.retry, attempt, idempotent=True, what=f"PUT block {block_id}")
 
@@ -259,7 +259,7 @@ class Transport:
             try:
                 async with self.session.get(url, headers=headers) as resp:
                     if resp.status >= 300:
-                        raise await _error_from_response(resp)
+                        raise await error_from_response(resp)
                     if resp.content_length is not None and resp.content_length != size:
                         raise SizeMismatch(
                             f"block {block_id}: server announced {resp.content_length} bytes, expected {size}"
@@ -280,8 +280,8 @@ class Transport:
                     if got != size:
                         raise SizeMismatch(f"block {block_id}: got {got} bytes, expected {size}")
                     return pieces
-            except _NETWORK_ERRORS as exc:
-                raise _network_error(exc, "GET", url) from exc
+            except NETWORK_ERRORS as exc:
+                raise network_error(exc, "GET", url) from exc
 
         return await call_with_retry(self.retry, attempt, idempotent=True, what=f"GET block {block_id}")
 

@@ -23,7 +23,7 @@ from protocol.errors import NotFound
 from .credentials import Credentials, CredentialStore
 
 if TYPE_CHECKING:
-    from client.api.client import TesseraClient
+    from client.transfer.client import TesseraClient
     from client.transfer.progress import Progress
     from client.transfer.upload.journal import UploadJournal
 
@@ -57,8 +57,8 @@ class CliContext:
     def client(self, server: str, token: str | None) -> TesseraClient:
         from dataclasses import replace
 
-        from client.api.client import TesseraClient
         from client.api.retry import DEFAULT_RETRY
+        from client.transfer.client import TesseraClient
 
         policy = DEFAULT_RETRY if self.retries is None else replace(DEFAULT_RETRY, attempts=self.retries + 1)
         return TesseraClient(server, token, retry=policy)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from client.api.uploads import UPLOAD_MODES
 from protocol import paths
 
 from . import output
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 @click.argument("remote")
 @click.option(
     "--mode",
-    type=click.Choice(["overwrite", "add", "update"]),
+    type=click.Choice(UPLOAD_MODES),
     default="overwrite",
     show_default=True,
     help="add: fail if a different file exists; update: fail unless the file is at --parent-rev.",

@@ -70,7 +70,7 @@ from .state.database import DB_NAME, META_CURSOR, StateError, SyncState
 from .status import IDLE, STOPPED, SyncStatus, write_status
 
 if TYPE_CHECKING:
-    from client.api.client import TesseraClient
+    from client.transfer.client import TesseraClient
 
 log = logging.getLogger(__name__)
 

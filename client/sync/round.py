@@ -52,7 +52,7 @@ from .state.database import META_CURSOR, SyncState
 from .status import IDLE, OFFLINE, PULLING, SCANNING, SYNCING, WAITING, ActionError, SyncStatus
 
 if TYPE_CHECKING:
-    from client.api.client import TesseraClient
+    from client.transfer.client import TesseraClient
 
 log = logging.getLogger(__name__)
 

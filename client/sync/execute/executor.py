@@ -12,7 +12,7 @@ renames and folder deletions run one by one in the plan's (depth) order.
 
 After an action succeeds its result is written to the trees exactly as the
 action's docstring says (the contract the simulator in
-``tests/client/test_sync_simulator.py`` checks), so planning again gives no
+``tests/client/sync/plan/test_simulator.py`` checks), so planning again gives no
 action for it. Every action re-checks what it relies on right before acting:
 a download never replaces a file whose content is not the one it expects, a
 local deletion never removes a changed file or a non-empty folder, a remote
@@ -90,8 +90,8 @@ from .remote_delete import RemoteChanged, RemoteDeleter
 from .single import SingleTransfers, _record_remote_and_synced
 
 if TYPE_CHECKING:
-    from client.api.client import TesseraClient
     from client.sync.remote.prefetch import Prefetcher
+    from client.transfer.client import TesseraClient
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -39,7 +39,7 @@ from protocol.errors import Conflict, NotFound, ProtocolError
 from protocol.hashing import BlockHash
 
 if TYPE_CHECKING:
-    from client.api.client import TesseraClient
+    from client.transfer.client import TesseraClient
 
 log = logging.getLogger(__name__)
 

@@ -38,8 +38,8 @@ from client.transfer.upload.journal import UploadJournal
 from protocol.errors import TesseraError
 
 if TYPE_CHECKING:
-    from client.api.client import TesseraClient
     from client.sync.remote.prefetch import Prefetcher
+    from client.transfer.client import TesseraClient
 
 log = logging.getLogger(__name__)
 

@@ -42,7 +42,7 @@ children first (the list is already ordered that way).
 After an action succeeds the executor records its result in the trees, as each
 action's docstring says (this is what makes the plan idempotent: applying it
 and planning again gives no actions). The reference implementation of that
-contract is the simulator in ``tests/client/test_sync_simulator.py``.
+contract is the simulator in ``tests/client/sync/plan/test_simulator.py``.
 
 The trees must be consistent (every entry's parent folder is in the same tree);
 missing parent folders are implied.

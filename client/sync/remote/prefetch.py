@@ -56,7 +56,7 @@ from protocol import paths
 from protocol.errors import NotFound, TesseraError, Unauthorized
 
 if TYPE_CHECKING:
-    from client.api.client import TesseraClient
+    from client.transfer.client import TesseraClient
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ from .file_writes import link_no_replace, set_modified
 from .temp import LocalBlock, TargetCheck, open_temp_beside
 
 if TYPE_CHECKING:
-    from client.api.client import TesseraClient
+    from client.api.client import ApiClient
 
 #: files in one call (the server's batch limit)
 MAX_BATCH_FILES = 1000
@@ -90,7 +90,7 @@ class BatchDownloadResult:
 
 
 async def download_batch(
-    client: TesseraClient,
+    client: ApiClient,
     files: Sequence[BatchDownload],
     *,
     local_blocks: LocalBlockSource | None = None,
@@ -164,7 +164,7 @@ def _read_local(found: LocalBlock, size: int) -> bytes:
         os.close(fd)
 
 
-async def _fetch(client: TesseraClient, results: list[BatchDownloadResult]) -> None:
+async def _fetch(client: ApiClient, results: list[BatchDownloadResult]) -> None:
     """Fetch every block still missing, each distinct block id once, in bounded requests."""
     holders: dict[str, list[tuple[BatchDownloadResult, int]]] = {}
     wanted: list[WantedBlock] = []

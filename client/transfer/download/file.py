@@ -69,7 +69,7 @@ from .staged import StagedBlock, StagedPart
 from .temp import TEMP_PREFIX, BlockSink, LocalBlock, TargetCheck, TempFile
 
 if TYPE_CHECKING:
-    from client.api.client import TesseraClient
+    from client.api.client import ApiClient
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class DownloadResult:
 
 
 async def download_file(
-    client: TesseraClient,
+    client: ApiClient,
     remote_path: str,
     local_path: str | os.PathLike[str],
     *,
@@ -278,7 +278,7 @@ class _Fetcher:
 
     def __init__(
         self,
-        client: TesseraClient,
+        client: ApiClient,
         remote_path: str,
         first: BlockPage,
         part: TempFile,

@@ -17,42 +17,31 @@
 
 The answer is one :class:`BatchResult` per file, in order: its metadata, or
 the error that stopped it. Batching pays off for small files (at most
-:data:`SMALL_FILE_MAX` bytes); it works for any size.
-
-``TesseraClient`` has no batch methods (yet), so this module sends its
-requests through the client's transport and helpers.
+:data:`SMALL_FILE_MAX` bytes); it works for any size. The three requests are
+:class:`~client.api.client.ApiClient`'s ``create_upload_batch``,
+``put_block_batch`` and ``commit_upload_batch``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from client.api.errors import FileChanged
 from client.api.models import Metadata, UploadSession
-from client.api.retry import call_with_retry
-from client.api.transport import (
-    _NETWORK_ERRORS,
-    MAX_ANSWER_BYTES,
-    _error_from_response,
-    _network_error,
-    _read_bounded,
-)
+from client.api.uploads import UploadRequest, check_mode
 from client.transfer.filehash import FileIdentity, wire_mtime
-from protocol import blockbatch, codec, paths
+from protocol import blockbatch
 from protocol.errors import BadRequest, ProtocolError, TesseraError, error_from_wire
 from protocol.hashing import BLOCK_SIZE, BlockHash, content_hash, hash_block
 
-from .file import UPLOAD_MODES
-
 if TYPE_CHECKING:
-    from client.api.client import TesseraClient
+    from client.api.client import ApiClient
 
 #: files up to this size are worth batching
 SMALL_FILE_MAX = 64 * 1024
@@ -70,7 +59,7 @@ KEPT_BYTES = 4 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class BatchFile:
-    """One file to upload: like :meth:`TesseraClient.upload_file`'s arguments."""
+    """One file to upload: like :meth:`client.TesseraClient.upload_file`'s arguments."""
 
     local_path: Path
     remote_path: str
@@ -121,13 +110,12 @@ class _Needed:
     holders: list[tuple[_Item, int]] = field(default_factory=list)
 
 
-async def upload_batch(client: TesseraClient, files: Sequence[BatchFile]) -> list[BatchResult]:
+async def upload_batch(client: ApiClient, files: Sequence[BatchFile]) -> list[BatchResult]:
     """Upload and commit up to :data:`MAX_BATCH_FILES` files; one result per file, in order."""
     if not 1 <= len(files) <= MAX_BATCH_FILES:
         raise BadRequest(f"a batch holds 1 to {MAX_BATCH_FILES} files")
     for f in files:
-        if f.mode not in UPLOAD_MODES:
-            raise BadRequest(f"mode must be one of {', '.join(UPLOAD_MODES)}")
+        check_mode(f.mode)
     items = [_Item(f) for f in files]
     budget = _Budget(KEPT_BYTES)
     for start in range(0, len(items), _HASH_CHUNK):
@@ -198,55 +186,35 @@ def _hash_file(path: Path, budget: _Budget) -> _Hashed:
 # -- 2. sessions -------------------------------------------------------------------------------------
 
 
-def _wire_error(answer: dict[str, Any]) -> TesseraError:
-    return error_from_wire(0, answer)
-
-
-async def _create_sessions(client: TesseraClient, items: list[_Item]) -> None:
+async def _create_sessions(client: ApiClient, items: list[_Item]) -> None:
     todo = [i for i in items if i.alive]
     if not todo:
         return
     requests = []
     for item in todo:
         assert item.hashed is not None
-        body: dict[str, Any] = {
-            "path": paths.normalize(item.file.remote_path),
-            "size": item.hashed.identity.size,
-            "blocks": [b.to_wire() for b in item.hashed.blocks],
-            "content_hash": item.hashed.content_hash,
-        }
-        if item.file.mode != "overwrite":
-            body["mode"] = item.file.mode
-        if item.file.parent_rev is not None:
-            body["parent_rev"] = item.file.parent_rev
-        if (modified := wire_mtime(item.hashed.identity.mtime_ns)) is not None:
-            body["client_modified"] = modified
-        requests.append(body)
+        requests.append(
+            UploadRequest(
+                item.file.remote_path,
+                item.hashed.identity.size,
+                item.hashed.blocks,
+                content_hash=item.hashed.content_hash,
+                mode=item.file.mode,
+                parent_rev=item.file.parent_rev,
+                client_modified=wire_mtime(item.hashed.identity.mtime_ns),
+            )
+        )
     # a repeated create only leaves unused sessions to expire: safe to retry
-    answer = await client._call("POST", "/v1/uploads/batch", body={"files": requests}, idempotent=True)
-    results = _answer_list(answer, "uploads", len(todo))
-    for item, result in zip(todo, results, strict=True):
-        if "error" in result:
-            item.error = _wire_error(result)
+    for item, session in zip(todo, await client.create_upload_batch(requests), strict=True):
+        if isinstance(session, TesseraError):
+            item.error = session
             continue
-        session = UploadSession.from_wire(result)
         assert item.hashed is not None
         if session.size != item.hashed.identity.size or session.content_hash != item.hashed.content_hash:
             raise ProtocolError("an upload session does not describe the file that was announced")
         if len(session.blocks) != len(item.hashed.blocks):
             raise ProtocolError("an upload session lists another number of blocks than the file has")
         item.session = session
-
-
-def _answer_list(answer: Any, key: str, count: int) -> list[dict[str, Any]]:
-    results = answer.get(key) if isinstance(answer, dict) else None
-    if (
-        not isinstance(results, list)
-        or len(results) != count
-        or not all(isinstance(r, dict) for r in results)
-    ):
-        raise ProtocolError(f"the batch answer has no {key!r} list of {count} objects")
-    return results
 
 
 # -- 3. blocks -----------------------------------------------------------------------------------------
@@ -331,19 +299,19 @@ def _build_body(blocks: list[_Needed]) -> tuple[bytes, list[_Needed]]:
     return b"".join(pieces), sent
 
 
-async def _send_blocks(client: TesseraClient, items: list[_Item]) -> None:
+async def _send_blocks(client: ApiClient, items: list[_Item]) -> None:
     needed = _needed_blocks(items)
     servers = next((i.session.block_servers for i in items if i.session is not None), [])
     for group in _requests(needed):
         body, sent = await asyncio.to_thread(_build_body, group)
         if not sent:
             continue
-        results = await _post_block_batch(client, servers, body, len(sent))
+        results = await client.put_block_batch(servers, body, len(sent))
         for n, result in zip(sent, results, strict=True):
             if result.get("block_id") != n.block_id:
                 raise ProtocolError("the block batch answer is not in the order of the blocks sent")
             if "error" in result:
-                err = _wire_error(result)
+                err = error_from_wire(0, result)
                 for item, _ in n.holders:
                     if item.alive:
                         item.error = err
@@ -353,39 +321,6 @@ async def _send_blocks(client: TesseraClient, items: list[_Item]) -> None:
                     first.blocks_sent += 1
             else:
                 raise ProtocolError("a block batch result is neither stored nor an error")
-
-
-async def _post_block_batch(
-    client: TesseraClient, servers: Sequence[str], body: bytes, count: int
-) -> list[dict[str, Any]]:
-    """``POST /v1/blocks/batch`` (retried: storing a block twice is harmless), the next server each time."""
-    if not servers:
-        raise ProtocolError("the server named no block server")
-    transport = client._http
-    headers = {
-        "Authorization": f"Bearer {client._token()}",
-        "Content-Type": blockbatch.CONTENT_TYPE,
-        "Content-Length": str(len(body)),
-        "Accept": codec.MSGPACK,
-    }
-
-    async def attempt(n: int) -> Any:
-        url = f"{servers[(n - 1) % len(servers)].rstrip('/')}/v1/blocks/batch"
-        try:
-            # a fresh stream per attempt: aiohttp sends it in pieces, draining the socket between
-            async with transport.session.post(url, data=io.BytesIO(body), headers=headers) as resp:
-                if resp.status >= 300:
-                    raise await _error_from_response(resp)
-                raw = await _read_bounded(resp, MAX_ANSWER_BYTES)
-                ctype = codec.media_type(resp.headers.get("Content-Type"))
-        except _NETWORK_ERRORS as exc:
-            raise _network_error(exc, "POST", url) from exc
-        if ctype not in codec.CONTENT_TYPES:
-            raise ProtocolError(f"POST {url}: unexpected content type {ctype or 'none'!r}")
-        return codec.decode(raw, ctype)
-
-    answer = await call_with_retry(transport.retry, attempt, idempotent=True, what="POST block batch")
-    return _answer_list(answer, "results", count)
 
 
 # -- 4. commit ------------------------------------------------------------------------------------------
@@ -405,15 +340,14 @@ def _check_unchanged(items: list[_Item]) -> None:
             )
 
 
-async def _commit(client: TesseraClient, items: list[_Item]) -> None:
+async def _commit(client: ApiClient, items: list[_Item]) -> None:
     todo = [i for i in items if i.alive and i.session is not None]
     if not todo:
         return
     ids = [i.session.upload_id for i in todo]  # type: ignore[union-attr]
     # the server answers a repeated commit with its first result: safe to retry
-    answer = await client._call("POST", "/v1/uploads/commit_batch", body={"upload_ids": ids}, idempotent=True)
-    for item, result in zip(todo, _answer_list(answer, "results", len(todo)), strict=True):
-        if "error" in result:
-            item.error = _wire_error(result)
+    for item, result in zip(todo, await client.commit_upload_batch(ids), strict=True):
+        if isinstance(result, TesseraError):
+            item.error = result
         else:
-            item.metadata = Metadata.from_wire(result)
+            item.metadata = result

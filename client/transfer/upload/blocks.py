@@ -28,7 +28,7 @@ from protocol.errors import GrantExpired, HashMismatch, ProtocolError
 from protocol.hashing import BLOCK_SIZE, BlockHash
 
 if TYPE_CHECKING:
-    from client.api.client import TesseraClient
+    from client.api.client import ApiClient
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class BlockSender:
 
     def __init__(
         self,
-        client: TesseraClient,
+        client: ApiClient,
         local: LocalFile,
         hashed: FileHash | HashedSoFar,
         session: UploadSession,

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from client.api.errors import FileChanged
 from client.api.models import Metadata, UploadSession
+from client.api.uploads import check_mode
 from client.transfer.buffers import BlockBuffers
 from client.transfer.concurrency import open_in_thread
 from client.transfer.filehash import FileHash, FileStamp, LocalFile, StampedHash, wire_mtime
@@ -64,11 +65,10 @@ from .journal import JournalEntry, UploadJournal, UploadKey
 from .pipeline import MIN_BLOCKS, SessionTarget, hash_and_send
 
 if TYPE_CHECKING:
-    from client.api.client import TesseraClient
+    from client.api.client import ApiClient
 
 log = logging.getLogger(__name__)
 
-UPLOAD_MODES = ("overwrite", "add", "update")
 #: commits tried when the server reports blocks missing
 MAX_COMMIT_ROUNDS = 3
 
@@ -116,7 +116,7 @@ class _Target:
 
 
 async def upload_file(
-    client: TesseraClient,
+    client: ApiClient,
     local_path: str | os.PathLike[str],
     remote_path: str,
     *,
@@ -135,8 +135,7 @@ async def upload_file(
     remote_path = paths.normalize(remote_path)
     if remote_path == paths.ROOT:
         raise BadRequest("cannot upload onto the root folder")
-    if mode not in UPLOAD_MODES:
-        raise BadRequest(f"mode must be one of {', '.join(UPLOAD_MODES)}")
+    check_mode(mode)
     progress = progress or NullProgress()
     buffers = BlockBuffers(concurrency)
     local = await open_in_thread(lambda: LocalFile(local_path), LocalFile.close)
@@ -214,7 +213,7 @@ async def upload_file(
 
 
 async def _open_session(
-    client: TesseraClient, journal: UploadJournal | None, target: _Target, hashed: FileHash
+    client: ApiClient, journal: UploadJournal | None, target: _Target, hashed: FileHash
 ) -> UploadSession:
     """A new upload session for the hashed file, recorded in the journal."""
     session = await client.create_upload(
@@ -248,7 +247,7 @@ async def _record(journal: UploadJournal | None, target: _Target, hashed: FileHa
 
 
 async def _resume(
-    client: TesseraClient, journal: UploadJournal, target: _Target
+    client: ApiClient, journal: UploadJournal, target: _Target
 ) -> tuple[FileHash, UploadSession] | None:
     """The recorded session of this upload and its current state, if it can go on."""
     key = target.key
@@ -296,7 +295,7 @@ async def _forget(journal: UploadJournal | None, target: _Target, upload_id: str
         await journal.forget(target.key, upload_id)
 
 
-async def _commit(client: TesseraClient, local: LocalFile, sender: BlockSender, upload_id: str) -> Metadata:
+async def _commit(client: ApiClient, local: LocalFile, sender: BlockSender, upload_id: str) -> Metadata:
     for round_ in range(1, MAX_COMMIT_ROUNDS + 1):
         await asyncio.to_thread(local.check_unchanged)
         try:

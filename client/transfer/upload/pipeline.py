@@ -49,7 +49,7 @@ from protocol.hashing import block_count, content_hash
 from .blocks import BlockSender, HashedSoFar
 
 if TYPE_CHECKING:
-    from client.api.client import TesseraClient
+    from client.api.client import ApiClient
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class _Hasher:
 
 
 async def hash_and_send(
-    client: TesseraClient,
+    client: ApiClient,
     local: LocalFile,
     target: SessionTarget,
     progress: Progress,

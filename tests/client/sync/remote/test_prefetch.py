@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from client.api.client import TesseraClient
 from client.sync.remote.prefetch import POLL_INTERVAL, PREFETCH_DIR, wait_before_next_look
+from client.transfer.client import TesseraClient
 from protocol.hashing import BLOCK_SIZE
 from tests.client.conftest import PASSWORD, USER, write_random
 from tests.client.sync.sync_harness import TEST_SETTINGS, Fleet, device_logs, eventually, snapshot, until
