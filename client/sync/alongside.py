@@ -34,8 +34,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
-from .execute.executor import Executor, Result
-from .plan.reconcile import Action, Download, ForgetSynced, MkdirLocal, Phase, RecordSynced
+from .execute.executor import Executor
+from .execute.results import Result
+from .plan.actions import Action, Download, ForgetSynced, MkdirLocal, Phase, RecordSynced
 
 #: the actions that may run beside a round's pulls and beside each other
 ALONGSIDE = (Download, MkdirLocal, RecordSynced, ForgetSynced)

@@ -15,11 +15,11 @@ time, so the trees never change under a plan:
    announces meanwhile and starts the new downloads beside the running ones
    (:mod:`client.sync.alongside` says why the trees stay consistent).
 
-The steps of a round, and the failure table they keep, are in
-:mod:`client.sync.round` (a mixin of :class:`SyncDaemon`); this module holds
-the daemon's lifecycle and the scheduling around the rounds.
+A round is an object, :class:`~client.sync.round.Round` (:mod:`client.sync.round`): its
+steps, its parts (the executor, the prefetcher) and the failure table it keeps from one
+round to the next; this module holds the daemon's lifecycle and the tasks around the rounds.
 
-Around it, tasks only raise flags and wake the loop: the long-poller
+Around it, tasks only raise flags and wake the loop (:mod:`client.sync.schedule`): the long-poller
 (``GET /v1/changes/longpoll``, honouring ``backoff``), the file watcher
 (:mod:`client.sync.local.watch`), the periodic full rescan, and retry timers. One
 more task, the prefetcher (:mod:`client.sync.remote.prefetch`), fetches large files
@@ -54,22 +54,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from client.transfer.upload.journal import UploadJournal
 from protocol.errors import CursorReset, TesseraError, Unauthorized
 
-from .alongside import Alongside
 from .errors import FolderGone, SyncStateUnusable
 from .execute.executor import Executor
-from .local import disk
-from .local.ignore import IgnoreRules
 from .local.watch import OwnWrites, watch
 from .lock import FolderLock
-from .plan.reconcile import Action
 from .remote.feed import PendingUploads
 from .remote.prefetch import Prefetcher
-from .round import RoundSteps, _Failure
+from .round import Round, report_error
+from .schedule import Timers, Wishes
 from .settings import FolderFiles, SyncSettings
 from .state.database import DB_NAME, META_CURSOR, StateError, SyncState
 from .status import IDLE, STOPPED, SyncStatus, write_status
 
 if TYPE_CHECKING:
+    from client.sync.alongside import Alongside
     from client.transfer.client import TesseraClient
 
 log = logging.getLogger(__name__)
@@ -87,7 +85,7 @@ WORKER_THREADS = 4
 syncing_device: contextvars.ContextVar[str] = contextvars.ContextVar("syncing_device")
 
 
-class SyncDaemon(RoundSteps):
+class SyncDaemon:
     """Keeps ``root`` in sync through ``client`` (an open, logged-in :class:`TesseraClient`).
 
     ``config_dir`` holds the folder's state directory (:class:`FolderFiles`);
@@ -113,29 +111,20 @@ class SyncDaemon(RoundSteps):
         self.settings = settings or SyncSettings()
         self.status = SyncStatus(root=str(self.root), server=client.server_url, user=user, device=device)
         self.pending = PendingUploads()
-        self.rules = IgnoreRules()
         #: files the executor renames into place: their watcher events are not news
         self.own_writes = OwnWrites()
         self._state: SyncState | None = None
         self._pool: ThreadPoolExecutor | None = None
+        #: what the tasks ask of the next round, and the loop's wake-up
+        self._wishes = Wishes()
+        self._timers = Timers()
+        #: the rounds and their parts, once the state is open (see _serve_with)
+        self._round: Round | None = None
         self._executor: Executor | None = None
-        self._prefetcher: Prefetcher | None = None
-        self._wake = asyncio.Event()
-        #: set with ``_remote_dirty``: a round's downloads may pull beside it (client.sync.alongside)
-        self._pull_wanted = asyncio.Event()
         self._alongside: Alongside | None = None
-        self._pull_done = asyncio.Event()
-        self._first_pull = asyncio.Event()
+        self._prefetcher: Prefetcher | None = None
         self._watch_stop = asyncio.Event()
-        self._local_dirty = True
-        self._remote_dirty = True
-        self._account_checked = False
-        self._pull_failures = 0
         self._round_failures = 0
-        self._failures: dict[Action, _Failure] = {}
-        self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._root_id: tuple[int, int] | None = None
-        self._warned: set[tuple[str, str]] = set()
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -153,20 +142,18 @@ class SyncDaemon(RoundSteps):
     @property
     def idle(self) -> bool:
         """Both sides agreed at the last plan, and nothing has asked for another round since."""
+        wishes = self._wishes
         return self.status.phase == IDLE and not (
-            self._local_dirty or self._remote_dirty or self._wake.is_set()
+            wishes.local_dirty or wishes.remote_dirty or wishes.wake.is_set()
         )
 
     def request_rescan(self) -> None:
         """Rescan the folder soon (the watcher calls this)."""
-        self._local_dirty = True
-        self._wake.set()
+        self._wishes.rescan()
 
     def request_pull(self) -> None:
         """Pull the change feed soon."""
-        self._remote_dirty = True
-        self._pull_wanted.set()
-        self._wake.set()
+        self._wishes.pull()
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Sync until ``stop`` is set (or cancelled); fatal errors are raised after a clean shutdown."""
@@ -184,7 +171,7 @@ class SyncDaemon(RoundSteps):
             await self._serve(stop)
         except TesseraError as e:  # fatal: `tessera status` shows why it stopped
             log.info("syncing stopped: %s (%s)", e.message, e.code)  # the CLI prints the error itself
-            self._report_error("", "sync", e.code, e.message)
+            report_error(self.status, "", "sync", e.code, e.message)
             raise
         finally:
             try:
@@ -200,26 +187,8 @@ class SyncDaemon(RoundSteps):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
 
-    def _later(self, name: str, delay: float, fn: Callable[[], None]) -> None:
-        """Call ``fn`` after ``delay`` seconds, unless a timer of that name fires sooner."""
-        loop = asyncio.get_running_loop()
-        when = loop.time() + max(0.0, delay)
-        current = self._timers.get(name)
-        if current is not None and not current.cancelled() and current.when() <= when:
-            return
-        if current is not None:
-            current.cancel()
-
-        def fire() -> None:
-            self._timers.pop(name, None)
-            fn()
-
-        self._timers[name] = loop.call_at(when, fire)
-
     async def _close(self) -> None:
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
+        self._timers.cancel_all()
         if self._pool is not None:
             await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
         self.status.transfers.clear()
@@ -237,40 +206,26 @@ class SyncDaemon(RoundSteps):
             await self._serve_with(stop, journal)
 
     async def _serve_with(self, stop: asyncio.Event, journal: UploadJournal) -> None:
-        await self._check_root()
-        self.rules = await self._offload(IgnoreRules.load, self.root, state_dir=self.config_dir)
-        removed = await self._offload(disk.remove_temp_files, self.root, self.rules)
-        if removed:
-            log.info("removed %d temporary file(s) of interrupted downloads", len(removed))
-        await self._offload(self.state.set_device, self.device)
-        if self.settings.prefetch:
-            self._prefetcher = Prefetcher(
-                self.client,
-                self.state,
-                self.files.state_dir,
-                root=self.root,
-                offload=self._offload,
-                rules=lambda: self.rules,
-                keep_after_gone=self.settings.prefetch_keep,
-            )
-            await self._prefetcher.start()
-        self._executor = Executor(
-            self.root,
+        self._round = Round(
+            self.files,
             self.state,
             self.client,
+            config_dir=self.config_dir,
             device=self.device,
             settings=self.settings,
             status=self.status,
             pending=self.pending,
-            rules=lambda: self.rules,
-            offload=self._offload,
-            journal=journal,
             own_writes=self.own_writes,
-            prefetcher=self._prefetcher,
+            journal=journal,
+            offload=self._offload,
+            wishes=self._wishes,
+            timers=self._timers,
         )
-        self._alongside = Alongside(
-            self._executor, pull_wanted=self._pull_wanted, pull=self._pull_beside, replan=self._runnable
-        )
+        self._executor, self._alongside = self._round.executor, self._round.alongside
+        self._prefetcher = self._round.prefetcher
+        await self._round.prepare()
+        if self._prefetcher is not None:
+            await self._prefetcher.start()
         log.info("syncing %s with %s as device %s", self.root, self.client.server_url, self.device)
         workers = [
             asyncio.create_task(self._cycle_loop(), name="sync-cycle"),
@@ -283,7 +238,7 @@ class SyncDaemon(RoundSteps):
         if self._prefetcher is not None:
             workers.append(asyncio.create_task(self._prefetcher.run(), name="sync-prefetch"))
         stopper = asyncio.create_task(stop.wait(), name="sync-stop")
-        self._wake.set()
+        self._wishes.wake.set()
         try:
             done, _ = await asyncio.wait([stopper, *workers], return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -299,8 +254,8 @@ class SyncDaemon(RoundSteps):
 
     async def _cycle_loop(self) -> None:
         while True:
-            await self._wake.wait()
-            self._wake.clear()
+            await self._wishes.wake.wait()
+            self._wishes.wake.clear()
             try:
                 await self._sync_rounds()
                 self._round_failures = 0
@@ -310,22 +265,19 @@ class SyncDaemon(RoundSteps):
                 self._round_failures += 1
                 delay = self.settings.retry_delay(self._round_failures)
                 log.exception("sync round failed; trying again in %.0fs", delay)
-                self._report_error("", "sync", getattr(e, "code", type(e).__name__), str(e))
-                self._later("round", delay, self._wake.set)
+                report_error(self.status, "", "sync", getattr(e, "code", type(e).__name__), str(e))
+                self._timers.later("round", delay, self._wishes.wake.set)
 
     async def _sync_rounds(self) -> None:
+        assert self._round is not None
         for _ in range(MAX_ROUNDS):
-            if self._remote_dirty and not await self._pull():
-                return
-            if self._local_dirty:
-                await self._scan()
-            if not await self._reconcile():
+            if not await self._round.run():
                 return
         log.info("many sync rounds in a row; continuing")
-        self._later("rounds", 1.0, self._wake.set)
+        self._timers.later("rounds", 1.0, self._wishes.wake.set)
 
     async def _longpoll_loop(self) -> None:
-        await self._first_pull.wait()
+        await self._wishes.first_pull.wait()
         failures = 0
         while True:
             cursor = await self._offload(self.state.get_meta, META_CURSOR)
@@ -348,9 +300,9 @@ class SyncDaemon(RoundSteps):
                         log.info("the server asks to wait %.0fs before polling again", answer.backoff)
                         await asyncio.sleep(answer.backoff)
             if changed:
-                self._pull_done.clear()
+                self._wishes.pull_done.clear()
                 self.request_pull()
-                await self._pull_done.wait()
+                await self._wishes.pull_done.wait()
                 after = await self._offload(self.state.get_meta, META_CURSOR)
                 if after == cursor:  # the pull failed; the cycle retries it with backoff
                     failures += 1
@@ -368,7 +320,7 @@ class SyncDaemon(RoundSteps):
             await watch(
                 self.root,
                 self.request_rescan,
-                lambda rel, is_dir: self.rules.is_ignored(rel, is_dir),
+                self._is_ignored,
                 step_ms=self.settings.watch_step_ms,
                 max_ms=self.settings.watch_max_ms,
                 stop=self._watch_stop,
@@ -379,6 +331,10 @@ class SyncDaemon(RoundSteps):
             self.status.warnings.append({"path": "/", "code": "no_watcher", "message": str(e)})
             self.status.touch()
             await asyncio.Event().wait()  # stay alive: the daemon ends when a task ends
+
+    def _is_ignored(self, rel: str, is_dir: bool) -> bool:
+        """The watcher's filter: the ignore rules of the last scan."""
+        return self._round is not None and self._round.rules.is_ignored(rel, is_dir)
 
     async def _status_loop(self) -> None:
         written = -1

@@ -1,24 +1,26 @@
-"""The steps of one sync round of :class:`~client.sync.daemon.SyncDaemon`, and the failure table.
+"""A round of the sync daemon: pull, scan, plan, execute; and the failure table kept across rounds.
 
-The daemon's loop (:meth:`SyncDaemon._cycle_loop <client.sync.daemon.SyncDaemon>`)
-runs rounds; this module holds what a round does, step by step:
+:class:`~client.sync.daemon.SyncDaemon` runs rounds one at a time (:meth:`Round.run`); a round
+does, step by step:
 
-- check that the synced folder is still the one it was (:meth:`RoundSteps._check_root`)
+- check that the synced folder is still the one it was (:meth:`Round.check_root`)
   and that the trees belong to the logged-in account;
-- pull the change feed (:meth:`RoundSteps._pull`), rescan the folder
-  (:meth:`RoundSteps._scan`);
+- pull the change feed (:meth:`Round.pull`) if asked to, rescan the folder
+  (:meth:`Round.scan`) if asked to;
 - load the three trees without ignored entries, plan, and execute the actions
-  that are not waiting for a retry (:meth:`RoundSteps._reconcile`);
-- take each result into the failure table (:meth:`RoundSteps._absorb`): a
+  that are not waiting for a retry (:meth:`Round.reconcile`), through its
+  executor (:mod:`client.sync.execute`) and with the downloads that join a
+  running round (:mod:`client.sync.alongside`);
+- take each result into the failure table (:meth:`Round._absorb`): a
   failed action is retried with exponential backoff, one the server refuses
   for good is reported and not retried until the plan changes, and a burst of
   downloads is followed by a settling rescan;
 - show the pending actions and the errors in the status.
 
-:class:`RoundSteps` is a mixin of :class:`~client.sync.daemon.SyncDaemon`: it
-keeps no state of its own; the daemon's attributes it reads and writes are
-declared below, and the scheduling around the rounds (the tasks, the timers of
-:meth:`SyncDaemon._later`, the worker threads) stays in :mod:`client.sync.daemon`.
+A :class:`Round` holds its parts (the executor, the prefetcher, the ignore rules
+of the last scan) and what one round leaves the next (the failure table). What asks
+for a round, and the timers, it shares with the daemon (:mod:`client.sync.schedule`);
+the daemon's tasks and its lifecycle stay in :mod:`client.sync.daemon`.
 """
 
 from __future__ import annotations
@@ -29,34 +31,36 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 from protocol import paths
 from protocol.errors import TesseraError, Unauthorized
 
 from .alongside import Alongside
 from .errors import FolderGone
-from .execute.executor import Executor, Outcome, Result, action_name
+from .execute.executor import Executor
+from .execute.results import Outcome, Result, action_name
+from .failures import FailureTable
 from .local import disk
 from .local.ignore import IgnoreRules
 from .local.scan import RACY_WINDOW_NS, scan_blocking
-from .plan.reconcile import Action, Download, ForgetSynced, RecordSynced, Upload, plan
+from .local.watch import OwnWrites
+from .plan.actions import Action, Download, ForgetSynced, RecordSynced, Upload
+from .plan.reconcile import plan
 from .plan.tree import Node
 from .remote.feed import PendingUploads, pull
 from .remote.prefetch import Prefetcher
-from .settings import SyncSettings
-from .state.database import META_CURSOR, SyncState
+from .schedule import Timers, Wishes
+from .settings import FolderFiles, SyncSettings
+from .state.database import META_CURSOR, Offload, SyncState
 from .status import IDLE, OFFLINE, PULLING, SCANNING, SYNCING, WAITING, ActionError, SyncStatus
 
 if TYPE_CHECKING:
     from client.transfer.client import TesseraClient
+    from client.transfer.upload.journal import UploadJournal
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 #: a rescan after a file was caught changing while it was hashed
 UNSTABLE_RESCAN_DELAY = 1.0
@@ -72,59 +76,102 @@ META_ACCOUNT = "account"
 CONFLICT_MARK = " (conflicted copy from "
 
 
-@dataclass(slots=True)
-class _Failure:
-    """Why an action did not complete, and when it may run again."""
+class Round:
+    """The rounds of one synced folder (see the module docstring).
 
-    result: Result
-    attempts: int
-    at: float  #: wall clock
-    retry_at: float | None  #: event-loop clock; None: never (refused)
+    ``files`` and ``config_dir`` say where the folder and its state are; ``offload`` runs
+    blocking calls on the daemon's worker threads; ``wishes`` and ``timers`` are shared with
+    the daemon. The other arguments are the daemon's, passed on to the round's parts.
+    """
 
+    def __init__(
+        self,
+        files: FolderFiles,
+        state: SyncState,
+        client: TesseraClient,
+        *,
+        config_dir: Path,
+        device: str,
+        settings: SyncSettings,
+        status: SyncStatus,
+        pending: PendingUploads,
+        own_writes: OwnWrites,
+        journal: UploadJournal,
+        offload: Offload,
+        wishes: Wishes,
+        timers: Timers,
+    ) -> None:
+        self.root = files.root
+        self.config_dir = config_dir
+        self.state = state
+        self.client = client
+        self.device = device
+        self.settings = settings
+        self.status = status
+        self.pending = pending
+        self.wishes = wishes
+        self.timers = timers
+        self._offload = offload
+        #: the ignore rules as of the last scan
+        self.rules = IgnoreRules()
+        #: fetches large files other devices are still uploading (None with ``prefetch`` off)
+        self.prefetcher = self._new_prefetcher(files.state_dir) if settings.prefetch else None
+        self.executor = Executor(
+            self.root,
+            state,
+            client,
+            device=device,
+            settings=settings,
+            status=status,
+            pending=pending,
+            rules=lambda: self.rules,
+            offload=offload,
+            journal=journal,
+            own_writes=own_writes,
+            prefetcher=self.prefetcher,
+        )
+        self.alongside = Alongside(
+            self.executor, pull_wanted=wishes.pull_wanted, pull=self._pull_beside, replan=self._runnable
+        )
+        self._account_checked = False
+        self._pull_failures = 0
+        self.failures = FailureTable(settings)
+        self._root_id: tuple[int, int] | None = None
+        self._warned: set[tuple[str, str]] = set()
 
-class RoundSteps:
-    """The steps of a round (see the module docstring); mixed into :class:`~client.sync.daemon.SyncDaemon`."""
+    def _new_prefetcher(self, state_dir: Path) -> Prefetcher:
+        return Prefetcher(
+            self.client,
+            self.state,
+            state_dir,
+            root=self.root,
+            offload=self._offload,
+            rules=lambda: self.rules,
+            keep_after_gone=self.settings.prefetch_keep,
+        )
 
-    # -- what the daemon provides ---------------------------------------------------------------------
+    async def prepare(self) -> None:
+        """Before the first round: check the folder, load its ignore rules, remove the temp files
+        of interrupted downloads, and note the device in the state."""
+        await self.check_root()
+        self.rules = await self._offload(IgnoreRules.load, self.root, state_dir=self.config_dir)
+        removed = await self._offload(disk.remove_temp_files, self.root, self.rules)
+        if removed:
+            log.info("removed %d temporary file(s) of interrupted downloads", len(removed))
+        await self._offload(self.state.set_device, self.device)
 
-    root: Path
-    config_dir: Path
-    client: TesseraClient
-    device: str
-    settings: SyncSettings
-    status: SyncStatus
-    pending: PendingUploads
-    rules: IgnoreRules
-    _executor: Executor | None
-    _alongside: Alongside | None
-    _prefetcher: Prefetcher | None
-    _wake: asyncio.Event
-    _pull_wanted: asyncio.Event
-    _pull_done: asyncio.Event
-    _first_pull: asyncio.Event
-    _local_dirty: bool
-    _remote_dirty: bool
-    _account_checked: bool
-    _pull_failures: int
-    _failures: dict[Action, _Failure]
-    _timers: dict[str, asyncio.TimerHandle]
-    _root_id: tuple[int, int] | None
-    _warned: set[tuple[str, str]]
-
-    if TYPE_CHECKING:
-
-        @property
-        def state(self) -> SyncState: ...
-
-        def request_rescan(self) -> None: ...
-
-        async def _offload(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
-
-        def _later(self, name: str, delay: float, fn: Callable[[], None]) -> None: ...
+    async def run(self) -> bool:
+        """One round: pull if asked to, rescan if asked to, plan and execute; True if another round
+        should follow at once (False too when the pull could not reach the server)."""
+        if self.wishes.remote_dirty and not await self.pull():
+            return False
+        if self.wishes.local_dirty:
+            await self.scan()
+        return await self.reconcile()
 
     # -- the steps of a round -------------------------------------------------------------------------
 
-    async def _check_root(self) -> None:
+    async def check_root(self) -> None:
         """FolderGone if the synced folder vanished or was replaced (never sync an empty mount point)."""
         try:
             st = await self._offload(os.stat, self.root)
@@ -150,10 +197,10 @@ class RoundSteps:
         await self._offload(self.state.set_meta, META_ACCOUNT, ident)
         self._account_checked = True
 
-    async def _pull(self) -> bool:
+    async def pull(self) -> bool:
         """Pull the change feed; False if the server could not be reached (retried later)."""
-        self._remote_dirty = False
-        self._pull_wanted.clear()
+        self.wishes.remote_dirty = False
+        self.wishes.pull_wanted.clear()
         self.status.set_phase(PULLING)
         try:
             if not self._account_checked:
@@ -162,33 +209,33 @@ class RoundSteps:
         except Unauthorized:
             raise
         except TesseraError as e:
-            self._remote_dirty = True
+            self.wishes.remote_dirty = True
             self._pull_failures += 1
             delay = self.settings.retry_delay(self._pull_failures)
             log.warning("cannot reach the server (%s); trying again in %.0fs", e.message, delay)
-            self._report_error("", "pull", e.code, e.message)
+            report_error(self.status, "", "pull", e.code, e.message)
             self.status.set_phase(OFFLINE)
-            self._later("pull", delay, self._wake.set)
+            self.timers.later("pull", delay, self.wishes.wake.set)
             return False
         finally:
-            self._pull_done.set()
+            self.wishes.pull_done.set()
         self._pull_failures = 0
-        self._first_pull.set()
+        self.wishes.first_pull.set()
         self.status.elsewhere = self.pending.paths()
-        if self.status.elsewhere and self._prefetcher is not None:
-            self._prefetcher.poke()  # large files among them are fetched while they upload
+        if self.status.elsewhere and self.prefetcher is not None:
+            self.prefetcher.poke()  # large files among them are fetched while they upload
         if result.changed:
             log.debug("pulled %d change(s) in %d page(s)", result.changed, result.pages)
         return True
 
-    async def _scan(self) -> None:
-        self._local_dirty = False
+    async def scan(self) -> None:
+        self.wishes.local_dirty = False
         self.status.set_phase(SCANNING)
-        await self._check_root()
+        await self.check_root()
         self.rules = await self._offload(IgnoreRules.load, self.root, state_dir=self.config_dir)
-        if self._executor is not None and self._executor.stray_temp_files:
+        if self.executor is not None and self.executor.stray_temp_files:
             # no download runs between rounds: every temp file left in the folder is stale
-            self._executor.stray_temp_files = False
+            self.executor.stray_temp_files = False
             removed = await self._offload(disk.remove_temp_files, self.root, self.rules)
             if removed:
                 log.info("removed %d temporary file(s) of failed downloads", len(removed))
@@ -207,7 +254,7 @@ class RoundSteps:
         self.status.touch()
         if result.unstable:
             log.info("%d file(s) changed while they were hashed; rescanning soon", len(result.unstable))
-            self._later("unstable", UNSTABLE_RESCAN_DELAY, self.request_rescan)
+            self.timers.later("unstable", UNSTABLE_RESCAN_DELAY, self.wishes.rescan)
         if result.changed:
             log.debug(
                 "scan: %d created, %d modified, %d deleted",
@@ -225,11 +272,11 @@ class RoundSteps:
         conflicts = sorted(n.path for n in local.values() if CONFLICT_MARK in paths.basename(n.path))
         return local, remote, synced, conflicts
 
-    async def _reconcile(self) -> bool:
+    async def reconcile(self) -> bool:
         """Plan and execute once; True if another round should follow at once."""
         actions, runnable = await self._plan()
         planned = set(actions)
-        self._failures = {a: f for a, f in self._failures.items() if a in planned}
+        self.failures.keep_only(planned)
         self._show_pending(actions)
         if not actions:
             self.status.last_sync = time.time()
@@ -242,11 +289,11 @@ class RoundSteps:
             self._schedule_retries()
             return False
         self.status.set_phase(SYNCING)
-        assert self._executor is not None and self._alongside is not None
-        results = await self._alongside.run(runnable)
+        assert self.executor is not None and self.alongside is not None
+        results = await self.alongside.run(runnable)
         again = False
-        if self._executor.stray_temp_files:
-            self._local_dirty = again = True  # the next round's scan sweeps them
+        if self.executor.stray_temp_files:
+            self.wishes.local_dirty = again = True  # the next round's scan sweeps them
         for r in results:
             again |= self._absorb(r, asyncio.get_running_loop().time())
         self._show_errors()
@@ -259,58 +306,42 @@ class RoundSteps:
         actions = plan(local, remote, synced, device=self.device, today=dt.date.today())
         self.status.conflicts = conflicts
         now = asyncio.get_running_loop().time()
-        return actions, [a for a in actions if not self._blocked(a, now)]
+        return actions, [a for a in actions if not self.failures.blocked(a, now)]
 
     async def _runnable(self) -> list[Action]:
         return (await self._plan())[1]
 
     async def _pull_beside(self) -> bool:
         """A pull while a round's downloads run (client.sync.alongside)."""
-        ok = await self._pull()
+        ok = await self.pull()
         if ok:
             self.status.set_phase(SYNCING)
         return ok
 
     def _settle_later(self) -> None:
         """Rescan :data:`SETTLE_RESCAN_DELAY` after the last download (each download postpones it)."""
-        current = self._timers.pop("settle", None)
-        if current is not None:
-            current.cancel()
-        self._later("settle", SETTLE_RESCAN_DELAY, self.request_rescan)
-
-    def _blocked(self, action: Action, now: float) -> bool:
-        f = self._failures.get(action)
-        return f is not None and (f.retry_at is None or f.retry_at > now)
+        self.timers.restart("settle", SETTLE_RESCAN_DELAY, self.wishes.rescan)
 
     def _absorb(self, r: Result, now: float) -> bool:
         """Take one action's result into the failure table; True if a new round is worth it."""
+        self.failures.absorb(r, now)
         if r.outcome == Outcome.DONE:
-            self._failures.pop(r.action, None)
             if isinstance(r.action, Download):
                 self._settle_later()
             return True
-        previous = self._failures.get(r.action)
-        attempts = previous.attempts + 1 if previous is not None else 1
-        if r.outcome == Outcome.REFUSED:
-            retry_at = None
-        elif r.outcome == Outcome.FAILED:
-            retry_at = now + self.settings.retry_delay(attempts)
-        else:
-            retry_at = now + self.settings.retry_delay(attempts, self.settings.recheck_delay)
-        self._failures[r.action] = _Failure(r, attempts, time.time(), retry_at)
         if r.outcome == Outcome.LOCAL_CHANGED:
-            self._local_dirty = True
+            self.wishes.local_dirty = True
         elif r.outcome == Outcome.REMOTE_CHANGED:
-            self._remote_dirty = True
+            self.wishes.remote_dirty = True
         else:
-            self._report_error(r.action.path, action_name(r.action), r.code, r.message)
+            report_error(self.status, r.action.path, action_name(r.action), r.code, r.message)
         return r.outcome in (Outcome.LOCAL_CHANGED, Outcome.REMOTE_CHANGED)
 
     def _schedule_retries(self) -> None:
         """Wake the loop when the first failed action may run again."""
-        due = [f.retry_at for f in self._failures.values() if f.retry_at is not None]
-        if due:
-            self._later("retry", min(due) - asyncio.get_running_loop().time(), self._wake.set)
+        due = self.failures.next_retry()
+        if due is not None:
+            self.timers.later("retry", due - asyncio.get_running_loop().time(), self.wishes.wake.set)
 
     def _show_pending(self, actions: list[Action]) -> None:
         self.status.pending_uploads = [a.path for a in actions if isinstance(a, Upload)]
@@ -321,29 +352,13 @@ class RoundSteps:
         self.status.touch()
 
     def _show_errors(self) -> None:
-        loop_now = asyncio.get_running_loop().time()
-        errors = []
-        for f in self._failures.values():
-            if f.result.outcome not in (Outcome.FAILED, Outcome.REFUSED):
-                continue
-            retry_wall = None if f.retry_at is None else time.time() + max(0.0, f.retry_at - loop_now)
-            errors.append(
-                ActionError(
-                    f.result.action.path,
-                    action_name(f.result.action),
-                    f.result.code,
-                    f.result.message,
-                    f.at,
-                    f.attempts,
-                    retry_wall,
-                    permanent=f.retry_at is None,
-                )
-            )
-        self.status.errors = sorted(errors, key=lambda e: e.path)
+        self.status.errors = self.failures.errors(asyncio.get_running_loop().time())
         self.status.touch()
 
-    def _report_error(self, path: str, action: str, code: str, message: str) -> None:
-        self.status.record_error(ActionError(path, action, code, message, time.time()))
+
+def report_error(status: SyncStatus, path: str, action: str, code: str, message: str) -> None:
+    """Show an error in the status (and so in ``tessera status``)."""
+    status.record_error(ActionError(path, action, code, message, time.time()))
 
 
 def _forget_account(state: SyncState) -> None:

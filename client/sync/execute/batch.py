@@ -1,9 +1,9 @@
 """The small-file part of the sync executor: uploads and downloads in batches.
 
-:meth:`client.sync.execute.executor.Executor` hands the small files of a transfer phase
+:class:`~client.sync.execute.executor.Executor` hands the small files of a transfer phase
 (at most :data:`client.transfer.upload.batch.SMALL_FILE_MAX` bytes, once at least
-:attr:`SyncSettings.batch_min` are planned) to :func:`upload_small` and
-:func:`download_small` in chunks of :data:`BATCH_FILES`; several chunks run at
+:attr:`SyncSettings.batch_min` are planned) to :meth:`BatchTransfers.upload` and
+:meth:`BatchTransfers.download` in chunks of :data:`BATCH_FILES`; several chunks run at
 once (up to :attr:`SyncSettings.transfers`), so the first files reach the other
 device while the next are still being sent. Each file is checked before and
 after as the single-file actions check it, and each chunk's results are
@@ -15,27 +15,24 @@ from __future__ import annotations
 import functools
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import xxhash
 
-from client.api.models import Metadata, RemoteBlock
+from client.api.models import RemoteBlock
 from client.sync.local import disk
 from client.sync.local.disk import LocalChanged
 from client.sync.local.watch import OwnWrites
-from client.sync.plan.reconcile import Download, Upload
+from client.sync.plan.actions import Download, Upload
 from client.sync.plan.tree import FILE, Node
-from client.sync.state.database import BlockRecord, LocalEntry, RemoteEntry, SyncState
-from client.transfer.download.batch import BatchDownload, download_batch
+from client.sync.state.database import BlockRecord, LocalEntry, SyncState
+from client.transfer.download.batch import BatchDownload, BatchDownloadResult, download_batch
 from client.transfer.download.file import LocalBlock
-from client.transfer.upload.batch import SMALL_FILE_MAX, BatchFile, upload_batch
+from client.transfer.upload.batch import SMALL_FILE_MAX, BatchFile, BatchResult, upload_batch
 from protocol.errors import TesseraError, Unauthorized
 
-from . import executor as _ex  # Result, Outcome: used at call time (the executor imports this module)
-from .single import _record_download, _record_remote_and_synced
-
-if TYPE_CHECKING:
-    from .executor import Executor, Result
+from . import records
+from .folder import SyncedFolder
+from .results import Outcome, Result, failure, report
 
 log = logging.getLogger(__name__)
 
@@ -44,135 +41,155 @@ log = logging.getLogger(__name__)
 BATCH_FILES = 250
 
 
-async def upload_small(ex: Executor, actions: list[Upload]) -> list[Result]:
-    files = [
-        BatchFile(
-            disk.fs_path(ex.root, a.path),
-            a.path,
-            mode="add" if a.parent_rev is None else "update",
-            parent_rev=a.parent_rev,
-        )
-        for a in actions
-    ]
-    checks = await ex._offload(_check_files, ex.root, ex.state, actions)
-    todo = [(a, f) for a, f, ok in zip(actions, files, checks, strict=True) if ok]
-    results = [
-        ex._report(
-            _ex.Result(a, _ex.Outcome.LOCAL_CHANGED, "local_changed", f"{a.path} changed since the last scan")
-        )
-        for a, ok in zip(actions, checks, strict=True)
-        if not ok
-    ]
-    if not todo:
-        return results
-    for a, _ in todo:
-        ex.pending.started_here(a.path)
-    try:
-        with ex.status.transfer(f"{len(todo)} small files", "upload"):
-            outcomes = await upload_batch(ex.client, [f for _, f in todo])
-    except Unauthorized:
-        raise
-    except TesseraError as err:
-        outcome, code = _ex._classify(err)
-        return results + [ex._report(_ex.Result(a, outcome, code, err.message)) for a, _ in todo]
-    sent = 0
-    committed = [
-        (a, r.metadata) for (a, _), r in zip(todo, outcomes, strict=True) if r.error is None and r.metadata
-    ]
-    recorded = await ex._offload(_record_uploads, ex.state, committed)
-    for (a, _), r in zip(todo, outcomes, strict=True):
-        if r.error is None and r.metadata is not None:
-            problem = recorded[a.path]
-            if problem is not None:
-                results.append(ex._report(_ex.Result(a, *problem)))
-                continue
-            sent += r.blocks_sent
-            results.append(_ex.Result(a, _ex.Outcome.DONE))
-        else:
-            assert r.error is not None
-            outcome, code = _ex._classify(r.error)
-            message = getattr(r.error, "message", None) or str(r.error)
-            results.append(ex._report(_ex.Result(a, outcome, code, message)))
-    done = sum(1 for r in results if r.outcome == _ex.Outcome.DONE)
-    log.info("uploaded %d of %d small files in one batch (%d blocks sent)", done, len(actions), sent)
-    return results
+class BatchTransfers:
+    """Uploads and downloads many small files of ``folder`` at once (see the module docstring)."""
 
+    def __init__(self, folder: SyncedFolder) -> None:
+        self.folder = folder
 
-async def download_small(ex: Executor, actions: list[Download]) -> list[Result]:
-    """Small files downloaded together (:mod:`client.transfer.download.batch`); each checked as
-    :meth:`_download` checks one, each recorded as it would record it."""
-    checks = await ex._offload(_check_targets, ex.root, ex.state, actions)
-    results = [
-        ex._report(
-            _ex.Result(
-                a, _ex.Outcome.LOCAL_CHANGED, "local_changed", f"{a.path} changed on disk since the last scan"
+    async def upload(self, actions: list[Upload]) -> list[Result]:
+        """Upload the files in one batch; one result per action."""
+        f = self.folder
+        checks = await f.offload(_check_files, f.root, f.state, actions)
+        todo = [a for a, ok in zip(actions, checks, strict=True) if ok]
+        results = [
+            _changed(a, f"{a.path} changed since the last scan")
+            for a, ok in zip(actions, checks, strict=True)
+            if not ok
+        ]
+        if not todo:
+            return results
+        for a in todo:
+            f.pending.started_here(a.path)
+        files = [
+            BatchFile(
+                disk.fs_path(f.root, a.path),
+                a.path,
+                mode="add" if a.parent_rev is None else "update",
+                parent_rev=a.parent_rev,
             )
-        )
-        for a, ok in zip(actions, checks, strict=True)
-        if not ok
-    ]
-    todo = [a for a, ok in zip(actions, checks, strict=True) if ok]
-    if not todo:
-        return results
-    files = [
-        BatchDownload(
-            a.path,
-            a.rev,
-            disk.fs_path(ex.root, a.path),
-            check_target=functools.partial(
-                _check_target, ex.root, ex.state, a.path, a.replaces, ex._own_writes
-            ),
-            replace=a.replaces is not None,
-        )
-        for a in todo
-    ]
-    indexed: dict[str, list[BlockRecord]] = {a.path: [] for a in todo}
-
-    def on_block(f: BatchDownload, block: RemoteBlock, data: memoryview) -> None:
-        indexed[f.remote_path].append(
-            disk.index_block(block, xxhash.xxh3_64_hexdigest(data))
-        )  # one writer thread
-
-    def local_block(block: RemoteBlock) -> LocalBlock | None:
-        return disk.find_local_block(ex.root, ex.state, block)
-
-    try:
-        with ex.status.transfer(f"{len(todo)} small files", "download"):
-            outcomes = await download_batch(ex.client, files, local_blocks=local_block, on_block=on_block)
-    except Unauthorized:
-        raise
-    except BaseException as err:
-        ex.stray_temp_files = True
-        if not isinstance(err, TesseraError | OSError):
+            for a in todo
+        ]
+        try:
+            with f.status.transfer(f"{len(todo)} small files", "upload"):
+                outcomes = await upload_batch(f.client, files)
+        except Unauthorized:
             raise
-        outcome, code = _ex._classify(err)
-        message = getattr(err, "message", None) or str(err)
-        return results + [ex._report(_ex.Result(a, outcome, code, message)) for a in todo]
-    records = []
-    singles = []
-    for a, r in zip(todo, outcomes, strict=True):
-        if r.fallback:
-            singles.append(a)
-        elif r.error is not None:
-            ex.stray_temp_files = True
-            if not isinstance(r.error, TesseraError | OSError | LocalChanged):
-                raise r.error
-            outcome, code = _ex._classify(r.error)
-            message = getattr(r.error, "message", None) or str(r.error)
-            results.append(ex._report(_ex.Result(a, outcome, code, message)))
-        elif r.page is None or r.page.content_hash != a.content_hash or r.stat is None:
-            message = f"revision {a.rev} of {a.path} does not have the content the feed announced"
-            results.append(ex._report(_ex.Result(a, _ex.Outcome.FAILED, "internal", message)))
-        else:
-            entry = disk.downloaded_entry(a.path, a.content_hash, r.stat)
-            blocks = sorted(indexed[a.path], key=lambda b: b.idx)
-            records.append((entry, blocks, Node(FILE, a.path, a.content_hash, a.rev)))
-            results.append(_ex.Result(a, _ex.Outcome.DONE))
-    await ex._offload(_record_downloads, ex.state, records)
-    log.info("downloaded %d of %d small files in one batch", len(records), len(actions))
-    for a in singles:
-        results.append(await ex._one(a))
-    return results
+        except TesseraError as err:
+            return results + [failure(a, err) for a in todo]
+        sent = await self._record_uploads(todo, outcomes, results)
+        done = sum(1 for r in results if r.outcome == Outcome.DONE)
+        log.info("uploaded %d of %d small files in one batch (%d blocks sent)", done, len(actions), sent)
+        return results
+
+    async def _record_uploads(
+        self, todo: list[Upload], outcomes: list[BatchResult], results: list[Result]
+    ) -> int:
+        """Record the committed files in one transaction and add each file's result to ``results``;
+        the blocks the recorded files sent."""
+        committed = [
+            (a, o.metadata) for a, o in zip(todo, outcomes, strict=True) if o.error is None and o.metadata
+        ]
+        problems = await self.folder.offload(records.uploads, self.folder.state, committed)
+        sent = 0
+        for a, o in zip(todo, outcomes, strict=True):
+            if o.error is None and o.metadata is not None:
+                problem = problems[a.path]
+                if problem is not None:
+                    results.append(failure(a, problem))
+                    continue
+                sent += o.blocks_sent
+                results.append(Result(a, Outcome.DONE))
+            else:
+                assert o.error is not None
+                results.append(failure(a, o.error))
+        return sent
+
+    async def download(self, actions: list[Download]) -> tuple[list[Result], list[Download]]:
+        """Download the files in one batch (:mod:`client.transfer.download.batch`), each checked as
+        a single download checks one and recorded as it records it. Returns the results, and the
+        files the batch left to single downloads."""
+        f = self.folder
+        checks = await f.offload(_check_targets, f.root, f.state, actions)
+        todo = [a for a, ok in zip(actions, checks, strict=True) if ok]
+        results = [
+            _changed(a, f"{a.path} changed on disk since the last scan")
+            for a, ok in zip(actions, checks, strict=True)
+            if not ok
+        ]
+        if not todo:
+            return results, []
+        indexed: dict[str, list[BlockRecord]] = {a.path: [] for a in todo}
+
+        def on_block(file: BatchDownload, block: RemoteBlock, data: memoryview) -> None:
+            # one writer thread
+            indexed[file.remote_path].append(disk.index_block(block, xxhash.xxh3_64_hexdigest(data)))
+
+        def local_block(block: RemoteBlock) -> LocalBlock | None:
+            return disk.find_local_block(f.root, f.state, block)
+
+        try:
+            with f.status.transfer(f"{len(todo)} small files", "download"):
+                outcomes = await download_batch(
+                    f.client, self._targets(todo), local_blocks=local_block, on_block=on_block
+                )
+        except Unauthorized:
+            raise
+        except BaseException as err:
+            f.stray_temp_files = True
+            if not isinstance(err, TesseraError | OSError):
+                raise
+            return results + [failure(a, err) for a in todo], []
+        return await self._record_downloads(todo, outcomes, indexed, results, len(actions))
+
+    def _targets(self, todo: list[Download]) -> list[BatchDownload]:
+        f = self.folder
+        return [
+            BatchDownload(
+                a.path,
+                a.rev,
+                disk.fs_path(f.root, a.path),
+                check_target=functools.partial(
+                    _check_target, f.root, f.state, a.path, a.replaces, f.own_writes
+                ),
+                replace=a.replaces is not None,
+            )
+            for a in todo
+        ]
+
+    async def _record_downloads(
+        self,
+        todo: list[Download],
+        outcomes: list[BatchDownloadResult],
+        indexed: dict[str, list[BlockRecord]],
+        results: list[Result],
+        planned: int,
+    ) -> tuple[list[Result], list[Download]]:
+        rows: list[tuple[LocalEntry, list[BlockRecord], Node]] = []
+        singles = []
+        for a, r in zip(todo, outcomes, strict=True):
+            if r.fallback:
+                singles.append(a)
+            elif r.error is not None:
+                self.folder.stray_temp_files = True
+                if not isinstance(r.error, TesseraError | OSError | LocalChanged):
+                    raise r.error
+                results.append(failure(a, r.error))
+            elif r.page is None or r.page.content_hash != a.content_hash or r.stat is None:
+                message = f"revision {a.rev} of {a.path} does not have the content the feed announced"
+                results.append(report(Result(a, Outcome.FAILED, "internal", message)))
+            else:
+                entry = disk.downloaded_entry(a.path, a.content_hash, r.stat)
+                blocks = sorted(indexed[a.path], key=lambda b: b.idx)
+                rows.append((entry, blocks, Node(FILE, a.path, a.content_hash, a.rev)))
+                results.append(Result(a, Outcome.DONE))
+        await self.folder.offload(records.downloads, self.folder.state, rows)
+        log.info("downloaded %d of %d small files in one batch", len(rows), planned)
+        return results, singles
+
+
+def _changed(a: Upload | Download, message: str) -> Result:
+    return report(Result(a, Outcome.LOCAL_CHANGED, "local_changed", message))
 
 
 # -- helpers run in worker threads ------------------------------------------------------------
@@ -197,44 +214,6 @@ def small_files(
 
 def _check_files(root: Path, state: SyncState, uploads: list[Upload]) -> list[bool]:
     return [disk.file_matches(root, state, a.path, a.content_hash) for a in uploads]
-
-
-def _record_uploads(
-    state: SyncState, committed: list[tuple[Upload, Metadata]]
-) -> dict[str, tuple[_ex.Outcome, str, str] | None]:
-    """Record the committed uploads of a batch in one transaction, as :meth:`Executor._record_upload`
-    records one; per path None, or the outcome, code and message of a file that was not recorded
-    as uploaded."""
-    out: dict[str, tuple[_ex.Outcome, str, str] | None] = {}
-    with state.transaction():
-        for a, meta in committed:
-            if not meta.is_file or meta.content_hash is None or meta.rev is None:
-                out[a.path] = (
-                    _ex.Outcome.FAILED,
-                    "internal",
-                    f"the server answered the upload of {a.path} with a {meta.kind}",
-                )
-                continue
-            _record_remote_and_synced(
-                state, RemoteEntry(meta.path, FILE, meta.rev, meta.size, meta.content_hash)
-            )
-            if meta.content_hash != a.content_hash:
-                # the file changed between the scan and the upload: what was sent is recorded, the
-                # next scan sees the file as it is now
-                out[a.path] = (
-                    _ex.Outcome.LOCAL_CHANGED,
-                    "local_changed",
-                    f"{a.path} changed since the last scan; uploaded as it is now",
-                )
-            else:
-                out[a.path] = None
-    return out
-
-
-def _record_downloads(state: SyncState, records: list[tuple[LocalEntry, list[BlockRecord], Node]]) -> None:
-    with state.transaction():
-        for entry, blocks, node in records:
-            _record_download(state, entry, blocks, node)
 
 
 def _check_targets(root: Path, state: SyncState, downloads: list[Download]) -> list[bool]:

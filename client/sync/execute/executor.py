@@ -25,33 +25,31 @@ action is skipped with :attr:`Outcome.LOCAL_CHANGED` or
 and the plan then sees the change (possibly as a conflict).
 
 Uploads resume an interrupted session through the folder's
-:class:`~client.transfer.upload.journal.UploadJournal`; uploads and downloads of many small files
-go in batches (:mod:`client.sync.execute.batch`); a download copies the blocks a local file already holds
-(:meth:`SyncState.find_local_block`) instead of fetching them, and takes over
+:class:`~client.transfer.upload.journal.UploadJournal`; a download copies the blocks a local
+file already holds (:meth:`SyncState.find_local_block`) instead of fetching them, and takes over
 the blocks :mod:`client.sync.remote.prefetch` fetched while another device was still
-uploading the file. The single-file upload and download are in
-:mod:`client.sync.execute.single` (a mixin of :class:`Executor`); this module
-holds the dispatch of a plan's actions, its phases and their results.
+uploading the file. The executor holds its parts: :class:`SingleTransfers` (one file up or down,
+:mod:`client.sync.execute.single`), :class:`BatchTransfers` (many small files,
+:mod:`client.sync.execute.batch`) and :class:`RemoteDeleter`
+(:mod:`client.sync.execute.remote_delete`), all acting on one :class:`SyncedFolder`; this module
+holds the dispatch of a plan's actions and its phases. What each action came to is a
+:class:`~client.sync.execute.results.Result`; what it records, :mod:`client.sync.execute.records`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
-import errno
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from client.api.errors import FileChanged
 from client.sync.local import disk
 from client.sync.local.disk import LocalChanged
 from client.sync.local.ignore import IgnoreRules
 from client.sync.local.watch import OwnWrites
-from client.sync.plan.reconcile import (
+from client.sync.plan.actions import (
     Action,
     ConflictRename,
     DeleteLocal,
@@ -67,30 +65,24 @@ from client.sync.plan.reconcile import (
     Upload,
 )
 from client.sync.plan.tree import FILE, FOLDER, Node
-from client.sync.remote.feed import Offload, PendingUploads
+from client.sync.remote.feed import PendingUploads
+from client.sync.remote.prefetch import Prefetcher
 from client.sync.settings import SyncSettings
-from client.sync.state.database import LocalEntry, RemoteEntry, StateError, SyncState
+from client.sync.state.database import Offload, RemoteEntry, StateError, SyncState
 from client.sync.status import SyncStatus
 from client.transfer.concurrency import bounded_map
 from client.transfer.upload.journal import UploadJournal
 from protocol import paths
-from protocol.errors import (
-    AlreadyExists,
-    BadPath,
-    Conflict,
-    IsAFolder,
-    NotAFolder,
-    NotFound,
-    TesseraError,
-    Unauthorized,
-)
+from protocol.errors import AlreadyExists, TesseraError, Unauthorized
 
-from . import batch as batches
+from . import records
+from .batch import BATCH_FILES, BatchTransfers, small_files
+from .folder import SyncedFolder
 from .remote_delete import RemoteChanged, RemoteDeleter
-from .single import SingleTransfers, _record_remote_and_synced
+from .results import Outcome, Result, failure
+from .single import SingleTransfers
 
 if TYPE_CHECKING:
-    from client.sync.remote.prefetch import Prefetcher
     from client.transfer.client import TesseraClient
 
 log = logging.getLogger(__name__)
@@ -101,50 +93,7 @@ T = TypeVar("T")
 _SEQUENTIAL = (Phase.CASE_RENAME, Phase.SET_ASIDE, Phase.DELETE_FOLDERS)
 
 
-class Outcome(enum.Enum):
-    DONE = "done"
-    #: the disk is not what the plan expected: rescan, then plan again
-    LOCAL_CHANGED = "local_changed"
-    #: the server is not what the plan expected: pull, then plan again
-    REMOTE_CHANGED = "remote_changed"
-    #: failed (network, server, disk); retried later
-    FAILED = "failed"
-    #: the server refuses it for good (e.g. a name it does not accept): reported, not retried
-    REFUSED = "refused"
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    action: Action
-    outcome: Outcome
-    code: str = ""
-    message: str = ""
-
-
-def action_name(action: Action) -> str:
-    return type(action).__name__
-
-
-def _classify(err: BaseException) -> tuple[Outcome, str]:
-    """The outcome of an action that raised ``err`` (and the error code to report)."""
-    if isinstance(err, (LocalChanged, FileChanged, FileExistsError, FileNotFoundError, NotADirectoryError)):
-        return Outcome.LOCAL_CHANGED, getattr(err, "code", "") or "local_changed"
-    if isinstance(err, RemoteChanged):
-        return Outcome.REMOTE_CHANGED, "remote_changed"
-    if isinstance(err, (Conflict, AlreadyExists, NotFound, NotAFolder, IsAFolder)):
-        return Outcome.REMOTE_CHANGED, err.code
-    if isinstance(err, BadPath):
-        return Outcome.REFUSED, err.code
-    if isinstance(err, TesseraError):
-        return Outcome.FAILED, err.code
-    if isinstance(err, StateError):
-        return Outcome.FAILED, "state_error"
-    if isinstance(err, OSError):
-        return Outcome.FAILED, errno.errorcode.get(err.errno or 0, "os_error")
-    raise err
-
-
-class Executor(SingleTransfers):
+class Executor:
     """Runs plans for one synced folder (see the module docstring)."""
 
     def __init__(
@@ -163,23 +112,24 @@ class Executor(SingleTransfers):
         own_writes: OwnWrites | None = None,
         prefetcher: Prefetcher | None = None,
     ) -> None:
-        self.root = root
-        self.state = state
-        self.client = client
+        self.folder = SyncedFolder(root, state, client, status, pending, offload, own_writes)
         self.settings = settings
-        self.status = status
-        self.pending = pending
         self._rules = rules
-        self._offload = offload
-        self._journal = journal
-        self._own_writes = own_writes
-        self._prefetcher = prefetcher
+        self.single = SingleTransfers(self.folder, journal, prefetcher)
+        self.batch = BatchTransfers(self.folder)
         self._deleter = RemoteDeleter(client, state, offload, device)
-        #: a download failed: its temp file may have been carried off (a folder renamed under it)
-        #: where the download could not remove it; the daemon sweeps them before its next scan
-        self.stray_temp_files = False
         #: transfers at once over every run of this executor (a round and the runs beside it)
         self._transfer_slots = asyncio.Semaphore(settings.transfers)
+
+    @property
+    def stray_temp_files(self) -> bool:
+        """A download failed: its temp file may have been carried off (a folder renamed under it)
+        where the download could not remove it; the daemon sweeps them before its next scan."""
+        return self.folder.stray_temp_files
+
+    @stray_temp_files.setter
+    def stray_temp_files(self, value: bool) -> None:
+        self.folder.stray_temp_files = value
 
     async def run(self, actions: Sequence[Action]) -> list[Result]:
         """Run the actions phase by phase; one result per action (Unauthorized stops everything)."""
@@ -224,36 +174,18 @@ class Executor(SingleTransfers):
         except Unauthorized:
             raise
         except (TesseraError, OSError, LocalChanged, RemoteChanged, StateError) as err:
-            outcome, code = _classify(err)
-            message = getattr(err, "message", None) or str(err)
-            return self._report(Result(action, outcome, code, message))
+            return failure(action, err)
         return Result(action, Outcome.DONE)
 
-    @staticmethod
-    def _report(result: Result) -> Result:
-        level = (
-            logging.INFO
-            if result.outcome in (Outcome.LOCAL_CHANGED, Outcome.REMOTE_CHANGED)
-            else logging.WARNING
-        )
-        log.log(
-            level,
-            "%s %s: %s (%s)",
-            action_name(result.action),
-            result.action.path,
-            result.message,
-            result.code,
-        )
-        return result
-
     async def _do(self, a: Action) -> None:  # noqa: C901 - one branch per action type
+        f = self.folder
         if isinstance(a, Upload):
             await self._upload(a)
         elif isinstance(a, Download):
             await self._download(a)
         elif isinstance(a, MkdirLocal):
-            entry = await self._offload(disk.make_folder, self.root, a.path)
-            await self._offload(_record_local_and_synced, self.state, entry, Node(FOLDER, a.path))
+            entry = await f.offload(disk.make_folder, f.root, a.path)
+            await f.offload(records.local_and_synced, f.state, entry, Node(FOLDER, a.path))
             log.info("created folder %s", a.path)
         elif isinstance(a, MkdirRemote):
             await self._mkdir_remote(a)
@@ -262,25 +194,31 @@ class Executor(SingleTransfers):
         elif isinstance(a, DeleteRemote):
             await self._delete_remote(a)
         elif isinstance(a, MoveLocal):
-            await self._offload(disk.rename, self.root, a.src, a.dst, a.kind)
-            await self._offload(_move_in, self.state, ("local", "synced"), a.src, a.dst)
+            await f.offload(disk.rename, f.root, a.src, a.dst, a.kind)
+            await f.offload(records.move_in, f.state, ("local", "synced"), a.src, a.dst)
             log.info("moved %s to %s", a.src, a.dst)
         elif isinstance(a, MoveRemote):
-            meta = await self.client.move(a.src, a.dst)
-            await self._offload(_move_in, self.state, ("remote", "synced"), a.src, meta.path)
+            meta = await f.client.move(a.src, a.dst)
+            await f.offload(records.move_in, f.state, ("remote", "synced"), a.src, meta.path)
             log.info("moved %s to %s on the server", a.src, meta.path)
         elif isinstance(a, ConflictRename):
-            await self._offload(disk.rename, self.root, a.path, a.new_path, a.kind)
-            await self._offload(_move_in, self.state, ("local",), a.path, a.new_path)
+            await f.offload(disk.rename, f.root, a.path, a.new_path, a.kind)
+            await f.offload(records.move_in, f.state, ("local",), a.path, a.new_path)
             log.warning("conflict: %s changed on both sides; the local version is now %s", a.path, a.new_path)
         elif isinstance(a, RecordSynced):
-            await self._offload(self.state.record_synced, a.node)
+            await f.offload(f.state.record_synced, a.node)
         elif isinstance(a, ForgetSynced):
-            await self._offload(self.state.forget_synced, a.path)
+            await f.offload(f.state.forget_synced, a.path)
         else:
             raise TypeError(f"unknown action {a!r}")
 
     # -- transfers ---------------------------------------------------------------------------------
+
+    async def _upload(self, a: Upload) -> None:
+        await self.single.upload(a)
+
+    async def _download(self, a: Download) -> None:
+        await self.single.download(a)
 
     async def _transfers(self, actions: Sequence[Action]) -> list[Result]:
         books = [a for a in actions if isinstance(a, RecordSynced | ForgetSynced)]
@@ -288,19 +226,15 @@ class Executor(SingleTransfers):
         rest = [a for a in actions if not isinstance(a, RecordSynced | ForgetSynced)]
         uploads = [a for a in rest if isinstance(a, Upload)]
         downloads = [a for a in rest if isinstance(a, Download)]
-        small, small_dl = await self._offload(batches.small_files, self.state, uploads, downloads)
+        small, small_dl = await self.folder.offload(small_files, self.folder.state, uploads, downloads)
         batched: list[Upload] = small if len(small) >= self.settings.batch_min else []
         batched_dl: list[Download] = small_dl if len(small_dl) >= self.settings.batch_min else []
         in_batch = set(batched) | set(batched_dl)
         singles = [a for a in rest if a not in in_batch]
         jobs: list[Callable[[], Awaitable[list[Result]]]] = [
-            (lambda chunk=chunk: batches.upload_small(self, chunk))
-            for chunk in _chunks(batched, batches.BATCH_FILES)
+            (lambda chunk=chunk: self.batch.upload(chunk)) for chunk in _chunks(batched, BATCH_FILES)
         ]
-        jobs += [
-            (lambda chunk=chunk: batches.download_small(self, chunk))
-            for chunk in _chunks(batched_dl, batches.BATCH_FILES)
-        ]
+        jobs += [(lambda chunk=chunk: self._download_batch(chunk)) for chunk in _chunks(batched_dl, BATCH_FILES)]
         jobs += [(lambda a=a: self._single(a)) for a in singles]
         out: list[Result] = []
 
@@ -311,9 +245,16 @@ class Executor(SingleTransfers):
         await bounded_map(jobs, run, limit=self.settings.transfers)
         return results + out
 
+    async def _download_batch(self, actions: list[Download]) -> list[Result]:
+        """A batch of small downloads; the files the batch leaves to single downloads follow it."""
+        results, singles = await self.batch.download(actions)
+        for a in singles:
+            results.append(await self._one(a))
+        return results
+
     async def _bookkeeping(self, actions: list[Action]) -> list[Result]:
         """Synced-tree records (no I/O but SQLite): all in one worker-thread call."""
-        await self._offload(_record_all, self.state, actions)
+        await self.folder.offload(records.bookkeeping, self.folder.state, actions)
         return [Result(a, Outcome.DONE) for a in actions]
 
     async def _single(self, action: Action) -> list[Result]:
@@ -322,57 +263,43 @@ class Executor(SingleTransfers):
     # -- folders and deletions ---------------------------------------------------------------------
 
     async def _mkdir_remote(self, a: MkdirRemote) -> None:
+        f = self.folder
         try:
-            meta = await self.client.mkdir(a.path)
+            meta = await f.client.mkdir(a.path)
         except AlreadyExists:
-            meta = await self.client.meta(a.path)  # created elsewhere meanwhile: fine if a folder
+            meta = await f.client.meta(a.path)  # created elsewhere meanwhile: fine if a folder
             if not meta.is_folder:
                 raise
-        await self._offload(_record_remote_and_synced, self.state, RemoteEntry(meta.path, FOLDER))
+        await f.offload(records.remote_and_synced, f.state, RemoteEntry(meta.path, FOLDER))
         log.info("created folder %s on the server", meta.path)
 
     async def _delete_remote(self, a: DeleteRemote) -> None:
         await self._deleter.delete(a)
-        await self._offload(_forget_subtree, self.state, ("remote", "synced"), a.path)
+        await self.folder.offload(records.forget_subtree, self.folder.state, ("remote", "synced"), a.path)
         log.info("deleted %s on the server", a.path)
 
     async def _delete_local(self, a: DeleteLocal) -> None:
+        f = self.folder
         if a.kind == FILE:
-            await self._offload(disk.delete_file, self.root, self.state, a.path, a.content_hash)
+            await f.offload(disk.delete_file, f.root, f.state, a.path, a.content_hash)
         else:
-            kept = await self._offload(disk.delete_folder, self.root, a.path, self._rules())
+            kept = await f.offload(disk.delete_folder, f.root, a.path, self._rules())
             if kept is not None:
                 # only ignored entries are left in it: they and the folder stay, the folder
                 # becomes a new local folder (and is created on the server again)
-                await self._offload(self.state.forget_synced, a.path)
+                await f.offload(f.state.forget_synced, a.path)
                 log.warning(
                     "kept folder %s: it holds entries .tesseraignore keeps out of sync (%s)",
                     a.path,
                     ", ".join(kept.names[:5]),
                 )
                 return
-        await self._offload(_forget_entry, self.state, a.path)
+        await f.offload(records.forget_entry, f.state, a.path)
         log.info("deleted %s", a.path)
-
-
-# -- small helpers run in worker threads --------------------------------------------------------------
 
 
 def _chunks(items: list[T], size: int) -> list[list[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def _record_all(state: SyncState, actions: list[Action]) -> None:
-    for a in actions:
-        if isinstance(a, RecordSynced):
-            state.record_synced(a.node)
-        elif isinstance(a, ForgetSynced):
-            state.forget_synced(a.path)
-
-
-def _record_local_and_synced(state: SyncState, entry: LocalEntry, node: Node) -> None:
-    state.put_local(entry)
-    state.record_synced(node)
 
 
 def _deferrable_mkdirs(actions: Sequence[Action]) -> set[Action]:
@@ -399,18 +326,3 @@ def _deferrable_mkdirs(actions: Sequence[Action]) -> set[Action]:
     # a folder created in its phase needs every folder above it there first
     needed = {paths.path_key(p) for a in mkdirs if a not in deferred for p in paths.ancestors(a.path)}
     return {a for a in deferred if a.key not in needed}
-
-
-def _forget_entry(state: SyncState, path: str) -> None:
-    state.delete("local", path)
-    state.forget_synced(path)
-
-
-def _forget_subtree(state: SyncState, trees: tuple[str, ...], path: str) -> None:
-    for tree in trees:
-        state.delete(tree, path, subtree=True)  # type: ignore[arg-type]
-
-
-def _move_in(state: SyncState, trees: tuple[str, ...], src: str, dst: str) -> None:
-    for tree in trees:
-        state.move(tree, src, dst)  # type: ignore[arg-type]

@@ -11,9 +11,6 @@ local file already holds (:meth:`SyncState.find_local_block
 :mod:`client.sync.remote.prefetch` fetched while another device was still uploading
 the file, and replaces the local file only if it is still what the plan
 expected. Each records its result in the trees once it took effect.
-
-:class:`SingleTransfers` is a mixin of the executor; the executor's attributes
-it uses are declared on it.
 """
 
 from __future__ import annotations
@@ -21,56 +18,47 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from client.api.models import Metadata, RemoteBlock
 from client.sync.local import disk
-from client.sync.local.disk import LocalChanged
 from client.sync.local.scan import scanned_hash
-from client.sync.local.watch import OwnWrites
-from client.sync.plan.reconcile import Download, Upload
+from client.sync.plan.actions import Download, Upload
 from client.sync.plan.tree import FILE, Node
-from client.sync.remote.feed import Offload, PendingUploads
-from client.sync.state.database import BlockRecord, LocalEntry, RemoteEntry, SyncState
-from client.sync.status import SyncStatus
+from client.sync.remote.prefetch import Prefetcher
+from client.sync.state.database import BlockRecord
 from client.transfer.download.file import LocalBlock, download_file
 from client.transfer.upload.journal import UploadJournal
 from protocol.errors import TesseraError
 
-if TYPE_CHECKING:
-    from client.sync.remote.prefetch import Prefetcher
-    from client.transfer.client import TesseraClient
+from . import records
+from .folder import SyncedFolder
 
 log = logging.getLogger(__name__)
 
 
 class SingleTransfers:
-    """Uploads and downloads one file (see the module docstring); mixed into the executor."""
+    """Uploads and downloads one file at a time in ``folder`` (see the module docstring).
 
-    # -- what the executor provides -------------------------------------------------------------------
+    ``journal`` resumes interrupted uploads; ``prefetcher`` hands over what it staged.
+    """
 
-    root: Path
-    state: SyncState
-    client: TesseraClient
-    status: SyncStatus
-    pending: PendingUploads
-    stray_temp_files: bool
-    _offload: Offload
-    _journal: UploadJournal | None
-    _own_writes: OwnWrites | None
-    _prefetcher: Prefetcher | None
+    def __init__(
+        self, folder: SyncedFolder, journal: UploadJournal | None = None, prefetcher: Prefetcher | None = None
+    ) -> None:
+        self.folder = folder
+        self._journal = journal
+        self._prefetcher = prefetcher
 
-    # -- uploads and downloads ------------------------------------------------------------------------
-
-    async def _upload(self, a: Upload) -> None:
-        await self._offload(disk.check_file, self.root, self.state, a.path, a.content_hash)
+    async def upload(self, a: Upload) -> None:
+        f = self.folder
+        await f.offload(disk.check_file, f.root, f.state, a.path, a.content_hash)
         # the scan's block hashes: the upload hashes the file again only if it changed since
-        known = await self._offload(scanned_hash, self.state, a.path, a.content_hash)
+        known = await f.offload(scanned_hash, f.state, a.path, a.content_hash)
         mode = "add" if a.parent_rev is None else "update"
-        self.pending.started_here(a.path)
-        with self.status.transfer(a.path, "upload") as progress:
-            result = await self.client.upload_file(
-                disk.fs_path(self.root, a.path),
+        f.pending.started_here(a.path)
+        with f.status.transfer(a.path, "upload") as progress:
+            result = await f.client.upload_file(
+                disk.fs_path(f.root, a.path),
                 a.path,
                 mode=mode,
                 parent_rev=a.parent_rev,
@@ -90,19 +78,15 @@ class SingleTransfers:
         )
 
     async def _record_upload(self, a: Upload, meta: Metadata) -> None:
-        if not meta.is_file or meta.content_hash is None or meta.rev is None:
-            raise TesseraError(f"the server answered the upload of {a.path} with a {meta.kind}")
-        remote = RemoteEntry(meta.path, FILE, meta.rev, meta.size, meta.content_hash)
-        await self._offload(_record_remote_and_synced, self.state, remote)
-        if meta.content_hash != a.content_hash:
-            # the file changed between the scan and the upload: what was sent is recorded, the
-            # next scan sees the file as it is now
-            raise LocalChanged(f"{a.path} changed since the last scan; uploaded as it is now")
+        remote = records.committed_entry(a, meta)
+        await self.folder.offload(records.remote_and_synced, self.folder.state, remote)
+        records.check_uploaded_as_scanned(a, meta)
 
-    async def _download(self, a: Download) -> None:
+    async def download(self, a: Download) -> None:
+        f = self.folder
         # a quick look first (no hashing: check_target below checks fully right before the rename)
-        await self._offload(disk.check_file, self.root, self.state, a.path, a.replaces, rehash=False)
-        target = disk.fs_path(self.root, a.path)
+        await f.offload(disk.check_file, f.root, f.state, a.path, a.replaces, rehash=False)
+        target = disk.fs_path(f.root, a.path)
         indexed: list[BlockRecord] = []
         lock = threading.Lock()
 
@@ -112,26 +96,26 @@ class SingleTransfers:
                 indexed.append(record)
 
         def local_block(block: RemoteBlock) -> LocalBlock | None:
-            return disk.find_local_block(self.root, self.state, block)
+            return disk.find_local_block(f.root, f.state, block)
 
         def check_target(_path: Path) -> None:
             """Right before the rename: the local file is still what the plan expected; the
             watcher's event for the rename is ours (no rescan, no re-hash of what we wrote)."""
-            disk.check_file(self.root, self.state, a.path, a.replaces)
-            if self._own_writes is not None:
-                self._own_writes.note(target)
+            disk.check_file(f.root, f.state, a.path, a.replaces)
+            if f.own_writes is not None:
+                f.own_writes.note(target)
 
         # blocks fetched while another device was still uploading the file
         staged = await self._prefetcher.take(a.path, a.content_hash) if self._prefetcher is not None else None
         try:
-            with self.status.transfer(a.path, "download") as progress:
+            with f.status.transfer(a.path, "download") as progress:
                 result = await download_file(
-                    self.client,
+                    f.client,
                     a.path,
                     target,
                     rev=a.rev,
                     progress=progress,
-                    concurrency=self.client.transfer_concurrency,
+                    concurrency=f.client.transfer_concurrency,
                     local_blocks=local_block,
                     on_block=on_block,
                     check_target=check_target,
@@ -139,16 +123,14 @@ class SingleTransfers:
                     staged=staged,
                 )
         except BaseException:
-            self.stray_temp_files = True
+            f.stray_temp_files = True
             raise
         if result.content_hash != a.content_hash:
             raise TesseraError(f"revision {a.rev} of {a.path} does not have the content the feed announced")
         assert result.stat is not None
         entry = disk.downloaded_entry(a.path, a.content_hash, result.stat)
         blocks = sorted(indexed, key=lambda b: b.idx)
-        await self._offload(
-            _record_download, self.state, entry, blocks, Node(FILE, a.path, a.content_hash, a.rev)
-        )
+        await f.offload(records.download, f.state, entry, blocks, Node(FILE, a.path, a.content_hash, a.rev))
         log.info(
             "downloaded %s (rev %d; %d of %d blocks copied from local files)",
             a.path,
@@ -156,16 +138,3 @@ class SingleTransfers:
             result.blocks_copied,
             len(blocks),
         )
-
-
-# -- small helpers run in worker threads --------------------------------------------------------------
-
-
-def _record_remote_and_synced(state: SyncState, remote: RemoteEntry) -> None:
-    state.put_remote(remote)
-    state.record_synced(remote.node())
-
-
-def _record_download(state: SyncState, entry: LocalEntry, blocks: list[BlockRecord], node: Node) -> None:
-    state.put_local(entry, blocks)
-    state.record_synced(node)

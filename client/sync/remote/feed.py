@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from client.api.models import Metadata
 from client.sync.plan.tree import is_under
-from client.sync.state.database import META_CURSOR, SyncState
+from client.sync.state.database import META_CURSOR, Offload, SyncState
 from protocol import paths
 from protocol.errors import CursorReset
 
@@ -31,9 +31,6 @@ if TYPE_CHECKING:
     from client.transfer.client import TesseraClient
 
 log = logging.getLogger(__name__)
-
-#: runs a blocking call in a worker thread
-Offload = Callable[..., Awaitable[Any]]
 
 #: a pending upload not heard of for this long is forgotten (the server's session lifetime)
 PENDING_TTL = 24 * 3600.0

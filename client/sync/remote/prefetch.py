@@ -40,16 +40,16 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from client.api.incoming import IncomingUpload
 from client.api.models import RemoteBlock
 from client.sync.local import disk
 from client.sync.local.ignore import IgnoreRules
 from client.sync.plan.tree import FILE
-from client.sync.state.database import SyncState
+from client.sync.state.database import Offload, SyncState
 from client.transfer.download.staged import StagedBlock, StagedPart
 from client.transfer.download.temp import BlockSink, TempFile
 from protocol import paths
@@ -79,9 +79,6 @@ KEEP_AFTER_GONE = 120.0
 FETCHES = 4
 #: failed fetches of one block before the prefetch leaves it to the download
 BLOCK_ATTEMPTS = 2
-
-Offload = Callable[..., Awaitable[Any]]
-
 
 class _Staging:
     """One pending upload being staged."""

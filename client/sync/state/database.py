@@ -29,7 +29,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,9 @@ from .schema import (
 
 META_CURSOR = "cursor"
 META_DEVICE = "device"
+
+#: runs a blocking call (these methods, a disk operation) on the daemon's worker threads
+Offload = Callable[..., Awaitable[Any]]
 
 
 class SyncState:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from client import TesseraClient
-from client.sync.execute.executor import Executor, Outcome, _deferrable_mkdirs
+from client.sync.execute.executor import Executor, _deferrable_mkdirs
+from client.sync.execute.results import Outcome
 from client.sync.local.ignore import IgnoreRules
 from client.sync.local.scan import scan
 from client.sync.local.watch import OwnWrites

@@ -8,7 +8,7 @@ import logging
 import os
 import time
 
-from client.sync.execute.executor import Outcome
+from client.sync.execute.results import Outcome
 from client.sync.local.scan import scan, scanned_hash
 from client.sync.plan.reconcile import Upload
 from client.transfer.filehash import hash_file
