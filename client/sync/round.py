@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from client.transfer.concurrency import Offload
 from protocol import paths
 from protocol.errors import TesseraError, Unauthorized
 
@@ -53,7 +54,7 @@ from .remote.feed import PendingUploads, pull
 from .remote.prefetch import Prefetcher
 from .schedule import Timers, Wishes
 from .settings import FolderFiles, SyncSettings
-from .state.database import META_CURSOR, Offload, SyncState
+from .state.database import META_CURSOR, SyncState
 from .status import IDLE, OFFLINE, PULLING, SCANNING, SYNCING, WAITING, ActionError, SyncStatus
 
 if TYPE_CHECKING:

@@ -1,15 +1,18 @@
-"""Running a bounded number of transfers at once."""
+"""Running a bounded number of transfers at once, and blocking calls in worker threads."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 _DONE = object()
+
+#: runs a blocking call in a worker thread (e.g. the sync daemon's: SQLite, disk operations)
+Offload = Callable[..., Awaitable[Any]]
 
 
 def first_error(group: BaseExceptionGroup) -> BaseException:

@@ -68,9 +68,9 @@ from client.sync.plan.tree import FILE, FOLDER, Node
 from client.sync.remote.feed import PendingUploads
 from client.sync.remote.prefetch import Prefetcher
 from client.sync.settings import SyncSettings
-from client.sync.state.database import Offload, RemoteEntry, StateError, SyncState
+from client.sync.state.database import RemoteEntry, StateError, SyncState
 from client.sync.status import SyncStatus
-from client.transfer.concurrency import bounded_map
+from client.transfer.concurrency import Offload, bounded_map
 from client.transfer.upload.journal import UploadJournal
 from protocol import paths
 from protocol.errors import AlreadyExists, TesseraError, Unauthorized

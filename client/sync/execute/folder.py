@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 from client.sync.local.watch import OwnWrites
 from client.sync.remote.feed import PendingUploads
-from client.sync.state.database import Offload, SyncState
+from client.sync.state.database import SyncState
 from client.sync.status import SyncStatus
+from client.transfer.concurrency import Offload
 
 if TYPE_CHECKING:
     from client.transfer.client import TesseraClient

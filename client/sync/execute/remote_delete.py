@@ -32,7 +32,8 @@ from client.api.models import Metadata
 from client.sync.plan.actions import DeleteRemote
 from client.sync.plan.conflict import conflicted_name
 from client.sync.plan.tree import FILE, is_under
-from client.sync.state.database import META_CURSOR, Offload, SyncState
+from client.sync.state.database import META_CURSOR, SyncState
+from client.transfer.concurrency import Offload
 from protocol import paths
 from protocol.errors import Conflict, NotFound, ProtocolError
 from protocol.hashing import BlockHash

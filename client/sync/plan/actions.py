@@ -1,20 +1,22 @@
-"""The actions the reconciler (:mod:`client.sync.plan.reconcile`) plans, and their phases.
+"""The actions the reconciler (:mod:`client.sync.plan.reconcile`) plans, their phases, and the
+order a plan lists them in.
 
 Each action is a frozen value naming what to do and the paths valid when it
 runs; its docstring says what the executor records in the trees after it
-succeeds. Actions run in :class:`Phase` order.
+succeeds. Actions run in :class:`Phase` order (:func:`ordered`).
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
 from protocol import paths
 from protocol.hashing import content_hash
 
-from .tree import FILE, Kind, Node
+from .tree import FILE, FOLDER, Kind, Node, key_depth, key_parent
 
 #: content hash of the empty file: empty files are never paired as moves
 EMPTY_CONTENT_HASH = content_hash([])
@@ -211,3 +213,35 @@ class ForgetSynced(_FixedPhase):
 
     PHASE: ClassVar[Phase] = Phase.TRANSFER
     path: str
+
+
+def collapse_remote_deletes(actions: Iterable[Action]) -> list[Action]:
+    """Drop remote deletions (and synced bookkeeping) already covered by deleting a remote folder."""
+    actions = list(actions)
+    folders = {a.key for a in actions if isinstance(a, DeleteRemote) and a.kind == FOLDER}
+
+    def covered(key: str) -> bool:
+        k = key_parent(key)
+        while k != paths.ROOT:
+            if k in folders:
+                return True
+            k = key_parent(k)
+        return False
+
+    return [a for a in actions if not (isinstance(a, DeleteRemote | ForgetSynced) and covered(a.key))]
+
+
+def _sort_key(action: Action) -> tuple[int, int, str, str]:
+    phase = action.phase
+    depth = key_depth(action.key)
+    if phase in (Phase.CASE_RENAME, Phase.MKDIR):
+        order = depth
+    elif phase == Phase.DELETE_FOLDERS:
+        order = -depth
+    else:
+        order = 0
+    return phase, order, action.key, type(action).__name__
+
+
+def ordered(actions: list[Action]) -> list[Action]:
+    return sorted(actions, key=_sort_key)

@@ -52,11 +52,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from protocol import paths
 
+from . import rules
 from .actions import (
     EMPTY_CONTENT_HASH,
     Action,
@@ -72,9 +71,11 @@ from .actions import (
     Phase,
     RecordSynced,
     Upload,
+    collapse_remote_deletes,
+    ordered,
 )
 from .conflict import conflicted_name
-from .tree import FILE, FOLDER, Node, Tree, is_under, key_depth, key_parent, same_content
+from .tree import FILE, Node, Tree, is_under, key_depth, key_parent, same_content
 
 __all__ = [
     "Action",
@@ -115,96 +116,13 @@ def plan(
     return _Planner(local, remote, synced, device=device, today=today).run()
 
 
-def _index(tree: Tree) -> dict[str, Node]:
-    """Key the nodes by their own path key, adding implied parent folders."""
-    out: dict[str, Node] = {}
-    for node in tree.values():
-        out[node.key] = node
-    for node in list(out.values()):
-        for folder in paths.ancestors(node.path):
-            out.setdefault(paths.path_key(folder), Node(FOLDER, folder))
-    return out
-
-
-def _changed_ancestors(side: Mapping[str, Node], synced: Mapping[str, Node]) -> set[str]:
-    """Keys of the folders that have, somewhere below them, an entry new or changed on ``side``."""
-    out: set[str] = set()
-    for key, node in side.items():
-        if not same_content(node, synced.get(key)):
-            k = key_parent(key)
-            while k != paths.ROOT and k not in out:
-                out.add(k)
-                k = key_parent(k)
-    return out
-
-
-# symbolic per-key operations, rendered into actions once all paths are known
-_DEL_L, _DEL_R, _UP, _DOWN, _MKDIR_L, _MKDIR_R, _FORGET = (
-    "delete_local",
-    "delete_remote",
-    "upload",
-    "download",
-    "mkdir_local",
-    "mkdir_remote",
-    "forget",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class _Decision:
-    target: Node | None  # the entry both sides end with (None: none)
-    ops: tuple[str, ...]
-
-
-def _decide(L: Node | None, R: Node | None, S: Node | None, survivors: bool) -> _Decision:
-    """The three-way decision for one key, once conflicts were set aside."""
-    if same_content(L, R):
-        if L is None:
-            return _Decision(None, (_FORGET,) if S is not None else ())
-        return _Decision(R, ())
-    if same_content(R, S):  # only the local side changed
-        return _push(L, R, survivors)
-    if same_content(L, S):  # only the remote side changed
-        return _pull(R, L, survivors)
-    # both changed, differently: a deletion loses against a change
-    if L is None:
-        return _pull(R, L, survivors)
-    if R is None:
-        return _push(L, R, survivors)
-    raise AssertionError(f"unresolved conflict at {L.path!r}")  # set aside before deciding
-
-
-def _push(L: Node | None, R: Node | None, survivors: bool) -> _Decision:
-    """Make the remote side look like the local side."""
-    if L is None:
-        assert R is not None
-        if R.is_folder and survivors:  # deleted locally, but something inside must stay
-            return _Decision(R, (_MKDIR_L,))
-        return _Decision(None, (_DEL_R,))
-    ops = [_DEL_R] if R is not None and R.kind != L.kind else []
-    ops.append(_UP if L.is_file else _MKDIR_R)
-    return _Decision(L, tuple(ops))
-
-
-def _pull(R: Node | None, L: Node | None, survivors: bool) -> _Decision:
-    """Make the local side look like the remote side."""
-    if R is None:
-        assert L is not None
-        if L.is_folder and survivors:  # deleted remotely, but something inside must stay
-            return _Decision(L, (_MKDIR_R,))
-        return _Decision(None, (_DEL_L,))
-    ops = [_DEL_L] if L is not None and L.kind != R.kind else []
-    ops.append(_DOWN if R.is_file else _MKDIR_L)
-    return _Decision(R, tuple(ops))
-
-
 class _Planner:
     """One planning run; the steps are methods so that each stays small."""
 
     def __init__(self, local: Tree, remote: Tree, synced: Tree, *, device: str, today: dt.date) -> None:
-        self.L = _index(local)
-        self.R = _index(remote)
-        self.S = _index(synced)
+        self.L = rules.index(local)
+        self.R = rules.index(remote)
+        self.S = rules.index(synced)
         self.device = device
         self.today = today
         #: final display name of keys present on both sides with the same kind
@@ -212,7 +130,7 @@ class _Planner:
         #: keys whose display case is renamed, and on which side ("local" / "remote")
         self.case_side: dict[str, str] = {}
         self.set_aside: dict[str, str] = {}  # key -> conflicted-copy path
-        self.decisions: dict[str, _Decision] = {}
+        self.decisions: dict[str, rules.Decision] = {}
         #: destinations of detected moves (their synced entry arrives with the move)
         self.moved: set[str] = set()
         self._cur: dict[tuple[int, str], str] = {}
@@ -225,14 +143,14 @@ class _Planner:
         self._decide_all()
         actions += self._detect_moves()
         actions += self._render()
-        return _ordered(_collapse_remote_deletes(actions))
+        return ordered(collapse_remote_deletes(actions))
 
     # -- step 1: conflicts ---------------------------------------------------
 
     def _find_conflicts(self) -> list[str]:
         """Keys where both sides changed differently: the local entry will be set aside."""
-        local_kept = _changed_ancestors(self.L, self.S)
-        remote_kept = _changed_ancestors(self.R, self.S)
+        local_kept = rules.changed_ancestors(self.L, self.S)
+        remote_kept = rules.changed_ancestors(self.R, self.S)
         out = []
         for key in sorted(self.L.keys() & self.R.keys(), key=_depth_order):
             L, R, S = self.L[key], self.R[key], self.S.get(key)
@@ -312,7 +230,7 @@ class _Planner:
         keys = self.L.keys() | self.R.keys() | self.S.keys()
         keep_folder: set[str] = set()
         for key in sorted(keys, key=_depth_order, reverse=True):
-            d = _decide(self.L.get(key), self.R.get(key), self.S.get(key), key in keep_folder)
+            d = rules.decide(self.L.get(key), self.R.get(key), self.S.get(key), key in keep_folder)
             self.decisions[key] = d
             if d.target is not None:
                 keep_folder.add(key_parent(key))
@@ -334,7 +252,7 @@ class _Planner:
         """Pair deleted synced files with new files of the same content on the same side."""
         actions: list[Action] = []
         for side in ("local", "remote"):
-            src_op, dst_op = (_DEL_R, _UP) if side == "local" else (_DEL_L, _DOWN)
+            src_op, dst_op = (rules.DEL_R, rules.UP) if side == "local" else (rules.DEL_L, rules.DOWN)
             moved_tree = self.L if side == "local" else self.R
             other = self.R if side == "local" else self.L
             srcs: dict[str, list[str]] = defaultdict(list)
@@ -356,8 +274,8 @@ class _Planner:
 
     def _move(self, side: str, src: str, dst: str, h: str) -> list[Action]:
         S = self.S[src]
-        self.decisions[src] = _Decision(None, ())
-        self.decisions[dst] = _Decision(self.decisions[dst].target, ())
+        self.decisions[src] = rules.Decision(None, ())
+        self.decisions[dst] = rules.Decision(self.decisions[dst].target, ())
         self.moved.add(dst)
         dst_path = self._final_path(dst)
         if side == "local":
@@ -391,25 +309,25 @@ class _Planner:
         L, R, S = self.L.get(key), self.R.get(key), self.S.get(key)
         out: list[Action] = []
         for op in d.ops:
-            if op == _DEL_L:
+            if op == rules.DEL_L:
                 assert L is not None
                 out.append(DeleteLocal(self._cur_path(self.L, key), L.kind, L.content_hash))
-            elif op == _DEL_R:
+            elif op == rules.DEL_R:
                 assert R is not None
                 out.append(DeleteRemote(self._cur_path(self.R, key), R.kind))
-            elif op == _UP:
+            elif op == rules.UP:
                 assert L is not None and L.content_hash is not None
                 parent_rev = R.rev if R is not None and R.is_file else None
                 out.append(Upload(self._final_path(key), L.content_hash, parent_rev))
-            elif op == _DOWN:
+            elif op == rules.DOWN:
                 assert R is not None and R.content_hash is not None and R.rev is not None
                 replaces = L.content_hash if L is not None and L.is_file else None
                 out.append(Download(self._final_path(key), R.content_hash, R.rev, replaces))
-            elif op == _MKDIR_L:
+            elif op == rules.MKDIR_L:
                 out.append(MkdirLocal(self._final_path(key)))
-            elif op == _MKDIR_R:
+            elif op == rules.MKDIR_R:
                 out.append(MkdirRemote(self._final_path(key)))
-            elif op == _FORGET:
+            elif op == rules.FORGET:
                 assert S is not None
                 out.append(ForgetSynced(S.path))
         if d.target is not None and not d.ops and key not in self.moved:
@@ -437,35 +355,3 @@ class _Planner:
 
 def _depth_order(key: str) -> tuple[int, str]:
     return key_depth(key), key
-
-
-def _collapse_remote_deletes(actions: Iterable[Action]) -> list[Action]:
-    """Drop remote deletions (and synced bookkeeping) already covered by deleting a remote folder."""
-    actions = list(actions)
-    folders = {a.key for a in actions if isinstance(a, DeleteRemote) and a.kind == FOLDER}
-
-    def covered(key: str) -> bool:
-        k = key_parent(key)
-        while k != paths.ROOT:
-            if k in folders:
-                return True
-            k = key_parent(k)
-        return False
-
-    return [a for a in actions if not (isinstance(a, DeleteRemote | ForgetSynced) and covered(a.key))]
-
-
-def _sort_key(action: Action) -> tuple[int, int, str, str]:
-    phase = action.phase
-    depth = key_depth(action.key)
-    if phase in (Phase.CASE_RENAME, Phase.MKDIR):
-        order = depth
-    elif phase == Phase.DELETE_FOLDERS:
-        order = -depth
-    else:
-        order = 0
-    return phase, order, action.key, type(action).__name__
-
-
-def _ordered(actions: list[Action]) -> list[Action]:
-    return sorted(actions, key=_sort_key)

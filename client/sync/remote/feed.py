@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 
 from client.api.models import Metadata
 from client.sync.plan.tree import is_under
-from client.sync.state.database import META_CURSOR, Offload, SyncState
+from client.sync.state.database import META_CURSOR, SyncState
+from client.transfer.concurrency import Offload
 from protocol import paths
 from protocol.errors import CursorReset
 

@@ -11,9 +11,9 @@ to the download, which copies them):
   filled with the upload's stored blocks, fetched with the get grants of
   ``GET /v1/uploads/incoming/{id}`` a few at once, each verified against its
   size and SHA-256 as a download verifies it; its progress is polled every
-  :data:`POLL_INTERVAL` seconds (backing off up to :data:`POLL_MAX` while nothing
+  :data:`~client.sync.remote.staging.POLL_INTERVAL` seconds (backing off while nothing
   new is stored) until every block is staged or the session is no longer
-  offered; the list itself is looked at again every :data:`LIST_INTERVAL`
+  offered (a :class:`~client.sync.remote.staging.Staging` each); the list itself is looked at again every :data:`LIST_INTERVAL`
   seconds while something is staged (backing off up to :data:`LIST_MAX`);
 - when the commit arrives through the change feed, the download of that path
   and content hash :meth:`takes <Prefetcher.take>` the staged file (the
@@ -39,21 +39,21 @@ import contextlib
 import logging
 import os
 import shutil
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from client.api.incoming import IncomingUpload
-from client.api.models import RemoteBlock
-from client.sync.local import disk
 from client.sync.local.ignore import IgnoreRules
 from client.sync.plan.tree import FILE
-from client.sync.state.database import Offload, SyncState
-from client.transfer.download.staged import StagedBlock, StagedPart
+from client.sync.state.database import SyncState
+from client.transfer.concurrency import Offload
+from client.transfer.download.staged import StagedPart
 from client.transfer.download.temp import BlockSink, TempFile
 from protocol import paths
-from protocol.errors import NotFound, TesseraError, Unauthorized
+from protocol.errors import TesseraError, Unauthorized
+
+from .staging import Staging
 
 if TYPE_CHECKING:
     from client.transfer.client import TesseraClient
@@ -62,9 +62,6 @@ log = logging.getLogger(__name__)
 
 #: the staging folder's name in the folder's state directory
 PREFETCH_DIR = "prefetch"
-#: seconds between two looks at a pending upload's progress (more while nothing new is stored)
-POLL_INTERVAL = 0.2
-POLL_MAX = 10.0
 #: seconds between two looks at the list of pending uploads while something is staged (doubling
 #: up to LIST_MAX while the change feed brings no news of uploads)
 LIST_INTERVAL = 1.0
@@ -75,51 +72,6 @@ MAX_STAGED_BYTES = 8 << 30
 MIN_FREE_BYTES = 1 << 30
 #: a staging file whose upload is no longer offered is removed after this many seconds
 KEEP_AFTER_GONE = 120.0
-#: block fetches of one staging at once
-FETCHES = 4
-#: failed fetches of one block before the prefetch leaves it to the download
-BLOCK_ATTEMPTS = 2
-
-class _Staging:
-    """One pending upload being staged."""
-
-    def __init__(self, upload: IncomingUpload) -> None:
-        self.upload = upload
-        self.key = paths.path_key(upload.path)
-        self.blocks: dict[int, StagedBlock] = {}
-        self.staged: StagedPart  # once its file is created
-        self.lock = threading.Lock()
-        self.fetching: set[int] = set()
-        #: indexes of blocks a local file holds already: the download copies them
-        self.local: set[int] = set()
-        self.failures: dict[int, int] = {}
-        self.stopping = False
-        self.wake = asyncio.Event()
-        #: event-loop time the upload was found no longer offered
-        self.gone_at: float | None = None
-        self.task: asyncio.Task[None] | None = None
-        #: the revision of the path in the remote tree when the staging began
-        self.base_rev: int | None = None
-
-    def record(self, block: RemoteBlock, xxh3_64: str) -> None:
-        """The temp file's ``on_block``: a verified block was written (worker thread)."""
-        with self.lock:
-            self.blocks[block.index] = StagedBlock(block.sha256, block.size, xxh3_64)
-            self.staged.note_written()  # set before the first fetch starts
-
-    @property
-    def complete(self) -> bool:
-        return len(self.blocks) + len(self.local) >= self.upload.block_count
-
-
-def wait_before_next_look(looked_at: float, delay: float, now: float) -> float:
-    """Seconds to wait before looking at an upload's progress again: ``delay`` after the last
-    look *began*, not after its blocks were handed out to the fetches. While the fetches drain
-    their slots more blocks are stored; waiting the whole delay on top of the draining left B a
-    look's worth of blocks behind the upload at its commit. Looks never come closer together
-    than ``delay``, as before."""
-    return max(0.0, looked_at + delay - now)
-
 
 class Prefetcher:
     """Stages other devices' pending uploads for one synced folder (see the module docstring)."""
@@ -144,7 +96,7 @@ class Prefetcher:
         self._rules = rules
         self._max_bytes = max_bytes
         self._keep = keep_after_gone
-        self._stagings: dict[str, _Staging] = {}  # by upload id
+        self._stagings: dict[str, Staging] = {}  # by upload id
         self._poke = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
         self._news = False
@@ -245,13 +197,13 @@ class Prefetcher:
                 continue
             for old in [s for s in self._stagings.values() if s.key == paths.path_key(u.path) and s.gone_at]:
                 await self._drop(old, "superseded by a newer upload")
-            staging = _Staging(u)
+            staging = Staging(u, self.client, self.state, self.root, self._offload)
             base = await self._offload(self.state.node, "remote", u.path)
             staging.base_rev = base.rev if base is not None else None
             part = await self._offload(_staging_file, self.dir, u.size, staging.record)
             staging.staged = StagedPart(part, u.size, u.content_hash, staging.blocks)
             self._stagings[u.upload_id] = staging
-            staging.task = asyncio.create_task(self._stage(staging), name=f"prefetch {u.path}")
+            staging.task = asyncio.create_task(staging.run(), name=f"prefetch {u.path}")
             log.info("prefetching %s (%d bytes) while another device uploads it", u.path, u.size)
 
     async def _wanted(self, u: IncomingUpload) -> bool:
@@ -280,115 +232,19 @@ class Prefetcher:
                 # another commit (or a deletion) came first: this upload conflicts or was abandoned
                 await self._drop(s, "the file changed on the server meanwhile")
 
-    async def _drop(self, s: _Staging, why: str) -> None:
+    async def _drop(self, s: Staging, why: str) -> None:
         if self._stagings.pop(s.upload.upload_id, None) is None:
             return
         log.info("removed the prefetched part of %s: %s", s.upload.path, why)
         await self._stop(s)
         await asyncio.shield(self._offload(s.staged.part.discard))
 
-    async def _stop(self, s: _Staging) -> None:
+    async def _stop(self, s: Staging) -> None:
         s.stopping = True
         s.wake.set()
         if s.task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.shield(s.task)
-
-    # -- staging one upload -------------------------------------------------------------------------
-
-    async def _stage(self, s: _Staging) -> None:
-        """Fetch the upload's stored blocks as they are stored, until all are staged or it is gone."""
-        fetches: set[asyncio.Task[None]] = set()
-        slots = asyncio.Semaphore(FETCHES)
-        delay = POLL_INTERVAL
-        loop = asyncio.get_running_loop()
-        try:
-            while not s.stopping and not s.complete:
-                polled_at = loop.time()
-                try:
-                    blocks, servers = await self._stored_blocks(s)
-                except NotFound:
-                    s.gone_at = s.gone_at or asyncio.get_running_loop().time()
-                    break
-                except TesseraError as e:
-                    log.debug("cannot read the progress of %s: %s", s.upload.path, e.message)
-                    blocks, servers = [], []
-                new = [
-                    b
-                    for b in blocks
-                    if b.index not in s.blocks
-                    and b.index not in s.fetching
-                    and b.index not in s.local
-                    and s.failures.get(b.index, 0) < BLOCK_ATTEMPTS
-                ]
-                if new:
-                    held = await self._offload(_held_locally, self.root, self.state, new)
-                    s.local.update(held)
-                    new = [b for b in new if b.index not in held]
-                for b in new:
-                    s.fetching.add(b.index)
-                    await slots.acquire()
-                    if s.stopping:
-                        slots.release()
-                        s.fetching.discard(b.index)
-                        break
-                    task = asyncio.create_task(self._fetch(s, b, servers, slots))
-                    fetches.add(task)
-                    task.add_done_callback(fetches.discard)
-                delay = POLL_INTERVAL if new else min(POLL_MAX, delay * 1.5)
-                s.wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(s.wake.wait(), wait_before_next_look(polled_at, delay, loop.time()))
-        finally:
-            if fetches:
-                await asyncio.gather(*fetches, return_exceptions=True)
-
-    async def _stored_blocks(self, s: _Staging) -> tuple[list[RemoteBlock], list[str]]:
-        """The stored blocks not yet staged, from the first index not staged on."""
-        start = 0
-        while start in s.blocks or start in s.fetching:
-            start += 1
-        out: list[RemoteBlock] = []
-        servers: list[str] = []
-        while start < s.upload.block_count:
-            page = await self.client.incoming_blocks(s.upload.upload_id, start=start)
-            if (page.size, page.content_hash, page.total) != (
-                s.upload.size,
-                s.upload.content_hash,
-                s.upload.block_count,
-            ):
-                raise NotFound("the pending upload changed")  # never: a session's block list is fixed
-            servers = page.block_servers
-            out += page.stored
-            if not page.indexes:
-                break
-            start = page.indexes[-1] + 1
-        return out, servers
-
-    async def _fetch(
-        self, s: _Staging, block: RemoteBlock, servers: list[str], slots: asyncio.Semaphore
-    ) -> None:
-        try:
-            pieces = await self.client.get_block_pieces(
-                servers, block.index, block.block_id, block.grant, block.size
-            )
-            # the default threads, as a download's: the daemon's own workers stay free for its state
-            problem = await asyncio.to_thread(s.staged.part.write_verified, block, pieces)
-            del pieces
-        except (TesseraError, OSError, ValueError) as e:  # ValueError: the staging was closed meanwhile
-            problem = getattr(e, "message", None) or str(e)
-        finally:
-            slots.release()
-            s.fetching.discard(block.index)
-        if problem:
-            s.failures[block.index] = s.failures.get(block.index, 0) + 1
-            log.info("prefetch of block %d of %s failed: %s", block.index, s.upload.path, problem)
-
-
-def _held_locally(root: Path, state: SyncState, blocks: list[RemoteBlock]) -> set[int]:
-    """The indexes of ``blocks`` that a local file holds (by the daemon's block index; blocking)."""
-    return {b.index for b in blocks if disk.find_local_block(root, state, b) is not None}
-
 
 def _plausible(u: IncomingUpload) -> bool:
     return u.size > 0 and len(u.content_hash) == 64 and u.block_count > 0

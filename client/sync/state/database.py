@@ -19,8 +19,7 @@ all threads behind a lock, so calls from different worker threads are safe
 and each call is atomic; the database runs in WAL mode, and every multi-row
 update is one transaction. The schema version is the ``user_version`` pragma.
 
-The schema, its migrations and the row types are in
-:mod:`client.sync.state.schema`; they are importable from here too.
+The schema, its migrations and the row types are in :mod:`client.sync.state.schema`.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -38,9 +37,7 @@ from client.sync.plan.tree import FILE, FOLDER, Node, repath
 from protocol import paths
 
 from .schema import (
-    _MIGRATIONS,
     DB_NAME,
-    SCHEMA_VERSION,
     BlockRecord,
     FoundBlock,
     LocalEntry,
@@ -48,17 +45,15 @@ from .schema import (
     StateError,
     TreeName,
     UploadRecord,
-    _check_tree,
-    _feed_entry,
-    _subtree_args,
-    _subtree_clause,
+    check_tree,
+    feed_entry,
+    prepare,
+    subtree_args,
+    subtree_clause,
 )
 
 META_CURSOR = "cursor"
 META_DEVICE = "device"
-
-#: runs a blocking call (these methods, a disk operation) on the daemon's worker threads
-Offload = Callable[..., Awaitable[Any]]
 
 
 class SyncState:
@@ -71,10 +66,8 @@ class SyncState:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         try:
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.execute("PRAGMA foreign_keys = ON")
-            self._migrate()
+            with self._lock:
+                prepare(self._db, self.path, self._tx)
         except BaseException:
             self._db.close()
             raise
@@ -116,20 +109,6 @@ class SyncState:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
-    def _migrate(self) -> None:
-        with self._lock:
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StateError(
-                    f"{self.path} was written by a newer Tessera (schema {version}, this one knows {SCHEMA_VERSION})"
-                )
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                with self._tx() as db:
-                    for statement in _MIGRATIONS[target].split(";"):
-                        if statement.strip():
-                            db.execute(statement)
-                    db.execute(f"PRAGMA user_version = {target}")
-
     @property
     def schema_version(self) -> int:
         return self._query("PRAGMA user_version")[0][0]
@@ -164,13 +143,13 @@ class SyncState:
 
     def nodes(self, tree: TreeName) -> dict[str, Node]:
         """A whole tree as planner nodes (path key -> :class:`Node`)."""
-        _check_tree(tree)
+        check_tree(tree)
         rev = "NULL" if tree == "local" else "rev"
         rows = self._query(f"SELECT path_key, kind, path, content_hash, {rev} FROM {tree}")
         return {key: Node(kind, path, h, r) for key, kind, path, h, r in rows}
 
     def node(self, tree: TreeName, path: str) -> Node | None:
-        _check_tree(tree)
+        check_tree(tree)
         rev = "NULL" if tree == "local" else "rev"
         rows = self._query(
             f"SELECT kind, path, content_hash, {rev} FROM {tree} WHERE path_key = ?", (paths.path_key(path),)
@@ -198,7 +177,7 @@ class SyncState:
         return RemoteEntry(*rows[0]) if rows else None
 
     def count(self, tree: TreeName) -> int:
-        return self._query(f"SELECT count(*) FROM {_check_tree(tree)}")[0][0]
+        return self._query(f"SELECT count(*) FROM {check_tree(tree)}")[0][0]
 
     # -- the local tree and its block index ---------------------------------------
 
@@ -286,10 +265,10 @@ class SyncState:
             if reset:
                 db.execute("DELETE FROM remote")
             for e in entries:
-                kind, path = _feed_entry(e)
+                kind, path = feed_entry(e)
                 key = paths.path_key(path)
                 if kind == "deleted":
-                    db.execute(f"DELETE FROM remote WHERE {_subtree_clause()}", _subtree_args(key))
+                    db.execute(f"DELETE FROM remote WHERE {subtree_clause()}", subtree_args(key))
                 elif kind == FILE:
                     db.execute(
                         """INSERT OR REPLACE INTO remote (path_key, path, kind, rev, size, content_hash)
@@ -335,11 +314,11 @@ class SyncState:
 
         Removing local entries removes their block index too.
         """
-        _check_tree(tree)
+        check_tree(tree)
         key = paths.path_key(path)
         with self._tx() as db:
             if subtree:
-                cur = db.execute(f"DELETE FROM {tree} WHERE {_subtree_clause()}", _subtree_args(key))
+                cur = db.execute(f"DELETE FROM {tree} WHERE {subtree_clause()}", subtree_args(key))
             else:
                 cur = db.execute(f"DELETE FROM {tree} WHERE path_key = ?", (key,))
             return cur.rowcount
@@ -350,12 +329,12 @@ class SyncState:
         Also a case-only rename (same key). Local block indexes move with their files.
         The move itself happened elsewhere (on disk or on the server); this records it.
         """
-        _check_tree(tree)
+        check_tree(tree)
         src_key, dst_key = paths.path_key(src), paths.path_key(dst)
         with self._tx() as db:
             rows = db.execute(
-                f"SELECT path_key, path FROM {tree} WHERE {_subtree_clause()} ORDER BY path_key",
-                _subtree_args(src_key),
+                f"SELECT path_key, path FROM {tree} WHERE {subtree_clause()} ORDER BY path_key",
+                subtree_args(src_key),
             ).fetchall()
             if not rows:
                 return 0
@@ -364,7 +343,7 @@ class SyncState:
                 raise StateError(f"cannot move {src} into itself ({dst})")
             if dst_key != src_key:
                 clash = db.execute(
-                    f"SELECT path FROM {tree} WHERE {_subtree_clause()} LIMIT 1", _subtree_args(dst_key)
+                    f"SELECT path FROM {tree} WHERE {subtree_clause()} LIMIT 1", subtree_args(dst_key)
                 ).fetchone()
                 if clash is not None:
                     raise StateError(f"cannot move {src} to {dst}: {clash[0]} exists in the {tree} tree")

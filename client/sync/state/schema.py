@@ -2,17 +2,19 @@
 
 It holds what :class:`~client.sync.state.database.SyncState` is built on, apart from its
 methods: the SQLite schema and its migrations (the version is the
-``user_version`` pragma), the row types its methods take and return
+``user_version`` pragma; :func:`prepare` applies them), the row types its methods take and return
 (:class:`LocalEntry`, :class:`RemoteEntry`, :class:`BlockRecord`,
 :class:`FoundBlock`, :class:`UploadRecord`), and the small pure helpers its
 queries share (path-key ranges of a subtree, tree names, the validation of a
-change-feed entry). Nothing here touches the database; :mod:`client.sync.state.database`
-re-exports every public name, so callers import them from there.
+change-feed entry). Nothing here touches the database but :func:`prepare`;
+:mod:`client.sync.state.database` re-exports the row types, so callers import them from there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import sqlite3
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -83,11 +85,31 @@ CREATE TABLE uploads (
 """
 
 #: migrations by the version they produce; each runs in one transaction
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
 
 
 class StateError(Exception):
     """The sync state database cannot be used."""
+
+
+def prepare(
+    db: sqlite3.Connection, name: object, transaction: Callable[[], AbstractContextManager[sqlite3.Connection]]
+) -> None:
+    """Set the connection up (WAL, ``synchronous = NORMAL``, foreign keys) and bring the database
+    ``name`` to :data:`SCHEMA_VERSION`, each migration in one ``transaction``; StateError if a
+    newer Tessera wrote it."""
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.execute("PRAGMA foreign_keys = ON")
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StateError(f"{name} was written by a newer Tessera (schema {version}, this one knows {SCHEMA_VERSION})")
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        with transaction() as tx:
+            for statement in MIGRATIONS[target].split(";"):
+                if statement.strip():
+                    tx.execute(statement)
+            tx.execute(f"PRAGMA user_version = {target}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,18 +191,18 @@ class UploadRecord:
         return paths.path_key(self.path)
 
 
-def _subtree_clause(column: str = "path_key") -> str:
+def subtree_clause(column: str = "path_key") -> str:
     # keys below a folder sort between "key/" and "key0" ("0" follows "/")
     return f"({column} = ? OR ({column} >= ? AND {column} < ?))"
 
 
-def _subtree_args(key: str) -> tuple[str, str, str]:
+def subtree_args(key: str) -> tuple[str, str, str]:
     if key == paths.ROOT:
         return key, "/", "0"
     return key, key + "/", key + "0"
 
 
-def _feed_entry(e: Mapping[str, Any]) -> tuple[str, str]:
+def feed_entry(e: Mapping[str, Any]) -> tuple[str, str]:
     """The kind and normalised path of a change-feed entry; ProtocolError if it is malformed."""
     kind = e.get("kind")
     if kind not in (FILE, FOLDER, "deleted", "pending"):
@@ -198,7 +220,7 @@ def _feed_entry(e: Mapping[str, Any]) -> tuple[str, str]:
     return kind, path
 
 
-def _check_tree(tree: str) -> str:
+def check_tree(tree: str) -> str:
     if tree not in _TREES:
         raise ValueError(f"unknown tree {tree!r}")
     return tree

@@ -123,7 +123,8 @@ async def download_batch(
 
 
 def _check_list(page: BlockPage, rev: int) -> None:
-    """The block list adds up to the version's size and content hash (as transfer_download checks)."""
+    """The block list adds up to the version's size and content hash (as
+    :mod:`client.transfer.download.file` checks)."""
     if page.rev != rev:
         raise ProtocolError(f"asked for revision {rev} of {page.path}, got {page.rev}")
     check = BlockListCheck(page.path, page.rev, page.size, page.content_hash)

@@ -155,18 +155,9 @@ async def download_file(
             part = await open_in_thread(lambda: TempFile(target, first.size, on_block), TempFile.discard)
         try:
             progress.phase(DOWNLOAD, first.size)
-            done: set[int] = set()
-            if local_blocks is None and not in_place and reuse_target and replace and first.size:
-                old = await reuse_old_copy(target, part, first.blocks)
-                done = old.written
-                if old.blocks:
-                    local_blocks = lambda b: old.blocks.get(b.sha256)  # noqa: E731
-            fetcher = _Fetcher(client, remote_path, first, part, progress, local_blocks, done, in_place, intact)
-            blocks = _verified_block_list(first, pages, fetcher)
-            if in_place:
-                await _missing_first(blocks, fetcher, concurrency)
-            else:
-                await bounded_map(blocks, fetcher.fetch, limit=concurrency)
+            fetcher = _Fetcher(client, remote_path, first, part, progress, local_blocks, None, in_place, intact)
+            reuse_old = local_blocks is None and not in_place and reuse_target and replace
+            await fetcher.fetch_all(pages, concurrency, reuse_old=reuse_old)
             written = await asyncio.to_thread(part.commit, check_target, replace, first.file_time)
         except BaseException:
             await asyncio.shield(asyncio.to_thread(part.discard))
@@ -300,8 +291,25 @@ class _Fetcher:
         self._part = part
         self._progress = progress
         self._local_blocks = local_blocks
+        self._first = first
         self.servers: list[str] = list(first.block_servers)
         self.blocks_copied = 0
+
+    async def fetch_all(self, pages: AsyncIterator[BlockPage], concurrency: int, *, reuse_old: bool) -> None:
+        """Fetch every block of the version (``pages`` after the first) into the temp file, each
+        verified; with ``reuse_old``, the blocks of an old copy at the target are copied from it
+        first (and any other block it holds, from where it is in it)."""
+        first = self._first
+        if reuse_old and first.size:
+            old = await reuse_old_copy(self._part.target, self._part, first.blocks)
+            self._done = old.written
+            if old.blocks:
+                self._local_blocks = lambda b: old.blocks.get(b.sha256)
+        blocks = _verified_block_list(first, pages, self)
+        if self._in_place:
+            await _missing_first(blocks, self, concurrency)
+        else:
+            await bounded_map(blocks, self.fetch, limit=concurrency)
 
     def _copy_local(self, block: RemoteBlock) -> bool:
         """Copy the block from a local file if one has it and it verifies; True if it was (blocking)."""

@@ -21,7 +21,8 @@ identity, the stronger of its two hashes; MD5 adds nothing after it):
   keeps that stat from before the copy to after it (the scan's own rule for
   keeping hashes without reading, argued at :meth:`TempFile.copy_verified`).
   Where the kernel cannot copy between the two files, the block is read,
-  hashed and written through one small per-thread buffer instead.
+  hashed and written through one small per-thread buffer instead (the checks
+  and copies: :mod:`client.transfer.download.block_check`).
 
 A block that fails its check leaves garbage at its offset, which the caller
 overwrites with a downloaded block or discards with the whole file: the temp
@@ -32,8 +33,6 @@ the folder.
 
 from __future__ import annotations
 
-import errno
-import hashlib
 import logging
 import os
 import secrets
@@ -51,6 +50,7 @@ from client.transfer.fileguard import UseGuard
 from client.transfer.filehash import FileStamp
 from protocol.hashing import BLOCK_SIZE
 
+from .block_check import BlockCheck, copy_in_kernel, copy_through_buffer, read_back
 from .direct_writes import MIN_DIRECT, DirectWriter
 from .file_writes import (
     hold_replaced,
@@ -64,18 +64,11 @@ from .file_writes import (
 log = logging.getLogger(__name__)
 
 TEMP_PREFIX = ".tessera-tmp-"
-#: the read-back / fallback buffer of one worker thread
-COPY_PIECE = 1024 * 1024
-#: copy_file_range errors that mean "not between these two files": fall back to read + write
-_NO_COPY_RANGE = frozenset({errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL})
 
 #: sees each verified block as it is written, with the xxh3_64 (hex) of its bytes (blocking)
 BlockSink = Callable[[RemoteBlock, str], None]
 #: runs right before the rename; raising aborts the download and keeps the target (blocking)
 TargetCheck = Callable[[Path], None]
-
-_local = threading.local()
-
 
 @dataclass(frozen=True, slots=True)
 class LocalBlock:
@@ -97,47 +90,6 @@ class LocalBlock:
     offset: int
     xxh3_64: str | None = None
     stamp: FileStamp | None = None
-
-
-def _piece_buffer() -> memoryview:
-    """This worker thread's buffer for read-backs and fallback copies (allocated once per thread)."""
-    buf = getattr(_local, "buf", None)
-    if buf is None:
-        buf = _local.buf = memoryview(bytearray(COPY_PIECE))
-    return buf
-
-
-class _Check:
-    """SHA-256 (or, given ``by_xxh3``, only that xxh3-64) and the sink's xxh3 over one block's bytes, piece by piece."""
-
-    __slots__ = ("sha", "xxh", "size", "by_xxh3")
-
-    def __init__(self, with_xxh: bool, by_xxh3: str | None = None) -> None:
-        self.by_xxh3 = by_xxh3
-        self.sha = hashlib.sha256() if by_xxh3 is None else None
-        self.xxh = xxhash.xxh3_64() if with_xxh or by_xxh3 is not None else None
-        self.size = 0
-
-    def update(self, piece: bytes | memoryview) -> None:
-        if self.sha is not None:
-            self.sha.update(piece)  # releases the GIL for pieces over 2 KiB
-        if self.xxh is not None:
-            self.xxh.update(piece)
-        self.size += len(piece)
-
-    def problem(self, block: RemoteBlock) -> str:
-        """Why the bytes are not the block's; empty if they are."""
-        if self.size != block.size:
-            return f"size {self.size}, expected {block.size}"
-        if self.sha is None:
-            assert self.xxh is not None
-            if self.xxh.hexdigest() != self.by_xxh3:
-                return "content does not match the xxh3 it was indexed with"
-            return ""
-        got = self.sha.hexdigest()
-        if got != block.sha256:
-            return f"content does not match its SHA-256 (got {got[:16]}..., expected {block.sha256[:16]}...)"
-        return ""
 
 
 def open_temp_beside(target: Path) -> tuple[Path, int]:
@@ -186,7 +138,7 @@ class TempFile:
 
     def write_verified(self, block: RemoteBlock, pieces: Sequence[bytes | bytearray | memoryview]) -> str:
         """Write the block's bytes (``pieces``, in order) if they match its size and SHA-256; else say why not."""
-        check = _Check(self._on_block is not None)
+        check = BlockCheck(self._on_block is not None)
         for piece in pieces:
             check.update(piece)
         problem = check.problem(block)
@@ -256,40 +208,43 @@ class TempFile:
             if not stat.S_ISREG(before.st_mode):
                 return "the local copy is not a regular file"
             with self._guard.use():
-                assert self._fd is not None
-                offset = block.index * BLOCK_SIZE
-                copied = (
-                    self._copy_in_kernel(src, source.offset, offset, block.size) if self._copy_range else None
-                )
-                if (
-                    source.stamp is not None
-                    and source.xxh3_64 is not None
-                    and copied == block.size
-                    and FileStamp.of(before) == source.stamp == FileStamp.of(os.fstat(src))
-                ):
-                    start_writeback(self._fd, offset, block.size)
-                    vouched: str | None = source.xxh3_64
-                    check = None
-                else:
-                    vouched = None
-                    check = _Check(self._on_block is not None, source.xxh3_64)
-                    if copied is None:
-                        check = self._copy_through_buffer(src, source.offset, offset, block.size, check)
-                    else:
-                        self._read_back(offset, block.size, check)
-                    if not check.problem(block):
-                        start_writeback(self._fd, offset, block.size)
+                check = self._copy(src, before, block, source)
         finally:
             os.close(src)
-        if check is None:
-            assert vouched is not None
+        if check is None:  # vouched for by the stamp
+            assert source.xxh3_64 is not None
             if self._on_block is not None:
-                self._on_block(block, vouched)
+                self._on_block(block, source.xxh3_64)
             return ""
         problem = check.problem(block)
         if not problem:
             self._seen(block, check)
         return problem
+
+    def _copy(self, src: int, before: os.stat_result, block: RemoteBlock, source: LocalBlock) -> BlockCheck | None:
+        """Copy the block from ``src`` into place; the check of what landed, or None where the
+        source's stamp vouches for the bytes (see :meth:`copy_verified`)."""
+        assert self._fd is not None
+        offset = block.index * BLOCK_SIZE
+        copied = copy_in_kernel(src, self._fd, source.offset, offset, block.size) if self._copy_range else None
+        if copied is None:
+            self._copy_range = False  # the same for every block of this pair of files
+        if (
+            source.stamp is not None
+            and source.xxh3_64 is not None
+            and copied == block.size
+            and FileStamp.of(before) == source.stamp == FileStamp.of(os.fstat(src))
+        ):
+            start_writeback(self._fd, offset, block.size)
+            return None
+        check = BlockCheck(self._on_block is not None, source.xxh3_64)
+        if copied is None:
+            copy_through_buffer(src, self._fd, source.offset, offset, block.size, check)
+        else:
+            read_back(self._fd, offset, block.size, check)
+        if not check.problem(block):
+            start_writeback(self._fd, offset, block.size)
+        return check
 
     def change_stamp(self) -> tuple[int, int, int, int]:
         """The file's inode, size, mtime and ctime (ns), from its open descriptor: any write to it
@@ -313,8 +268,8 @@ class TempFile:
         """
         with self._guard.use():
             assert self._fd is not None
-            check = _Check(self._on_block is not None, xxh3_64)
-            self._read_back(block.index * BLOCK_SIZE, block.size, check)
+            check = BlockCheck(self._on_block is not None, xxh3_64)
+            read_back(self._fd, block.index * BLOCK_SIZE, block.size, check)
         problem = check.problem(block)
         if not problem:
             self._seen(block, check)
@@ -343,51 +298,7 @@ class TempFile:
             os.rename(self.path, path)
             self.path, self.target, self._on_block = path, target, on_block
 
-    def _copy_in_kernel(self, src: int, src_off: int, dst_off: int, size: int) -> int | None:
-        """copy_file_range the bytes; how many were copied (fewer where the source ends early),
-        or None (nothing to trust) if the kernel cannot for these files."""
-        assert self._fd is not None
-        left = size
-        while left:
-            try:
-                n = os.copy_file_range(src, self._fd, left, src_off, dst_off)
-            except OSError as e:
-                if e.errno in _NO_COPY_RANGE:
-                    self._copy_range = False  # the same for every block of this pair of files
-                    return None
-                raise
-            if n == 0:
-                break  # the source ended early: the read-back finds the block short
-            left, src_off, dst_off = left - n, src_off + n, dst_off + n
-        return size - left
-
-    def _read_back(self, offset: int, size: int, check: _Check) -> None:
-        """Feed what the temp file now holds at ``offset`` to ``check``."""
-        assert self._fd is not None
-        buf = _piece_buffer()
-        end = offset + size
-        while offset < end:
-            n = os.preadv(self._fd, [buf[: min(COPY_PIECE, end - offset)]], offset)
-            if n == 0:
-                break
-            check.update(buf[:n])
-            offset += n
-
-    def _copy_through_buffer(self, src: int, src_off: int, dst_off: int, size: int, check: _Check) -> _Check:
-        """Read, hash and write the bytes piece by piece (no copy_file_range between these files)."""
-        assert self._fd is not None
-        buf = _piece_buffer()
-        left = size
-        while left:
-            n = os.preadv(src, [buf[: min(COPY_PIECE, left)]], src_off)
-            if n == 0:
-                break  # the source ended early: the check finds the block short
-            check.update(buf[:n])
-            pwrite_all(self._fd, [buf[:n]], dst_off)
-            left, src_off, dst_off = left - n, src_off + n, dst_off + n
-        return check
-
-    def _seen(self, block: RemoteBlock, check: _Check) -> None:
+    def _seen(self, block: RemoteBlock, check: BlockCheck) -> None:
         if self._on_block is not None:
             assert check.xxh is not None
             self._on_block(block, check.xxh.hexdigest())

@@ -146,70 +146,111 @@ async def upload_file(
             mode,
             parent_rev,
         )
-        resumed = await _resume(client, resume, target) if resume is not None else None
-        blocks_hashed = 0
-        sent: BlockSender | None = None  # blocks sent while the file was hashed
-        if resumed is not None:
-            hashed, session = resumed
-        elif known is not None and known.stamp == local.stamp:
-            hashed = known.hashed
-            session = await _open_session(client, resume, target, hashed)
-        else:
-            if known is not None:
-                log.info("%s changed since it was hashed; hashing it again", local.path)
-            if hashing.block_count(local.size) >= MIN_BLOCKS:
-                opened = SessionTarget(remote_path, mode, parent_rev, wire_mtime(local.stamp.mtime_ns))
-                try:
-                    hashed, session, sent = await hash_and_send(
-                        client, local, opened, progress, buffers, lambda h, s: _record(resume, target, h, s)
-                    )
-                except _SESSION_GONE as err:
-                    # gone while its list was being given (an upload longer than the session's
-                    # lifetime): start over the ordinary way; the blocks stored so far are re-used
-                    log.info("the upload session of %s is gone (%s); starting a new one", local.path, err.code)
-                    hashed = await hash_blocks(local, progress, buffers)
-                    session = await _open_session(client, resume, target, hashed)
-            else:
-                hashed = await hash_blocks(local, progress, buffers)
-                session = await _open_session(client, resume, target, hashed)
-            blocks_hashed = len(hashed.blocks)
-        blocks_sent = bytes_sent = 0
-        restarted = False
-        while True:
-            sender = sent or BlockSender(client, local, hashed, session, progress, buffers)
-            try:
-                if sent is None:
-                    await sender.send(session)
-                sent = None
-                metadata = await _commit(client, local, sender, session.upload_id)
-                break
-            except _SESSION_GONE as err:
-                if restarted:
-                    raise
-                restarted = True
-                log.info("upload %s is gone (%s); starting a new session", session.upload_id, err.code)
-                await _forget(resume, target, session.upload_id)
-                await asyncio.to_thread(local.check_unchanged)
-                session = await _open_session(client, resume, target, hashed)
-            except _SESSION_USELESS:
-                await _forget(resume, target, session.upload_id)
-                raise
-            finally:
-                blocks_sent += sender.blocks_sent
-                bytes_sent += sender.bytes_sent
+        started = await _start(client, local, target, resume, known, progress, buffers)
+        metadata, session, blocks_sent, bytes_sent = await _send_and_commit(
+            client, local, target, resume, started, progress, buffers
+        )
         await _forget(resume, target, session.upload_id)
         return UploadResult(
             metadata,
             session.upload_id,
-            len(hashed.blocks),
+            len(started.hashed.blocks),
             blocks_sent,
             bytes_sent,
-            resumed is not None,
-            blocks_hashed,
+            started.resumed,
+            started.blocks_hashed,
         )
     finally:
         # shielded: a cancelled upload still waits for a running read before closing the fd
         await asyncio.shield(asyncio.to_thread(local.close))
+
+
+@dataclass(frozen=True, slots=True)
+class _Started:
+    """An upload's hashes and open session, however it got them."""
+
+    hashed: FileHash
+    session: UploadSession
+    #: the sender of the blocks sent while the file was hashed (None: none were)
+    sent: BlockSender | None
+    #: the session is one an earlier, interrupted run opened
+    resumed: bool = False
+    #: blocks hashed with MD5 and SHA-256 for it
+    blocks_hashed: int = 0
+
+
+async def _start(
+    client: ApiClient,
+    local: LocalFile,
+    target: _Target,
+    journal: UploadJournal | None,
+    known: StampedHash | None,
+    progress: Progress,
+    buffers: BlockBuffers,
+) -> _Started:
+    """The file's hashes and its session: the journal's (resumed), the caller's hashes if the file
+    still has their stamp, or the file hashed now (a big one sent while it is hashed)."""
+    resumed = await _resume(client, journal, target) if journal is not None else None
+    if resumed is not None:
+        return _Started(*resumed, sent=None, resumed=True)
+    if known is not None and known.stamp == local.stamp:
+        return _Started(known.hashed, await _open_session(client, journal, target, known.hashed), None)
+    if known is not None:
+        log.info("%s changed since it was hashed; hashing it again", local.path)
+    if hashing.block_count(local.size) >= MIN_BLOCKS:
+        key = target.key
+        opened = SessionTarget(key.remote_path, target.mode, target.parent_rev, wire_mtime(local.stamp.mtime_ns))
+        try:
+            hashed, session, sent = await hash_and_send(
+                client, local, opened, progress, buffers, lambda h, s: _record(journal, target, h, s)
+            )
+            return _Started(hashed, session, sent, blocks_hashed=len(hashed.blocks))
+        except _SESSION_GONE as err:
+            # gone while its list was being given (an upload longer than the session's
+            # lifetime): start over the ordinary way; the blocks stored so far are re-used
+            log.info("the upload session of %s is gone (%s); starting a new one", local.path, err.code)
+    hashed = await hash_blocks(local, progress, buffers)
+    session = await _open_session(client, journal, target, hashed)
+    return _Started(hashed, session, None, blocks_hashed=len(hashed.blocks))
+
+
+async def _send_and_commit(
+    client: ApiClient,
+    local: LocalFile,
+    target: _Target,
+    journal: UploadJournal | None,
+    started: _Started,
+    progress: Progress,
+    buffers: BlockBuffers,
+) -> tuple[Metadata, UploadSession, int, int]:
+    """Send the blocks the session still needs and commit it (a session found gone meanwhile is
+    started over, once); the commit, the session, and the blocks and bytes sent."""
+    hashed, session, sent = started.hashed, started.session, started.sent
+    blocks_sent = bytes_sent = 0
+    restarted = False
+    while True:
+        sender = sent or BlockSender(client, local, hashed, session, progress, buffers)
+        try:
+            if sent is None:
+                await sender.send(session)
+            sent = None
+            metadata = await _commit(client, local, sender, session.upload_id)
+            break
+        except _SESSION_GONE as err:
+            if restarted:
+                raise
+            restarted = True
+            log.info("upload %s is gone (%s); starting a new session", session.upload_id, err.code)
+            await _forget(journal, target, session.upload_id)
+            await asyncio.to_thread(local.check_unchanged)
+            session = await _open_session(client, journal, target, hashed)
+        except _SESSION_USELESS:
+            await _forget(journal, target, session.upload_id)
+            raise
+        finally:
+            blocks_sent += sender.blocks_sent
+            bytes_sent += sender.bytes_sent
+    return metadata, session, blocks_sent, bytes_sent
 
 
 async def _open_session(

@@ -44,7 +44,7 @@ from client.transfer.concurrency import bounded_map
 from client.transfer.filehash import FileHash, HashedBlock, LocalFile
 from client.transfer.progress import UPLOAD, Progress
 from protocol.errors import ProtocolError
-from protocol.hashing import block_count, content_hash
+from protocol.hashing import BlockHash, block_count, content_hash
 
 from .blocks import BlockSender, HashedSoFar
 
@@ -146,18 +146,7 @@ async def hash_and_send(
             last = ready == hasher.count
             whole = content_hash(b.sha256 for b in hasher.so_far.blocks if b is not None) if last else None
             if session is None:
-                session = answer = await client.create_upload(
-                    target.remote_path,
-                    local.size,
-                    blocks,
-                    content_hash=whole,
-                    mode=target.mode,
-                    parent_rev=target.parent_rev,
-                    client_modified=target.client_modified,
-                    blocks_complete=last,
-                )
-                if session.size != local.size:
-                    raise ProtocolError("the upload session does not describe the file that was announced")
+                session = answer = await _open_session(client, target, local.size, blocks, whole, last)
                 sender = BlockSender(client, local, hasher.so_far, session, progress, buffers)
             else:
                 answer = await client.append_upload_blocks(session.upload_id, listed, blocks, content_hash=whole)
@@ -181,3 +170,22 @@ async def hash_and_send(
             with contextlib.suppress(BaseException):
                 await task
         raise
+
+
+async def _open_session(
+    client: ApiClient, target: SessionTarget, size: int, blocks: list[BlockHash], whole: str | None, last: bool
+) -> UploadSession:
+    """The session, opened with the first part of the block list (the whole of it if ``last``)."""
+    session = await client.create_upload(
+        target.remote_path,
+        size,
+        blocks,
+        content_hash=whole,
+        mode=target.mode,
+        parent_rev=target.parent_rev,
+        client_modified=target.client_modified,
+        blocks_complete=last,
+    )
+    if session.size != size:
+        raise ProtocolError("the upload session does not describe the file that was announced")
+    return session

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from client.sync.remote.prefetch import POLL_INTERVAL, PREFETCH_DIR, wait_before_next_look
+from client.sync.remote.prefetch import PREFETCH_DIR
+from client.sync.remote.staging import POLL_INTERVAL, wait_before_next_look
 from client.transfer.client import TesseraClient
 from protocol.hashing import BLOCK_SIZE
 from tests.client.conftest import PASSWORD, USER, write_random

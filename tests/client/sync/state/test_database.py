@@ -8,13 +8,13 @@ import sqlite3
 import pytest
 
 from client.sync.plan.tree import FILE, FOLDER, Node
-from client.sync.state.database import (
+from client.sync.state.database import SyncState
+from client.sync.state.schema import (
     SCHEMA_VERSION,
     BlockRecord,
     LocalEntry,
     RemoteEntry,
     StateError,
-    SyncState,
     UploadRecord,
 )
 from protocol.errors import ProtocolError
