@@ -13,6 +13,7 @@ whole-file transfers built on them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -37,25 +38,15 @@ from .models import (
     Revisions,
     UploadSession,
 )
-from .retry import DEFAULT_RETRY, RetryPolicy
-from .transport import Timeouts
 from .uploads import UploadRequest, check_mode
 
 
 class ApiClient(Connection):
     """An authenticated connection to one Tessera server (use as an async context manager)."""
 
-    def __init__(
-        self,
-        server_url: str,
-        token: str | None = None,
-        *,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        timeouts: Timeouts = Timeouts(),
-        max_connections: int = 32,
-    ) -> None:
-        super().__init__(server_url, token, retry=retry, timeouts=timeouts, max_connections=max_connections)
-        self._longpoll = LongPoller(self.transport, self.server_url, self._call, self.require_token)
+    @functools.cached_property
+    def _longpoll(self) -> LongPoller:
+        return LongPoller(self.transport, self.server_url, self._call, self.require_token)
 
     # -- plumbing -------------------------------------------------------------------------
 

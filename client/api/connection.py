@@ -13,9 +13,16 @@ from .errors import NotLoggedIn
 from .retry import DEFAULT_RETRY, RetryPolicy
 from .transport import Timeouts, Transport, check_server_url
 
+#: blocks transferred at once per file (memory is about this many times 4 MiB)
+DEFAULT_TRANSFER_CONCURRENCY = 6
+
 
 class Connection:
-    """The server at ``server_url``, reached with ``token`` (None: not logged in yet)."""
+    """The server at ``server_url``, reached with ``token`` (None: not logged in yet).
+
+    ``transfer_concurrency`` is for the whole-file transfers built on the requests
+    (:mod:`client.transfer`): the blocks of one file sent or fetched at once.
+    """
 
     def __init__(
         self,
@@ -25,9 +32,13 @@ class Connection:
         retry: RetryPolicy = DEFAULT_RETRY,
         timeouts: Timeouts = Timeouts(),
         max_connections: int = 32,
+        transfer_concurrency: int = DEFAULT_TRANSFER_CONCURRENCY,
     ) -> None:
+        if transfer_concurrency < 1:
+            raise ValueError("transfer_concurrency must be at least 1")
         self.server_url = check_server_url(server_url)
         self.token = token
+        self.transfer_concurrency = transfer_concurrency
         self.transport = Transport(retry=retry, timeouts=timeouts, max_connections=max_connections)
 
     async def __aenter__(self) -> Self:

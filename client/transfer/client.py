@@ -17,8 +17,6 @@ from __future__ import annotations
 import os
 
 from client.api.client import ApiClient
-from client.api.retry import DEFAULT_RETRY, RetryPolicy
-from client.api.transport import Timeouts
 
 from .download.file import DownloadResult, download_file
 from .filehash import StampedHash
@@ -26,30 +24,13 @@ from .progress import Progress
 from .upload.file import UploadResult, upload_file
 from .upload.journal import UploadJournal
 
-#: blocks transferred at once per file (memory is about this many times 4 MiB)
-DEFAULT_TRANSFER_CONCURRENCY = 6
-
 
 class TesseraClient(ApiClient):
     """An authenticated connection to one Tessera server (use as an async context manager).
 
-    ``transfer_concurrency``: blocks of one file sent or fetched at once.
+    ``transfer_concurrency`` (see :class:`~client.api.connection.Connection`): the blocks of one
+    file sent or fetched at once by :meth:`upload_file` and :meth:`download_file`.
     """
-
-    def __init__(
-        self,
-        server_url: str,
-        token: str | None = None,
-        *,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        timeouts: Timeouts = Timeouts(),
-        max_connections: int = 32,
-        transfer_concurrency: int = DEFAULT_TRANSFER_CONCURRENCY,
-    ) -> None:
-        if transfer_concurrency < 1:
-            raise ValueError("transfer_concurrency must be at least 1")
-        super().__init__(server_url, token, retry=retry, timeouts=timeouts, max_connections=max_connections)
-        self.transfer_concurrency = transfer_concurrency
 
     async def upload_file(
         self,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 from pathlib import Path
+from typing import TypeVar
 
 import xxhash
 
@@ -36,6 +37,8 @@ from .results import Outcome, Result, failure, report
 
 log = logging.getLogger(__name__)
 
+A = TypeVar("A", Upload, Download)
+
 #: small files per upload or download batch: several batches run at once (up to
 #: SyncSettings.transfers), and the first ones reach the other side while the next are sent
 BATCH_FILES = 250
@@ -50,13 +53,7 @@ class BatchTransfers:
     async def upload(self, actions: list[Upload]) -> list[Result]:
         """Upload the files in one batch; one result per action."""
         f = self.folder
-        checks = await f.offload(_check_files, f.root, f.state, actions)
-        todo = [a for a, ok in zip(actions, checks, strict=True) if ok]
-        results = [
-            _changed(a, f"{a.path} changed since the last scan")
-            for a, ok in zip(actions, checks, strict=True)
-            if not ok
-        ]
+        todo, results = await self._checked(actions, "changed since the last scan")
         if not todo:
             return results
         for a in todo:
@@ -110,13 +107,7 @@ class BatchTransfers:
         a single download checks one and recorded as it records it. Returns the results, and the
         files the batch left to single downloads."""
         f = self.folder
-        checks = await f.offload(_check_targets, f.root, f.state, actions)
-        todo = [a for a, ok in zip(actions, checks, strict=True) if ok]
-        results = [
-            _changed(a, f"{a.path} changed on disk since the last scan")
-            for a, ok in zip(actions, checks, strict=True)
-            if not ok
-        ]
+        todo, results = await self._checked(actions, "changed on disk since the last scan")
         if not todo:
             return results, []
         indexed: dict[str, list[BlockRecord]] = {a.path: [] for a in todo}
@@ -141,6 +132,19 @@ class BatchTransfers:
                 raise
             return results + [failure(a, err) for a in todo], []
         return await self._record_downloads(todo, outcomes, indexed, results, len(actions))
+
+    async def _checked(self, actions: list[A], changed: str) -> tuple[list[A], list[Result]]:
+        """The actions whose file is still what the plan expected (an upload's file, a download's
+        target), and a LOCAL_CHANGED result for each of the others."""
+        f = self.folder
+        checks = await f.offload(_check_files, f.root, f.state, actions)
+        todo = [a for a, ok in zip(actions, checks, strict=True) if ok]
+        results = [
+            report(Result(a, Outcome.LOCAL_CHANGED, "local_changed", f"{a.path} {changed}"))
+            for a, ok in zip(actions, checks, strict=True)
+            if not ok
+        ]
+        return todo, results
 
     def _targets(self, todo: list[Download]) -> list[BatchDownload]:
         f = self.folder
@@ -188,10 +192,6 @@ class BatchTransfers:
         return results, singles
 
 
-def _changed(a: Upload | Download, message: str) -> Result:
-    return report(Result(a, Outcome.LOCAL_CHANGED, "local_changed", message))
-
-
 # -- helpers run in worker threads ------------------------------------------------------------
 
 
@@ -212,12 +212,13 @@ def small_files(
     return up, down
 
 
-def _check_files(root: Path, state: SyncState, uploads: list[Upload]) -> list[bool]:
-    return [disk.file_matches(root, state, a.path, a.content_hash) for a in uploads]
-
-
-def _check_targets(root: Path, state: SyncState, downloads: list[Download]) -> list[bool]:
-    return [disk.file_matches(root, state, a.path, a.replaces) for a in downloads]
+def _check_files(root: Path, state: SyncState, actions: list[Upload] | list[Download]) -> list[bool]:
+    """Whether each upload's file still has the content planned, each download's target still
+    has the content it replaces."""
+    return [
+        disk.file_matches(root, state, a.path, a.content_hash if isinstance(a, Upload) else a.replaces)
+        for a in actions
+    ]
 
 
 def _check_target(
