@@ -1,7 +1,8 @@
 """Uploading many small files in three requests instead of three per file.
 
 1. Every file is read and hashed in a worker thread (MD5 and SHA-256 per
-   4 MiB block, as :mod:`client.transfer.upload.file` does), and its identity
+   4 MiB block, as :mod:`client.transfer.upload.file` does; the blocks come from
+   :func:`protocol.chunker.iter_blocks`), and its identity
    (device, inode, size, mtime) noted; no file stays open. The bytes read are
    kept for step 3 while they add up to at most :data:`KEPT_BYTES`.
 2. ``POST /v1/uploads/batch`` opens a session for each (1 to 1,000 files);
@@ -37,6 +38,7 @@ from client.api.models import Metadata, UploadSession
 from client.api.uploads import UploadRequest, check_mode
 from client.transfer.filehash import FileIdentity, wire_mtime
 from protocol import blockbatch
+from protocol.chunker import iter_blocks
 from protocol.errors import BadRequest, ProtocolError, TesseraError, error_from_wire
 from protocol.hashing import BLOCK_SIZE, BlockHash, content_hash, hash_block
 
@@ -165,14 +167,14 @@ def _hash_file(path: Path, budget: _Budget) -> _Hashed:
         blocks = []
         kept = []
         offset = 0
-        while offset < before.size:
-            data = os.pread(fd, min(BLOCK_SIZE, before.size - offset), offset)
-            if not data:
-                break
-            blocks.append(hash_block(data))
-            if keep:
-                kept.append(data)
-            offset += len(data)
+        with os.fdopen(fd, "rb", buffering=0, closefd=False) as f:
+            for data in iter_blocks(f):
+                offset += len(data)
+                if offset > before.size:
+                    break  # it grew while it was hashed: FileChanged below
+                blocks.append(hash_block(data))
+                if keep:
+                    kept.append(data)
         after = FileIdentity.of(os.fstat(fd))
     finally:
         os.close(fd)

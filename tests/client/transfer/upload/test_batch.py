@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 
 from client import TesseraClient
@@ -134,3 +135,27 @@ async def test_bytes_kept_from_hashing_are_sent_without_reading_the_files_again(
             got = tmp_path / f"got-{n}"
             await client.download_file(f"/{n}", got)
             assert got.read_bytes() == (tmp_path / n).read_bytes()
+
+
+async def test_a_read_error_while_hashing_fails_that_file_alone(counted, tmp_path, monkeypatch):
+    """The batch reads files through protocol.chunker; its failing twin stands in for a bad disk."""
+    import client.transfer.upload.batch as tb
+    from protocol.chunker import FailingChunker, iter_blocks
+
+    servers = counted.servers
+    await servers.add_user(USER, PASSWORD)
+    token = await servers.login(USER, PASSWORD)
+    for name in ("a", "b", "c"):
+        (tmp_path / name).write_bytes(name.encode() * 1000)
+
+    b_inode = (tmp_path / "b").stat().st_ino
+
+    def failing_for_b(f):
+        return FailingChunker(0)(f) if os.fstat(f.fileno()).st_ino == b_inode else iter_blocks(f)
+
+    monkeypatch.setattr(tb, "iter_blocks", failing_for_b)
+    async with TesseraClient(servers.meta_url, token, retry=FAST_RETRY) as client:
+        results = await upload_batch(client, [BatchFile(tmp_path / n, f"/{n}") for n in ("a", "b", "c")])
+        assert results[0].error is None and results[2].error is None
+        assert isinstance(results[1].error, OSError)
+        assert sorted([e.name async for e in client.list_entries("/")]) == ["a", "c"]
