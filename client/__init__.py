@@ -1,4 +1,12 @@
-"""The Tessera client: an async library (:class:`TesseraClient`) and the ``tessera`` CLI.
+"""The Tessera client: an async library (:class:`TesseraClient`), the sync daemon and the ``tessera`` CLI.
+
+Its layers, each importing only the ones below it (``tests/client/test_layout.py`` checks):
+
+- :mod:`client.cli`: the ``tessera`` command line;
+- :mod:`client.sync`: the sync daemon (plan, state, local, remote, execute);
+- :mod:`client.transfer`: whole files up and down, and :class:`TesseraClient`;
+- :mod:`client.api`: one method per request of docs/api.md, the HTTP transport, the answers;
+- :mod:`protocol`, shared with the servers.
 
 The names below load on first use, so ``tessera --help`` does not pay for aiohttp.
 """
