@@ -7,7 +7,7 @@ CLI or a script would. Reported: total time, files per second, per-file latency.
 Then the same tree goes from one ``tessera sync`` daemon to another (two
 devices of one account, bench/daemons.py): its folders are renamed into
 daemon A's folder and timed until daemon B has every file (the daemons move
-small files in batches both ways: client/sync_executor_batch.py). Where ``syncthing``
+small files in batches both ways: client/sync/execute/batch.py). Where ``syncthing``
 is installed, the tree is also synced by a two-node Syncthing pair on loopback
 (bench/peer_syncthing.py), and the issue's target (Tessera <= 0.5x
 Syncthing's time) is judged on the daemons' time. Each system makes

@@ -1,4 +1,12 @@
-"""The Tessera client: an async library (:class:`TesseraClient`) and the ``tessera`` CLI.
+"""The Tessera client: an async library (:class:`TesseraClient`), the sync daemon and the ``tessera`` CLI.
+
+Its layers, each importing only the ones below it (``tests/client/test_layout.py`` checks):
+
+- :mod:`client.cli`: the ``tessera`` command line;
+- :mod:`client.sync`: the sync daemon (plan, state, local, remote, execute);
+- :mod:`client.transfer`: whole files up and down, and :class:`TesseraClient`;
+- :mod:`client.api`: one method per request of docs/api.md, the HTTP transport, the answers;
+- :mod:`protocol`, shared with the servers.
 
 The names below load on first use, so ``tessera --help`` does not pay for aiohttp.
 """
@@ -9,9 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .api import TesseraClient
-    from .http import Timeouts
-    from .models import (
+    from .api.models import (
         Account,
         BlockPage,
         ChangesPage,
@@ -22,30 +28,32 @@ if TYPE_CHECKING:
         UploadBlock,
         UploadSession,
     )
-    from .progress import NullProgress, Progress
-    from .retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy
-    from .transfer_download import DownloadResult
-    from .transfer_upload import UploadResult
+    from .api.retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy
+    from .api.transport import Timeouts
+    from .transfer.client import TesseraClient
+    from .transfer.download.file import DownloadResult
+    from .transfer.progress import NullProgress, Progress
+    from .transfer.upload.file import UploadResult
 
 _EXPORTS = {
-    "TesseraClient": "api",
-    "Timeouts": "http",
-    "Account": "models",
-    "BlockPage": "models",
-    "ChangesPage": "models",
-    "ListPage": "models",
-    "LongPoll": "models",
-    "Metadata": "models",
-    "RemoteBlock": "models",
-    "UploadBlock": "models",
-    "UploadSession": "models",
-    "NullProgress": "progress",
-    "Progress": "progress",
-    "DEFAULT_RETRY": "retry",
-    "NO_RETRY": "retry",
-    "RetryPolicy": "retry",
-    "DownloadResult": "transfer_download",
-    "UploadResult": "transfer_upload",
+    "TesseraClient": "transfer.client",
+    "Timeouts": "api.transport",
+    "Account": "api.models",
+    "BlockPage": "api.models",
+    "ChangesPage": "api.models",
+    "ListPage": "api.models",
+    "LongPoll": "api.models",
+    "Metadata": "api.models",
+    "RemoteBlock": "api.models",
+    "UploadBlock": "api.models",
+    "UploadSession": "api.models",
+    "NullProgress": "transfer.progress",
+    "Progress": "transfer.progress",
+    "DEFAULT_RETRY": "api.retry",
+    "NO_RETRY": "api.retry",
+    "RetryPolicy": "api.retry",
+    "DownloadResult": "transfer.download.file",
+    "UploadResult": "transfer.upload.file",
 }
 
 __all__ = [

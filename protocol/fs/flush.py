@@ -5,7 +5,7 @@ even several at once), so 250 small files and the ~20 folders their renames
 touched cost a second. On Linux, one ``syncfs(2)`` writes out every dirty page
 and inode of the file system and commits its journal once: the same guarantee
 for all of them, for the price of about one fsync. Both the sync daemon's batch
-download (:mod:`client.transfer_batch_download`) and the block server's grouped
+download (:mod:`client.transfer.download.batch`) and the block server's grouped
 small-block store (:mod:`blockserver.stores.local`) use it.
 
 Error reporting: ``syncfs`` reports a write-back error of the file system that

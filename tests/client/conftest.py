@@ -1,16 +1,18 @@
 """Fixtures for the client tests: a logged-in client against the real servers, and servers
-whose block puts a test can count, hold or fail."""
+whose block puts a test can hold or fail, or whose requests it can count."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import random
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from client import RetryPolicy, TesseraClient
 from protocol.errors import Unavailable
@@ -149,3 +151,61 @@ async def gated(server_config, pool) -> AsyncIterator[GatedServers]:
             gate.release(reject=True)
             await meta_runner.cleanup()
             await block_runner.cleanup()
+
+
+@dataclass
+class CountedServers:
+    """The real servers, counting the requests each one serves (by method and route)."""
+
+    servers: Servers
+    meta: Counter[str] = field(default_factory=Counter)
+    block: Counter[str] = field(default_factory=Counter)
+    #: seconds each block GET waits before it is served (to catch a download in the middle)
+    block_get_delay: float = 0.0
+
+    def reset(self) -> None:
+        self.meta.clear()
+        self.block.clear()
+
+    async def stored_blocks(self) -> int:
+        return await self.servers.pool.fetchval("SELECT count(*) FROM blocks WHERE state = 'stored'")
+
+
+def _counting(counter: Counter[str], delay: Callable[[web.Request], float]):
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else request.path
+        counter[f"{request.method} {route}"] += 1
+        wait = delay(request)
+        if wait:
+            await asyncio.sleep(wait)
+        return await handler(request)
+
+    return middleware
+
+
+@pytest.fixture(name="counted")
+async def counted_fixture(server_config, pool) -> AsyncIterator[CountedServers]:
+    """Like ``servers``, with request counters (and an optional block GET delay)."""
+    from blockserver.app import create_app as create_block_app
+    from metaserver.app import create_app as create_meta_app
+
+    out = CountedServers(Servers(server_config, "", "", pool))
+    block_app = create_block_app(server_config)
+    block_app.middlewares.append(
+        _counting(
+            out.block, lambda r: out.block_get_delay if r.method == "GET" and "/blocks/" in r.path else 0.0
+        )
+    )
+    block_runner, block_url = await start_site(block_app)
+    config = replace(server_config, block_urls=(block_url,))
+    meta_app = create_meta_app(config)
+    meta_app.middlewares.append(_counting(out.meta, lambda r: 0.0))
+    meta_runner, meta_url = await start_site(meta_app)
+    out.servers = Servers(config=config, meta_url=meta_url, block_url=block_url, pool=pool)
+    try:
+        yield out
+    finally:
+        await meta_runner.cleanup()
+        await block_runner.cleanup()

@@ -14,8 +14,7 @@ import pytest
 
 from blockserver.stores.base import BlockStore
 from blockserver.stores.local import LocalStore
-from client import RetryPolicy, TesseraClient
-from client.models import UploadSession
+from client import RetryPolicy, TesseraClient, UploadSession
 from metaserver.core.settings import ServerSettings
 from protocol.hashing import BLOCK_SIZE, content_hash, hash_block
 from tests.blockserver.conftest import create_bucket, s3_store_for

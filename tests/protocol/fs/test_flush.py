@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from blockserver.stores import local as store_local
-from client import transfer_batch_download
+from client.transfer.download import batch as transfer_batch_download
 from protocol.fs import flush as fs_flush
 from protocol.fs.flush import FlushGroup, syncfs_available
 from protocol.hashing import hash_block
@@ -165,7 +165,7 @@ def test_batch_download_flushes_before_it_renames(tmp_path, monkeypatch):
 
 
 def _page(data: bytes):
-    from client.models import BlockPage, RemoteBlock
+    from client.api.models import BlockPage, RemoteBlock
 
     h = hash_block(data)
     block = RemoteBlock(index=0, size=len(data), md5=h.md5, sha256=h.sha256, block_id="00" * 16, grant="g")

@@ -1,0 +1,5 @@
+"""``python -m client.cli``: the ``tessera`` command line."""
+
+from .main import main
+
+main()

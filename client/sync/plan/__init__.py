@@ -1,0 +1,1 @@
+"""The pure planner: the tree node, the reconciler over the three trees, its actions, conflict names."""
