@@ -128,13 +128,19 @@ class ApiClient(Connection):
                 yield entry
 
     async def revisions(self, path: str, limit: int = 100) -> Revisions:
-        """The revisions ``path`` has had, newest first (also after it was deleted)."""
+        """The versions of the file ``path`` names, newest first (also in the trash, and after a
+        move: history follows the file)."""
         params = {"path": paths.normalize(path), "limit": str(limit)}
         return Revisions.from_wire(await self._call("GET", "/v1/files/revisions", params=params, idempotent=True))
 
-    async def restore(self, path: str, rev: int) -> Metadata:
-        """Make revision ``rev`` of ``path`` its current content again (as a new revision)."""
-        body = {"path": paths.normalize(path), "rev": rev}
+    async def restore(self, path: str, rev: int | None = None, *, version: int | None = None) -> Metadata:
+        """Make a version of the file ``path`` names its current content again (as a new
+        revision; a file in the trash comes back first): by its ``rev``, or by its ``version``
+        number in the file's history."""
+        if (rev is None) == (version is None):
+            raise BadRequest("restore takes a rev or a version number")
+        body: dict[str, Any] = {"path": paths.normalize(path)}
+        body.update({"rev": rev} if rev is not None else {"version": version})
         # idempotent: the server makes no new revision when the path already holds that content
         return Metadata.from_wire(await self._call("POST", "/v1/files/restore", body=body, idempotent=True))
 

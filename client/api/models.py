@@ -127,15 +127,61 @@ class Account:
 
 
 @dataclass(frozen=True, slots=True)
-class Revisions:
-    """The revisions a path has had, newest first (``GET /v1/files/revisions``)."""
+class Revision:
+    """One version of a file (an item of ``GET /v1/files/revisions``)."""
 
+    rev: int
+    #: its number in the file's history (1 = the first), what ``tessera restore`` takes
+    version: int
+    #: where it was committed (the file may have moved since)
     path: str
-    #: the path holds no file now (it was deleted): every revision can still be restored
+    size: int
+    content_hash: str
+    modified: float | None
+    device: str | None
+    #: the name of the user who made it (None if that user is gone)
+    user: str | None = None
+    client_modified: float | None = None
+
+    @classmethod
+    def from_wire(cls, value: Any) -> Revision:
+        what = "revision"
+        obj = wire.obj(value, what)
+        meta = Metadata.from_wire(obj)
+        if not meta.is_file:
+            raise ProtocolError(f"{what}: not a file")
+        return cls(
+            rev=wire.get(obj, "rev", int, what),
+            version=wire.get(obj, "version", int, what),
+            path=meta.path,
+            size=wire.get(obj, "size", int, what),
+            content_hash=wire.get(obj, "content_hash", str, what),
+            modified=meta.modified,
+            device=meta.device,
+            user=wire.get(obj, "user", str, what, optional=True),
+            client_modified=meta.client_modified,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rev": self.rev, "version": self.version, "path": self.path, "size": self.size,
+                "content_hash": self.content_hash, "modified": self.modified, "device": self.device,
+                "user": self.user, "client_modified": self.client_modified}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Revisions:
+    """The versions of the file a path names, newest first (``GET /v1/files/revisions``).
+
+    History follows the file: across moves and renames, into the trash and back.
+    """
+
+    #: where the file is now (a path it was moved away from names the file at its new path)
+    path: str
+    #: the file is in the trash: every version can still be restored
     deleted: bool
     #: the current revision (None when deleted)
     rev: int | None
-    revisions: list[Metadata]
+    revisions: list[Revision]
 
     @classmethod
     def from_wire(cls, value: Any) -> Revisions:
@@ -145,7 +191,7 @@ class Revisions:
             path=wire.get(obj, "path", str, what),
             deleted=wire.get(obj, "deleted", bool, what),
             rev=wire.get(obj, "rev", int, what, optional=True),
-            revisions=[Metadata.from_wire(e) for e in wire.get_list(obj, "revisions", what)],
+            revisions=[Revision.from_wire(e) for e in wire.get_list(obj, "revisions", what)],
         )
 
     def to_json(self) -> dict[str, Any]:

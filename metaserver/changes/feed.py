@@ -4,6 +4,7 @@ An empty cursor starts with a consistent snapshot of every live entry (parents
 before children), paged by path key; every later page replays the journal
 after the cursor's sequence number. Entries changed while the snapshot is paged
 are not lost: they have a higher sequence number and come with the journal.
+File rows whose version was pruned since are skipped (a later row supersedes each).
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ def _journal_metadata(row: asyncpg.Record) -> dict[str, Any]:
         path, row["rev"], row["size"], row["content_hash"], row["version_at"], row["device_name"],
         row["client_modified"],
     )
+
+
+def _pruned(row: asyncpg.Record) -> bool:
+    """A file row whose version retention has pruned since: a later row of the same path
+    supersedes it (the current version of a file is never pruned, and a file that left the
+    path left a deletion row), so replaying the journal skips it."""
+    return row["kind"] == "file" and not row["deleted"] and row["version_id"] is None
 
 
 async def latest(conn: asyncpg.Connection, ns_id: int) -> Cursor:
@@ -76,7 +84,7 @@ async def page(conn: asyncpg.Connection, ns_id: int, cursor: Cursor | None, limi
             "reset": cursor.listing_after == "",
         }
     rows = await conn.fetch(
-        """SELECT j.seq, j.path, j.kind, j.rev, j.deleted,
+        """SELECT j.seq, j.path, j.kind, j.rev, j.deleted, v.id AS version_id,
                   v.size, v.content_hash, v.device_name, v.created_at AS version_at, v.client_modified
              FROM journal j LEFT JOIN versions v ON v.id = j.rev
             WHERE j.ns_id = $1 AND j.seq > $2 ORDER BY j.seq LIMIT $3""",
@@ -86,7 +94,7 @@ async def page(conn: asyncpg.Connection, ns_id: int, cursor: Cursor | None, limi
     )
     new_seq = rows[-1]["seq"] if rows else cursor.seq
     return {
-        "entries": [_journal_metadata(r) for r in rows],
+        "entries": [_journal_metadata(r) for r in rows if not _pruned(r)],
         "cursor": Cursor(ns_id, new_seq).encode(),
         "has_more": new_seq < last_seq,
         "reset": False,

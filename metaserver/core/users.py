@@ -53,7 +53,16 @@ async def home_namespace(conn: asyncpg.Connection, user_id: int) -> int:
 
 
 async def used_bytes(conn: asyncpg.Connection, user_id: int) -> int:
-    """Bytes of the distinct blocks the user stores (what dedup actually costs them)."""
+    """What the user's quota counts: the stored bytes of the namespaces they own (the distinct
+    blocks some version of theirs references: dedup is free; metaserver/tree/usage.py keeps
+    the figure in the same transaction as every change that moves it)."""
     return await conn.fetchval(
-        "SELECT coalesce(sum(size), 0) FROM blocks WHERE owner_id = $1 AND state = 'stored'", user_id
+        "SELECT coalesce(sum(stored_bytes), 0)::bigint FROM namespaces WHERE owner_id = $1", user_id
     )
+
+
+async def set_retention(conn: asyncpg.Connection, name: str, days: int | None) -> None:
+    """Keep the user's old versions and deleted files ``days`` days (None: the server's setting)."""
+    done = await conn.execute("UPDATE users SET retention_days = $2 WHERE name_key = $1", name.casefold(), days)
+    if done.endswith(" 0"):
+        raise NotFound(f"no user {name!r}")

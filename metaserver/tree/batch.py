@@ -15,7 +15,7 @@ import asyncpg
 
 from protocol.errors import BadRequest, TesseraError
 
-from .journal import Journal
+from .journal import Author, Journal
 
 MAX_BATCH = 1000
 
@@ -32,11 +32,12 @@ def check_items(body: Any, field: str) -> list:
 async def run(
     conn: asyncpg.Connection,
     ns_id: int,
+    author: Author,
     items: list,
     one: Callable[[Any, Journal], Awaitable[dict[str, Any]]],
 ) -> list[dict[str, Any]]:
     """Apply ``one(item, journal)`` to each item in its own savepoint; collect results or errors."""
-    j = await Journal.begin(conn, ns_id)
+    j = await Journal.begin(conn, ns_id, author)
     results: list[dict[str, Any]] = []
     for item in items:
         mark = j.mark()

@@ -1,4 +1,9 @@
-"""Reading entries (files, folders, deletion markers) and shaping their metadata."""
+"""Reading entries (files and folders) and shaping their metadata.
+
+``entries`` holds the live tree only: what is deleted is in the trash
+(:mod:`metaserver.tree.trash`); rows written before migration 008 could be deletion
+markers, which is why the ``deleted`` flag is still read.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ from protocol.errors import NotFound
 ROOT_KEY = paths.path_key(paths.ROOT)
 
 ENTRY_COLUMNS = """e.path_key, e.parent_key, e.path, e.kind, e.rev, e.deleted, e.seq, e.modified_at,
-                   v.size, v.content_hash, v.device_name, v.created_at AS version_at, v.client_modified"""
+                   v.size, v.content_hash, v.device_name, v.created_at AS version_at, v.client_modified,
+                   v.file_id, v.number"""
 ENTRY_FROM = "entries e LEFT JOIN versions v ON v.id = e.rev"
 
 

@@ -6,6 +6,12 @@ numbers are gap-free and ordered), hands out sequence numbers, and writes the
 journal rows and a NOTIFY in one go at the end of the transaction.
 :meth:`Journal.append` does all of that in one statement, for a writer that
 needs no sequence number before it writes.
+
+Every row says who made it (:class:`Author`: the user and the device). The
+journal also carries the namespace's usage changes of the transaction
+(:class:`~metaserver.tree.usage.UsageDelta`), which :meth:`Journal.flush` adds to the
+namespace's counters in the same statement that moves its sequence number: the
+counters change exactly when, and only if, the change that moves them commits.
 """
 
 from __future__ import annotations
@@ -16,7 +22,26 @@ import asyncpg
 
 from protocol.errors import NotFound
 
+from ..core.auth import Caller
+from .usage import UsageDelta
+
 NOTIFY_CHANNEL = "tessera_journal"
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    """Who makes a change: the user and the device (the journal and the trash keep both)."""
+
+    user_id: int | None
+    device_name: str | None
+
+    @classmethod
+    def of(cls, caller: Caller) -> Author:
+        return cls(caller.user_id, caller.device_name)
+
+
+#: the server's own changes (pruning, purges past retention): no user, no device
+SERVER = Author(None, None)
 
 
 @dataclass(slots=True)
@@ -30,24 +55,29 @@ class JournalRow:
 
 
 class Journal:
-    def __init__(self, conn: asyncpg.Connection, ns_id: int, last_seq: int) -> None:
+    def __init__(self, conn: asyncpg.Connection, ns_id: int, last_seq: int, author: Author) -> None:
         self.conn = conn
         self.ns_id = ns_id
         self.last_seq = last_seq
+        self.author = author
         self.rows: list[JournalRow] = []
+        #: what this transaction changes in the namespace's usage counters
+        self.usage = UsageDelta()
 
     @classmethod
-    async def begin(cls, conn: asyncpg.Connection, ns_id: int) -> Journal:
+    async def begin(cls, conn: asyncpg.Connection, ns_id: int, author: Author) -> Journal:
         # NO KEY UPDATE, not UPDATE: writers still queue on the row, but rows inserted earlier in
         # the same transaction whose foreign key names the namespace (upload_sessions) hold a
         # KEY SHARE lock on it, which FOR UPDATE would wait on: two such uploads deadlocked
         last = await conn.fetchval("SELECT last_seq FROM namespaces WHERE id = $1 FOR NO KEY UPDATE", ns_id)
         if last is None:
             raise NotFound("no such namespace")
-        return cls(conn, ns_id, last)
+        return cls(conn, ns_id, last, author)
 
     @staticmethod
-    async def append(conn: asyncpg.Connection, ns_id: int, rows: list[tuple[str, str, str, int | None, bool]]) -> int:
+    async def append(
+        conn: asyncpg.Connection, ns_id: int, author: Author, rows: list[tuple[str, str, str, int | None, bool]]
+    ) -> int:
         """Journal ``rows`` (path_key, path, kind, rev, deleted) at once: lock the namespace, take
         their sequence numbers, write them and the NOTIFY in one statement; returns the last.
 
@@ -61,8 +91,8 @@ class Journal:
             """WITH ns AS (
                    UPDATE namespaces SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq
                ), rows AS (
-                   INSERT INTO journal (ns_id, seq, path_key, path, kind, rev, deleted)
-                   SELECT $1, ns.last_seq - $2 + r.i, r.path_key, r.path, r.kind, r.rev, r.deleted
+                   INSERT INTO journal (ns_id, seq, path_key, path, kind, rev, deleted, user_id, device_name)
+                   SELECT $1, ns.last_seq - $2 + r.i, r.path_key, r.path, r.kind, r.rev, r.deleted, $9, $10
                      FROM ns, unnest($3::text[], $4::text[], $5::text[], $6::bigint[], $7::bool[])
                               WITH ORDINALITY AS r(path_key, path, kind, rev, deleted, i)
                )
@@ -75,6 +105,8 @@ class Journal:
             [r[3] for r in rows],
             [r[4] for r in rows],
             NOTIFY_CHANNEL,
+            author.user_id,
+            author.device_name,
             column=1,
         )
         if last is None:
@@ -86,35 +118,42 @@ class Journal:
         self.rows.append(JournalRow(self.last_seq, path_key, path, kind, rev, deleted))
         return self.last_seq
 
-    def mark(self) -> tuple[int, int]:
+    def mark(self) -> tuple[int, int, UsageDelta]:
         """A point to roll back to (with a savepoint) when one item of a batch fails."""
-        return self.last_seq, len(self.rows)
+        return self.last_seq, len(self.rows), self.usage.copy()
 
-    def rollback_to(self, mark: tuple[int, int]) -> None:
-        self.last_seq, n = mark
+    def rollback_to(self, mark: tuple[int, int, UsageDelta]) -> None:
+        self.last_seq, n, usage = mark
         del self.rows[n:]
+        self.usage = usage.copy()
 
     async def flush(self) -> None:
-        """Write the rows, the namespace's last sequence number and the NOTIFY in one statement.
+        """Write the rows, the namespace's last sequence number, its usage changes and the NOTIFY
+        in one statement.
 
         One round trip, not three: every statement between :meth:`begin` and the
         COMMIT is time the namespace's other writers wait in line (with 16
         clients committing to one namespace, most of their time).
         """
+        u = self.usage
         if not self.rows:
+            if u:  # a change of usage alone (pruning, purging the trash): no row, nothing to notify
+                await self.conn.execute(f"UPDATE namespaces SET {_COUNTERS} WHERE id = $1", self.ns_id, *u.as_tuple())
+                self.usage = UsageDelta()
             return
         # data-modifying WITH parts run to completion whether or not the final SELECT reads them;
         # the NOTIFY is delivered at COMMIT, so a listener never sees a change it cannot read yet
         await self.conn.execute(
-            """WITH rows AS (
-                   INSERT INTO journal (ns_id, seq, path_key, path, kind, rev, deleted)
-                   SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[],
-                                            $7::bool[])
+            f"""WITH rows AS (
+                   INSERT INTO journal (ns_id, seq, path_key, path, kind, rev, deleted, user_id, device_name)
+                   SELECT $1, *, $13, $14 FROM unnest($6::bigint[], $7::text[], $8::text[], $9::text[], $10::bigint[],
+                                                     $11::bool[])
                ), last AS (
-                   UPDATE namespaces SET last_seq = $8 WHERE id = $1
+                   UPDATE namespaces SET last_seq = $12, {_COUNTERS} WHERE id = $1
                )
-               SELECT pg_notify($9, $10)""",
+               SELECT pg_notify($15, $16)""",
             self.ns_id,
+            *u.as_tuple(),
             [r.seq for r in self.rows],
             [r.path_key for r in self.rows],
             [r.path for r in self.rows],
@@ -122,7 +161,15 @@ class Journal:
             [r.rev for r in self.rows],
             [r.deleted for r in self.rows],
             self.last_seq,
+            self.author.user_id,
+            self.author.device_name,
             NOTIFY_CHANNEL,
             f"{self.ns_id}:{self.last_seq}",
         )
         self.rows.clear()
+        self.usage = UsageDelta()
+
+
+#: the usage counters' increments, parameters $2 to $5 of the statements of :meth:`Journal.flush`
+_COUNTERS = """current_bytes = current_bytes + $2, version_bytes = version_bytes + $3,
+               trash_bytes = trash_bytes + $4, stored_bytes = stored_bytes + $5"""

@@ -2,7 +2,9 @@
 
 Every function runs inside the caller's transaction with a :class:`Journal`
 already begun (which holds the namespace lock), writes the entries and adds a
-journal row for each entry it changes.
+journal row for each entry it changes. A delete moves what it deletes to the
+trash (:mod:`metaserver.tree.trash`); a move removes the old path's rows (the
+journal says they are gone there) and writes the new ones, with the same revisions.
 """
 
 from __future__ import annotations
@@ -15,64 +17,54 @@ import asyncpg
 from protocol import paths
 from protocol.errors import AlreadyExists, BadPath, Conflict, NotAFolder, NotFound
 
-from . import entries
+from . import entries, trash
 from .journal import Journal
 
+#: a write to the entries table: key, parent key, path, kind, rev (None: a folder), journal seq
+EntryWrite = tuple[str, str, str, str, int | None, int]
 
-async def upsert_entry(
-    j: Journal, path: str, kind: str, rev: int | None, *, deleted: bool = False
-) -> int:
+_UPSERT = """ON CONFLICT (ns_id, path_key) DO UPDATE
+              SET parent_key = EXCLUDED.parent_key, path = EXCLUDED.path, kind = EXCLUDED.kind,
+                  rev = coalesce(EXCLUDED.rev, entries.rev), deleted = false,
+                  seq = EXCLUDED.seq, modified_at = now()"""
+
+
+async def upsert_entry(j: Journal, path: str, kind: str, rev: int | None) -> int:
     """Write the entry at ``path`` (creating or replacing the row for its key) and journal it."""
     key = paths.path_key(path)
     parent_key = paths.path_key(paths.parent(path))
-    seq = j.add(key, path, kind, rev, deleted)
+    seq = j.add(key, path, kind, rev, False)
     await j.conn.execute(
-        """INSERT INTO entries (ns_id, path_key, parent_key, path, kind, rev, deleted, seq, modified_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
-           ON CONFLICT (ns_id, path_key) DO UPDATE
-              SET parent_key = EXCLUDED.parent_key, path = EXCLUDED.path, kind = EXCLUDED.kind,
-                  rev = coalesce(EXCLUDED.rev, entries.rev), deleted = EXCLUDED.deleted,
-                  seq = EXCLUDED.seq, modified_at = now()""",
+        f"""INSERT INTO entries (ns_id, path_key, parent_key, path, kind, rev, deleted, seq, modified_at)
+            VALUES ($1, $2, $3, $4, $5, $6, false, $7, now()) {_UPSERT}""",
         j.ns_id,
         key,
         parent_key,
         path,
         kind,
         rev,
-        deleted,
         seq,
     )
     return seq
 
 
-async def insert_version(
-    j: Journal,
-    path: str,
-    size: int,
-    content_hash: bytes,
-    block_count: int,
-    parent_rev: int | None,
-    device_name: str,
-    user_id: int,
-    client_modified: Any = None,
-) -> tuple[int, Any]:
-    """A new immutable version of a file at ``path`` (its blocks are the caller's to add);
-    returns its rev and creation time."""
-    rev, created = await j.conn.fetchrow(
-        """INSERT INTO versions (ns_id, path, size, content_hash, block_count, parent_rev, device_name, user_id,
-                                 client_modified)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, created_at""",
-        j.ns_id,
-        path,
-        size,
-        content_hash,
-        block_count,
-        parent_rev,
-        device_name,
-        user_id,
-        client_modified,
+def entry_write(j: Journal, path: str, kind: str, rev: int | None) -> EntryWrite:
+    """The row :func:`write_entries` writes for ``path``, journaled now."""
+    key = paths.path_key(path)
+    return key, paths.path_key(paths.parent(path)), path, kind, rev, j.add(key, path, kind, rev, False)
+
+
+async def write_entries(conn: asyncpg.Connection, ns_id: int, writes: list[EntryWrite]) -> None:
+    """Write many entries in one statement (each already journaled: :func:`entry_write`)."""
+    await conn.execute(
+        f"""INSERT INTO entries (ns_id, path_key, parent_key, path, kind, rev, deleted, seq, modified_at)
+            SELECT $1, u.path_key, u.parent_key, u.path, u.kind, u.rev, false, u.seq, now()
+              FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
+                   AS u(path_key, parent_key, path, kind, rev, seq)
+            {_UPSERT}""",
+        ns_id,
+        *[[w[i] for w in writes] for i in range(6)],
     )
-    return rev, created
 
 
 async def ensure_parents(j: Journal, path: str, found: Mapping[str, Any] | None = None) -> str:
@@ -120,7 +112,8 @@ async def mkdir(j: Journal, path: str) -> dict[str, Any]:
 
 
 async def delete(j: Journal, path: str, if_rev: int | None = None) -> dict[str, Any]:
-    """Delete a file, or a folder with everything in it (rows stay as deletion markers).
+    """Delete a file, or a folder with everything in it: to the trash, which keeps it until it is
+    restored, purged, or its retention runs out.
 
     With ``if_rev``, only a file still at that revision: anything else there
     (a newer revision, a folder) is a Conflict and nothing is deleted.
@@ -133,18 +126,18 @@ async def delete(j: Journal, path: str, if_rev: int | None = None) -> dict[str, 
     if if_rev is not None and (top["kind"] != "file" or top["rev"] != if_rev):
         now = f"rev {top['rev']}" if top["kind"] == "file" else "a folder"
         raise Conflict(f"{top['path']} is no longer at rev {if_rev} (it is {now}); nothing was deleted")
-    for row in reversed(subtree):  # deepest first
-        await _mark_deleted(j, row)
+    await trash.put(j, subtree)
     return entries.metadata(top)
 
 
-async def _mark_deleted(j: Journal, row: asyncpg.Record) -> None:
-    seq = j.add(row["path_key"], row["path"], row["kind"], row["rev"], True)
+async def _remove(j: Journal, subtree: list[asyncpg.Record]) -> None:
+    """The rows of a live subtree gone from their paths (not to the trash: they move)."""
+    for row in reversed(subtree):  # deepest first, as a deletion is journaled
+        j.add(row["path_key"], row["path"], row["kind"], row["rev"], True)
     await j.conn.execute(
-        "UPDATE entries SET deleted = true, seq = $3, modified_at = now() WHERE ns_id = $1 AND path_key = $2",
+        "DELETE FROM entries WHERE ns_id = $1 AND path_key = ANY($2::text[])",
         j.ns_id,
-        row["path_key"],
-        seq,
+        [row["path_key"] for row in subtree],
     )
 
 
@@ -170,11 +163,9 @@ async def move(j: Journal, src: str, dst: str) -> dict[str, Any]:
     parent = await ensure_parents(j, dst)
     new_top = paths.join(parent, paths.basename(dst))
     old_prefix = top["path"]
-    for row in reversed(subtree):
-        await _mark_deleted(j, row)
-    for row in subtree:
-        new_path = new_top + row["path"][len(old_prefix):]
-        await upsert_entry(j, new_path, row["kind"], row["rev"])
+    await _remove(j, subtree)
+    writes = [entry_write(j, new_top + row["path"][len(old_prefix):], row["kind"], row["rev"]) for row in subtree]
+    await write_entries(j.conn, j.ns_id, writes)
     moved = dict(top)
     moved["path"] = new_top
     moved["deleted"] = False

@@ -8,7 +8,7 @@ own blocks (each needed one with a put grant). Re-sending a part whose answer
 was lost is harmless: blocks already listed must be the same ones and are
 answered again; only the blocks past them are added.
 
-New blocks are re-used from the user's stored blocks (same SHA-256 and size),
+New blocks are re-used from the namespace's stored blocks (same SHA-256 and size),
 or from blocks this session listed before (identical blocks of one file share
 an id, as in one list); every other block gets a new id. Quota is checked for
 the new bytes of each part. When the last block is listed the server computes
@@ -29,9 +29,17 @@ from protocol.errors import BadRequest, UploadExpired
 
 from ..core.auth import Caller
 from ..core.settings import ServerSettings
-from ..tree.journal import Journal
+from ..tree.journal import Author, Journal
 from .request import WRONG_CONTENT_HASH, check_block_sizes
-from .sessions import check_quota, expired, insert_blocks, load_session, session_reply, stored_blocks
+from .sessions import (
+    check_quota,
+    expired,
+    insert_blocks,
+    load_session,
+    new_bytes,
+    session_reply,
+    stored_blocks,
+)
 
 #: blocks one part may list (a part of 10,000 is 40 GiB of file)
 MAX_PART_BLOCKS = 10_000
@@ -76,10 +84,11 @@ async def append(
             raise BadRequest(f"block {row['idx']} is not the one listed before at that index")
     new = blocks[len(listed) - start :]
     if new:
-        await _add_blocks(conn, caller, s["id"], len(listed), new, listed)
+        await _add_blocks(conn, caller, s, len(listed), new, listed)
     count = len(listed) + len(new)
     if count == s["block_count"] and s["content_hash"] is None:
-        s = await _complete(conn, s, [bytes(r["sha256"]).hex() for r in listed] + [b.sha256 for b in new], claimed)
+        sha256s = [bytes(r["sha256"]).hex() for r in listed] + [b.sha256 for b in new]
+        s = await _complete(conn, Author.of(caller), s, sha256s, claimed)
     elif claimed is not None and s["content_hash"] is None:
         raise BadRequest("content_hash goes with the part that completes the block list")
     elif claimed is not None and bytes(s["content_hash"]).hex() != claimed:
@@ -90,7 +99,7 @@ async def append(
 async def _add_blocks(
     conn: asyncpg.Connection,
     caller: Caller,
-    session_id: str,
+    s: asyncpg.Record,
     first_index: int,
     new: tuple[hashing.BlockHash, ...],
     listed: list[asyncpg.Record],
@@ -98,27 +107,29 @@ async def _add_blocks(
     unique: dict[tuple[str, int], hashing.BlockHash] = {}
     for b in new:
         unique.setdefault((b.sha256, b.size), b)
-    ids = await stored_blocks(conn, caller.user_id, unique)
-    for row in listed:  # this file's own blocks, stored or not yet
+    ids, referenced = await stored_blocks(conn, s["ns_id"], unique)
+    own = set()
+    for row in listed:  # this file's own blocks, stored or not yet: counted for the quota already
         key = (bytes(row["sha256"]).hex(), row["size"])
+        own.add(key)
         if key in unique:
             ids.setdefault(key, row["id"])
     fresh = [b for key, b in unique.items() if key not in ids]
     for b in fresh:
         ids[(b.sha256, b.size)] = uuid.uuid4().hex
-    await check_quota(conn, caller.user_id, sum(b.size for b in fresh))
-    await insert_blocks(conn, caller.user_id, fresh, ids)
+    await check_quota(conn, caller.user_id, new_bytes(unique, referenced | own))
+    await insert_blocks(conn, s["ns_id"], caller.user_id, fresh, ids)
     await conn.execute(
         """INSERT INTO session_blocks (session_id, idx, block_id)
            SELECT $1, $2 + i - 1, b FROM unnest($3::uuid[]) WITH ORDINALITY AS t(b, i)""",
-        session_id,
+        s["id"],
         first_index,
         [ids[(b.sha256, b.size)] for b in new],
     )
 
 
 async def _complete(
-    conn: asyncpg.Connection, s: asyncpg.Record, sha256s: list[str], claimed: str | None
+    conn: asyncpg.Connection, author: Author, s: asyncpg.Record, sha256s: list[str], claimed: str | None
 ) -> asyncpg.Record:
     """Set the content hash of a session whose list is now complete; the updated row."""
     computed = hashing.content_hash(sha256s)
@@ -128,5 +139,5 @@ async def _complete(
         "UPDATE upload_sessions SET content_hash = $2 WHERE id = $1 RETURNING *", s["id"], bytes.fromhex(computed)
     )
     # offered to the other devices only now: tell them again, as the session's creation did
-    await Journal.append(conn, s["ns_id"], [(paths.path_key(s["path"]), s["path"], "pending", None, False)])
+    await Journal.append(conn, s["ns_id"], author, [(paths.path_key(s["path"]), s["path"], "pending", None, False)])
     return row

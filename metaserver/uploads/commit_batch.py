@@ -30,8 +30,8 @@ from protocol.errors import (
 from protocol.grants import canonical_block_id
 
 from ..core.auth import Caller
-from ..tree import batch, entries
-from ..tree.journal import Journal
+from ..tree import batch, entries, ops
+from ..tree.journal import Author, Journal
 from .request import LIST_NOT_COMPLETE
 from .sessions import MAX_MISSING_REPORTED, check_target, commit, expired
 
@@ -103,7 +103,7 @@ async def commit_many(
     sessions = [s for s in items if not isinstance(s, TesseraError)]
     if not _independent(sessions):
         return await _one_by_one(conn, caller, ns_id, raw)
-    return await _commit_independent(conn, caller, await Journal.begin(conn, ns_id), items)
+    return await _commit_independent(conn, caller, await Journal.begin(conn, ns_id, Author.of(caller)), items)
 
 
 async def _one_by_one(
@@ -114,14 +114,12 @@ async def _one_by_one(
             raise BadRequest("upload ids are strings")
         return await commit(conn, caller, upload_id, journal)
 
-    return await batch.run(conn, ns_id, raw, one)
+    return await batch.run(conn, ns_id, Author.of(caller), raw, one)
 
 
-#: a write to the entries table: key, parent key, path, kind, rev (None: a folder), journal seq
-EntryWrite = tuple[str, str, str, str, int | None, int]
 #: a session that makes a new version: its index among the plans, the session, its path, the
-#: display path of its entry, the rev it replaces (None: none live)
-NewFile = tuple[int, asyncpg.Record, str, str, int | None]
+#: display path of its entry, the live entry it replaces (None: none)
+NewFile = tuple[int, asyncpg.Record, str, str, Any]
 
 
 async def _commit_independent(
@@ -134,19 +132,16 @@ async def _commit_independent(
         for p in [*paths.ancestors(paths.normalize(s["path"])), paths.normalize(s["path"])]
     }
     known: dict[str, Any] = dict(await entries.get_many(conn, j.ns_id, sorted(keys))) if keys else {}
-    writes: list[EntryWrite] = []
+    writes: list[ops.EntryWrite] = []
     new_files: list[NewFile] = []
     plans = _plan(known, j, items, writes, new_files)
-    revs = await _insert_versions(
-        conn, caller, j.ns_id, [(s, path, live_rev) for _, s, path, _, live_rev in new_files]
-    )
-    for (_, _, _, name, _), (rev, _) in zip(new_files, revs, strict=True):
-        key = paths.path_key(name)
-        writes.append(
-            (key, paths.path_key(paths.parent(name)), name, "file", rev, j.add(key, name, "file", rev, False))
-        )
+    revs, fresh = await _insert_versions(conn, caller, j.ns_id, [(s, path, live) for _, s, path, _, live in new_files])
+    for (_, s, _, name, live), (rev, _) in zip(new_files, revs, strict=True):
+        writes.append(ops.entry_write(j, name, "file", rev))
+        j.usage.committed(s["size"], live["size"] if live is not None else None, 0)
+    j.usage.stored += fresh
     if writes:
-        await _write_entries(conn, j.ns_id, writes)
+        await ops.write_entries(conn, j.ns_id, writes)
     answers = await _answer_and_mark_committed(conn, items, plans, new_files, revs)
     await j.flush()
     return answers
@@ -156,7 +151,7 @@ def _plan(
     known: dict[str, Any],
     j: Journal,
     items: list[asyncpg.Record | TesseraError],
-    writes: list[EntryWrite],
+    writes: list[ops.EntryWrite],
     new_files: list[NewFile],
 ) -> list[tuple | TesseraError]:
     """Per item: ("same", metadata) | ("new",) | its error. Adds the missing parent folders to
@@ -175,41 +170,16 @@ def _plan(
             plans.append(e)
             continue
         for folder in folders:  # missing parents, created as ensure_parents would
-            key = paths.path_key(folder)
-            known[key] = {"path": folder, "kind": "folder", "deleted": False, "rev": None}
-            writes.append(
-                (
-                    key,
-                    paths.path_key(paths.parent(folder)),
-                    folder,
-                    "folder",
-                    None,
-                    j.add(key, folder, "folder", None, False),
-                )
-            )
+            known[paths.path_key(folder)] = {"path": folder, "kind": "folder", "deleted": False, "rev": None}
+            writes.append(ops.entry_write(j, folder, "folder", None))
         if outcome == "same":
             plans.append(("same", entries.metadata(current)))
             continue
         live = current is not None and not current["deleted"]
         name = current["path"] if live else paths.join(display, paths.basename(path))
-        new_files.append((len(plans), s, path, name, current["rev"] if live else None))
+        new_files.append((len(plans), s, path, name, current if live else None))
         plans.append(("new",))
     return plans
-
-
-async def _write_entries(conn: asyncpg.Connection, ns_id: int, writes: list[EntryWrite]) -> None:
-    await conn.execute(
-        """INSERT INTO entries (ns_id, path_key, parent_key, path, kind, rev, deleted, seq, modified_at)
-           SELECT $1, u.path_key, u.parent_key, u.path, u.kind, u.rev, false, u.seq, now()
-             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
-                  AS u(path_key, parent_key, path, kind, rev, seq)
-           ON CONFLICT (ns_id, path_key) DO UPDATE
-              SET parent_key = EXCLUDED.parent_key, path = EXCLUDED.path, kind = EXCLUDED.kind,
-                  rev = coalesce(EXCLUDED.rev, entries.rev), deleted = EXCLUDED.deleted,
-                  seq = EXCLUDED.seq, modified_at = now()""",
-        ns_id,
-        *[[w[i] for w in writes] for i in range(6)],
-    )
 
 
 async def _answer_and_mark_committed(
@@ -267,11 +237,13 @@ def _parents(known: dict[str, Any], path: str) -> tuple[str, list[str]]:
 
 
 async def _insert_versions(
-    conn: asyncpg.Connection, caller: Caller, ns_id: int, files: list[tuple[asyncpg.Record, str, int | None]]
-) -> list[tuple[int, datetime]]:
-    """New versions (ids in item order, as single commits would number them) and their blocks."""
+    conn: asyncpg.Connection, caller: Caller, ns_id: int, files: list[tuple[asyncpg.Record, str, Any]]
+) -> tuple[list[tuple[int, datetime]], int]:
+    """New versions (ids in item order, as single commits would number them) and their blocks;
+    each continues the file of the live entry it replaces, or starts a new one. Also returns the
+    bytes of their blocks that no version referenced before (added to ``stored_bytes``)."""
     if not files:
-        return []
+        return [], 0
     ids = sorted(
         r[0]
         for r in await conn.fetch(
@@ -280,12 +252,13 @@ async def _insert_versions(
     )
     rows = await conn.fetch(
         """INSERT INTO versions (id, ns_id, path, size, content_hash, block_count, parent_rev, device_name, user_id,
-                                 client_modified)
+                                 client_modified, file_id, number)
            SELECT u.id, $1, u.path, u.size, u.content_hash, u.block_count, u.parent_rev, u.device_name, $2,
-                  u.client_modified
+                  u.client_modified, coalesce(u.file_id, u.id), u.number
              FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::bytea[], $7::int[], $8::bigint[], $9::text[],
-                         $10::timestamptz[])
-                  AS u(id, path, size, content_hash, block_count, parent_rev, device_name, client_modified)
+                         $10::timestamptz[], $11::bigint[], $12::int[])
+                  AS u(id, path, size, content_hash, block_count, parent_rev, device_name, client_modified, file_id,
+                       number)
            RETURNING id, created_at""",
         ns_id,
         caller.user_id,
@@ -294,17 +267,24 @@ async def _insert_versions(
         [s["size"] for s, _, _ in files],
         [s["content_hash"] for s, _, _ in files],
         [s["block_count"] for s, _, _ in files],
-        [live_rev for _, _, live_rev in files],
+        [live["rev"] if live is not None else None for _, _, live in files],
         [s["device_name"] for s, _, _ in files],
         [s["client_modified"] for s, _, _ in files],
+        [live["file_id"] if live is not None else None for _, _, live in files],
+        [live["number"] + 1 if live is not None else 1 for _, _, live in files],
     )
     created = {r["id"]: r["created_at"] for r in rows}
-    await conn.execute(
-        """INSERT INTO version_blocks (version_id, idx, block_id)
-           SELECT u.version_id, sb.idx, sb.block_id
-             FROM unnest($1::bigint[], $2::uuid[]) AS u(version_id, session_id)
-             JOIN session_blocks sb ON sb.session_id = u.session_id""",
+    fresh = await conn.fetchval(
+        """WITH vb AS (
+               INSERT INTO version_blocks (version_id, idx, block_id)
+               SELECT u.version_id, sb.idx, sb.block_id
+                 FROM unnest($1::bigint[], $2::uuid[]) AS u(version_id, session_id)
+                 JOIN session_blocks sb ON sb.session_id = u.session_id
+           )
+           SELECT coalesce(sum(b.size), 0) FROM blocks b
+            WHERE b.id IN (SELECT block_id FROM session_blocks WHERE session_id = ANY($2::uuid[]))
+              AND NOT EXISTS (SELECT 1 FROM version_blocks x WHERE x.block_id = b.id)""",
         ids,
         [s["id"] for s, _, _ in files],
     )
-    return [(i, created[i]) for i in ids]
+    return [(i, created[i]) for i in ids], fresh

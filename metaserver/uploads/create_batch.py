@@ -30,9 +30,9 @@ from ..core.grants import put_grant
 from ..core.settings import ServerSettings
 from ..core.users import used_bytes
 from ..tree import entries
-from ..tree.journal import Journal
+from ..tree.journal import Author, Journal
 from .request import UploadRequest
-from .sessions import check_target, insert_blocks, stored_blocks
+from .sessions import check_target, insert_blocks, new_bytes, stored_blocks
 
 
 def _precheck(found: dict[str, Any], req: UploadRequest) -> None:
@@ -57,7 +57,7 @@ async def create_many(
     lock, so batches in flight do not queue behind each other's work.
     """
     items = await _checked_requests(conn, ns_id, raw)
-    ids, stored = await _block_ids(conn, caller.user_id, items)
+    ids, stored = await _block_ids(conn, ns_id, caller.user_id, items)
     expires = datetime.now(UTC) + timedelta(seconds=settings.upload_session_ttl)
     live = [r for r in items if isinstance(r, UploadRequest)]
     session_ids = [uuid.uuid4().hex for _ in live]
@@ -65,7 +65,7 @@ async def create_many(
         await _insert_sessions(conn, caller, ns_id, expires, session_ids, live, ids)
     # the upload_sessions rows hold a KEY SHARE lock on the namespace row by now, which the
     # journal's FOR NO KEY UPDATE does not wait on
-    j = await Journal.begin(conn, ns_id)
+    j = await Journal.begin(conn, ns_id, Author.of(caller))
     answers: list[dict[str, Any]] = []
     sessions = iter(session_ids)
     for r in items:
@@ -103,15 +103,15 @@ async def _checked_requests(conn: asyncpg.Connection, ns_id: int, raw: list[Any]
 
 
 async def _block_ids(
-    conn: asyncpg.Connection, user_id: int, items: list[UploadRequest | TesseraError]
+    conn: asyncpg.Connection, ns_id: int, user_id: int, items: list[UploadRequest | TesseraError]
 ) -> tuple[dict[tuple[str, int], str], set[tuple[str, int]]]:
     """The id of every block the items list, by (SHA-256, size), and which of them are stored:
     stored blocks re-used, new ones inserted pending (an item over quota becomes its error)."""
-    # re-use stored blocks of this user with the same SHA-256 and size (locked against the collector)
+    # re-use stored blocks of the namespace with the same SHA-256 and size (locked against the collector)
     unique = {(b.sha256, b.size) for r in items if isinstance(r, UploadRequest) for b in r.blocks}
-    ids = await stored_blocks(conn, user_id, unique)
+    ids, referenced = await stored_blocks(conn, ns_id, unique)
     stored = set(ids)
-    await _check_quotas(conn, user_id, items, stored)
+    await _check_quotas(conn, user_id, items, referenced)
     new_blocks = {}
     for r in items:
         if isinstance(r, UploadRequest):
@@ -120,7 +120,7 @@ async def _block_ids(
                 if key not in ids:
                     ids[key] = uuid.uuid4().hex
                     new_blocks[key] = b
-    await insert_blocks(conn, user_id, list(new_blocks.values()), ids)
+    await insert_blocks(conn, ns_id, user_id, list(new_blocks.values()), ids)
     return ids, stored
 
 
@@ -172,16 +172,11 @@ async def _insert_sessions(
 
 
 async def _check_quotas(
-    conn: asyncpg.Connection, user_id: int, items: list[Any], stored: set[tuple[str, int]]
+    conn: asyncpg.Connection, user_id: int, items: list[Any], referenced: set[tuple[str, int]]
 ) -> None:
     """QuotaExceeded for each item whose new blocks would not fit (as the single create checks it)."""
-    need = []
-    for r in items:
-        if isinstance(r, UploadRequest):
-            distinct = {(b.sha256, b.size) for b in r.blocks} - stored
-            need.append(sum(size for _, size in distinct))
-        else:
-            need.append(0)
+    need = [new_bytes(((b.sha256, b.size) for b in r.blocks), referenced) if isinstance(r, UploadRequest) else 0
+            for r in items]  # fmt: skip
     if not any(need):
         return
     quota = await conn.fetchval("SELECT quota_bytes FROM users WHERE id = $1", user_id)

@@ -1,7 +1,7 @@
 """Upload sessions: create, report, commit.
 
-A session records the file's block list; blocks already stored in the user's
-dedup scope are re-used, every other block gets a new globally unique id. The
+A session records the file's block list; blocks already stored in the
+namespace (the dedup scope) are re-used, every other block gets a new globally unique id. The
 commit verifies every block is stored, then creates the version and moves the
 entry in one transaction.
 
@@ -40,7 +40,7 @@ from ..core.grants import put_grant
 from ..core.settings import ServerSettings
 from ..core.users import used_bytes
 from ..tree import entries, ops
-from ..tree.journal import Journal
+from ..tree.journal import Author, Journal
 from .request import LIST_NOT_COMPLETE, UploadRequest
 
 MAX_MISSING_REPORTED = 1000
@@ -92,16 +92,16 @@ async def create(
 ) -> dict[str, Any]:
     """Record a pending upload session; with ``journal``, the caller flushes it (batches)."""
     await _precheck_target(conn, ns_id, req)
-    # re-use stored blocks of this user with the same SHA-256 and size
+    # re-use stored blocks of the namespace with the same SHA-256 and size
     unique: dict[tuple[str, int], hashing.BlockHash] = {}
     for b in req.blocks:
         unique.setdefault((b.sha256, b.size), b)
-    ids = await stored_blocks(conn, caller.user_id, unique)
+    ids, referenced = await stored_blocks(conn, ns_id, unique)
     new_blocks = [b for key, b in unique.items() if key not in ids]
     for b in new_blocks:
         ids[(b.sha256, b.size)] = uuid.uuid4().hex
-    await check_quota(conn, caller.user_id, sum(b.size for b in new_blocks))
-    await insert_blocks(conn, caller.user_id, new_blocks, ids)
+    await check_quota(conn, caller.user_id, new_bytes(unique, referenced))
+    await insert_blocks(conn, ns_id, caller.user_id, new_blocks, ids)
     session_id = uuid.uuid4().hex
     expires = datetime.now(UTC) + timedelta(seconds=settings.upload_session_ttl)
     await conn.execute(
@@ -135,54 +135,74 @@ async def create(
     # namespace lock the journal takes is held only until the commit right after
     pending = (paths.path_key(req.path), req.path, "pending", None, False)
     if journal is None:
-        await Journal.append(conn, ns_id, [pending])
+        await Journal.append(conn, ns_id, Author.of(caller), [pending])
     else:
         journal.add(*pending)
     return reply
 
 
 async def stored_blocks(
-    conn: asyncpg.Connection, user_id: int, wanted: Iterable[tuple[str, int]]
-) -> dict[tuple[str, int], str]:
-    """The ids of the user's stored blocks with these (SHA-256, size), locked FOR SHARE so the
-    garbage collector cannot take them from under the caller's transaction."""
+    conn: asyncpg.Connection, ns_id: int, wanted: Iterable[tuple[str, int]]
+) -> tuple[dict[tuple[str, int], str], set[tuple[str, int]]]:
+    """The ids of the namespace's stored blocks with these (SHA-256, size), locked FOR SHARE so
+    the garbage collector cannot take them from under the caller's transaction; and which of
+    them some version references (the others, left by an unfinished upload or a purge, count
+    as new bytes for the quota: their commit adds them to the namespace's ``stored_bytes``)."""
     wanted = list(wanted)
     if not wanted:
-        return {}
+        return {}, set()
     rows = await conn.fetch(
-        """SELECT b.id, b.sha256, b.size
+        """SELECT b.id, b.sha256, b.size,
+                  EXISTS (SELECT 1 FROM version_blocks vb WHERE vb.block_id = b.id) AS referenced
              FROM blocks b
              JOIN unnest($2::bytea[], $3::int[]) AS want(sha256, size)
                ON b.sha256 = want.sha256 AND b.size = want.size
-            WHERE b.owner_id = $1 AND b.state = 'stored'
-            ORDER BY b.stored_at
+            WHERE b.ns_id = $1 AND b.state = 'stored'
+            ORDER BY referenced DESC, b.stored_at
             FOR SHARE OF b""",
-        user_id,
+        ns_id,
         [bytes.fromhex(s) for s, _ in wanted],
         [n for _, n in wanted],
     )
     ids: dict[tuple[str, int], str] = {}
+    referenced: set[tuple[str, int]] = set()
     for r in rows:
-        ids.setdefault((bytes(r["sha256"]).hex(), r["size"]), r["id"])
-    return ids
+        key = (bytes(r["sha256"]).hex(), r["size"])
+        if key not in ids:
+            ids[key] = r["id"]
+            if r["referenced"]:
+                referenced.add(key)
+    return ids, referenced
 
 
 async def insert_blocks(
-    conn: asyncpg.Connection, user_id: int, blocks: Sequence[hashing.BlockHash], ids: dict[tuple[str, int], str]
+    conn: asyncpg.Connection,
+    ns_id: int,
+    user_id: int,
+    blocks: Sequence[hashing.BlockHash],
+    ids: dict[tuple[str, int], str],
 ) -> None:
-    """Pending block rows for ``blocks`` under their new ids (``ids`` by (SHA-256, size))."""
+    """Pending block rows of namespace ``ns_id`` for ``blocks`` under their new ids (``ids`` by
+    (SHA-256, size)); ``user_id`` uploads them (their put grants are his)."""
     if not blocks:
         return
     await conn.execute(
-        """INSERT INTO blocks (id, owner_id, size, md5, sha256)
-           SELECT u.id, $1, u.size, u.md5, u.sha256
+        """INSERT INTO blocks (id, ns_id, owner_id, size, md5, sha256)
+           SELECT u.id, $6, $1, u.size, u.md5, u.sha256
              FROM unnest($2::uuid[], $3::int[], $4::bytea[], $5::bytea[]) AS u(id, size, md5, sha256)""",
         user_id,
         [ids[(b.sha256, b.size)] for b in blocks],
         [b.size for b in blocks],
         [bytes.fromhex(b.md5) for b in blocks],
         [bytes.fromhex(b.sha256) for b in blocks],
+        ns_id,
     )
+
+
+def new_bytes(keys: Iterable[tuple[str, int]], referenced: set[tuple[str, int]]) -> int:
+    """What blocks of these (SHA-256, size) add to the namespace's ``stored_bytes`` once a
+    version lists them: the sizes of those no version references yet."""
+    return sum(size for key in set(keys) if key not in referenced for _, size in [key])
 
 
 async def check_quota(conn: asyncpg.Connection, user_id: int, new_bytes: int) -> None:
@@ -301,7 +321,7 @@ async def commit(
         raise BadRequest("all uploads of a batch must be in one namespace")
     # from here to the COMMIT the namespace is locked (Journal.begin): as few round trips as
     # can be, since the namespace's other writers wait in line meanwhile
-    j = journal or await Journal.begin(conn, s["ns_id"])
+    j = journal or await Journal.begin(conn, s["ns_id"], Author.of(caller))
     path = paths.normalize(s["path"])
     key = paths.path_key(path)
     found = await entries.get_many(conn, j.ns_id, [paths.path_key(p) for p in paths.ancestors(path)] + [key])
@@ -315,11 +335,10 @@ async def commit(
             "UPDATE upload_sessions SET state = 'committed', committed_rev = $2 WHERE id = $1", s["id"], rev
         )
     else:
-        live_rev = current["rev"] if current is not None and not current["deleted"] else None
-        rev, created = await _insert_session_version(conn, j.ns_id, path, s, live_rev, caller.user_id)
-        display = current["path"] if current is not None and not current["deleted"] else paths.join(
-            parent, paths.basename(path)
-        )
+        live = current if current is not None and not current["deleted"] else None
+        rev, created, fresh = await _insert_session_version(conn, j.ns_id, path, s, live, caller.user_id)
+        j.usage.committed(s["size"], live["size"] if live else None, fresh)
+        display = live["path"] if live else paths.join(parent, paths.basename(path))
         await ops.upsert_entry(j, display, "file", rev)
         answer = entries.file_metadata(
             display, rev, s["size"], s["content_hash"], created, s["device_name"], s["client_modified"]
@@ -330,35 +349,46 @@ async def commit(
 
 
 async def _insert_session_version(
-    conn: asyncpg.Connection, ns_id: int, path: str, s: asyncpg.Record, live_rev: int | None, user_id: int
-) -> tuple[int, Any]:
+    conn: asyncpg.Connection, ns_id: int, path: str, s: asyncpg.Record, live: asyncpg.Record | None, user_id: int
+) -> tuple[int, Any, int]:
     """The session's file as a new version with its blocks, and the session marked committed to it,
-    in one statement (what :func:`ops.insert_version`, a version_blocks INSERT and a session
-    UPDATE do in three); returns the new rev and its creation time."""
+    in one statement (a version INSERT, a version_blocks INSERT and a session UPDATE at once).
+    The version continues the file ``live`` (the live entry it replaces), or starts a new one.
+    Returns the new rev, its creation time, and the bytes of its blocks that no version
+    referenced before (what it adds to the namespace's ``stored_bytes``)."""
     row = await conn.fetchrow(
-        """WITH v AS (
-               INSERT INTO versions (ns_id, path, size, content_hash, block_count, parent_rev, device_name,
-                                     user_id, client_modified)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, created_at
+        """WITH n AS (
+               SELECT nextval(pg_get_serial_sequence('versions', 'id')) AS id
+           ), v AS (
+               INSERT INTO versions (id, ns_id, path, size, content_hash, block_count, parent_rev, device_name,
+                                     user_id, client_modified, file_id, number)
+               SELECT n.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, coalesce($11::bigint, n.id), $12 FROM n
+               RETURNING id, created_at
            ), vb AS (
                INSERT INTO version_blocks (version_id, idx, block_id)
                SELECT v.id, sb.idx, sb.block_id FROM v, session_blocks sb WHERE sb.session_id = $10
            ), done AS (
                UPDATE upload_sessions SET state = 'committed', committed_rev = (SELECT id FROM v) WHERE id = $10
+           ), fresh AS (
+               SELECT coalesce(sum(b.size), 0) AS bytes FROM blocks b
+                WHERE b.id IN (SELECT block_id FROM session_blocks WHERE session_id = $10)
+                  AND NOT EXISTS (SELECT 1 FROM version_blocks x WHERE x.block_id = b.id)
            )
-           SELECT id, created_at FROM v""",
+           SELECT v.id, v.created_at, fresh.bytes FROM v, fresh""",
         ns_id,
         path,
         s["size"],
         s["content_hash"],
         s["block_count"],
-        live_rev,
+        live["rev"] if live else None,
         s["device_name"],
         user_id,
         s["client_modified"],
         s["id"],
+        live["file_id"] if live else None,
+        live["number"] + 1 if live else 1,
     )
-    return row["id"], row["created_at"]
+    return row["id"], row["created_at"], row["bytes"]
 
 
 async def _committed_metadata(conn: asyncpg.Connection, s: asyncpg.Record) -> dict[str, Any]:

@@ -12,12 +12,13 @@ from protocol import paths
 from protocol.errors import BadRequest, IsAFolder, NotAFolder, NotFound
 
 from ..core import db
+from ..core.callers import Context
 from ..core.grants import get_grant
 from ..core.http import positive_int, query_int, read_object, respond
 from ..core.settings import ServerSettings
 from ..keys import POOL, SETTINGS
 from ..tree import entries, ops
-from ..tree.journal import Journal
+from ..tree.journal import Author, Journal
 from .auth import authenticate
 
 
@@ -120,11 +121,12 @@ async def file_blocks(request: web.Request) -> web.Response:
 
 
 async def journaled(
-    request: web.Request, ns_id: int, change: Callable[[Journal], Awaitable[dict[str, Any]]]
+    request: web.Request, ctx: Context, change: Callable[[Journal], Awaitable[dict[str, Any]]]
 ) -> web.Response:
-    """Apply one change to a namespace in a transaction with its journal; answer its metadata."""
+    """Apply one change to the caller's namespace in a transaction with its journal; answer
+    what it returns."""
     async with db.transaction(request.app[POOL]) as conn:
-        j = await Journal.begin(conn, ns_id)
+        j = await Journal.begin(conn, ctx.ns_id, Author.of(ctx.caller))
         meta = await change(j)
         await j.flush()
     return respond(request, meta)
@@ -134,7 +136,7 @@ async def _tree_change(request: web.Request, change, *fields: str) -> web.Respon
     """Apply one tree change (mkdir, move) whose arguments are the body's paths ``fields``."""
     ctx = await authenticate(request)
     args = await _body_fields(request, *fields)
-    return await journaled(request, ctx.ns_id, lambda j: change(j, *args))
+    return await journaled(request, ctx, lambda j: change(j, *args))
 
 
 async def mkdir(request: web.Request) -> web.Response:
@@ -146,7 +148,7 @@ async def delete(request: web.Request) -> web.Response:
     body = await read_object(request)
     path = paths.normalize(body.get("path"))
     if_rev = positive_int(body, "if_rev", optional=True)
-    return await journaled(request, ctx.ns_id, lambda j: ops.delete(j, path, if_rev))
+    return await journaled(request, ctx, lambda j: ops.delete(j, path, if_rev))
 
 
 async def move(request: web.Request) -> web.Response:

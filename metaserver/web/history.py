@@ -26,10 +26,13 @@ async def list_revisions(request: web.Request) -> web.Response:
 async def restore(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     body = await read_object(request)
-    path, rev = body.get("path"), positive_int(body, "rev")
+    path = body.get("path")
     if not isinstance(path, str):
         raise BadRequest("path must be a string")
-    caller = ctx.caller
-    return await journaled(
-        request, ctx.ns_id, lambda j: history.restore(j, path, rev, caller.device_name, caller.user_id)
-    )
+    rev = positive_int(body, "rev", optional=True)
+    number = positive_int(body, "version", optional=True)
+    if (rev is None) == (number is None):
+        raise BadRequest("name the version to restore: either rev or version (its number in the file's history)")
+    if number is not None and number >= 1 << 31:
+        raise BadRequest("version must be a positive integer below 2^31")
+    return await journaled(request, ctx, lambda j: history.restore(j, path, rev=rev, number=number))

@@ -156,8 +156,8 @@ class BlockServer:
         h = hash_block(data)
         async with self.pool.acquire() as conn:
             await conn.execute(
-                """INSERT INTO blocks (id, owner_id, size, md5, sha256, state)
-                   VALUES ($1, $2, $3, $4, $5, 'pending')""",
+                """INSERT INTO blocks (id, ns_id, owner_id, size, md5, sha256, state)
+                   SELECT $1, n.id, $2, $3, $4, $5, 'pending' FROM namespaces n WHERE n.owner_id = $2 AND n.kind = 'home'""",
                 block_id,
                 owner_id if owner_id is not None else self.user_id,
                 h.size,

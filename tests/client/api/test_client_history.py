@@ -30,6 +30,7 @@ async def test_history_lists_every_revision_and_restore_brings_one_back(client, 
     assert [r.size for r in revs.revisions] == [21, 12]
     assert all(r.device == "test-device" and r.modified for r in revs.revisions)
 
+    assert [r.version for r in revs.revisions] == [2, 1]
     restored = await client.restore("/Docs/plan.txt", r1)
     assert restored.rev not in (r1, r2) and restored.size == 12
     assert await content(client, tmp_path, "/Docs/plan.txt") == b"first draft\n"
@@ -105,15 +106,40 @@ async def test_what_cannot_be_restored(client, servers, tmp_path):
     assert await content(client, tmp_path, "/y.txt") == b"y"
 
 
-async def test_a_moved_file_lists_what_it_held_under_its_new_name(client, tmp_path):
+async def test_history_follows_a_file_across_moves_and_renames(client, tmp_path):
     r1 = await put(client, tmp_path, "/old.txt", b"v1")
     r2 = await put(client, tmp_path, "/old.txt", b"v2")
-    await client.move("/old.txt", "/new.txt")
-    revs = await client.revisions("/new.txt")
-    assert [r.rev for r in revs.revisions] == [r2]
-    with pytest.raises(NotFound):
-        await client.restore("/new.txt", r1)  # held by /old.txt, never by /new.txt
+    await client.move("/old.txt", "/Docs/new.txt")
+    revs = await client.revisions("/Docs/new.txt")
+    assert [(r.rev, r.version, r.path) for r in revs.revisions] == [(r2, 2, "/old.txt"), (r1, 1, "/old.txt")]
+    r3 = await put(client, tmp_path, "/Docs/new.txt", b"v3")
+    await client.move("/Docs", "/Papers")  # the folder above it moves: still the same file
+    revs = await client.revisions("/Papers/new.txt")
+    assert [(r.rev, r.version) for r in revs.revisions] == [(r3, 3), (r2, 2), (r1, 1)]
+    assert all(r.user == "alice" for r in revs.revisions)
+
+    # the old path names the file that left it, and says where it is now
     old = await client.revisions("/old.txt")
-    assert old.deleted and [r.rev for r in old.revisions] == [r2, r1]
-    back = await client.restore("/old.txt", r1)
-    assert await content(client, tmp_path, "/old.txt") == b"v1" and back.rev not in (r1, r2)
+    assert old.path == "/Papers/new.txt" and not old.deleted and [r.rev for r in old.revisions] == [r3, r2, r1]
+    with pytest.raises(NotFound, match="moved to /Papers/new.txt"):
+        await client.restore("/old.txt", r1)  # restored where it is, not at a path it left
+
+    back = await client.restore("/Papers/new.txt", version=1)
+    assert await content(client, tmp_path, "/Papers/new.txt") == b"v1" and back.rev not in (r1, r2, r3)
+    revs = await client.revisions("/Papers/new.txt")
+    assert [(r.rev, r.version, r.path) for r in revs.revisions][0] == (back.rev, 4, "/Papers/new.txt")
+    with pytest.raises(NotFound):
+        await client.restore("/Papers/new.txt", version=9)
+    with pytest.raises(BadRequest):
+        await client._call("POST", "/v1/files/restore", body={"path": "/Papers/new.txt", "rev": r1, "version": 1},
+                           idempotent=False)  # fmt: skip
+
+
+async def test_a_path_written_again_after_a_delete_is_a_new_file(client, tmp_path):
+    r1 = await put(client, tmp_path, "/notes.txt", b"old notes")
+    await client.delete("/notes.txt")
+    r2 = await put(client, tmp_path, "/notes.txt", b"new notes")
+    revs = await client.revisions("/notes.txt")  # the live file: its own history
+    assert [(r.rev, r.version) for r in revs.revisions] == [(r2, 1)] and not revs.deleted
+    with pytest.raises(NotFound):
+        await client.restore("/notes.txt", r1)  # a version of the deleted file, not of this one

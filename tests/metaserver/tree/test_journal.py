@@ -27,7 +27,7 @@ async def test_concurrent_uploads_and_commits_do_not_deadlock(api, pool):
 
 
 async def test_append_takes_the_next_numbers_in_one_statement_and_notifies(api, pool):
-    from metaserver.tree.journal import NOTIFY_CHANNEL, Journal
+    from metaserver.tree.journal import NOTIFY_CHANNEL, SERVER, Journal
 
     await api.ok("POST", "/v1/files/mkdir", {"path": "/before"})
     ns_id, last = await pool.fetchrow("SELECT id, last_seq FROM namespaces")
@@ -41,7 +41,7 @@ async def test_append_takes_the_next_numbers_in_one_statement_and_notifies(api, 
         try:
             async with pool.acquire() as conn, conn.transaction():
                 got = await Journal.append(
-                    conn, ns_id, [("/a", "/a", "pending", None, False), ("/b", "/B", "folder", None, True)]
+                    conn, ns_id, SERVER, [("/a", "/a", "pending", None, False), ("/b", "/B", "folder", None, True)]
                 )
             for _ in range(100):
                 if heard:
@@ -59,12 +59,12 @@ async def test_append_takes_the_next_numbers_in_one_statement_and_notifies(api, 
 async def test_append_of_a_missing_namespace_is_not_found(pool):
     import pytest
 
-    from metaserver.tree.journal import Journal
+    from metaserver.tree.journal import SERVER, Journal
     from protocol.errors import NotFound
 
     async with pool.acquire() as conn, conn.transaction():
         with pytest.raises(NotFound):
-            await Journal.append(conn, 999_999, [("/a", "/a", "pending", None, False)])
+            await Journal.append(conn, 999_999, SERVER, [("/a", "/a", "pending", None, False)])
 
 
 async def test_appends_and_other_writers_share_one_gap_free_sequence(api, pool):
