@@ -4,9 +4,11 @@ Its subpackages, each importing only those before it:
 
 - :mod:`.core`: what both servers stand on (settings, database, migrations, embedded
   PostgreSQL, authentication, rate limits, the HTTP plumbing, block grants)
-- :mod:`.tree`: a namespace's tree (entries, mkdir/delete/move, history) and its journal
+- :mod:`.tree`: a namespace's tree (entries, mkdir/delete/move, history, the trash, usage
+  counters) and its journal
 - :mod:`.uploads`: upload sessions (create, append, commit, batches, incoming)
 - :mod:`.changes`: the change feed, cursors and long-polls (the notifier, the notify endpoint)
+- :mod:`.lifecycle`: retention (pruning old versions and expired trash, on an interval)
 - :mod:`.web`: the aiohttp handlers; :mod:`.app` puts them together
 - :mod:`.cli`: ``tessera-server``, which starts both servers (the only part that imports
   :mod:`blockserver`)

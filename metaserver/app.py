@@ -3,6 +3,7 @@ the journal listener, the notify endpoint), each a ``cleanup_ctx`` of ``create_a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -14,7 +15,8 @@ from .core.http import error_middleware, note_prepared
 from .core.ratelimit import RATE_LIMITS, RateLimits, rate_limit_middleware
 from .core.settings import ServerSettings
 from .keys import NOTIFIER, NOTIFY_SERVER, POOL, SETTINGS
-from .web import auth, changes, files, files_batch, history, uploads
+from .lifecycle.periodic import run_periodically
+from .web import auth, changes, files, files_batch, history, trash, uploads, usage
 
 
 def create_app(settings: ServerSettings) -> web.Application:
@@ -55,8 +57,26 @@ def create_app(settings: ServerSettings) -> web.Application:
     app.cleanup_ctx.append(pool_ctx)
     app.cleanup_ctx.append(notifier_ctx)
     app.cleanup_ctx.append(notify_ctx)
+    app.cleanup_ctx.append(_pruner)
     _add_routes(app.router)
     return app
+
+
+async def _pruner(app: web.Application) -> AsyncIterator[None]:
+    """The periodic pruning task (retention: metaserver/lifecycle/); one run at a time cluster-wide."""
+    settings = app[SETTINGS]
+    if not settings.prune_interval:
+        yield
+        return
+    task = asyncio.create_task(
+        run_periodically(app[POOL], interval=settings.prune_interval, default_days=settings.retention_days),
+        name="pruner",
+    )
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)  # run_periodically logs its own failures
 
 
 def _add_routes(r: web.UrlDispatcher) -> None:
@@ -85,3 +105,7 @@ def _add_routes(r: web.UrlDispatcher) -> None:
     r.add_post("/v1/files/move", files.move)
     r.add_get("/v1/files/revisions", history.list_revisions)
     r.add_post("/v1/files/restore", history.restore)
+    r.add_get("/v1/trash", trash.list_trash)
+    r.add_post("/v1/trash/restore", trash.restore)
+    r.add_post("/v1/trash/purge", trash.purge)
+    r.add_get("/v1/usage", usage.get_usage)

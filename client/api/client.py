@@ -21,6 +21,7 @@ from urllib.parse import quote
 from protocol import paths
 from protocol.errors import BadRequest, ProtocolError, TesseraError, error_from_wire
 from protocol.hashing import BlockHash
+from protocol.lifecycle import UsageReport
 
 from . import wire
 from .blocks import WantedBlock, get_block_batch, put_block_batch
@@ -38,6 +39,7 @@ from .models import (
     Revisions,
     UploadSession,
 )
+from .trash import TrashRequests
 from .uploads import UploadRequest, check_mode
 
 
@@ -61,14 +63,9 @@ class ApiClient(Connection):
         auth: bool = True,
     ) -> Any:
         """One metadata-server request."""
-        return await self.transport.call(
-            method,
-            self.server_url + endpoint,
-            token=self.require_token() if auth else None,
-            params=params,
-            body=body,
-            idempotent=idempotent,
-        )
+        token = self.require_token() if auth else None
+        url = self.server_url + endpoint
+        return await self.transport.call(method, url, token=token, params=params, body=body, idempotent=idempotent)
 
     # -- auth and account -------------------------------------------------------------------
 
@@ -96,6 +93,10 @@ class ApiClient(Connection):
 
     async def account(self) -> Account:
         return Account.from_wire(await self._call("GET", "/v1/account", idempotent=True))
+
+    async def usage(self) -> UsageReport:
+        """What the account stores, by role, and what its quota counts (``GET /v1/usage``)."""
+        return UsageReport.from_wire(await self._call("GET", "/v1/usage", idempotent=True))
 
     # -- files and folders ------------------------------------------------------------------
 
@@ -134,15 +135,18 @@ class ApiClient(Connection):
         return Revisions.from_wire(await self._call("GET", "/v1/files/revisions", params=params, idempotent=True))
 
     async def restore(self, path: str, rev: int | None = None, *, version: int | None = None) -> Metadata:
-        """Make a version of the file ``path`` names its current content again (as a new
-        revision; a file in the trash comes back first): by its ``rev``, or by its ``version``
-        number in the file's history."""
+        """Make a version of the file ``path`` names (by ``rev``, or its ``version`` number in the
+        file) its current content again, as a new revision; a file in the trash comes back first."""
         if (rev is None) == (version is None):
             raise BadRequest("restore takes a rev or a version number")
-        body: dict[str, Any] = {"path": paths.normalize(path)}
-        body.update({"rev": rev} if rev is not None else {"version": version})
+        body = {"path": paths.normalize(path), **({"rev": rev} if rev is not None else {"version": version})}
         # idempotent: the server makes no new revision when the path already holds that content
         return Metadata.from_wire(await self._call("POST", "/v1/files/restore", body=body, idempotent=True))
+
+    @functools.cached_property
+    def trash(self) -> TrashRequests:
+        """The trash's requests: ``client.trash.entries(path)``, ``.restore(path)``, ``.purge(path)``."""
+        return TrashRequests(self._call)
 
     async def mkdir(self, path: str) -> Metadata:
         body = {"path": paths.normalize(path)}

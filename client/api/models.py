@@ -102,7 +102,14 @@ class Account:
     user_id: int
     device: str
     quota_bytes: int | None
+    #: what the quota counts: the bytes the account's distinct blocks take
     used_bytes: int
+    #: logical bytes of current files, of older versions, of the trash (None: an older server)
+    current_bytes: int | None = None
+    version_bytes: int | None = None
+    trash_bytes: int | None = None
+    #: days deleted files and replaced versions are kept
+    retention_days: int | None = None
 
     @classmethod
     def from_wire(cls, value: Any) -> Account:
@@ -114,6 +121,10 @@ class Account:
             device=wire.get(obj, "device", str, what),
             quota_bytes=wire.get(obj, "quota_bytes", int, what, optional=True),
             used_bytes=wire.get(obj, "used_bytes", int, what),
+            current_bytes=wire.get(obj, "current_bytes", int, what, optional=True),
+            version_bytes=wire.get(obj, "version_bytes", int, what, optional=True),
+            trash_bytes=wire.get(obj, "trash_bytes", int, what, optional=True),
+            retention_days=wire.get(obj, "retention_days", int, what, optional=True),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -123,6 +134,10 @@ class Account:
             "device": self.device,
             "quota_bytes": self.quota_bytes,
             "used_bytes": self.used_bytes,
+            "current_bytes": self.current_bytes,
+            "version_bytes": self.version_bytes,
+            "trash_bytes": self.trash_bytes,
+            "retention_days": self.retention_days,
         }
 
 

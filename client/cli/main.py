@@ -168,7 +168,7 @@ def logout(obj: CliContext) -> None:
 @json_option
 @pass_cli
 def whoami(obj: CliContext) -> None:
-    """Show the logged-in user, device and storage use."""
+    """Show the logged-in user, device and storage use (`tessera usage` has the details)."""
     creds = obj.credentials()
     server = obj.server_for(creds)
 
@@ -277,11 +277,14 @@ def mv(obj: CliContext, from_path: str, to_path: str) -> None:
 from .history import history, restore  # noqa: E402 (a file's revisions)
 from .sync import status, sync  # noqa: E402 (the sync daemon's commands)
 from .transfer import get, put  # noqa: E402 (one file up or down)
+from .trash import trash, usage  # noqa: E402 (what was deleted, what it all takes)
 
 cli.add_command(put)
 cli.add_command(get)
 cli.add_command(history)
 cli.add_command(restore)
+cli.add_command(trash)
+cli.add_command(usage)
 cli.add_command(sync)
 cli.add_command(status)
 

@@ -6,6 +6,8 @@ import datetime as dt
 from collections.abc import Iterable
 
 from client.api.models import Account, Metadata, Revisions
+from protocol import paths
+from protocol.lifecycle import TrashEntry, UsageReport
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
@@ -64,17 +66,72 @@ def info(entry: Metadata) -> str:
     return "\n".join(lines)
 
 
-def revisions(revs: Revisions) -> str:
-    """One line per revision, newest first: rev, time, size, device; the current one marked."""
+def revisions(revs: Revisions, asked: str) -> str:
+    """One line per version, newest first: its number, time, size, device and user, and where it
+    was saved if not where the file is now; the current one marked; how to restore one."""
     state = "deleted; " if revs.deleted else ""
-    lines = [f"{revs.path} ({state}{len(revs.revisions)} revision{'s' if len(revs.revisions) != 1 else ''})"]
-    width = max(len(str(r.rev)) for r in revs.revisions)
+    n = len(revs.revisions)
+    lines = [f"{revs.path} ({state}{n} version{'s' if n != 1 else ''})"]
+    if paths.path_key(revs.path) != paths.path_key(asked):
+        lines[0] += f"  (was {asked}: history follows the file)"
+    width = max((len(str(r.version)) for r in revs.revisions), default=1)
     for r in revs.revisions:
         mark = "  (current)" if r.rev == revs.rev else ""
-        lines.append(f"  rev {r.rev:>{width}}  {local_time(r.modified)}  {human_size(r.size):>9}  {r.device or '-'}{mark}")
+        where = f"  at {r.path}" if paths.path_key(r.path) != paths.path_key(revs.path) else ""
+        who = f"  {r.user}" if r.user else ""
+        lines.append(
+            f"  version {r.version:>{width}}  {local_time(r.modified)}  {human_size(r.size):>9}  "
+            f"{r.device or '-'}{who}{where}{mark}"
+        )
+    lines.append(f"Restore one with: tessera restore {revs.path} VERSION")
     return "\n".join(lines)
+
+
+def trash_line(e: TrashEntry) -> str:
+    """One thing in the trash: when it was deleted, from which device and by whom, its size, its path."""
+    if e.kind == "folder":
+        size = f"{e.files} file{'s' if e.files != 1 else ''}, {human_size(e.bytes)}" if e.item else "-"
+        name = e.path + "/"
+    else:
+        size, name = human_size(e.size), e.path
+    inside = "" if e.item else "  (deleted with the folder above)"
+    by = f"{e.device or '-'}" + (f" ({e.user})" if e.user else "")
+    return f"{local_time(e.deleted)}  {by:<24}  {size:>18}  {name}{inside}"
+
+
+def trash_listing(path: str, found: list[TrashEntry]) -> str:
+    if not found:
+        return f"Nothing at or below {path} is in the trash."
+    return "\n".join(trash_line(e) for e in found)
+
+
+def deleted_in(path: str, found: list[TrashEntry]) -> str:
+    """The history of a folder: what was deleted in it."""
+    if not found:
+        return f"{path} is a folder; nothing deleted in it is in the trash."
+    head = f"{path} is a folder; deleted in it (newest first; bring one back: tessera trash restore PATH):"
+    return "\n".join([head, *("  " + trash_line(e) for e in found)])
+
+
+def usage(report: UsageReport, user: str, server: str) -> str:
+    t = report.total
+    quota = "no quota" if report.quota_bytes is None else f"of {human_size(report.quota_bytes)}"
+    return "\n".join([
+        f"{user} on {server}",
+        f"  current files    {human_size(t.current_bytes):>10}",
+        f"  older versions   {human_size(t.version_bytes):>10}",
+        f"  trash            {human_size(t.trash_bytes):>10}",
+        f"stored {human_size(report.used_bytes)} {quota} (each distinct block once: what the quota counts)",
+        f"deleted files and replaced versions are kept {report.retention_days} days",
+    ])  # fmt: skip
 
 
 def account(acct: Account, server: str) -> str:
     quota = "no quota" if acct.quota_bytes is None else f"of {human_size(acct.quota_bytes)}"
-    return f"{acct.user} on {server} (device {acct.device})\nused {human_size(acct.used_bytes)} {quota}"
+    lines = [f"{acct.user} on {server} (device {acct.device})", f"used {human_size(acct.used_bytes)} {quota}"]
+    if acct.current_bytes is not None:
+        lines[-1] += (
+            f" (current files {human_size(acct.current_bytes)}, older versions {human_size(acct.version_bytes)},"
+            f" trash {human_size(acct.trash_bytes)})"
+        )
+    return "\n".join(lines)

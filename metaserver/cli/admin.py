@@ -39,7 +39,7 @@ async def _with_db(data_dir: Path, fn):
             await conn.close()
 
 
-def _db_command(data_dir: Path, fn):
+def db_command(data_dir: Path, fn):
     with exit_on_error():
         return asyncio.run(_with_db(data_dir.resolve(), fn))
 
@@ -53,7 +53,7 @@ def migrate(data_dir: Path) -> None:
     async def go(conn):
         return await m.apply(conn)
 
-    applied = _db_command(data_dir, go)
+    applied = db_command(data_dir, go)
     click.echo(f"applied migrations: {applied}" if applied else "database is up to date")
 
 
@@ -94,7 +94,7 @@ def user_add(name: str, password_stdin: bool, quota: str | None, data_dir: Path)
     async def go(conn):
         return await create_user(conn, name, password, quota_bytes)
 
-    _db_command(data_dir, go)
+    db_command(data_dir, go)
     click.echo(f"created user {name}")
 
 
@@ -111,25 +111,32 @@ def user_quota(name: str, size: str, data_dir: Path) -> None:
     async def go(conn):
         await set_quota(conn, name, quota_bytes)
 
-    _db_command(data_dir, go)
+    db_command(data_dir, go)
     click.echo(f"quota of {name}: {size}")
 
 
 @user.command("list")
 @data_dir_option
 def user_list(data_dir: Path) -> None:
-    """List users with their usage and quota."""
+    """List users with their usage (bytes: what the quota counts; current files, older versions,
+    trash), quota and retention."""
 
     async def go(conn):
         return await conn.fetch(
-            """SELECT u.name, u.quota_bytes,
-                      (SELECT coalesce(sum(size), 0) FROM blocks b WHERE b.owner_id = u.id AND b.state = 'stored') AS used
-                 FROM users u ORDER BY u.name_key"""
+            """SELECT u.name, u.quota_bytes, u.retention_days,
+                      coalesce(sum(n.stored_bytes), 0)::bigint AS used, coalesce(sum(n.current_bytes), 0)::bigint AS current,
+                      coalesce(sum(n.version_bytes), 0)::bigint AS versions, coalesce(sum(n.trash_bytes), 0)::bigint AS trash
+                 FROM users u LEFT JOIN namespaces n ON n.owner_id = u.id
+                GROUP BY u.id ORDER BY u.name_key"""
         )
 
-    for r in _db_command(data_dir, go):
+    for r in db_command(data_dir, go):
         quota = "unlimited" if r["quota_bytes"] is None else str(r["quota_bytes"])
-        click.echo(f"{r['name']}\tused={r['used']}\tquota={quota}")
+        retention = "default" if r["retention_days"] is None else f"{r['retention_days']}d"
+        click.echo(
+            f"{r['name']}\tused={r['used']}\tquota={quota}\tcurrent={r['current']}\tversions={r['versions']}"
+            f"\ttrash={r['trash']}\tretention={retention}"
+        )
 
 
 @click.command("gc")

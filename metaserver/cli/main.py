@@ -9,6 +9,7 @@ import click
 from ..core.settings import ServerSettings
 from .admin import gc_command, migrate, user
 from .options import build_settings, exit_on_error, run_async, server_options, setup_logging
+from .retention import prune_command, user_retention
 
 
 def _announce(urls: dict[str, str], settings: ServerSettings) -> None:
@@ -75,3 +76,5 @@ def block(**kw) -> None:
 main.add_command(migrate)
 main.add_command(user)
 main.add_command(gc_command)
+main.add_command(prune_command)
+user.add_command(user_retention)

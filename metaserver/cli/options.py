@@ -18,7 +18,13 @@ import click
 
 from protocol.errors import TesseraError
 
-from ..core.settings import DEFAULT_DATA_DIR, ServerSettings, load_grant_secret, parse_duration
+from ..core.settings import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_RETENTION_DAYS,
+    ServerSettings,
+    load_grant_secret,
+    parse_duration,
+)
 
 
 @contextlib.contextmanager
@@ -241,11 +247,37 @@ def block_server_options(f):
     ])  # fmt: skip
 
 
+retention_days_option = click.option(
+    "--retention-days",
+    envvar="TESSERA_RETENTION_DAYS",
+    type=click.IntRange(1, 36500),
+    default=DEFAULT_RETENTION_DAYS,
+    show_default=True,
+    help="Days deleted files and replaced versions are kept (a user's own setting wins: "
+    "tessera-server user retention).",
+)
+
+
+def retention_options(f):
+    """How long deleted files and old versions are kept, and how often the metadata servers prune."""
+    return _apply(f, [
+        retention_days_option,
+        click.option(
+            "--prune-interval",
+            envvar="TESSERA_PRUNE_INTERVAL",
+            default="1h",
+            show_default=True,
+            help="Time between pruning runs in each metadata server (expired versions and trash); 0: none.",
+        ),
+    ])  # fmt: skip
+
+
 def server_options(f):
     """Every option of the serving commands (run, meta, block)."""
     return _apply(f, [
         listen_options,
         limit_options,
+        retention_options,
         block_server_options,
         store_options,
         click.option("--log-level", envvar="TESSERA_LOG_LEVEL", default="info", show_default=True),
@@ -311,6 +343,8 @@ def build_settings(
     rate_burst,
     login_rate_limit,
     login_burst,
+    retention_days,
+    prune_interval,
     put_concurrency,
     put_queue_timeout,
     put_idle_timeout,
@@ -345,6 +379,8 @@ def build_settings(
         rate_burst=rate_burst,
         login_rate_limit=_rate_arg(login_rate_limit, "--login-rate-limit"),
         login_burst=login_burst,
+        retention_days=retention_days,
+        prune_interval=duration_arg(prune_interval, "--prune-interval"),
         extra=extra,
     )
     try:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 DEFAULT_DATA_DIR = ".tessera"
 SECRET_FILE = "grant-secret"
+#: days deleted files and replaced versions are kept, unless the operator says otherwise
+DEFAULT_RETENTION_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class ServerSettings:
     #: login attempts per second per (client address, user name) (per process); 0: off
     login_rate_limit: float = 0.1
     login_burst: int = 10
+    #: days deleted files and replaced versions are kept (a user's own setting wins)
+    retention_days: int = DEFAULT_RETENTION_DAYS
+    #: seconds between pruning runs in each metadata server process (metaserver/lifecycle/); 0: none
+    prune_interval: float = 3600.0
     extra: dict = field(default_factory=dict)
 
 

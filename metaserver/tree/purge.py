@@ -27,19 +27,23 @@ STEP_FILES = 500
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """What a purge takes: everything (``path`` root), a path and everything below it, or one item."""
+    """What a purge takes: what is at ``path`` and below it in the trash (everything, for the
+    root), of the item ``item`` only if given."""
 
     path: str = paths.ROOT
     item: int | None = None
 
     def where(self) -> tuple[str, list]:
         """The condition on ``trash t`` (parameters from $2 on) and its arguments."""
-        if self.item is not None:
-            return "(t.id = $2 OR t.top_id = $2)", [self.item]
+        conditions, args = [], []
         key = paths.path_key(self.path)
-        if key == ROOT_KEY:
-            return "true", []
-        return "(t.path_key = $2 OR t.path_key LIKE $3)", [key, like_prefix(key)]
+        if key != ROOT_KEY:
+            args += [key, like_prefix(key)]
+            conditions.append(f"(t.path_key = ${len(args)} OR t.path_key LIKE ${len(args) + 1})")
+        if self.item is not None:
+            args.append(self.item)
+            conditions.append(f"(t.id = ${len(args) + 1} OR t.top_id = ${len(args) + 1})")
+        return " AND ".join(conditions) or "true", args
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +96,9 @@ async def _leave_items(conn: asyncpg.Connection, files: list[asyncpg.Record]) ->
 
 
 async def expired_items(conn: asyncpg.Connection, ns_id: int, before, limit: int) -> list[int]:
-    """Items deleted before ``before`` (their retention has run out), oldest first."""
+    """Items deleted at ``before`` or earlier (their retention has run out), oldest first."""
     return await conn.fetchval(
-        """SELECT array(SELECT id FROM trash WHERE ns_id = $1 AND top_id IS NULL AND deleted_at < $2
+        """SELECT array(SELECT id FROM trash WHERE ns_id = $1 AND top_id IS NULL AND deleted_at <= $2
                          ORDER BY deleted_at, id LIMIT $3)""",
         ns_id,
         before,

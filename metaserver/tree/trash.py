@@ -16,12 +16,12 @@ and the versions of their files.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
 from protocol import paths
 from protocol.errors import NotFound
+from protocol.lifecycle import TrashEntry
 
 from .entries import like_prefix
 from .journal import Journal
@@ -137,20 +137,20 @@ async def listing(
     )
 
 
-def entry(row: asyncpg.Record) -> dict[str, Any]:
-    """A trash row on the wire (``GET /v1/trash``, see docs/api.md)."""
-    out: dict[str, Any] = {
-        "id": row["id"],
-        "item": row["top_id"] is None,
-        "kind": row["kind"],
-        "path": row["path"],
-        "name": paths.basename(row["path"]),
-        "deleted": row["deleted_at"].timestamp(),
-        "device": row["device_name"],
-        "user": row["user_name"],
-    }
-    if row["kind"] == "file":
-        out.update(rev=row["rev"], version=row["number"], size=row["size"])
-    if row["top_id"] is None:
-        out.update(files=row["files"], bytes=row["bytes"])
-    return out
+def entry(row: asyncpg.Record) -> TrashEntry:
+    """A trash row as the wire shows it (``GET /v1/trash``, see docs/api.md)."""
+    return TrashEntry(
+        id=row["id"],
+        item=row["top_id"] is None,
+        kind=row["kind"],
+        path=row["path"],
+        name=paths.basename(row["path"]),
+        deleted=row["deleted_at"].timestamp(),
+        device=row["device_name"],
+        user=row["user_name"],
+        rev=row["rev"],
+        version=row["number"],
+        size=row["size"],
+        files=row["files"],
+        bytes=row["bytes"],
+    )

@@ -22,9 +22,12 @@ figures from scratch, to check them (the tests do, after random sequences of cha
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import asyncpg
+
+from protocol.lifecycle import NamespaceUsage, Usage, UsageReport
 
 
 @dataclass(slots=True)
@@ -76,21 +79,32 @@ class UsageDelta:
         self.stored -= freed
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """A namespace's counters (see the module docstring)."""
-
-    current_bytes: int
-    version_bytes: int
-    trash_bytes: int
-    stored_bytes: int
+_COUNTERS = "current_bytes, version_bytes, trash_bytes, stored_bytes"
 
 
 async def of_namespace(conn: asyncpg.Connection, ns_id: int) -> Usage:
-    row = await conn.fetchrow(
-        "SELECT current_bytes, version_bytes, trash_bytes, stored_bytes FROM namespaces WHERE id = $1", ns_id
-    )
+    row = await conn.fetchrow(f"SELECT {_COUNTERS} FROM namespaces WHERE id = $1", ns_id)
     return Usage(*row) if row is not None else Usage(0, 0, 0, 0)
+
+
+async def owned(conn: asyncpg.Connection, user_id: int) -> list[NamespaceUsage]:
+    """The counters of every namespace the user owns (today: their home)."""
+    rows = await conn.fetch(f"SELECT id, kind, {_COUNTERS} FROM namespaces WHERE owner_id = $1 ORDER BY id", user_id)
+    return [NamespaceUsage(r["id"], r["kind"], Usage(*list(r.values())[2:])) for r in rows]
+
+
+async def report(conn: asyncpg.Connection, user_id: int, default_days: int) -> UsageReport:
+    """A user's usage (``GET /v1/usage``): the namespaces they own, their quota and retention."""
+    namespaces = await owned(conn, user_id)
+    user = await conn.fetchrow("SELECT quota_bytes, retention_days FROM users WHERE id = $1", user_id)
+    total = functools.reduce(lambda a, b: a + b, (n.usage for n in namespaces), Usage(0, 0, 0, 0))
+    return UsageReport(
+        quota_bytes=user["quota_bytes"],
+        used_bytes=total.stored_bytes,
+        retention_days=user["retention_days"] or default_days,
+        total=total,
+        namespaces=tuple(namespaces),
+    )
 
 
 async def recount(conn: asyncpg.Connection, ns_id: int) -> Usage:

@@ -10,7 +10,8 @@ from ..core import db, ratelimit, users
 from ..core.auth import check_password, hash_token, new_token
 from ..core.callers import Context, authenticate_header
 from ..core.http import read_body, respond
-from ..keys import POOL
+from ..keys import POOL, SETTINGS
+from ..tree import usage as tree_usage
 
 MAX_DEVICE_NAME = 128
 
@@ -66,16 +67,19 @@ async def logout(request: web.Request) -> web.Response:
 async def account(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     async with db.connection(request.app[POOL]) as conn:
-        quota = await conn.fetchval("SELECT quota_bytes FROM users WHERE id = $1", ctx.caller.user_id)
-        used = await users.used_bytes(conn, ctx.caller.user_id)
+        usage = await tree_usage.report(conn, ctx.caller.user_id, request.app[SETTINGS].retention_days)
     return respond(
         request,
         {
             "user": ctx.caller.user_name,
             "user_id": ctx.caller.user_id,
             "device": ctx.caller.device_name,
-            "quota_bytes": quota,
-            "used_bytes": used,
+            "quota_bytes": usage.quota_bytes,
+            "used_bytes": usage.used_bytes,
+            "current_bytes": usage.total.current_bytes,
+            "version_bytes": usage.total.version_bytes,
+            "trash_bytes": usage.total.trash_bytes,
+            "retention_days": usage.retention_days,
         },
     )
 

@@ -218,11 +218,12 @@ async def test_cli_history_and_restore(tessera, servers):
     r = await tessera("history", "/notes.txt")
     assert r.code == 0, r
     lines = r.out.strip().splitlines()
-    assert lines[0] == "/notes.txt (2 revisions)"
-    assert f"rev {revs[1]}" in lines[1] and lines[1].endswith("cli-test  (current)")
-    assert f"rev {revs[0]}" in lines[2] and "(current)" not in lines[2]
+    assert lines[0] == "/notes.txt (2 versions)"
+    assert lines[1].startswith("  version 2  ") and lines[1].endswith(f"cli-test  {USER}  (current)")
+    assert lines[2].startswith("  version 1  ") and "(current)" not in lines[2]
+    assert lines[3] == "Restore one with: tessera restore /notes.txt VERSION"
 
-    r = await tessera("restore", "/notes.txt", str(revs[0]), "--json")
+    r = await tessera("restore", "/notes.txt", "1", "--json")
     assert r.code == 0, r
     new_rev = r.json()["rev"]
     assert new_rev not in revs and r.json()["size"] == 4
@@ -230,14 +231,17 @@ async def test_cli_history_and_restore(tessera, servers):
     assert r.code == 0 and (tessera.cwd / "back.txt").read_text() == "one\n", r
     r = await tessera("history", "notes.txt", "--json")
     assert [x["rev"] for x in r.json()["revisions"]] == [new_rev, *reversed(revs)]
+    assert [x["version"] for x in r.json()["revisions"]] == [3, 2, 1]
     assert r.json()["rev"] == new_rev and r.json()["deleted"] is False
 
     r = await tessera("rm", "/notes.txt")
     assert r.code == 0, r
     r = await tessera("history", "/notes.txt")
-    assert r.code == 0 and r.out.startswith("/notes.txt (deleted; 3 revisions)") and "(current)" not in r.out, r
-    r = await tessera("restore", "/notes.txt", str(revs[1]))
-    assert r.code == 0 and r.out.startswith(f"Restored /notes.txt to rev {revs[1]} as rev "), r
+    assert r.code == 0 and r.out.startswith("/notes.txt (deleted; 3 versions)") and "(current)" not in r.out, r
+    r = await tessera("restore", "/notes.txt", "2")
+    assert r.code == 0 and r.out.startswith("Restored /notes.txt to version 2 from the trash as version 4 "), r
+    r = await tessera("restore", "/notes.txt", str(revs[0]), "--rev")
+    assert r.code == 0 and r.out.startswith(f"Restored /notes.txt to rev {revs[0]} as version 5 "), r
 
     (await tessera("restore", "/notes.txt", "999999")).assert_one_line_error("not_found")
     (await tessera("history", "/nothing-here")).assert_one_line_error("not_found")

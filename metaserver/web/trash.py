@@ -1,0 +1,119 @@
+"""``GET /v1/trash``, ``POST /v1/trash/restore``, ``POST /v1/trash/purge`` (metaserver/tree/trash.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+
+from protocol import paths
+from protocol.errors import BadRequest, NotFound
+from protocol.lifecycle import PurgeResult, TrashPage
+
+from ..core import db
+from ..core.http import positive_int, query_int, read_object, respond
+from ..keys import POOL
+from ..tree import purge as purging
+from ..tree import trash as trash_tree
+from ..tree import trash_restore
+from ..tree.entries import like_prefix
+from ..tree.journal import Author, Journal
+from .auth import authenticate
+from .files import journaled
+
+#: purge steps one request takes (each purges up to purge.STEP_FILES files); the answer says
+#: whether the purge is done, else the client asks again
+MAX_STEPS = 20
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _encode_cursor(row) -> str:
+    return f"{(row['deleted_at'] - _EPOCH) // _MICROSECOND}.{row['id']}"
+
+
+def _decode_cursor(raw: str) -> tuple[datetime, int] | None:
+    if not raw:
+        return None
+    micros, _, trash_id = raw.partition(".")
+    try:
+        return _EPOCH + timedelta(microseconds=int(micros)), int(trash_id)
+    except (ValueError, OverflowError):
+        raise BadRequest("the cursor is not valid") from None
+
+
+async def list_trash(request: web.Request) -> web.Response:
+    ctx = await authenticate(request)
+    path = paths.normalize(request.query.get("path", paths.ROOT))
+    limit = query_int(request, "limit", 100, 1, trash_tree.MAX_LIMIT)
+    raw = request.query.get("cursor", "")
+    if len(raw) > 64:
+        raise BadRequest("the cursor is not valid")
+    async with db.connection(request.app[POOL]) as conn:
+        rows = await trash_tree.listing(conn, ctx.ns_id, path, _decode_cursor(raw), limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    page = TrashPage(tuple(trash_tree.entry(r) for r in rows), _encode_cursor(rows[-1]) if rows else raw, more)
+    return respond(request, page.to_wire())
+
+
+def _trash_id(body: dict) -> int | None:
+    trash_id = positive_int(body, "id", optional=True)
+    if trash_id is not None and trash_id >= 1 << 62:
+        raise BadRequest("id must be a positive integer below 2^62")
+    return trash_id
+
+
+async def restore(request: web.Request) -> web.Response:
+    ctx = await authenticate(request)
+    body = await read_object(request)
+    path = paths.normalize(body.get("path"))
+    trash_id = _trash_id(body)
+    return await journaled(request, ctx, lambda j: trash_restore.restore(j, path, trash_id))
+
+
+async def purge(request: web.Request) -> web.Response:
+    ctx = await authenticate(request)
+    body = await read_object(request)
+    everything = body.get("all", False)
+    if not isinstance(everything, bool):
+        raise BadRequest("all must be true or false")
+    trash_id = _trash_id(body)
+    if everything:
+        if body.get("path") is not None or trash_id is not None:
+            raise BadRequest("purge either all, or a path (with an id)")
+        target = purging.Target()
+    else:
+        path = paths.normalize(body.get("path"))
+        if path == paths.ROOT:
+            raise BadRequest("to empty the whole trash, send all: true")
+        target = await _target(request, ctx.ns_id, path, trash_id)
+    files = freed = 0
+    done = False
+    for _ in range(MAX_STEPS):
+        async with db.transaction(request.app[POOL]) as conn:
+            j = await Journal.begin(conn, ctx.ns_id, Author.of(ctx.caller))
+            step = await purging.purge_step(j, target)
+            await j.flush()
+        files, freed, done = files + step.files, freed + step.freed_bytes, step.done
+        if done:
+            break
+    return respond(request, PurgeResult(files, freed, done).to_wire())
+
+
+async def _target(request: web.Request, ns_id: int, path: str, trash_id: int | None) -> purging.Target:
+    """What a purge of ``path`` (the row ``trash_id`` there, if given) takes; NotFound if nothing."""
+    async with db.connection(request.app[POOL]) as conn:
+        if trash_id is not None:
+            row = await trash_tree.find(conn, ns_id, path, trash_id)
+            return purging.Target(row["path"], row["top_id"] or row["id"])
+        found = await conn.fetchval(
+            "SELECT 1 FROM trash WHERE ns_id = $1 AND (path_key = $2 OR path_key LIKE $3) LIMIT 1",
+            ns_id,
+            paths.path_key(path),
+            like_prefix(paths.path_key(path)),
+        )
+    if found is None:
+        raise NotFound(f"nothing at or below {path} is in the trash")
+    return purging.Target(path)
+
