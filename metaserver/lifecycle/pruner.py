@@ -123,6 +123,7 @@ async def _expire_trash(pool: asyncpg.Pool, ns_id: int, days: int, now: datetime
         report.items_purged += row["items"]
         report.files_purged += row["files"]
         return
+    item = None
     while True:
         async with db.transaction(pool) as conn:
             j = await Journal.begin(conn, ns_id, SERVER)
@@ -131,9 +132,11 @@ async def _expire_trash(pool: asyncpg.Pool, ns_id: int, days: int, now: datetime
                 return
             step = await purge.purge_step(j, purge.Target(item=items[0]), batch)
             await j.flush()
+        if items[0] != item:  # an item may take several steps
+            item = items[0]
+            report.items_purged += 1
         report.files_purged += step.files
         report.bytes_freed += step.freed_bytes
-        report.items_purged += step.done
 
 
 async def _thin_versions(pool: asyncpg.Pool, ns_id: int, days: int, now: datetime, report: PruneReport, batch: int) -> None:

@@ -55,9 +55,11 @@ class PurgeStep:
     done: bool
 
 
-async def purge_step(j: Journal, target: Target, limit: int = STEP_FILES) -> PurgeStep:
-    """One step of purging ``target`` (see the module docstring)."""
+async def purge_step(j: Journal, target: Target, limit: int | None = None) -> PurgeStep:
+    """One step of purging ``target`` (see the module docstring): at most ``limit`` files
+    (default :data:`STEP_FILES`)."""
     conn = j.conn
+    limit = STEP_FILES if limit is None else limit
     where, args = target.where()
     files = await conn.fetch(
         f"""SELECT t.id, t.top_id, v.file_id, v.size FROM trash t JOIN versions v ON v.id = t.rev

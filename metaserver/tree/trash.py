@@ -112,27 +112,34 @@ async def with_everything_below(conn: asyncpg.Connection, ns_id: int, row: async
     )
 
 
+#: where a listing continues: after the row with this (deleted_at, item id, path key)
+After = tuple[datetime, int, str]
+
+
 async def listing(
-    conn: asyncpg.Connection, ns_id: int, path: str, after: tuple[datetime, int] | None, limit: int
+    conn: asyncpg.Connection, ns_id: int, path: str, after: After | None, limit: int
 ) -> list[asyncpg.Record]:
-    """What was deleted at or below ``path``, newest first, at most ``limit`` rows after the
-    keyset ``after`` (deleted_at, id): the items whose path is ``path`` or below it, and, where
-    ``path`` is a deleted folder, the entries deleted in it (an item's top row comes before them)."""
+    """What was deleted at or below ``path``, at most ``limit`` rows after ``after``: the items
+    whose path is ``path`` or below it, and, where ``path`` is a deleted folder, the entries
+    deleted in it. Newest first; an item's rows together, its top row first (by path)."""
     key = paths.path_key(path)
     pattern = "/%" if key == ROOT_KEY else like_prefix(key)
-    since, last_id = after if after is not None else (None, 0)
+    since, item, last_key = after if after is not None else (None, 0, "")
     return await conn.fetch(
-        f"""SELECT {TRASH_COLUMNS} FROM {TRASH_FROM}
+        f"""SELECT {TRASH_COLUMNS}, coalesce(t.top_id, t.id) AS item_id FROM {TRASH_FROM}
              WHERE t.ns_id = $1
                AND ((t.top_id IS NULL AND (t.path_key = $2 OR t.path_key LIKE $3))
                     OR (t.top_id IS NOT NULL AND t.parent_key = $2))
-               AND ($4::timestamptz IS NULL OR t.deleted_at < $4 OR (t.deleted_at = $4 AND t.id > $5))
-             ORDER BY t.deleted_at DESC, t.id LIMIT $6""",
+               AND ($4::timestamptz IS NULL OR t.deleted_at < $4
+                    OR (t.deleted_at = $4 AND (coalesce(t.top_id, t.id) < $5
+                                                OR (coalesce(t.top_id, t.id) = $5 AND t.path_key > $6))))
+             ORDER BY t.deleted_at DESC, coalesce(t.top_id, t.id) DESC, t.path_key LIMIT $7""",
         ns_id,
         key,
         pattern,
         since,
-        last_id,
+        item,
+        last_key,
         limit,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
@@ -24,21 +25,28 @@ from .files import journaled
 #: purge steps one request takes (each purges up to purge.STEP_FILES files); the answer says
 #: whether the purge is done, else the client asks again
 MAX_STEPS = 20
+#: a cursor holds a path key (at most 4096 bytes, in base64) and two numbers
+MAX_CURSOR = 6000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
 def _encode_cursor(row) -> str:
-    return f"{(row['deleted_at'] - _EPOCH) // _MICROSECOND}.{row['id']}"
+    key = base64.urlsafe_b64encode(row["path_key"].encode("utf-8")).decode("ascii")
+    return f"{(row['deleted_at'] - _EPOCH) // _MICROSECOND}.{row['item_id']}.{key}"
 
 
-def _decode_cursor(raw: str) -> tuple[datetime, int] | None:
+def _decode_cursor(raw: str) -> trash_tree.After | None:
     if not raw:
         return None
-    micros, _, trash_id = raw.partition(".")
     try:
-        return _EPOCH + timedelta(microseconds=int(micros)), int(trash_id)
-    except (ValueError, OverflowError):
+        micros, item, key = raw.split(".")
+        return (
+            _EPOCH + timedelta(microseconds=int(micros)),
+            int(item),
+            base64.b64decode(key.encode("ascii"), altchars=b"-_", validate=True).decode("utf-8"),
+        )
+    except (ValueError, OverflowError, UnicodeError):
         raise BadRequest("the cursor is not valid") from None
 
 
@@ -47,7 +55,7 @@ async def list_trash(request: web.Request) -> web.Response:
     path = paths.normalize(request.query.get("path", paths.ROOT))
     limit = query_int(request, "limit", 100, 1, trash_tree.MAX_LIMIT)
     raw = request.query.get("cursor", "")
-    if len(raw) > 64:
+    if len(raw) > MAX_CURSOR:
         raise BadRequest("the cursor is not valid")
     async with db.connection(request.app[POOL]) as conn:
         rows = await trash_tree.listing(conn, ctx.ns_id, path, _decode_cursor(raw), limit + 1)
