@@ -1,0 +1,3 @@
+"""Pruning races garbage collection on the garbage collection tests' servers and stores."""
+
+from tests.blockserver.gc.conftest import any_env, env  # noqa: F401
