@@ -4,10 +4,11 @@ A block is referenced while a committed version lists it (``version_blocks``)
 or an upload session does (``session_blocks``). One run, under a cluster-wide
 advisory lock so that no two run at once:
 
-1. **Expire upload sessions.** The block lists of sessions past ``expires_at``
-   (open or committed) are dropped, so their blocks stop being referenced. The
-   session row stays as a tombstone, so resuming it still answers 410
-   ``upload_expired``; tombstones go after ``tombstone_age``.
+1. **Expire upload sessions.** The block lists of committed sessions (their
+   version references the blocks now) and of sessions past ``expires_at`` are
+   dropped, so their blocks stop being referenced by them. The session row stays
+   as a tombstone, so resuming it still answers 410 ``upload_expired`` (and a
+   retried commit its version); tombstones go after ``tombstone_age``.
 2. **Mark.** Blocks found unreferenced get ``unreferenced_since = now()``;
    marked blocks that are referenced again (re-used by dedup) lose the mark.
 3. **Delete.** Marked blocks whose mark is older than the grace period are
@@ -37,7 +38,7 @@ from metaserver.core import db
 from ..stores.base import BlockStore
 from .blocks import delete_blocks, mark
 from .options import GcOptions, GcReport
-from .sessions import expire_sessions, remove_tombstones
+from .sessions import expire_sessions, release_committed, remove_tombstones
 from .sweep import sweep_store
 
 #: pg_try_advisory_lock key: one garbage collection at a time across all processes
@@ -57,6 +58,7 @@ async def collect(pool: asyncpg.Pool, store: BlockStore | None, options: GcOptio
             return None
         try:
             report = GcReport(dry_run=options.dry_run)
+            await release_committed(pool, options, report)
             await expire_sessions(pool, options, report)
             await remove_tombstones(pool, options, report)
             await mark(pool, options, report)

@@ -39,6 +39,8 @@ class GcReport:
     """What one run did (or, in a dry run, would do)."""
 
     dry_run: bool = False
+    #: committed sessions whose block lists were dropped (their versions hold the blocks)
+    sessions_released: int = 0
     sessions_expired: int = 0
     sessions_removed: int = 0
     blocks_marked: int = 0

@@ -198,6 +198,7 @@ def _format_gc_report(r, grace: str) -> str:
     would = "would be " if r.dry_run else ""
     lines = [
         f"garbage collection, grace {grace}" + (" (dry run: nothing was changed)" if r.dry_run else ""),
+        f"committed uploads {would}released:  {r.sessions_released}",
         f"upload sessions {would}expired:     {r.sessions_expired}",
         f"old session records {would}removed: {r.sessions_removed}",
         f"blocks {would}marked unreferenced:  {r.blocks_marked}",
