@@ -115,13 +115,13 @@ def deleted_in(path: str, found: list[TrashEntry]) -> str:
 
 def usage(report: UsageReport, user: str, server: str) -> str:
     t = report.total
-    quota = "no quota" if report.quota_bytes is None else f"of {human_size(report.quota_bytes)}"
+    quota = "no quota" if report.quota_bytes is None else f"quota {human_size(report.quota_bytes)}"
     return "\n".join([
         f"{user} on {server}",
-        f"  current files    {human_size(t.current_bytes):>10}",
-        f"  older versions   {human_size(t.version_bytes):>10}",
-        f"  trash            {human_size(t.trash_bytes):>10}",
-        f"stored {human_size(report.used_bytes)} {quota} (each distinct block once: what the quota counts)",
+        f"  current files   {human_size(t.current_bytes):>10}",
+        f"  older versions  {human_size(t.version_bytes):>10}",
+        f"  trash           {human_size(t.trash_bytes):>10}",
+        f"stored {human_size(report.used_bytes)}, {quota} (each distinct block counts once: what the quota counts)",
         f"deleted files and replaced versions are kept {report.retention_days} days",
     ])  # fmt: skip
 
