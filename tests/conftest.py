@@ -24,7 +24,7 @@ from metaserver.core.settings import ServerSettings
 TEMPLATE_DB = "tessera_template"
 
 
-def _dsn_with_db(dsn: str, dbname: str) -> str:
+def dsn_with_db(dsn: str, dbname: str) -> str:
     # works for both postgresql://u@h:p/db?x and the socket form postgresql://u:@/db?host=/dir
     head, sep, query = dsn.partition("?")
     base = head.rsplit("/", 1)[0]
@@ -44,7 +44,7 @@ def pg_admin_dsn(tmp_path_factory):
     root = Path(tempfile.mkdtemp(prefix="tpg"))
     pg = EmbeddedPostgres(root)
     dsn = pg.start()
-    yield _dsn_with_db(dsn, "postgres")
+    yield dsn_with_db(dsn, "postgres")
     pg.stop()
 
 
@@ -59,7 +59,7 @@ def pg_template(pg_admin_dsn):
             await conn.execute(f"CREATE DATABASE {TEMPLATE_DB}")
         finally:
             await conn.close()
-        await migrate.apply_dsn(_dsn_with_db(pg_admin_dsn, TEMPLATE_DB))
+        await migrate.apply_dsn(dsn_with_db(pg_admin_dsn, TEMPLATE_DB))
 
     asyncio.run(make())
     return pg_admin_dsn
@@ -87,7 +87,7 @@ async def database_url(pg_template):
         await conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
     finally:
         await conn.close()
-    yield _dsn_with_db(pg_template, name)
+    yield dsn_with_db(pg_template, name)
     conn = await asyncpg.connect(pg_template)
     try:
         await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
