@@ -1,5 +1,5 @@
-"""Wire messages of the storage lifecycle: usage (``GET /v1/usage``), the trash
-(``GET /v1/trash``, ``POST /v1/trash/purge``); see docs/api.md.
+"""Wire messages of the storage lifecycle: a file's history (``GET /v1/files/revisions``), usage
+(``GET /v1/usage``), the trash (``GET /v1/trash``, ``POST /v1/trash/purge``); see docs/api.md.
 
 The metadata server builds them and sends ``to_wire()``; the client reads them with
 ``from_wire()``, which raises :class:`~protocol.errors.ProtocolError` when an answer does not
@@ -27,6 +27,87 @@ def _get(obj: dict[str, Any], key: str, typ: type | tuple[type, ...], what: str,
     if not isinstance(value, typ) or (isinstance(value, bool) and typ is not bool):
         raise ProtocolError(f"{what}: field {key!r} is missing or has the wrong type")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """One version of a file: a file's metadata (docs/api.md) at the path it was saved to, with its
+    number in the file's history (``version``: 1 = the first) and who made it."""
+
+    rev: int
+    version: int
+    path: str
+    size: int
+    content_hash: str
+    #: when it was committed (Unix seconds, the server's clock)
+    modified: float
+    device: str | None
+    #: the name of the user who made it (None if that user is gone)
+    user: str | None = None
+    #: the file's modification time on the device that uploaded it (None: it did not say)
+    client_modified: float | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "kind": "file", "path": self.path, "name": self.path.rsplit("/", 1)[-1], "rev": self.rev,
+            "version": self.version, "size": self.size, "content_hash": self.content_hash,
+            "modified": self.modified, "device": self.device, "user": self.user,
+            "client_modified": self.client_modified,
+        }  # fmt: skip
+
+    @classmethod
+    def from_wire(cls, value: Any) -> Revision:
+        what = "revision"
+        obj = _obj(value, what)
+        client_modified = _get(obj, "client_modified", (int, float), what, optional=True)
+        return cls(
+            rev=_get(obj, "rev", int, what),
+            version=_get(obj, "version", int, what),
+            path=_get(obj, "path", str, what),
+            size=_get(obj, "size", int, what),
+            content_hash=_get(obj, "content_hash", str, what),
+            modified=float(_get(obj, "modified", (int, float), what)),
+            device=_get(obj, "device", str, what, optional=True),
+            user=_get(obj, "user", str, what, optional=True),
+            client_modified=None if client_modified is None else float(client_modified),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return self.to_wire()
+
+
+@dataclass(frozen=True, slots=True)
+class Revisions:
+    """The versions of the file a path names, newest first (``GET /v1/files/revisions``).
+
+    History follows the file: across moves and renames, into the trash and back.
+    """
+
+    #: where the file is now (a path it was moved away from names the file at its new path)
+    path: str
+    #: the file is in the trash: every version can still be restored
+    deleted: bool
+    #: the current revision (None when deleted)
+    rev: int | None
+    revisions: tuple[Revision, ...]
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"path": self.path, "deleted": self.deleted, "rev": self.rev,
+                "revisions": [r.to_wire() for r in self.revisions]}  # fmt: skip
+
+    @classmethod
+    def from_wire(cls, value: Any) -> Revisions:
+        what = "revisions"
+        obj = _obj(value, what)
+        return cls(
+            path=_get(obj, "path", str, what),
+            deleted=_get(obj, "deleted", bool, what),
+            rev=_get(obj, "rev", int, what, optional=True),
+            revisions=tuple(Revision.from_wire(r) for r in _get(obj, "revisions", list, what)),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return self.to_wire()
 
 
 @dataclass(frozen=True, slots=True)

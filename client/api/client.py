@@ -21,7 +21,7 @@ from urllib.parse import quote
 from protocol import paths
 from protocol.errors import BadRequest, ProtocolError, TesseraError, error_from_wire
 from protocol.hashing import BlockHash
-from protocol.lifecycle import UsageReport
+from protocol.lifecycle import Revisions, UsageReport
 
 from . import wire
 from .blocks import WantedBlock, get_block_batch, put_block_batch
@@ -36,7 +36,6 @@ from .models import (
     Login,
     LongPoll,
     Metadata,
-    Revisions,
     UploadSession,
 )
 from .trash import TrashRequests

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from client.api.models import Account, Metadata, Revisions
+from client.api.models import Account, Metadata
 from protocol import paths
-from protocol.lifecycle import TrashEntry, UsageReport
+from protocol.lifecycle import Revisions, TrashEntry, UsageReport
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 

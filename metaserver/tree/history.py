@@ -23,6 +23,7 @@ import asyncpg
 
 from protocol import paths
 from protocol.errors import IsAFolder, NotFound
+from protocol.lifecycle import Revision, Revisions
 
 from . import entries, ops, trash, trash_restore, versions
 from .journal import Journal
@@ -102,26 +103,26 @@ async def _holder(
     )
 
 
-async def revisions(conn: asyncpg.Connection, ns_id: int, path: str, limit: int) -> dict[str, Any]:
+async def revisions(conn: asyncpg.Connection, ns_id: int, path: str, limit: int) -> Revisions:
     """The versions of the file ``path`` names, newest first (at most ``limit``)."""
     found = await resolve(conn, ns_id, paths.normalize(path))
     rows = await versions.of_file(conn, ns_id, found.file_id, limit)
-    return {
-        "path": found.path,
-        "deleted": found.deleted,
-        "rev": None if found.deleted else found.row["rev"],
-        "revisions": [revision(r) for r in rows],
-    }
+    return Revisions(found.path, found.deleted, None if found.deleted else found.row["rev"], tuple(map(revision, rows)))
 
 
-def revision(r: asyncpg.Record) -> dict[str, Any]:
-    """One version on the wire: a file's metadata at the path it was committed to, with its
-    number in the file (``version``) and its author's name (``user``)."""
-    meta = entries.file_metadata(
-        r["path"], r["id"], r["size"], r["content_hash"], r["created_at"], r["device_name"], r["client_modified"]
+def revision(r: asyncpg.Record) -> Revision:
+    """One version, at the path it was committed to, with its number in the file and its author."""
+    return Revision(
+        rev=r["id"],
+        version=r["number"],
+        path=r["path"],
+        size=r["size"],
+        content_hash=bytes(r["content_hash"]).hex(),
+        modified=r["created_at"].timestamp(),
+        device=r["device_name"],
+        user=r["user_name"],
+        client_modified=entries.timestamp(r["client_modified"]),
     )
-    meta.update(version=r["number"], user=r["user_name"])
-    return meta
 
 
 async def restore(j: Journal, path: str, *, rev: int | None = None, number: int | None = None) -> dict[str, Any]:

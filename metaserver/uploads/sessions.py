@@ -1,9 +1,9 @@
 """Upload sessions: create, report, commit.
 
-A session records the file's block list; blocks already stored in the
-namespace (the dedup scope) are re-used, every other block gets a new globally unique id. The
-commit verifies every block is stored, then creates the version and moves the
-entry in one transaction.
+A session records the file's block list; blocks already stored in the namespace
+(the dedup scope) are re-used, every other block gets a new globally unique id.
+The commit verifies every block is stored, then creates the version and moves
+the entry in one transaction.
 
 A session may also be opened with the first part of its block list
 (``"blocks_complete": false``) and given the rest in order
@@ -166,21 +166,15 @@ async def stored_blocks(
     )
     ids: dict[tuple[str, int], str] = {}
     referenced: set[tuple[str, int]] = set()
-    for r in rows:
+    for r in rows:  # referenced ones first: the others may be garbage soon
         key = (bytes(r["sha256"]).hex(), r["size"])
-        if key not in ids:
-            ids[key] = r["id"]
-            if r["referenced"]:
-                referenced.add(key)
+        if ids.setdefault(key, r["id"]) == r["id"] and r["referenced"]:
+            referenced.add(key)
     return ids, referenced
 
 
 async def insert_blocks(
-    conn: asyncpg.Connection,
-    ns_id: int,
-    user_id: int,
-    blocks: Sequence[hashing.BlockHash],
-    ids: dict[tuple[str, int], str],
+    conn: asyncpg.Connection, ns_id: int, user_id: int, blocks: Sequence[hashing.BlockHash], ids: dict[tuple[str, int], str]
 ) -> None:
     """Pending block rows of namespace ``ns_id`` for ``blocks`` under their new ids (``ids`` by
     (SHA-256, size)); ``user_id`` uploads them (their put grants are his)."""
@@ -202,7 +196,7 @@ async def insert_blocks(
 def new_bytes(keys: Iterable[tuple[str, int]], referenced: set[tuple[str, int]]) -> int:
     """What blocks of these (SHA-256, size) add to the namespace's ``stored_bytes`` once a
     version lists them: the sizes of those no version references yet."""
-    return sum(size for key in set(keys) if key not in referenced for _, size in [key])
+    return sum(size for sha256, size in set(keys) if (sha256, size) not in referenced)
 
 
 async def check_quota(conn: asyncpg.Connection, user_id: int, new_bytes: int) -> None:

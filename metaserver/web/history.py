@@ -20,7 +20,7 @@ async def list_revisions(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 100, 1, history.MAX_LIMIT)
     async with db.connection(request.app[POOL]) as conn:
         answer = await history.revisions(conn, ctx.ns_id, path, limit)
-    return respond(request, answer)
+    return respond(request, answer.to_wire())
 
 
 async def restore(request: web.Request) -> web.Response:
@@ -35,4 +35,6 @@ async def restore(request: web.Request) -> web.Response:
         raise BadRequest("name the version to restore: either rev or version (its number in the file's history)")
     if number is not None and number >= 1 << 31:
         raise BadRequest("version must be a positive integer below 2^31")
+    if rev is not None and rev >= 1 << 62:
+        raise BadRequest("rev must be a positive integer below 2^62")
     return await journaled(request, ctx, lambda j: history.restore(j, path, rev=rev, number=number))

@@ -193,6 +193,8 @@ async def test_purge_goes_in_steps(api, pool, monkeypatch):
         ("POST", "/v1/trash/purge", {"path": "/a", "id": True}, {}),
         ("POST", "/v1/files/restore", {"path": "/a"}, {}),
         ("POST", "/v1/files/restore", {"path": "/a", "version": 2**40}, {}),
+        ("POST", "/v1/files/restore", {"path": "/a", "rev": 2**63}, {}),
+        ("POST", "/v1/trash/restore", {"path": "/a", "id": 2**63}, {}),
     ],
 )
 async def test_bad_requests_are_400(api, method, endpoint, body, params):
