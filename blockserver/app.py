@@ -15,6 +15,7 @@ from aiohttp import web
 
 from metaserver.core import db
 from metaserver.core.http import error_middleware, note_prepared
+from metaserver.core.periodic import background
 from metaserver.core.settings import ServerSettings
 
 from .gc import run_periodically
@@ -90,14 +91,8 @@ async def _garbage_collector(app: web.Application) -> AsyncIterator[None]:
     if not block_settings.gc_interval:
         yield
         return
-    task = asyncio.create_task(
-        run_periodically(
-            app[POOL], app[STORE], interval=block_settings.gc_interval, grace=block_settings.gc_grace
-        ),
-        name="garbage-collector",
+    collector = run_periodically(
+        app[POOL], app[STORE], interval=block_settings.gc_interval, grace=block_settings.gc_grace
     )
-    try:
+    async with background(collector, "garbage-collector"):
         yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)  # run_periodically logs its own failures

@@ -3,7 +3,6 @@ the journal listener, the notify endpoint), each a ``cleanup_ctx`` of ``create_a
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -12,6 +11,7 @@ from .changes.notifier import Notifier
 from .changes.notify_server import NotifyServer
 from .core import db
 from .core.http import error_middleware, note_prepared
+from .core.periodic import background
 from .core.ratelimit import RATE_LIMITS, RateLimits, rate_limit_middleware
 from .core.settings import ServerSettings
 from .keys import NOTIFIER, NOTIFY_SERVER, POOL, SETTINGS
@@ -68,15 +68,10 @@ async def _pruner(app: web.Application) -> AsyncIterator[None]:
     if not settings.prune_interval:
         yield
         return
-    task = asyncio.create_task(
-        run_periodically(app[POOL], interval=settings.prune_interval, default_days=settings.retention_days),
-        name="pruner",
-    )
-    try:
+    async with background(
+        run_periodically(app[POOL], interval=settings.prune_interval, default_days=settings.retention_days), "pruner"
+    ):
         yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)  # run_periodically logs its own failures
 
 
 def _add_routes(r: web.UrlDispatcher) -> None:

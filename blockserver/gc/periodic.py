@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import random
 import time
 
 import asyncpg
 
-from protocol.errors import TesseraError
+from metaserver.core.periodic import run_every
 
 from ..stores.base import BlockStore
 from .collector import collect
-from .options import GcOptions
-
-log = logging.getLogger(__name__)
+from .options import GcOptions, GcReport
 
 DEFAULT_INTERVAL = 3600.0
-#: the first run comes this long (at most) after start, later ones every interval
-FIRST_RUN_DELAY = 300.0
 #: the store (every object) is listed at most this often by the periodic task
 STORE_SWEEP_INTERVAL = 24 * 3600.0
 
@@ -40,23 +33,14 @@ async def run_periodically(
     request per 1,000 objects on S3.
     """
     last_sweep: float | None = None
-    delay = min(interval, FIRST_RUN_DELAY)
-    while True:
-        await asyncio.sleep(delay * random.uniform(0.75, 1.0))
-        delay = interval
+
+    async def one() -> GcReport | None:
+        nonlocal last_sweep
         now = time.monotonic()
         sweep = last_sweep is None or now - last_sweep >= sweep_interval
-        try:
-            report = await collect(pool, store, GcOptions(grace=grace, sweep_store=sweep))
-        except TesseraError as e:
-            log.warning("gc: run failed: %s", e.message)
-            continue
-        except Exception:
-            log.exception("gc: run failed")
-            continue
-        if report is None:
-            log.debug("gc: another process is collecting; skipped")
-            continue
-        if report.store_swept:
+        report = await collect(pool, store, GcOptions(grace=grace, sweep_store=sweep))
+        if report is not None and report.store_swept:
             last_sweep = now
-        log.info("gc: %s", " ".join(f"{k}={v}" for k, v in report.as_dict().items() if k != "dry_run"))
+        return report
+
+    await run_every(interval, "gc", one)
