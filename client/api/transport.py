@@ -20,7 +20,14 @@ import aiohttp
 from yarl import URL
 
 from protocol import codec
-from protocol.errors import ProtocolError, SizeMismatch, TesseraError, error_from_wire
+from protocol.errors import (
+    ProtocolError,
+    SignedOut,
+    SizeMismatch,
+    TesseraError,
+    Unauthorized,
+    error_from_wire,
+)
 
 from .errors import BadServerURL, ConnectFailed, ConnectionLost, InsecureConnection
 from .retry import DEFAULT_RETRY, RetryPolicy, call_with_retry
@@ -96,6 +103,10 @@ async def error_from_response(resp: aiohttp.ClientResponse) -> TesseraError:
     except (TimeoutError, TesseraError, aiohttp.ClientError):
         body = None
     err = error_from_wire(resp.status, body)
+    if isinstance(err, Unauthorized) and not isinstance(err, SignedOut) and "Authorization" in resp.request_info.headers:
+        # a token the server does not know (its user was deleted, or another server): signed out too
+        err = SignedOut(f"this device is signed out: {err.message.removesuffix(' (run `tessera login`)')}; "
+                        "run `tessera login`")  # fmt: skip
     hint = _parse_retry_after(resp.headers.get("Retry-After"))
     if hint is not None:
         err.details.setdefault("retry_after", hint)

@@ -101,7 +101,13 @@ async def delete_user(conn: asyncpg.Connection, name: str) -> dict[str, int]:
             )
         )
         await tokens.notify_changed(conn, user_id)
-        await conn.execute("DELETE FROM users WHERE id = $1", user_id)
+        # children first: version_blocks and session_blocks name blocks without a cascade
+        owned = "(SELECT id FROM namespaces WHERE owner_id = $1)"
+        await conn.execute("DELETE FROM upload_sessions WHERE user_id = $1 OR ns_id IN " + owned, user_id)
+        await conn.execute("DELETE FROM entries WHERE ns_id IN " + owned, user_id)
+        await conn.execute("DELETE FROM journal WHERE ns_id IN " + owned, user_id)
+        await conn.execute("DELETE FROM versions WHERE ns_id IN " + owned, user_id)
+        await conn.execute("DELETE FROM users WHERE id = $1", user_id)  # namespaces, blocks, tokens
     return counts
 
 
