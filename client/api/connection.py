@@ -7,7 +7,7 @@ it opens and closes the transport (use the client as an async context manager).
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from .errors import NotLoggedIn
 from .retry import DEFAULT_RETRY, RetryPolicy
@@ -58,3 +58,23 @@ class Connection:
         if not self.token:
             raise NotLoggedIn()
         return self.token
+
+    async def call(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: dict[str, object] | None = None,
+        body: Any = None,
+        idempotent: bool,
+        auth: bool = True,
+    ) -> Any:
+        """One metadata-server request (``endpoint``: the path under the server URL)."""
+        return await self.transport.call(
+            method,
+            self.server_url + endpoint,
+            token=self.require_token() if auth else None,
+            params=params,
+            body=body,
+            idempotent=idempotent,
+        )

@@ -274,6 +274,7 @@ def mv(obj: CliContext, from_path: str, to_path: str) -> None:
     obj.emit(entry.to_json(), f"Moved {src} to {entry.path}")
 
 
+from .account import devices, passwd  # noqa: E402 (the account's devices and password)
 from .history import history, restore  # noqa: E402 (a file's revisions)
 from .sync import status, sync  # noqa: E402 (the sync daemon's commands)
 from .transfer import get, put  # noqa: E402 (one file up or down)
@@ -284,6 +285,8 @@ cli.add_command(history)
 cli.add_command(restore)
 cli.add_command(sync)
 cli.add_command(status)
+cli.add_command(devices)
+cli.add_command(passwd)
 
 
 # -- the dispatcher ---------------------------------------------------------------------------------
