@@ -44,7 +44,7 @@ class ApiClient(AccountRequests):
 
     @functools.cached_property
     def _longpoll(self) -> LongPoller:
-        return LongPoller(self.transport, self.server_url, self.call, self.require_token)
+        return LongPoller(self.transport, self.server_url, self.call, self.require_token, self.notify_hosts)
 
     # -- files and folders ------------------------------------------------------------------
 
