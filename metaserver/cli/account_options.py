@@ -58,7 +58,8 @@ def account_options(f):
     return f
 
 
-def _public_url(url: str) -> str:
+def base_url_arg(url: str, flag: str) -> str:
+    """A base URL flag's value (``http(s)://host[:port]``, no trailing slash; empty stays empty)."""
     if not url:
         return ""
     from yarl import URL
@@ -69,7 +70,7 @@ def _public_url(url: str) -> str:
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host or parsed.path not in ("", "/") \
             or parsed.query_string or parsed.fragment:  # fmt: skip
-        raise click.BadParameter(f"not a base URL: {url!r} (expected http(s)://host[:port])", param_hint="--public-url")
+        raise click.BadParameter(f"not a base URL: {url!r} (expected http(s)://host[:port])", param_hint=flag)
     return str(parsed).rstrip("/")
 
 
@@ -77,7 +78,7 @@ def account_settings(kw: dict[str, Any], duration_arg, rate_arg) -> dict[str, An
     """Take this module's options out of ``kw``; the ServerSettings fields they set."""
     values = {name: kw.pop(name) for name in NAMES}
     return {
-        "public_url": _public_url(values["public_url"]),
+        "public_url": base_url_arg(values["public_url"], "--public-url"),
         "token_idle_expiry": duration_arg(values["token_idle_expiry"], "--token-idle-expiry"),
         "login_queue": values["login_queue"],
         "login_address_rate_limit": rate_arg(values["login_address_rate_limit"], "--login-address-rate-limit"),

@@ -19,7 +19,7 @@ import click
 from protocol.errors import TesseraError
 
 from ..core.settings import DEFAULT_DATA_DIR, ServerSettings, load_grant_secret, parse_duration
-from .account_options import account_options, account_settings
+from .account_options import account_options, account_settings, base_url_arg
 
 
 @contextlib.contextmanager
@@ -286,18 +286,7 @@ def _notify_port(notify_port: int | None, meta_port: int) -> int:
 
 
 def _notify_url(url: str) -> str:
-    if not url:
-        return ""
-    from yarl import URL
-
-    try:
-        parsed = URL(url.strip())
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host or parsed.path not in ("", "/") \
-            or parsed.query_string or parsed.fragment:  # fmt: skip
-        raise click.BadParameter(f"not a base URL: {url!r} (expected http(s)://host[:port])", param_hint="--notify-url")
-    return str(parsed).rstrip("/")
+    return base_url_arg(url, "--notify-url")
 
 
 def build_settings(
