@@ -10,6 +10,7 @@ import asyncpg
 
 from . import db, users
 from .auth import Caller, bearer_token, hash_token, lookup_token
+from .requestlog import note_user
 
 #: how long the notify endpoint trusts a token it has checked: a revoked token can still open
 #: long-polls there for at most this long (a poll already held outlives a revocation anyway,
@@ -30,6 +31,7 @@ async def authenticate_header(pool: asyncpg.Pool, header: str | None) -> Context
     async with db.connection(pool) as conn:
         caller = await lookup_token(conn, token)
         ns_id = await users.home_namespace(conn, caller.user_id)
+    note_user(caller.user_id)  # for the request's log line
     return Context(caller, ns_id)
 
 

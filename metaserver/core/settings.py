@@ -45,6 +45,9 @@ class ServerSettings:
     #: login attempts per second per (client address, user name) (per process); 0: off
     login_rate_limit: float = 0.1
     login_burst: int = 10
+    #: TLS without a proxy: a PEM certificate chain and its key, served on every port (None: plain HTTP)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     extra: dict = field(default_factory=dict)
 
 
