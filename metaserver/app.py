@@ -47,7 +47,7 @@ def create_app(settings: ServerSettings) -> web.Application:
         await app[POOL].close()
 
     async def notifier_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[NOTIFIER] = Notifier(settings.database_url, metrics=metrics)
+        app[NOTIFIER] = Notifier(settings.database_url, metrics=metrics, status=status)
         metrics.longpolls_held.set_function(lambda: app[NOTIFIER].waiting)
         await app[NOTIFIER].start()
         yield

@@ -20,6 +20,9 @@ DEFAULT_TRANSFER_CONCURRENCY = 6
 class Connection:
     """The server at ``server_url``, reached with ``token`` (None: not logged in yet).
 
+    An ``https://`` server's certificate is verified against the system's CAs, or against
+    ``ca_file`` (a PEM bundle) when given.
+
     ``transfer_concurrency`` is for the whole-file transfers built on the requests
     (:mod:`client.transfer`): the blocks of one file sent or fetched at once.
     """
@@ -33,13 +36,16 @@ class Connection:
         timeouts: Timeouts = Timeouts(),
         max_connections: int = 32,
         transfer_concurrency: int = DEFAULT_TRANSFER_CONCURRENCY,
+        ca_file: str | None = None,
     ) -> None:
         if transfer_concurrency < 1:
             raise ValueError("transfer_concurrency must be at least 1")
         self.server_url = check_server_url(server_url)
         self.token = token
         self.transfer_concurrency = transfer_concurrency
-        self.transport = Transport(retry=retry, timeouts=timeouts, max_connections=max_connections)
+        self.transport = Transport(
+            retry=retry, timeouts=timeouts, max_connections=max_connections, ca_file=ca_file
+        )
 
     async def __aenter__(self) -> Self:
         await self.transport.open()

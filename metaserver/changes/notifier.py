@@ -37,6 +37,7 @@ import asyncpg
 from ..tree.journal import NOTIFY_CHANNEL
 
 if TYPE_CHECKING:
+    from ..core.db import DatabaseStatus
     from ..core.metrics import MetaMetrics
 
 log = logging.getLogger(__name__)
@@ -71,10 +72,15 @@ class EventWaiter:
 
 
 class Notifier:
-    def __init__(self, dsn: str, *, metrics: MetaMetrics | None = None) -> None:
+    def __init__(
+        self, dsn: str, *, metrics: MetaMetrics | None = None, status: DatabaseStatus | None = None
+    ) -> None:
         self._dsn = dsn
         self._metrics = metrics
-        #: when the listener went down (None: up, or never connected): an outage is logged once
+        #: the server's database status (shared with its pool): an outage is logged once, by
+        #: whichever notices it first; without one, the notifier logs its own outages once
+        self._status = status
+        #: when the listener went down (None: up, or never connected)
         self._down_since: float | None = None
         self._waiters: dict[int, set[Waiter]] = {}
         self._count = 0
@@ -155,13 +161,19 @@ class Notifier:
         if self._down_since is not None:
             log.info("journal listener reconnected after %.1f s", time.monotonic() - self._down_since)
             self._down_since = None
+        if self._status is not None:
+            self._status.ok()
 
     def _down(self, why: str) -> None:
-        """One WARNING per outage; the retries after it are DEBUG (up to 5 s apart)."""
-        if self._down_since is None:
+        """One WARNING per outage (the server's, if it shares its status); retries are DEBUG."""
+        first = self._down_since is None
+        if first:
             self._down_since = time.monotonic()
+        if self._status is not None:
+            self._status.failed(ConnectionError(f"journal listener {why}"), refused=False)
+        elif first:
             log.warning("journal listener %s; reconnecting (long-polls wake at their timeout meanwhile)", why)
-        else:
+        if not first or self._status is not None:
             log.debug("journal listener %s; retrying", why)
 
     def _on_lost(self, _conn) -> None:

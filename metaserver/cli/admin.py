@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from protocol.errors import TesseraError
 from protocol.units import format_size, parse_size
 
 from ..core.settings import ServerSettings
+from .config_file import config_option, unflagged
 from .options import (
     data_dir_option,
     duration_arg,
@@ -23,15 +23,17 @@ from .options import (
 )
 
 
-async def _with_db(data_dir: Path, fn):
-    """Run ``fn(conn)`` against the configured database (starting the embedded one if needed)."""
+async def _with_db(data_dir: Path, fn, migrate_first: bool = True):
+    """Run ``fn(conn)`` against the configured database (starting the embedded one if needed),
+    migrated first unless ``migrate_first`` is false."""
     import asyncpg
 
     from ..core import migrate
     from .runner import database
 
-    async with database(os.environ.get("DATABASE_URL"), data_dir) as dsn:
-        await migrate.apply_dsn(dsn)
+    async with database(unflagged("database-url"), data_dir) as dsn:
+        if migrate_first:
+            await migrate.apply_dsn(dsn)
         conn = await asyncpg.connect(dsn)
         try:
             return await fn(conn)
@@ -39,13 +41,14 @@ async def _with_db(data_dir: Path, fn):
             await conn.close()
 
 
-def _db_command(data_dir: Path, fn):
+def _db_command(data_dir: Path, fn, migrate_first: bool = True):
     with exit_on_error():
-        return asyncio.run(_with_db(data_dir.resolve(), fn))
+        return asyncio.run(_with_db(data_dir.resolve(), fn, migrate_first))
 
 
 @click.command()
 @data_dir_option
+@config_option
 def migrate(data_dir: Path) -> None:
     """Apply database migrations (applying twice is a no-op)."""
     from ..core import migrate as m
@@ -53,8 +56,12 @@ def migrate(data_dir: Path) -> None:
     async def go(conn):
         return await m.apply(conn)
 
-    applied = _db_command(data_dir, go)
-    click.echo(f"applied migrations: {applied}" if applied else "database is up to date")
+    applied = _db_command(data_dir, go, migrate_first=False)  # the migrations `go` applies are the news
+    if applied:
+        click.echo(f"applied {len(applied)} migration{'s' if len(applied) > 1 else ''}: "
+                   + ", ".join(f"{v:03d}" for v in applied))  # fmt: skip
+    else:
+        click.echo("database is up to date")
 
 
 @click.group()
@@ -84,6 +91,7 @@ def _size_arg(text: str) -> int:
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
 @click.option("--quota", default=None, help="Storage quota, e.g. 50G (default: unlimited).")
 @data_dir_option
+@config_option
 def user_add(name: str, password_stdin: bool, quota: str | None, data_dir: Path) -> None:
     """Create a user."""
     from ..core.users import create_user
@@ -102,6 +110,7 @@ def user_add(name: str, password_stdin: bool, quota: str | None, data_dir: Path)
 @click.argument("name")
 @click.argument("size")
 @data_dir_option
+@config_option
 def user_quota(name: str, size: str, data_dir: Path) -> None:
     """Set a user's storage quota, such as 50G or 1.5T ('none': unlimited)."""
     from ..core.users import set_quota
@@ -117,6 +126,7 @@ def user_quota(name: str, size: str, data_dir: Path) -> None:
 
 @user.command("list")
 @data_dir_option
+@config_option
 def user_list(data_dir: Path) -> None:
     """List users with their usage and quota."""
 
@@ -144,6 +154,7 @@ def user_list(data_dir: Path) -> None:
 @store_options
 @click.option("--log-level", envvar="TESSERA_LOG_LEVEL", default="warning", show_default=True)
 @data_dir_option
+@config_option
 def gc_command(grace: str, dry_run: bool, log_level: str, data_dir: Path, **store_kw) -> None:
     """Delete blocks nothing references any more, expire old upload sessions, sweep the store.
 
@@ -177,7 +188,7 @@ async def _gc(settings: ServerSettings, grace: float, dry_run: bool):
     from .runner import database
 
     store = store_from_server_settings(settings)  # ValueError for a bad setting, before anything starts
-    async with database(os.environ.get("DATABASE_URL"), settings.data_dir) as dsn:
+    async with database(unflagged("database-url"), settings.data_dir) as dsn:
         await migrate.apply_dsn(dsn)
         pool = await db.create_pool(dsn, min_size=1, max_size=2)
         try:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ import click
 from protocol.errors import TesseraError
 
 from ..core.settings import DEFAULT_DATA_DIR, ServerSettings, load_grant_secret, parse_duration
+from .config_file import config_option, unflagged
 
 
 @contextlib.contextmanager
@@ -53,13 +52,10 @@ data_dir_option = click.option(
 )
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every pg_ctl call at INFO
+def setup_logging(level: str, log_format: str = "text") -> None:
+    from .logs import setup_logging as setup
+
+    setup(level, log_format)
 
 
 def _s3_extra(s3_endpoint, s3_bucket, s3_region, s3_prefix) -> dict:
@@ -72,8 +68,8 @@ def _s3_extra(s3_endpoint, s3_bucket, s3_region, s3_prefix) -> dict:
         "s3_bucket": s3_bucket,
         "s3_region": s3_region,
         "s3_prefix": s3_prefix or "",
-        "s3_access_key": os.environ.get("TESSERA_S3_ACCESS_KEY"),
-        "s3_secret_key": os.environ.get("TESSERA_S3_SECRET_KEY"),
+        "s3_access_key": unflagged("s3-access-key"),
+        "s3_secret_key": unflagged("s3-secret-key"),
     }
 
 
@@ -241,6 +237,36 @@ def block_server_options(f):
     ])  # fmt: skip
 
 
+log_format_option = click.option(
+    "--log-format",
+    envvar="TESSERA_LOG_FORMAT",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines as text, or as one JSON object each (for log collectors).",
+)
+
+
+def tls_options(f):
+    """TLS on every port of the server, without a proxy in front."""
+    return _apply(f, [
+        click.option(
+            "--tls-cert",
+            envvar="TESSERA_TLS_CERT",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Serve HTTPS on every port with this PEM certificate chain (with --tls-key).",
+        ),
+        click.option(
+            "--tls-key",
+            envvar="TESSERA_TLS_KEY",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="The private key of --tls-cert (PEM).",
+        ),
+    ])  # fmt: skip
+
+
 def server_options(f):
     """Every option of the serving commands (run, meta, block)."""
     return _apply(f, [
@@ -249,7 +275,10 @@ def server_options(f):
         block_server_options,
         store_options,
         click.option("--log-level", envvar="TESSERA_LOG_LEVEL", default="info", show_default=True),
+        log_format_option,
+        tls_options,
         data_dir_option,
+        config_option,
     ])  # fmt: skip
 
 
@@ -316,8 +345,16 @@ def build_settings(
     put_idle_timeout,
     gc_interval,
     gc_grace,
+    tls_cert=None,
+    tls_key=None,
+    *,
+    prepare: bool = True,
     **store_kw,
 ) -> ServerSettings:
+    """The settings of the serving commands' flags; a bad value is a click usage error naming it.
+
+    ``prepare``: create the data dir and read (or generate) the grant secret there; without it
+    (``config check``) nothing is written and the grant secret is left empty."""
     from blockserver.settings import BlockServerSettings
 
     ttl = duration_arg(upload_ttl, "--upload-ttl")
@@ -328,10 +365,11 @@ def build_settings(
         **_block_extra(put_concurrency, put_queue_timeout, put_idle_timeout, gc_interval, gc_grace),
     }
     data_dir = data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    if prepare:
+        data_dir.mkdir(parents=True, exist_ok=True)
     settings = ServerSettings(
-        database_url=os.environ.get("DATABASE_URL", ""),
-        grant_secret=load_grant_secret(data_dir, os.environ.get("TESSERA_GRANT_SECRET")),
+        database_url=unflagged("database-url") or "",
+        grant_secret=load_grant_secret(data_dir, unflagged("grant-secret")) if prepare else b"",
         data_dir=data_dir,
         host=host,
         meta_port=meta_port,
@@ -345,11 +383,27 @@ def build_settings(
         rate_burst=rate_burst,
         login_rate_limit=_rate_arg(login_rate_limit, "--login-rate-limit"),
         login_burst=login_burst,
+        tls_cert=tls_cert.resolve() if tls_cert else None,
+        tls_key=tls_key.resolve() if tls_key else None,
         extra=extra,
     )
+    _check_tls(tls_cert, tls_key)
     try:
         BlockServerSettings.from_settings(settings)  # a bad block server setting stops the start here
     except ValueError as e:
         raise click.UsageError(f"bad block server setting: {e}") from None
     return settings
 
+
+def _check_tls(cert: Path | None, key: Path | None) -> None:
+    """Both or neither, readable and matching: a bad pair stops the start with the flag's name."""
+    import ssl
+
+    from ..core.tls import server_ssl_context
+
+    try:
+        server_ssl_context(cert, key)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    except (OSError, ssl.SSLError) as e:
+        raise click.BadParameter(f"cannot use {cert} with {key}: {e}", param_hint="--tls-cert/--tls-key") from None

@@ -63,8 +63,9 @@ class DatabaseStatus:
         #: called with no argument for every refusal (a metrics counter's ``inc``)
         self.on_refused = None
 
-    def failed(self, err: BaseException) -> None:
-        if self.on_refused is not None:
+    def failed(self, err: BaseException, *, refused: bool = True) -> None:
+        """``err`` met the database (``refused``: a request was refused for it)."""
+        if refused and self.on_refused is not None:
             self.on_refused()
         if self.down_since is None:
             self.down_since = time.monotonic()
