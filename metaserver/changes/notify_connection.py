@@ -20,7 +20,7 @@ import httptools
 from protocol import codec
 from protocol.errors import BadRequest, Internal, NotFound, TesseraError
 
-from ..core.metrics import UNMATCHED
+from ..core.metrics import CONTENT_TYPE_LATEST, UNMATCHED
 from ..core.ratelimit import check_token_rate
 from ..core.requestlog import request_id_from
 from . import longpoll as polls
@@ -37,7 +37,6 @@ PATH = "/v1/changes/longpoll"
 HEALTH_LIVE = "/v1/health/live"
 HEALTH_READY = ("/v1/health/ready", "/v1/health")
 METRICS_PATH = "/metrics"
-PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MAX_HEAD = 16 * 1024
 MAX_QUEUED = 4
 
@@ -204,7 +203,7 @@ class PollConnection(asyncio.Protocol):
         elif path == METRICS_PATH:
             if server.metrics is None:
                 return False
-            self._send(200, PROMETHEUS_TYPE, server.metrics.exposition())
+            self._send(200, CONTENT_TYPE_LATEST, server.metrics.exposition())
         else:
             self._state = _BUSY
             self._spawn(self._ready())

@@ -87,10 +87,9 @@ async def send_request_id(request: web.Request, response: web.StreamResponse) ->
 def _bytes_out(request: web.Request, response: web.StreamResponse | None) -> int:
     if response is None or request.method == "HEAD":
         return 0
-    length = response.content_length or 0
-    if response.prepared:  # streamed (a sendfile'd block does not pass through body_length)
-        return max(response.body_length, length)
-    return length
+    if response.content_length is not None:  # announced (a sendfile'd block bypasses the writer's count)
+        return response.content_length
+    return response.body_length if response.prepared else 0  # streamed: headers included, roughly
 
 
 @web.middleware
@@ -115,7 +114,7 @@ async def observe_middleware(request: web.Request, handler):
     finally:
         seconds = time.perf_counter() - start
         route = route_of(request)
-        bytes_in = request.content.total_bytes if request.can_read_body else 0
+        bytes_in = getattr(request.content, "total_bytes", 0)  # what arrived, read or not
         bytes_out = _bytes_out(request, response)
         metrics = request.app.get(METRICS)
         if metrics is not None:
