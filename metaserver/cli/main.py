@@ -8,6 +8,7 @@ import click
 
 from ..core.settings import ServerSettings
 from .admin import gc_command, migrate, user
+from .backup import backup, restore
 from .config_cmd import config_group
 from .options import build_settings, exit_on_error, run_async, server_options, setup_logging
 
@@ -77,3 +78,5 @@ main.add_command(migrate)
 main.add_command(user)
 main.add_command(gc_command)
 main.add_command(config_group)
+main.add_command(backup)
+main.add_command(restore)
