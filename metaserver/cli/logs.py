@@ -14,6 +14,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+import click
+
 from ..core.requestlog import RequestIdFilter
 
 FORMATS = ("text", "json")
@@ -52,3 +54,13 @@ def setup_logging(level: str, log_format: str = "text") -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler], force=True)
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every pg_ctl call at INFO
+
+
+log_format_option = click.option(
+    "--log-format",
+    envvar="TESSERA_LOG_FORMAT",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines as text, or as one JSON object each (for log collectors).",
+)

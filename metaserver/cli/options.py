@@ -18,6 +18,8 @@ from protocol.errors import TesseraError
 
 from ..core.settings import DEFAULT_DATA_DIR, ServerSettings, load_grant_secret, parse_duration
 from .config_file import config_option, unflagged
+from .logs import log_format_option
+from .tls import check_tls, tls_options
 
 
 @contextlib.contextmanager
@@ -237,36 +239,6 @@ def block_server_options(f):
     ])  # fmt: skip
 
 
-log_format_option = click.option(
-    "--log-format",
-    envvar="TESSERA_LOG_FORMAT",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Log lines as text, or as one JSON object each (for log collectors).",
-)
-
-
-def tls_options(f):
-    """TLS on every port of the server, without a proxy in front."""
-    return _apply(f, [
-        click.option(
-            "--tls-cert",
-            envvar="TESSERA_TLS_CERT",
-            type=click.Path(dir_okay=False, path_type=Path),
-            default=None,
-            help="Serve HTTPS on every port with this PEM certificate chain (with --tls-key).",
-        ),
-        click.option(
-            "--tls-key",
-            envvar="TESSERA_TLS_KEY",
-            type=click.Path(dir_okay=False, path_type=Path),
-            default=None,
-            help="The private key of --tls-cert (PEM).",
-        ),
-    ])  # fmt: skip
-
-
 def server_options(f):
     """Every option of the serving commands (run, meta, block)."""
     return _apply(f, [
@@ -387,23 +359,10 @@ def build_settings(
         tls_key=tls_key.resolve() if tls_key else None,
         extra=extra,
     )
-    _check_tls(tls_cert, tls_key)
+    check_tls(tls_cert, tls_key)
     try:
         BlockServerSettings.from_settings(settings)  # a bad block server setting stops the start here
     except ValueError as e:
         raise click.UsageError(f"bad block server setting: {e}") from None
     return settings
 
-
-def _check_tls(cert: Path | None, key: Path | None) -> None:
-    """Both or neither, readable and matching: a bad pair stops the start with the flag's name."""
-    import ssl
-
-    from ..core.tls import server_ssl_context
-
-    try:
-        server_ssl_context(cert, key)
-    except ValueError as e:
-        raise click.UsageError(str(e)) from None
-    except (OSError, ssl.SSLError) as e:
-        raise click.BadParameter(f"cannot use {cert} with {key}: {e}", param_hint="--tls-cert/--tls-key") from None
