@@ -4,17 +4,12 @@ per request, however many requests meet it (this test stops a PostgreSQL cluster
 from __future__ import annotations
 
 import logging
-import secrets
 
 import aiohttp
-import asyncpg
 import pytest
 
-from metaserver.core import migrate
-from metaserver.core.settings import ServerSettings
-from tests.conftest import start_site
 from tests.faults.conftest import eventually
-from tests.faults.test_pg_restart import OwnPostgres, _status
+from tests.faults.test_pg_restart import OwnPostgres, _status, servers_on
 
 
 @pytest.fixture
@@ -28,23 +23,7 @@ async def pg():
 
 
 async def test_a_database_outage_logs_one_warning_per_server_and_one_recovery_line(pg, tmp_path, caplog):
-    from blockserver.app import create_app as create_block_app
-    from metaserver.app import create_app as create_meta_app
-    from metaserver.core.users import create_user
-
-    dsn = pg.dsn
-    await migrate.apply_dsn(dsn)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await create_user(conn, "alice", "pw")
-    finally:
-        await conn.close()
-    config = ServerSettings(
-        database_url=dsn, grant_secret=secrets.token_hex(16).encode(), data_dir=tmp_path / "server",
-        blocks_dir=tmp_path / "server" / "blocks", extra={"gc_interval": 0},
-    )  # fmt: skip
-    block_runner, block_url = await start_site(create_block_app(config))
-    meta_runner, meta_url = await start_site(create_meta_app(ServerSettings(**{**config.__dict__, "block_urls": (block_url,)})))
+    block_runner, block_url, _, meta_runner, meta_url = await servers_on(pg, tmp_path)
     caplog.set_level(logging.DEBUG, logger="metaserver")
     caplog.set_level(logging.DEBUG, logger="blockserver")
     try:

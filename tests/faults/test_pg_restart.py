@@ -83,12 +83,13 @@ async def _status(session: aiohttp.ClientSession, url: str, token: str | None = 
         return 0, type(e).__name__
 
 
-async def test_servers_recover_from_a_postgresql_restart(own_pg, tmp_path):
+async def servers_on(pg: OwnPostgres, tmp_path: Path):
+    """Both servers on ``pg`` (migrated, with user alice/pw): block runner and URL, meta app, runner, URL."""
     from blockserver.app import create_app as create_block_app
     from metaserver.app import create_app as create_meta_app
     from metaserver.core.users import create_user
 
-    dsn = own_pg.dsn
+    dsn = pg.dsn
     await migrate.apply_dsn(dsn)
     conn = await asyncpg.connect(dsn)
     try:
@@ -102,6 +103,11 @@ async def test_servers_recover_from_a_postgresql_restart(own_pg, tmp_path):
     block_runner, block_url = await start_site(create_block_app(config))
     meta_app = create_meta_app(ServerSettings(**{**config.__dict__, "block_urls": (block_url,)}))
     meta_runner, meta_url = await start_site(meta_app)
+    return block_runner, block_url, meta_app, meta_runner, meta_url
+
+
+async def test_servers_recover_from_a_postgresql_restart(own_pg, tmp_path):
+    block_runner, block_url, meta_app, meta_runner, meta_url = await servers_on(own_pg, tmp_path)
     notifier = meta_app[NOTIFIER]
     try:
         async with TesseraClient(meta_url, retry=RETRY) as client, aiohttp.ClientSession() as http:
