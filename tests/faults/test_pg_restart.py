@@ -21,6 +21,7 @@ import pytest
 
 from client import TesseraClient
 from metaserver.core import migrate
+from metaserver.core.health import READY_TTL
 from metaserver.core.settings import ServerSettings
 from metaserver.keys import NOTIFIER
 from protocol.hashing import BLOCK_SIZE
@@ -129,7 +130,11 @@ async def test_servers_recover_from_a_postgresql_restart(own_pg, tmp_path):
             loader = asyncio.create_task(load())
             await own_pg.stop()
             assert await _status(http, meta_url + "/v1/account", token) == (503, "unavailable")
-            assert await _status(http, block_url + "/v1/health") == (503, "unavailable")
+
+            async def block_not_ready() -> bool:  # readiness is cached a few seconds (metaserver.core.health)
+                return await _status(http, block_url + "/v1/health") == (503, "unavailable")
+
+            await eventually(block_not_ready, "the block server to say it is not ready", within=READY_TTL + 5)
             # an upload started now retries its 503s and finishes once the database is back
             b = write_file(tmp_path / "b.bin", 2 * BLOCK_SIZE + 5, seed=6)
             upload_b = asyncio.create_task(client.upload_file(b, "/b.bin"))
