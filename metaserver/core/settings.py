@@ -56,6 +56,9 @@ class ServerSettings:
     #: proxy); the notify URL announced to clients is built from it, never from a request's
     #: Host header. Empty: http://host:meta_port as configured
     public_url: str = ""
+    #: TLS without a proxy: a PEM certificate chain and its key, served on every port (None: plain HTTP)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     extra: dict = field(default_factory=dict)
 
 

@@ -114,9 +114,3 @@ async def account(request: web.Request) -> web.Response:
             "used_bytes": used,
         },
     )
-
-
-async def health(request: web.Request) -> web.Response:
-    async with db.connection(request.app[POOL]) as conn:
-        await conn.fetchval("SELECT 1")
-    return respond(request, {"ok": True})

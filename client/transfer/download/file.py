@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from client.api.models import BlockPage, RemoteBlock
+from client.api.requestid import in_operation
 from client.transfer.concurrency import bounded_map, open_in_thread
 from client.transfer.progress import DOWNLOAD, NullProgress, Progress
 from protocol import paths
@@ -111,6 +112,7 @@ class DownloadResult:
         }
 
 
+@in_operation
 async def download_file(
     client: ApiClient,
     remote_path: str,
