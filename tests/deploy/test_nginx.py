@@ -91,7 +91,7 @@ async def test_two_daemons_sync_through_nginx_in_front_of_two_of_each_server(dat
             "user", "add", "alice", "--password-stdin", "--data-dir", str(tmp_path / "server"),
             stdin=asyncio.subprocess.PIPE, env=env,
         )  # fmt: skip
-        await add.communicate(b"pw\n")
+        await add.communicate(b"pw-alice-long\n")
         assert add.returncode == 0
 
         folders = [tmp_path / "A", tmp_path / "B"]
@@ -99,7 +99,7 @@ async def test_two_daemons_sync_through_nginx_in_front_of_two_of_each_server(dat
             folder.mkdir()
             tessera = Tessera(tmp_path / f"cfg{i}", tmp_path)
             r = await tessera("login", "--server", url, "--user", "alice", "--password-stdin", "--device", f"d{i}",
-                              "--ca-file", str(tmp_path / "ca.pem"), stdin=b"pw\n")  # fmt: skip
+                              "--ca-file", str(tmp_path / "ca.pem"), stdin=b"pw-alice-long\n")  # fmt: skip
             assert r.code == 0, r
             daemons.append(await tessera.start("sync", str(folder), stderr=asyncio.subprocess.DEVNULL))
         a, b = folders

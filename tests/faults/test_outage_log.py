@@ -28,7 +28,7 @@ async def test_a_database_outage_logs_one_warning_per_server_and_one_recovery_li
     caplog.set_level(logging.DEBUG, logger="blockserver")
     try:
         async with aiohttp.ClientSession() as http:
-            async with http.post(meta_url + "/v1/auth/login", json={"user": "alice", "password": "pw"}) as r:
+            async with http.post(meta_url + "/v1/auth/login", json={"user": "alice", "password": "pw-alice-long"}) as r:
                 token = (await r.json())["token"]
             caplog.clear()
             await pg.stop()

@@ -46,10 +46,10 @@ async def test_back_up_destroy_restore_and_every_file_comes_back(tmp_path):
     proc, url = await _start(old)
     try:
         code, _, err = await run_cmd("user", "add", "alice", "--password-stdin", "--data-dir", str(old),
-                                     stdin=b"pw\n", env=clean_env())  # fmt: skip
+                                     stdin=b"pw-alice-long\n", env=clean_env())  # fmt: skip
         assert code == 0, err
         async with TesseraClient(url) as client:
-            token = (await client.login("alice", "pw", "drill")).token
+            token = (await client.login("alice", "pw-alice-long", "drill")).token
             src = tmp_path / "src"
             src.write_bytes(first_version)
             v1 = (await client.upload_file(src, "/Docs/small.txt")).metadata.rev

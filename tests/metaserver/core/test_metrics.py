@@ -72,11 +72,11 @@ async def test_every_server_exposes_the_series_of_its_work(server_config, pool, 
     notify_url = f"http://127.0.0.1:{meta_app[NOTIFY_SERVER].port}"
     try:
         async with pool.acquire() as conn:
-            user_id = await create_user(conn, "alice", "pw")
+            user_id = await create_user(conn, "alice", "pw-alice-long")
         src = tmp_path / "a.bin"
         src.write_bytes(random.Random(1).randbytes(BLOCK_SIZE + 500))
         async with TesseraClient(meta_url) as client, aiohttp.ClientSession() as http:
-            token = (await client.login("alice", "pw", "metrics")).token
+            token = (await client.login("alice", "pw-alice-long", "metrics")).token
             await client.upload_file(src, "/a.bin")
             await client.download_file("/a.bin", tmp_path / "back.bin")
             # a long-poll on the notify endpoint, woken by a commit
