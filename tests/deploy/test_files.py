@@ -62,7 +62,10 @@ def test_the_example_configuration_passes_config_check(monkeypatch):
         monkeypatch.delenv(var, raising=False)
     result = CliRunner().invoke(main, ["config", "check", "--config", str(EXAMPLE_CONFIG)])
     assert result.exit_code == 0, result.output
-    assert "notify-url          https://tessera.example.com  [file]" in result.output
+    shown = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()[1:-1]}
+    assert shown["notify-url"] == ["https://tessera.example.com", "[file]"]
+    assert shown["public-url"] == ["https://tessera.example.com", "[file]"]
+    assert shown["token-idle-expiry"] == ["90d", "[file]"]
 
 
 def _compose() -> dict:

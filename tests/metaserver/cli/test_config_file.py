@@ -3,6 +3,8 @@ it, an unknown key stops the start, and `config check` prints the settings with 
 
 from __future__ import annotations
 
+import json
+
 import asyncpg
 import pytest
 from click.testing import CliRunner
@@ -120,6 +122,15 @@ async def test_admin_commands_take_the_database_from_the_file_and_migrate_says_w
         assert out.strip() == f"applied {len(versions)} migrations: " + ", ".join(f"{v:03d}" for v in versions)
         code, out, err = await run_cmd("migrate", "--config", str(path), "--data-dir", str(tmp_path / "d"), env=env)
         assert (code, out.strip()) == (0, "database is up to date")
+        # the user commands of the accounts work take the file too
+        file_args = ("--config", str(path), "--data-dir", str(tmp_path / "d"))
+        code, _, err = await run_cmd("user", "add", "erin", "--password-stdin", *file_args, stdin=b"pw-erin-long\n", env=env)
+        assert code == 0, err
+        code, _, err = await run_cmd("user", "disable", "erin", *file_args, env=env)
+        assert code == 0, err
+        code, out, err = await run_cmd("user", "list", "--json", *file_args, env=env)
+        assert code == 0, err
+        assert [(u["name"], u["disabled"]) for u in json.loads(out)["users"]] == [("erin", True)]
         assert not (tmp_path / "d" / "pg").exists()  # no embedded PostgreSQL was started
     finally:
         admin = await asyncpg.connect(pg_template)
@@ -127,3 +138,28 @@ async def test_admin_commands_take_the_database_from_the_file_and_migrate_says_w
             await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         finally:
             await admin.close()
+
+
+ACCOUNT_SETTINGS = """
+public-url = "https://files.example.org"
+token-idle-expiry = "30d"
+login-queue = 4
+login-address-rate-limit = "6/min"
+login-address-burst = 3
+"""
+
+
+def test_the_account_settings_come_from_the_file_and_config_check_lists_them(tmp_path, config_file):
+    config_file.write_text(CONFIG.replace("\n[s3]", ACCOUNT_SETTINGS + "\n[s3]", 1))
+    s = _settings(tmp_path, ["--config", str(config_file)])
+    assert (s.public_url, s.token_idle_expiry, s.login_queue) == ("https://files.example.org", 30 * 86400, 4)
+    assert (s.login_address_rate_limit, s.login_address_burst) == (0.1, 3)
+    result = CliRunner().invoke(cli.main, ["config", "check", "--config", str(config_file)])
+    assert result.exit_code == 0, result.output
+    shown = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()[1:-1]}
+    for line in ACCOUNT_SETTINGS.strip().splitlines():
+        key, value = (part.strip().strip('"') for part in line.split("="))
+        assert shown[key] == [value, "[file]"], key
+    config_file.write_text(CONFIG.replace("\n[s3]", '\ntoken-idle-expiry = "forever"\n[s3]', 1))
+    result = CliRunner().invoke(cli.main, ["config", "check", "--config", str(config_file)])
+    assert result.exit_code == 2 and "--token-idle-expiry" in result.output and "not a duration" in result.output
