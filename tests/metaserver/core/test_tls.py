@@ -15,6 +15,7 @@ import trustme
 from client import TesseraClient
 from metaserver.cli.runner import serve
 from metaserver.core.tls import server_ssl_context
+from metaserver.keys import NOTIFY_SERVER
 from protocol.errors import TesseraError
 from tests.client.cli.cli_run import Tessera
 
@@ -43,9 +44,8 @@ async def test_every_port_speaks_tls_and_the_client_checks_the_certificate(serve
     )
     tls = server_ssl_context(config.tls_cert, config.tls_key)
     block_runner, block_url = await serve(create_block_app(config), "127.0.0.1", 0, ssl_context=tls)
-    meta_runner, meta_url = await serve(
-        create_meta_app(replace(config, block_urls=(block_url,))), "127.0.0.1", 0, ssl_context=tls
-    )
+    meta_app = create_meta_app(replace(config, block_urls=(block_url,)))
+    meta_runner, meta_url = await serve(meta_app, "127.0.0.1", 0, ssl_context=tls)
     assert meta_url.startswith("https://") and block_url.startswith("https://")
     ca = str(tls_files / "ca.pem")
     try:
@@ -60,7 +60,9 @@ async def test_every_port_speaks_tls_and_the_client_checks_the_certificate(serve
         src.write_bytes(random.Random(5).randbytes(300_000))
         async with TesseraClient(meta_url, ca_file=ca) as client:
             await client.login("alice", "secret-pw", "tls")
-            assert (await client._longpoll.url()).startswith("https://127.0.0.1:")  # the notify port, over TLS
+            # the notify port, over TLS (an http:// notify URL would be refused for the meta port's route)
+            notify_port = meta_app[NOTIFY_SERVER].port
+            assert await client._longpoll.url() == f"https://127.0.0.1:{notify_port}/v1/changes/longpoll"
             cursor = await client.latest_cursor()
             poll = asyncio.create_task(client.longpoll(cursor, timeout=30))
             await asyncio.sleep(0.3)
