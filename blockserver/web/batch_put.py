@@ -175,21 +175,28 @@ async def put_blocks(request: web.Request) -> web.Response:
             await frames.skip_rest()
     await group.flush()
     if stored:
-        async with db.connection(request.app[POOL]) as conn:
-            marked = await conn.fetch(
-                """UPDATE blocks SET state = 'stored', stored_at = coalesce(stored_at, now())
-                    WHERE id = ANY($1::uuid[]) RETURNING id""",
-                stored,
-            )
-        gone = set(stored) - {r["id"] for r in marked}
-        for block_id in gone:  # collected while the batch streamed in
-            await store.delete(block_id)
-        for r in results:
-            if r["block_id"] in gone:
-                r.pop("state", None)
-                r.update(NotFound(f"block {r['block_id']} was collected during the upload").to_wire())
+        await _mark_stored(request, stored, results)
     _count(request, results, sizes)
     return respond(request, {"results": results})
+
+
+async def _mark_stored(request: web.Request, stored: list[str], results: list[dict[str, Any]]) -> None:
+    """Mark the blocks stored; a block collected while the batch streamed in is deleted again
+    and its result becomes ``not_found``."""
+    store = request.app[STORE]
+    async with db.connection(request.app[POOL]) as conn:
+        marked = await conn.fetch(
+            """UPDATE blocks SET state = 'stored', stored_at = coalesce(stored_at, now())
+                WHERE id = ANY($1::uuid[]) RETURNING id""",
+            stored,
+        )
+    gone = set(stored) - {r["id"] for r in marked}
+    for block_id in gone:  # collected while the batch streamed in
+        await store.delete(block_id)
+    for r in results:
+        if r["block_id"] in gone:
+            r.pop("state", None)
+            r.update(NotFound(f"block {r['block_id']} was collected during the upload").to_wire())
 
 
 def _count(request: web.Request, results: list[dict[str, Any]], sizes: dict[str, int]) -> None:
