@@ -1,4 +1,4 @@
-"""Login, logout, account, health; and resolving the caller of a request."""
+"""Login, logout, account; and resolving the caller of a request (health: metaserver.core.health)."""
 
 from __future__ import annotations
 
