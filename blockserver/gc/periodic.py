@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import asyncpg
 
@@ -24,13 +25,15 @@ async def run_periodically(
     interval: float,
     grace: float,
     sweep_interval: float = STORE_SWEEP_INTERVAL,
+    on_report: Callable[[object], None] | None = None,
 ) -> None:
     """Collect every ``interval`` seconds (with jitter) until cancelled; never raises otherwise.
 
     Several processes may run this: the advisory lock lets one collect at a
     time, the others skip their turn. The store is swept on the first run and
     then at most every ``sweep_interval`` seconds, as listing it costs one
-    request per 1,000 objects on S3.
+    request per 1,000 objects on S3. ``on_report`` gets each run's report (None: a turn
+    skipped because another process was collecting; the exception of a run that failed).
     """
     last_sweep: float | None = None
 
@@ -43,4 +46,4 @@ async def run_periodically(
             last_sweep = now
         return report
 
-    await run_every(interval, "gc", one)
+    await run_every(interval, "gc", one, on_report=on_report)

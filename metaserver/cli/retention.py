@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import click
 from protocol.units import format_size
 
 from .admin import db_command
+from .config_file import config_option, unflagged
 from .options import data_dir_option, exit_on_error, retention_days_option, setup_logging
 
 
@@ -20,6 +20,7 @@ from .options import data_dir_option, exit_on_error, retention_days_option, setu
 @click.option("--dry-run", is_flag=True, help="Count what would be pruned; change nothing.")
 @click.option("--log-level", envvar="TESSERA_LOG_LEVEL", default="warning", show_default=True)
 @data_dir_option
+@config_option
 def prune_command(retention_days: int, dry_run: bool, log_level: str, data_dir: Path) -> None:
     """Prune old versions and purge expired trash now, as the metadata servers do every --prune-interval.
 
@@ -41,7 +42,7 @@ async def _prune(data_dir: Path, days: int, dry_run: bool):
     from ..lifecycle import prune
     from .runner import database
 
-    async with database(os.environ.get("DATABASE_URL"), data_dir) as dsn:
+    async with database(unflagged("database-url"), data_dir) as dsn:
         await migrate.apply_dsn(dsn)
         pool = await db.create_pool(dsn, min_size=1, max_size=2)
         try:
@@ -65,6 +66,7 @@ def format_report(r, days: int) -> str:
 @click.argument("name")
 @click.argument("days")
 @data_dir_option
+@config_option
 def user_retention(name: str, days: str, data_dir: Path) -> None:
     """Keep a user's deleted files and replaced versions DAYS days ('default': the server's --retention-days)."""
     from ..core.users import set_retention

@@ -18,12 +18,19 @@ log = logging.getLogger(__name__)
 FIRST_RUN_DELAY = 300.0
 
 
-async def run_every(interval: float, what: str, run: Callable[[], Awaitable[Any]]) -> None:
+async def run_every(
+    interval: float,
+    what: str,
+    run: Callable[[], Awaitable[Any]],
+    *,
+    on_report: Callable[[object], None] | None = None,
+) -> None:
     """Call ``run()`` every ``interval`` seconds (with jitter) until cancelled; never raises otherwise.
 
     ``run`` answers a report (with ``as_dict()``), which is logged, or None when another process
     holds the run's advisory lock (several processes may run this; one works at a time, the
     others skip their turn). Failures are logged and the next turn comes as usual.
+    ``on_report`` (metrics) gets each turn's report, None, or the exception of a failed run.
     """
     delay = min(interval, FIRST_RUN_DELAY)
     while True:
@@ -31,12 +38,16 @@ async def run_every(interval: float, what: str, run: Callable[[], Awaitable[Any]
         delay = interval
         try:
             report = await run()
-        except TesseraError as e:
-            log.warning("%s: run failed: %s", what, e.message)
+        except Exception as e:
+            if isinstance(e, TesseraError):
+                log.warning("%s: run failed: %s", what, e.message)
+            else:
+                log.exception("%s: run failed", what)
+            if on_report is not None:
+                on_report(e)
             continue
-        except Exception:
-            log.exception("%s: run failed", what)
-            continue
+        if on_report is not None:
+            on_report(report)
         if report is None:
             log.debug("%s: another process is running it; skipped", what)
             continue

@@ -8,8 +8,8 @@ from tests.client.cli.cli_run import REPO, Tessera
 from tests.client.conftest import PASSWORD, USER, write_random
 
 #: the tour's lines the test does itself or leaves out: the shell, the user's creation (asks for a
-#: password twice), the daemon (runs until Ctrl-C) and its status
-NOT_RUN = ("source ", "tessera-server user add ", "tessera sync ", "tessera status")
+#: password twice), the password change (asks for two), the daemon (runs until Ctrl-C) and its status
+NOT_RUN = ("source ", "tessera-server user add ", "tessera passwd", "tessera sync ", "tessera status")
 
 
 def tour() -> list[str]:

@@ -135,9 +135,9 @@ async def test_each_user_has_their_own_retention(api, meta, pool):
     from metaserver.core.users import create_user, set_retention
 
     async with pool.acquire() as conn:
-        await create_user(conn, "bob", "pw-bob")
+        await create_user(conn, "bob", "pw-bob-long")
         await set_retention(conn, "Bob", 7)
-    bob = (await meta.ok("POST", "/v1/auth/login", {"user": "bob", "password": "pw-bob"}))["token"]
+    bob = (await meta.ok("POST", "/v1/auth/login", {"user": "bob", "password": "pw-bob-long"}))["token"]
     for token in (api.token, bob):
         for text in (b"one", b"two"):
             body = {"path": "/f.txt", "size": len(text), "blocks": blocks_of(text)}

@@ -209,9 +209,9 @@ async def test_another_user_sees_and_touches_nothing(api, meta, pool):
     await api.ok("POST", "/v1/files/delete", {"path": "/secret"})
     item = (await trash_of(api))[0]
     async with pool.acquire() as conn:
-        await create_user(conn, "bob", "pw-bob")
+        await create_user(conn, "bob", "pw-bob-long")
     alice = api.token  # api and meta are one client: it speaks as bob, then as nobody, then as alice again
-    meta.token = (await meta.ok("POST", "/v1/auth/login", {"user": "bob", "password": "pw-bob"}))["token"]
+    meta.token = (await meta.ok("POST", "/v1/auth/login", {"user": "bob", "password": "pw-bob-long"}))["token"]
     assert await trash_of(meta) == [] and await trash_of(meta, "/secret") == []
     for body in ({"path": "/secret"}, {"path": "/secret", "id": item["id"]}):
         status, code = await meta.error("POST", "/v1/trash/restore", body)

@@ -80,11 +80,11 @@ class Usage(RuleBasedStateMachine):
 
         async def go():
             async with self.shared.pool.acquire() as conn:
-                user_id = await create_user(conn, name, "pw")
+                user_id = await create_user(conn, name, "password")
                 self.ns = await conn.fetchval("SELECT id FROM namespaces WHERE owner_id = $1", user_id)
             self.token = "x"
             async with self.shared.http.post(
-                self.shared.url + "/v1/auth/login", json={"user": name, "password": "pw", "device": "prop"}
+                self.shared.url + "/v1/auth/login", json={"user": name, "password": "password", "device": "prop"}
             ) as r:
                 self.token = (await r.json())["token"]
 
