@@ -4,6 +4,7 @@ admin.py): the real commands in a subprocess."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 
@@ -40,7 +41,12 @@ async def test_prune_and_retention_commands(env, tmp_path):
     code, out, err = await _cmd(env, "user", "retention", "alice", "7")
     assert code == 0 and "retention of alice: 7 days" in out, err
     code, out, err = await _cmd(env, "user", "list")
-    assert code == 0 and "retention=7d" in out and "trash=7" in out and "versions=13" in out, (out, err)
+    assert code == 0 and out.splitlines()[1].split()[4:12] == ["26", "B", "6", "B", "13", "B", "7", "B"], (out, err)
+    assert "7 days" in out
+    code, out, err = await _cmd(env, "user", "list", "--json")
+    (alice,) = json.loads(out)["users"]
+    assert (alice["used_bytes"], alice["current_bytes"], alice["version_bytes"], alice["trash_bytes"]) == (26, 6, 13, 7)
+    assert alice["retention_days"] == 7
     code, out, err = await _cmd(env, "prune", "--dry-run")
     assert code == 0 and "dry run" in out and "old versions would be pruned:     1 (13 B)" in out, (out, err)
     assert await env.pool.fetchval("SELECT count(*) FROM versions") == 3

@@ -48,10 +48,13 @@ async def test_user_list_is_a_table_and_json(servers):
     code, out, err = await server_cmd(servers, "user", "list")
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].split() == ["NAME", "CREATED", "QUOTA", "USED", "DEVICES", "DISABLED"]
+    assert lines[0].split() == [
+        "NAME", "CREATED", "QUOTA", "USED", "CURRENT", "VERSIONS", "TRASH", "RETENTION", "DEVICES", "DISABLED"
+    ]  # fmt: skip
     alice, bob = (line.split() for line in lines[1:])
-    assert alice[0] == "alice" and alice[3:] == ["unlimited", "0", "B", "2", "no"]
-    assert bob[0] == "bob" and bob[3:] == ["10.0", "GiB", "0", "B", "0", "yes"]
+    zero = ["0", "B"] * 4  # used, current, versions, trash
+    assert alice[0] == "alice" and alice[3:] == ["unlimited", *zero, "default", "2", "no"]
+    assert bob[0] == "bob" and bob[3:] == ["10.0", "GiB", *zero, "default", "0", "yes"]
     assert "b'" not in out and "\\x" not in out
     code, out, err = await server_cmd(servers, "user", "list", "--json")
     assert code == 0, err

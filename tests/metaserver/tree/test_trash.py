@@ -256,3 +256,16 @@ async def test_usage_route_and_account(api, pool):
     assert (account["used_bytes"], account["current_bytes"], account["trash_bytes"]) == (9, 2, 3)
     await pool.execute("UPDATE users SET retention_days = 7")
     assert (await api.ok("GET", "/v1/usage"))["retention_days"] == 7
+
+
+async def test_a_user_with_a_trash_can_be_deleted(api, pool):
+    from metaserver.core.users import delete_user
+
+    await upload(api, pool, "/a/b.txt", b"old")
+    await upload(api, pool, "/a/b.txt", b"new")
+    await api.ok("POST", "/v1/files/delete", {"path": "/a"})
+    async with pool.acquire() as conn:
+        counts = await delete_user(conn, "alice")
+    assert counts["versions"] == 2
+    assert await pool.fetchval("SELECT count(*) FROM trash") == 0
+    assert await pool.fetchval("SELECT count(*) FROM namespaces") == 0
