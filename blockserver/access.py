@@ -2,10 +2,11 @@
 
 Every block request carries the device's bearer token and a grant the
 metadata server signed for exactly this operation on exactly this block for
-exactly this user. The token is looked up in the database on every request
+exactly this user in exactly one namespace. The token is looked up in the database on every request
 (no cache), so revoking a token or disabling its user takes effect at once, and
-a token past its idle expiry is refused here too; the grant is checked without
-the database.
+a token past its idle expiry is refused here too; the grant's signature is checked without
+the database, then the user's role in the grant's namespace with it (:class:`Roles`): a member
+removed from a share, or made a viewer, cannot use the put grants they still hold.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from aiohttp import web
 from metaserver.core import db
 from metaserver.core.auth import Caller, bearer_token, lookup_token
 from metaserver.core.requestlog import note_user
+from metaserver.tree import members
 from protocol import grants
 from protocol.errors import Forbidden
 from protocol.hashing import BLOCK_SIZE, BlockHash
@@ -34,6 +36,27 @@ async def authenticate(request: web.Request) -> Caller:
         caller = await lookup_token(conn, token, request.app[SETTINGS].token_idle_expiry)
     note_user(caller.user_id)  # for the request's log line
     return caller
+
+
+#: what each operation needs in the grant's namespace
+_NEEDS = {grants.PUT: members.WRITE, grants.GET: members.READ}
+
+
+class Roles:
+    """The caller's role in the namespaces of the grants of one request, asked once per namespace."""
+
+    def __init__(self, request: web.Request, caller: Caller) -> None:
+        self._pool = request.app[POOL]
+        self._user_id = caller.user_id
+        self._known: dict[int, str | None] = {}
+
+    async def check(self, grant: grants.Grant) -> None:
+        """Forbidden (NotAMember, ReadOnly) unless the caller may do the grant's operation in its
+        namespace now."""
+        if grant.ns_id not in self._known:
+            async with db.connection(self._pool) as conn:
+                self._known[grant.ns_id] = await members.role_of(conn, grant.ns_id, self._user_id)
+        members.check(self._known[grant.ns_id], _NEEDS[grant.op])
 
 
 def block_id_of(request: web.Request) -> str:

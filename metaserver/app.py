@@ -21,7 +21,7 @@ from .core.settings import ServerSettings
 from .core.tls import server_ssl_context
 from .keys import NOTIFIER, NOTIFY_SERVER, PASSWORDS, POOL, SETTINGS
 from .lifecycle.periodic import run_periodically
-from .web import auth, changes, devices, files, files_batch, history, trash, uploads, usage
+from .web import auth, changes, devices, files, files_batch, history, shares, trash, uploads, usage
 
 
 def create_app(settings: ServerSettings) -> web.Application:
@@ -155,3 +155,4 @@ def _add_routes(r: web.UrlDispatcher) -> None:
     r.add_post("/v1/trash/restore", trash.restore)
     r.add_post("/v1/trash/purge", trash.purge)
     r.add_get("/v1/usage", usage.get_usage)
+    shares.add_routes(r)

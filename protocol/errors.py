@@ -232,6 +232,30 @@ class AccountDisabled(Forbidden):
     code = "account_disabled"
 
 
+class NotAMember(Forbidden):
+    """You are not a member of this shared folder (or no longer)."""
+
+    code = "not_member"
+
+
+class ReadOnly(Forbidden):
+    """Your role in this shared folder (viewer) allows reading only."""
+
+    code = "read_only"
+
+
+class NotOwner(Forbidden):
+    """Only the shared folder's owner can do that."""
+
+    code = "not_owner"
+
+
+class IsAMount(BadPath):
+    """That path is a shared folder's mount point: use `tessera share` to rename, leave or unshare it."""
+
+    code = "is_mount"
+
+
 def _all_kinds() -> dict[str, type[TesseraError]]:
     kinds: dict[str, type[TesseraError]] = {}
     # start below the base so that "internal" maps to Internal, not to the abstract TesseraError

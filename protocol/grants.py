@@ -3,8 +3,10 @@
 The metadata server issues a grant for each block a caller may write (``put``)
 or read (``get``); the block server checks it without a database round trip.
 A grant names the operation, the block id, the user, the block's size, MD5 and
-SHA-256 (for ``put``) and an expiry, and is signed with HMAC-SHA256 under a
-secret the two servers share.
+SHA-256 (for ``put``), an expiry and the namespace it is for, and is signed with
+HMAC-SHA256 under a secret the two servers share. The block server checks the
+signature without the database, then the user's role in the namespace with it
+(a member removed or downgraded loses the right at once, not at the grant's expiry).
 
 Wire form: ``base64url(payload) "." base64url(mac)``, payload a msgpack list.
 """
@@ -21,7 +23,7 @@ from .errors import BadRequest, Forbidden, GrantExpired
 
 PUT = "put"
 GET = "get"
-_VERSION = 1
+_VERSION = 2
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
@@ -34,6 +36,8 @@ class Grant:
     md5: str  # hex; "" when not needed (GET)
     sha256: str  # hex; "" when not needed (GET)
     expires_at: int  # unix seconds
+    #: the namespace the block is read from or written to (the caller's role there is checked)
+    ns_id: int = 0
 
 
 def _b64e(b: bytes) -> str:
@@ -67,6 +71,7 @@ def sign(grant: Grant, secret: bytes) -> str:
             bytes.fromhex(grant.md5),
             bytes.fromhex(grant.sha256),
             grant.expires_at,
+            grant.ns_id,
         ]
     )
     mac = hmac.new(secret, payload, hashlib.sha256).digest()
@@ -88,10 +93,12 @@ def verify(token: str, secret: bytes, *, now: float) -> Grant:
     if not hmac.compare_digest(mac, want):
         raise Forbidden("block grant signature is not valid")
     try:
-        version, op, bid, user_id, size, md5, sha, exp = codec.unpack(payload)
+        version, op, bid, user_id, size, md5, sha, exp, ns_id = codec.unpack(payload)
         if version != _VERSION:
             raise ValueError(version)
-        grant = Grant(op, bytes(bid).hex(), int(user_id), int(size), bytes(md5).hex(), bytes(sha).hex(), int(exp))
+        grant = Grant(
+            op, bytes(bid).hex(), int(user_id), int(size), bytes(md5).hex(), bytes(sha).hex(), int(exp), int(ns_id)
+        )
     except Exception:
         raise Forbidden("malformed block grant") from None
     if grant.expires_at < now:

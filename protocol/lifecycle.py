@@ -291,3 +291,8 @@ class PurgeResult:
         what = "purge answer"
         obj = _obj(value, what)
         return cls(_get(obj, "files", int, what), _get(obj, "freed_bytes", int, what), _get(obj, "done", bool, what))
+
+
+#: the shape checks above, for the other wire modules (protocol/sharing.py)
+expect_object = _obj
+expect_field = _get

@@ -30,7 +30,7 @@ from protocol.errors import (
     UnsupportedMediaType,
 )
 
-from ..access import authenticate, verify_grant
+from ..access import Roles, authenticate, verify_grant
 from ..keys import BLOCK_METRICS, SETTINGS, STORE
 from ..stores.base import BlockStore
 from .blocks import cut_short
@@ -68,7 +68,7 @@ async def get_blocks(request: web.Request) -> web.StreamResponse:
     caller = await authenticate(request)
     items = _wanted(await _read_request(request))
     store = request.app[STORE]
-    plan = _plan(items, request.app[SETTINGS].grant_secret, caller)
+    plan = await _allowed(Roles(request, caller), _plan(items, request.app[SETTINGS].grant_secret, caller))
     resp = web.StreamResponse(headers={"Content-Type": blockbatch.CONTENT_TYPE})
     await resp.prepare(request)
     try:
@@ -86,10 +86,25 @@ async def get_blocks(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-def _plan(items: list[Any], secret: bytes, caller: Caller) -> list[tuple[str, int | TesseraError]]:
+async def _allowed(roles: Roles, plan: list[tuple[str, grants.Grant | TesseraError]]) -> list[tuple[str, int | TesseraError]]:
+    """The plan with each grant's size, or the error of a grant whose namespace the caller may no longer read."""
+    out: list[tuple[str, int | TesseraError]] = []
+    for block_id, what in plan:
+        if isinstance(what, grants.Grant):
+            try:
+                await roles.check(what)
+                out.append((block_id, what.size))
+            except TesseraError as e:
+                out.append((block_id, e))
+        else:
+            out.append((block_id, what))
+    return out
+
+
+def _plan(items: list[Any], secret: bytes, caller: Caller) -> list[tuple[str, grants.Grant | TesseraError]]:
     """Every grant checked before a byte is sent: (block_id, size) or (block_id, error) per item;
     BadRequest if the sizes add up to more than one answer may hold."""
-    plan: list[tuple[str, int | TesseraError]] = []
+    plan: list[tuple[str, grants.Grant | TesseraError]] = []
     total = 0
     for item in items:
         raw_id = str(item.get("block_id", "")) if isinstance(item, dict) else ""
@@ -98,7 +113,7 @@ def _plan(items: list[Any], secret: bytes, caller: Caller) -> list[tuple[str, in
                 raise BadRequest("each block is {block_id, grant}")
             block_id = grants.canonical_block_id(raw_id)
             g = verify_grant(secret, item["grant"], caller, grants.GET, block_id)
-            plan.append((block_id, g.size))
+            plan.append((block_id, g))
             total += g.size
         except TesseraError as e:
             plan.append((raw_id[:64], e))

@@ -29,7 +29,7 @@ from metaserver.core.http import respond
 from protocol import blockbatch, codec, grants
 from protocol.errors import BadRequest, BodyTooLarge, LengthRequired, NotFound, TesseraError
 
-from ..access import authenticate, expected_hash, verify_grant
+from ..access import Roles, authenticate, expected_hash, verify_grant
 from ..keys import BLOCK_METRICS, POOL, SETTINGS, STORE
 from .blocks import BODY_PIECE
 
@@ -143,6 +143,7 @@ async def put_blocks(request: web.Request) -> web.Response:
     group = _SmallGroup(store, caller.user_id, results, stored)
     frame = 0
     sizes: dict[str, int] = {}
+    roles = Roles(request, caller)
     while (header := await frames.header()) is not None:
         if frame >= MAX_BATCH_FRAMES:
             raise BadRequest(f"a block batch holds at most {MAX_BATCH_FRAMES} blocks")
@@ -155,6 +156,7 @@ async def put_blocks(request: web.Request) -> web.Response:
         except TesseraError as e:
             raise BadRequest(f"frame {frame}: {e.message}") from None
         frame += 1
+        await roles.check(g)  # a member removed (or made a viewer) since: the whole batch is refused
         expected = expected_hash(g)
         sizes[block_id] = expected.size
         if expected.size <= SMALL_BLOCK:

@@ -26,7 +26,7 @@ from protocol.errors import (
 )
 from protocol.hashing import BlockHash
 
-from ..access import authenticate, block_id_of, check_grant, expected_hash
+from ..access import Roles, authenticate, block_id_of, check_grant, expected_hash
 from ..keys import BLOCK_METRICS, BLOCK_SETTINGS, POOL, PUT_SLOTS, STORE
 from ..sendfile import send_file, socket_for_sendfile
 from ..stores.base import BlockStream
@@ -44,7 +44,9 @@ async def put_block(request: web.Request) -> web.Response:
     """``PUT /v1/blocks/{block_id}``: receive, verify and store one block, then mark it stored."""
     caller = await authenticate(request)
     block_id = block_id_of(request)
-    expected = expected_hash(check_grant(request, caller, grants.PUT, block_id))
+    grant = check_grant(request, caller, grants.PUT, block_id)
+    await Roles(request, caller).check(grant)
+    expected = expected_hash(grant)
     _check_content_length(request.content_length, expected.size)
     # a block stored before (a retried upload) is answered without reading or rewriting it
     if await _block_state(request, block_id) != "stored":
@@ -63,7 +65,7 @@ async def get_block(request: web.Request) -> web.StreamResponse:
     """
     caller = await authenticate(request)
     block_id = block_id_of(request)
-    check_grant(request, caller, grants.GET, block_id)
+    await Roles(request, caller).check(check_grant(request, caller, grants.GET, block_id))
     store = request.app[STORE]
 
     if request.method == "HEAD":

@@ -15,13 +15,15 @@ def _expiry(ttl: int) -> int:
     return math.ceil(time.time()) + ttl
 
 
-def put_grant(settings: ServerSettings, user_id: int, block_id: str, size: int, md5: bytes, sha256: bytes) -> str:
+def put_grant(
+    settings: ServerSettings, user_id: int, block_id: str, size: int, md5: bytes, sha256: bytes, ns_id: int
+) -> str:
     g = grants.Grant(
-        grants.PUT, block_id, user_id, size, md5.hex(), sha256.hex(), _expiry(settings.put_grant_ttl)
+        grants.PUT, block_id, user_id, size, md5.hex(), sha256.hex(), _expiry(settings.put_grant_ttl), ns_id
     )
     return grants.sign(g, settings.grant_secret)
 
 
-def get_grant(settings: ServerSettings, user_id: int, block_id: str, size: int) -> str:
-    g = grants.Grant(grants.GET, block_id, user_id, size, "", "", _expiry(settings.get_grant_ttl))
+def get_grant(settings: ServerSettings, user_id: int, block_id: str, size: int, ns_id: int) -> str:
+    g = grants.Grant(grants.GET, block_id, user_id, size, "", "", _expiry(settings.get_grant_ttl), ns_id)
     return grants.sign(g, settings.grant_secret)

@@ -37,6 +37,7 @@ from .sessions import (
     insert_blocks,
     load_session,
     new_bytes,
+    owner_of,
     session_reply,
     stored_blocks,
 )
@@ -117,7 +118,7 @@ async def _add_blocks(
     fresh = [b for key, b in unique.items() if key not in ids]
     for b in fresh:
         ids[(b.sha256, b.size)] = uuid.uuid4().hex
-    await check_quota(conn, caller.user_id, new_bytes(unique, referenced | own))
+    await check_quota(conn, await owner_of(conn, s["ns_id"]), new_bytes(unique, referenced | own))
     await insert_blocks(conn, s["ns_id"], caller.user_id, fresh, ids)
     await conn.execute(
         """INSERT INTO session_blocks (session_id, idx, block_id)

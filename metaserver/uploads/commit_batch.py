@@ -30,7 +30,7 @@ from protocol.errors import (
 from protocol.grants import canonical_block_id
 
 from ..core.auth import Caller
-from ..tree import batch, entries, ops
+from ..tree import batch, entries, members, ops
 from ..tree.journal import Author, Journal
 from .request import LIST_NOT_COMPLETE
 from .sessions import MAX_MISSING_REPORTED, check_target, commit, expired
@@ -103,7 +103,9 @@ async def commit_many(
     sessions = [s for s in items if not isinstance(s, TesseraError)]
     if not _independent(sessions):
         return await _one_by_one(conn, caller, ns_id, raw)
-    return await _commit_independent(conn, caller, await Journal.begin(conn, ns_id, Author.of(caller)), items)
+    j = await Journal.begin(conn, ns_id, Author.of(caller))
+    await members.require(conn, ns_id, caller.user_id, members.WRITE)  # under the lock (see sessions.commit)
+    return await _commit_independent(conn, caller, j, items)
 
 
 async def _one_by_one(

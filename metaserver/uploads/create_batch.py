@@ -32,7 +32,7 @@ from ..core.users import used_bytes
 from ..tree import entries
 from ..tree.journal import Author, Journal
 from .request import UploadRequest
-from .sessions import check_target, insert_blocks, new_bytes, stored_blocks
+from .sessions import check_target, insert_blocks, new_bytes, owner_of, stored_blocks
 
 
 def _precheck(found: dict[str, Any], req: UploadRequest) -> None:
@@ -74,7 +74,7 @@ async def create_many(
             continue
         # other devices see "a file is being uploaded" in the change feed
         j.add(paths.path_key(r.path), r.path, "pending", None, False)
-        answers.append(_session_answer(settings, caller, next(sessions), r, ids, stored, expires))
+        answers.append(_session_answer(settings, caller, ns_id, next(sessions), r, ids, stored, expires))
     await j.flush()
     return answers
 
@@ -111,7 +111,7 @@ async def _block_ids(
     unique = {(b.sha256, b.size) for r in items if isinstance(r, UploadRequest) for b in r.blocks}
     ids, referenced = await stored_blocks(conn, ns_id, unique)
     stored = set(ids)
-    await _check_quotas(conn, user_id, items, referenced)
+    await _check_quotas(conn, await owner_of(conn, ns_id), items, referenced)  # a share's: its owner's
     new_blocks = {}
     for r in items:
         if isinstance(r, UploadRequest):
@@ -195,6 +195,7 @@ async def _check_quotas(
 def _session_answer(
     settings: ServerSettings,
     caller: Caller,
+    ns_id: int,
     session_id: str,
     r: UploadRequest,
     ids: dict[tuple[str, int], str],
@@ -215,7 +216,7 @@ def _session_answer(
             if block_id not in granted:  # identical blocks share an id: send it once
                 granted.add(block_id)
                 item["grant"] = put_grant(
-                    settings, caller.user_id, block_id, b.size, bytes.fromhex(b.md5), bytes.fromhex(b.sha256)
+                    settings, caller.user_id, block_id, b.size, bytes.fromhex(b.md5), bytes.fromhex(b.sha256), ns_id
                 )
         out_blocks.append(item)
     return {

@@ -127,7 +127,7 @@ async def incoming_blocks(
             "stored": r["state"] == "stored",
         }
         if item["stored"]:
-            item["grant"] = get_grant(settings, caller.user_id, r["id"], r["size"])
+            item["grant"] = get_grant(settings, caller.user_id, r["id"], r["size"], ns_id)
         blocks.append(item)
     return {
         "upload_id": s["id"],

@@ -39,7 +39,7 @@ from ..core.auth import Caller
 from ..core.grants import put_grant
 from ..core.settings import ServerSettings
 from ..core.users import used_bytes
-from ..tree import entries, ops
+from ..tree import entries, members, ops
 from ..tree.journal import Author, Journal
 from .request import LIST_NOT_COMPLETE, UploadRequest
 
@@ -100,7 +100,7 @@ async def create(
     new_blocks = [b for key, b in unique.items() if key not in ids]
     for b in new_blocks:
         ids[(b.sha256, b.size)] = uuid.uuid4().hex
-    await check_quota(conn, caller.user_id, new_bytes(unique, referenced))
+    await check_quota(conn, await owner_of(conn, ns_id), new_bytes(unique, referenced))
     await insert_blocks(conn, ns_id, caller.user_id, new_blocks, ids)
     session_id = uuid.uuid4().hex
     expires = datetime.now(UTC) + timedelta(seconds=settings.upload_session_ttl)
@@ -199,6 +199,11 @@ def new_bytes(keys: Iterable[tuple[str, int]], referenced: set[tuple[str, int]])
     return sum(size for sha256, size in set(keys) if (sha256, size) not in referenced)
 
 
+async def owner_of(conn: asyncpg.Connection, ns_id: int) -> int:
+    """Whose quota the namespace's bytes count against (a share's: its owner's)."""
+    return await conn.fetchval("SELECT owner_id FROM namespaces WHERE id = $1", ns_id)
+
+
 async def check_quota(conn: asyncpg.Connection, user_id: int, new_bytes: int) -> None:
     if new_bytes == 0:
         return
@@ -268,7 +273,9 @@ async def session_reply(
             item["state"] = "needed"
             if r["id"] not in granted:  # identical blocks share an id: send it once
                 granted.add(r["id"])
-                item["grant"] = put_grant(settings, caller.user_id, r["id"], r["size"], r["md5"], r["sha256"])
+                item["grant"] = put_grant(
+                    settings, caller.user_id, r["id"], r["size"], r["md5"], r["sha256"], s["ns_id"]
+                )
         out_blocks.append(item)
     complete = s["content_hash"] is not None
     if complete:
@@ -316,6 +323,9 @@ async def commit(
     # from here to the COMMIT the namespace is locked (Journal.begin): as few round trips as
     # can be, since the namespace's other writers wait in line meanwhile
     j = journal or await Journal.begin(conn, s["ns_id"], Author.of(caller))
+    # the caller's right to write there, under the namespace's lock: a member removed from a
+    # share, or made a viewer, before this point commits nothing
+    await members.require(conn, j.ns_id, caller.user_id, members.WRITE)
     path = paths.normalize(s["path"])
     key = paths.path_key(path)
     found = await entries.get_many(conn, j.ns_id, [paths.path_key(p) for p in paths.ancestors(path)] + [key])

@@ -1,4 +1,8 @@
-"""File and folder endpoints: metadata, block lists, listing, mkdir, delete, move."""
+"""File and folder endpoints: metadata, block lists, listing, mkdir, delete, move.
+
+Every path is the caller's: it is resolved through their mounts to a namespace and a path
+inside it (:mod:`metaserver.sharing.places`), their role there is checked (a write again under
+the namespace's lock), and the paths of the answer are theirs again."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from protocol import paths
-from protocol.errors import BadRequest, IsAFolder, NotAFolder, NotFound
+from protocol.errors import AlreadyExists, BadRequest, IsAFolder, IsAMount, NotAFolder, NotFound
 
 from ..core import db
 from ..core.callers import Context
@@ -17,7 +21,9 @@ from ..core.grants import get_grant
 from ..core.http import positive_int, query_int, read_object, respond
 from ..core.settings import ServerSettings
 from ..keys import POOL, SETTINGS
-from ..tree import entries, ops
+from ..sharing import crossmove
+from ..sharing.places import Place, mounts_of, resolve
+from ..tree import entries, members, ops
 from ..tree.journal import Author, Journal
 from .auth import authenticate
 
@@ -34,14 +40,25 @@ async def _body_fields(request: web.Request, *names: str) -> list[str]:
     return [paths.normalize(body.get(n)) for n in names]
 
 
+async def place_of(request: web.Request, ctx: Context, path: str, need: str = members.READ) -> Place:
+    """Where the caller's ``path`` is, if their role there allows ``need``."""
+    async with db.connection(request.app[POOL]) as conn:
+        return await resolve(conn, ctx, path, need)
+
+
+def _root_metadata(place: Place) -> dict[str, Any]:
+    meta = place.out(dict(entries.ROOT_METADATA))
+    return {**meta, "shared": True, "ns_id": place.ns_id, "role": place.role} if place.prefix else meta
+
+
 async def get_metadata(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
-    path = query_path(request)
-    if path == paths.ROOT:
-        return respond(request, entries.ROOT_METADATA)
+    place = await place_of(request, ctx, query_path(request))
+    if place.path == paths.ROOT:
+        return respond(request, _root_metadata(place))
     async with db.connection(request.app[POOL]) as conn:
-        row = await entries.get_live(conn, ctx.ns_id, path)
-    return respond(request, entries.metadata(row))
+        row = await entries.get_live(conn, place.ns_id, place.path)
+    return respond(request, place.out(entries.metadata(row)))
 
 
 def _encode_cursor(key: str) -> str:
@@ -61,20 +78,25 @@ async def list_folder(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 500, 1, 2000)
     after = _decode_cursor(request.query["cursor"]) if request.query.get("cursor") else ""
     async with db.connection(request.app[POOL]) as conn:
-        if path != paths.ROOT:
-            folder = await entries.get_live(conn, ctx.ns_id, path)
+        mounts = await mounts_of(conn, ctx.caller.user_id)
+        place = await resolve(conn, ctx, path)
+        if place.path != paths.ROOT:
+            folder = await entries.get_live(conn, place.ns_id, place.path)
             if folder["kind"] != "folder":
-                raise NotAFolder(f"{folder['path']} is a file, not a folder")
-        rows = await entries.list_children(conn, ctx.ns_id, paths.path_key(path), after, limit + 1)
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    cursor = _encode_cursor(rows[-1]["path_key"]) if rows else request.query.get("cursor", "")
-    return respond(
-        request, {"entries": [entries.metadata(r) for r in rows], "cursor": cursor, "has_more": has_more}
-    )
+                raise NotAFolder(f"{place.outer(folder['path'])} is a file, not a folder")
+        rows = await entries.list_children(conn, place.ns_id, paths.path_key(place.path), after, limit + 1)
+    found = [(r["path_key"], place.out(entries.metadata(r))) for r in rows]
+    if not place.prefix:  # the shares mounted in this folder of the home tree look like folders in it
+        key = paths.path_key(path)
+        found += [(paths.path_key(m.path), m.metadata()) for m in mounts if paths.path_key(paths.parent(m.path)) == key]
+        found = sorted((f for f in found if f[0] > after), key=lambda f: f[0])[: limit + 1]
+    has_more = len(found) > limit
+    found = found[:limit]
+    cursor = _encode_cursor(found[-1][0]) if found else request.query.get("cursor", "")
+    return respond(request, {"entries": [meta for _, meta in found], "cursor": cursor, "has_more": has_more})
 
 
-def block_wire(settings: ServerSettings, user_id: int, b: Any) -> dict[str, Any]:
+def block_wire(settings: ServerSettings, user_id: int, b: Any, ns_id: int) -> dict[str, Any]:
     """One block of a version's block list (a row idx, id, size, md5, sha256), with a get grant."""
     return {
         "index": b["idx"],
@@ -82,7 +104,7 @@ def block_wire(settings: ServerSettings, user_id: int, b: Any) -> dict[str, Any]
         "size": b["size"],
         "md5": bytes(b["md5"]).hex(),
         "sha256": bytes(b["sha256"]).hex(),
-        "grant": get_grant(settings, user_id, b["id"], b["size"]),
+        "grant": get_grant(settings, user_id, b["id"], b["size"], ns_id),
     }
 
 
@@ -93,18 +115,19 @@ async def file_blocks(request: web.Request) -> web.Response:
     start = query_int(request, "start", 0, 0, 1 << 31)
     limit = query_int(request, "limit", 1000, 1, 1000)
     rev = query_int(request, "rev", 0, 0, 1 << 62) or None
+    place = await place_of(request, ctx, path)
     async with db.connection(request.app[POOL]) as conn:
         if rev is None:
-            if path == paths.ROOT:
-                raise IsAFolder("the root is a folder")
-            row = await entries.get_live(conn, ctx.ns_id, path)
+            if place.path == paths.ROOT:
+                raise IsAFolder(f"{path} is a folder")
+            row = await entries.get_live(conn, place.ns_id, place.path)
             if row["kind"] != "file":
                 raise IsAFolder(f"{row['path']} is a folder")
             rev = row["rev"]
         version = await conn.fetchrow(
             f"SELECT {entries.VERSION_PAGE_COLUMNS} FROM versions WHERE id = $1 AND ns_id = $2",
             rev,
-            ctx.ns_id,
+            place.ns_id,
         )
         if version is None:
             raise NotFound(f"no revision {rev}")
@@ -116,31 +139,43 @@ async def file_blocks(request: web.Request) -> web.Response:
             start,
             limit,
         )
-    out = [block_wire(settings, ctx.caller.user_id, b) for b in blocks]
-    return respond(request, {**entries.version_page(version, start, out), "block_servers": list(settings.block_urls)})
+    out = [block_wire(settings, ctx.caller.user_id, b, place.ns_id) for b in blocks]
+    page = place.out(entries.version_page(version, start, out))
+    return respond(request, {**page, "block_servers": list(settings.block_urls)})
 
 
 async def journaled(
-    request: web.Request, ctx: Context, change: Callable[[Journal], Awaitable[dict[str, Any]]]
+    request: web.Request, ctx: Context, change: Callable[[Journal], Awaitable[dict[str, Any]]], place: Place
 ) -> web.Response:
-    """Apply one change to the caller's namespace in a transaction with its journal; answer
-    what it returns."""
+    """Apply one change to the namespace of ``place`` in a transaction with its journal, the
+    caller's right to write there checked under its lock; answer what it returns, in the
+    caller's paths."""
     async with db.transaction(request.app[POOL]) as conn:
-        j = await Journal.begin(conn, ctx.ns_id, Author.of(ctx.caller))
+        j = await Journal.begin(conn, place.ns_id, Author.of(ctx.caller))
+        await members.require(conn, place.ns_id, ctx.caller.user_id, members.WRITE)
         meta = await change(j)
         await j.flush()
-    return respond(request, meta)
+    return respond(request, place.out(meta))
 
 
-async def _tree_change(request: web.Request, change, *fields: str) -> web.Response:
-    """Apply one tree change (mkdir, move) whose arguments are the body's paths ``fields``."""
-    ctx = await authenticate(request)
-    args = await _body_fields(request, *fields)
-    return await journaled(request, ctx, lambda j: change(j, *args))
+async def writable(request: web.Request, ctx: Context, path: str, what: str) -> Place:
+    """Where ``path`` is, if the caller may write there and it is not a mount point (nor, in the
+    home tree, a folder holding one)."""
+    async with db.connection(request.app[POOL]) as conn:
+        mounts = await mounts_of(conn, ctx.caller.user_id)
+        place = await resolve(conn, ctx, path, members.WRITE)
+    if place.is_mount_root or (not place.prefix and any(paths.is_within(m.path, path) for m in mounts)):
+        raise IsAMount(f"cannot {what} {path}: it is or holds a shared folder (see `tessera share`)")
+    return place
 
 
 async def mkdir(request: web.Request) -> web.Response:
-    return await _tree_change(request, ops.mkdir, "path")
+    ctx = await authenticate(request)
+    (path,) = await _body_fields(request, "path")
+    place = await place_of(request, ctx, path, members.WRITE)
+    if place.is_mount_root:
+        raise AlreadyExists(f"{place.prefix} already exists (a shared folder)")
+    return await journaled(request, ctx, lambda j: ops.mkdir(j, place.path), place)
 
 
 async def delete(request: web.Request) -> web.Response:
@@ -148,8 +183,17 @@ async def delete(request: web.Request) -> web.Response:
     body = await read_object(request)
     path = paths.normalize(body.get("path"))
     if_rev = positive_int(body, "if_rev", optional=True)
-    return await journaled(request, ctx, lambda j: ops.delete(j, path, if_rev))
+    place = await writable(request, ctx, path, "delete")
+    return await journaled(request, ctx, lambda j: ops.delete(j, place.path, if_rev), place)
 
 
 async def move(request: web.Request) -> web.Response:
-    return await _tree_change(request, ops.move, "from", "to")
+    ctx = await authenticate(request)
+    src, dst = await _body_fields(request, "from", "to")
+    src_place = await writable(request, ctx, src, "move")
+    dst_place = await writable(request, ctx, dst, "move onto")
+    if src_place.ns_id == dst_place.ns_id:
+        return await journaled(request, ctx, lambda j: ops.move(j, src_place.path, dst_place.path), src_place)
+    async with db.transaction(request.app[POOL]) as conn:
+        meta = await crossmove.move(conn, ctx, src_place, dst_place)
+    return respond(request, meta)

@@ -22,6 +22,7 @@ from protocol.errors import BadRequest, IsAFolder, NotFound, TesseraError
 from ..core import db
 from ..core.http import read_body, respond
 from ..keys import POOL, SETTINGS
+from ..sharing.places import Place, locate, mounts_of
 from ..tree import entries
 from ..tree.batch import check_items
 from .auth import authenticate
@@ -53,11 +54,15 @@ async def file_blocks_batch(request: web.Request) -> web.Response:
         except TesseraError as e:  # a bad item answers its own error
             parsed.append(e)
     async with db.connection(request.app[POOL]) as conn:
-        revs = await _revisions(conn, ctx.ns_id, parsed)
-        versions, rows = await _block_lists(conn, ctx.ns_id, revs)
+        mounts = await mounts_of(conn, ctx.caller.user_id)
+        places = [locate(ctx.ns_id, mounts, p[0]) if isinstance(p, tuple) else None for p in parsed]
+        roots = {ctx.ns_id: locate(ctx.ns_id, (), paths.ROOT)}
+        roots.update((m.ns_id, locate(ctx.ns_id, mounts, m.path)) for m in mounts)
+        revs = await _revisions(conn, places, parsed)
+        versions, rows = await _block_lists(conn, list(roots), revs)
     blocks: dict[int, list[dict[str, Any]]] = {v: [] for v in versions}
     for b in rows:
-        blocks[b["version_id"]].append(block_wire(settings, ctx.caller.user_id, b))
+        blocks[b["version_id"]].append(block_wire(settings, ctx.caller.user_id, b, versions[b["version_id"]]["ns_id"]))
     answers: list[dict[str, Any]] = []
     for r in revs:
         if not isinstance(r, int):
@@ -65,32 +70,31 @@ async def file_blocks_batch(request: web.Request) -> web.Response:
         elif r not in versions:
             answers.append(NotFound(f"no revision {r}").to_wire())
         else:
-            answers.append(entries.version_page(versions[r], 0, blocks[r]))
+            answers.append(roots[versions[r]["ns_id"]].out(entries.version_page(versions[r], 0, blocks[r])))
     return respond(request, {"block_servers": list(settings.block_urls), "files": answers})
 
 
 async def _revisions(
-    conn: asyncpg.Connection, ns_id: int, parsed: list[tuple[str, int | None] | TesseraError]
+    conn: asyncpg.Connection, places: list[Place | None], parsed: list[tuple[str, int | None] | TesseraError]
 ) -> list[int | TesseraError]:
     """The revision each file asked for names: the one given, else the current one (or an error)."""
     revs: list[int | TesseraError] = []
-    # the current revision of the files asked for without one
-    wanted = [
-        paths.path_key(p[0])
-        for p in parsed
-        if isinstance(p, tuple) and p[1] is None and p[0] != paths.ROOT
-    ]
-    current = await entries.get_many(conn, ns_id, wanted) if wanted else {}
-    for p in parsed:
-        if isinstance(p, TesseraError):
-            revs.append(p)
+    # the current revision of the files asked for without one, by namespace
+    wanted: dict[int, list[str]] = {}
+    for p, place in zip(parsed, places, strict=True):
+        if isinstance(p, tuple) and place is not None and p[1] is None and place.path != paths.ROOT:
+            wanted.setdefault(place.ns_id, []).append(paths.path_key(place.path))
+    current = {ns: await entries.get_many(conn, ns, keys) for ns, keys in wanted.items()}
+    for p, place in zip(parsed, places, strict=True):
+        if isinstance(p, TesseraError) or place is None:
+            revs.append(p if isinstance(p, TesseraError) else NotFound())
             continue
         path, rev = p
         if rev is not None:
             revs.append(rev)
             continue
-        row = current.get(paths.path_key(path)) if path != paths.ROOT else None
-        if path == paths.ROOT or (row is not None and not row["deleted"] and row["kind"] == "folder"):
+        row = current.get(place.ns_id, {}).get(paths.path_key(place.path)) if place.path != paths.ROOT else None
+        if place.path == paths.ROOT or (row is not None and not row["deleted"] and row["kind"] == "folder"):
             revs.append(IsAFolder(f"{path if row is None else row['path']} is a folder"))
         elif row is None or row["deleted"] or row["rev"] is None:
             revs.append(NotFound(f"{path} does not exist"))
@@ -100,18 +104,18 @@ async def _revisions(
 
 
 async def _block_lists(
-    conn: asyncpg.Connection, ns_id: int, revs: list[int | TesseraError]
+    conn: asyncpg.Connection, ns_ids: list[int], revs: list[int | TesseraError]
 ) -> tuple[dict[int, asyncpg.Record], list[asyncpg.Record]]:
-    """The namespace's versions among ``revs`` and their block rows, the first
+    """The versions among ``revs`` of the namespaces the caller reads and their block rows, the first
     :data:`MAX_BLOCKS` blocks in all (the budget goes to the files in the order asked)."""
     ids = sorted({r for r in revs if isinstance(r, int)})
     versions = {
         v["id"]: v
         for v in await conn.fetch(
-            f"""SELECT {entries.VERSION_PAGE_COLUMNS} FROM versions
-                WHERE id = ANY($1::bigint[]) AND ns_id = $2""",
+            f"""SELECT {entries.VERSION_PAGE_COLUMNS}, ns_id FROM versions
+                WHERE id = ANY($1::bigint[]) AND ns_id = ANY($2::bigint[])""",
             ids,
-            ns_id,
+            ns_ids,
         )
     }
     # the block budget goes to the files in the order they were asked for

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from protocol import paths
 from protocol.errors import BadRequest
 
 from ..core import db
 from ..core.http import positive_int, query_int, read_object, respond
 from ..keys import POOL
-from ..tree import history
+from ..tree import history, members
 from .auth import authenticate
-from .files import journaled, query_path
+from .files import journaled, place_of, query_path
 
 
 async def list_revisions(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     path = query_path(request)
     limit = query_int(request, "limit", 100, 1, history.MAX_LIMIT)
+    place = await place_of(request, ctx, path)
     async with db.connection(request.app[POOL]) as conn:
-        answer = await history.revisions(conn, ctx.ns_id, path, limit)
-    return respond(request, answer.to_wire())
+        answer = (await history.revisions(conn, place.ns_id, place.path, limit)).to_wire()
+    return respond(request, {**place.out(answer), "revisions": [place.out(r) for r in answer["revisions"]]})
 
 
 async def restore(request: web.Request) -> web.Response:
@@ -37,4 +39,5 @@ async def restore(request: web.Request) -> web.Response:
         raise BadRequest("version must be a positive integer below 2^31")
     if rev is not None and rev >= 1 << 62:
         raise BadRequest("rev must be a positive integer below 2^62")
-    return await journaled(request, ctx, lambda j: history.restore(j, path, rev=rev, number=number))
+    place = await place_of(request, ctx, paths.normalize(path), members.WRITE)
+    return await journaled(request, ctx, lambda j: history.restore(j, place.path, rev=rev, number=number), place)

@@ -14,13 +14,13 @@ from protocol.lifecycle import PurgeResult, TrashPage
 from ..core import db
 from ..core.http import positive_int, query_int, read_object, respond
 from ..keys import POOL
+from ..tree import members, trash_restore
 from ..tree import purge as purging
 from ..tree import trash as trash_tree
-from ..tree import trash_restore
 from ..tree.entries import like_prefix
 from ..tree.journal import Author, Journal
 from .auth import authenticate
-from .files import journaled
+from .files import journaled, place_of
 
 #: purge steps one request takes (each purges up to purge.STEP_FILES files); the answer says
 #: whether the purge is done, else the client asks again
@@ -57,12 +57,13 @@ async def list_trash(request: web.Request) -> web.Response:
     raw = request.query.get("cursor", "")
     if len(raw) > MAX_CURSOR:
         raise BadRequest("the cursor is not valid")
+    place = await place_of(request, ctx, path)
     async with db.connection(request.app[POOL]) as conn:
-        rows = await trash_tree.listing(conn, ctx.ns_id, path, _decode_cursor(raw), limit + 1)
+        rows = await trash_tree.listing(conn, place.ns_id, place.path, _decode_cursor(raw), limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    page = TrashPage(tuple(trash_tree.entry(r) for r in rows), _encode_cursor(rows[-1]) if rows else raw, more)
-    return respond(request, page.to_wire())
+    page = TrashPage(tuple(trash_tree.entry(r) for r in rows), _encode_cursor(rows[-1]) if rows else raw, more).to_wire()
+    return respond(request, {**page, "entries": [place.out(e) for e in page["entries"]]})
 
 
 def _trash_id(body: dict) -> int | None:
@@ -77,7 +78,8 @@ async def restore(request: web.Request) -> web.Response:
     body = await read_object(request)
     path = paths.normalize(body.get("path"))
     trash_id = _trash_id(body)
-    return await journaled(request, ctx, lambda j: trash_restore.restore(j, path, trash_id))
+    place = await place_of(request, ctx, path, members.WRITE)
+    return await journaled(request, ctx, lambda j: trash_restore.restore(j, place.path, trash_id), place)
 
 
 async def purge(request: web.Request) -> web.Response:
@@ -87,20 +89,26 @@ async def purge(request: web.Request) -> web.Response:
     if not isinstance(everything, bool):
         raise BadRequest("all must be true or false")
     trash_id = _trash_id(body)
-    if everything:
+    if everything:  # the home namespace's trash (a share's is purged by path)
         if body.get("path") is not None or trash_id is not None:
             raise BadRequest("purge either all, or a path (with an id)")
-        target = purging.Target()
+        target, ns_id = purging.Target(), ctx.ns_id
     else:
         path = paths.normalize(body.get("path"))
-        if path == paths.ROOT:
-            raise BadRequest("to empty the whole trash, send all: true")
-        target = await _target(request, ctx.ns_id, path, trash_id)
+        place = await place_of(request, ctx, path, members.WRITE)
+        if place.path == paths.ROOT:
+            if not place.prefix:
+                raise BadRequest("to empty the whole trash, send all: true")
+            target = purging.Target()  # the whole trash of the share mounted there
+        else:
+            target = await _target(request, place.ns_id, place.path, trash_id)
+        ns_id = place.ns_id
     files = freed = 0
     done = False
     for _ in range(MAX_STEPS):
         async with db.transaction(request.app[POOL]) as conn:
-            j = await Journal.begin(conn, ctx.ns_id, Author.of(ctx.caller))
+            j = await Journal.begin(conn, ns_id, Author.of(ctx.caller))
+            await members.require(conn, ns_id, ctx.caller.user_id, members.WRITE)
             step = await purging.purge_step(j, target)
             await j.flush()
         files, freed, done = files + step.files, freed + step.freed_bytes, step.done

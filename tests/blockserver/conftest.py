@@ -15,7 +15,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +135,8 @@ class BlockServer:
     session: aiohttp.ClientSession
     user_id: int
     token: str
+    #: each user's home namespace (what their grants name)
+    homes: dict[int, int] = field(default_factory=dict)
 
     async def add_user(self, name: str) -> tuple[int, str]:
         """A user and a fresh device token for them."""
@@ -148,6 +150,7 @@ class BlockServer:
                 user_id,
                 hash_token(token),
             )
+            self.homes[user_id] = await conn.fetchval("SELECT id FROM namespaces WHERE owner_id = $1", user_id)
         return user_id, token
 
     async def new_block(self, data: bytes, owner_id: int | None = None) -> tuple[str, BlockHash]:
@@ -189,6 +192,7 @@ class BlockServer:
             md5=h.md5 if h and op == grants.PUT else "",
             sha256=h.sha256 if h and op == grants.PUT else "",
             expires_at=int(time.time() + ttl),
+            ns_id=self.homes.get(self.user_id if user_id is None else user_id, 0),
         )
         return grants.sign(g, secret if secret is not None else self.config.grant_secret)
 

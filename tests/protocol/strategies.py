@@ -99,4 +99,5 @@ def grant_claims(draw: st.DrawFn) -> grants.Grant:
         md5=draw(hex_digests_md5) if put else "",
         sha256=draw(hex_digests_sha256) if put else "",
         expires_at=draw(st.integers(min_value=0, max_value=2**40)),
+        ns_id=draw(st.integers(min_value=1, max_value=2**63 - 1)),
     )

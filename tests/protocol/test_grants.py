@@ -184,11 +184,12 @@ def test_malformed_tokens_are_forbidden(token):
         b"\xc1",
         codec.pack([]),
         codec.pack({"op": "put"}),
-        codec.pack([2, "put", bytes(16), 7, 10, bytes(16), bytes(32), 1000]),  # unknown version
-        codec.pack([1, "put", bytes(16), 7, 10, bytes(16), bytes(32)]),  # a claim missing
-        codec.pack([1, "put", bytes(16), 7, 10, bytes(16), bytes(32), 1000, 0]),  # one too many
-        codec.pack([1, "put", bytes(16), "7", 10, bytes(16), bytes(32), None]),  # wrong types
-        codec.pack([1, "put", "not bytes", 7, 10, bytes(16), bytes(32), 1000]),
+        codec.pack([1, "put", bytes(16), 7, 10, bytes(16), bytes(32), 1000, 3]),  # an older version
+        codec.pack([3, "put", bytes(16), 7, 10, bytes(16), bytes(32), 1000, 3]),  # unknown version
+        codec.pack([2, "put", bytes(16), 7, 10, bytes(16), bytes(32), 1000]),  # a claim missing
+        codec.pack([2, "put", bytes(16), 7, 10, bytes(16), bytes(32), 1000, 3, 0]),  # one too many
+        codec.pack([2, "put", bytes(16), "7", 10, bytes(16), bytes(32), None, 3]),  # wrong types
+        codec.pack([2, "put", "not bytes", 7, 10, bytes(16), bytes(32), 1000, 3]),
     ],
 )
 def test_correctly_signed_but_malformed_payloads_are_forbidden(payload):
@@ -199,9 +200,9 @@ def test_correctly_signed_but_malformed_payloads_are_forbidden(payload):
 
 def test_a_hand_signed_payload_of_the_documented_shape_verifies():
     """The wire form is base64url(msgpack list) "." base64url(HMAC-SHA256), unpadded."""
-    payload = codec.pack([1, "get", bytes.fromhex("ab" * 16), 7, 10, b"", b"", 1000])
-    assert grants.verify(signed(payload), SECRET, now=0) == Grant("get", "ab" * 16, 7, 10, "", "", 1000)
-    assert signed(payload) == grants.sign(Grant("get", "ab" * 16, 7, 10, "", "", 1000), SECRET)
+    payload = codec.pack([2, "get", bytes.fromhex("ab" * 16), 7, 10, b"", b"", 1000, 5])
+    assert grants.verify(signed(payload), SECRET, now=0) == Grant("get", "ab" * 16, 7, 10, "", "", 1000, 5)
+    assert signed(payload) == grants.sign(Grant("get", "ab" * 16, 7, 10, "", "", 1000, 5), SECRET)
 
 
 # --- canonical_block_id --------------------------------------------------------------------

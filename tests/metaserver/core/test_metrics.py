@@ -53,7 +53,10 @@ async def _wrong_hash_put(http: aiohttp.ClientSession, block_url: str, config, p
             block_id, user_id, h.size, bytes.fromhex(h.md5), bytes.fromhex(h.sha256),
         )  # fmt: skip
     grant = grants.sign(
-        grants.Grant(grants.PUT, block_id, user_id, h.size, h.md5, h.sha256, int(time.time()) + 600),
+        grants.Grant(
+            grants.PUT, block_id, user_id, h.size, h.md5, h.sha256, int(time.time()) + 600,
+            await pool.fetchval("SELECT id FROM namespaces WHERE owner_id = $1", user_id),
+        ),  # fmt: skip
         config.grant_secret,
     )
     headers = {"Authorization": f"Bearer {token}", "X-Tessera-Grant": grant}
