@@ -1,5 +1,5 @@
-"""Fixtures for shared folders: alice (who shares), bob and carol (members), dave (a stranger),
-each logged in on the metadata server alone (blocks marked stored by hand)."""
+"""Fixtures for shared folders: five users, each logged in on the metadata server alone (blocks
+marked stored by hand)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from tests.metaserver.conftest import Api
 
 @pytest.fixture
 async def people(meta, pool) -> dict[str, Api]:
-    """alice, bob, carol and dave, each an Api with their own token."""
+    """alice, bob, carol, dave and erin, each an Api with their own token."""
     out = {}
-    for name in ("alice", "bob", "carol", "dave"):
+    for name in ("alice", "bob", "carol", "dave", "erin"):
         async with pool.acquire() as conn:
             await create_user(conn, name, f"pw-{name}-long")
         answer = await meta.ok("POST", "/v1/auth/login", {"user": name, "password": f"pw-{name}-long", "device": f"{name}-laptop"})
