@@ -9,7 +9,8 @@ in the destination. Usage counters of both are recounted in the same transaction
 :func:`copy_file` makes a file of one namespace a new file of another whose version lists
 the same blocks (a move or copy between namespaces by a user who can write both: nothing
 is uploaded again). The blocks stay in their namespace's dedup scope, so the destination's
-dedup never finds them: no one learns from it what another namespace stores.
+dedup never finds them: no one learns from it what another namespace stores; each namespace
+counts the blocks its versions list (metaserver/tree/usage.py), so both count linked ones.
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ async def _move_trash(conn: asyncpg.Connection, src_ns: int, dst_ns: int, base: 
 
 async def copy_file(dst: Journal, row: asyncpg.Record, path: str) -> dict[str, Any]:
     """A new file at ``path`` of ``dst``'s namespace whose first version lists the blocks of the
-    file entry ``row`` (another namespace's): no byte moves, no block is fresh."""
+    file entry ``row`` (another namespace's): no byte moves; the blocks none of ``dst``'s versions
+    listed before now count in its ``stored_bytes`` too."""
     rev_row = await dst.conn.fetchrow(
         """WITH n AS (SELECT nextval(pg_get_serial_sequence('versions', 'id')) AS id),
            v AS (
@@ -124,11 +126,16 @@ async def copy_file(dst: Journal, row: asyncpg.Record, path: str) -> dict[str, A
            ), vb AS (
                INSERT INTO version_blocks (version_id, idx, block_id)
                SELECT v.id, b.idx, b.block_id FROM v, version_blocks b WHERE b.version_id = $5
+           ), fresh AS (
+               SELECT coalesce(sum(b.size), 0) AS bytes FROM blocks b
+                WHERE b.id IN (SELECT block_id FROM version_blocks WHERE version_id = $5)
+                  AND NOT EXISTS (SELECT 1 FROM version_blocks x JOIN versions xv ON xv.id = x.version_id
+                                   WHERE x.block_id = b.id AND xv.ns_id = $1)
            )
-           SELECT id, created_at FROM v""",
+           SELECT id, created_at, fresh.bytes FROM v, fresh""",
         dst.ns_id, path, dst.author.device_name, dst.author.user_id, row["rev"],
     )  # fmt: skip
-    dst.usage.committed(row["size"], None, 0)
+    dst.usage.committed(row["size"], None, rev_row["bytes"])
     await ops.upsert_entry(dst, path, "file", rev_row["id"])
     return entries.file_metadata(
         path, rev_row["id"], row["size"], row["content_hash"], rev_row["created_at"], dst.author.device_name or "",

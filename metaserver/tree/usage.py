@@ -7,9 +7,11 @@ counter of the versions' (logical) sizes:
 - ``trash_bytes``: the last version of a file in the trash (what restoring it brings back);
 - ``version_bytes``: every other version (older versions, of live and of deleted files).
 
-``stored_bytes`` is what the namespace's blocks take: the sizes of its distinct blocks that
-at least one version references (dedup is free; blocks only an upload session lists do not
-count). Quotas count it (:func:`metaserver.core.users.used_bytes`).
+``stored_bytes`` is what the namespace's versions take: the sizes of the distinct blocks that
+at least one of its versions lists (dedup is free; blocks only an upload session lists do not
+count). A block two namespaces list (a move between namespaces links the blocks: sharing,
+metaserver/sharing/crossmove.py) counts in both, as each would hold a copy. Quotas count it
+(:func:`metaserver.core.users.used_bytes`).
 
 A change records what it does to the counters in its :class:`~metaserver.tree.journal.Journal`
 (a :class:`UsageDelta`, through the lifecycle events below), and the journal adds it to the
@@ -120,7 +122,8 @@ async def recount(conn: asyncpg.Connection, ns_id: int) -> Usage:
              (SELECT coalesce(sum(v.size), 0)::bigint FROM trash t JOIN versions v ON v.id = t.rev
                WHERE t.ns_id = $1) AS trash_bytes,
              (SELECT coalesce(sum(b.size), 0) FROM blocks b
-               WHERE b.ns_id = $1 AND EXISTS (SELECT 1 FROM version_blocks vb WHERE vb.block_id = b.id)) AS stored_bytes""",
+               WHERE b.id IN (SELECT vb.block_id FROM version_blocks vb JOIN versions v ON v.id = vb.version_id
+                               WHERE v.ns_id = $1)) AS stored_bytes""",
         ns_id,
     )
     return Usage(*row)

@@ -71,7 +71,10 @@ async def delete(conn: asyncpg.Connection, ns_id: int, version_ids: list[int]) -
 
     Run under the namespace lock (a :class:`Journal`): no other change of the namespace's
     versions interleaves, so the blocks found unreferenced here stay so until the commit
-    (garbage collection then deletes them after its grace period).
+    (garbage collection then deletes them after its grace period). A block is freed for the
+    namespace when no other version of the namespace lists it (another namespace's versions
+    may still: a move between namespaces links the blocks, metaserver/sharing/crossmove.py;
+    each namespace counts the blocks its versions list, see metaserver/tree/usage.py).
     """
     if not version_ids:
         return 0, 0, 0
@@ -84,8 +87,8 @@ async def delete(conn: asyncpg.Connection, ns_id: int, version_ids: list[int]) -
            ), freed AS (
                SELECT coalesce(sum(b.size), 0) AS bytes FROM blocks b
                 WHERE b.id IN (SELECT vb.block_id FROM version_blocks vb WHERE vb.version_id IN (SELECT id FROM doomed))
-                  AND NOT EXISTS (SELECT 1 FROM version_blocks x
-                                   WHERE x.block_id = b.id AND x.version_id NOT IN (SELECT id FROM doomed))
+                  AND NOT EXISTS (SELECT 1 FROM version_blocks x JOIN versions xv ON xv.id = x.version_id
+                                   WHERE x.block_id = b.id AND xv.ns_id = $1 AND x.version_id NOT IN (SELECT id FROM doomed))
            ), gone AS (
                DELETE FROM versions v WHERE v.id IN (SELECT id FROM doomed) RETURNING v.size
            )

@@ -285,8 +285,10 @@ async def _insert_versions(
            )
            SELECT coalesce(sum(b.size), 0) FROM blocks b
             WHERE b.id IN (SELECT block_id FROM session_blocks WHERE session_id = ANY($2::uuid[]))
-              AND NOT EXISTS (SELECT 1 FROM version_blocks x WHERE x.block_id = b.id)""",
+              AND NOT EXISTS (SELECT 1 FROM version_blocks x JOIN versions xv ON xv.id = x.version_id
+                               WHERE x.block_id = b.id AND xv.ns_id = $3)""",
         ids,
         [s["id"] for s, _, _ in files],
+        ns_id,
     )
     return [(i, created[i]) for i in ids], fresh

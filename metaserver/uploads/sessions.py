@@ -153,7 +153,8 @@ async def stored_blocks(
         return {}, set()
     rows = await conn.fetch(
         """SELECT b.id, b.sha256, b.size,
-                  EXISTS (SELECT 1 FROM version_blocks vb WHERE vb.block_id = b.id) AS referenced
+                  EXISTS (SELECT 1 FROM version_blocks vb JOIN versions v ON v.id = vb.version_id
+                           WHERE vb.block_id = b.id AND v.ns_id = $1) AS referenced
              FROM blocks b
              JOIN unnest($2::bytea[], $3::int[]) AS want(sha256, size)
                ON b.sha256 = want.sha256 AND b.size = want.size
@@ -376,7 +377,8 @@ async def _insert_session_version(
            ), fresh AS (
                SELECT coalesce(sum(b.size), 0) AS bytes FROM blocks b
                 WHERE b.id IN (SELECT block_id FROM session_blocks WHERE session_id = $10)
-                  AND NOT EXISTS (SELECT 1 FROM version_blocks x WHERE x.block_id = b.id)
+                  AND NOT EXISTS (SELECT 1 FROM version_blocks x JOIN versions xv ON xv.id = x.version_id
+                                   WHERE x.block_id = b.id AND xv.ns_id = $1)
            )
            SELECT v.id, v.created_at, fresh.bytes FROM v, fresh""",
         ns_id,
