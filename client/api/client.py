@@ -36,6 +36,7 @@ from .models import (
     Metadata,
     UploadSession,
 )
+from .shares import ShareRequests
 from .trash import TrashRequests
 from .uploads import UploadRequest, check_mode
 
@@ -96,6 +97,11 @@ class ApiClient(AccountRequests):
     def trash(self) -> TrashRequests:
         """The trash's requests: ``client.trash.entries(path)``, ``.restore(path)``, ``.purge(path)``."""
         return TrashRequests(self.call)
+
+    @functools.cached_property
+    def shares(self) -> ShareRequests:
+        """Shared folders' requests: ``client.shares.create(path)``, ``.invite(...)``, ``.listing()``..."""
+        return ShareRequests(self.call)
 
     async def mkdir(self, path: str) -> Metadata:
         body = {"path": paths.normalize(path)}
