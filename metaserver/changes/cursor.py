@@ -41,3 +41,48 @@ class Cursor:
             return cls(ns_id, seq, after)
         except (ValueError, TypeError, BadRequest):
             raise BadRequest("the cursor is not valid") from None
+
+
+_TREE_PREFIX = "c2."
+#: the most namespaces one cursor may name (a home and its mounts)
+MAX_POSITIONS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class TreeCursor:
+    """A device's position in its whole tree: a :class:`Cursor` per namespace it covers (its
+    home, first, and each share mounted in it). A namespace missing from it is listed from the
+    start; one the tree no longer has is dropped (its mount's deletion is in the home's journal).
+    A ``c1.`` cursor (one namespace, from servers before shared folders) reads as a tree cursor
+    of its home alone."""
+
+    positions: tuple[Cursor, ...]
+
+    def encode(self) -> str:
+        payload = codec.pack([[c.ns_id, c.seq, c.listing_after] for c in self.positions])
+        return _TREE_PREFIX + base64.urlsafe_b64encode(payload).decode("ascii").rstrip("=")
+
+    def by_namespace(self) -> dict[int, Cursor]:
+        return {c.ns_id: c for c in self.positions}
+
+    @classmethod
+    def decode(cls, text: str) -> TreeCursor:
+        if text.startswith(_PREFIX):
+            return cls((Cursor.decode(text),))
+        try:
+            if not text.startswith(_TREE_PREFIX):
+                raise ValueError(text[:8])
+            raw = text[len(_TREE_PREFIX):]
+            items = codec.unpack(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+            if not isinstance(items, list) or not 1 <= len(items) <= MAX_POSITIONS:
+                raise ValueError("bad positions")
+            out = []
+            for ns_id, seq, after in items:
+                if not isinstance(ns_id, int) or not isinstance(seq, int) or seq < 0:
+                    raise ValueError("bad fields")
+                if after is not None and not isinstance(after, str):
+                    raise ValueError("bad listing position")
+                out.append(Cursor(ns_id, seq, after))
+            return cls(tuple(out))
+        except (ValueError, TypeError, BadRequest):
+            raise BadRequest("the cursor is not valid") from None

@@ -56,6 +56,14 @@ async def page(conn: asyncpg.Connection, ns_id: int, cursor: Cursor | None, limi
 
     Runs in a REPEATABLE READ transaction so the snapshot is consistent.
     """
+    found, nxt, has_more, reset = await namespace_page(conn, ns_id, cursor, limit)
+    return {"entries": found, "cursor": nxt.encode(), "has_more": has_more, "reset": reset}
+
+
+async def namespace_page(
+    conn: asyncpg.Connection, ns_id: int, cursor: Cursor | None, limit: int
+) -> tuple[list[dict[str, Any]], Cursor, bool, bool]:
+    """:func:`page` as (entries, next cursor, has_more, reset)."""
     last_seq = await conn.fetchval("SELECT last_seq FROM namespaces WHERE id = $1", ns_id)
     if cursor is None:
         cursor = Cursor(ns_id, last_seq, "")
@@ -77,12 +85,7 @@ async def page(conn: asyncpg.Connection, ns_id: int, cursor: Cursor | None, limi
         else:
             nxt = Cursor(ns_id, cursor.seq)  # listing done: the journal takes over
         has_more = more or last_seq > cursor.seq
-        return {
-            "entries": [entries.metadata(r) for r in rows],
-            "cursor": nxt.encode(),
-            "has_more": has_more,
-            "reset": cursor.listing_after == "",
-        }
+        return [entries.metadata(r) for r in rows], nxt, has_more, cursor.listing_after == ""
     rows = await conn.fetch(
         """SELECT j.seq, j.path, j.kind, j.rev, j.deleted, v.id AS version_id,
                   v.size, v.content_hash, v.device_name, v.created_at AS version_at, v.client_modified
@@ -93,9 +96,4 @@ async def page(conn: asyncpg.Connection, ns_id: int, cursor: Cursor | None, limi
         limit,
     )
     new_seq = rows[-1]["seq"] if rows else cursor.seq
-    return {
-        "entries": [_journal_metadata(r) for r in rows if not _pruned(r)],
-        "cursor": Cursor(ns_id, new_seq).encode(),
-        "has_more": new_seq < last_seq,
-        "reset": False,
-    }
+    return [_journal_metadata(r) for r in rows if not _pruned(r)], Cursor(ns_id, new_seq), new_seq < last_seq, False

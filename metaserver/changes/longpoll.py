@@ -16,10 +16,11 @@ import asyncpg
 from protocol import codec
 
 from ..core import db
+from ..core.callers import Context
 from ..core.http import parse_int
-from . import feed
-from .cursor import Cursor
-from .notifier import Notifier
+from . import feed, tree_feed
+from .cursor import Cursor, TreeCursor
+from .notifier import Notifier, Waiter
 
 LONGPOLL_MIN, LONGPOLL_MAX, LONGPOLL_DEFAULT = 30, 480, 30
 #: above this many held polls, new ones are told to back off instead of waiting
@@ -50,9 +51,9 @@ def parse_timeout(raw: str | None) -> int:
     return parse_int(raw, "timeout", LONGPOLL_DEFAULT, LONGPOLL_MIN, LONGPOLL_MAX)
 
 
-def parse_cursor(raw: str | None) -> Cursor | None:
+def parse_cursor(raw: str | None) -> TreeCursor | None:
     """The ``cursor`` query parameter; None if empty (the poll answers ``changes: true`` at once)."""
-    return Cursor.decode(raw) if raw else None
+    return TreeCursor.decode(raw) if raw else None
 
 
 def jittered(timeout: int) -> float:
@@ -76,3 +77,47 @@ async def has_changes(pool: asyncpg.Pool, notifier: Notifier, ns_id: int, cursor
         notifier.learn(ns_id, last, generation)
     feed.check(cursor, ns_id, last)
     return cursor.listing_after is not None or last > cursor.seq
+
+
+class Watch:
+    """What one long-poll waits on: each namespace of the caller's tree (home and mounts) at
+    its cursor position. A namespace of the tree the cursor does not know yet (a share mounted
+    since) is a change already; a mount appearing or going later is a row of the home's journal,
+    which the poll watches too."""
+
+    def __init__(self, tree: tree_feed.Tree, cursor: TreeCursor) -> None:
+        self.positions = tree_feed.positions(tree, cursor)  # CursorReset: another account's cursor
+        self.namespaces = tree.namespaces
+        self.complete = set(self.positions) == set(self.namespaces)
+
+    @classmethod
+    async def of(cls, pool: asyncpg.Pool, ctx: Context, cursor: TreeCursor) -> Watch:
+        async with db.connection(pool) as conn:
+            return cls(await tree_feed.load(conn, ctx), cursor)
+
+    def register(self, notifier: Notifier, waiter: Waiter) -> None:
+        for ns in self.namespaces:
+            notifier.register(ns, waiter)
+
+    def unregister(self, notifier: Notifier, waiter: Waiter) -> None:
+        for ns in self.namespaces:
+            notifier.unregister(ns, waiter)
+
+    def notified(self, notifier: Notifier) -> bool:
+        """Whether a NOTIFY heard since registering moved a namespace past its position."""
+        if not self.complete:
+            return True
+        for ns, c in self.positions.items():
+            seq = notifier.latest_seq(ns)
+            if seq is not None and seq > c.seq:
+                return True
+        return False
+
+    async def has_changes(self, pool: asyncpg.Pool, notifier: Notifier) -> bool:
+        """:func:`has_changes` of every namespace of the tree."""
+        if not self.complete:
+            return True
+        for ns, c in self.positions.items():
+            if await has_changes(pool, notifier, ns, c):
+                return True
+        return False

@@ -26,7 +26,6 @@ from ..core.metrics import CONTENT_TYPE_LATEST, UNMATCHED
 from ..core.ratelimit import check_token_rate
 from ..core.requestlog import request_id_from
 from . import longpoll as polls
-from .cursor import Cursor
 
 if TYPE_CHECKING:
     from .notify_server import NotifyServer
@@ -61,7 +60,7 @@ class PollConnection(asyncio.Protocol):
     __slots__ = (
         "_server", "_loop", "_transport", "_parser", "_unparsed", "_url", "_headers", "_head_keep_alive",
         "_keep_alive",
-        "_queue", "_state", "_ctype", "_ns", "_cursor", "_recheck", "_deadline", "_task", "last_active",
+        "_queue", "_state", "_ctype", "_watch", "_recheck", "_deadline", "_task", "last_active",
         "_token_hash", "user_id", "_route", "_rid", "_started",
     )  # fmt: skip
 
@@ -79,8 +78,7 @@ class PollConnection(asyncio.Protocol):
         self._queue: collections.deque[_Request] = collections.deque()
         self._state = _IDLE
         self._ctype = codec.JSON
-        self._ns: int | None = None
-        self._cursor: Cursor | None = None
+        self._watch: polls.Watch | None = None
         self._recheck = False
         #: the second (loop clock) at which the held poll times out (NotifyServer.hold_until)
         self._deadline: int | None = None
@@ -237,8 +235,8 @@ class PollConnection(asyncio.Protocol):
         if server.notifier.waiting >= polls.MAX_HELD_POLLS:
             self._answer(polls.OVERLOADED)
             return
-        self._ns, self._cursor, self._recheck = ctx.ns_id, cursor, True
-        server.notifier.register(ctx.ns_id, self)  # before the journal check: no commit slips between
+        self._watch, self._recheck = await polls.Watch.of(server.pool, ctx, cursor), True
+        self._watch.register(server.notifier, self)  # before the journal check: no commit slips between
         await self._check()
         if self._state == _HELD:
             self._deadline = server.hold_until(self, self._loop.time() + polls.jittered(timeout))
@@ -246,11 +244,10 @@ class PollConnection(asyncio.Protocol):
     async def _check(self) -> None:
         """Answer if the journal moved past the cursor (or the server is closing), else hold the poll."""
         notifier = self._server.notifier
-        ns_id, cursor = self._ns, self._cursor
-        assert ns_id is not None and cursor is not None
+        watch = self._watch
+        assert watch is not None
         while True:
-            notified = notifier.latest_seq(ns_id)
-            if notified is not None and notified > cursor.seq:
+            if watch.notified(notifier):
                 self._answer(polls.CHANGED)
                 return
             if notifier.closing:
@@ -260,7 +257,7 @@ class PollConnection(asyncio.Protocol):
                 self._state = _HELD
                 return
             self._recheck = False
-            if await polls.has_changes(self._server.pool, notifier, ns_id, cursor):
+            if await watch.has_changes(self._server.pool, notifier):
                 self._answer(polls.CHANGED)
                 return
 
@@ -271,7 +268,7 @@ class PollConnection(asyncio.Protocol):
             if self._state == _HELD:  # the listener reconnected or the server is closing: ask again
                 self._state = _BUSY
                 self._spawn(self._check())
-        elif self._state == _HELD and seq > self._cursor.seq:  # type: ignore[union-attr]
+        elif self._state == _HELD and self._watch is not None and self._watch.notified(self._server.notifier):
             self._answer(polls.CHANGED)
         # while _BUSY, the check in progress reads the notifier's latest sequence number
 
@@ -335,9 +332,9 @@ class PollConnection(asyncio.Protocol):
 
     def _release(self) -> None:
         self._token_hash = self.user_id = None
-        if self._ns is not None:
-            self._server.notifier.unregister(self._ns, self)
-            self._ns = self._cursor = None
+        if self._watch is not None:
+            self._watch.unregister(self._server.notifier, self)
+            self._watch = None
         if self._deadline is not None:
             self._server.release(self, self._deadline)
             self._deadline = None

@@ -9,9 +9,8 @@ from yarl import URL
 
 from protocol import codec
 
-from ..changes import feed, notify_connection
 from ..changes import longpoll as polls
-from ..changes.cursor import Cursor
+from ..changes import notify_connection, tree_feed
 from ..changes.notifier import EventWaiter
 from ..core import db
 from ..core.http import query_int, respond
@@ -19,23 +18,20 @@ from ..keys import NOTIFIER, NOTIFY_SERVER, POOL, SETTINGS
 from .auth import authenticate
 
 
-def _cursor(request: web.Request) -> Cursor | None:
-    return polls.parse_cursor(request.query.get("cursor"))
-
-
 async def list_changes(request: web.Request) -> web.Response:
+    """A page of the changes of the caller's whole tree: their home and every share mounted in it."""
     ctx = await authenticate(request)
     limit = query_int(request, "limit", 500, 1, 2000)
-    cursor = _cursor(request)
+    cursor = polls.parse_cursor(request.query.get("cursor"))
     async with db.transaction(request.app[POOL], isolation="repeatable_read") as conn:
-        answer = await feed.page(conn, ctx.ns_id, cursor, limit)
+        answer = await tree_feed.page(conn, await tree_feed.load(conn, ctx), cursor, limit)
     return respond(request, answer)
 
 
 async def latest_cursor(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     async with db.connection(request.app[POOL]) as conn:
-        cursor = await feed.latest(conn, ctx.ns_id)
+        cursor = await tree_feed.latest(conn, await tree_feed.load(conn, ctx))
     return respond(request, {"cursor": cursor.encode()})
 
 
@@ -56,18 +52,18 @@ async def longpoll(request: web.Request) -> web.Response:
     if notifier.waiting >= polls.MAX_HELD_POLLS:
         return _answer(request, polls.OVERLOADED)
     waiter = EventWaiter()
-    notifier.register(ctx.ns_id, waiter)  # before the check, so no commit slips between
+    watch = await polls.Watch.of(request.app[POOL], ctx, cursor)
+    watch.register(notifier, waiter)  # before the check, so no commit slips between
     notifier.watch_tokens(ctx.caller.user_id, waiter)  # a revocation ends the poll at once
     try:
-        if await polls.has_changes(request.app[POOL], notifier, ctx.ns_id, cursor):
+        if await watch.has_changes(request.app[POOL], notifier):
             return _answer(request, polls.CHANGED)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + polls.jittered(timeout)
         while True:
             # a commit's NOTIFY carries its sequence number: no database round trip per
             # waiter when thousands wake at once (also covers a NOTIFY that came during the check)
-            notified = notifier.latest_seq(ctx.ns_id)
-            if notified is not None and notified > cursor.seq:
+            if watch.notified(notifier):
                 return _answer(request, polls.CHANGED)
             if notifier.closing:  # the server is shutting down: let the client re-poll elsewhere
                 return _answer(request, polls.SHUTTING_DOWN)
@@ -76,7 +72,7 @@ async def longpoll(request: web.Request) -> web.Response:
                 await authenticate(request)
             if waiter.recheck:  # woken without a sequence number (the listener reconnected)
                 waiter.recheck = False
-                if await polls.has_changes(request.app[POOL], notifier, ctx.ns_id, cursor):
+                if await watch.has_changes(request.app[POOL], notifier):
                     return _answer(request, polls.CHANGED)
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -88,7 +84,7 @@ async def longpoll(request: web.Request) -> web.Response:
                 return _answer(request, polls.UNCHANGED)
             waiter.event.clear()
     finally:
-        notifier.unregister(ctx.ns_id, waiter)
+        watch.unregister(notifier, waiter)
         notifier.unwatch_tokens(ctx.caller.user_id, waiter)
 
 
