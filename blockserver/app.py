@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from metaserver.core import db
+from metaserver.core.bodies import body_limit_middleware
 from metaserver.core.http import error_middleware, note_prepared
 from metaserver.core.settings import ServerSettings
 
@@ -39,7 +40,7 @@ def create_app(settings: ServerSettings, store: BlockStore | None = None) -> web
     its owner starts it before and closes it after.
     """
     block_settings = BlockServerSettings.from_settings(settings)
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BUFFERED_BODY)
+    app = web.Application(middlewares=[error_middleware, body_limit_middleware], client_max_size=MAX_BUFFERED_BODY)
     app[SETTINGS] = settings
     app[BLOCK_SETTINGS] = block_settings
     app[PUT_SLOTS] = asyncio.Semaphore(block_settings.put_concurrency)

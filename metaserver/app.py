@@ -10,6 +10,7 @@ from aiohttp import web
 from .changes.notifier import Notifier
 from .changes.notify_server import NotifyServer
 from .core import db
+from .core.bodies import add_large_body_slots, body_limit_middleware
 from .core.http import error_middleware, note_prepared
 from .core.ratelimit import RATE_LIMITS, RateLimits, rate_limit_middleware
 from .core.settings import ServerSettings
@@ -19,8 +20,10 @@ from .web import auth, changes, files, files_batch, history, uploads
 
 def create_app(settings: ServerSettings) -> web.Application:
     app = web.Application(
-        client_max_size=settings.max_meta_body, middlewares=[error_middleware, rate_limit_middleware]
+        client_max_size=settings.max_meta_body,
+        middlewares=[error_middleware, body_limit_middleware, rate_limit_middleware],
     )
+    add_large_body_slots(app)
     app[SETTINGS] = settings
     app[RATE_LIMITS] = RateLimits.from_rates(
         settings.rate_limit, settings.rate_burst, settings.login_rate_limit, settings.login_burst

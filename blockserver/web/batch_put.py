@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from metaserver.core import db
+from metaserver.core.bodies import body_limit
 from metaserver.core.http import respond
 from protocol import blockbatch, codec, grants
 from protocol.errors import BadRequest, BodyTooLarge, LengthRequired, NotFound, TesseraError
@@ -127,6 +128,7 @@ class _SmallGroup:
                 self._results.append({"block_id": block_id, **err.to_wire()})
 
 
+@body_limit(MAX_BATCH_BODY, streamed=True)  # read frame by frame, each block bounded by its grant
 async def put_blocks(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     if codec.media_type(request.headers.get("Content-Type")) != BATCH_TYPE:

@@ -13,6 +13,7 @@ from aiohttp.abc import AbstractStreamWriter
 
 from metaserver.core import db
 from metaserver.core.auth import Caller
+from metaserver.core.bodies import body_limit
 from metaserver.core.http import respond
 from protocol import grants
 from protocol.errors import (
@@ -24,7 +25,7 @@ from protocol.errors import (
     SizeMismatch,
     Unavailable,
 )
-from protocol.hashing import BlockHash
+from protocol.hashing import BLOCK_SIZE, BlockHash
 
 from ..access import authenticate, block_id_of, check_grant, expected_hash
 from ..keys import BLOCK_SETTINGS, POOL, PUT_SLOTS, STORE
@@ -41,6 +42,7 @@ GET_IDLE_TIMEOUT = 60.0
 OCTET_STREAM = "application/octet-stream"
 
 
+@body_limit(BLOCK_SIZE, streamed=True)  # and then to the size the grant names
 async def put_block(request: web.Request) -> web.Response:
     """``PUT /v1/blocks/{block_id}``: receive, verify and store one block, then mark it stored."""
     caller = await authenticate(request)

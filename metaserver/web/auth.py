@@ -8,8 +8,9 @@ from protocol.errors import BadRequest, Unauthorized
 
 from ..core import db, ratelimit, users
 from ..core.auth import check_password, hash_token, new_token
+from ..core.bodies import KIB, body_limit, read_body
 from ..core.callers import Context, authenticate_header
-from ..core.http import read_body, respond
+from ..core.http import respond
 from ..keys import POOL
 
 MAX_DEVICE_NAME = 128
@@ -26,6 +27,7 @@ def _str_field(body: dict, name: str, *, max_len: int = 1024) -> str:
     return value
 
 
+@body_limit(4 * KIB, max_container_len=16)
 async def login(request: web.Request) -> web.Response:
     body = await read_body(request)
     if not isinstance(body, dict):
