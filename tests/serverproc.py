@@ -36,16 +36,23 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
+def _open_log(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "wb")
+
+
 @contextlib.asynccontextmanager
 async def server_process(database_url: str, data_dir: Path, *args: str, **env: str) -> AsyncIterator[ServerProcess]:
     """Both servers (and the notify endpoint) in a subprocess on ephemeral ports; stderr to a log file."""
-    data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "server.log"
-    with open(log_path, "wb") as log:
+    log = _open_log(log_path)
+    try:
         proc = await asyncio.create_subprocess_exec(
             *SERVER, "run", "--data-dir", str(data_dir), "--meta-port", "0", "--block-port", "0", *args,
             stdout=asyncio.subprocess.PIPE, stderr=log, env=server_env(database_url, **env),
         )  # fmt: skip
+    finally:
+        log.close()
     try:
         urls: dict[str, str] = {}
         while len(urls) < 3:

@@ -16,12 +16,16 @@ Backends: :mod:`blockserver.stores.local` (a directory on local disk) and
 from __future__ import annotations
 
 import abc
+import errno
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
 
-from protocol.errors import BadRequest, NotFound, TesseraError
+from protocol.errors import BadRequest, InsufficientStorage, NotFound, TesseraError
 from protocol.hashing import BlockHash
+
+log = logging.getLogger(__name__)
 
 _HEX_DIGITS = frozenset("0123456789abcdef")
 BLOCK_ID_LEN = 32
@@ -45,6 +49,17 @@ def check_block_id(key: object) -> str:
     if not is_block_id(key):
         raise BadRequest(f"not a canonical block id: {str(key)[:64]!r}")
     return key  # type: ignore[return-value]
+
+
+#: what a write to a full disk (or past a disk quota) fails with
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def out_of_space(store: object, err: OSError) -> InsufficientStorage:
+    """The error a block store raises when its storage is full (answered 507 ``insufficient_storage``);
+    where is logged, not told to the client."""
+    log.error("%r is out of space: %s", store, err.strerror or err)
+    return InsufficientStorage("the server is out of storage space; tell its operator")
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,7 @@ from protocol.fs.flush import FlushGroup
 from protocol.hashing import BlockHash, hash_block
 
 from ..threads import run_to_completion
-from .base import BlockStore, BlockStream, StoredObject, check_block_id, is_block_id
+from .base import DISK_FULL, BlockStore, BlockStream, StoredObject, check_block_id, is_block_id, out_of_space
 from .intake import check_hashes, receive_verified
 from .unnamed_files import name_unnamed, open_unnamed
 
@@ -79,12 +79,17 @@ class LocalStore(BlockStore):
 
     async def put(self, block_id: str, body: AsyncIterator[bytes], expected: BlockHash) -> None:
         final = self.path_of(block_id)
-        f, tmp = await run_to_completion(_create_temp, final)
         try:
-            await receive_verified(body, expected, f.write)
-            await run_to_completion(publish, f, tmp, final)
-        except BaseException:
-            await run_to_completion(discard, f, tmp)
+            f, tmp = await run_to_completion(_create_temp, final)
+            try:
+                await receive_verified(body, expected, f.write)
+                await run_to_completion(publish, f, tmp, final)
+            except BaseException:
+                await run_to_completion(discard, f, tmp)
+                raise
+        except OSError as e:
+            if e.errno in DISK_FULL:
+                raise out_of_space(self, e) from None
             raise
 
     async def open(self, block_id: str) -> tuple[int, BlockStream]:
@@ -101,9 +106,14 @@ class LocalStore(BlockStore):
         Every block is fsynced before any is renamed into place, and each
         shard directory is fsynced once after its renames, before this returns.
         """
-        return await run_to_completion(
-            _put_group, self.root, [(self.path_of(b), data, want) for b, data, want in blocks]
-        )
+        try:
+            return await run_to_completion(
+                _put_group, self.root, [(self.path_of(b), data, want) for b, data, want in blocks]
+            )
+        except OSError as e:
+            if e.errno in DISK_FULL:
+                raise out_of_space(self, e) from None
+            raise
 
     async def read_small(self, block_ids: list[str]) -> list[bytes | None]:
         """Every block read in one worker-thread call (the caller bounds the total size)."""

@@ -23,7 +23,7 @@ import botocore.exceptions
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 
-from protocol.errors import NotFound, Unavailable
+from protocol.errors import InsufficientStorage, NotFound, Unavailable
 from protocol.hashing import BlockHash
 
 from .base import READ_PIECE, BlockStore, BlockStream, StoredObject, check_block_id, is_block_id
@@ -36,6 +36,7 @@ _TRANSIENT_CODES = frozenset(
     {"SlowDown", "ServiceUnavailable", "RequestTimeout", "InternalError", "Throttling"}
 )
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "NotFound", "404"})
+_FULL_CODES = frozenset({"XMinioStorageFull", "InsufficientStorage", "StorageFull"})
 
 
 def _b64_of_hex(hex_digest: str) -> str:
@@ -206,6 +207,9 @@ class S3Store(BlockStore):
             status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
             if code in _NOT_FOUND_CODES:
                 raise NotFound(f"no block {block_id}") from None
+            if status == 507 or code in _FULL_CODES:  # MinIO and others say so when their disks are full
+                log.error("%r: %s for block %s", self, code or status, block_id)
+                raise InsufficientStorage("the server is out of storage space; tell its operator") from None
             if status >= 500 or code in _TRANSIENT_CODES:
                 log.warning("%r: %s for block %s", self, code or status, block_id)
                 raise Unavailable("the block store is unavailable; try again") from e

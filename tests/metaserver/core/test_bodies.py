@@ -11,7 +11,6 @@ import psutil
 import pytest
 
 from metaserver.core.bodies import DEFAULT_LIMIT
-from protocol import codec
 from tests.serverproc import server_process
 
 MIB = 1024 * 1024
