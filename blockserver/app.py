@@ -15,12 +15,14 @@ from aiohttp import web
 
 from metaserver.core import db
 from metaserver.core.bodies import body_limit_middleware
+from metaserver.core.connections import connection_middleware
 from metaserver.core.http import error_middleware, note_prepared
 from metaserver.core.settings import ServerSettings
 
 from .gc import run_periodically
 from .keys import BLOCK_SETTINGS, POOL, PUT_SLOTS, SETTINGS, STORE
 from .settings import BlockServerSettings
+from .slots import PutSlots
 from .stores.base import BlockStore
 from .stores.factory import store_from_settings
 from .web import batch_get, batch_put, blocks
@@ -40,10 +42,14 @@ def create_app(settings: ServerSettings, store: BlockStore | None = None) -> web
     its owner starts it before and closes it after.
     """
     block_settings = BlockServerSettings.from_settings(settings)
-    app = web.Application(middlewares=[error_middleware, body_limit_middleware], client_max_size=MAX_BUFFERED_BODY)
+    app = web.Application(
+        middlewares=[connection_middleware, error_middleware, body_limit_middleware], client_max_size=MAX_BUFFERED_BODY
+    )
     app[SETTINGS] = settings
     app[BLOCK_SETTINGS] = block_settings
-    app[PUT_SLOTS] = asyncio.Semaphore(block_settings.put_concurrency)
+    app[PUT_SLOTS] = PutSlots(
+        block_settings.put_concurrency, block_settings.put_per_user, block_settings.put_queue_timeout
+    )
     app.on_response_prepare.append(note_prepared)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_block_store(store))

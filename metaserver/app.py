@@ -11,6 +11,7 @@ from .changes.notifier import Notifier
 from .changes.notify_server import NotifyServer
 from .core import db
 from .core.bodies import add_large_body_slots, body_limit_middleware
+from .core.connections import connection_middleware
 from .core.http import error_middleware, note_prepared
 from .core.ratelimit import RATE_LIMITS, RateLimits, rate_limit_middleware
 from .core.settings import ServerSettings
@@ -21,7 +22,7 @@ from .web import auth, changes, files, files_batch, history, uploads
 def create_app(settings: ServerSettings) -> web.Application:
     app = web.Application(
         client_max_size=settings.max_meta_body,
-        middlewares=[error_middleware, body_limit_middleware, rate_limit_middleware],
+        middlewares=[connection_middleware, error_middleware, body_limit_middleware, rate_limit_middleware],
     )
     add_large_body_slots(app)
     app[SETTINGS] = settings
@@ -45,7 +46,7 @@ def create_app(settings: ServerSettings) -> web.Application:
 
     async def notify_ctx(app: web.Application) -> AsyncIterator[None]:
         # the notify endpoint: long-polls on their own port, in this process and event loop
-        app[NOTIFY_SERVER] = NotifyServer(app[POOL], app[NOTIFIER], app[RATE_LIMITS])
+        app[NOTIFY_SERVER] = NotifyServer(app[POOL], app[NOTIFIER], app[RATE_LIMITS], settings.connections)
         await app[NOTIFY_SERVER].start(settings.host, settings.notify_port)
         yield
         await app[NOTIFY_SERVER].close()

@@ -145,16 +145,16 @@ class Servers:
 
 
 async def start_site(app, host: str = "127.0.0.1", port: int = 0):
-    """Run an aiohttp app on host:port (0: ephemeral); return (runner, url)."""
-    from aiohttp import web
+    """Run an aiohttp app on host:port (0: ephemeral) as the servers run it (guarded connections,
+    with the limits of the app's settings); return (runner, url)."""
+    from blockserver.keys import SETTINGS as BLOCK_SETTINGS
+    from metaserver.core.connections import ConnectionLimits
+    from metaserver.core.serving import start_site as serve
+    from metaserver.keys import SETTINGS as META_SETTINGS
 
-    runner = web.AppRunner(app, shutdown_timeout=2)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    sock = site._server.sockets[0]  # type: ignore[union-attr]
-    real_port = sock.getsockname()[1]
-    return runner, f"http://{host}:{real_port}"
+    settings = app.get(META_SETTINGS) or app.get(BLOCK_SETTINGS)
+    limits = settings.connections if settings is not None else ConnectionLimits()
+    return await serve(app, host, port, limits, shutdown_timeout=2)
 
 
 @pytest.fixture

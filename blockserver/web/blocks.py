@@ -159,7 +159,7 @@ async def _receive(request: web.Request, block_id: str, expected: BlockHash, cal
     store = request.app[STORE]
     idle_timeout = request.app[BLOCK_SETTINGS].put_idle_timeout
     try:
-        async with _put_slot(request), contextlib.aclosing(_request_body(request, idle_timeout)) as body:
+        async with put_slot(request, caller), contextlib.aclosing(_request_body(request, idle_timeout)) as body:
             await store.put(block_id, body, expected)
     except (HashMismatch, SizeMismatch, BlockTooLarge) as e:
         log.info("block %s from user %d refused: %s", block_id, caller.user_id, e.message)
@@ -186,20 +186,9 @@ def _block_response(size: int) -> web.StreamResponse:
     return resp
 
 
-@contextlib.asynccontextmanager
-async def _put_slot(request: web.Request) -> AsyncIterator[None]:
-    """One of the app's PUT slots, or 503 ``unavailable`` if none frees up in time."""
-    slots = request.app[PUT_SLOTS]
-    timeout = request.app[BLOCK_SETTINGS].put_queue_timeout
-    try:
-        async with asyncio.timeout(timeout):
-            await slots.acquire()
-    except TimeoutError:
-        raise Unavailable("the block server is busy; try again", retry_after=1) from None
-    try:
-        yield
-    finally:
-        slots.release()
+def put_slot(request: web.Request, caller: Caller) -> contextlib.AbstractAsyncContextManager[None]:
+    """One of the app's PUT slots within the caller's share, or 503 ``unavailable`` if none frees up in time."""
+    return request.app[PUT_SLOTS].slot(caller.user_id)
 
 
 async def _request_body(request: web.Request, idle_timeout: float) -> AsyncIterator[bytes]:

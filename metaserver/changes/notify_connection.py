@@ -19,6 +19,7 @@ import httptools
 from protocol import codec
 from protocol.errors import BadRequest, Internal, NotFound, TesseraError
 
+from ..core.connections import GuardedProtocol, guard_of
 from ..core.ratelimit import check_token_rate
 from . import longpoll as polls
 from .cursor import Cursor
@@ -50,7 +51,7 @@ class PollConnection(asyncio.Protocol):
     __slots__ = (
         "_server", "_loop", "_transport", "_parser", "_unparsed", "_url", "_headers", "_head_keep_alive",
         "_keep_alive",
-        "_queue", "_state", "_ctype", "_ns", "_cursor", "_recheck", "_deadline", "_task", "last_active",
+        "_queue", "_state", "_ctype", "_ns", "_cursor", "_recheck", "_deadline", "_task", "_guard",
     )  # fmt: skip
 
     def __init__(self, server: NotifyServer) -> None:
@@ -73,7 +74,8 @@ class PollConnection(asyncio.Protocol):
         #: the second (loop clock) at which the held poll times out (NotifyServer.hold_until)
         self._deadline: int | None = None
         self._task: asyncio.Task | None = None
-        self.last_active = server.now
+        #: the connection's guard (timeouts: a request is in progress from its head to its answer)
+        self._guard: GuardedProtocol | None = None
 
     @property
     def idle(self) -> bool:
@@ -92,6 +94,7 @@ class PollConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
+        self._guard = guard_of(transport)
         self._server.connections.add(self)
         self._server.busy()
 
@@ -153,6 +156,8 @@ class PollConnection(asyncio.Protocol):
     # -- one request ----------------------------------------------------------------------------
 
     def _start(self, request: _Request) -> None:
+        if self._guard is not None:
+            self._guard.begin()
         self._keep_alive = request.keep_alive
         self._ctype = codec.pick_response_type(request.accept, request.content_type)
         try:
@@ -279,7 +284,8 @@ class PollConnection(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         transport.write(data)
-        self.last_active = self._server.now
+        if self._guard is not None:
+            self._guard.end()
         if not keep_alive:
             transport.close()
         elif self._queue:

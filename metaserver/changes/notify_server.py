@@ -13,8 +13,10 @@ commit's NOTIFY calls its ``wake`` and the answer is one ``transport.write`` of 
 once for every poll woken in that second (:mod:`metaserver.changes.notify_http`).
 
 :class:`NotifyServer` holds the listening socket, the connections and the timers of held
-polls; a connection idle (no request in progress) for ``IDLE_TIMEOUT`` is closed. Each
-connection parses and answers its own requests (:mod:`.notify_connection`).
+polls. Its connections are guarded like those of the other ports
+(:mod:`metaserver.core.connections`: header and idle timeouts, connections per client
+address); a held poll is a request in progress. Each connection parses and answers its own
+requests (:mod:`.notify_connection`).
 """
 
 from __future__ import annotations
@@ -24,20 +26,25 @@ import asyncio
 import asyncpg
 
 from ..core.callers import TokenCache
+from ..core.connections import ConnectionLimits, ConnectionTracker
 from ..core.ratelimit import RateLimits
 from .notifier import Notifier
 from .notify_connection import PollConnection
 from .notify_http import Answers
 
-IDLE_TIMEOUT = 75.0
-SWEEP_INTERVAL = 5.0
 BACKLOG = 1024
 
 
 class NotifyServer:
     """The notify endpoint's listening socket and connections, in the metadata server's event loop."""
 
-    def __init__(self, pool: asyncpg.Pool, notifier: Notifier, limits: RateLimits) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        notifier: Notifier,
+        limits: RateLimits,
+        connection_limits: ConnectionLimits = ConnectionLimits(),
+    ) -> None:
         self.pool = pool
         self.notifier = notifier
         self.limits = limits
@@ -45,28 +52,26 @@ class NotifyServer:
         self.tokens = TokenCache()
         self.connections: set[PollConnection] = set()
         self.tasks: set[asyncio.Task] = set()
+        self.guards = ConnectionTracker(connection_limits)
         self._server: asyncio.Server | None = None
-        self._sweeper: asyncio.Task | None = None
         self._drained = asyncio.Event()
         #: held polls by the whole second (event loop clock) at which they time out: one timer
         #: per second instead of one per poll, and a poll answered early leaves by a set removal
         self._deadlines: dict[int, set[PollConnection]] = {}
-        #: the event loop clock, updated by the sweeper (idle connections are closed to the second)
-        self.now = 0.0
         self.port = 0
 
     async def start(self, host: str, port: int) -> int:
         """Listen on ``host:port`` (0: an ephemeral port); returns the port."""
         loop = asyncio.get_running_loop()
+        self.guards.start()
         try:
             self._server = await loop.create_server(
-                lambda: PollConnection(self), host, port, backlog=BACKLOG, reuse_address=True
+                self.guards.factory(lambda: PollConnection(self)), host, port, backlog=BACKLOG, reuse_address=True
             )
         except OSError as e:
+            await self.guards.close()
             raise OSError(e.errno, f"cannot listen on {host}:{port} (notify endpoint): {e.strerror}") from None
         self.port = self._server.sockets[0].getsockname()[1]
-        self.now = loop.time()
-        self._sweeper = asyncio.create_task(self._sweep(), name="notify-idle-sweeper")
         return self.port
 
     def stop_accepting(self) -> None:
@@ -87,7 +92,8 @@ class NotifyServer:
                 pass
         for conn in tuple(self.connections):
             conn.abort()
-        tasks = [t for t in (self._sweeper, *self.tasks) if t is not None]
+        await self.guards.close()
+        tasks = list(self.tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -120,19 +126,3 @@ class NotifyServer:
     def _expire(self, second: int) -> None:
         for conn in self._deadlines.pop(second, ()):
             conn.expire()
-
-    def close_idle(self) -> int:
-        """Close the connections idle for ``IDLE_TIMEOUT`` (the sweeper does this every few seconds)."""
-        self.now = asyncio.get_running_loop().time()
-        stale = self.now - IDLE_TIMEOUT
-        closed = 0
-        for conn in tuple(self.connections):
-            if conn.idle and conn.last_active <= stale:
-                conn.close()
-                closed += 1
-        return closed
-
-    async def _sweep(self) -> None:
-        while True:
-            await asyncio.sleep(SWEEP_INTERVAL)
-            self.close_idle()

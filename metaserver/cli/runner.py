@@ -13,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from ..core import migrate
+from ..core.serving import start_site
 from ..core.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -36,19 +37,8 @@ async def database(database_url: str | None, data_dir: Path) -> AsyncIterator[st
         await asyncio.to_thread(pg.stop)
 
 
-async def serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    try:
-        await site.start()
-    except OSError as e:
-        await runner.cleanup()
-        raise OSError(e.errno, f"cannot listen on {host}:{port}: {e.strerror}") from None
-    sock = site._server.sockets[0]  # type: ignore[union-attr]
-    bound_host, bound_port = sock.getsockname()[:2]
-    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    return runner, f"http://{shown}:{bound_port}"
+async def serve(app: web.Application, settings: ServerSettings, port: int) -> tuple[web.AppRunner, str]:
+    return await start_site(app, settings.host, port, settings.connections, shutdown_timeout=SHUTDOWN_TIMEOUT)
 
 
 def _notify_url(runner: web.AppRunner, meta_url: str) -> str:
@@ -90,14 +80,14 @@ async def run_servers(settings: ServerSettings, *, meta: bool, block: bool, anno
         try:
             urls: dict[str, str] = {}
             if block:
-                runner, urls["block"] = await serve(create_block_app(settings), settings.host, settings.block_port)
+                runner, urls["block"] = await serve(create_block_app(settings), settings, settings.block_port)
                 runners.append(runner)
                 if not settings.block_urls:
                     settings = replace(settings, block_urls=(urls["block"],))
             if meta:
                 if not settings.block_urls:
                     raise SystemExit("the metadata server needs at least one --block-url")
-                runner, urls["meta"] = await serve(create_meta_app(settings), settings.host, settings.meta_port)
+                runner, urls["meta"] = await serve(create_meta_app(settings), settings, settings.meta_port)
                 runners.append(runner)
                 urls["notify"] = _notify_url(runner, urls["meta"])
             announce(urls, settings)

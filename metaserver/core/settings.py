@@ -10,6 +10,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .connections import ConnectionLimits
+
 DEFAULT_DATA_DIR = ".tessera"
 SECRET_FILE = "grant-secret"
 
@@ -45,6 +47,12 @@ class ServerSettings:
     #: login attempts per second per (client address, user name) (per process); 0: off
     login_rate_limit: float = 0.1
     login_burst: int = 10
+    #: upload sessions a user may have open at once (metaserver/uploads/reservations.py)
+    max_open_uploads: int = 10_000
+    #: new blocks a user's open upload sessions may list, not committed yet (a 1 TiB file: 262,144)
+    max_pending_blocks: int = 262_144
+    #: what a client connection may do before it is closed (metaserver/core/connections.py)
+    connections: ConnectionLimits = field(default_factory=ConnectionLimits)
     extra: dict = field(default_factory=dict)
 
 

@@ -1,0 +1,71 @@
+"""Serving an aiohttp application on a guarded listening socket (:mod:`.connections`).
+
+:func:`start_site` is how every aiohttp server of Tessera listens (the ``tessera-server``
+commands and the tests alike): an ``AppRunner`` whose site wraps each connection in a
+:class:`~.connections.GuardedProtocol`, with aiohttp's own keep-alive timeout set to the same
+idle timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from .connections import ConnectionLimits, ConnectionTracker
+
+BACKLOG = 1024
+
+
+class GuardedSite(web.BaseSite):
+    """A TCP site whose connections are guarded by a :class:`ConnectionTracker`."""
+
+    def __init__(self, runner: web.BaseRunner, host: str, port: int, limits: ConnectionLimits) -> None:
+        super().__init__(runner, backlog=BACKLOG)
+        self._host = host
+        self._port = port
+        self.tracker = ConnectionTracker(limits)
+
+    @property
+    def name(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound host and port (after start)."""
+        if self._server is not None and self._server.sockets:
+            host, port = self._server.sockets[0].getsockname()[:2]
+            return host, port
+        return self._host, self._port
+
+    async def start(self) -> None:
+        await super().start()
+        server = self._runner.server
+        assert server is not None
+        self.tracker.start()
+        self._server = await asyncio.get_running_loop().create_server(
+            self.tracker.factory(server), self._host, self._port, backlog=BACKLOG, reuse_address=True
+        )
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self.tracker.close()
+
+
+async def start_site(
+    app: web.Application, host: str, port: int, limits: ConnectionLimits, *, shutdown_timeout: float = 10.0
+) -> tuple[web.AppRunner, str]:
+    """Run ``app`` on ``host:port`` (0: an ephemeral port); returns the runner and the URL it is at."""
+    runner = web.AppRunner(
+        app, shutdown_timeout=shutdown_timeout, access_log=None, keepalive_timeout=limits.idle_timeout
+    )
+    await runner.setup()
+    site = GuardedSite(runner, host, port, limits)
+    try:
+        await site.start()
+    except OSError as e:
+        await runner.cleanup()
+        raise OSError(e.errno, f"cannot listen on {host}:{port}: {e.strerror}") from None
+    bound_host, bound_port = site.address
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    return runner, f"http://{shown}:{bound_port}"
