@@ -74,6 +74,7 @@ def _add_routes(r: web.UrlDispatcher) -> None:
     r.add_get("/v1/uploads/incoming", uploads.list_incoming)  # before {upload_id}
     r.add_get("/v1/uploads/incoming/{upload_id}", uploads.incoming_blocks)
     r.add_get("/v1/uploads/{upload_id}", uploads.upload_status)
+    r.add_delete("/v1/uploads/{upload_id}", uploads.abort_upload)
     r.add_post("/v1/uploads/{upload_id}/blocks", uploads.append_blocks)
     r.add_post("/v1/uploads/{upload_id}/commit", uploads.commit_upload)
     r.add_get("/v1/changes", changes.list_changes)

@@ -4,7 +4,7 @@ A session reserves the bytes and the number of the new blocks it lists (those no
 stored) from the moment it opens (and each further part of its list, as it is listed) until
 it is committed, aborted or expires; the reservation is its ``reserved_bytes`` and
 ``reserved_blocks`` columns, summed over the user's open, unexpired sessions. Each check
-locks the user's row first (``FOR UPDATE``), so two uploads opened at once are checked one
+locks the user's row first (``FOR NO KEY UPDATE``), so two uploads opened at once are checked one
 after the other and can never both fit in the same space:
 
 - quota: stored bytes + reserved bytes + the new bytes must fit in ``quota_bytes``
@@ -82,7 +82,9 @@ class Reserved:
 
 async def lock(conn: asyncpg.Connection, settings: ServerSettings, user_id: int) -> Reserved:
     """Lock the user's row (until the transaction ends) and read what their open sessions reserve."""
-    quota = await conn.fetchval("SELECT quota_bytes FROM users WHERE id = $1 FOR UPDATE", user_id)
+    # FOR NO KEY UPDATE: two checks of one user wait for each other, but the foreign key checks of
+    # rows that reference the user (a commit inserting a version) do not wait for this lock
+    quota = await conn.fetchval("SELECT quota_bytes FROM users WHERE id = $1 FOR NO KEY UPDATE", user_id)
     row = await conn.fetchrow(
         """SELECT count(*) AS sessions, coalesce(sum(reserved_blocks), 0) AS blocks,
                   coalesce(sum(reserved_bytes), 0) AS bytes

@@ -200,6 +200,15 @@ async def load_session(conn: asyncpg.Connection, caller: Caller, session_id: str
     return row
 
 
+async def abort(conn: asyncpg.Connection, caller: Caller, session_id: str) -> None:
+    """End an open session now, as if it had expired: its reservation is released at once, and
+    garbage collection takes its blocks. Aborting a session that is over already is a no-op;
+    a committed one stays committed."""
+    s = await load_session(conn, caller, session_id, lock=True)
+    if s["state"] == "open" and not expired(s):
+        await conn.execute("UPDATE upload_sessions SET expires_at = now() WHERE id = $1", s["id"])
+
+
 def expired(row: asyncpg.Record) -> bool:
     return row["expires_at"] <= datetime.now(UTC)
 

@@ -45,6 +45,14 @@ async def append_blocks(request: web.Request) -> web.Response:
     return respond(request, answer)
 
 
+async def abort_upload(request: web.Request) -> web.Response:
+    """Give an upload session up (its reservation of quota and limits is released at once)."""
+    ctx = await authenticate(request)
+    async with db.transaction(request.app[POOL]) as conn:
+        await sessions.abort(conn, ctx.caller, request.match_info["upload_id"])
+    return respond(request, {})
+
+
 async def commit_upload(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     async with db.transaction(request.app[POOL]) as conn:
