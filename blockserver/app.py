@@ -19,6 +19,7 @@ from metaserver.core.connections import connection_middleware
 from metaserver.core.http import error_middleware, note_prepared
 from metaserver.core.settings import ServerSettings
 
+from .binding import bind_store
 from .gc import run_periodically
 from .keys import BLOCK_SETTINGS, POOL, PUT_SLOTS, SETTINGS, STORE
 from .settings import BlockServerSettings
@@ -37,9 +38,10 @@ MAX_BUFFERED_BODY = 64 * 1024
 def create_app(settings: ServerSettings, store: BlockStore | None = None) -> web.Application:
     """A block server for ``settings``.
 
-    Without ``store``, the app builds the store the settings name and
-    starts and closes it with itself. A ``store`` passed in is used as it is:
-    its owner starts it before and closes it after.
+    Without ``store``, the app builds the store the settings name, starts and closes it with
+    itself, and binds it to the database's deployment first (:mod:`.binding`: a store of another
+    deployment stops the start). A ``store`` passed in is used as it is: its owner starts it
+    before, binds it if it should be, and closes it after.
     """
     block_settings = BlockServerSettings.from_settings(settings)
     app = web.Application(
@@ -81,9 +83,10 @@ def _block_store(given: BlockStore | None) -> Callable[[web.Application], AsyncI
             return
         store = store_from_settings(app[BLOCK_SETTINGS])
         await store.start()
-        log.info("block store: %r", store)
-        app[STORE] = store
         try:
+            deployment = await bind_store(app[POOL], store)  # this deployment's store, or refuse to start
+            log.info("block store: %r (deployment %s)", store, deployment)
+            app[STORE] = store
             yield
         finally:
             await store.close()

@@ -206,6 +206,14 @@ class BlockStore(abc.ABC):
                 out.append(b"".join([piece async for piece in stream]))
         return out
 
+    async def read_marker(self) -> str | None:
+        """The deployment marker of the store (:mod:`blockserver.binding`), or None if it has none."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no deployment marker")
+
+    async def write_marker(self, text: str) -> None:
+        """Write the store's deployment marker (a small object beside the blocks, never listed as one)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no deployment marker")
+
     async def sweep_temp(self, max_age: float, *, dry_run: bool = False) -> int:
         """Remove what interrupted puts left behind that is older than ``max_age`` seconds;
         return how many (with ``dry_run``: how many would go). Stores that leave nothing

@@ -39,6 +39,7 @@ from protocol.fs.atomic import (
     open_temp,
     publish,
     temp_name,
+    write_atomic,
 )
 from protocol.fs.flush import FlushGroup
 from protocol.hashing import BlockHash, hash_block
@@ -50,6 +51,8 @@ from .unnamed_files import name_unnamed, open_unnamed
 
 log = logging.getLogger(__name__)
 
+#: the deployment marker, at the root (never a shard, so never listed or swept)
+MARKER_NAME = "tessera-deployment"
 #: the sub-directories of the root: the first two hex digits of the block ids in them
 SHARD_DIRS = frozenset(f"{i:02x}" for i in range(256))
 #: a block file is streamed out in pieces of this size: one worker-thread hop each, so fewer is
@@ -151,6 +154,15 @@ class LocalStore(BlockStore):
                 continue
             for block_id, mtime in await run_to_completion(_scan_blocks, self.root / sub):
                 yield StoredObject(block_id, mtime)
+
+    async def read_marker(self) -> str | None:
+        try:
+            return await run_to_completion((self.root / MARKER_NAME).read_text, encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    async def write_marker(self, text: str) -> None:
+        await run_to_completion(write_atomic, self.root / MARKER_NAME, text.encode("utf-8"))
 
     async def sweep_temp(self, max_age: float, *, dry_run: bool = False) -> int:
         """Remove temp files (``.<id>.<random>.tmp``) not written to for ``max_age`` seconds.

@@ -36,6 +36,8 @@ _TRANSIENT_CODES = frozenset(
     {"SlowDown", "ServiceUnavailable", "RequestTimeout", "InternalError", "Throttling"}
 )
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "NotFound", "404"})
+#: the deployment marker's key (after the prefix): never a block id, so never listed as one
+MARKER_NAME = "tessera-deployment"
 _FULL_CODES = frozenset({"XMinioStorageFull", "InsufficientStorage", "StorageFull"})
 
 
@@ -196,6 +198,19 @@ class S3Store(BlockStore):
                     name = obj["Key"][len(self.prefix) :]
                     if is_block_id(name):
                         yield StoredObject(name, obj["LastModified"].timestamp())
+
+    async def read_marker(self) -> str | None:
+        try:
+            async with self._s3_errors("(deployment marker)"):
+                answer = await self.client.get_object(Bucket=self.bucket, Key=self.prefix + MARKER_NAME)
+                async with answer["Body"] as body:
+                    return (await body.read()).decode("utf-8")
+        except NotFound:
+            return None
+
+    async def write_marker(self, text: str) -> None:
+        async with self._s3_errors("(deployment marker)"):
+            await self.client.put_object(Bucket=self.bucket, Key=self.prefix + MARKER_NAME, Body=text.encode("utf-8"))
 
     @contextlib.asynccontextmanager
     async def _s3_errors(self, block_id: str) -> AsyncIterator[None]:
