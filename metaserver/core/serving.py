@@ -9,12 +9,38 @@ idle timeout.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .connections import ConnectionLimits, ConnectionTracker
 
 BACKLOG = 1024
+
+
+class _ClientFaults(logging.Filter):
+    """aiohttp logs a request it cannot parse (a line too long, a malformed head) as an error with
+    a traceback; it is the client's fault, answered 400: one line at INFO, no traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and (exc.code or 400) < 500:
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg = f"{record.getMessage()}: {exc.message or type(exc).__name__}"[:500]
+            record.args = ()
+            record.exc_info = record.exc_text = None
+        return True
+
+
+_FILTER = _ClientFaults()
+
+
+def quiet_client_faults() -> None:
+    """Install the filter on aiohttp's server logger (once)."""
+    logger = logging.getLogger("aiohttp.server")
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
 
 
 class GuardedSite(web.BaseSite):
@@ -56,6 +82,7 @@ async def start_site(
     app: web.Application, host: str, port: int, limits: ConnectionLimits, *, shutdown_timeout: float = 10.0
 ) -> tuple[web.AppRunner, str]:
     """Run ``app`` on ``host:port`` (0: an ephemeral port); returns the runner and the URL it is at."""
+    quiet_client_faults()
     runner = web.AppRunner(
         app, shutdown_timeout=shutdown_timeout, access_log=None, keepalive_timeout=limits.idle_timeout
     )
