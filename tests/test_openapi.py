@@ -82,6 +82,21 @@ def _targets(doc: dict, urls: dict[str, str]) -> list[tuple[str, str, str]]:
     return sorted(out, key=lambda t: t[1] == "/v1/auth/logout")
 
 
+def _case_runner(op, mode, base: str, token: str, session, problems: list[str], examples: int, seeded: bool):
+    """A hypothesis test sending the operation's cases (of ``mode``) to ``base``, noting 5xx answers."""
+    headers = {"Authorization": f"Bearer {token}"} if op.path != "/v1/auth/logout" else None
+
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=seeded,
+              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(case=op.as_strategy(generation_mode=mode))
+    def run(case) -> None:
+        response = case.call(base_url=base, session=session, headers=headers, timeout=20)
+        if response.status_code >= 500 and response.status_code != 503:
+            problems.append(f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:200]}")
+
+    return run
+
+
 def _fuzz(doc: dict, urls: dict[str, str], token: str, examples: int, budget: float, seeded: bool) -> list[str]:
     """Run schemathesis' cases against the live servers; the problems found (5xx answers)."""
     import schemathesis
@@ -101,15 +116,7 @@ def _fuzz(doc: dict, urls: dict[str, str], token: str, examples: int, budget: fl
                 problems.append(f"the fuzz run took more than {budget:g} s (stopped at {method.upper()} {path})")
                 return problems
 
-            @settings(max_examples=examples, deadline=None, database=None, derandomize=seeded,
-                      phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))  # fmt: skip
-            @given(case=op.as_strategy(generation_mode=mode))
-            def run(case) -> None:
-                headers = {"Authorization": f"Bearer {token}"} if path != "/v1/auth/logout" else None
-                response = case.call(base_url=base, session=session, headers=headers, timeout=20)
-                if response.status_code >= 500 and response.status_code != 503:
-                    problems.append(f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:200]}")
-
+            run = _case_runner(op, mode, base, token, session, problems, examples, seeded)
             try:
                 run()
             except Unsatisfiable:
