@@ -9,40 +9,29 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import uuid
 from dataclasses import replace
 
-import asyncpg
 import pytest
 
 from blockserver.binding import StoreMismatch, bind_store
 from blockserver.stores.s3 import S3Store
 from metaserver.core import db
-from tests.conftest import TEMPLATE_DB, _dsn_with_db
+from tests.conftest import fresh_database
 
 from .conftest import S3_KEY, S3_REGION, S3_SECRET, body_of, random_id
 
 
 @pytest.fixture
 async def other_pool(pg_template):
-    """A second deployment: another migrated database (so another deployment id)."""
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    admin = await asyncpg.connect(pg_template)
-    try:
-        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
-        # the template's deployment row would be shared by every copy: this one gets its own id
-        dsn = _dsn_with_db(pg_template, name)
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute("UPDATE deployment SET id = gen_random_uuid()")
-        finally:
-            await conn.close()
+    """A second deployment: another migrated database, with a deployment id of its own (the
+    template's row would be shared by every copy)."""
+    async with fresh_database(pg_template) as dsn:
         pool = await db.create_pool(dsn, min_size=1, max_size=2)
-        yield pool, dsn
-        await pool.close()
-    finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
+        try:
+            await pool.execute("UPDATE deployment SET id = gen_random_uuid()")
+            yield pool, dsn
+        finally:
+            await pool.close()
 
 
 async def _put_one(store) -> str:

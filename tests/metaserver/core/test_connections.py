@@ -7,6 +7,7 @@ connection (and, on the block port, a PUT slot) for as long as the client liked.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, replace
 
@@ -100,7 +101,7 @@ async def _health(port: int) -> float:
     return time.monotonic() - started
 
 
-async def test_idle_half_sent_and_trickling_connections_are_closed_on_every_port(ports):
+async def test_idle_half_sent_and_trickling_connections_are_closed_on_every_port(ports, caplog):
     idle = [_closed_after(p) for p in (ports.meta, ports.block, ports.notify)]
     head = b"GET /v1/health HTTP/1.1\r\nHost: x\r\n"  # and never the blank line
     partial = [_closed_after(p, (0, head), (0.3, b"X-A: 1\r\n"), (0.3, b"X-B: 1\r\n"), (0.3, b"X-C: 1\r\n"))
@@ -125,6 +126,7 @@ async def test_idle_half_sent_and_trickling_connections_are_closed_on_every_port
     # the body's credit (body_timeout) runs out at 4 B/s against a minimum of 1000 B/s
     assert all(t < LIMITS.body_timeout + 0.3 + SLACK for t in trickle_t), trickle_t
     assert all(0.9 * LIMITS.idle_timeout < t < LIMITS.idle_timeout + SLACK for t in kept_t), kept_t
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], caplog.text
 
 
 async def _kept_alive_then_closed(port: int) -> float:
