@@ -176,11 +176,12 @@ BODY_ROUTES = [
 _fields = st.sampled_from(["path", "size", "blocks", "mode", "parent_rev", "user", "password", "device", "files",
                            "upload_ids", "start", "rev", "if_rev", "from", "to", "content_hash", "blocks_complete",
                            "client_modified", "md5", "sha256"])  # fmt: skip
-messages = st.recursive(
-    st.dictionaries(_fields, json_values, max_size=6),
-    lambda inner: st.dictionaries(_fields, st.one_of(inner, st.lists(inner, max_size=4), json_values), max_size=6),
+_values = st.recursive(
+    json_values,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_fields, inner, max_size=6)),
     max_leaves=20,
 )
+messages = st.dictionaries(_fields, _values, max_size=6)
 
 
 def _fuzz_msgpack_and_raw(meta: str, block: str, token: str, examples: int, seeded: bool) -> list[str]:
