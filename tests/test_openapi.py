@@ -71,7 +71,8 @@ def test_every_route_of_every_port_is_documented(server_config):
 
 
 def _targets(doc: dict, urls: dict[str, str]) -> list[tuple[str, str, str]]:
-    """(method, path, base URL) of every operation, on each port that serves it; logout last."""
+    """(method, path, base URL) of every operation, on each port that serves it; those that may sign
+    the device out last."""
     out = []
     for path, item in doc["paths"].items():
         servers = [s["url"] for s in item.get("servers", doc["servers"])]
@@ -81,7 +82,11 @@ def _targets(doc: dict, urls: dict[str, str]) -> list[tuple[str, str, str]]:
             for server in servers:
                 port = server.rsplit(":", 1)[1]
                 out.append((method, path, urls[port]))
-    return sorted(out, key=lambda t: t[1] == "/v1/auth/logout")
+    return sorted(out, key=lambda t: t[1] in SIGNS_OUT)
+
+
+#: routes that may sign the fuzzing device out: fuzzed last
+SIGNS_OUT = ("/v1/devices/revoke", "/v1/auth/logout")
 
 
 def _case_runner(op, mode, base: str, token: str, session, problems: list[str], examples: int, seeded: bool):
@@ -138,7 +143,8 @@ async def _user(database_url: str) -> None:
 
 async def _run_fuzz(database_url: str, tmp_path: Path, examples: int, budget: float, seeded: bool) -> None:
     await _user(database_url)
-    async with server_process(database_url, tmp_path / "srv", "--rate-limit", "0", "--login-rate-limit", "0") as srv:
+    limits = ("--rate-limit", "0", "--login-rate-limit", "0", "--login-address-rate-limit", "0")
+    async with server_process(database_url, tmp_path / "srv", *limits) as srv:
         login = await asyncio.to_thread(
             requests.post, srv.meta_url + "/v1/auth/login", json={"user": "fuzz", "password": "pw-fuzz-fuzz"}, timeout=10
         )

@@ -16,7 +16,9 @@ once for every poll woken in that second (:mod:`metaserver.changes.notify_http`)
 polls. Its connections are guarded like those of the other ports
 (:mod:`metaserver.core.connections`: header and idle timeouts, connections per client
 address); a held poll is a request in progress. Each connection parses and answers its own
-requests (:mod:`.notify_connection`).
+requests (:mod:`.notify_connection`). A revocation (:mod:`metaserver.core.tokens`) empties the
+cache of that user's tokens and ends their polls whose token no longer works, at once
+(:meth:`NotifyServer.tokens_changed`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import asyncio
 
 import asyncpg
 
+from ..core.auth import DEFAULT_IDLE_EXPIRY
 from ..core.callers import TokenCache
 from ..core.connections import ConnectionLimits, ConnectionTracker
 from ..core.ratelimit import RateLimits
@@ -43,13 +46,15 @@ class NotifyServer:
         pool: asyncpg.Pool,
         notifier: Notifier,
         limits: RateLimits,
+        idle_expiry: float = DEFAULT_IDLE_EXPIRY,
         connection_limits: ConnectionLimits = ConnectionLimits(),
     ) -> None:
         self.pool = pool
         self.notifier = notifier
         self.limits = limits
         self.answers = Answers()
-        self.tokens = TokenCache()
+        self.tokens = TokenCache(idle_expiry=idle_expiry)
+        notifier.on_tokens(self.tokens_changed)
         self.connections: set[PollConnection] = set()
         self.tasks: set[asyncio.Task] = set()
         self.guards = ConnectionTracker(connection_limits)
@@ -99,6 +104,16 @@ class NotifyServer:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
+
+    def tokens_changed(self, user_id: int | None) -> None:
+        """A user's tokens were revoked (None: any user's may have been, while the listener was
+        away): forget them in the cache, and end that user's requests whose token no longer works."""
+        self.tokens.forget(user_id)
+        if user_id is None:
+            return  # held polls are re-checked when they come back, at the latest after their timeout
+        for conn in tuple(self.connections):
+            if conn.user_id == user_id:
+                conn.recheck_token()
 
     def busy(self) -> None:
         """A connection opened."""

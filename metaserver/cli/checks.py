@@ -25,7 +25,8 @@ def base_url(text: str, flag: str, *, allow_path: bool = False) -> str:
     )  # fmt: skip
     if bad:
         what = "http(s)://host[:port]" + ("[/path]" if allow_path else "")
-        raise click.BadParameter(f"not a URL: {text!r} (expected {what})", param_hint=flag)
+        kind = "URL" if allow_path else "base URL"
+        raise click.BadParameter(f"not a {kind}: {text!r} (expected {what})", param_hint=flag)
     assert parsed is not None
     return str(parsed).rstrip("/")
 

@@ -18,6 +18,7 @@ import click
 from protocol.errors import TesseraError
 
 from ..core.settings import DEFAULT_DATA_DIR, parse_duration
+from .account_options import account_options
 
 
 @contextlib.contextmanager
@@ -284,6 +285,7 @@ def server_options(f):
         listen_options,
         limit_options,
         connection_options,
+        account_options,
         block_server_options,
         store_options,
         embedded_db_option,

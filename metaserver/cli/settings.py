@@ -17,6 +17,7 @@ from protocol.units import parse_size
 from ..core.connections import ConnectionLimits
 from ..core.settings import ServerSettings, load_grant_secret
 from . import checks
+from .account_options import account_settings
 from .options import duration_arg
 
 
@@ -109,6 +110,7 @@ def build_settings(command: str, data_dir: Path, **kw) -> ServerSettings:
     environment, checked (a bad one stops the start with one line naming it)."""
     from blockserver.settings import BlockServerSettings
 
+    accounts = account_settings(kw, duration_arg, _rate_arg)
     ttl = duration_arg(kw.pop("upload_ttl"), "--upload-ttl")
     if ttl < 1:
         raise click.BadParameter("must be at least 1s", param_hint="--upload-ttl")
@@ -143,6 +145,7 @@ def build_settings(command: str, data_dir: Path, **kw) -> ServerSettings:
         max_pending_blocks=kw.pop("max_pending_blocks"),
         connections=limits,
         extra=extra,
+        **accounts,
     )
     assert not kw, f"options not used: {sorted(kw)}"
     try:
