@@ -14,16 +14,20 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from metaserver.core import db, health
+from metaserver.core.bodies import body_limit_middleware
+from metaserver.core.connections import connection_middleware
 from metaserver.core.health import READINESS, Readiness, database_check
 from metaserver.core.http import error_middleware, note_prepared
 from metaserver.core.metrics import METRICS
 from metaserver.core.requestlog import observe_middleware, send_request_id
 from metaserver.core.settings import ServerSettings
 
+from .binding import bind_store
 from .gc import run_periodically
 from .keys import BLOCK_METRICS, BLOCK_SETTINGS, POOL, PUT_SLOTS, SETTINGS, STORE
 from .metrics import BlockMetrics
 from .settings import BlockServerSettings
+from .slots import PutSlots
 from .stores.base import BlockStore
 from .stores.factory import store_from_settings
 from .web import batch_get, batch_put, blocks
@@ -38,17 +42,23 @@ MAX_BUFFERED_BODY = 64 * 1024
 def create_app(settings: ServerSettings, store: BlockStore | None = None) -> web.Application:
     """A block server for ``settings``.
 
-    Without ``store``, the app builds the store the settings name and
-    starts and closes it with itself. A ``store`` passed in is used as it is:
-    its owner starts it before and closes it after.
+    Without ``store``, the app builds the store the settings name, starts and closes it with
+    itself, and binds it to the database's deployment first (:mod:`.binding`: a store of another
+    deployment stops the start). A ``store`` passed in is used as it is: its owner starts it
+    before, binds it if it should be, and closes it after.
     """
     block_settings = BlockServerSettings.from_settings(settings)
-    app = web.Application(middlewares=[observe_middleware, error_middleware], client_max_size=MAX_BUFFERED_BODY)
+    app = web.Application(
+        middlewares=[observe_middleware, connection_middleware, error_middleware, body_limit_middleware],
+        client_max_size=MAX_BUFFERED_BODY,
+    )
     app[SETTINGS] = settings
     app[BLOCK_SETTINGS] = block_settings
-    app[PUT_SLOTS] = asyncio.Semaphore(block_settings.put_concurrency)
+    app[PUT_SLOTS] = PutSlots(
+        block_settings.put_concurrency, block_settings.put_per_user, block_settings.put_queue_timeout
+    )
     metrics = app[METRICS] = app[BLOCK_METRICS] = BlockMetrics()
-    metrics.put_slots_in_use.set_function(lambda: block_settings.put_concurrency - app[PUT_SLOTS]._value)
+    metrics.put_slots_in_use.set_function(lambda: app[PUT_SLOTS].in_use)
     app[READINESS] = _readiness(app, metrics)
     app.on_response_prepare.append(note_prepared)
     app.on_response_prepare.append(send_request_id)
@@ -65,7 +75,7 @@ def create_app(settings: ServerSettings, store: BlockStore | None = None) -> web
 
 
 def _readiness(app: web.Application, metrics: BlockMetrics) -> Readiness:
-    """Ready: the database answers, and the store takes a block, gives it back and deletes it."""
+    """Ready: the database answers, and the store takes a probe object, gives it back and deletes it."""
     readiness = Readiness(metrics)
     readiness.add("database", database_check(lambda: app[POOL]))
 
@@ -100,9 +110,10 @@ def _block_store(given: BlockStore | None) -> Callable[[web.Application], AsyncI
             return
         store = store_from_settings(app[BLOCK_SETTINGS])
         await store.start()
-        log.info("block store: %r", store)
-        app[STORE] = store
         try:
+            deployment = await bind_store(app[POOL], store)  # this deployment's store, or refuse to start
+            log.info("block store: %r (deployment %s)", store, deployment)
+            app[STORE] = store
             yield
         finally:
             await store.close()
