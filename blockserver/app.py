@@ -22,9 +22,9 @@ from metaserver.core.metrics import METRICS
 from metaserver.core.requestlog import observe_middleware, send_request_id
 from metaserver.core.settings import ServerSettings
 
-from .binding import bind_store
+from .binding import StoreBinding
 from .gc import run_periodically
-from .keys import BLOCK_METRICS, BLOCK_SETTINGS, POOL, PUT_SLOTS, SETTINGS, STORE
+from .keys import BINDING, BLOCK_METRICS, BLOCK_SETTINGS, POOL, PUT_SLOTS, SETTINGS, STORE
 from .metrics import BlockMetrics
 from .settings import BlockServerSettings
 from .slots import PutSlots
@@ -44,12 +44,15 @@ def create_app(settings: ServerSettings, store: BlockStore | None = None) -> web
 
     Without ``store``, the app builds the store the settings name, starts and closes it with
     itself, and binds it to the database's deployment first (:mod:`.binding`: a store of another
-    deployment stops the start). A ``store`` passed in is used as it is: its owner starts it
-    before, binds it if it should be, and closes it after.
+    deployment stops the start; one that cannot be reached leaves the server live but not ready,
+    block requests 503, until a retry binds it). A ``store`` passed in is used as it is: its
+    owner starts it before, binds it if it should be, and closes it after.
     """
     block_settings = BlockServerSettings.from_settings(settings)
     app = web.Application(
-        middlewares=[observe_middleware, connection_middleware, error_middleware, body_limit_middleware],
+        middlewares=[
+            observe_middleware, connection_middleware, error_middleware, body_limit_middleware, store_bound_middleware
+        ],
         client_max_size=MAX_BUFFERED_BODY,
     )
     app[SETTINGS] = settings
@@ -75,11 +78,13 @@ def create_app(settings: ServerSettings, store: BlockStore | None = None) -> web
 
 
 def _readiness(app: web.Application, metrics: BlockMetrics) -> Readiness:
-    """Ready: the database answers, and the store takes a probe object, gives it back and deletes it."""
+    """Ready: the database answers, and the store is bound and takes a probe object, gives it back
+    and deletes it."""
     readiness = Readiness(metrics)
     readiness.add("database", database_check(lambda: app[POOL]))
 
     async def store() -> None:
+        app[BINDING].check()
         await app[STORE].probe()
 
     readiness.add("store", store)
@@ -106,19 +111,31 @@ def _block_store(given: BlockStore | None) -> Callable[[web.Application], AsyncI
     async def block_store(app: web.Application) -> AsyncIterator[None]:
         if given is not None:
             app[STORE] = given
+            app[BINDING] = StoreBinding(app[POOL], given)
+            app[BINDING].assume_bound()
             yield
             return
         store = store_from_settings(app[BLOCK_SETTINGS])
         await store.start()
+        binding = app[BINDING] = StoreBinding(app[POOL], store)
         try:
-            deployment = await bind_store(app[POOL], store)  # this deployment's store, or refuse to start
-            log.info("block store: %r (deployment %s)", store, deployment)
+            # this deployment's store, or refuse to start; one that cannot be reached yet: not ready
+            await binding.start()
             app[STORE] = store
             yield
         finally:
+            await binding.close()
             await store.close()
 
     return block_store
+
+
+@web.middleware
+async def store_bound_middleware(request: web.Request, handler):
+    """Block requests wait for the store's binding (503 until it is made); health and metrics do not."""
+    if request.path.startswith("/v1/blocks"):
+        request.app[BINDING].check()
+    return await handler(request)
 
 
 async def _garbage_collector(app: web.Application) -> AsyncIterator[None]:
@@ -127,13 +144,15 @@ async def _garbage_collector(app: web.Application) -> AsyncIterator[None]:
     if not block_settings.gc_interval:
         yield
         return
-    task = asyncio.create_task(
-        run_periodically(
+
+    async def collect() -> None:
+        await app[BINDING].wait()  # never collect in a store not bound to this deployment
+        await run_periodically(
             app[POOL], app[STORE], interval=block_settings.gc_interval, grace=block_settings.gc_grace,
             on_report=app[BLOCK_METRICS].gc_report,
-        ),
-        name="garbage-collector",
-    )
+        )
+
+    task = asyncio.create_task(collect(), name="garbage-collector")
     try:
         yield
     finally:

@@ -15,13 +15,14 @@ database altogether), and it is refused too.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
 import asyncpg
 
 from metaserver.core import db
-from protocol.errors import TesseraError
+from protocol.errors import TesseraError, Unavailable
 
 from .stores.base import BlockStore
 
@@ -83,3 +84,82 @@ async def _holds_blocks(store: BlockStore) -> bool:
         async for _ in ids:
             return True
     return False
+
+
+class StoreBinding:
+    """A block server's binding of its store, made at start, or later if the store (or the
+    database) cannot be reached then.
+
+    A store that belongs to another deployment stops the start (:class:`StoreMismatch`). A store
+    that cannot be reached does not: the server starts live but not ready (its readiness check
+    names the reason), answers block requests 503 ``unavailable`` and runs no garbage
+    collection, and tries the binding again every few seconds until it is made.
+    """
+
+    #: seconds between tries while the store cannot be reached (doubling up to the maximum)
+    RETRY_FIRST = 1.0
+    RETRY_MAX = 15.0
+
+    def __init__(self, pool: asyncpg.Pool, store: BlockStore) -> None:
+        self.pool = pool
+        self.store = store
+        self.deployment: str | None = None
+        #: why the store is not bound (yet), for readiness and the 503s
+        self.reason = "the block store is not bound to this deployment yet"
+        self._bound = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._warned = False
+
+    @property
+    def bound(self) -> bool:
+        return self._bound.is_set()
+
+    def assume_bound(self) -> None:
+        """A store its owner binds (or not) itself: passed to ``create_app`` ready for use."""
+        self._bound.set()
+
+    async def start(self) -> None:
+        """Bind now; StoreMismatch stops the start, an unreachable store leaves it to retries."""
+        if not await self._try():
+            self._task = asyncio.create_task(self._retry(), name="store-binding")
+
+    async def wait(self) -> None:
+        """Return once the store is bound."""
+        await self._bound.wait()
+
+    def check(self) -> None:
+        """Unavailable unless the store is bound (block requests, readiness)."""
+        if not self.bound:
+            raise Unavailable(self.reason)
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _try(self) -> bool:
+        try:
+            self.deployment = await bind_store(self.pool, self.store)
+        except (Unavailable, OSError) as e:
+            self.reason = f"the block store cannot be bound to this deployment yet: {getattr(e, 'message', e)}"
+            # one warning until it is bound (the retries are every few seconds)
+            log.log(logging.DEBUG if self._warned else logging.WARNING, "%r: %s; retrying", self.store, self.reason)
+            self._warned = True
+            return False
+        self._bound.set()
+        log.info("block store: %r (deployment %s)", self.store, self.deployment)
+        return True
+
+    async def _retry(self) -> None:
+        delay = self.RETRY_FIRST
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(self.RETRY_MAX, delay * 2)
+            try:
+                if await self._try():
+                    return
+            except StoreMismatch as e:  # the store answered at last, and it is another deployment's
+                self.reason = e.message
+                log.error("%s", e.message)
+                return

@@ -93,3 +93,66 @@ async def test_gc_and_block_server_of_another_deployment_delete_nothing(
     assert proc.returncode != 0, out
     assert "belongs to deployment" in err.decode() and "Traceback" not in err.decode()
     assert {i async for i in store.list_ids()} == ids
+
+
+async def _forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("backend", ["s3"])
+async def test_a_store_unreachable_at_start_leaves_the_server_live_not_ready_until_it_is_bound(
+    store: S3Store, server_config, moto_endpoint
+):
+    """The two at once: binding (hardening) and live-but-not-ready while S3 is down (operations).
+    The block server starts, answers block requests 503 and is not ready; once the store answers,
+    it is bound (the marker written) and ready."""
+    import socket
+
+    import aiohttp
+
+    from blockserver.app import create_app
+    from tests.conftest import start_site
+
+    with socket.socket() as s:  # a port nothing listens on yet: S3 "down"
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    s3 = {"s3_bucket": store.bucket, "s3_endpoint": f"http://127.0.0.1:{port}", "s3_region": S3_REGION,
+          "s3_access_key": S3_KEY, "s3_secret_key": S3_SECRET, "gc_interval": 0}  # fmt: skip
+    runner, url = await start_site(create_app(replace(server_config, extra=s3)))
+    proxy = None
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(url + "/v1/health/live") as r:
+                assert r.status == 200
+            async with http.get(url + "/v1/health/ready") as r:
+                body = await r.json()
+                assert r.status == 503 and "cannot be bound" in body["checks"]["store"], body
+            async with http.put(url + "/v1/blocks/" + random_id(), data=b"x") as r:
+                assert r.status == 503 and (await r.json())["error"]["code"] == "unavailable"
+            assert await store.read_marker() is None
+            moto_port = int(moto_endpoint.rsplit(":", 1)[1])
+
+            async def pipe(reader, writer):
+                up_reader, up_writer = await asyncio.open_connection("127.0.0.1", moto_port)
+                await asyncio.gather(_forward(reader, up_writer), _forward(up_reader, writer))
+
+            proxy = await asyncio.start_server(pipe, "127.0.0.1", port)  # S3 is back
+            deadline = asyncio.get_running_loop().time() + 40
+            while True:
+                async with http.get(url + "/v1/health/ready") as r:
+                    if r.status == 200:
+                        break
+                assert asyncio.get_running_loop().time() < deadline, await r.text()
+                await asyncio.sleep(0.5)
+        assert "tessera deployment" in await store.read_marker()
+    finally:
+        await runner.cleanup()
+        if proxy is not None:
+            proxy.close()
