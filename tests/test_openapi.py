@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 
+from metaserver.changes import notify_connection as notify
 from metaserver.core.bodies import declared_limits
 from metaserver.core.users import create_user
 from protocol import blockbatch, codec
@@ -33,6 +34,8 @@ from tests.serverproc import server_process
 
 log = logging.getLogger(__name__)
 DOC = Path(__file__).resolve().parents[1] / "docs" / "openapi.yaml"
+#: the routes of the notify endpoint (its own HTTP server, no aiohttp router to list them)
+NOTIFY_ROUTES = (notify.PATH, notify.HEALTH_LIVE, *notify.HEALTH_READY, notify.METRICS_PATH)
 METHODS = ("get", "put", "post", "delete", "head")
 
 
@@ -50,7 +53,7 @@ def _apps(server_config):
 def test_every_route_of_every_port_is_documented(server_config):
     doc = _doc()
     documented = {(m.upper(), p) for p, item in doc["paths"].items() for m in item if m in METHODS}
-    registered = {("GET", "/v1/changes/longpoll")}  # the notify endpoint's one route
+    registered = {("GET", path) for path in NOTIFY_ROUTES}
     limits: dict[tuple[str, str], int] = {}
     for app in _apps(server_config):
         for route in app.router.routes():
@@ -63,8 +66,14 @@ def test_every_route_of_every_port_is_documented(server_config):
     assert documented - registered == set(), "docs/openapi.yaml documents routes no server has"
     for (method, path), limit in limits.items():
         op = doc["paths"][path].get(method.lower(), {})
-        if "requestBody" in op:
+        if "requestBody" in op or "x-body-limit" in op:
             assert op.get("x-body-limit") == limit, f"{method} {path}: x-body-limit is not the route's limit {limit}"
+    for path in NOTIFY_ROUTES:  # documented on the notify port too
+        servers = [s["url"] for s in doc["paths"][path].get("servers", doc["servers"])]
+        assert any(url.endswith(":8082") for url in servers), f"{path} is not documented on the notify port"
+    for path in ("/metrics", "/v1/health", "/v1/health/live", "/v1/health/ready"):  # on every port
+        ports = {s["url"].rsplit(":", 1)[1] for s in doc["paths"][path]["servers"]}
+        assert ports == {"8080", "8081", "8082"}, path
 
 
 # -- the fuzz run -------------------------------------------------------------------------------
