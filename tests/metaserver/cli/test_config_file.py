@@ -164,3 +164,39 @@ def test_the_account_settings_come_from_the_file_and_config_check_lists_them(tmp
     result = CliRunner().invoke(cli.main, ["config", "check", "--config", str(config_file)])
     assert result.exit_code == 2 and "--token-idle-expiry" in result.output and "not a duration" in result.output
 
+
+HARDENING_SETTINGS = """
+header-timeout = "5s"
+idle-timeout = "30s"
+body-min-rate = "4K"
+body-timeout = "20s"
+max-connections-per-client = 0
+max-open-uploads = 100
+max-pending-blocks = 1000
+put-per-user = 2
+"""
+
+
+def test_the_connection_and_upload_limits_come_from_the_file_and_config_check_lists_them(tmp_path, config_file):
+    config_file.write_text(CONFIG.replace("\n[s3]", HARDENING_SETTINGS + "embedded-db = true\n\n[s3]", 1))
+    s = _settings(tmp_path, ["--config", str(config_file)])
+    c = s.connections
+    assert (c.header_timeout, c.idle_timeout, c.body_min_rate, c.body_timeout, c.max_per_client) == (5, 30, 4096, 20, 0)
+    assert (s.max_open_uploads, s.max_pending_blocks) == (100, 1000)
+    assert BlockServerSettings.from_settings(s).put_per_user == 2
+    result = CliRunner().invoke(cli.main, ["config", "check", "--config", str(config_file)])
+    assert result.exit_code == 0, result.output
+    shown = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()[1:-1]}
+    for line in HARDENING_SETTINGS.strip().splitlines():
+        key, value = (part.strip().strip('"') for part in line.split("="))
+        assert shown[key] == [value, "[file]"], key
+    assert shown["embedded-db"] == ["True", "[file]"]
+    config_file.write_text(CONFIG.replace("\n[s3]", '\nheader-timeout = "0s"\n[s3]', 1))
+    result = CliRunner().invoke(cli.main, ["config", "check", "--config", str(config_file)])
+    assert result.exit_code == 2 and "--header-timeout" in result.output
+
+
+def test_a_short_grant_secret_in_the_file_fails_config_check(tmp_path, config_file):
+    config_file.write_text(CONFIG.replace("file-secret-0123456789abcdef-0123456789", "short"))
+    result = CliRunner().invoke(cli.main, ["config", "check", "--config", str(config_file)])
+    assert result.exit_code == 2 and "at least 32" in result.output, result.output
