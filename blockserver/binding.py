@@ -141,8 +141,8 @@ class StoreBinding:
     async def _try(self) -> bool:
         try:
             self.deployment = await bind_store(self.pool, self.store)
-        except (Unavailable, OSError) as e:
-            self.reason = f"the block store cannot be bound to this deployment yet: {getattr(e, 'message', e)}"
+        except Unavailable as e:  # the store (or the database) cannot be reached; anything else stops the start
+            self.reason = f"the block store cannot be bound to this deployment yet: {e.message}"
             # one warning until it is bound (the retries are every few seconds)
             log.log(logging.DEBUG if self._warned else logging.WARNING, "%r: %s; retrying", self.store, self.reason)
             self._warned = True

@@ -140,6 +140,17 @@ async def test_admin_commands_take_the_database_from_the_file_and_migrate_says_w
             await admin.close()
 
 
+def _checked(config_file, settings: str) -> dict[str, list[str]]:
+    """`config check` of the file: passes, and shows each of ``settings`` (TOML lines) as from the file."""
+    result = CliRunner().invoke(cli.main, ["config", "check", "--config", str(config_file)])
+    assert result.exit_code == 0, result.output
+    shown = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()[1:-1]}
+    for line in settings.strip().splitlines():
+        key, value = (part.strip().strip('"') for part in line.split("="))
+        assert shown[key] == [value, "[file]"], key
+    return shown
+
+
 ACCOUNT_SETTINGS = """
 public-url = "https://files.example.org"
 token-idle-expiry = "30d"
@@ -154,12 +165,7 @@ def test_the_account_settings_come_from_the_file_and_config_check_lists_them(tmp
     s = _settings(tmp_path, ["--config", str(config_file)])
     assert (s.public_url, s.token_idle_expiry, s.login_queue) == ("https://files.example.org", 30 * 86400, 4)
     assert (s.login_address_rate_limit, s.login_address_burst) == (0.1, 3)
-    result = CliRunner().invoke(cli.main, ["config", "check", "--config", str(config_file)])
-    assert result.exit_code == 0, result.output
-    shown = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()[1:-1]}
-    for line in ACCOUNT_SETTINGS.strip().splitlines():
-        key, value = (part.strip().strip('"') for part in line.split("="))
-        assert shown[key] == [value, "[file]"], key
+    _checked(config_file, ACCOUNT_SETTINGS)
     config_file.write_text(CONFIG.replace("\n[s3]", '\ntoken-idle-expiry = "forever"\n[s3]', 1))
     result = CliRunner().invoke(cli.main, ["config", "check", "--config", str(config_file)])
     assert result.exit_code == 2 and "--token-idle-expiry" in result.output and "not a duration" in result.output
@@ -184,12 +190,7 @@ def test_the_connection_and_upload_limits_come_from_the_file_and_config_check_li
     assert (c.header_timeout, c.idle_timeout, c.body_min_rate, c.body_timeout, c.max_per_client) == (5, 30, 4096, 20, 0)
     assert (s.max_open_uploads, s.max_pending_blocks) == (100, 1000)
     assert BlockServerSettings.from_settings(s).put_per_user == 2
-    result = CliRunner().invoke(cli.main, ["config", "check", "--config", str(config_file)])
-    assert result.exit_code == 0, result.output
-    shown = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()[1:-1]}
-    for line in HARDENING_SETTINGS.strip().splitlines():
-        key, value = (part.strip().strip('"') for part in line.split("="))
-        assert shown[key] == [value, "[file]"], key
+    shown = _checked(config_file, HARDENING_SETTINGS)
     assert shown["embedded-db"] == ["True", "[file]"]
     config_file.write_text(CONFIG.replace("\n[s3]", '\nheader-timeout = "0s"\n[s3]', 1))
     result = CliRunner().invoke(cli.main, ["config", "check", "--config", str(config_file)])
