@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import secrets
 import tempfile
 import uuid
@@ -46,8 +47,11 @@ def pg_admin_dsn(tmp_path_factory):
     root = Path(tempfile.mkdtemp(prefix="tpg"))
     pg = EmbeddedPostgres(root)
     dsn = pg.start()
-    yield _dsn_with_db(dsn, "postgres")
-    pg.stop()
+    try:
+        yield _dsn_with_db(dsn, "postgres")
+    finally:
+        pg.stop()
+        shutil.rmtree(root, ignore_errors=True)  # 70 MB a session otherwise
 
 
 @pytest.fixture(scope="session")
