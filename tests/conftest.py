@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import secrets
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
