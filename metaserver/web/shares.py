@@ -13,8 +13,9 @@ from protocol import paths
 from protocol.errors import BadRequest
 
 from ..core import db
+from ..core.bodies import read_object
 from ..core.callers import Context
-from ..core.http import positive_int, read_object, respond
+from ..core.http import positive_int, respond
 from ..keys import POOL
 from ..sharing import membership, shares
 from .auth import authenticate, str_field

@@ -17,17 +17,22 @@ from aiohttp import web
 from protocol import paths
 from protocol.errors import IsAFolder, TesseraError
 from protocol.grants import canonical_block_id
+from protocol.hashing import BLOCK_SIZE
 
 from ..core import db
+from ..core.bodies import KIB, MIB, body_limit, read_body
 from ..core.callers import Context
-from ..core.http import query_int, read_body, respond
+from ..core.http import MAX_INT, query_int, respond
 from ..core.metrics import METRICS
 from ..keys import POOL, SETTINGS
 from ..sharing.places import Place, locate, mounts_of, place_of_namespace, resolve
 from ..tree import batch, members
 from ..uploads import append, commit_batch, create_batch, incoming, sessions
-from ..uploads.request import UploadRequest
+from ..uploads.request import MAX_FILE_SIZE, UploadRequest
 from .auth import authenticate
+
+#: the longest block list one request may carry: a whole list of the largest file
+MAX_LIST = MAX_FILE_SIZE // BLOCK_SIZE
 
 
 async def _session_place(conn: asyncpg.Connection, ctx: Context, upload_id: str) -> Place | None:
@@ -47,6 +52,7 @@ async def _session_place(conn: asyncpg.Connection, ctx: Context, upload_id: str)
         return None
 
 
+@body_limit(48 * MIB, max_container_len=MAX_LIST)  # a whole list of a 1 TiB file: 262,144 blocks
 async def create_upload(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     req = UploadRequest.from_wire(await read_body(request))
@@ -73,12 +79,21 @@ async def upload_status(request: web.Request) -> web.Response:
     return await _session_answer(request, ctx, lambda conn: sessions.status(conn, settings, ctx.caller, upload_id))
 
 
+@body_limit(2 * MIB, max_container_len=append.MAX_PART_BLOCKS)
 async def append_blocks(request: web.Request) -> web.Response:
     """List the next part of an open session's blocks; the part's blocks, needed ones with grants."""
     ctx = await authenticate(request)
     body = await read_body(request)
     settings, upload_id = request.app[SETTINGS], request.match_info["upload_id"]
     return await _session_answer(request, ctx, lambda conn: append.append(conn, settings, ctx.caller, upload_id, body))
+
+
+async def abort_upload(request: web.Request) -> web.Response:
+    """Give an upload session up (its reservation of quota and limits is released at once)."""
+    ctx = await authenticate(request)
+    async with db.transaction(request.app[POOL]) as conn:
+        await sessions.abort(conn, ctx.caller, request.match_info["upload_id"])
+    return respond(request, {})
 
 
 async def commit_upload(request: web.Request) -> web.Response:
@@ -107,6 +122,7 @@ async def _item_places(conn: asyncpg.Connection, ctx: Context, raw: list[Any]) -
     return out
 
 
+@body_limit(16 * MIB, max_container_len=MAX_LIST)
 async def create_upload_batch(request: web.Request) -> web.Response:
     """Create up to 1,000 upload sessions; each answer is a session or ``{"error": ...}``."""
     ctx = await authenticate(request)
@@ -128,6 +144,7 @@ async def create_upload_batch(request: web.Request) -> web.Response:
     return respond(request, {"uploads": results})
 
 
+@body_limit(256 * KIB, max_container_len=batch.MAX_BATCH)
 async def commit_upload_batch(request: web.Request) -> web.Response:
     """Commit up to 1,000 upload sessions; each answer is file metadata or ``{"error": ...}``."""
     ctx = await authenticate(request)
@@ -156,7 +173,7 @@ async def list_incoming(request: web.Request) -> web.Response:
 async def incoming_blocks(request: web.Request) -> web.Response:
     """One page of a pending upload's block list, with get grants for the stored blocks."""
     ctx = await authenticate(request)
-    start = query_int(request, "start", 0, 0, 1 << 31)
+    start = query_int(request, "start", 0, 0, MAX_INT)
     limit = query_int(request, "limit", 1000, 1, 1000)
     async with db.connection(request.app[POOL]) as conn:
         answer = await incoming.incoming_blocks(
