@@ -12,6 +12,9 @@ For each N (default 1,000 and 10,000; ``--polls``):
    device; each poll's latency is the time from just before that request was
    sent until the poll's whole answer arrived here.
 
+Then one round of a shared folder (:mod:`bench.longpoll_shared`): 50 members, one poll each,
+one commit in the share by its owner.
+
 The same round also runs against the metadata server's own aiohttp route for N
 up to ``ROUTE_MAX_POLLS``, for comparison. The harness raises its open-file
 limit (RLIMIT_NOFILE) to the hard limit first; the server, started afterwards,
@@ -34,7 +37,7 @@ from yarl import URL
 
 from metaserver.changes.longpoll import LONGPOLL_MIN
 
-from . import plots, rawpoll
+from . import longpoll_shared, plots, rawpoll
 from .context import BenchContext
 from .report import ScenarioResult, Target
 from .rss import rss
@@ -113,9 +116,12 @@ async def run(ctx: BenchContext) -> ScenarioResult:
             result.samples[_key(n, endpoint)]["send_floor_s"] = await asyncio.to_thread(
                 rawpoll.send_floor, ANSWER_BYTES
             )
+        ctx.say(f"longpoll: one commit in a share of {longpoll_shared.MEMBERS} members")
+        result.samples["shared"] = await longpoll_shared.shared_round(stack)
     for n, endpoint in rounds:
         _report(result, n, endpoint, result.samples[_key(n, endpoint)])
     _judge(result, runnable)
+    longpoll_shared.report(result, result.samples["shared"])
     path = ctx.plot_path(NAME, "latency")
     if path is not None and rounds:
         series = {f"N = {n:,} ({e})": result.samples[_key(n, e)]["latencies_s"] for n, e in rounds}

@@ -322,17 +322,8 @@ from .sync import status, sync  # noqa: E402 (the sync daemon's commands)
 from .transfer import get, put  # noqa: E402 (one file up or down)
 from .trash import trash, usage  # noqa: E402 (what was deleted, what it all takes)
 
-cli.add_command(put)
-cli.add_command(get)
-cli.add_command(history)
-cli.add_command(restore)
-cli.add_command(trash)
-cli.add_command(usage)
-cli.add_command(sync)
-cli.add_command(status)
-cli.add_command(devices)
-cli.add_command(passwd)
-cli.add_command(share)
+for command in (put, get, history, restore, trash, usage, sync, status, devices, passwd, share):
+    cli.add_command(command)
 
 
 # -- the dispatcher ---------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from ..core.settings import ServerSettings
 from ..tree.journal import Author, Journal
 from . import reservations
 from .request import WRONG_CONTENT_HASH, check_block_sizes
-from .sessions import expired, insert_blocks, load_session, new_bytes, owner_of, session_reply, stored_blocks
+from .sessions import expired, insert_blocks, load_session, new_bytes, session_reply, stored_blocks
 
 #: blocks one part may list (a part of 10,000 is 40 GiB of file)
 MAX_PART_BLOCKS = 10_000
@@ -112,7 +112,7 @@ async def _add_blocks(
     for b in fresh:
         ids[(b.sha256, b.size)] = uuid.uuid4().hex
     need = reservations.Need(0, len(fresh), new_bytes(unique, referenced | own))
-    await reservations.reserve(conn, settings, caller.user_id, need, owner_id=await owner_of(conn, s["ns_id"]))
+    await reservations.reserve(conn, settings, caller.user_id, need, ns_id=s["ns_id"])
     await reservations.add_to_session(conn, s["id"], need)
     await insert_blocks(conn, s["ns_id"], caller.user_id, fresh, ids)
     await conn.execute(

@@ -103,9 +103,7 @@ async def commit_many(
     sessions = [s for s in items if not isinstance(s, TesseraError)]
     if not _independent(sessions):
         return await _one_by_one(conn, caller, ns_id, raw)
-    j = await Journal.begin(conn, ns_id, Author.of(caller))
-    await members.require(conn, ns_id, caller.user_id, members.WRITE)  # under the lock (see sessions.commit)
-    return await _commit_independent(conn, caller, j, items)
+    return await _commit_independent(conn, caller, await Journal.begin(conn, ns_id, Author.of(caller)), items)
 
 
 async def _one_by_one(
@@ -127,6 +125,7 @@ NewFile = tuple[int, asyncpg.Record, str, str, Any]
 async def _commit_independent(
     conn: asyncpg.Connection, caller: Caller, j: Journal, items: list[asyncpg.Record | TesseraError]
 ) -> list[dict[str, Any]]:
+    await members.require(conn, j.ns_id, caller.user_id, members.WRITE)  # under the lock (see sessions.commit)
     sessions = [s for s in items if not isinstance(s, TesseraError)]
     keys = {
         paths.path_key(p)

@@ -31,7 +31,7 @@ from ..tree import entries
 from ..tree.journal import Author, Journal
 from . import reservations
 from .request import UploadRequest
-from .sessions import check_target, insert_blocks, owner_of, stored_blocks
+from .sessions import check_target, insert_blocks, stored_blocks
 
 
 def _precheck(found: dict[str, Any], req: UploadRequest) -> None:
@@ -115,7 +115,7 @@ async def _block_ids(
     unique = {(b.sha256, b.size) for r in items if isinstance(r, UploadRequest) for b in r.blocks}
     ids, referenced = await stored_blocks(conn, ns_id, unique)
     stored = set(ids)
-    needs = await _reserve(conn, settings, (user_id, await owner_of(conn, ns_id)), items, stored, referenced)
+    needs = await _reserve(conn, settings, (user_id, await reservations.quota_owner(conn, ns_id)), items, stored, referenced)
     new_blocks = {}
     for r in items:
         if isinstance(r, UploadRequest):

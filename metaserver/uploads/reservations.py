@@ -115,14 +115,19 @@ async def lock(
     )  # fmt: skip
 
 
+async def quota_owner(conn: asyncpg.Connection, ns_id: int) -> int:
+    """Whose quota the namespace's bytes count against (a share's: its owner's)."""
+    return await conn.fetchval("SELECT owner_id FROM namespaces WHERE id = $1", ns_id)
+
+
 async def reserve(
-    conn: asyncpg.Connection, settings: ServerSettings, user_id: int, need: Need, *, owner_id: int | None = None
+    conn: asyncpg.Connection, settings: ServerSettings, user_id: int, need: Need, *, ns_id: int | None = None
 ) -> None:
     """Check that ``need`` fits (raising the refusal if not); the caller then records it on its session.
-    ``owner_id``: whose quota counts the bytes (the namespace's owner; default the uploader)."""
+    ``ns_id``: the namespace uploaded to, whose owner's quota counts the bytes (default: the uploader's)."""
     if not (need.sessions or need.blocks or need.bytes):
         return
-    reserved = await lock(conn, settings, user_id, owner_id)
+    reserved = await lock(conn, settings, user_id, await quota_owner(conn, ns_id) if ns_id is not None else None)
     refusal = reserved.refusal(need)
     if refusal is not None:
         raise refusal

@@ -100,7 +100,7 @@ async def create(
     for b in new_blocks:
         ids[(b.sha256, b.size)] = uuid.uuid4().hex
     need = reservations.Need(1, len(new_blocks), new_bytes(unique, referenced))
-    await reservations.reserve(conn, settings, caller.user_id, need, owner_id=await owner_of(conn, ns_id))
+    await reservations.reserve(conn, settings, caller.user_id, need, ns_id=ns_id)
     await insert_blocks(conn, ns_id, caller.user_id, new_blocks, ids)
     session_id = uuid.uuid4().hex
     expires = datetime.now(UTC) + timedelta(seconds=settings.upload_session_ttl)
@@ -133,8 +133,7 @@ async def create(
             [ids[(b.sha256, b.size)] for b in req.blocks],
         )
     reply = await status(conn, settings, caller, session_id)
-    # other devices see "a file is being uploaded" in the change feed; last, so that the
-    # namespace lock the journal takes is held only until the commit right after
+    # other devices see "a file is being uploaded"; last: the namespace lock is held only until the commit
     pending = (paths.path_key(req.path), req.path, "pending", None, False)
     if journal is None:
         await Journal.append(conn, ns_id, Author.of(caller), [pending])
@@ -200,11 +199,6 @@ def new_bytes(keys: Iterable[tuple[str, int]], referenced: set[tuple[str, int]])
     """What blocks of these (SHA-256, size) add to the namespace's ``stored_bytes`` once a
     version lists them: the sizes of those no version of the namespace references yet."""
     return sum(size for sha256, size in set(keys) if (sha256, size) not in referenced)
-
-
-async def owner_of(conn: asyncpg.Connection, ns_id: int) -> int:
-    """Whose quota the namespace's bytes count against (a share's: its owner's)."""
-    return await conn.fetchval("SELECT owner_id FROM namespaces WHERE id = $1", ns_id)
 
 
 async def load_session(conn: asyncpg.Connection, caller: Caller, session_id: str, *, lock: bool = False) -> asyncpg.Record:
