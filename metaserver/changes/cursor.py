@@ -34,13 +34,18 @@ class Cursor:
                 raise ValueError(text[:8])
             raw = text[len(_PREFIX):]
             ns_id, seq, after = codec.unpack(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-            if not isinstance(ns_id, int) or not isinstance(seq, int) or not 0 <= seq < 1 << 63:
-                raise ValueError("bad fields")
-            if after is not None and (not isinstance(after, str) or "\x00" in after):
-                raise ValueError("bad listing position")  # a path key never holds NUL
-            return cls(ns_id, seq, after)
+            return cls.checked(ns_id, seq, after)
         except (ValueError, TypeError, BadRequest):
             raise BadRequest("the cursor is not valid") from None
+
+    @classmethod
+    def checked(cls, ns_id: object, seq: object, after: object) -> Cursor:
+        """A position of decoded fields; ValueError if they are not one."""
+        if not isinstance(ns_id, int) or not isinstance(seq, int) or not 0 <= seq < 1 << 63:
+            raise ValueError("bad fields")
+        if after is not None and (not isinstance(after, str) or "\x00" in after):
+            raise ValueError("bad listing position")  # a path key never holds NUL
+        return cls(ns_id, seq, after)
 
 
 _TREE_PREFIX = "c2."
@@ -76,13 +81,6 @@ class TreeCursor:
             items = codec.unpack(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
             if not isinstance(items, list) or not 1 <= len(items) <= MAX_POSITIONS:
                 raise ValueError("bad positions")
-            out = []
-            for ns_id, seq, after in items:
-                if not isinstance(ns_id, int) or not isinstance(seq, int) or seq < 0:
-                    raise ValueError("bad fields")
-                if after is not None and not isinstance(after, str):
-                    raise ValueError("bad listing position")
-                out.append(Cursor(ns_id, seq, after))
-            return cls(tuple(out))
+            return cls(tuple(Cursor.checked(*item) for item in items))
         except (ValueError, TypeError, BadRequest):
             raise BadRequest("the cursor is not valid") from None

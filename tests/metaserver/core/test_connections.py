@@ -55,10 +55,12 @@ async def ports(server_config, pool):
         block_id = "ab" * 16
         async with pool.acquire() as conn:
             await conn.execute(
-                "INSERT INTO blocks (id, owner_id, size, md5, sha256) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO blocks (id, ns_id, owner_id, size, md5, sha256) SELECT $1, n.id, $2, $3, $4, $5"
+                " FROM namespaces n WHERE n.owner_id = $2",
                 block_id, user_id, h.size, bytes.fromhex(h.md5), bytes.fromhex(h.sha256),
             )  # fmt: skip
-        grant = grants.sign(grants.Grant(grants.PUT, block_id, user_id, h.size, h.md5, h.sha256, 2**40),
+            home = await conn.fetchval("SELECT id FROM namespaces WHERE owner_id = $1", user_id)
+        grant = grants.sign(grants.Grant(grants.PUT, block_id, user_id, h.size, h.md5, h.sha256, 2**40, home),
                             config.grant_secret)  # fmt: skip
         yield Ports(_port(meta_url), _port(block_url), meta_app[NOTIFY_SERVER].port, token, (block_id, grant, h.size))
     finally:

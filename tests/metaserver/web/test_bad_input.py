@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from metaserver.changes.cursor import Cursor
+from metaserver.changes.cursor import TreeCursor
 from protocol import codec
 
 
@@ -59,7 +59,7 @@ async def test_change_cursor_that_decodes_to_nul_or_huge_numbers(api, no_traceba
     def forged(*fields) -> str:
         return "c1." + base64.urlsafe_b64encode(codec.pack(list(fields))).decode().rstrip("=")
 
-    ns = Cursor.decode((await api.ok("GET", "/v1/changes/latest_cursor"))["cursor"]).ns_id
+    ns = TreeCursor.decode((await api.ok("GET", "/v1/changes/latest_cursor"))["cursor"]).positions[0].ns_id
     for cursor in (forged(ns, 0, "/a\x00"), forged(ns, 2**64 - 1, None), forged(2**64 - 1, 0, None),
                    "c1.%%%", "c1." + "A" * 7, "c1." + "\u00e9"):  # fmt: skip
         status, answer = await api.call("GET", "/v1/changes", cursor=cursor)
