@@ -7,7 +7,6 @@ p99 under 200 ms). The members log in once each (password hashing), then accept 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from yarl import URL
@@ -55,13 +54,8 @@ async def shared_round(stack: ServerStack) -> dict[str, Any]:
     try:
         await asyncio.gather(*connects)
         await asyncio.sleep(1.0)  # every poll registered
-        early = sum(p.done.done() for p in polls)
         async with stack.client(owner) as writer:
-            t0 = time.perf_counter()
-            await writer.mkdir("/Team/woken")
-        waiting = [p.done for p in polls if not p.done.done()]
-        if waiting:
-            await asyncio.wait(waiting, timeout=ANSWER_TIMEOUT)
+            early, t0, _ = await rawpoll.commit_and_wait(polls, lambda: writer.mkdir("/Team/woken"), ANSWER_TIMEOUT)
     finally:
         for p in polls:
             p.close()

@@ -123,6 +123,19 @@ async def open_polls(
     return polls, tasks
 
 
+async def commit_and_wait(polls: list[RawPoll], commit, answer_timeout: float) -> tuple[int, float, float]:
+    """Run ``commit()`` (one change that should wake every poll) and wait up to ``answer_timeout`` for the
+    answers; returns (polls answered before it, when it started, how long it took)."""
+    early = sum(p.done.done() for p in polls)
+    t0 = time.perf_counter()
+    await commit()
+    took = time.perf_counter() - t0
+    waiting = [p.done for p in polls if not p.done.done()]
+    if waiting:
+        await asyncio.wait(waiting, timeout=answer_timeout)
+    return early, t0, took
+
+
 def send_floor(answer_bytes: int, pairs: int = 2_000, passes: int = 3) -> float:
     """Seconds one ``send`` of an answer this size takes on a loopback TCP connection, here and now.
 

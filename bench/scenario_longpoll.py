@@ -159,14 +159,10 @@ async def _one_round(
         open_s = time.perf_counter() - t_open
         await _settle(server)
         rss_held = rss(stack.pid) or 0
-        early = sum(p.done.done() for p in polls)
         async with stack.client(commit_token) as writer:
-            t0 = time.perf_counter()
-            await writer.mkdir(f"/longpoll-{endpoint}-{n}")
-            commit_s = time.perf_counter() - t0
-        waiting = [p.done for p in polls if not p.done.done()]
-        if waiting:
-            await asyncio.wait(waiting, timeout=ANSWER_TIMEOUT)
+            early, t0, commit_s = await rawpoll.commit_and_wait(
+                polls, lambda: writer.mkdir(f"/longpoll-{endpoint}-{n}"), ANSWER_TIMEOUT
+            )
     finally:
         for task in connects:
             task.cancel()
