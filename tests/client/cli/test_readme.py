@@ -20,6 +20,7 @@ def tour() -> list[str]:
 
 async def test_the_quick_tour_works_as_written(servers, tmp_path):
     await servers.add_user(USER, PASSWORD)
+    await servers.add_user("bob", "pw-bob-long")  # whom the tour invites to a shared folder
     home = tmp_path / "home"
     (home / "Videos").mkdir(parents=True)
     write_random(home / "Videos" / "holiday.mp4", 5 * 1024 * 1024, seed=3)
@@ -41,5 +42,5 @@ async def test_the_quick_tour_works_as_written(servers, tmp_path):
         r = await tessera(*args, stdin=stdin)
         assert r.code == 0, (line, r)
         ran.append(args[0])
-    assert ran[-1] == "logout" and {"restore", "history", "trash", "usage", "rm", "mv"} <= set(ran)
+    assert ran[-1] == "logout" and {"restore", "history", "trash", "usage", "rm", "mv", "share"} <= set(ran)
     assert (work / "copy.mp4").read_bytes() == (home / "Videos" / "holiday.mp4").read_bytes()
