@@ -47,7 +47,3 @@ CREATE TABLE mounts (
     UNIQUE (user_id, path_key)
 );
 CREATE INDEX mounts_ns ON mounts (ns_id);
-
--- bumped at every change of the user's mount set (the change feed's cursor carries it: a
--- mount appearing or disappearing is a change)
-ALTER TABLE users ADD COLUMN mounts_version bigint NOT NULL DEFAULT 0;

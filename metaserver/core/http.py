@@ -119,6 +119,11 @@ def _error_answer(request: web.Request, exc: Exception) -> web.StreamResponse:
             resp.force_close()
             return resp
         raise exc
+    if isinstance(exc, asyncpg.exceptions.DeadlockDetectedError):
+        # two changes that lock the same rows in opposite orders (rare: a membership change or an
+        # unshare against an upload in the same namespace): PostgreSQL ended this one; a retry works
+        log.info("%s %s: %s", request.method, request.path, exc)
+        return error_response(request, Unavailable("the change met a concurrent one; retry it", retry_after=1))
     if isinstance(exc, asyncpg.exceptions.DataError):
         # a value the database cannot take (out of range, NUL, not UTF-8) that no check caught
         # before: the request's fault, so a 4xx; logged, as the check belongs at the edge

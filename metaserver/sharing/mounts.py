@@ -65,7 +65,6 @@ async def add(conn: asyncpg.Connection, home: Journal, user_id: int, ns_id: int,
         "INSERT INTO mounts (user_id, ns_id, path, path_key, parent_key) VALUES ($1, $2, $3, $4, $5)",
         user_id, ns_id, path, paths.path_key(path), paths.path_key(paths.parent(path)),
     )  # fmt: skip
-    await conn.execute("UPDATE users SET mounts_version = mounts_version + 1 WHERE id = $1", user_id)
     home.add(paths.path_key(path), path, "folder", None, False)
 
 
@@ -77,7 +76,6 @@ async def drop(conn: asyncpg.Connection, homes: dict[int, Journal], ns_id: int, 
         list(user_ids),
     )
     for r in rows:
-        await conn.execute("UPDATE users SET mounts_version = mounts_version + 1 WHERE id = $1", r["user_id"])
         homes[r["user_id"]].add(r["path_key"], r["path"], "folder", None, True)
 
 

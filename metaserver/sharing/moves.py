@@ -85,10 +85,14 @@ async def transplant(src: Journal, dst: Journal, src_top: str, dst_top: str) -> 
     if whole:
         await _move_trash(conn, src.ns_id, dst.ns_id, base)
     # an open upload into the moved tree would land where it no longer is: it expires (the
-    # client's commit is refused and it uploads again, to the right place)
+    # client's commit is refused and it uploads again, to the right place). A session whose
+    # commit is in flight (locked, waiting for the namespace) is skipped, not waited for: that
+    # wait would be a deadlock; an unshare's refuses it anyway (no role in an unshared namespace)
     await conn.execute(
         """UPDATE upload_sessions SET expires_at = least(expires_at, now())
-            WHERE ns_id = $1 AND state = 'open' AND ($3 OR lower(path) LIKE lower($2) || '/%')""",
+            WHERE id IN (SELECT id FROM upload_sessions
+                          WHERE ns_id = $1 AND state = 'open' AND ($3 OR lower(path) LIKE lower($2) || '/%')
+                          FOR UPDATE SKIP LOCKED)""",
         src.ns_id,
         entries.like_prefix(cut)[:-2] if cut else "",
         whole,

@@ -83,7 +83,6 @@ async def unshare(conn: asyncpg.Connection, ctx: Context, path: str) -> str:
     await mounts.drop(conn, homes, ns_id, [u for u in home_of if u != uid])
     # the owner's folder comes back where the mount was (a folder row there: nothing disappears)
     await conn.execute("DELETE FROM mounts WHERE ns_id = $1", ns_id)
-    await conn.execute("UPDATE users SET mounts_version = mounts_version + 1 WHERE id = $1", uid)
     await ops.upsert_entry(home, place.prefix, "folder", None)
     await moves.transplant(share, home, paths.ROOT, place.prefix)
     await conn.execute("DELETE FROM ns_members WHERE ns_id = $1", ns_id)

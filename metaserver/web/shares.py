@@ -22,6 +22,8 @@ from .auth import authenticate, str_field
 
 #: a user name is at most 64 characters; a role a word; a path at most 4096 bytes
 MAX_NAME = 64
+#: tries of a membership change that PostgreSQL ended in a deadlock
+DEADLOCK_RETRIES = 3
 
 
 def _path(body: dict[str, Any], name: str = "path") -> str:
@@ -40,8 +42,17 @@ async def _change(
 ) -> web.Response:
     ctx = await authenticate(request)
     body = await read_object(request)
-    async with db.transaction(request.app[POOL]) as conn:
-        answer = await work(conn, ctx, body)
+    for attempt in range(DEADLOCK_RETRIES):
+        try:
+            async with db.transaction(request.app[POOL]) as conn:
+                answer = await work(conn, ctx, body)
+            break
+        except asyncpg.exceptions.DeadlockDetectedError:
+            # a membership change locks namespaces, then rows an upload in flight may hold (its
+            # blocks, its session) while that upload waits for the namespace: PostgreSQL ends one
+            # of the two; this one is tried again (the upload, if it was the one, answers 503)
+            if attempt == DEADLOCK_RETRIES - 1:
+                raise
     return respond(request, answer if answer is not None else {})
 
 
