@@ -4,6 +4,8 @@ journal rows they write, the usage counters they move, and what bad input and ot
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from metaserver.tree import usage
@@ -93,7 +95,7 @@ async def test_restore_a_folder_as_it_was_and_a_file_beside_a_new_one(api, pool)
     await upload(api, pool, "/Docs/a.txt", b"a2, new")
     old = (await trash_of(api))[0]
     back = await api.ok("POST", "/v1/trash/restore", {"path": "/Docs/a.txt"})
-    day = __import__("datetime").datetime.fromtimestamp(old["deleted"], __import__("datetime").UTC)
+    day = datetime.fromtimestamp(old["deleted"], UTC)
     assert back["path"] == f"/Docs/a (deleted {day:%Y-%m-%d}).txt" and back["size"] == 2
     assert (await api.ok("GET", "/v1/files/meta", path="/Docs/a.txt"))["size"] == 7
     assert await trash_of(api) == []
@@ -125,7 +127,7 @@ async def test_a_folder_comes_back_beside_a_new_one_and_not_under_a_file(api, po
     await api.ok("POST", "/v1/files/delete", {"path": "/A"})
     await api.ok("POST", "/v1/files/mkdir", {"path": "/V1.2"})
     await upload(api, pool, "/A", b"a file now")
-    day = __import__("datetime").datetime.fromtimestamp((await trash_of(api, "/v1.2"))[0]["deleted"], __import__("datetime").UTC)
+    day = datetime.fromtimestamp((await trash_of(api, "/v1.2"))[0]["deleted"], UTC)
 
     back = await api.ok("POST", "/v1/trash/restore", {"path": "/v1.2"})  # a folder's name has no extension
     assert back == {"kind": "folder", "path": f"/v1.2 (deleted {day:%Y-%m-%d})", "name": f"v1.2 (deleted {day:%Y-%m-%d})"}
