@@ -12,7 +12,8 @@ from protocol.errors import BadRequest, NotFound
 from protocol.lifecycle import PurgeResult, TrashPage
 
 from ..core import db
-from ..core.http import positive_int, query_int, read_object, respond
+from ..core.bodies import read_object
+from ..core.http import positive_int, query_int, respond
 from ..keys import POOL
 from ..tree import purge as purging
 from ..tree import trash as trash_tree
