@@ -5,9 +5,13 @@ pending-block limit) and the bytes of the blocks it lists that no version refere
 its commit will add to the namespace's ``stored_bytes``, metaserver/tree/usage.py) from the
 moment it opens (and each further part of its list, as it is listed) until it is committed,
 aborted or expires; the reservation is its ``reserved_bytes`` and ``reserved_blocks`` columns,
-summed over the user's open, unexpired sessions. Each check locks the user's row first
-(``FOR NO KEY UPDATE``), so two uploads opened at once are checked one after the other and can
-never both fit in the same space:
+kept summed on the user's row (``reserving_sessions``, ``reserved_blocks``, ``reserved_bytes``)
+by a trigger on every change of the sessions (migrations/010_reservation_counters.sql), so a
+check reads one row, never a sum over the user's sessions. A session holds its reservation until
+a check of its user releases it (:func:`lock`: every session of the user committed, aborted or
+expired since; each is released once, so that is O(1) per upload too). Each check locks the
+user's row (``FOR NO KEY UPDATE``), so two uploads opened at once are checked one after the
+other and can never both fit in the same space:
 
 - quota: the stored bytes of the namespaces the user owns + reserved bytes + the new bytes must
   fit in ``quota_bytes`` (:class:`~protocol.errors.QuotaExceeded`, 507);
@@ -16,8 +20,8 @@ never both fit in the same space:
   (:class:`~protocol.errors.TooManyPendingBlocks`, 429).
 
 The blocks a session has sent count only as reserved until its commit moves them into the
-namespace's ``stored_bytes`` (in the commit's transaction). The open-session limit bounds the
-rows summed.
+namespace's ``stored_bytes`` (in the commit's transaction), and the next check releases the
+reservation. An abort releases it at once.
 """
 
 from __future__ import annotations
@@ -83,19 +87,34 @@ class Reserved:
 
 
 async def lock(conn: asyncpg.Connection, settings: ServerSettings, user_id: int) -> Reserved:
-    """Lock the user's row (until the transaction ends) and read what their open sessions reserve."""
-    # FOR NO KEY UPDATE: two checks of one user wait for each other, but the foreign key checks of
-    # rows that reference the user (a commit inserting a version) do not wait for this lock
-    quota = await conn.fetchval("SELECT quota_bytes FROM users WHERE id = $1 FOR NO KEY UPDATE", user_id)
-    row = await conn.fetchrow(
-        """SELECT count(*) AS sessions, coalesce(sum(reserved_blocks), 0) AS blocks,
-                  coalesce(sum(reserved_bytes), 0) AS bytes
-             FROM upload_sessions WHERE user_id = $1 AND state = 'open' AND expires_at > now()""",
+    """Release what the user's sessions that are over still hold, then lock the user's row (until
+    the transaction ends) and read what their open sessions reserve: its counters (O(1), whatever
+    the number of sessions)."""
+    # a row another transaction holds (a session being aborted, a tombstone being removed) releases
+    # itself, or is released by the next check: skipped, so a check never waits on a session
+    await conn.execute(
+        """UPDATE upload_sessions SET reservation_held = false
+            WHERE id IN (SELECT id FROM (SELECT id FROM upload_sessions
+                                          WHERE user_id = $1 AND reservation_held AND state <> 'open'
+                                          FOR UPDATE SKIP LOCKED) AS done
+                         UNION ALL
+                         SELECT id FROM (SELECT id FROM upload_sessions
+                                          WHERE user_id = $1 AND reservation_held AND state = 'open'
+                                            AND expires_at <= now()
+                                          FOR UPDATE SKIP LOCKED) AS over)""",
         user_id,
     )
+    # FOR NO KEY UPDATE: two checks of one user wait for each other, but the foreign key checks of
+    # rows that reference the user (a commit inserting a version) do not wait for this lock
+    row = await conn.fetchrow(
+        """SELECT quota_bytes, reserving_sessions, reserved_blocks, reserved_bytes
+             FROM users WHERE id = $1 FOR NO KEY UPDATE""",
+        user_id,
+    )
+    quota = row["quota_bytes"]
     used = await used_bytes(conn, user_id) if quota is not None else 0
     return Reserved(
-        quota, used, row["sessions"], int(row["blocks"]), int(row["bytes"]),
+        quota, used, row["reserving_sessions"], row["reserved_blocks"], row["reserved_bytes"],
         settings.max_open_uploads, settings.max_pending_blocks,
     )  # fmt: skip
 

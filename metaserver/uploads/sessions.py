@@ -220,7 +220,9 @@ async def abort(conn: asyncpg.Connection, caller: Caller, session_id: str) -> No
     a committed one stays committed."""
     s = await load_session(conn, caller, session_id, lock=True)
     if s["state"] == "open" and not expired(s):
-        await conn.execute("UPDATE upload_sessions SET expires_at = now() WHERE id = $1", s["id"])
+        await conn.execute(
+            "UPDATE upload_sessions SET expires_at = now(), reservation_held = false WHERE id = $1", s["id"]
+        )
 
 
 def expired(row: asyncpg.Record) -> bool:
