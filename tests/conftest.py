@@ -85,12 +85,13 @@ def moto_endpoint():
 
 
 @contextlib.asynccontextmanager
-async def fresh_database(admin_dsn: str) -> AsyncIterator[str]:
-    """A fresh, migrated database cloned from the template (its DSN), dropped afterwards."""
+async def fresh_database(admin_dsn: str, *, migrated: bool = True) -> AsyncIterator[str]:
+    """A fresh database (its DSN), dropped afterwards: migrated (cloned from the template), or
+    else empty."""
     name = f"t_{uuid.uuid4().hex[:16]}"
     conn = await asyncpg.connect(admin_dsn)
     try:
-        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
+        await conn.execute(f"CREATE DATABASE {name}" + (f" TEMPLATE {TEMPLATE_DB}" if migrated else ""))
     finally:
         await conn.close()
     try:

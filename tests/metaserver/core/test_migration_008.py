@@ -5,28 +5,21 @@ a deleted file restored the old way keeps its history, the counters start equal 
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 
 from metaserver.core import migrate
 from metaserver.tree import usage
-from tests.conftest import dsn_with_db
+from tests.conftest import fresh_database
 
 
 @contextlib.asynccontextmanager
 async def old_database(pg_template: str, before: int = 8, skip: tuple[int, ...] = ()) -> AsyncIterator[asyncpg.Connection]:
     """A connection to a new database with the migrations before ``before`` applied, but those in
     ``skip`` (a database that older servers made); the database is dropped afterwards."""
-    name = f"m_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_template)
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
-    try:
-        conn = await asyncpg.connect(dsn_with_db(pg_template, name))
+    async with fresh_database(pg_template, migrated=False) as dsn:
+        conn = await asyncpg.connect(dsn)
         try:
             await conn.execute(
                 "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
@@ -39,12 +32,6 @@ async def old_database(pg_template: str, before: int = 8, skip: tuple[int, ...] 
             yield conn
         finally:
             await conn.close()
-    finally:
-        admin = await asyncpg.connect(pg_template)
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        finally:
-            await admin.close()
 
 
 OLD_DATA = """

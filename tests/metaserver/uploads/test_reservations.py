@@ -29,6 +29,12 @@ def session_body(path: str, size: int) -> dict:
     return {"path": path, "size": size, "blocks": blocks_of(os.urandom(size))}
 
 
+async def open_first_block(api, path: str, data: bytes, blocks: list[dict]) -> dict:
+    """A session for ``data`` opened with its first block listed only."""
+    body = {"path": path, "size": len(data), "blocks": blocks[:1], "blocks_complete": False}
+    return await api.ok("POST", "/v1/uploads", body)
+
+
 async def test_concurrent_sessions_never_pass_the_quota(api, pool):
     await pool.execute("UPDATE users SET quota_bytes = $1", 10 * MIB)
     bodies = [session_body(f"/f{i}", 8 * MIB) for i in range(3)]
@@ -63,8 +69,7 @@ async def test_parts_and_batches_reserve_too(api, pool):
     await pool.execute("UPDATE users SET quota_bytes = $1", 10 * MIB)
     data = os.urandom(3 * BLOCK_SIZE)
     blocks = blocks_of(data)
-    opened = await api.ok("POST", "/v1/uploads", {"path": "/big", "size": len(data), "blocks": blocks[:1],
-                                                  "blocks_complete": False})  # fmt: skip
+    opened = await open_first_block(api, "/big", data, blocks)
     small = [{"path": f"/s{i}", "size": 3 * MIB, "blocks": blocks_of(os.urandom(3 * MIB))} for i in range(3)]
     created = (await api.ok("POST", "/v1/uploads/batch", {"files": small}))["uploads"]
     # 4 MiB reserved by the first part, then 3 + 3 fit, the third 3 does not (items are reserved in order)
@@ -134,8 +139,7 @@ async def test_the_counters_follow_the_sessions_and_a_check_reads_only_them(api,
     await pool.execute("UPDATE users SET quota_bytes = $1", 10 * MIB)
     data = os.urandom(2 * BLOCK_SIZE)
     blocks = blocks_of(data)
-    part = await api.ok("POST", "/v1/uploads", {"path": "/big", "size": len(data), "blocks": blocks[:1],
-                                                "blocks_complete": False})  # fmt: skip
+    part = await open_first_block(api, "/big", data, blocks)
     small = [session_body(f"/s{i}", 1000 + i) for i in range(3)]
     created = (await api.ok("POST", "/v1/uploads/batch", {"files": small}))["uploads"]
     await api.ok("POST", f"/v1/uploads/{part['upload_id']}/blocks", {"start": 1, "blocks": blocks[1:]})
