@@ -14,9 +14,9 @@ from typing import Any
 import aiohttp
 
 from protocol.errors import NotFound, ProtocolError
+from protocol.messages.changes import LongPoll
 
 from .errors import ConnectFailed
-from .models import LongPoll
 from .transport import Transport
 
 #: how much longer than the poll's own timeout a long-poll answer may take to arrive

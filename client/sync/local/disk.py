@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from client.api.models import RemoteBlock
 from client.sync.plan.tree import FILE, FOLDER, Kind
 from client.sync.state.database import BlockRecord, LocalEntry, SyncState
 from client.transfer.download.file_writes import rename_noreplace_atomic
@@ -30,6 +29,7 @@ from client.transfer.download.temp import TEMP_PREFIX, LocalBlock
 from client.transfer.filehash import FileStamp
 from protocol import paths
 from protocol.hashing import BLOCK_SIZE
+from protocol.messages.blocks import RemoteBlock
 
 from .hashing import FileUnstable, hash_local_file
 from .ignore import IgnoreRules, is_builtin_ignored

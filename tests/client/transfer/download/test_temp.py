@@ -8,10 +8,10 @@ import os
 import pytest
 import xxhash
 
-from client.api.models import RemoteBlock
 from client.transfer.download.temp import TEMP_PREFIX, LocalBlock, TempFile
 from client.transfer.filehash import FileStamp
 from protocol.hashing import BLOCK_SIZE
+from protocol.messages.blocks import RemoteBlock
 
 
 def remote_block(index: int, data: bytes) -> RemoteBlock:
