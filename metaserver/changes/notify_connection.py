@@ -18,6 +18,7 @@ import httptools
 
 from protocol import codec
 from protocol.errors import BadRequest, Internal, NotFound, TesseraError
+from protocol.messages.changes import LongPoll
 
 from ..core.ratelimit import check_token_rate
 from . import longpoll as polls
@@ -247,7 +248,7 @@ class PollConnection(asyncio.Protocol):
 
     # -- answers -----------------------------------------------------------------------------------
 
-    def _answer(self, answer: dict) -> None:
+    def _answer(self, answer: LongPoll) -> None:
         closing = self._server.notifier.closing
         keep_alive = self._keep_alive and not closing
         self._finish(self._server.answers.shared(answer, self._ctype, keep_alive), keep_alive)

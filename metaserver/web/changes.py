@@ -7,6 +7,7 @@ import asyncio
 from aiohttp import web
 
 from protocol import codec
+from protocol.messages.changes import LongPoll
 
 from ..changes import feed, notify_connection
 from ..changes import longpoll as polls
@@ -28,7 +29,7 @@ async def list_changes(request: web.Request) -> web.Response:
     cursor = _cursor(request)
     async with db.transaction(request.app[POOL], isolation="repeatable_read") as conn:
         answer = await feed.page(conn, ctx.ns_id, cursor, limit)
-    return respond(request, answer)
+    return respond(request, answer.to_wire())
 
 
 async def latest_cursor(request: web.Request) -> web.Response:
@@ -86,7 +87,7 @@ async def longpoll(request: web.Request) -> web.Response:
         notifier.unregister(ctx.ns_id, waiter)
 
 
-def _answer(request: web.Request, answer: dict) -> web.Response:
+def _answer(request: web.Request, answer: LongPoll) -> web.Response:
     """One of the shared long-poll answers, its body encoded once per content type for all polls."""
     ctype = codec.pick_response_type(request.headers.get("Accept"), request.headers.get("Content-Type"))
     return web.Response(body=polls.encoded(answer, ctype), content_type=ctype)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from protocol.errors import TesseraError
+from protocol.messages.uploads import UploadRequest
+
 from ..core import db
 from ..core.http import query_int, read_body, respond
 from ..keys import POOL, SETTINGS
 from ..tree import batch
 from ..uploads import append, commit_batch, create_batch, incoming, sessions
-from ..uploads.request import UploadRequest
 from .auth import authenticate
 
 
@@ -18,14 +20,14 @@ async def create_upload(request: web.Request) -> web.Response:
     req = UploadRequest.from_wire(await read_body(request))
     async with db.transaction(request.app[POOL]) as conn:
         answer = await sessions.create(conn, request.app[SETTINGS], ctx.caller, ctx.ns_id, req)
-    return respond(request, answer)
+    return respond(request, answer.to_wire())
 
 
 async def upload_status(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     async with db.transaction(request.app[POOL]) as conn:
         answer = await sessions.status(conn, request.app[SETTINGS], ctx.caller, request.match_info["upload_id"])
-    return respond(request, answer)
+    return respond(request, answer.to_wire())
 
 
 async def append_blocks(request: web.Request) -> web.Response:
@@ -34,14 +36,14 @@ async def append_blocks(request: web.Request) -> web.Response:
     body = await read_body(request)
     async with db.transaction(request.app[POOL]) as conn:
         answer = await append.append(conn, request.app[SETTINGS], ctx.caller, request.match_info["upload_id"], body)
-    return respond(request, answer)
+    return respond(request, answer.to_wire())
 
 
 async def commit_upload(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     async with db.transaction(request.app[POOL]) as conn:
         answer = await sessions.commit(conn, ctx.caller, request.match_info["upload_id"])
-    return respond(request, answer)
+    return respond(request, answer.to_wire())
 
 
 async def create_upload_batch(request: web.Request) -> web.Response:
@@ -50,7 +52,8 @@ async def create_upload_batch(request: web.Request) -> web.Response:
     raw = batch.check_items(await read_body(request), "files")
     async with db.transaction(request.app[POOL]) as conn:
         results = await create_batch.create_many(conn, request.app[SETTINGS], ctx.caller, ctx.ns_id, raw)
-    return respond(request, {"uploads": results})
+    answers = [r.to_wire() if isinstance(r, TesseraError) else r.to_batch_wire() for r in results]
+    return respond(request, {"uploads": answers})
 
 
 async def commit_upload_batch(request: web.Request) -> web.Response:
@@ -59,7 +62,7 @@ async def commit_upload_batch(request: web.Request) -> web.Response:
     ids = batch.check_items(await read_body(request), "upload_ids")
     async with db.transaction(request.app[POOL]) as conn:
         results = await commit_batch.commit_many(conn, ctx.caller, ctx.ns_id, ids)
-    return respond(request, {"results": results})
+    return respond(request, {"results": [r.to_wire() for r in results]})
 
 
 async def list_incoming(request: web.Request) -> web.Response:
@@ -67,7 +70,7 @@ async def list_incoming(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     async with db.connection(request.app[POOL]) as conn:
         answer = await incoming.list_incoming(conn, ctx.caller, ctx.ns_id)
-    return respond(request, answer)
+    return respond(request, answer.to_wire())
 
 
 async def incoming_blocks(request: web.Request) -> web.Response:
@@ -79,4 +82,4 @@ async def incoming_blocks(request: web.Request) -> web.Response:
         answer = await incoming.incoming_blocks(
             conn, request.app[SETTINGS], ctx.caller, ctx.ns_id, request.match_info["upload_id"], start, limit
         )
-    return respond(request, answer)
+    return respond(request, answer.to_wire())

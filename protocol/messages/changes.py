@@ -22,6 +22,10 @@ class ChangesPage:
     reset: bool
 
 
+def _not_negative(seconds: float) -> bool:
+    return seconds >= 0
+
+
 @answer("long-poll answer")
 class LongPoll(NamedTuple):
     """The answer of a long-poll: did anything change, and how long to wait before the next.
@@ -30,4 +34,4 @@ class LongPoll(NamedTuple):
 
     changes: bool
     #: seconds to wait before polling again (server overloaded or shutting down)
-    backoff: Annotated[float | None, Wire(omit=True, check=(lambda s: s >= 0, "negative backoff"))] = None
+    backoff: Annotated[float | None, Wire(omit=True, check=(_not_negative, "negative backoff"))] = None

@@ -55,6 +55,10 @@ def _content_hash(value: Any) -> str:
     return hashing.check_hex(value, hashing.SHA256_HEX_LEN, "content_hash")
 
 
+def _file_size(size: int) -> bool:
+    return 0 <= size <= MAX_FILE_SIZE
+
+
 _SIZE_ERROR = f"size must be an integer in 0..{MAX_FILE_SIZE}"
 _TIME_ERROR = f"client_modified must be Unix seconds in 0..{MAX_FILE_TIME} or null"
 
@@ -70,7 +74,7 @@ class UploadRequest:
     from the blocks (None while the block list is open), the one sent having been checked."""
 
     path: Annotated[str, Wire(parse=paths.normalize, write=paths.normalize)]
-    size: Annotated[int, Wire(error=_SIZE_ERROR, check=(lambda n: 0 <= n <= MAX_FILE_SIZE, _SIZE_ERROR))]
+    size: Annotated[int, Wire(error=_SIZE_ERROR, check=(_file_size, _SIZE_ERROR))]
     blocks: Annotated[Sequence[BlockHash], Wire(error="blocks must be a list")]
     content_hash: Annotated[str | None, Wire(omit=True, parse=_content_hash)] = None
     mode: Annotated[UploadMode, Wire(omit=True, error=MODE_ERROR)] = "overwrite"
@@ -101,6 +105,14 @@ class UploadRequest:
             raise BadRequest("mode 'update' needs parent_rev")
 
 
+def _block_index(start: int) -> bool:
+    return 0 <= start < 1 << 31
+
+
+def _part_length(blocks: list[Any]) -> bool:
+    return 0 < len(blocks) <= MAX_PART_BLOCKS
+
+
 _START_ERROR = "start must be the index of the part's first block"
 _PART_ERROR = f"blocks must be a list of 1..{MAX_PART_BLOCKS} blocks"
 
@@ -111,9 +123,9 @@ class BlocksPart:
     """The next part of an open session's block list (``POST /v1/uploads/{id}/blocks``)."""
 
     #: the index of the part's first block
-    start: Annotated[int, Wire(error=_START_ERROR, check=(lambda n: 0 <= n < 1 << 31, _START_ERROR))]
+    start: Annotated[int, Wire(error=_START_ERROR, check=(_block_index, _START_ERROR))]
     blocks: Annotated[
-        Sequence[BlockHash], Wire(error=_PART_ERROR, check=(lambda b: 0 < len(b) <= MAX_PART_BLOCKS, _PART_ERROR))
+        Sequence[BlockHash], Wire(error=_PART_ERROR, check=(_part_length, _PART_ERROR))
     ]
     #: with the part that completes the list, the file's content hash (checked by the server)
     content_hash: Annotated[str | None, Wire(omit=True, parse=_content_hash)] = None

@@ -31,6 +31,7 @@ may change the read ``fields`` (a dict) before the instance is made, or raise.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -51,8 +52,6 @@ _ABSENT: Any = object()
 class Wire:
     """What the type of a message field cannot say (all optional)."""
 
-    #: the field's name on the wire, if not the attribute's
-    key: str | None = None
     #: (field, value): the field is on the wire only when that earlier field has that value;
     #: otherwise it is neither read nor written and takes its default
     when: tuple[str, Any] | None = None
@@ -129,8 +128,8 @@ def batch_results(answer: Any, key: str, count: int) -> list[dict[str, Any]]:
 
 @dataclass(slots=True)
 class _Field:
+    #: the attribute's name, and the key on the wire
     name: str
-    key: str
     #: the type the wire holds: str, int, bool, float, list or a Literal
     kind: Any
     #: the type of a list's items (None: not a list)
@@ -151,7 +150,9 @@ class _Field:
 
 
 def _fields(cls: type) -> list[_Field]:
-    hints = typing.get_type_hints(cls, include_extras=True)
+    # the module's namespace as the globals (without it, a class's annotations are evaluated with
+    # the class's own namespace as globals, and a function made in one could not see the module)
+    hints = typing.get_type_hints(cls, vars(sys.modules[cls.__module__]), include_extras=True)
     if dataclasses.is_dataclass(cls):
         names = [
             (f.name, _UNSET if f.default is dataclasses.MISSING else f.default, f.kw_only is True)
@@ -170,10 +171,12 @@ def _fields(cls: type) -> list[_Field]:
         if typing.get_origin(kind) in (list, Sequence):  # read as a list
             (item,) = typing.get_args(kind)
             kind = list
+        if kind not in _TYPE_CHECKS and typing.get_origin(kind) is not Literal and opts.parse is None:
+            raise TypeError(f"{cls.__qualname__}.{name}: no wire type for {kind!r} (give Wire(parse=...))")
         optional = (optional and not opts.required) or opts.optional
         if optional and default is _UNSET:
             default = None
-        out.append(_Field(name, opts.key or name, kind, item, optional, default, opts, kw_only))
+        out.append(_Field(name, kind, item, optional, default, opts, kw_only))
     return out
 
 
@@ -271,8 +274,8 @@ def _variants(fields: list[_Field]) -> list[tuple[tuple[str, Any] | None, list[_
 
 def _read_field(src: _Source, depth: int, f: _Field, spec: Spec) -> None:
     """The code that reads field ``f`` into ``f_<name>``, or raises."""
-    o, name, key = f.opts, f.name, f.key
-    src.add(depth, f"v = get({key!r}{', _ABSENT' if f.may_be_absent else ''})")
+    o, name = f.opts, f.name
+    src.add(depth, f"v = get({name!r}{', _ABSENT' if f.may_be_absent else ''})")
     inner = depth
     if o.null is not _UNSET or f.optional or f.may_be_absent:
         stand_in = o.null if o.null is not _UNSET else f.default
@@ -280,13 +283,13 @@ def _read_field(src: _Source, depth: int, f: _Field, spec: Spec) -> None:
         src.add(depth + 1, f"v = {src.ref(f'_default_{name}', stand_in)}")
         src.add(depth, "else:")
         inner = depth + 1
-    wrong = src.ref(f"_wrong_{name}", spec.message(o.error or _wrong_type(key, spec.prefixed)))
+    wrong = src.ref(f"_wrong_{name}", spec.message(o.error or _wrong_type(name, spec.prefixed)))
     if o.parse is not None:
         src.add(inner, f"v = {src.ref(f'_parse_{name}', o.parse)}(v)")
     elif typing.get_origin(f.kind) is Literal:
         src.add(inner, f"if v not in {src.ref(f'_choices_{name}', typing.get_args(f.kind))}:")
         if o.error is None:  # "metadata: unknown kind 'link'"
-            src.add(inner + 1, f"raise _E({src.ref(f'_unknown_{name}', spec.message(f'unknown {key} '))} + repr(v))")
+            src.add(inner + 1, f"raise _E({src.ref(f'_unknown_{name}', spec.message(f'unknown {name} '))} + repr(v))")
         else:
             src.add(inner + 1, f"raise _E({wrong})")
     else:
@@ -297,7 +300,7 @@ def _read_field(src: _Source, depth: int, f: _Field, spec: Spec) -> None:
         src.add(inner, f"if not {src.ref(f'_check_{name}', predicate)}(v):")
         src.add(inner + 1, f"raise _E({src.ref(f'_check_error_{name}', spec.message(text))})")
     if f.item in _TYPE_CHECKS:
-        text = spec.message(o.item_error or f"field {key!r} holds an item of the wrong type")
+        text = spec.message(o.item_error or f"field {name!r} holds an item of the wrong type")
         src.add(inner, f"if not all({_TYPE_CHECKS[f.item].format(v='x')} for x in v):")
         src.add(inner + 1, f"raise _E({src.ref(f'_item_error_{name}', text)})")
     elif f.item is not None:  # a list of messages
@@ -317,7 +320,7 @@ def _writer(src: _Source, fields: list[_Field]) -> _Source:
     src.add(0, "def to_wire(self):")
     # the fields up to the first one that is not always written go in one dict display
     n = next((i for i, f in enumerate(fields) if f.opts.when is not None or f.opts.omit), len(fields))
-    src.add(1, "out = {" + ", ".join(f"{f.key!r}: {_written(src, f)}" for f in fields[:n]) + "}")
+    src.add(1, "out = {" + ", ".join(f"{f.name!r}: {_written(src, f)}" for f in fields[:n]) + "}")
     for group, members in _variants(fields[n:]):
         depth = 1
         if group is not None:
@@ -327,7 +330,7 @@ def _writer(src: _Source, fields: list[_Field]) -> _Source:
             if f.opts.omit:
                 unchanged = "is not None" if f.default is None else f"!= {src.ref(f'_default_{f.name}', f.default)}"
                 src.add(depth, f"if self.{f.name} {unchanged}:")
-            src.add(depth + f.opts.omit, f"out[{f.key!r}] = {_written(src, f)}")
+            src.add(depth + f.opts.omit, f"out[{f.name!r}] = {_written(src, f)}")
     src.add(1, "return out")
     return src
 
