@@ -110,10 +110,10 @@ def request(what: str) -> Callable[[type[T]], type[T]]:
     return lambda cls: _compile(cls, what, BadRequest, prefixed=False)
 
 
-def batch_results(answer: Any, key: str, count: int) -> list[dict[str, Any]]:
+def batch_results(body: Any, key: str, count: int) -> list[dict[str, Any]]:
     """The ``key`` list of a batch answer: ``count`` objects, one per item asked for, in order
     (each a message or ``{"error": ...}``); ProtocolError otherwise."""
-    results = answer.get(key) if isinstance(answer, dict) else None
+    results = body.get(key) if isinstance(body, dict) else None
     if (
         not isinstance(results, list)
         or len(results) != count
