@@ -31,6 +31,7 @@ may change the read ``fields`` (a dict) before the instance is made, or raise.
 from __future__ import annotations
 
 import dataclasses
+import linecache
 import sys
 import types
 import typing
@@ -223,8 +224,10 @@ def _compile(cls: type[T], what: str, error: type[TesseraError], *, prefixed: bo
     names: dict[str, Any] = {"_cls": cls, "_E": error, "_ABSENT": _ABSENT}
     reader = _reader(_Source(names), cls, fields, spec)
     writer = _writer(_Source(names), fields)
-    source = "\n".join(reader.lines + [""] + writer.lines)
-    exec(compile(source, f"<wire {cls.__qualname__}>", "exec"), names)
+    source = "\n".join(reader.lines + [""] + writer.lines) + "\n"
+    filename = f"<wire {cls.__module__}.{cls.__qualname__}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # for tracebacks
+    exec(compile(source, filename, "exec"), names)
     cls.__wire__ = dataclasses.replace(spec, source=source)  # type: ignore[attr-defined]
     cls.from_wire = staticmethod(names["from_wire"])  # type: ignore[attr-defined]
     cls.to_wire = names["to_wire"]  # type: ignore[attr-defined]
