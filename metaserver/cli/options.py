@@ -19,6 +19,7 @@ import click
 from protocol.errors import TesseraError
 
 from ..core.settings import DEFAULT_DATA_DIR, ServerSettings, load_grant_secret, parse_duration
+from .account_options import account_options, account_settings, base_url_arg
 
 
 @contextlib.contextmanager
@@ -246,6 +247,7 @@ def server_options(f):
     return _apply(f, [
         listen_options,
         limit_options,
+        account_options,
         block_server_options,
         store_options,
         click.option("--log-level", envvar="TESSERA_LOG_LEVEL", default="info", show_default=True),
@@ -284,18 +286,7 @@ def _notify_port(notify_port: int | None, meta_port: int) -> int:
 
 
 def _notify_url(url: str) -> str:
-    if not url:
-        return ""
-    from yarl import URL
-
-    try:
-        parsed = URL(url.strip())
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host or parsed.path not in ("", "/") \
-            or parsed.query_string or parsed.fragment:  # fmt: skip
-        raise click.BadParameter(f"not a base URL: {url!r} (expected http(s)://host[:port])", param_hint="--notify-url")
-    return str(parsed).rstrip("/")
+    return base_url_arg(url, "--notify-url")
 
 
 def build_settings(
@@ -320,6 +311,7 @@ def build_settings(
 ) -> ServerSettings:
     from blockserver.settings import BlockServerSettings
 
+    accounts = account_settings(store_kw, duration_arg, _rate_arg)
     ttl = duration_arg(upload_ttl, "--upload-ttl")
     if ttl < 1:
         raise click.BadParameter("must be at least 1s", param_hint="--upload-ttl")
@@ -346,6 +338,7 @@ def build_settings(
         login_rate_limit=_rate_arg(login_rate_limit, "--login-rate-limit"),
         login_burst=login_burst,
         extra=extra,
+        **accounts,
     )
     try:
         BlockServerSettings.from_settings(settings)  # a bad block server setting stops the start here

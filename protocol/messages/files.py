@@ -5,12 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+from protocol import paths
+
 from .wire import Wire, answer
 
 #: "pending" only comes in the change feed: an upload to that path has started (not committed)
 Kind = Literal["file", "folder", "deleted", "pending"]
 KINDS: tuple[str, ...] = ("file", "folder", "deleted", "pending")
 
+#: a path in an answer: it follows the path rules (no ``..``, no empty or control characters), so
+#: that no server's answer makes the client reach outside its tree; read NFC-normalised
+PATH = Wire(read=paths.normalize, read_error="is not a valid path")
 #: a field only files have (on the wire only when ``kind`` is "file")
 IN_FILES = Wire(when=("kind", "file"), required=True)
 #: a field files may leave null
@@ -23,7 +28,7 @@ class Metadata:
     """A file, a folder, a deletion marker or (in the change feed) a pending upload."""
 
     kind: Kind
-    path: str
+    path: Annotated[str, PATH]
     name: str
     rev: Annotated[int | None, IN_FILES] = None
     size: Annotated[int | None, IN_FILES] = None

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from .blocks import HEX, URLS, RemoteBlock
+from .files import PATH
 from .wire import Wire, answer
 
 
@@ -20,7 +21,7 @@ class IncomingUpload:
     """A pending upload of another device."""
 
     upload_id: str
-    path: str
+    path: Annotated[str, PATH]
     size: int
     content_hash: Annotated[str, HEX]
     block_count: int
@@ -58,7 +59,7 @@ class IncomingPage:
     """One page of a pending upload's block list: :attr:`stored` are the blocks that can be fetched now."""
 
     upload_id: str
-    path: str
+    path: Annotated[str, PATH]
     size: int
     content_hash: Annotated[str, HEX]
     total: int

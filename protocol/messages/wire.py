@@ -70,6 +70,8 @@ class Wire:
     check: tuple[Callable[[Any], bool], str] | None = None
     #: applied to the value read (after the checks)
     read: Callable[[Any], Any] | None = None
+    #: a TesseraError of ``read`` becomes the message's error "field 'x' {read_error}: {its message}"
+    read_error: str | None = None
     #: applied to the value written
     write: Callable[[Any], Any] | None = None
     #: the message when the value is missing or of the wrong type (or not one of a Literal's)
@@ -311,8 +313,21 @@ def _read_field(src: _Source, depth: int, f: _Field, spec: Spec) -> None:
     if f.kind is float and o.parse is None:
         src.add(inner, "v = float(v)")
     if o.read is not None:
-        src.add(inner, f"v = {src.ref(f'_read_{name}', o.read)}(v)")
+        _read_value(src, inner, f, spec)
     src.add(depth, f"f_{name} = v")
+
+
+def _read_value(src: _Source, depth: int, f: _Field, spec: Spec) -> None:
+    read = src.ref(f"_read_{f.name}", f.opts.read)
+    if f.opts.read_error is None:
+        src.add(depth, f"v = {read}(v)")
+        return
+    src.names["_TesseraError"] = TesseraError
+    prefix = src.ref(f"_read_error_{f.name}", spec.message(f"field {f.name!r} {f.opts.read_error}: "))
+    src.add(depth, "try:")
+    src.add(depth + 1, f"v = {read}(v)")
+    src.add(depth, "except _TesseraError as e:")
+    src.add(depth + 1, f"raise _E({prefix} + e.message) from None")
 
 
 def _wrong_type(key: str, prefixed: bool) -> str:

@@ -134,6 +134,10 @@ revisions = st.builds(
 )
 logins = st.builds(auth.Login, names, names, names)
 accounts = st.builds(auth.Account, names, revs, names, st.none() | counts, counts)
+devices = st.builds(auth.Device, revs, names, times, times, st.booleans())
+device_lists = st.builds(auth.Devices, st.lists(devices, max_size=4))
+revocations = st.builds(auth.DeviceRevoked, revs, st.booleans())
+password_changes = st.builds(auth.PasswordChanged, counts)
 changes_pages = st.builds(changes.ChangesPage, st.lists(metadata(), max_size=5), names, st.booleans(), st.booleans())
 long_polls = st.builds(changes.LongPoll, st.booleans(), st.none() | st.integers(0, 600) | times)
 

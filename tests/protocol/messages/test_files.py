@@ -57,6 +57,10 @@ def test_times_are_read_as_floats_and_optional_fields_may_be_absent():
     assert Metadata.from_wire(bare) == Metadata("file", "/a/b.txt", "b.txt", 7, 12, "ab" * 32)
 
 
+def test_a_path_is_read_nfc_normalised():
+    assert Metadata.from_wire({"kind": "folder", "path": "/Cafe\u0301", "name": "x"}).path == "/Caf\u00e9"
+
+
 def test_the_file_fields_of_other_kinds_are_not_read():
     # as before: only a file's answer is checked for rev, size, ...
     m = Metadata.from_wire({"kind": "pending", "path": "/p", "name": "p", "rev": "junk"})
@@ -71,6 +75,9 @@ def test_the_file_fields_of_other_kinds_are_not_read():
         ({**FILE, "kind": "symlink"}, "metadata: unknown kind 'symlink'"),
         ({**FILE, "kind": None}, "metadata: unknown kind None"),
         ({**FILE, "path": None}, "metadata: field 'path' is missing or has the wrong type"),
+        ({**FILE, "path": "/a/../../escape"}, "metadata: field 'path' is not a valid path: '.' and '..'"),
+        ({**FILE, "path": "relative"}, "metadata: field 'path' is not a valid path"),
+        ({**FILE, "path": "/a//b"}, "metadata: field 'path' is not a valid path: empty path segment"),
         ({k: v for k, v in FILE.items() if k != "name"}, "metadata: field 'name' is missing"),
         ({**FILE, "rev": True}, "metadata: field 'rev' is missing or has the wrong type"),
         ({**FILE, "rev": None}, "metadata: field 'rev' is missing or has the wrong type"),

@@ -56,6 +56,8 @@ def test_the_device_and_expiry_may_be_left_out():
         (IncomingUploads, {"uploads": None}, "incoming uploads: field 'uploads'"),
         (IncomingUploads, [], "incoming uploads: expected an object"),
         (IncomingUploads, {"uploads": [{**UPLOAD, "stored": "1"}]}, "incoming upload: field 'stored'"),
+        (IncomingUploads, {"uploads": [{**UPLOAD, "path": "/.."}]}, "incoming upload: field 'path' is not a valid path"),
+        (IncomingPage, {**PAGE, "path": "x/y"}, "incoming block list: field 'path' is not a valid path"),
         (IncomingPage, {**PAGE, "block_servers": [None]}, "incoming block list: block_servers must be URLs"),
         (IncomingPage, {**PAGE, "blocks": [{**STORED, "grant": None}]}, "incoming block: field 'grant'"),
         (IncomingPage, {**PAGE, "blocks": [{**NOT_YET, "stored": None}]}, "incoming block: field 'stored'"),

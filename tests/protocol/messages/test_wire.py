@@ -137,6 +137,25 @@ def test_what_a_request_refuses_is_a_bad_request_naming_the_field(body, message)
     assert caught.value.message == message
 
 
+def _known(name: str) -> str:
+    if name not in ("tea", "coffee"):
+        raise BadRequest(f"no such drink: {name}")
+    return name.upper()
+
+
+@answer("drink")
+@dataclass(frozen=True, slots=True)
+class Drink:
+    name: Annotated[str, Wire(read=_known, read_error="is not a drink")]
+
+
+def test_a_read_that_refuses_says_why_in_the_answers_error():
+    assert Drink.from_wire({"name": "tea"}) == Drink("TEA")
+    with pytest.raises(ProtocolError) as caught:
+        Drink.from_wire({"name": "gin"})
+    assert caught.value.message == "drink: field 'name' is not a drink: no such drink: gin"
+
+
 @answer("pair")
 class Pair(NamedTuple):
     left: int
