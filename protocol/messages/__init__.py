@@ -5,7 +5,7 @@ the server reads requests with it (a malformed one is a 400
 :class:`~protocol.errors.BadRequest`).
 
 - :mod:`.files`: metadata of files and folders, folder listings, revisions;
-- :mod:`.auth`: login and account;
+- :mod:`.auth`: login, the account, its devices and its password;
 - :mod:`.changes`: the change feed and long-polls;
 - :mod:`.uploads`: upload requests (and the upload modes), sessions, and the pending uploads
   offered to other devices;
