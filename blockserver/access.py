@@ -16,6 +16,7 @@ from aiohttp import web
 
 from metaserver.core import db
 from metaserver.core.auth import Caller, bearer_token, lookup_token
+from metaserver.core.requestlog import note_user
 from protocol import grants
 from protocol.errors import Forbidden
 from protocol.hashing import BLOCK_SIZE, BlockHash
@@ -30,7 +31,9 @@ async def authenticate(request: web.Request) -> Caller:
     """The caller behind the request's bearer token; Unauthorized if none, unknown or revoked."""
     token = bearer_token(request.headers.get("Authorization"))
     async with db.connection(request.app[POOL]) as conn:
-        return await lookup_token(conn, token, request.app[SETTINGS].token_idle_expiry)
+        caller = await lookup_token(conn, token, request.app[SETTINGS].token_idle_expiry)
+    note_user(caller.user_id)  # for the request's log line
+    return caller
 
 
 def block_id_of(request: web.Request) -> str:

@@ -54,8 +54,11 @@ class ServerSettings:
     token_idle_expiry: float = 90 * 86400.0
     #: the URL clients reach the metadata server at (e.g. https://files.example.org behind a
     #: proxy); the notify URL announced to clients is built from it, never from a request's
-    #: Host header. Empty: http://host:meta_port as configured
+    #: Host header. Empty: http://host:meta_port as configured (https with ``tls_cert``)
     public_url: str = ""
+    #: TLS without a proxy: a PEM certificate chain and its key, served on every port (None: plain HTTP)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     extra: dict = field(default_factory=dict)
 
 

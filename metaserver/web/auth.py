@@ -1,4 +1,4 @@
-"""Login, logout, account, health; and resolving the caller of a request."""
+"""Login, logout, account; and resolving the caller of a request (health: metaserver.core.health)."""
 
 from __future__ import annotations
 
@@ -108,8 +108,3 @@ async def account(request: web.Request) -> web.Response:
     caller = ctx.caller
     return respond(request, Account(caller.user_name, caller.user_id, caller.device_name, quota, used).to_wire())
 
-
-async def health(request: web.Request) -> web.Response:
-    async with db.connection(request.app[POOL]) as conn:
-        await conn.fetchval("SELECT 1")
-    return respond(request, {"ok": True})

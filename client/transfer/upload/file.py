@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from client.api.errors import FileChanged
+from client.api.requestid import in_operation
 from client.transfer.buffers import BlockBuffers
 from client.transfer.concurrency import open_in_thread
 from client.transfer.filehash import FileHash, FileStamp, LocalFile, StampedHash, wire_mtime
@@ -115,6 +116,7 @@ class _Target:
     parent_rev: int | None
 
 
+@in_operation
 async def upload_file(
     client: ApiClient,
     local_path: str | os.PathLike[str],
