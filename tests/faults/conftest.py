@@ -14,7 +14,7 @@ from aiohttp import web
 
 from client import RetryPolicy, TesseraClient
 from metaserver.core.settings import ServerSettings
-from tests.conftest import start_site
+from tests.conftest import eventually, start_site  # noqa: F401 (eventually: the fault tests take it from here)
 from tests.faults.proxy import FaultyProxy
 
 #: quick retries, but enough of them to ride out a server restart
