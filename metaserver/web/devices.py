@@ -12,7 +12,8 @@ from protocol.errors import BadRequest, Forbidden, NotFound, SignedOut
 from protocol.messages.auth import Device, DeviceRevoked, Devices, PasswordChanged
 
 from ..core import db, passwords, tokens
-from ..core.http import read_object, respond
+from ..core.bodies import read_object
+from ..core.http import respond
 from ..keys import PASSWORDS, POOL, SETTINGS
 from .auth import authenticate, str_field, verify_user_password
 

@@ -61,6 +61,12 @@ def _file_size(size: int) -> bool:
 
 _SIZE_ERROR = f"size must be an integer in 0..{MAX_FILE_SIZE}"
 _TIME_ERROR = f"client_modified must be Unix seconds in 0..{MAX_FILE_TIME} or null"
+_REV_ERROR = "parent_rev must be a positive integer or null"
+
+
+def _revision(rev: int) -> bool:
+    """A revision number the database's ``bigint`` can hold."""
+    return 0 < rev < 1 << 63
 
 
 @request("upload request")
@@ -78,7 +84,7 @@ class UploadRequest:
     blocks: Annotated[Sequence[BlockHash], Wire(error="blocks must be a list")]
     content_hash: Annotated[str | None, Wire(omit=True, parse=_content_hash)] = None
     mode: Annotated[UploadMode, Wire(omit=True, error=MODE_ERROR)] = "overwrite"
-    parent_rev: Annotated[int | None, Wire(omit=True, error="parent_rev must be an integer or null")] = None
+    parent_rev: Annotated[int | None, Wire(omit=True, error=_REV_ERROR, check=(_revision, _REV_ERROR))] = None
     #: the file's modification time on the uploading device (Unix seconds), if it said
     client_modified: Annotated[float | None, Wire(omit=True, error=_TIME_ERROR, check=(valid_file_time, _TIME_ERROR))] = None
     #: False: ``blocks`` is the first part of the list (the rest comes in order, no content_hash)
