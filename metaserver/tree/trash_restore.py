@@ -11,12 +11,12 @@ folder of that name), it comes back beside it, as ``name (deleted YYYY-MM-DD).ex
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
 from protocol import paths
 from protocol.errors import AlreadyExists
+from protocol.messages.files import Metadata
 
 from . import entries, ops, trash
 from .journal import Journal
@@ -25,7 +25,7 @@ from .journal import Journal
 MAX_TRIES = 100
 
 
-async def restore(j: Journal, path: str, trash_id: int | None = None) -> dict[str, Any]:
+async def restore(j: Journal, path: str, trash_id: int | None = None) -> Metadata:
     """Restore the trash row at ``path`` (or ``trash_id``) with everything deleted with it below
     it; the metadata of what came back, at the path it came back to."""
     conn = j.conn

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from protocol.errors import AccountDisabled, BadRequest, Unauthorized, Unavailable
+from protocol.messages.auth import Account, Login
 
 from ..core import db, passwords, ratelimit, tokens, users
 from ..core.auth import hash_token, new_token
@@ -92,7 +93,7 @@ async def login(request: web.Request) -> web.Response:
             hash_token(token),
             device,
         )
-    return respond(request, {"token": token, "user": user["name"], "device": device})
+    return respond(request, Login(token, user["name"], device).to_wire())
 
 
 async def logout(request: web.Request) -> web.Response:
@@ -106,17 +107,10 @@ async def account(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     async with db.connection(request.app[POOL]) as conn:
         usage = await tree_usage.report(conn, ctx.caller.user_id, request.app[SETTINGS].retention_days)
-    return respond(
-        request,
-        {
-            "user": ctx.caller.user_name,
-            "user_id": ctx.caller.user_id,
-            "device": ctx.caller.device_name,
-            "quota_bytes": usage.quota_bytes,
-            "used_bytes": usage.used_bytes,
-            "current_bytes": usage.total.current_bytes,
-            "version_bytes": usage.total.version_bytes,
-            "trash_bytes": usage.total.trash_bytes,
-            "retention_days": usage.retention_days,
-        },
-    )
+    caller, total = ctx.caller, usage.total
+    answer = Account(
+        caller.user_name, caller.user_id, caller.device_name, usage.quota_bytes, usage.used_bytes,
+        current_bytes=total.current_bytes, version_bytes=total.version_bytes, trash_bytes=total.trash_bytes,
+        retention_days=usage.retention_days,
+    )  # fmt: skip
+    return respond(request, answer.to_wire())

@@ -9,11 +9,11 @@ from aiohttp import web
 
 from protocol import paths
 from protocol.errors import BadRequest, NotFound
-from protocol.lifecycle import PurgeResult, TrashPage
+from protocol.messages.lifecycle import PurgeResult, TrashPage, TrashPurge, TrashRestore
 
 from ..core import db
-from ..core.bodies import read_object
-from ..core.http import positive_int, query_int, respond
+from ..core.bodies import read_body
+from ..core.http import query_int, respond
 from ..keys import POOL
 from ..tree import purge as purging
 from ..tree import trash as trash_tree
@@ -62,41 +62,20 @@ async def list_trash(request: web.Request) -> web.Response:
         rows = await trash_tree.listing(conn, ctx.ns_id, path, _decode_cursor(raw), limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    page = TrashPage(tuple(trash_tree.entry(r) for r in rows), _encode_cursor(rows[-1]) if rows else raw, more)
+    page = TrashPage([trash_tree.entry(r) for r in rows], _encode_cursor(rows[-1]) if rows else raw, more)
     return respond(request, page.to_wire())
-
-
-def _trash_id(body: dict) -> int | None:
-    trash_id = positive_int(body, "id", optional=True)
-    if trash_id is not None and trash_id >= 1 << 62:
-        raise BadRequest("id must be a positive integer below 2^62")
-    return trash_id
 
 
 async def restore(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
-    body = await read_object(request)
-    path = paths.normalize(body.get("path"))
-    trash_id = _trash_id(body)
-    return await journaled(request, ctx, lambda j: trash_restore.restore(j, path, trash_id))
+    req = TrashRestore.from_wire(await read_body(request))
+    return await journaled(request, ctx, lambda j: trash_restore.restore(j, req.path, req.id))
 
 
 async def purge(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
-    body = await read_object(request)
-    everything = body.get("all", False)
-    if not isinstance(everything, bool):
-        raise BadRequest("all must be true or false")
-    trash_id = _trash_id(body)
-    if everything:
-        if body.get("path") is not None or trash_id is not None:
-            raise BadRequest("purge either all, or a path (with an id)")
-        target = purging.Target()
-    else:
-        path = paths.normalize(body.get("path"))
-        if path == paths.ROOT:
-            raise BadRequest("to empty the whole trash, send all: true")
-        target = await _target(request, ctx.ns_id, path, trash_id)
+    req = TrashPurge.from_wire(await read_body(request))
+    target = purging.Target() if req.all else await _target(request, ctx.ns_id, req.path, req.id)
     files = freed = 0
     done = False
     for _ in range(MAX_STEPS):
