@@ -17,6 +17,7 @@ from metaserver.core import db
 from metaserver.core.http import error_middleware, note_prepared
 from metaserver.core.settings import ServerSettings
 
+from . import cors
 from .gc import run_periodically
 from .keys import BLOCK_SETTINGS, POOL, PUT_SLOTS, SETTINGS, STORE
 from .settings import BlockServerSettings
@@ -44,6 +45,7 @@ def create_app(settings: ServerSettings, store: BlockStore | None = None) -> web
     app[BLOCK_SETTINGS] = block_settings
     app[PUT_SLOTS] = asyncio.Semaphore(block_settings.put_concurrency)
     app.on_response_prepare.append(note_prepared)
+    app.on_response_prepare.append(cors.add_cors_headers)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_block_store(store))
     app.cleanup_ctx.append(_garbage_collector)
@@ -52,6 +54,7 @@ def create_app(settings: ServerSettings, store: BlockStore | None = None) -> web
     app.router.add_post("/v1/blocks/get_batch", batch_get.get_blocks)
     app.router.add_put("/v1/blocks/{block_id}", blocks.put_block)
     app.router.add_get("/v1/blocks/{block_id}", blocks.get_block)  # and HEAD
+    app.router.add_route("OPTIONS", "/v1/blocks/{block_id}", cors.preflight)  # the web app's uploads
     app.router.add_get("/v1/health", blocks.health)
     return app
 

@@ -1,5 +1,6 @@
 """The metadata server application: routes, middleware and the resources it holds (the pool,
-the journal listener, the notify endpoint), each a ``cleanup_ctx`` of ``create_app(settings)``."""
+the journal listener, the notify endpoint), each a ``cleanup_ctx`` of ``create_app(settings)``;
+the web app's pages (:mod:`.pages`) under ``/``, the API under ``/v1``."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from .core.http import error_middleware, note_prepared
 from .core.ratelimit import RATE_LIMITS, RateLimits, rate_limit_middleware
 from .core.settings import ServerSettings
 from .keys import NOTIFIER, NOTIFY_SERVER, POOL, SETTINGS
+from .pages import app as pages
 from .web import auth, changes, files, files_batch, history, uploads
 
 
 def create_app(settings: ServerSettings) -> web.Application:
     app = web.Application(
-        client_max_size=settings.max_meta_body, middlewares=[error_middleware, rate_limit_middleware]
+        client_max_size=settings.max_meta_body,
+        middlewares=[error_middleware, *pages.MIDDLEWARES, rate_limit_middleware],
     )
     app[SETTINGS] = settings
     app[RATE_LIMITS] = RateLimits.from_rates(
@@ -56,6 +59,7 @@ def create_app(settings: ServerSettings) -> web.Application:
     app.cleanup_ctx.append(notifier_ctx)
     app.cleanup_ctx.append(notify_ctx)
     _add_routes(app.router)
+    pages.setup(app)
     return app
 
 

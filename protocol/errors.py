@@ -260,3 +260,11 @@ _BY_STATUS: dict[int, type[TesseraError]] = {
     429: RateLimited,
     507: QuotaExceeded,
 }
+
+
+class BadCsrfToken(TesseraError):
+    """The request's CSRF token is missing or wrong; reload the page and try again."""
+
+    code = "bad_csrf_token"
+    status = 403
+    exit_code = 3

@@ -27,6 +27,10 @@ class ServerSettings:
     #: the notify endpoint's URL handed to clients (e.g. behind a load balancer); empty: the
     #: metadata server's own host (as the client reached it) with ``notify_port``
     notify_url: str = ""
+    #: the URL browsers reach the web app at (``--public-url``), e.g. ``https://files.example.com``;
+    #: empty: ``http://host:meta_port``. An https URL makes the session cookie Secure; its origin
+    #: is the one the block servers let the web app's uploads through (CORS)
+    public_url: str = ""
     #: block server URLs the metadata server hands to clients
     block_urls: tuple[str, ...] = ()
     #: where the local block store keeps blocks

@@ -1,0 +1,113 @@
+"""``/login`` and ``/logout``: a browser signs in with user name and password and gets a
+session (a device token named "web browser (Family)" in an HttpOnly cookie); signing out
+revokes the token. The login rate limits of ``POST /v1/auth/login`` apply alike."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from yarl import URL
+
+from protocol.errors import BadCsrfToken, BadRequest, BodyTooLarge, LengthRequired, Unauthorized
+
+from ..core import db, ratelimit, users
+from ..core.auth import check_password, hash_token, new_token
+from ..keys import POOL, SETTINGS
+from ..web import auth
+from . import render, session
+
+#: the largest sign-in or sign-out form body
+MAX_FORM = 16 * 1024
+MAX_PASSWORD = 1024
+#: a stand-in hash for an unknown user name, so it costs what a wrong password costs
+_NO_USER = "scrypt$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+
+async def read_form(request: web.Request, limit: int = MAX_FORM) -> dict[str, str]:
+    """A small url-encoded form: at most ``limit`` bytes, announced (413 / 411 otherwise)."""
+    if request.content_length is None:
+        raise LengthRequired("a form needs a Content-Length")
+    if request.content_length > limit:
+        raise BodyTooLarge(f"the form is larger than {limit} bytes")
+    if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        raise BadRequest("expected a form")
+    form = await request.post()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path of this site only (never another host)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/files/"
+    url = URL(target)
+    return str(url) if not url.host else "/files/"
+
+
+async def login_page(request: web.Request) -> web.Response:
+    resp = web.Response()
+    nonce = session.login_nonce(request, resp)
+    page = render.page(
+        request, "login.html", {"title": "Sign in", "nonce": nonce, "next": safe_next(request.query.get("next")),
+                                "error": None, "name": ""},
+    )  # fmt: skip
+    page.cookies.update(resp.cookies)
+    return page
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    form = await read_form(request)
+    if not session.login_nonce_ok(request, form.get("nonce")):
+        raise BadCsrfToken("the sign-in form has expired; reload the page and try again")
+    name, password = form.get("user", "").strip(), form.get("password", "")
+    target = safe_next(form.get("next"))
+    try:
+        if not name or not password or len(name) > users.MAX_NAME or len(password) > MAX_PASSWORD:
+            raise Unauthorized("enter your user name and password")
+        token = await _sign_in(request, name, password, session.device_name(request.headers.get("User-Agent")))
+    except Unauthorized as e:
+        resp = web.Response()
+        context = {"title": "Sign in", "nonce": session.login_nonce(request, resp), "next": target,
+                   "error": e.message, "name": name}  # fmt: skip
+        page = render.page(request, "login.html", context, status=401)
+        page.cookies.update(resp.cookies)
+        return page
+    resp = render.redirect(target)
+    session.set_session(request, resp, token)
+    return resp
+
+
+async def _sign_in(request: web.Request, name: str, password: str, device: str) -> str:
+    """Check the password (under the login rate limits) and make the session's device token."""
+    attempt = ratelimit.login_attempt(request, name)
+    pool = request.app[POOL]
+    async with db.connection(pool) as conn:
+        row = await conn.fetchrow("SELECT id, name, password_hash FROM users WHERE name_key = $1", name.casefold())
+    stored = row["password_hash"] if row else _NO_USER
+    if not await check_password(password, stored) or row is None:
+        raise Unauthorized("wrong user name or password")
+    attempt.succeeded()
+    token = new_token()
+    async with db.transaction(pool) as conn:
+        await conn.execute(
+            "INSERT INTO tokens (user_id, token_hash, device_name) VALUES ($1, $2, $3)",
+            row["id"],
+            hash_token(token),
+            device,
+        )
+    return token
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    """Revoke the session's token (as ``POST /v1/auth/logout`` does) and drop the cookie."""
+    form = await read_form(request)
+    token = session.session_token(request)
+    if token is None:
+        return render.redirect("/login")
+    if not session.csrf_ok(request.app[SETTINGS].grant_secret, token, form.get(session.CSRF_FIELD)):
+        raise BadCsrfToken("the sign-out form has expired; reload the page and try again")
+    try:
+        await auth.logout(request)
+    except Unauthorized:
+        pass  # revoked already (elsewhere): signed out all the same
+    resp = render.redirect("/login")
+    session.end_session(resp)
+    return resp
