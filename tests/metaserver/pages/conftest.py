@@ -3,12 +3,14 @@ to the block server (its CORS), and a browser-like HTTP client with a cookie jar
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 from dataclasses import dataclass, replace
 
 import aiohttp
 import pytest
+import pytest_asyncio
 from aiohttp import web
 
 from metaserver.core.settings import ServerSettings
@@ -94,3 +96,109 @@ async def browserish(web_servers):
     await web_servers.add_user()
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
         yield Browserish(session, web_servers.meta_url)
+
+
+# ---- a real browser: Debian's Chromium driven by Playwright (one per test session) ----
+
+CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+def _no_browser_reason() -> str | None:
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "Playwright for Python is not installed (pip install -e '.[test]')"
+    if not (os.path.isfile(CHROMIUM_PATH) and os.access(CHROMIUM_PATH, os.X_OK)):
+        return f"no Chromium at {CHROMIUM_PATH} (make test-deps installs it; CHROMIUM_PATH overrides the path)"
+    return None
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="session")
+async def browser():
+    """One headless Chromium for the whole test session; each test gets its own context."""
+    reason = _no_browser_reason()
+    if reason:
+        pytest.skip(reason)
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM_PATH, headless=True)
+        yield b
+        await b.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def live(server_config, database_url):
+    """Both servers and a user (alice), in the session's event loop (the browser's)."""
+    from metaserver.core import db
+
+    pool = await db.create_pool(database_url, min_size=1, max_size=4)
+    servers = await start_web_servers(server_config, pool)
+    await servers.add_user()
+    yield servers
+    await servers.stop()
+    await pool.close()
+
+
+@dataclass
+class Tab:
+    """A page in a fresh browser context, with what it said: dialogs opened, console errors."""
+
+    page: object
+    url: str
+    dialogs: list
+    console: list
+    errors: list
+
+    async def sign_in(self, user: str = "alice", password: str = "secret-pw") -> None:
+        p = self.page
+        await p.goto(self.url + "/login")
+        await p.get_by_label("User name").fill(user)
+        await p.get_by_label("Password").fill(password)
+        await p.get_by_role("button", name="Sign in").click()
+        await p.wait_for_url("**/files/")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def tab(browser, live):
+    context = await browser.new_context(accept_downloads=True)
+    page = await context.new_page()
+    dialogs, console, errors = [], [], []
+
+    async def on_dialog(d):
+        dialogs.append(d.message)
+        await d.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield Tab(page, live.meta_url, dialogs, console, errors)
+    await context.close()
+
+
+async def put_file(servers: Servers, token: str, path: str, data: bytes) -> dict:
+    """Upload ``data`` to ``path`` as a device would (session, block PUTs, commit)."""
+    from tests.metaserver.conftest import blocks_of
+
+    auth = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(headers=auth) as s:
+        async with s.post(f"{servers.meta_url}/v1/uploads", json={"path": path, "size": len(data),
+                                                                   "blocks": blocks_of(data)}) as r:
+            session = await r.json()
+            assert r.status == 200, session
+        for b in session["blocks"]:
+            if b.get("grant"):
+                start = b["index"] * 4 * 1024 * 1024
+                async with s.put(f"{servers.block_url}/v1/blocks/{b['block_id']}",
+                                 data=data[start:start + 4 * 1024 * 1024], headers={"X-Tessera-Grant": b["grant"]}) as r:
+                    assert r.status == 200, await r.text()
+        async with s.post(f"{servers.meta_url}/v1/uploads/{session['upload_id']}/commit", json={}) as r:
+            meta = await r.json()
+            assert r.status == 200, meta
+            return meta
+
+
+async def api_call(servers: Servers, token: str, method: str, endpoint: str, body=None, **params):
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as s:
+        async with s.request(method, servers.meta_url + endpoint, json=body, params=params or None) as r:
+            return r.status, await r.json()

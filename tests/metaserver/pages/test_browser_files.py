@@ -1,0 +1,200 @@
+"""Browsing and changing files in a real browser: the listing, the dialogs, versions, previews,
+downloads, live updates, and file names that try to be markup."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tests.client.cli.cli_run import Tessera, login
+from tests.metaserver.pages.conftest import api_call, put_file
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def row(page, path: str):
+    return page.locator(f'tr[data-path="{path}"]')
+
+
+async def test_browse_sorts_and_shows_breadcrumbs(tab, live):
+    token = await live.login()
+    await put_file(live, token, "/Docs/b-large.txt", b"x" * 5000)
+    await put_file(live, token, "/Docs/a-small.txt", b"y" * 10)
+    await put_file(live, token, "/Docs/c-mid.txt", b"z" * 300)
+    await api_call(live, token, "POST", "/v1/files/mkdir", {"path": "/Docs/Sub"})
+    await tab.sign_in()
+    await tab.page.get_by_role("link", name="Docs").click()
+    await tab.page.wait_for_url("**/files/Docs")
+    names = await tab.page.locator("tbody tr").evaluate_all("rs => rs.map(r => r.dataset.name)")
+    assert names == ["Sub", "a-small.txt", "b-large.txt", "c-mid.txt"]  # folders first, then by name
+    await tab.page.get_by_role("link", name="Size").click()
+    await tab.page.wait_for_url("**sort=size")
+    names = await tab.page.locator("tbody tr").evaluate_all("rs => rs.map(r => r.dataset.name)")
+    assert names == ["Sub", "a-small.txt", "c-mid.txt", "b-large.txt"]
+    crumbs = await tab.page.locator("nav.crumbs li").all_inner_texts()
+    assert [c.strip() for c in crumbs] == ["Files", "Docs"]
+    size = await row(tab.page, "/Docs/b-large.txt").locator("td.num").inner_text()
+    assert "KiB" in size  # formatted by the page (Intl), in the browser's locale
+
+
+async def test_new_folder_rename_move_delete(tab, live):
+    token = await live.login()
+    await put_file(live, token, "/report.txt", b"first draft")
+    await tab.sign_in()
+    page = tab.page
+    await page.get_by_role("button", name="New folder").click()
+    await page.get_by_label("Folder name").fill("Archive")
+    await page.get_by_role("button", name="Create").click()
+    await row(page, "/Archive").wait_for()
+
+    await page.get_by_role("button", name="Rename report.txt").click()
+    await page.get_by_label("New name").fill("final report.txt")
+    await page.get_by_role("button", name="Rename", exact=True).click()
+    await row(page, "/final report.txt").wait_for()
+
+    await page.get_by_role("button", name="Move final report.txt").click()
+    await page.get_by_label("Destination folder").fill("/Archive")
+    await page.get_by_role("button", name="Move", exact=True).click()
+    await row(page, "/final report.txt").wait_for(state="detached")
+    status, meta = await api_call(live, token, "GET", "/v1/files/meta", path="/Archive/final report.txt")
+    assert status == 200 and meta["size"] == len(b"first draft")
+
+    await page.get_by_role("button", name="Delete Archive").click()
+    await page.locator("#dlg-delete").get_by_role("button", name="Delete").click()
+    await row(page, "/Archive").wait_for(state="detached")
+    status, _ = await api_call(live, token, "GET", "/v1/files/meta", path="/Archive")
+    assert status == 404
+
+
+async def test_a_failed_rename_says_why_in_the_dialog(tab, live):
+    token = await live.login()
+    await put_file(live, token, "/a.txt", b"a")
+    await put_file(live, token, "/b.txt", b"b")
+    await tab.sign_in()
+    await tab.page.get_by_role("button", name="Rename a.txt").click()
+    await tab.page.get_by_label("New name").fill("b.txt")
+    await tab.page.get_by_role("button", name="Rename", exact=True).click()
+    alert = tab.page.locator("#dlg-rename .error")
+    await alert.wait_for()
+    assert "exist" in (await alert.inner_text()).lower()
+
+
+async def test_restore_an_old_version(tab, live):
+    token = await live.login()
+    old = await put_file(live, token, "/notes.txt", b"version one")
+    await put_file(live, token, "/notes.txt", b"version two, longer")
+    await tab.sign_in()
+    await tab.page.goto(live.meta_url + "/files/notes.txt")
+    assert "version two" in await tab.page.locator(".text-preview").inner_text()
+    await tab.page.get_by_role("button", name=f"Restore version {old['rev']}").click()
+    await tab.page.locator(".text-preview", has_text="version one").wait_for()
+    status, meta = await api_call(live, token, "GET", "/v1/files/meta", path="/notes.txt")
+    assert meta["size"] == len(b"version one") and meta["rev"] > old["rev"]
+
+
+async def test_download_a_file_and_a_folder(tab, live, tmp_path):
+    import zipfile
+
+    token = await live.login()
+    await put_file(live, token, "/Pics/one.bin", b"1" * 100)
+    await put_file(live, token, "/Pics/deeper/two.bin", b"2" * 200)
+    await tab.sign_in()
+    page = tab.page
+    await page.goto(live.meta_url + "/files/Pics")
+    async with page.expect_download() as info:
+        await page.get_by_role("link", name="Download one.bin").click()
+    download = await info.value
+    assert download.suggested_filename == "one.bin"
+    assert (await download.path()).read_bytes() == b"1" * 100
+    async with page.expect_download() as info:
+        await page.get_by_role("link", name="Download folder (zip)").click()
+    download = await info.value
+    assert download.suggested_filename == "Pics.zip"
+    with zipfile.ZipFile(await download.path()) as zf:
+        assert zf.read("Pics/deeper/two.bin") == b"2" * 200
+        assert zf.read("Pics/one.bin") == b"1" * 100
+
+
+async def test_image_preview(tab, live):
+    import base64
+
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+    )
+    token = await live.login()
+    await put_file(live, token, "/dot.png", png)
+    await tab.sign_in()
+    await tab.page.goto(live.meta_url + "/files/dot.png")
+    img = tab.page.get_by_role("img", name="Preview of dot.png")
+    await img.wait_for()
+    assert await img.evaluate("i => i.complete && i.naturalWidth") == 1
+
+
+async def test_a_change_made_by_the_cli_appears_within_2_s(tab, live, tmp_path):
+    cli = Tessera(tmp_path / "cli-config", tmp_path)
+    await login(cli, live)
+    (tmp_path / "from-cli.txt").write_text("hello from the terminal")
+    await tab.sign_in()
+    await asyncio.sleep(0.5)  # the page's long-poll is held
+    run = await cli("put", str(tmp_path / "from-cli.txt"), "/")
+    assert run.code == 0, run
+    done = time.monotonic()
+    await row(tab.page, "/from-cli.txt").wait_for(timeout=2000)
+    assert time.monotonic() - done < 2.0
+
+
+XSS_NAMES = [
+    "<img src=x onerror=alert(1)>.txt",
+    '"><script>alert(2)<script>.txt',
+    "' onmouseover='alert(3)'.txt",
+    "javascript:alert(4).txt",
+    "{{7*7}} <svg onload=alert(5)>.txt",
+]
+
+
+async def test_file_names_that_look_like_markup_stay_text(tab, live):
+    token = await live.login()
+    for name in XSS_NAMES:
+        await put_file(live, token, "/" + name, b"harmless")
+    # a name cannot hold "/": this one makes a folder '"><script>alert(6)<' with 'script>.txt' in it
+    await put_file(live, token, '/"><script>alert(6)</script>.txt', b"harmless")
+    await tab.page.add_init_script("window.__xss = []; window.alert = (m) => window.__xss.push(m);")
+    await tab.sign_in()
+    page = tab.page
+    for name in XSS_NAMES:
+        link = page.get_by_role("link", name=name, exact=True)
+        assert await link.count() == 1, name
+    assert await page.locator("tbody img, tbody script, tbody svg:not(.icon)").count() == 0
+    assert await page.get_by_role("link", name='"><script>alert(6)<', exact=True).count() == 1
+    await page.get_by_role("link", name=XSS_NAMES[1], exact=True).click()  # the file's page too
+    await page.locator("h1 .file-name").wait_for()
+    assert await page.locator("h1 .file-name").inner_text() == XSS_NAMES[1]
+    await page.fill("#search-q", "alert")  # and search results (text only, whatever the answer)
+    await asyncio.sleep(0.5)
+    assert await page.evaluate("window.__xss") == []
+    assert tab.dialogs == []
+    assert not [m for m in tab.console if "Content Security Policy" in m], tab.console
+
+
+async def test_a_revoked_session_is_signed_out(tab, live):
+    await tab.sign_in()
+    async with live.pool.acquire() as conn:
+        await conn.execute("UPDATE tokens SET revoked_at = now() WHERE device_name LIKE 'web browser%'")
+    await tab.page.reload()
+    await tab.page.wait_for_url("**/login**")
+    assert await tab.page.get_by_label("Password").count() == 1
+
+
+async def test_sign_out_revokes_the_token(tab, live):
+    await tab.sign_in()
+    async with live.pool.acquire() as conn:
+        device = await conn.fetchval("SELECT device_name FROM tokens WHERE revoked_at IS NULL")
+    assert device == "web browser (Chrome)"
+    await tab.page.get_by_role("button", name="Sign out").click()
+    await tab.page.wait_for_url("**/login")
+    async with live.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM tokens WHERE revoked_at IS NULL") == 0
+    await tab.page.goto(live.meta_url + "/files/")
+    await tab.page.wait_for_url("**/login**")
