@@ -1,4 +1,5 @@
-"""Uploads in a real browser: the page's own controls, the block protocol from the browser."""
+"""Uploads in a real browser, by the page's own controls: blocks hashed in the page (WebCrypto,
+SparkMD5) and PUT straight to the block server, which verifies them."""
 
 from __future__ import annotations
 
@@ -7,21 +8,134 @@ import os
 
 import pytest
 
+from tests.metaserver.pages.conftest import api_call
+
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+MiB = 1024 * 1024
 
 
-async def test_upload_one_file_by_the_picker(tab, live, tmp_path):
-    data = os.urandom(5 * 1024 * 1024 + 123)
-    src = tmp_path / "photo one.bin"
+async def _meta(live, token: str, path: str) -> dict:
+    status, meta = await api_call(live, token, "GET", "/v1/files/meta", path=path)
+    assert status == 200, meta
+    return meta
+
+
+def _content_hash(data: bytes) -> str:
+    """The file's content hash as the server computes it (SHA-256 over the blocks' SHA-256s)."""
+    outer = hashlib.sha256()
+    for i in range(0, len(data), 4 * MiB):
+        outer.update(hashlib.sha256(data[i : i + 4 * MiB]).digest())
+    return outer.hexdigest()
+
+
+async def _wait_done(page, timeout: float = 120_000) -> None:
+    await page.wait_for_selector('#uploads[data-state="done"]', timeout=timeout)
+
+
+@pytest.mark.slow
+async def test_upload_a_50_mib_file_by_the_picker(tab, live, tmp_path):
+    data = os.urandom(50 * MiB)
+    src = tmp_path / "big video.bin"
     src.write_bytes(data)
     await tab.sign_in()
     await tab.page.set_input_files("#pick-files", str(src))
-    await tab.page.wait_for_selector('#uploads[data-state="done"]', timeout=30_000)
-    await tab.page.wait_for_selector('tr[data-path="/photo one.bin"]')
+    await _wait_done(tab.page)
+    await tab.page.locator('tr[data-path="/big video.bin"]').wait_for()
+    meta = await _meta(live, await live.login(), "/big video.bin")
+    assert meta["size"] == len(data) and meta["content_hash"] == _content_hash(data)
+    total = await tab.page.locator("#upload-total").evaluate("p => [p.value, p.max]")
+    assert total == [len(data), len(data)]
+
+
+async def test_upload_a_folder_of_100_files_by_the_folder_picker(tab, live, tmp_path):
+    folder = tmp_path / "Holiday"
+    (folder / "day two").mkdir(parents=True)
+    contents = {}
+    for i in range(100):
+        rel = f"day two/f{i:03}.txt" if i % 2 else f"f{i:03}.txt"
+        contents[rel] = f"file {i} ".encode() * (i + 1)
+        (folder / rel).write_bytes(contents[rel])
+    await tab.sign_in()
+    await tab.page.set_input_files("#pick-folder", str(folder))
+    await _wait_done(tab.page)
     token = await live.login()
-    import aiohttp
-    async with aiohttp.ClientSession() as s:
-        async with s.get(f"{live.meta_url}/v1/files/meta", params={"path": "/photo one.bin"},
-                         headers={"Authorization": f"Bearer {token}"}) as r:
-            meta = await r.json()
-    assert meta["size"] == len(data), (meta, tab.console, tab.errors)
+    status, listing = await api_call(live, token, "GET", "/v1/files/list", path="/Holiday/day two", limit=2000)
+    assert status == 200 and len(listing["entries"]) == 50
+    for rel in ("f000.txt", "day two/f099.txt"):
+        assert (await _meta(live, token, "/Holiday/" + rel))["size"] == len(contents[rel])
+    await tab.page.locator('tr[data-path="/Holiday"]').wait_for()
+
+
+async def test_upload_by_drag_and_drop(tab, live):
+    await tab.sign_in()
+    page = tab.page
+    transfer = await page.evaluate_handle(
+        """() => {
+            const dt = new DataTransfer();
+            dt.items.add(new File(["dropped one"], "drop-1.txt", {type: "text/plain"}));
+            dt.items.add(new File([new Uint8Array(5 * 1024 * 1024)], "drop-2.bin"));
+            return dt;
+        }"""
+    )
+    await page.dispatch_event("#dropzone", "dragenter", {"dataTransfer": transfer})
+    assert await page.locator("#dropzone.dragging").count() == 1
+    await page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+    await _wait_done(page)
+    token = await live.login()
+    assert (await _meta(live, token, "/drop-1.txt"))["size"] == len("dropped one")
+    assert (await _meta(live, token, "/drop-2.bin"))["content_hash"] == _content_hash(bytes(5 * MiB))
+
+
+async def test_a_dropped_connection_is_retried(tab, live, tmp_path):
+    data = os.urandom(9 * MiB)  # 3 blocks
+    src = tmp_path / "flaky.bin"
+    src.write_bytes(data)
+    cut = []
+
+    async def drop_first_put_of_each_block(route):
+        url = route.request.url
+        if route.request.method == "PUT" and url not in cut:
+            cut.append(url)
+            await route.abort("connectionreset")
+        else:
+            await route.continue_()
+
+    await tab.sign_in()
+    await tab.page.route(f"{live.block_url}/v1/blocks/**", drop_first_put_of_each_block)
+    await tab.page.set_input_files("#pick-files", str(src))
+    await _wait_done(tab.page)
+    assert len(cut) == 3
+    assert (await _meta(live, await live.login(), "/flaky.bin"))["content_hash"] == _content_hash(data)
+
+
+async def test_an_upload_cut_short_resumes_after_a_reload_with_only_the_missing_blocks(tab, live, tmp_path):
+    data = os.urandom(6 * 4 * MiB)  # 6 blocks
+    src = tmp_path / "resumable.bin"
+    src.write_bytes(data)
+    puts: list[str] = []
+    link = {"cut_after": 2}  # PUTs that get through before the connection goes (None: never)
+
+    async def count_or_cut(route):
+        if route.request.method != "PUT":
+            await route.continue_()
+        elif link["cut_after"] is not None and len(puts) >= link["cut_after"]:
+            await route.abort("internetdisconnected")  # the connection is gone: nothing gets through
+        else:
+            puts.append(route.request.url)
+            await route.continue_()
+
+    await tab.sign_in()
+    page = tab.page
+    await page.route(f"{live.block_url}/v1/blocks/**", count_or_cut)
+    await page.set_input_files("#pick-files", str(src))
+    await page.locator("#upload-list .state", has_text="retrying").wait_for(timeout=30_000)
+    assert await page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('tessera-upload:')).length") == 1
+    await page.reload()
+    stored_before = len(puts)
+    link["cut_after"] = None
+    puts.clear()
+    await page.set_input_files("#pick-files", str(src))  # the user picks the same file again
+    await _wait_done(page)
+    assert len(puts) == 6 - stored_before  # only what the server still needed
+    assert (await _meta(live, await live.login(), "/resumable.bin"))["content_hash"] == _content_hash(data)
+    assert await page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('tessera-upload:')).length") == 0
