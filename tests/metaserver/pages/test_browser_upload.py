@@ -28,8 +28,8 @@ def _content_hash(data: bytes) -> str:
     return outer.hexdigest()
 
 
-async def _wait_done(page, timeout: float = 120_000) -> None:
-    await page.wait_for_selector('#uploads[data-state="done"]', timeout=timeout)
+async def _wait_done(page) -> None:
+    await page.wait_for_selector('#uploads[data-state="done"]', timeout=120_000)
 
 
 @pytest.mark.slow
