@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import archive, blocks, browse, download, middleware, render, signin, static
+from . import archive, blocks, browse, download, middleware, render, sections, signin, static
 
 
 async def home(request: web.Request) -> web.StreamResponse:
@@ -26,6 +26,10 @@ def setup(app: web.Application) -> None:
     r.add_get("/download/{path:.+}", download.download)
     r.add_get("/raw/{path:.+}", download.raw)
     r.add_get("/zip/{path:.*}", archive.zip_folder)
+    r.add_get("/trash", sections.trash)
+    r.add_get("/devices", sections.devices)
+    r.add_get("/account", sections.account)
+    r.add_get("/search", sections.search)
     r.add_get("/static/{hash}/{name}", static.static_file)
 
 

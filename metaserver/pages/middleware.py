@@ -18,7 +18,7 @@ import logging
 from aiohttp import web
 from yarl import URL
 
-from protocol.errors import BadCsrfToken, TesseraError, Unauthorized
+from protocol.errors import BadCsrfToken, BadRequest, NotFound, TesseraError, Unauthorized
 
 from ..core.websession import LOOPBACK_NAMES, app_origins, origin_of
 from ..keys import SETTINGS
@@ -74,6 +74,10 @@ async def page_errors(request: web.Request, handler):
         if session.session_token(request):
             session.end_session(resp)
         return resp
+    except web.HTTPNotFound:
+        return render.error_page(request, NotFound(f"there is no page {request.path}"))
+    except web.HTTPMethodNotAllowed:
+        return render.error_page(request, BadRequest(f"{request.method} is not allowed on {request.path}"))
     except TesseraError as e:
         if e.status >= 500:
             log.warning("%s %s: %s", request.method, request.path, e.message)

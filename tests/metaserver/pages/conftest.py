@@ -3,6 +3,7 @@ to the block server (its CORS), and a browser-like HTTP client with a cookie jar
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import socket
@@ -190,7 +191,7 @@ async def put_file(servers: Servers, token: str, path: str, data: bytes) -> dict
             if b.get("grant"):
                 start = b["index"] * 4 * 1024 * 1024
                 async with s.put(f"{servers.block_url}/v1/blocks/{b['block_id']}",
-                                 data=data[start:start + 4 * 1024 * 1024], headers={"X-Tessera-Grant": b["grant"]}) as r:
+                                 data=io.BytesIO(data[start:start + 4 * 1024 * 1024]), headers={"X-Tessera-Grant": b["grant"]}) as r:
                     assert r.status == 200, await r.text()
         async with s.post(f"{servers.meta_url}/v1/uploads/{session['upload_id']}/commit", json={}) as r:
             meta = await r.json()
