@@ -152,6 +152,14 @@ def listen_options(f):
             "[default: the metadata server's host as the client reached it, on --notify-port].",
         ),
         click.option(
+            "--public-url",
+            envvar="TESSERA_PUBLIC_URL",
+            default="",
+            help="The URL browsers open the web app at, e.g. https://files.example.com (an https URL makes "
+            "the session cookie Secure; block servers let pages of this origin upload) "
+            "[default: http://--host:--meta-port].",
+        ),
+        click.option(
             "--block-url",
             "block_urls",
             multiple=True,
@@ -283,7 +291,7 @@ def _notify_port(notify_port: int | None, meta_port: int) -> int:
     return 0 if meta_port == 0 else meta_port + 2
 
 
-def _notify_url(url: str) -> str:
+def _base_url(url: str, flag: str) -> str:
     if not url:
         return ""
     from yarl import URL
@@ -294,7 +302,7 @@ def _notify_url(url: str) -> str:
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host or parsed.path not in ("", "/") \
             or parsed.query_string or parsed.fragment:  # fmt: skip
-        raise click.BadParameter(f"not a base URL: {url!r} (expected http(s)://host[:port])", param_hint="--notify-url")
+        raise click.BadParameter(f"not a base URL: {url!r} (expected http(s)://host[:port])", param_hint=flag)
     return str(parsed).rstrip("/")
 
 
@@ -305,6 +313,7 @@ def build_settings(
     block_port,
     notify_port,
     notify_url,
+    public_url,
     block_urls,
     upload_ttl,
     rate_limit,
@@ -337,7 +346,8 @@ def build_settings(
         meta_port=meta_port,
         block_port=block_port,
         notify_port=_notify_port(notify_port, meta_port),
-        notify_url=_notify_url(notify_url),
+        notify_url=_base_url(notify_url, "--notify-url"),
+        public_url=_base_url(public_url, "--public-url"),
         block_urls=tuple(u.rstrip("/") for u in block_urls),
         blocks_dir=data_dir / "blocks",
         upload_session_ttl=max(1, round(ttl)),

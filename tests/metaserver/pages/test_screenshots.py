@@ -1,0 +1,88 @@
+"""Screenshots of the web app's main pages for the docs (docs/screenshots/*.png).
+
+Not part of a normal run: ``TESSERA_SCREENSHOTS=docs/screenshots .venv/bin/python -m pytest
+tests/metaserver/pages/test_screenshots.py`` takes them again, in a real Chromium against real
+servers with a small made-up tree.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+
+import pytest
+
+from tests.metaserver.pages.conftest import api_call, put_file
+
+OUT = os.environ.get("TESSERA_SCREENSHOTS")
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="session"),
+    pytest.mark.skipif(not OUT, reason="set TESSERA_SCREENSHOTS=<folder> to take the docs' screenshots"),
+]
+
+
+def _png(width: int, height: int) -> bytes:
+    """A small gradient picture, made here (no image library needed)."""
+    rows = b"".join(
+        b"\0" + b"".join(bytes((40 + x * 180 // width, 90 + y * 120 // height, 200 - x * 100 // width))
+                         for x in range(width))
+        for y in range(height)
+    )  # fmt: skip
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    head = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes((8, 2, 0, 0, 0))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", head) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+async def _tree(live) -> None:
+    token = await live.login()
+    for folder in ("/Documents", "/Photos/2026 Lisbon", "/Music", "/Projects/tessera"):
+        await api_call(live, token, "POST", "/v1/files/mkdir", {"path": folder})
+    notes = "Shopping\n- bread\n- olive oil\n- oranges\n\nCall the plumber on Tuesday.\n"
+    await put_file(live, token, "/notes.md", b"# Notes\n\nFirst draft.\n")
+    await put_file(live, token, "/notes.md", ("# Notes\n\n" + notes).encode())
+    await put_file(live, token, "/Budget 2026.xlsx", os.urandom(48_213))
+    await put_file(live, token, "/Photos/2026 Lisbon/tram.png", _png(480, 320))
+    await put_file(live, token, "/Photos/harbour.png", _png(64, 64))
+    await put_file(live, token, "/Quarterly report.pdf", b"%PDF-1.4\n" + os.urandom(180_000))
+    await put_file(live, token, "/Projects/tessera/app.py", b"print('hello')\n")
+    await put_file(live, token, "/Holiday video.mp4", os.urandom(2 * 1024 * 1024 + 5))
+
+
+async def test_take_screenshots(browser, live):
+    out = Path(OUT)
+    out.mkdir(parents=True, exist_ok=True)
+    await _tree(live)
+    context = await browser.new_context(viewport={"width": 1200, "height": 760}, locale="en-GB", timezone_id="Europe/Lisbon")
+    page = await context.new_page()
+    await page.goto(live.meta_url + "/login")
+    await page.get_by_label("User name").fill("alice")
+    await page.screenshot(path=str(out / "login.png"))
+    await page.get_by_label("Password").fill("secret-pw")
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/files/")
+    await page.screenshot(path=str(out / "files.png"))
+    await page.get_by_role("button", name="Rename Budget 2026.xlsx").click()
+    await page.screenshot(path=str(out / "rename.png"))
+    await page.keyboard.press("Escape")
+    await page.goto(live.meta_url + "/files/notes.md")
+    await page.screenshot(path=str(out / "file-text.png"))
+    await page.goto(live.meta_url + "/files/Photos/2026%20Lisbon/tram.png")
+    await page.get_by_role("img", name="Preview of tram.png").wait_for()
+    await page.screenshot(path=str(out / "file-image.png"))
+    await page.goto(live.meta_url + "/account")
+    await page.screenshot(path=str(out / "account.png"))
+    await context.close()
+    phone = await browser.new_context(viewport={"width": 390, "height": 780}, is_mobile=True, locale="en-GB")
+    page = await phone.new_page()
+    await page.goto(live.meta_url + "/login")
+    await page.get_by_label("User name").fill("alice")
+    await page.get_by_label("Password").fill("secret-pw")
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/files/")
+    await page.screenshot(path=str(out / "files-phone.png"))
+    await phone.close()
+    assert len(list(out.glob("*.png"))) >= 7
