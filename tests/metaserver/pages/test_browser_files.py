@@ -198,3 +198,54 @@ async def test_sign_out_revokes_the_token(tab, live):
         assert await conn.fetchval("SELECT count(*) FROM tokens WHERE revoked_at IS NULL") == 0
     await tab.page.goto(live.meta_url + "/files/")
     await tab.page.wait_for_url("**/login**")
+
+
+async def test_keyboard_only_new_folder(tab, live):
+    await tab.sign_in()
+    page = tab.page
+    await page.get_by_role("button", name="New folder").focus()
+    await page.keyboard.press("Enter")
+    await page.keyboard.type("Typed folder")  # the dialog's field has the focus
+    await page.keyboard.press("Enter")
+    await row(page, "/Typed folder").wait_for()
+    await page.get_by_role("button", name="Rename Typed folder").focus()
+    await page.keyboard.press("Enter")
+    await page.keyboard.press("Escape")  # closes the dialog, nothing changes
+    assert not await page.locator("#dlg-rename").evaluate("d => d.open")
+    await page.reload()
+    for _ in range(3):  # the first Tab stops: skip link, home link, search
+        await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.id") == "search-q"
+
+
+async def test_phone_width_has_no_sideways_scrolling(browser, live):
+    token = await live.login()
+    await put_file(live, token, "/A rather long file name that goes on and on, as names do.txt", b"x" * 12345)
+    context = await browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
+    page = await context.new_page()
+    await page.goto(live.meta_url + "/login")
+    await page.get_by_label("User name").fill("alice")
+    await page.get_by_label("Password").fill("secret-pw")
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/files/")
+    assert await page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
+    assert await page.get_by_role("button", name="Upload files").count() + await page.locator(
+        'label[for="pick-files"]').count() >= 1  # fmt: skip
+    await context.close()
+
+
+async def test_sizes_and_times_in_the_browsers_locale(browser, live):
+    token = await live.login()
+    await put_file(live, token, "/zahlen.bin", b"x" * 48_213)
+    context = await browser.new_context(locale="de-DE", timezone_id="Europe/Berlin")
+    page = await context.new_page()
+    await page.goto(live.meta_url + "/login")
+    await page.get_by_label("User name").fill("alice")
+    await page.get_by_label("Password").fill("secret-pw")
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/files/")
+    cells = row(page, "/zahlen.bin").locator("td")
+    assert await cells.nth(1).inner_text() == "47,1 KiB"
+    when = await cells.nth(2).inner_text()
+    assert "UTC" not in when and "." in when  # e.g. "06.12.2026, 18:07"
+    await context.close()

@@ -52,9 +52,18 @@ async def _tree(live) -> None:
     await put_file(live, token, "/Holiday video.mp4", os.urandom(2 * 1024 * 1024 + 5))
 
 
-async def test_take_screenshots(browser, live):
-    out = Path(OUT)
+def _folder(path: str) -> Path:
+    out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _count_pngs(out: Path) -> int:
+    return len(list(out.glob("*.png")))
+
+
+async def test_take_screenshots(browser, live):
+    out = _folder(OUT)
     await _tree(live)
     context = await browser.new_context(viewport={"width": 1200, "height": 760}, locale="en-GB", timezone_id="Europe/Lisbon")
     page = await context.new_page()
@@ -85,4 +94,4 @@ async def test_take_screenshots(browser, live):
     await page.wait_for_url("**/files/")
     await page.screenshot(path=str(out / "files-phone.png"))
     await phone.close()
-    assert len(list(out.glob("*.png"))) >= 7
+    assert _count_pngs(out) >= 7
