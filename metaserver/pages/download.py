@@ -16,6 +16,7 @@ from aiohttp import web
 
 from protocol.errors import TesseraError
 
+from ..core.callers import Context
 from ..core.http import query_int
 from ..keys import POOL
 from ..web.auth import authenticate
@@ -65,8 +66,7 @@ def _range(request: web.Request, size: int, etag: str) -> tuple[int, int] | None
     return first, last
 
 
-async def _stream(request: web.Request, version: Version, headers: dict[str, str]) -> web.StreamResponse:
-    ctx = await authenticate(request)
+async def _stream(request: web.Request, ctx: Context, version: Version, headers: dict[str, str]) -> web.StreamResponse:
     etag = f'"{version.content_hash}"'
     wanted = _range(request, version.size, etag)
     first, last = wanted if wanted else (0, version.size - 1)
@@ -76,23 +76,20 @@ async def _stream(request: web.Request, version: Version, headers: dict[str, str
         resp.headers["Content-Range"] = f"bytes {first}-{last}/{version.size}"
     resp.content_length = last - first + 1
     resp.last_modified = version.modified
-    reader = reader_for(request, ctx)
-    pieces = reader.pieces(request.app[POOL], version.rev, first, last) if version.size else None
-    try:
-        first_piece = await anext(pieces) if pieces else b""  # fail before the status line if we can
-    except StopAsyncIteration:
-        first_piece = b""
-    await resp.prepare(request)
-    if request.method == "HEAD" or pieces is None:
-        if pieces is not None:
-            await pieces.aclose()
+    if request.method == "HEAD" or version.size == 0:
+        await resp.prepare(request)
         await resp.write_eof()
         return resp
+    pieces = reader_for(request, ctx).pieces(request.app[POOL], version.rev, first, last)
     try:
-        await resp.write(first_piece)
+        piece = await anext(pieces)  # a block that cannot be read fails here, before the status line
+        await resp.prepare(request)
+        await resp.write(piece)
         async for piece in pieces:
             await resp.write(piece)
     except TesseraError:
+        if not resp.prepared:
+            raise
         # the status line is out: a short body and a closed connection is the honest answer
         resp.force_close()
         if request.transport is not None:
@@ -104,25 +101,23 @@ async def _stream(request: web.Request, version: Version, headers: dict[str, str
     return resp
 
 
-
-
-async def _version(request: web.Request) -> Version:
+async def _version(request: web.Request) -> tuple[Context, Version]:
     ctx = await authenticate(request)
     rev = query_int(request, "rev", 0, 0, 1 << 62) or None
-    return await find_version(request.app[POOL], ctx, url_tree_path(request), rev)
+    return ctx, await find_version(request.app[POOL], ctx, url_tree_path(request), rev)
 
 
 async def download(request: web.Request) -> web.StreamResponse:
     """A file version as an attachment (``?rev=`` for an old one), ``Range`` honoured."""
-    version = await _version(request)
+    ctx, version = await _version(request)
     name = version.path.rsplit("/", 1)[-1]
     headers = {"Content-Type": OCTET_STREAM, "Content-Disposition": disposition("attachment", name)}
-    return await _stream(request, version, headers)
+    return await _stream(request, ctx, version, headers)
 
 
 async def raw(request: web.Request) -> web.StreamResponse:
     """A file for the preview: inline for raster images and PDF, an attachment for anything else."""
-    version = await _version(request)
+    ctx, version = await _version(request)
     name = version.path.rsplit("/", 1)[-1]
     kind = kinds.of(name)
     if kind.inline_type is None:
@@ -135,5 +130,5 @@ async def raw(request: web.Request) -> web.StreamResponse:
             "Content-Security-Policy": csp,
             "X-Frame-Options": "SAMEORIGIN",
         }
-    return await _stream(request, version, headers)
+    return await _stream(request, ctx, version, headers)
 

@@ -208,6 +208,8 @@ async def test_downloads_honour_ranges_across_blocks(browserish, web_servers):
     async with browserish.request("GET", "/download/big.bin", headers={"Range": f"bytes={first}-{last}"}) as r:
         assert r.status == 206 and await r.read() == data[first : last + 1]
         assert r.headers["Content-Range"] == f"bytes {first}-{last}/{len(data)}"
+    async with browserish.request("HEAD", "/download/big.bin") as r:
+        assert r.status == 200 and r.content_length == len(data) and r.headers["ETag"] == etag
     async with browserish.request("GET", "/download/big.bin", headers={"Range": "bytes=-100"}) as r:
         assert r.status == 206 and await r.read() == data[-100:]
     async with browserish.request("GET", "/download/big.bin", headers={"Range": f"bytes={len(data)}-"}) as r:
