@@ -98,7 +98,7 @@ def page_csp(request: web.Request) -> str:
         sorted({origin_of(URL(browser_block_url(request, u))) for u in request.app[SETTINGS].block_urls})
     )
     return (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
         f"connect-src 'self' {blocks}; frame-src 'self'; object-src 'none'; base-uri 'none'; "
         "form-action 'self'; frame-ancestors 'none'"
     )

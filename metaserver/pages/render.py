@@ -85,6 +85,7 @@ def _page_globals(request: web.Request) -> dict[str, Any]:
         "static": lambda name: f"/static/{hashes[name]}/{name}",
         "user": ctx.caller.user_name if ctx else None,
         "csrf": csrf,
+        "here": request.path,
     }
 
 

@@ -38,6 +38,8 @@ def _png(width: int, height: int) -> bytes:
 
 
 async def _tree(live) -> None:
+    async with live.pool.acquire() as conn:
+        await conn.execute("UPDATE users SET quota_bytes = 10 * 1024 * 1024 * 1024")
     token = await live.login()
     for folder in ("/Documents", "/Photos/2026 Lisbon", "/Music", "/Projects/tessera"):
         await api_call(live, token, "POST", "/v1/files/mkdir", {"path": folder})
