@@ -3,8 +3,9 @@
 Every block request carries the device's bearer token and a grant the
 metadata server signed for exactly this operation on exactly this block for
 exactly this user. The token is looked up in the database on every request
-(no cache), so revoking a token takes effect at once; the grant is checked
-without the database.
+(no cache), so revoking a token or disabling its user takes effect at once, and
+a token past its idle expiry is refused here too; the grant is checked without
+the database.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ async def authenticate(request: web.Request) -> Caller:
     unknown or revoked."""
     token = request_token(request)
     async with db.connection(request.app[POOL]) as conn:
-        return await lookup_token(conn, token)
+        return await lookup_token(conn, token, request.app[SETTINGS].token_idle_expiry)
 
 
 def block_id_of(request: web.Request) -> str:

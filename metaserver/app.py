@@ -12,11 +12,12 @@ from .changes.notifier import Notifier
 from .changes.notify_server import NotifyServer
 from .core import db
 from .core.http import error_middleware, note_prepared
+from .core.passwords import HashQueue
 from .core.ratelimit import RATE_LIMITS, RateLimits, rate_limit_middleware
 from .core.settings import ServerSettings
-from .keys import NOTIFIER, NOTIFY_SERVER, POOL, SETTINGS
+from .keys import NOTIFIER, NOTIFY_SERVER, PASSWORDS, POOL, SETTINGS
 from .pages import app as pages
-from .web import auth, changes, files, files_batch, history, uploads
+from .web import auth, changes, devices, files, files_batch, history, uploads
 
 
 def create_app(settings: ServerSettings) -> web.Application:
@@ -26,7 +27,12 @@ def create_app(settings: ServerSettings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[RATE_LIMITS] = RateLimits.from_rates(
-        settings.rate_limit, settings.rate_burst, settings.login_rate_limit, settings.login_burst
+        settings.rate_limit,
+        settings.rate_burst,
+        settings.login_rate_limit,
+        settings.login_burst,
+        settings.login_address_rate_limit,
+        settings.login_address_burst,
     )
     app.on_response_prepare.append(note_prepared)
 
@@ -37,6 +43,11 @@ def create_app(settings: ServerSettings) -> web.Application:
         yield
         await app[POOL].close()
 
+    async def passwords_ctx(app: web.Application) -> AsyncIterator[None]:
+        app[PASSWORDS] = HashQueue(settings.login_queue)
+        await app[PASSWORDS].dummy()  # an unknown user name's hash, made before the first login
+        yield
+
     async def notifier_ctx(app: web.Application) -> AsyncIterator[None]:
         app[NOTIFIER] = Notifier(settings.database_url)
         await app[NOTIFIER].start()
@@ -45,7 +56,9 @@ def create_app(settings: ServerSettings) -> web.Application:
 
     async def notify_ctx(app: web.Application) -> AsyncIterator[None]:
         # the notify endpoint: long-polls on their own port, in this process and event loop
-        app[NOTIFY_SERVER] = NotifyServer(app[POOL], app[NOTIFIER], app[RATE_LIMITS])
+        app[NOTIFY_SERVER] = NotifyServer(
+            app[POOL], app[NOTIFIER], app[RATE_LIMITS], idle_expiry=settings.token_idle_expiry
+        )
         await app[NOTIFY_SERVER].start(settings.host, settings.notify_port)
         yield
         await app[NOTIFY_SERVER].close()
@@ -56,6 +69,7 @@ def create_app(settings: ServerSettings) -> web.Application:
 
     app.on_shutdown.append(end_longpolls)
     app.cleanup_ctx.append(pool_ctx)
+    app.cleanup_ctx.append(passwords_ctx)
     app.cleanup_ctx.append(notifier_ctx)
     app.cleanup_ctx.append(notify_ctx)
     _add_routes(app.router)
@@ -68,6 +82,9 @@ def _add_routes(r: web.UrlDispatcher) -> None:
     r.add_post("/v1/auth/login", auth.login)
     r.add_post("/v1/auth/logout", auth.logout)
     r.add_get("/v1/account", auth.account)
+    r.add_post("/v1/auth/password", devices.change_password)
+    r.add_get("/v1/devices", devices.list_devices)
+    r.add_post("/v1/devices/revoke", devices.revoke_device)
     r.add_post("/v1/uploads", uploads.create_upload)
     r.add_post("/v1/uploads/batch", uploads.create_upload_batch)
     r.add_post("/v1/uploads/commit_batch", uploads.commit_upload_batch)

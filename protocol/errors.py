@@ -214,6 +214,32 @@ class ProtocolError(TesseraError):
     retryable = True
 
 
+class SignedOut(Unauthorized):
+    """This device is signed out: run `tessera login`."""
+
+    code = "signed_out"
+
+
+class PasswordTooShort(BadRequest):
+    """The password is too short."""
+
+    code = "password_too_short"
+
+
+class AccountDisabled(Forbidden):
+    """This account is disabled; ask the server's operator."""
+
+    code = "account_disabled"
+
+
+class BadCsrfToken(TesseraError):
+    """The request's CSRF token is missing or wrong; reload the page and try again."""
+
+    code = "bad_csrf_token"
+    status = 403
+    exit_code = 3
+
+
 def _all_kinds() -> dict[str, type[TesseraError]]:
     kinds: dict[str, type[TesseraError]] = {}
     # start below the base so that "internal" maps to Internal, not to the abstract TesseraError
@@ -260,11 +286,3 @@ _BY_STATUS: dict[int, type[TesseraError]] = {
     429: RateLimited,
     507: QuotaExceeded,
 }
-
-
-class BadCsrfToken(TesseraError):
-    """The request's CSRF token is missing or wrong; reload the page and try again."""
-
-    code = "bad_csrf_token"
-    status = 403
-    exit_code = 3

@@ -40,6 +40,8 @@ class CliContext:
     show_progress: bool = False
     #: retries of a transient failure (None: the library's default policy)
     retries: int | None = None
+    #: hosts besides the server's that may hold long-polls (--notify-host)
+    notify_hosts: tuple[str, ...] = ()
     _store: CredentialStore | None = field(default=None, repr=False)
 
     @property
@@ -61,7 +63,7 @@ class CliContext:
         from client.transfer.client import TesseraClient
 
         policy = DEFAULT_RETRY if self.retries is None else replace(DEFAULT_RETRY, attempts=self.retries + 1)
-        return TesseraClient(server, token, retry=policy)
+        return TesseraClient(server, token, retry=policy, notify_hosts=self.notify_hosts)
 
     def authed_client(self) -> TesseraClient:
         creds = self.credentials()

@@ -57,11 +57,25 @@ PROG = "tessera"
     type=click.IntRange(0, 100),
     help="Retries of a transient failure (connection, 5xx, 429) [default: 5].",
 )
+@click.option(
+    "--notify-host",
+    "notify_hosts",
+    multiple=True,
+    envvar="TESSERA_NOTIFY_HOSTS",
+    metavar="HOST",
+    help="A host other than the server's that may hold this device's long-polls, when the server "
+    "names it as its notify endpoint (repeatable; the token is never sent to any other host).",
+)
 @click.option("-v", "--verbose", count=True, help="Log retries and other details to stderr.")
 @click.version_option(package_name="tessera-sync", prog_name=PROG)
 @click.pass_context
 def cli(
-    ctx: click.Context, server: str | None, config_dir: Path | None, retries: int | None, verbose: int
+    ctx: click.Context,
+    server: str | None,
+    config_dir: Path | None,
+    retries: int | None,
+    notify_hosts: tuple[str, ...],
+    verbose: int,
 ) -> None:
     """Tessera: your files on your own server."""
     logging.basicConfig(
@@ -73,6 +87,7 @@ def cli(
     obj.config_dir = config_dir or _default_config_dir()
     obj.server_override = server or None
     obj.retries = retries
+    obj.notify_hosts = notify_hosts
     obj.show_progress = sys.stderr.isatty()
 
 
@@ -274,6 +289,7 @@ def mv(obj: CliContext, from_path: str, to_path: str) -> None:
     obj.emit(entry.to_json(), f"Moved {src} to {entry.path}")
 
 
+from .account import devices, passwd  # noqa: E402 (the account's devices and password)
 from .history import history, restore  # noqa: E402 (a file's revisions)
 from .sync import status, sync  # noqa: E402 (the sync daemon's commands)
 from .transfer import get, put  # noqa: E402 (one file up or down)
@@ -284,6 +300,8 @@ cli.add_command(history)
 cli.add_command(restore)
 cli.add_command(sync)
 cli.add_command(status)
+cli.add_command(devices)
+cli.add_command(passwd)
 
 
 # -- the dispatcher ---------------------------------------------------------------------------------

@@ -22,6 +22,11 @@ that namespace check their cursor against it without a database round trip
 (:func:`metaserver.changes.longpoll.has_changes`). The knowledge is dropped when the
 namespace's last waiter leaves, and whenever every waiter is told to
 ask the journal itself (the listener connection dropped or came back).
+
+The same connection LISTENs for revocations (:data:`~metaserver.core.tokens.TOKENS_CHANNEL`,
+the payload a user id): the notifier calls each function given to :meth:`Notifier.on_tokens`
+with that user id, or with None when the listener (re)connects (a revocation may have been
+missed meanwhile).
 """
 
 from __future__ import annotations
@@ -29,10 +34,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable
 from typing import Protocol
 
 import asyncpg
 
+from ..core.tokens import TOKENS_CHANNEL
 from ..tree.journal import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -50,13 +57,15 @@ class Waiter(Protocol):
 class EventWaiter:
     """A waiter for a coroutine: ``wake`` records the highest sequence number and sets ``event``."""
 
-    __slots__ = ("event", "seq", "recheck")
+    __slots__ = ("event", "seq", "recheck", "token_changed")
 
     def __init__(self) -> None:
         self.event = asyncio.Event()
         self.seq = -1
         #: woken without a sequence number: the journal must be asked
         self.recheck = False
+        #: the user's tokens changed (:meth:`Notifier.watch_tokens`): the token must be checked again
+        self.token_changed = False
 
     def wake(self, seq: int | None) -> None:
         if seq is None:
@@ -82,6 +91,10 @@ class Notifier:
         self._lost = asyncio.Event()
         #: set when the server shuts down: held polls answer at once
         self.closing = False
+        #: called with a user id whose tokens changed (None: any user's may have)
+        self._token_listeners: list[Callable[[int | None], None]] = []
+        #: event waiters told when their user's tokens change, by user id
+        self._token_waiters: dict[int, set[EventWaiter]] = {}
 
     @property
     def connected(self) -> bool:
@@ -122,9 +135,11 @@ class Notifier:
                 self._lost.clear()
                 self._conn.add_termination_listener(self._on_lost)
                 await self._conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                await self._conn.add_listener(TOKENS_CHANNEL, self._on_tokens_notify)
                 self._connected.set()
                 delay = 0.2
                 self._wake_all()  # anything may have happened while we were not listening
+                self._tokens_changed(None)
                 await self._lost.wait()
                 log.warning("journal listener connection lost; reconnecting")
             except asyncio.CancelledError:
@@ -160,6 +175,38 @@ class Notifier:
     def known_last_seq(self, ns_id: int) -> int | None:
         """The namespace's last journal sequence number but for NOTIFYs in flight; None: ask the database."""
         return self._known.get(ns_id)
+
+    def on_tokens(self, listener: Callable[[int | None], None]) -> None:
+        """Call ``listener(user_id)`` when a user's tokens are revoked (None: any user's may have been)."""
+        self._token_listeners.append(listener)
+
+    def _on_tokens_notify(self, _conn, _pid, _channel, payload: str) -> None:
+        try:
+            user_id = int(payload)
+        except ValueError:
+            return
+        self._tokens_changed(user_id)
+
+    def watch_tokens(self, user_id: int, waiter: EventWaiter) -> None:
+        """Set ``waiter.token_changed`` and its event when ``user_id``'s tokens are revoked."""
+        self._token_waiters.setdefault(user_id, set()).add(waiter)
+
+    def unwatch_tokens(self, user_id: int, waiter: EventWaiter) -> None:
+        waiters = self._token_waiters.get(user_id)
+        if waiters is not None:
+            waiters.discard(waiter)
+            if not waiters:
+                del self._token_waiters[user_id]
+
+    def _tokens_changed(self, user_id: int | None) -> None:
+        for waiter in tuple(self._token_waiters.get(user_id, ())) if user_id is not None else ():
+            waiter.token_changed = True
+            waiter.event.set()
+        for listener in tuple(self._token_listeners):
+            try:
+                listener(user_id)
+            except Exception:  # one listener's bug must not keep the others from hearing it
+                log.exception("token listener failed")
 
     def _on_notify(self, _conn, _pid, _channel, payload: str) -> None:
         try:

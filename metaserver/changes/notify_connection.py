@@ -17,8 +17,10 @@ from urllib.parse import parse_qsl
 import httptools
 
 from protocol import codec
-from protocol.errors import BadRequest, Internal, NotFound, TesseraError
+from protocol.errors import BadRequest, Internal, NotFound, TesseraError, Unauthorized
 
+from ..core import db
+from ..core.auth import bearer_token, hash_token, lookup_token_hash
 from ..core.ratelimit import check_token_rate
 from . import longpoll as polls
 from .cursor import Cursor
@@ -51,6 +53,7 @@ class PollConnection(asyncio.Protocol):
         "_server", "_loop", "_transport", "_parser", "_unparsed", "_url", "_headers", "_head_keep_alive",
         "_keep_alive",
         "_queue", "_state", "_ctype", "_ns", "_cursor", "_recheck", "_deadline", "_task", "last_active",
+        "_token_hash", "user_id",
     )  # fmt: skip
 
     def __init__(self, server: NotifyServer) -> None:
@@ -74,6 +77,9 @@ class PollConnection(asyncio.Protocol):
         self._deadline: int | None = None
         self._task: asyncio.Task | None = None
         self.last_active = server.now
+        #: the token of the request being answered, and its user (None between requests)
+        self._token_hash: bytes | None = None
+        self.user_id: int | None = None
 
     @property
     def idle(self) -> bool:
@@ -177,6 +183,7 @@ class PollConnection(asyncio.Protocol):
     async def _arrive(self, authorization: str | None, query: dict[str, str]) -> None:
         server = self._server
         ctx = await server.tokens.authenticate(server.pool, authorization)
+        self._token_hash, self.user_id = hash_token(bearer_token(authorization)), ctx.caller.user_id
         timeout = polls.parse_timeout(query.get("timeout"))
         cursor = polls.parse_cursor(query.get("cursor"))
         if cursor is None:
@@ -223,6 +230,27 @@ class PollConnection(asyncio.Protocol):
             self._answer(polls.CHANGED)
         # while _BUSY, the check in progress reads the notifier's latest sequence number
 
+    def recheck_token(self) -> None:
+        """Called when the user's tokens changed: end the request being answered if its token
+        no longer works (revoked, user disabled)."""
+        token_hash = self._token_hash
+        if token_hash is None or self._state == _IDLE:
+            return
+        task = self._loop.create_task(self._check_token(token_hash))
+        self._server.tasks.add(task)
+        task.add_done_callback(self._server.tasks.discard)
+
+    async def _check_token(self, token_hash: bytes) -> None:
+        server = self._server
+        try:
+            async with db.connection(server.pool) as conn:
+                await lookup_token_hash(conn, token_hash, server.tokens.idle_expiry)
+        except Unauthorized as e:
+            if self._token_hash == token_hash and self._state != _IDLE:
+                self._error(e)
+        except TesseraError as e:  # the database is away: the poll's own checks will see to it
+            log.info("cannot re-check a held poll's token: %s", e.message)
+
     def expire(self) -> None:
         """The poll's time is up (called by the server's timer for its second)."""
         self._deadline = None
@@ -261,6 +289,7 @@ class PollConnection(asyncio.Protocol):
         self._finish(self._server.answers.error(err, self._ctype, False), False)
 
     def _release(self) -> None:
+        self._token_hash = self.user_id = None
         if self._ns is not None:
             self._server.notifier.unregister(self._ns, self)
             self._ns = self._cursor = None

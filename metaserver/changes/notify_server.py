@@ -14,7 +14,9 @@ once for every poll woken in that second (:mod:`metaserver.changes.notify_http`)
 
 :class:`NotifyServer` holds the listening socket, the connections and the timers of held
 polls; a connection idle (no request in progress) for ``IDLE_TIMEOUT`` is closed. Each
-connection parses and answers its own requests (:mod:`.notify_connection`).
+connection parses and answers its own requests (:mod:`.notify_connection`). A revocation
+(:mod:`metaserver.core.tokens`) empties the cache of that user's tokens and ends their polls
+whose token no longer works, at once (:meth:`NotifyServer.tokens_changed`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import asyncio
 
 import asyncpg
 
+from ..core.auth import DEFAULT_IDLE_EXPIRY
 from ..core.callers import TokenCache
 from ..core.ratelimit import RateLimits
 from .notifier import Notifier
@@ -37,12 +40,15 @@ BACKLOG = 1024
 class NotifyServer:
     """The notify endpoint's listening socket and connections, in the metadata server's event loop."""
 
-    def __init__(self, pool: asyncpg.Pool, notifier: Notifier, limits: RateLimits) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, notifier: Notifier, limits: RateLimits, idle_expiry: float = DEFAULT_IDLE_EXPIRY
+    ) -> None:
         self.pool = pool
         self.notifier = notifier
         self.limits = limits
         self.answers = Answers()
-        self.tokens = TokenCache()
+        self.tokens = TokenCache(idle_expiry=idle_expiry)
+        notifier.on_tokens(self.tokens_changed)
         self.connections: set[PollConnection] = set()
         self.tasks: set[asyncio.Task] = set()
         self._server: asyncio.Server | None = None
@@ -93,6 +99,16 @@ class NotifyServer:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
+
+    def tokens_changed(self, user_id: int | None) -> None:
+        """A user's tokens were revoked (None: any user's may have been, while the listener was
+        away): forget them in the cache, and end that user's requests whose token no longer works."""
+        self.tokens.forget(user_id)
+        if user_id is None:
+            return  # held polls are re-checked when they come back, at the latest after their timeout
+        for conn in tuple(self.connections):
+            if conn.user_id == user_id:
+                conn.recheck_token()
 
     def busy(self) -> None:
         """A connection opened."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from pathlib import Path
@@ -67,9 +68,12 @@ def _read_password(password_stdin: bool) -> str:
         pw = sys.stdin.readline().rstrip("\r\n")
     else:
         pw = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if not pw:
-        raise click.UsageError("the password must not be empty")
-    return pw
+    from ..core.passwords import check_new_password
+
+    try:
+        return check_new_password(pw)
+    except TesseraError as e:
+        raise click.UsageError(e.message) from None
 
 
 def _size_arg(text: str) -> int:
@@ -115,21 +119,143 @@ def user_quota(name: str, size: str, data_dir: Path) -> None:
     click.echo(f"quota of {name}: {size}")
 
 
+def _when(value) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M") if value is not None else "-"
+
+
+def _users_table(rows: list[dict]) -> str:
+    head = ("NAME", "CREATED", "QUOTA", "USED", "DEVICES", "DISABLED")
+    table = [head] + [
+        (
+            r["name"],
+            _when(r["created_at"]),
+            "unlimited" if r["quota_bytes"] is None else format_size(r["quota_bytes"]),
+            format_size(r["used_bytes"]),
+            str(r["devices"]),
+            "yes" if r["disabled"] else "no",
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    right = {2, 3, 4}
+    return "\n".join(
+        "  ".join(cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+        for row in table
+    )
+
+
 @user.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option(
+    "--token-idle-expiry",
+    envvar="TESSERA_TOKEN_IDLE_EXPIRY",
+    default="90d",
+    show_default=True,
+    help="The servers' idle expiry: devices unused for longer are not counted.",
+)
 @data_dir_option
-def user_list(data_dir: Path) -> None:
-    """List users with their usage and quota."""
+def user_list(as_json: bool, token_idle_expiry: str, data_dir: Path) -> None:
+    """List users: created, quota, use, devices signed in, disabled."""
+    from ..core.users import list_users
+
+    idle = duration_arg(token_idle_expiry, "--token-idle-expiry")
 
     async def go(conn):
-        return await conn.fetch(
-            """SELECT u.name, u.quota_bytes,
-                      (SELECT coalesce(sum(size), 0) FROM blocks b WHERE b.owner_id = u.id AND b.state = 'stored') AS used
-                 FROM users u ORDER BY u.name_key"""
-        )
+        return await list_users(conn, idle)
 
-    for r in _db_command(data_dir, go):
-        quota = "unlimited" if r["quota_bytes"] is None else str(r["quota_bytes"])
-        click.echo(f"{r['name']}\tused={r['used']}\tquota={quota}")
+    rows = _db_command(data_dir, go)
+    if as_json:
+        doc = [
+            {
+                "name": r["name"],
+                "created": r["created_at"].timestamp(),
+                "quota_bytes": r["quota_bytes"],
+                "used_bytes": r["used_bytes"],
+                "devices": r["devices"],
+                "disabled": r["disabled"],
+            }
+            for r in rows
+        ]
+        click.echo(json.dumps({"users": doc}, indent=2, ensure_ascii=False))
+    elif rows:
+        click.echo(_users_table(rows))
+    else:
+        click.echo("no users yet (tessera-server user add NAME)")
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from the first line of standard input.")
+@click.option("--sign-out", is_flag=True, help="Also sign out every device of the user.")
+@data_dir_option
+def user_passwd(name: str, password_stdin: bool, sign_out: bool, data_dir: Path) -> None:
+    """Set a user's password (at least 8 characters)."""
+    from ..core.users import set_password
+
+    password = _read_password(password_stdin)
+
+    async def go(conn):
+        return await set_password(conn, name, password, sign_out=sign_out)
+
+    signed_out = _db_command(data_dir, go)
+    click.echo(f"password of {name} changed" + (f"; {signed_out} device(s) signed out" if sign_out else ""))
+
+
+@user.command("disable")
+@click.argument("name")
+@data_dir_option
+def user_disable(name: str, data_dir: Path) -> None:
+    """Disable a user: their devices stop working at once and they cannot log in."""
+    from ..core.users import set_disabled
+
+    changed = _db_command(data_dir, lambda conn: set_disabled(conn, name, True))
+    click.echo(f"disabled {name}: their devices are signed out and they cannot log in" if changed
+               else f"{name} was already disabled")  # fmt: skip
+
+
+@user.command("enable")
+@click.argument("name")
+@data_dir_option
+def user_enable(name: str, data_dir: Path) -> None:
+    """Enable a disabled user again (their devices that were not revoked work again)."""
+    from ..core.users import set_disabled
+
+    changed = _db_command(data_dir, lambda conn: set_disabled(conn, name, False))
+    click.echo(f"enabled {name}" if changed else f"{name} was not disabled")
+
+
+@user.command("revoke-tokens")
+@click.argument("name")
+@data_dir_option
+def user_revoke_tokens(name: str, data_dir: Path) -> None:
+    """Sign out every device of a user, at once (they can log in again)."""
+    from ..core.users import revoke_tokens
+
+    n = _db_command(data_dir, lambda conn: revoke_tokens(conn, name))
+    click.echo(f"signed out {n} device(s) of {name}")
+
+
+@user.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@data_dir_option
+def user_delete(name: str, yes: bool, data_dir: Path) -> None:
+    """Delete a user with all their files, versions, upload sessions and devices.
+
+    Their blocks are no longer referenced: garbage collection (the block servers' periodic
+    run, or tessera-server gc) deletes them once they are older than its grace period.
+    """
+    from ..core.users import delete_user
+
+    if not yes:
+        typed = click.prompt(f"This deletes {name} and every file they have. Type the user name to confirm", default="")
+        if typed != name:
+            raise click.UsageError("not confirmed; nothing was deleted")
+    counts = _db_command(data_dir, lambda conn: delete_user(conn, name))
+    click.echo(
+        f"deleted {name}: {counts['versions']} file version(s), {counts['devices']} device(s); "
+        f"{counts['blocks']} block(s) are left to garbage collection"
+    )
 
 
 @click.command("gc")

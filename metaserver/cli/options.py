@@ -19,6 +19,7 @@ import click
 from protocol.errors import TesseraError
 
 from ..core.settings import DEFAULT_DATA_DIR, ServerSettings, load_grant_secret, parse_duration
+from .account_options import account_options, account_settings, base_url_arg
 
 
 @contextlib.contextmanager
@@ -152,14 +153,6 @@ def listen_options(f):
             "[default: the metadata server's host as the client reached it, on --notify-port].",
         ),
         click.option(
-            "--public-url",
-            envvar="TESSERA_PUBLIC_URL",
-            default="",
-            help="The URL browsers open the web app at, e.g. https://files.example.com (an https URL makes "
-            "the session cookie Secure; block servers let pages of this origin upload) "
-            "[default: http://--host:--meta-port].",
-        ),
-        click.option(
             "--block-url",
             "block_urls",
             multiple=True,
@@ -254,6 +247,7 @@ def server_options(f):
     return _apply(f, [
         listen_options,
         limit_options,
+        account_options,
         block_server_options,
         store_options,
         click.option("--log-level", envvar="TESSERA_LOG_LEVEL", default="info", show_default=True),
@@ -291,19 +285,8 @@ def _notify_port(notify_port: int | None, meta_port: int) -> int:
     return 0 if meta_port == 0 else meta_port + 2
 
 
-def _base_url(url: str, flag: str) -> str:
-    if not url:
-        return ""
-    from yarl import URL
-
-    try:
-        parsed = URL(url.strip())
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host or parsed.path not in ("", "/") \
-            or parsed.query_string or parsed.fragment:  # fmt: skip
-        raise click.BadParameter(f"not a base URL: {url!r} (expected http(s)://host[:port])", param_hint=flag)
-    return str(parsed).rstrip("/")
+def _notify_url(url: str) -> str:
+    return base_url_arg(url, "--notify-url")
 
 
 def build_settings(
@@ -313,7 +296,6 @@ def build_settings(
     block_port,
     notify_port,
     notify_url,
-    public_url,
     block_urls,
     upload_ttl,
     rate_limit,
@@ -329,6 +311,7 @@ def build_settings(
 ) -> ServerSettings:
     from blockserver.settings import BlockServerSettings
 
+    accounts = account_settings(store_kw, duration_arg, _rate_arg)
     ttl = duration_arg(upload_ttl, "--upload-ttl")
     if ttl < 1:
         raise click.BadParameter("must be at least 1s", param_hint="--upload-ttl")
@@ -346,8 +329,7 @@ def build_settings(
         meta_port=meta_port,
         block_port=block_port,
         notify_port=_notify_port(notify_port, meta_port),
-        notify_url=_base_url(notify_url, "--notify-url"),
-        public_url=_base_url(public_url, "--public-url"),
+        notify_url=_notify_url(notify_url),
         block_urls=tuple(u.rstrip("/") for u in block_urls),
         blocks_dir=data_dir / "blocks",
         upload_session_ttl=max(1, round(ttl)),
@@ -356,6 +338,7 @@ def build_settings(
         login_rate_limit=_rate_arg(login_rate_limit, "--login-rate-limit"),
         login_burst=login_burst,
         extra=extra,
+        **accounts,
     )
     try:
         BlockServerSettings.from_settings(settings)  # a bad block server setting stops the start here

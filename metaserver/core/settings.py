@@ -27,10 +27,6 @@ class ServerSettings:
     #: the notify endpoint's URL handed to clients (e.g. behind a load balancer); empty: the
     #: metadata server's own host (as the client reached it) with ``notify_port``
     notify_url: str = ""
-    #: the URL browsers reach the web app at (``--public-url``), e.g. ``https://files.example.com``;
-    #: empty: ``http://host:meta_port``. An https URL makes the session cookie Secure; its origin
-    #: is the one the block servers let the web app's uploads through (CORS)
-    public_url: str = ""
     #: block server URLs the metadata server hands to clients
     block_urls: tuple[str, ...] = ()
     #: where the local block store keeps blocks
@@ -49,6 +45,19 @@ class ServerSettings:
     #: login attempts per second per (client address, user name) (per process); 0: off
     login_rate_limit: float = 0.1
     login_burst: int = 10
+    #: failed logins per second per client address, whatever the user names (per process); 0: off
+    login_address_rate_limit: float = 0.5
+    login_address_burst: int = 30
+    #: password hashes waiting or running at once (per process); more logins get 503 at once
+    login_queue: int = 16
+    #: a device token unused for this long (seconds) stops working; 0: never
+    token_idle_expiry: float = 90 * 86400.0
+    #: the URL clients reach the metadata server at (e.g. https://files.example.org behind a
+    #: proxy); the notify URL announced to clients is built from it, never from a request's
+    #: Host header. It is the web app's URL too: https makes the session cookie Secure, and its
+    #: origin is the one block servers let the app's uploads through (CORS, see
+    #: metaserver/core/websession.py). Empty: http://host:meta_port as configured
+    public_url: str = ""
     extra: dict = field(default_factory=dict)
 
 

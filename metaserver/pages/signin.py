@@ -7,19 +7,22 @@ from __future__ import annotations
 from aiohttp import web
 from yarl import URL
 
-from protocol.errors import BadCsrfToken, BadRequest, BodyTooLarge, LengthRequired, Unauthorized
+from protocol.errors import (
+    AccountDisabled,
+    BadCsrfToken,
+    BadRequest,
+    BodyTooLarge,
+    LengthRequired,
+    Unauthorized,
+)
 
-from ..core import db, ratelimit, users
-from ..core.auth import check_password, hash_token, new_token
-from ..keys import POOL, SETTINGS
+from ..core import passwords, users
+from ..keys import SETTINGS
 from ..web import auth
 from . import render, session
 
 #: the largest sign-in or sign-out form body
 MAX_FORM = 16 * 1024
-MAX_PASSWORD = 1024
-#: a stand-in hash for an unknown user name, so it costs what a wrong password costs
-_NO_USER = "scrypt$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
 
 async def read_form(request: web.Request, limit: int = MAX_FORM) -> dict[str, str]:
@@ -60,40 +63,19 @@ async def login(request: web.Request) -> web.StreamResponse:
     name, password = form.get("user", "").strip(), form.get("password", "")
     target = safe_next(form.get("next"))
     try:
-        if not name or not password or len(name) > users.MAX_NAME or len(password) > MAX_PASSWORD:
+        if not name or not password or len(name) > users.MAX_NAME or len(password) > passwords.MAX_PASSWORD:
             raise Unauthorized("enter your user name and password")
-        token = await _sign_in(request, name, password, session.device_name(request.headers.get("User-Agent")))
-    except Unauthorized as e:
+        token, _ = await auth.sign_in(request, name, password, session.device_name(request.headers.get("User-Agent")))
+    except (Unauthorized, AccountDisabled) as e:
         resp = web.Response()
         context = {"title": "Sign in", "nonce": session.login_nonce(request, resp), "next": target,
                    "error": e.message, "name": name}  # fmt: skip
-        page = render.page(request, "login.html", context, status=401)
+        page = render.page(request, "login.html", context, status=e.status)
         page.cookies.update(resp.cookies)
         return page
     resp = render.redirect(target)
     session.set_session(request, resp, token)
     return resp
-
-
-async def _sign_in(request: web.Request, name: str, password: str, device: str) -> str:
-    """Check the password (under the login rate limits) and make the session's device token."""
-    attempt = ratelimit.login_attempt(request, name)
-    pool = request.app[POOL]
-    async with db.connection(pool) as conn:
-        row = await conn.fetchrow("SELECT id, name, password_hash FROM users WHERE name_key = $1", name.casefold())
-    stored = row["password_hash"] if row else _NO_USER
-    if not await check_password(password, stored) or row is None:
-        raise Unauthorized("wrong user name or password")
-    attempt.succeeded()
-    token = new_token()
-    async with db.transaction(pool) as conn:
-        await conn.execute(
-            "INSERT INTO tokens (user_id, token_hash, device_name) VALUES ($1, $2, $3)",
-            row["id"],
-            hash_token(token),
-            device,
-        )
-    return token
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

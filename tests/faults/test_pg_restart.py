@@ -92,7 +92,7 @@ async def test_servers_recover_from_a_postgresql_restart(own_pg, tmp_path):
     await migrate.apply_dsn(dsn)
     conn = await asyncpg.connect(dsn)
     try:
-        await create_user(conn, "alice", "pw")
+        await create_user(conn, "alice", "pw-alice-long")
     finally:
         await conn.close()
     config = ServerSettings(
@@ -105,7 +105,7 @@ async def test_servers_recover_from_a_postgresql_restart(own_pg, tmp_path):
     notifier = meta_app[NOTIFIER]
     try:
         async with TesseraClient(meta_url, retry=RETRY) as client, aiohttp.ClientSession() as http:
-            token = (await client.login("alice", "pw", "pg-test")).token
+            token = (await client.login("alice", "pw-alice-long", "pg-test")).token
             a = write_file(tmp_path / "a.bin", BLOCK_SIZE + 77, seed=5)
             await client.upload_file(a, "/a.bin")
             assert notifier.connected

@@ -46,7 +46,7 @@ async def test_run_user_add_login_and_clean_shutdown(tmp_path):
                                        stdin=b"pw-carol\n", env=env)
         assert code == 0, err
         code, _, err = await run_cmd("user", "add", "carol", "--password-stdin", "--data-dir", str(data),
-                                     stdin=b"again\n", env=env)
+                                     stdin=b"again-long\n", env=env)
         assert code != 0 and "already exists" in err and "Traceback" not in err
         async with aiohttp.ClientSession() as s:
             async with s.post(urls["metadata"] + "/v1/auth/login",
@@ -117,13 +117,13 @@ async def test_run_with_s3_backend_end_to_end(database_url, tmp_path):
                     m = re.match(r"metadata server:\s+(http://\S+)", line)
                     meta_url = m.group(1) if m else None
                 code, _, err = await run_cmd("user", "add", "dora", "--password-stdin", "--data-dir",
-                                             str(tmp_path / "d"), stdin=b"pw-dora\n", env=env)
+                                             str(tmp_path / "d"), stdin=b"pw-dora-long\n", env=env)
                 assert code == 0, err
                 data = os.urandom(5 * 1024 * 1024 + 3)
                 src, out = tmp_path / "src.bin", tmp_path / "out.bin"
                 src.write_bytes(data)
                 async with TesseraClient(meta_url) as c:
-                    await c.login("dora", "pw-dora", "t")
+                    await c.login("dora", "pw-dora-long", "t")
                     await c.upload_file(src, "/s3/file.bin")
                     await c.download_file("/s3/file.bin", out)
                 assert out.read_bytes() == data

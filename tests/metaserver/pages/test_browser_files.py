@@ -178,13 +178,31 @@ async def test_file_names_that_look_like_markup_stay_text(tab, live):
     assert not [m for m in tab.console if "Content Security Policy" in m], tab.console
 
 
-async def test_a_revoked_session_is_signed_out(tab, live):
+async def test_a_session_revoked_elsewhere_is_signed_out_at_once(tab, live):
     await tab.sign_in()
-    async with live.pool.acquire() as conn:
-        await conn.execute("UPDATE tokens SET revoked_at = now() WHERE device_name LIKE 'web browser%'")
-    await tab.page.reload()
-    await tab.page.wait_for_url("**/login**")
+    await asyncio.sleep(0.5)  # the page's long-poll is held
+    cli = await live.login(device="laptop")
+    status, answer = await api_call(live, cli, "GET", "/v1/devices")
+    browser_id = next(d["id"] for d in answer["devices"] if d["name"].startswith("web browser"))
+    status, _ = await api_call(live, cli, "POST", "/v1/devices/revoke", {"id": browser_id})
+    assert status == 200
+    await tab.page.wait_for_url("**/login**", timeout=3000)  # no reload: the held poll hears it
     assert await tab.page.get_by_label("Password").count() == 1
+    await tab.page.goto(live.meta_url + "/files/")
+    await tab.page.wait_for_url("**/login**")
+
+
+async def test_devices_page_lists_and_signs_out_devices(tab, live):
+    cli = await live.login(device="work laptop <b>")
+    await tab.sign_in()
+    page = tab.page
+    await page.get_by_role("link", name="Devices").click()
+    await page.get_by_role("cell", name="work laptop <b>", exact=True).wait_for()
+    assert await page.get_by_role("cell", name="web browser (Chrome) this browser", exact=True).count() == 1
+    await page.get_by_role("button", name="Sign out work laptop <b>").click()
+    await page.get_by_role("cell", name="work laptop <b>", exact=True).wait_for(state="detached")
+    status, answer = await api_call(live, cli, "GET", "/v1/account")
+    assert status == 401 and answer["error"]["code"] == "signed_out"
 
 
 async def test_sign_out_revokes_the_token(tab, live):
