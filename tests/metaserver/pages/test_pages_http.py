@@ -304,3 +304,18 @@ async def test_block_server_cors_lets_only_the_app_in(web_servers):
         async with s.put(url, data=b"x", headers={"Origin": app_origin, **cookie}) as r:
             assert r.status == 403  # past authentication: the grant is what fails
             assert r.headers["Access-Control-Allow-Origin"] == app_origin
+
+
+async def test_zip64_records_past_the_limit(browserish, web_servers, monkeypatch):
+    """A file past 4 GiB gets ZIP64 sizes: shown here with the limit lowered to 1 MiB."""
+    monkeypatch.setattr(zipfile, "ZIP64_LIMIT", MiB)
+    data = os.urandom(2 * MiB + 1)
+    token = await web_servers.login()
+    await put_file(web_servers, token, "/Z/big.bin", data)
+    await browserish.sign_in()
+    async with browserish.request("GET", "/zip/Z") as r:
+        body = await r.read()
+    with zipfile.ZipFile(io.BytesIO(body)) as zf:
+        info = zf.getinfo("Z/big.bin")
+        assert info.extract_version >= zipfile.ZIP64_VERSION and info.flag_bits & 0x08  # ZIP64, data descriptor
+        assert zf.read("Z/big.bin") == data
