@@ -14,6 +14,7 @@
   const BLOCK = 4 * 1024 * 1024;
   const PARALLEL_FILES = 3;
   const PARALLEL_BLOCKS = 3;
+  const BATCH = 50; // small files opened and committed together
   const STORE_PREFIX = "tessera-upload:";
   const { api, toast, formatBytes, join, sleep } = Tessera;
 
@@ -175,14 +176,60 @@
     throw new Error("the upload did not complete");
   }
 
+  /* Files of one block or less go in batches: one request opens all their sessions, one
+   * commits them all (POST /v1/uploads/batch, /v1/uploads/commit_batch). */
+  async function uploadBatch(batch) {
+    const files = [];
+    for (const item of batch) {
+      item.setState("checking");
+      const blocks = item.file.size ? [await hashBlock(item.file)] : [];
+      files.push({ path: item.path, size: item.file.size, blocks, client_modified: item.file.lastModified / 1000 });
+    }
+    const opened = (await api("POST", "/v1/uploads/batch", { files })).uploads;
+    const ready = [];
+    opened.forEach((s, i) => (s.error ? fail(batch[i], s.error) : ready.push([batch[i], s])));
+    let next = 0;
+    const worker = async () => {
+      while (next < ready.length) {
+        const [item, session] = ready[next++];
+        item.setState("uploading");
+        try { await sendBlocks(item, session); } catch (e) { fail(item, e); item.failed = true; }
+      }
+    };
+    await Promise.all(Array.from({ length: PARALLEL_BLOCKS }, worker));
+    const sent = ready.filter(([item]) => !item.failed);
+    if (!sent.length) return;
+    const results = (await api("POST", "/v1/uploads/commit_batch", { upload_ids: sent.map(([, s]) => s.upload_id) })).results;
+    results.forEach((r, i) => (r.error ? fail(sent[i][0], r.error) : succeed(sent[i][0])));
+  }
+
+  function succeed(item) {
+    item.done = true;
+    item.bar.value = item.file.size;
+    item.setState("done");
+  }
+
+  function fail(item, e) {
+    item.setState(e.status === 0 ? "connection lost" : e.message || String(e), true);
+  }
+
+  /* The next piece of work: a big file alone, or up to BATCH small ones. */
+  function nextUnit() {
+    const first = queue.shift();
+    if (first.file.size > BLOCK) return () => uploadOne(first).then(() => succeed(first), (e) => fail(first, e));
+    const batch = [first];
+    for (let i = 0; i < queue.length && batch.length < BATCH; ) {
+      if (queue[i].file.size <= BLOCK) batch.push(...queue.splice(i, 1));
+      else i++;
+    }
+    return () => uploadBatch(batch).catch((e) => batch.filter((it) => !it.done).forEach((it) => fail(it, e)));
+  }
+
   async function pump() {
     while (active < PARALLEL_FILES && queue.length) {
-      const item = queue.shift();
+      const unit = nextUnit();
       active++;
-      uploadOne(item).then(
-        () => { item.done = true; item.bar.value = item.file.size; item.setState("done"); },
-        (e) => { item.setState(e.status === 0 ? "connection lost" : e.message, true); },
-      ).finally(() => {
+      unit().finally(() => {
         active--;
         showTotal();
         if (!active && !queue.length) finished();

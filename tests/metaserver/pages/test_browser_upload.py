@@ -56,8 +56,13 @@ async def test_upload_a_folder_of_100_files_by_the_folder_picker(tab, live, tmp_
         contents[rel] = f"file {i} ".encode() * (i + 1)
         (folder / rel).write_bytes(contents[rel])
     await tab.sign_in()
+    calls: list[str] = []
+    tab.page.on("request", lambda r: calls.append(r.url.split("/v1/", 1)[-1]) if r.method == "POST" else None)
     await tab.page.set_input_files("#pick-folder", str(folder))
     await _wait_done(tab.page)
+    # small files travel in batches: a few requests open and commit all 100
+    assert "uploads" not in calls and 2 <= calls.count("uploads/batch") <= 4
+    assert calls.count("uploads/batch") == calls.count("uploads/commit_batch")
     token = await live.login()
     status, listing = await api_call(live, token, "GET", "/v1/files/list", path="/Holiday/day two", limit=2000)
     assert status == 200 and len(listing["entries"]) == 50
