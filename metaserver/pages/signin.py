@@ -45,15 +45,18 @@ def safe_next(target: str | None) -> str:
     return str(url) if not url.host else "/files/"
 
 
-async def login_page(request: web.Request) -> web.Response:
-    resp = web.Response()
-    nonce = session.login_nonce(request, resp)
-    page = render.page(
-        request, "login.html", {"title": "Sign in", "nonce": nonce, "next": safe_next(request.query.get("next")),
-                                "error": None, "name": ""},
-    )  # fmt: skip
-    page.cookies.update(resp.cookies)
+def _form(request: web.Request, target: str, error: str | None = None, name: str = "", status: int = 200):
+    """The sign-in form, with its double-submit nonce (a new cookie if the browser has none)."""
+    holder = web.Response()
+    context = {"title": "Sign in", "nonce": session.login_nonce(request, holder), "next": target,
+               "error": error, "name": name}  # fmt: skip
+    page = render.page(request, "login.html", context, status=status)
+    page.cookies.update(holder.cookies)
     return page
+
+
+async def login_page(request: web.Request) -> web.Response:
+    return _form(request, safe_next(request.query.get("next")))
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -67,12 +70,7 @@ async def login(request: web.Request) -> web.StreamResponse:
             raise Unauthorized("enter your user name and password")
         token, _ = await auth.sign_in(request, name, password, session.device_name(request.headers.get("User-Agent")))
     except (Unauthorized, AccountDisabled) as e:
-        resp = web.Response()
-        context = {"title": "Sign in", "nonce": session.login_nonce(request, resp), "next": target,
-                   "error": e.message, "name": name}  # fmt: skip
-        page = render.page(request, "login.html", context, status=e.status)
-        page.cookies.update(resp.cookies)
-        return page
+        return _form(request, target, e.message, name, e.status)
     resp = render.redirect(target)
     session.set_session(request, resp, token)
     return resp

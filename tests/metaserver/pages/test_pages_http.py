@@ -41,6 +41,14 @@ async def test_a_wrong_password_shows_the_form_again(browserish):
     assert "wrong user name or password" in await r.text()
 
 
+async def test_a_disabled_account_cannot_sign_in(browserish, web_servers):
+    async with web_servers.pool.acquire() as conn:
+        await conn.execute("UPDATE users SET disabled_at = now()")
+    r = await browserish.sign_in()
+    assert r.status == 403 and "disabled" in await r.text()
+    assert "tessera_session" not in {c.key for c in browserish.session.cookie_jar}
+
+
 async def test_the_login_rate_limit_applies_to_the_form(browserish):
     statuses = [(await browserish.sign_in(password="wrong")).status for _ in range(12)]
     assert statuses[:10] == [401] * 10 and statuses[-1] == 429
