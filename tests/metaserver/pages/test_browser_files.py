@@ -132,6 +132,35 @@ async def test_image_preview(tab, live):
     assert await img.evaluate("i => i.complete && i.naturalWidth") == 1
 
 
+PDF = b"""%PDF-1.1
+1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj
+2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj
+3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 300 144]/Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>>>endobj
+4 0 obj<</Length 44>>stream
+BT /F1 24 Tf 20 60 Td (Hello PDF) Tj ET
+endstream endobj
+5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj
+trailer<</Root 1 0 R>>
+"""
+
+
+async def test_pdf_preview_opens_in_the_browsers_viewer(tab, live):
+    token = await live.login()
+    await put_file(live, token, "/doc.pdf", PDF)
+    await tab.sign_in()
+    async with tab.page.expect_response("**/raw/doc.pdf?rev=*") as info:
+        await tab.page.goto(live.meta_url + "/files/doc.pdf")
+    response = await info.value
+    assert response.status == 200 and response.headers["content-type"] == "application/pdf"
+    viewer = None
+    for _ in range(50):  # the built-in viewer is a frame of its own inside the preview's frame
+        viewer = next((f for f in tab.page.frames if f.url.startswith("chrome-extension://")), None)
+        if viewer:
+            break
+        await asyncio.sleep(0.1)
+    assert viewer is not None, [f.url for f in tab.page.frames]
+
+
 async def test_a_change_made_by_the_cli_appears_within_2_s(tab, live, tmp_path):
     cli = Tessera(tmp_path / "cli-config", tmp_path)
     await login(cli, live)

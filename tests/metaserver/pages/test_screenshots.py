@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.metaserver.pages.conftest import api_call, put_file
+from tests.metaserver.pages.test_browser_files import PDF
 
 OUT = os.environ.get("TESSERA_SCREENSHOTS")
 pytestmark = [
@@ -39,8 +40,9 @@ def _png(width: int, height: int) -> bytes:
 
 async def _tree(live) -> None:
     async with live.pool.acquire() as conn:
-        await conn.execute("UPDATE users SET quota_bytes = 10 * 1024 * 1024 * 1024")
-    token = await live.login()
+        await conn.execute("UPDATE users SET quota_bytes = 10::bigint * 1024 * 1024 * 1024")
+    token = await live.login(device="work laptop")
+    await live.login(device="phone")
     for folder in ("/Documents", "/Photos/2026 Lisbon", "/Music", "/Projects/tessera"):
         await api_call(live, token, "POST", "/v1/files/mkdir", {"path": folder})
     notes = "Shopping\n- bread\n- olive oil\n- oranges\n\nCall the plumber on Tuesday.\n"
@@ -49,7 +51,7 @@ async def _tree(live) -> None:
     await put_file(live, token, "/Budget 2026.xlsx", os.urandom(48_213))
     await put_file(live, token, "/Photos/2026 Lisbon/tram.png", _png(480, 320))
     await put_file(live, token, "/Photos/harbour.png", _png(64, 64))
-    await put_file(live, token, "/Quarterly report.pdf", b"%PDF-1.4\n" + os.urandom(180_000))
+    await put_file(live, token, "/Quarterly report.pdf", PDF)
     await put_file(live, token, "/Projects/tessera/app.py", b"print('hello')\n")
     await put_file(live, token, "/Holiday video.mp4", os.urandom(2 * 1024 * 1024 + 5))
 
@@ -84,6 +86,12 @@ async def test_take_screenshots(browser, live):
     await page.goto(live.meta_url + "/files/Photos/2026%20Lisbon/tram.png")
     await page.get_by_role("img", name="Preview of tram.png").wait_for()
     await page.screenshot(path=str(out / "file-image.png"))
+    await page.goto(live.meta_url + "/files/Quarterly%20report.pdf")
+    await page.wait_for_timeout(1500)  # the PDF viewer draws
+    await page.screenshot(path=str(out / "file-pdf.png"))
+    await page.goto(live.meta_url + "/devices")
+    await page.get_by_role("cell", name="phone", exact=True).wait_for()
+    await page.screenshot(path=str(out / "devices.png"))
     await page.goto(live.meta_url + "/account")
     await page.screenshot(path=str(out / "account.png"))
     await context.close()
@@ -96,4 +104,4 @@ async def test_take_screenshots(browser, live):
     await page.wait_for_url("**/files/")
     await page.screenshot(path=str(out / "files-phone.png"))
     await phone.close()
-    assert _count_pngs(out) >= 7
+    assert _count_pngs(out) >= 9
