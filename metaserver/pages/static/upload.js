@@ -15,6 +15,7 @@
   const PARALLEL_FILES = 3;
   const PARALLEL_BLOCKS = 3;
   const BATCH = 50; // small files opened and committed together
+  const PART = 8; // blocks of a big file listed at once (its first part opens the session)
   const STORE_PREFIX = "tessera-upload:";
   const { api, toast, formatBytes, join, sleep } = Tessera;
 
@@ -41,6 +42,7 @@
       this.file = file;
       this.path = path;
       this.sent = 0; // bytes stored on the block servers
+      this.stored = new Set(); // indexes of the blocks stored
       this.inflight = new Map(); // block index -> bytes of it sent so far
       this.li = document.createElement("li");
       const name = document.createElement("span");
@@ -83,26 +85,47 @@
       `${formatBytes(sent)} of ${formatBytes(totalBytes)} · ${items.filter((i) => i.done).length} of ${items.length} files`;
   }
 
-  /* ---- one file ---- */
-  async function openSession(item) {
-    const saved = localStorage.getItem(item.key);
-    if (saved) {
-      try {
-        const s = await api("GET", "/v1/uploads/" + encodeURIComponent(saved));
-        if (s.blocks_complete) return s; // resume: only the blocks still needed are sent
-      } catch (e) {
-        if (e.status === 401) throw e;
-      }
-      localStorage.removeItem(item.key);
-    }
-    item.setState("checking");
+  /* ---- one file ----
+   * A big file's block list is sent in parts of PART blocks: the session opens with the first
+   * part (and its id is saved at once), and the blocks of one part are PUT while the next is
+   * hashed (POST /v1/uploads/{id}/blocks). A resumed session goes on from the blocks it lists. */
+  const sizeOf = (item, index) => Math.min(BLOCK, item.file.size - index * BLOCK);
+
+  function markStored(item, index) {
+    if (item.stored.has(index)) return;
+    item.stored.add(index);
+    item.sent += sizeOf(item, index);
+    item.progress();
+  }
+
+  async function hashPart(item, first) {
     const blocks = [];
-    for (let start = 0; start < item.file.size; start += BLOCK) {
-      blocks.push(await hashBlock(item.file.slice(start, start + BLOCK)));
-      item.setState(`checking ${Math.round((100 * Math.min(start + BLOCK, item.file.size)) / item.file.size)}%`);
+    for (let i = first; i < first + PART && i * BLOCK < item.file.size; i++) {
+      blocks.push(await hashBlock(item.file.slice(i * BLOCK, (i + 1) * BLOCK)));
     }
+    return blocks;
+  }
+
+  async function resumed(item) {
+    const saved = localStorage.getItem(item.key);
+    if (!saved) return null;
+    try {
+      return await api("GET", "/v1/uploads/" + encodeURIComponent(saved)); // only what is still needed is sent
+    } catch (e) {
+      if (e.status === 401) throw e;
+      localStorage.removeItem(item.key); // expired, committed or gone: start afresh
+      return null;
+    }
+  }
+
+  async function openSession(item) {
+    const found = await resumed(item);
+    if (found) return found;
+    item.setState("checking");
+    const blocks = await hashPart(item, 0);
     const s = await api("POST", "/v1/uploads", {
       path: item.path, size: item.file.size, blocks, client_modified: item.file.lastModified / 1000,
+      blocks_complete: blocks.length * BLOCK >= item.file.size,
     });
     localStorage.setItem(item.key, s.upload_id);
     return s;
@@ -119,7 +142,7 @@
       xhr.upload.onprogress = (ev) => { item.inflight.set(block.index, ev.loaded); item.progress(); };
       xhr.onload = () => {
         item.inflight.delete(block.index);
-        if (xhr.status === 200) { item.sent += body.size; item.progress(); resolve(); return; }
+        if (xhr.status === 200) { markStored(item, block.index); resolve(); return; }
         let code = "http_" + xhr.status;
         try { code = JSON.parse(xhr.responseText).error.code; } catch { /* not JSON */ }
         reject(Object.assign(new Error(`block ${block.index}: ${code}`), { status: xhr.status, code }));
@@ -129,13 +152,11 @@
     });
   }
 
-  /* PUT every needed block, a few at once; a dropped connection is retried with backoff. */
-  async function sendBlocks(item, session) {
+  /* PUT the needed blocks of an answer, a few at once; a dropped connection is retried with backoff. */
+  async function sendBlocks(item, answer) {
     const servers = blockServers();
-    const needed = session.blocks.filter((b) => b.state === "needed" && b.grant);
-    const sizeOf = (b) => Math.min(BLOCK, item.file.size - b.index * BLOCK);
-    item.sent = item.file.size - session.blocks.filter((b) => b.state === "needed").reduce((n, b) => n + sizeOf(b), 0);
-    item.progress();
+    answer.blocks.filter((b) => b.state === "stored").forEach((b) => markStored(item, b.index));
+    const needed = answer.blocks.filter((b) => b.state === "needed" && b.grant);
     let next = 0;
     const worker = async (w) => {
       while (next < needed.length) {
@@ -155,6 +176,24 @@
       }
     };
     await Promise.all(Array.from({ length: PARALLEL_BLOCKS }, (_, w) => worker(w)));
+    answer.blocks.forEach((b) => markStored(item, b.index)); // blocks that share an id with one just sent too
+  }
+
+  /* Send what the session lists, hashing and listing the rest of the file part by part. */
+  async function sendAll(item, session) {
+    const id = encodeURIComponent(session.upload_id);
+    let listed = session.blocks_listed, complete = session.blocks_complete;
+    const quiet = (p) => { p.catch(() => {}); return p; }; // awaited below; no "unhandled" report meanwhile
+    let sending = quiet(sendBlocks(item, session));
+    while (!complete) {
+      const part = await hashPart(item, listed);
+      const answer = await api("POST", `/v1/uploads/${id}/blocks`, { start: listed, blocks: part });
+      await sending;
+      listed = answer.blocks_listed;
+      complete = answer.blocks_complete;
+      sending = quiet(sendBlocks(item, answer));
+    }
+    await sending;
   }
 
   async function uploadOne(item) {
@@ -162,7 +201,7 @@
     for (let round = 0; round < 5; round++) {
       item.setState("uploading");
       try {
-        await sendBlocks(item, session);
+        await sendAll(item, session);
         item.setState("saving");
         const meta = await api("POST", `/v1/uploads/${encodeURIComponent(session.upload_id)}/commit`);
         localStorage.removeItem(item.key);
