@@ -327,3 +327,20 @@ async def test_zip64_records_past_the_limit(browserish, web_servers, monkeypatch
         info = zf.getinfo("Z/big.bin")
         assert info.extract_version >= zipfile.ZIP64_VERSION and info.flag_bits & 0x08  # ZIP64, data descriptor
         assert zf.read("Z/big.bin") == data
+
+
+@pytest.mark.parametrize("name", ["100% sure #1?.txt", "a+b&c=d;e.txt", "ünïcødé 文件.txt", "space at start.txt"])
+async def test_names_with_url_characters_round_trip(browserish, web_servers, name):
+    import re
+    from urllib.parse import unquote
+
+    token = await web_servers.login()
+    await put_file(web_servers, token, "/Odd/" + name, name.encode())
+    await browserish.sign_in()
+    async with browserish.request("GET", "/files/Odd") as r:
+        page = await r.text()
+    hrefs = [unquote(h) for h in re.findall(r'href="(/download/Odd/[^"]+)"', page)]
+    assert hrefs == ["/download/Odd/" + name]
+    link = re.findall(r'href="(/download/Odd/[^"]+)"', page)[0]
+    async with browserish.session.get(browserish.url + link) as r:  # the link exactly as the page gives it
+        assert r.status == 200 and await r.read() == name.encode()
