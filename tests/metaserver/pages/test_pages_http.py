@@ -344,3 +344,18 @@ async def test_names_with_url_characters_round_trip(browserish, web_servers, nam
     link = re.findall(r'href="(/download/Odd/[^"]+)"', page)[0]
     async with browserish.session.get(browserish.url + link) as r:  # the link exactly as the page gives it
         assert r.status == 200 and await r.read() == name.encode()
+
+
+async def test_a_page_opened_at_localhost_uploads_to_the_block_server_as_localhost(browserish, web_servers):
+    from yarl import URL
+
+    await browserish.sign_in()
+    meta, block = URL(web_servers.meta_url), URL(web_servers.block_url)
+    async with browserish.request("GET", "/files/", headers={"Host": f"localhost:{meta.port}"}) as r:
+        page = await r.text()
+        assert f"connect-src 'self' http://localhost:{block.port};" in r.headers["Content-Security-Policy"]
+    assert f"[&#34;http://localhost:{block.port}&#34;]" in page  # the block server under the page's name
+    preflight = {"Origin": f"http://localhost:{meta.port}", "Access-Control-Request-Method": "PUT"}
+    async with browserish.session.options(str(block.with_host("localhost")) + f"/v1/blocks/{'0' * 32}",
+                                          headers=preflight) as r:  # fmt: skip
+        assert r.status == 204 and r.headers["Access-Control-Allow-Origin"] == preflight["Origin"]
