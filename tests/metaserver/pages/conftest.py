@@ -45,11 +45,18 @@ async def start_web_servers(config: ServerSettings, pool, **overrides) -> WebSer
     block_url = f"http://127.0.0.1:{block_sock.getsockname()[1]}"
     config = replace(config, block_urls=(block_url,), public_url=meta_url, **overrides)
     runners = []
-    for app, sock in ((create_block_app(config), block_sock), (create_meta_app(config), meta_sock)):
-        runner = web.AppRunner(app, shutdown_timeout=2)
-        await runner.setup()
-        await web.SockSite(runner, sock).start()
-        runners.append(runner)
+    try:
+        for app, sock in ((create_block_app(config), block_sock), (create_meta_app(config), meta_sock)):
+            runner = web.AppRunner(app, shutdown_timeout=2)
+            await runner.setup()
+            runners.append(runner)
+            await web.SockSite(runner, sock).start()
+    except BaseException:
+        for runner in reversed(runners):
+            await runner.cleanup()
+        meta_sock.close()
+        block_sock.close()
+        raise
     return WebServers(config=config, meta_url=meta_url, block_url=block_url, pool=pool, runners=tuple(runners))
 
 
