@@ -119,11 +119,13 @@ class BlockReader:
         self._token = token
 
     async def fetch(self, block: Block) -> bytes:
-        """One block's bytes, checked against its size and SHA-256; tries each block server."""
+        """One block's bytes, checked against its size and SHA-256; tries each block server in turn."""
         grant = get_grant(self._settings, self._user_id, block.block_id, block.size)
         headers = {"Authorization": f"Bearer {self._token}", "X-Tessera-Grant": grant}
         failure: Exception | None = None
-        for base in self._settings.block_urls:
+        urls = self._settings.block_urls
+        turn = block.index % len(urls)  # blocks spread over the block servers; each falls back on the rest
+        for base in urls[turn:] + urls[:turn]:
             try:
                 async with self._http.get(f"{base}/v1/blocks/{block.block_id}", headers=headers) as r:
                     if r.status != 200:
