@@ -163,7 +163,8 @@
         const block = needed[next++];
         for (let attempt = 0; ; attempt++) {
           try {
-            await putBlock(item, servers[(block.index + w) % servers.length] || servers[0], block, block.grant);
+            // a retry goes to the next block server, if there are several
+            await putBlock(item, servers[(block.index + w + attempt) % servers.length], block, block.grant);
             break;
           } catch (e) {
             if (e.code === "grant_expired" || e.code === "hash_mismatch" || e.code === "size_mismatch" || e.status === 401) throw e;

@@ -37,13 +37,17 @@ class WebServers(Servers):
 
 
 async def start_web_servers(config: ServerSettings, pool, **overrides) -> WebServers:
+    """Both servers on 127.0.0.1; ``block_urls`` in ``overrides`` may name a callable of the real
+    block server's URL (to put others around it)."""
     from blockserver.app import create_app as create_block_app
     from metaserver.app import create_app as create_meta_app
 
     meta_sock, block_sock = bound_socket(), bound_socket()
     meta_url = f"http://127.0.0.1:{meta_sock.getsockname()[1]}"
     block_url = f"http://127.0.0.1:{block_sock.getsockname()[1]}"
-    config = replace(config, block_urls=(block_url,), public_url=meta_url, **overrides)
+    if callable(overrides.get("block_urls")):
+        overrides["block_urls"] = overrides["block_urls"](block_url)
+    config = replace(config, **{"block_urls": (block_url,), "public_url": meta_url, **overrides})
     runners = []
     try:
         for app, sock in ((create_block_app(config), block_sock), (create_meta_app(config), meta_sock)):

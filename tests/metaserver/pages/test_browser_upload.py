@@ -147,3 +147,29 @@ async def test_an_upload_cut_short_resumes_after_a_reload_with_only_the_missing_
     assert len(puts) == 10 - stored_before  # only what the server still needed
     assert (await _meta(live, await live.login(), "/resumable.bin"))["content_hash"] == _content_hash(data)
     assert await page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('tessera-upload:')).length") == 0
+
+
+async def test_uploads_pass_over_a_dead_block_server(browser, server_config, database_url, tmp_path):
+    from metaserver.core import db
+    from tests.metaserver.pages.conftest import start_web_servers
+
+    pool = await db.create_pool(database_url, min_size=1, max_size=4)
+    servers = await start_web_servers(server_config, pool, block_urls=lambda real: ("http://127.0.0.1:9", real))
+    context = await browser.new_context()
+    try:
+        await servers.add_user()
+        data = os.urandom(4 * 4 * MiB)
+        (tmp_path / "four.bin").write_bytes(data)
+        page = await context.new_page()
+        await page.goto(servers.meta_url + "/login")
+        await page.get_by_label("User name").fill("alice")
+        await page.get_by_label("Password").fill("secret-pw")
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_url("**/files/")
+        await page.set_input_files("#pick-files", str(tmp_path / "four.bin"))
+        await _wait_done(page)
+        assert (await _meta(servers, await servers.login(), "/four.bin"))["content_hash"] == _content_hash(data)
+    finally:
+        await context.close()
+        await servers.stop()
+        await pool.close()

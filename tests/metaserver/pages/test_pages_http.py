@@ -359,3 +359,22 @@ async def test_a_page_opened_at_localhost_uploads_to_the_block_server_as_localho
     async with browserish.session.options(str(block.with_host("localhost")) + f"/v1/blocks/{'0' * 32}",
                                           headers=preflight) as r:  # fmt: skip
         assert r.status == 204 and r.headers["Access-Control-Allow-Origin"] == preflight["Origin"]
+
+
+async def test_a_dead_block_server_is_passed_over(server_config, pool):
+    from tests.metaserver.pages.conftest import start_web_servers
+
+    dead = "http://127.0.0.1:9"  # nothing listens there
+    servers = await start_web_servers(server_config, pool, block_urls=lambda real: (dead, real))
+    try:
+        await servers.add_user()
+        token = await servers.login()
+        data = os.urandom(9 * MiB)  # three blocks: each is tried on the dead server first or second
+        await put_file(servers, token, "/d.bin", data)
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+            b = Browserish(s, servers.meta_url)
+            await b.sign_in()
+            async with b.request("GET", "/download/d.bin") as r:
+                assert r.status == 200 and await r.read() == data
+    finally:
+        await servers.stop()
