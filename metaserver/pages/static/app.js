@@ -17,8 +17,11 @@ const Tessera = (() => {
     }
   }
 
+  let leaving = false; // the page is going somewhere already (sign-out, a link): no detour to sign-in
+  window.addEventListener("beforeunload", () => { leaving = true; });
+
   function signIn() {
-    location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
+    if (!leaving) location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
   }
 
   /* One API call: JSON in and out, the CSRF header, errors as ApiError. */
