@@ -16,6 +16,7 @@ from aiohttp import web
 
 from metaserver.core import db
 from metaserver.core.auth import Caller, bearer_token, lookup_token
+from metaserver.core.requestlog import note_user
 from metaserver.core.websession import SESSION_COOKIE
 from protocol import grants
 from protocol.errors import Forbidden
@@ -44,7 +45,9 @@ async def authenticate(request: web.Request) -> Caller:
     unknown or revoked."""
     token = request_token(request)
     async with db.connection(request.app[POOL]) as conn:
-        return await lookup_token(conn, token, request.app[SETTINGS].token_idle_expiry)
+        caller = await lookup_token(conn, token, request.app[SETTINGS].token_idle_expiry)
+    note_user(caller.user_id)  # for the request's log line
+    return caller
 
 
 def block_id_of(request: web.Request) -> str:

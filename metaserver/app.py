@@ -10,11 +10,15 @@ from aiohttp import web
 
 from .changes.notifier import Notifier
 from .changes.notify_server import NotifyServer
-from .core import db
+from .core import db, health
+from .core.health import READINESS, Readiness, database_check
 from .core.http import error_middleware, note_prepared
+from .core.metrics import METRICS, MetaMetrics
 from .core.passwords import HashQueue
 from .core.ratelimit import RATE_LIMITS, RateLimits, rate_limit_middleware
+from .core.requestlog import observe_middleware, send_request_id
 from .core.settings import ServerSettings
+from .core.tls import server_ssl_context
 from .keys import NOTIFIER, NOTIFY_SERVER, PASSWORDS, POOL, SETTINGS
 from .pages import app as pages
 from .web import auth, changes, devices, files, files_batch, history, uploads
@@ -23,7 +27,7 @@ from .web import auth, changes, devices, files, files_batch, history, uploads
 def create_app(settings: ServerSettings) -> web.Application:
     app = web.Application(
         client_max_size=settings.max_meta_body,
-        middlewares=[error_middleware, *pages.MIDDLEWARES, rate_limit_middleware],
+        middlewares=[observe_middleware, error_middleware, *pages.MIDDLEWARES, rate_limit_middleware],
     )
     app[SETTINGS] = settings
     app[RATE_LIMITS] = RateLimits.from_rates(
@@ -34,22 +38,25 @@ def create_app(settings: ServerSettings) -> web.Application:
         settings.login_address_rate_limit,
         settings.login_address_burst,
     )
+    metrics = app[METRICS] = MetaMetrics()
+    status = db.DatabaseStatus("metadata server: database")
+    status.on_refused = metrics.db_unavailable.inc
+    app[READINESS] = _readiness(app, metrics)
     app.on_response_prepare.append(note_prepared)
+    app.on_response_prepare.append(send_request_id)
 
     async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
         app[POOL] = await db.create_pool(
-            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max, status=status
         )
+        metrics.watch_pool(app[POOL])
         yield
+        metrics.watch_pool(None)
         await app[POOL].close()
 
-    async def passwords_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[PASSWORDS] = HashQueue(settings.login_queue)
-        await app[PASSWORDS].dummy()  # an unknown user name's hash, made before the first login
-        yield
-
     async def notifier_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[NOTIFIER] = Notifier(settings.database_url)
+        app[NOTIFIER] = Notifier(settings.database_url, metrics=metrics, status=status)
+        metrics.longpolls_held.set_function(lambda: app[NOTIFIER].waiting)
         await app[NOTIFIER].start()
         yield
         await app[NOTIFIER].close()
@@ -57,19 +64,21 @@ def create_app(settings: ServerSettings) -> web.Application:
     async def notify_ctx(app: web.Application) -> AsyncIterator[None]:
         # the notify endpoint: long-polls on their own port, in this process and event loop
         app[NOTIFY_SERVER] = NotifyServer(
-            app[POOL], app[NOTIFIER], app[RATE_LIMITS], idle_expiry=settings.token_idle_expiry
+            app[POOL],
+            app[NOTIFIER],
+            app[RATE_LIMITS],
+            idle_expiry=settings.token_idle_expiry,
+            metrics=metrics,
+            readiness=app[READINESS],
         )
-        await app[NOTIFY_SERVER].start(settings.host, settings.notify_port)
+        ssl_context = server_ssl_context(settings.tls_cert, settings.tls_key)
+        await app[NOTIFY_SERVER].start(settings.host, settings.notify_port, ssl=ssl_context)
         yield
         await app[NOTIFY_SERVER].close()
 
-    async def end_longpolls(app: web.Application) -> None:
-        app[NOTIFY_SERVER].stop_accepting()
-        app[NOTIFIER].begin_shutdown()
-
-    app.on_shutdown.append(end_longpolls)
+    app.on_shutdown.append(_end_longpolls)
     app.cleanup_ctx.append(pool_ctx)
-    app.cleanup_ctx.append(passwords_ctx)
+    app.cleanup_ctx.append(_passwords_ctx)
     app.cleanup_ctx.append(notifier_ctx)
     app.cleanup_ctx.append(notify_ctx)
     _add_routes(app.router)
@@ -77,8 +86,32 @@ def create_app(settings: ServerSettings) -> web.Application:
     return app
 
 
+async def _passwords_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[PASSWORDS] = HashQueue(app[SETTINGS].login_queue)
+    await app[PASSWORDS].dummy()  # an unknown user name's hash, made before the first login
+    yield
+
+
+async def _end_longpolls(app: web.Application) -> None:
+    app[NOTIFY_SERVER].stop_accepting()
+    app[NOTIFIER].begin_shutdown()
+
+
+def _readiness(app: web.Application, metrics: MetaMetrics) -> Readiness:
+    """Ready: the database answers and the journal listener (long-poll wake-ups) is up."""
+    readiness = Readiness(metrics)
+    readiness.add("database", database_check(lambda: app[POOL]))
+
+    async def journal_listener() -> None:
+        if not app[NOTIFIER].connected:
+            raise RuntimeError("the journal listener is not connected (long-polls wake late)")
+
+    readiness.add("journal_listener", journal_listener)
+    return readiness
+
+
 def _add_routes(r: web.UrlDispatcher) -> None:
-    r.add_get("/v1/health", auth.health)
+    health.add_routes(r)
     r.add_post("/v1/auth/login", auth.login)
     r.add_post("/v1/auth/logout", auth.logout)
     r.add_get("/v1/account", auth.account)

@@ -20,6 +20,9 @@ DEFAULT_TRANSFER_CONCURRENCY = 6
 class Connection:
     """The server at ``server_url``, reached with ``token`` (None: not logged in yet).
 
+    An ``https://`` server's certificate is verified against the system's CAs, or against
+    ``ca_file`` (a PEM bundle) when given.
+
     ``transfer_concurrency`` is for the whole-file transfers built on the requests
     (:mod:`client.transfer`): the blocks of one file sent or fetched at once. ``notify_hosts``:
     hosts besides the server's own where it may send its token for long-polls
@@ -36,6 +39,7 @@ class Connection:
         max_connections: int = 32,
         transfer_concurrency: int = DEFAULT_TRANSFER_CONCURRENCY,
         notify_hosts: tuple[str, ...] = (),
+        ca_file: str | None = None,
     ) -> None:
         if transfer_concurrency < 1:
             raise ValueError("transfer_concurrency must be at least 1")
@@ -44,7 +48,9 @@ class Connection:
         self.transfer_concurrency = transfer_concurrency
         #: hosts other than the server's that this client long-polls at when the server names them
         self.notify_hosts = notify_hosts
-        self.transport = Transport(retry=retry, timeouts=timeouts, max_connections=max_connections)
+        self.transport = Transport(
+            retry=retry, timeouts=timeouts, max_connections=max_connections, ca_file=ca_file
+        )
 
     async def __aenter__(self) -> Self:
         await self.transport.open()

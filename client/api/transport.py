@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from protocol.errors import (
 )
 
 from .errors import BadServerURL, ConnectFailed, ConnectionLost, InsecureConnection
+from .requestid import with_request_id
 from .retry import DEFAULT_RETRY, RetryPolicy, call_with_retry
 
 log = logging.getLogger(__name__)
@@ -145,16 +147,28 @@ class Transport:
         timeouts: Timeouts = Timeouts(),
         max_connections: int = 32,
         user_agent: str = USER_AGENT,
+        ca_file: str | None = None,
     ) -> None:
         self.retry = retry
         self.timeouts = timeouts
         self._max_connections = max_connections
         self._user_agent = user_agent
+        #: https:// servers' certificates are always verified: against the system's CAs, or
+        #: against this PEM bundle only (a private CA or a self-signed certificate)
+        self.ca_file = ca_file
         self._session: aiohttp.ClientSession | None = None
+
+    def _ssl(self) -> ssl.SSLContext | bool:
+        if self.ca_file is None:
+            return True  # aiohttp's default: verified against the system's CAs
+        try:
+            return ssl.create_default_context(cafile=self.ca_file)
+        except (OSError, ssl.SSLError) as e:
+            raise InsecureConnection(f"cannot use the CA file {self.ca_file}: {e}") from None
 
     async def open(self) -> None:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
+            connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300, ssl=self._ssl())
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=self.timeouts.client_timeout(),
@@ -196,6 +210,7 @@ class Transport:
             headers["Content-Type"] = codec.MSGPACK
         query = {k: str(v) for k, v in (params or {}).items() if v is not None}
         extra: dict[str, Any] = {} if request_timeout is None else {"timeout": request_timeout}
+        headers = with_request_id(headers)  # the same on every retry
 
         async def attempt(_: int) -> Any:
             try:
@@ -243,6 +258,7 @@ class Transport:
             "Content-Length": str(size),
             "Accept": codec.MSGPACK,
         }
+        headers = with_request_id(headers)
 
         async def attempt(n: int) -> None:
             url = _block_url(servers, spread + n - 1, block_id)
@@ -269,7 +285,7 @@ class Transport:
         held; a longer or shorter body raises SizeMismatch. Hashes are the
         caller's to check.
         """
-        headers = {"Authorization": f"Bearer {token}", GRANT_HEADER: grant}
+        headers = with_request_id({"Authorization": f"Bearer {token}", GRANT_HEADER: grant})
 
         async def attempt(n: int) -> list[bytes]:
             url = _block_url(servers, spread + n - 1, block_id)

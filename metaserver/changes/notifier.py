@@ -34,13 +34,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import asyncpg
 
 from ..core.tokens import TOKENS_CHANNEL
 from ..tree.journal import NOTIFY_CHANNEL
+
+if TYPE_CHECKING:
+    from ..core.db import DatabaseStatus
+    from ..core.metrics import MetaMetrics
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +81,16 @@ class EventWaiter:
 
 
 class Notifier:
-    def __init__(self, dsn: str) -> None:
+    def __init__(
+        self, dsn: str, *, metrics: MetaMetrics | None = None, status: DatabaseStatus | None = None
+    ) -> None:
         self._dsn = dsn
+        self._metrics = metrics
+        #: the server's database status (shared with its pool): an outage is logged once, by
+        #: whichever notices it first; without one, the notifier logs its own outages once
+        self._status = status
+        #: when the listener went down (None: up, or never connected)
+        self._down_since: float | None = None
         self._waiters: dict[int, set[Waiter]] = {}
         self._count = 0
         self._latest: dict[int, int] = {}
@@ -136,23 +149,47 @@ class Notifier:
                 self._conn.add_termination_listener(self._on_lost)
                 await self._conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
                 await self._conn.add_listener(TOKENS_CHANNEL, self._on_tokens_notify)
-                self._connected.set()
+                self._up()
                 delay = 0.2
                 self._wake_all()  # anything may have happened while we were not listening
                 self._tokens_changed(None)
                 await self._lost.wait()
-                log.warning("journal listener connection lost; reconnecting")
+                self._down("connection lost")
             except asyncio.CancelledError:
                 if self._conn is not None and not self._conn.is_closed():
                     await self._conn.close()
                 raise
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
-                log.warning("journal listener cannot connect: %s", e)
+                self._down(f"cannot connect: {e}")
             self._connected.clear()
+            if self._metrics is not None:
+                self._metrics.notify_listener_up.set(0)
             self._forget()
             self._wake_all()
             await asyncio.sleep(delay + random.uniform(0, delay))
             delay = min(delay * 2, 5.0)
+
+    def _up(self) -> None:
+        self._connected.set()
+        if self._metrics is not None:
+            self._metrics.notify_listener_up.set(1)
+        if self._down_since is not None:
+            log.info("journal listener reconnected after %.1f s", time.monotonic() - self._down_since)
+            self._down_since = None
+        if self._status is not None:
+            self._status.ok()
+
+    def _down(self, why: str) -> None:
+        """One WARNING per outage (the server's, if it shares its status); retries are DEBUG."""
+        first = self._down_since is None
+        if first:
+            self._down_since = time.monotonic()
+        if self._status is not None:
+            self._status.failed(ConnectionError(f"journal listener {why}"), refused=False)
+        elif first:
+            log.warning("journal listener %s; reconnecting (long-polls wake at their timeout meanwhile)", why)
+        if not first or self._status is not None:
+            log.debug("journal listener %s; retrying", why)
 
     def _on_lost(self, _conn) -> None:
         self._forget()
@@ -223,9 +260,10 @@ class Notifier:
         known = self._known.get(ns_id)
         if known is not None and seq > known:
             self._known[ns_id] = seq
-        self._wake_slice(ns_id, seq, tuple(waiters), 0)  # a woken waiter may unregister itself
+        # a woken waiter may unregister itself
+        self._wake_slice(ns_id, seq, tuple(waiters), 0, time.perf_counter())
 
-    def _wake_slice(self, ns_id: int, seq: int, waiters: tuple[Waiter, ...], start: int) -> None:
+    def _wake_slice(self, ns_id: int, seq: int, waiters: tuple[Waiter, ...], start: int, since: float) -> None:
         """Wake ``waiters[start:start + WAKE_SLICE]`` still registered; the next slice on the loop's next turn."""
         end = start + WAKE_SLICE
         registered = self._waiters.get(ns_id, ())
@@ -233,7 +271,10 @@ class Notifier:
             if waiter in registered:
                 waiter.wake(seq)
         if end < len(waiters):
-            asyncio.get_running_loop().call_soon(self._wake_slice, ns_id, seq, waiters, end)
+            asyncio.get_running_loop().call_soon(self._wake_slice, ns_id, seq, waiters, end, since)
+        elif self._metrics is not None:
+            self._metrics.wakeups.observe(time.perf_counter() - since)
+            self._metrics.polls_woken.inc(len(waiters))
 
     def latest_seq(self, ns_id: int) -> int | None:
         """The highest journal sequence number notified for ``ns_id`` while it had waiters."""

@@ -22,11 +22,14 @@ whose token no longer works, at once (:meth:`NotifyServer.tokens_changed`).
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 import asyncpg
 
 from ..core.auth import DEFAULT_IDLE_EXPIRY
 from ..core.callers import TokenCache
+from ..core.health import Readiness
+from ..core.metrics import MetaMetrics
 from ..core.ratelimit import RateLimits
 from .notifier import Notifier
 from .notify_connection import PollConnection
@@ -41,11 +44,22 @@ class NotifyServer:
     """The notify endpoint's listening socket and connections, in the metadata server's event loop."""
 
     def __init__(
-        self, pool: asyncpg.Pool, notifier: Notifier, limits: RateLimits, idle_expiry: float = DEFAULT_IDLE_EXPIRY
+        self,
+        pool: asyncpg.Pool,
+        notifier: Notifier,
+        limits: RateLimits,
+        idle_expiry: float = DEFAULT_IDLE_EXPIRY,
+        *,
+        metrics: MetaMetrics | None = None,
+        readiness: Readiness | None = None,
     ) -> None:
         self.pool = pool
         self.notifier = notifier
         self.limits = limits
+        #: the metadata server's (one process, one registry): served at /metrics here too
+        self.metrics = metrics
+        #: the metadata server's readiness checks, answered at /v1/health/ready here too
+        self.readiness = readiness
         self.answers = Answers()
         self.tokens = TokenCache(idle_expiry=idle_expiry)
         notifier.on_tokens(self.tokens_changed)
@@ -61,15 +75,17 @@ class NotifyServer:
         self.now = 0.0
         self.port = 0
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen on ``host:port`` (0: an ephemeral port); returns the port."""
+    async def start(self, host: str, port: int, *, ssl: ssl.SSLContext | None = None) -> int:
+        """Listen on ``host:port`` (0: an ephemeral port), with TLS if ``ssl``; returns the port."""
         loop = asyncio.get_running_loop()
         try:
             self._server = await loop.create_server(
-                lambda: PollConnection(self), host, port, backlog=BACKLOG, reuse_address=True
+                lambda: PollConnection(self), host, port, backlog=BACKLOG, reuse_address=True, ssl=ssl
             )
         except OSError as e:
-            raise OSError(e.errno, f"cannot listen on {host}:{port} (notify endpoint): {e.strerror}") from None
+            raise OSError(
+                e.errno, f"cannot listen on {host}:{port} (notify endpoint; change it with --notify-port): {e.strerror}"
+            ) from None
         self.port = self._server.sockets[0].getsockname()[1]
         self.now = loop.time()
         self._sweeper = asyncio.create_task(self._sweep(), name="notify-idle-sweeper")
@@ -109,6 +125,13 @@ class NotifyServer:
         for conn in tuple(self.connections):
             if conn.user_id == user_id:
                 conn.recheck_token()
+
+    def count(self, route: str, status: int) -> None:
+        """One answered request, for the metrics."""
+        if self.metrics is not None:
+            self.metrics.notify_requests.labels(route, str(status)).inc()
+            if status == 429:
+                self.metrics.rate_limited.labels("token").inc()
 
     def busy(self) -> None:
         """A connection opened."""

@@ -19,7 +19,7 @@ def account_options(f):
             default="",
             help="The URL clients reach the metadata server at, e.g. https://files.example.org behind a "
             "TLS proxy; the notify URL announced to clients is built from it, never from a request's Host "
-            "header [default: http://--host:--meta-port].",
+            "header [default: http://--host:--meta-port, https with --tls-cert].",
         ),
         click.option(
             "--token-idle-expiry",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from protocol.errors import TesseraError
 from protocol.units import format_size, parse_size
 
 from ..core.settings import ServerSettings
+from .config_file import config_option, unflagged
 from .options import (
     data_dir_option,
     duration_arg,
@@ -24,15 +24,17 @@ from .options import (
 )
 
 
-async def _with_db(data_dir: Path, fn):
-    """Run ``fn(conn)`` against the configured database (starting the embedded one if needed)."""
+async def _with_db(data_dir: Path, fn, migrate_first: bool = True):
+    """Run ``fn(conn)`` against the configured database (starting the embedded one if needed),
+    migrated first unless ``migrate_first`` is false."""
     import asyncpg
 
     from ..core import migrate
     from .runner import database
 
-    async with database(os.environ.get("DATABASE_URL"), data_dir) as dsn:
-        await migrate.apply_dsn(dsn)
+    async with database(unflagged("database-url"), data_dir) as dsn:
+        if migrate_first:
+            await migrate.apply_dsn(dsn)
         conn = await asyncpg.connect(dsn)
         try:
             return await fn(conn)
@@ -40,13 +42,14 @@ async def _with_db(data_dir: Path, fn):
             await conn.close()
 
 
-def _db_command(data_dir: Path, fn):
+def _db_command(data_dir: Path, fn, migrate_first: bool = True):
     with exit_on_error():
-        return asyncio.run(_with_db(data_dir.resolve(), fn))
+        return asyncio.run(_with_db(data_dir.resolve(), fn, migrate_first))
 
 
 @click.command()
 @data_dir_option
+@config_option
 def migrate(data_dir: Path) -> None:
     """Apply database migrations (applying twice is a no-op)."""
     from ..core import migrate as m
@@ -54,8 +57,12 @@ def migrate(data_dir: Path) -> None:
     async def go(conn):
         return await m.apply(conn)
 
-    applied = _db_command(data_dir, go)
-    click.echo(f"applied migrations: {applied}" if applied else "database is up to date")
+    applied = _db_command(data_dir, go, migrate_first=False)  # the migrations `go` applies are the news
+    if applied:
+        click.echo(f"applied {len(applied)} migration{'s' if len(applied) > 1 else ''}: "
+                   + ", ".join(f"{v:03d}" for v in applied))  # fmt: skip
+    else:
+        click.echo("database is up to date")
 
 
 @click.group()
@@ -88,6 +95,7 @@ def _size_arg(text: str) -> int:
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
 @click.option("--quota", default=None, help="Storage quota, e.g. 50G (default: unlimited).")
 @data_dir_option
+@config_option
 def user_add(name: str, password_stdin: bool, quota: str | None, data_dir: Path) -> None:
     """Create a user."""
     from ..core.users import create_user
@@ -106,6 +114,7 @@ def user_add(name: str, password_stdin: bool, quota: str | None, data_dir: Path)
 @click.argument("name")
 @click.argument("size")
 @data_dir_option
+@config_option
 def user_quota(name: str, size: str, data_dir: Path) -> None:
     """Set a user's storage quota, such as 50G or 1.5T ('none': unlimited)."""
     from ..core.users import set_quota
@@ -154,6 +163,7 @@ def _users_table(rows: list[dict]) -> str:
     help="The servers' idle expiry: devices unused for longer are not counted.",
 )
 @data_dir_option
+@config_option
 def user_list(as_json: bool, token_idle_expiry: str, data_dir: Path) -> None:
     """List users: created, quota, use, devices signed in, disabled."""
     from ..core.users import list_users
@@ -188,6 +198,7 @@ def user_list(as_json: bool, token_idle_expiry: str, data_dir: Path) -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the new password from the first line of standard input.")
 @click.option("--sign-out", is_flag=True, help="Also sign out every device of the user.")
 @data_dir_option
+@config_option
 def user_passwd(name: str, password_stdin: bool, sign_out: bool, data_dir: Path) -> None:
     """Set a user's password (at least 8 characters)."""
     from ..core.users import set_password
@@ -204,6 +215,7 @@ def user_passwd(name: str, password_stdin: bool, sign_out: bool, data_dir: Path)
 @user.command("disable")
 @click.argument("name")
 @data_dir_option
+@config_option
 def user_disable(name: str, data_dir: Path) -> None:
     """Disable a user: their devices stop working at once and they cannot log in."""
     from ..core.users import set_disabled
@@ -216,6 +228,7 @@ def user_disable(name: str, data_dir: Path) -> None:
 @user.command("enable")
 @click.argument("name")
 @data_dir_option
+@config_option
 def user_enable(name: str, data_dir: Path) -> None:
     """Enable a disabled user again (their devices that were not revoked work again)."""
     from ..core.users import set_disabled
@@ -227,6 +240,7 @@ def user_enable(name: str, data_dir: Path) -> None:
 @user.command("revoke-tokens")
 @click.argument("name")
 @data_dir_option
+@config_option
 def user_revoke_tokens(name: str, data_dir: Path) -> None:
     """Sign out every device of a user, at once (they can log in again)."""
     from ..core.users import revoke_tokens
@@ -239,6 +253,7 @@ def user_revoke_tokens(name: str, data_dir: Path) -> None:
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @data_dir_option
+@config_option
 def user_delete(name: str, yes: bool, data_dir: Path) -> None:
     """Delete a user with all their files, versions, upload sessions and devices.
 
@@ -270,6 +285,7 @@ def user_delete(name: str, yes: bool, data_dir: Path) -> None:
 @store_options
 @click.option("--log-level", envvar="TESSERA_LOG_LEVEL", default="warning", show_default=True)
 @data_dir_option
+@config_option
 def gc_command(grace: str, dry_run: bool, log_level: str, data_dir: Path, **store_kw) -> None:
     """Delete blocks nothing references any more, expire old upload sessions, sweep the store.
 
@@ -303,7 +319,7 @@ async def _gc(settings: ServerSettings, grace: float, dry_run: bool):
     from .runner import database
 
     store = store_from_server_settings(settings)  # ValueError for a bad setting, before anything starts
-    async with database(os.environ.get("DATABASE_URL"), settings.data_dir) as dsn:
+    async with database(unflagged("database-url"), settings.data_dir) as dsn:
         await migrate.apply_dsn(dsn)
         pool = await db.create_pool(dsn, min_size=1, max_size=2)
         try:

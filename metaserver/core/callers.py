@@ -10,6 +10,7 @@ import asyncpg
 
 from . import db, users
 from .auth import DEFAULT_IDLE_EXPIRY, Caller, bearer_token, hash_token, lookup_token
+from .requestlog import note_user
 
 #: how long the notify endpoint trusts a token it has checked without asking the database again;
 #: a revocation does not wait for it: it empties the cache of the user's tokens and ends their held
@@ -33,6 +34,7 @@ async def authenticate_header(
     async with db.connection(pool) as conn:
         caller = await lookup_token(conn, token, idle_expiry)
         ns_id = await users.home_namespace(conn, caller.user_id)
+    note_user(caller.user_id)  # for the request's log line
     return Context(caller, ns_id)
 
 

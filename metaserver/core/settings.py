@@ -56,8 +56,12 @@ class ServerSettings:
     #: proxy); the notify URL announced to clients is built from it, never from a request's
     #: Host header. It is the web app's URL too: https makes the session cookie Secure, and its
     #: origin is the one block servers let the app's uploads through (CORS, see
-    #: metaserver/core/websession.py). Empty: http://host:meta_port as configured
+    #: metaserver/core/websession.py). Empty: http://host:meta_port as configured (https with
+    #: ``tls_cert``)
     public_url: str = ""
+    #: TLS without a proxy: a PEM certificate chain and its key, served on every port (None: plain HTTP)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     extra: dict = field(default_factory=dict)
 
 

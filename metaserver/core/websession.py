@@ -22,11 +22,12 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost")
 
 
 def public_url(settings: ServerSettings) -> URL:
-    """The URL browsers reach the web app at: ``--public-url``, else ``http://host:meta_port``."""
+    """The URL browsers reach the web app at: ``--public-url``, else ``http(s)://host:meta_port``
+    (https when the server serves TLS itself)."""
     if settings.public_url:
         return URL(settings.public_url)
     host = settings.host if settings.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
-    return URL.build(scheme="http", host=host, port=settings.meta_port)
+    return URL.build(scheme="https" if settings.tls_cert else "http", host=host, port=settings.meta_port)
 
 
 def origin_of(url: URL) -> str:

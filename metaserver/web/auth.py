@@ -1,4 +1,4 @@
-"""Login, logout, account, health; and resolving the caller of a request."""
+"""Login, logout, account; and resolving the caller of a request (health: metaserver.core.health)."""
 
 from __future__ import annotations
 
@@ -122,9 +122,3 @@ async def account(request: web.Request) -> web.Response:
             "used_bytes": used,
         },
     )
-
-
-async def health(request: web.Request) -> web.Response:
-    async with db.connection(request.app[POOL]) as conn:
-        await conn.fetchval("SELECT 1")
-    return respond(request, {"ok": True})

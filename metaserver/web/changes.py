@@ -106,9 +106,10 @@ async def notify_endpoint(request: web.Request) -> web.Response:
     """Where clients should long-poll: the notify endpoint's URL (``{"url"}``).
 
     ``--notify-url`` if set; else the scheme and host of ``--public-url`` on the notify port;
-    else the address the server listens on. Only a server listening on every address, with
-    neither set, names the host the client asked for (its Host header); the client refuses a
-    notify URL on another host or with a weaker scheme than its server URL in any case.
+    else the address the server listens on (https when it serves TLS itself, ``--tls-cert``: the
+    notify port does too). Only a server listening on every address, with neither set, names the
+    host the client asked for (its Host header); the client refuses a notify URL on another host
+    or with a weaker scheme than its server URL in any case.
     """
     await authenticate(request)
     settings = request.app[SETTINGS]
@@ -118,7 +119,7 @@ async def notify_endpoint(request: web.Request) -> web.Response:
     if settings.public_url:
         base = URL(settings.public_url)
     elif settings.host not in _WILDCARDS:
-        base = URL.build(scheme="http", host=settings.host)
+        base = URL.build(scheme="https" if settings.tls_cert else "http", host=settings.host)
     else:
         base = request.url
     url = base.with_port(port).with_path(notify_connection.PATH).with_query(None).with_fragment(None)

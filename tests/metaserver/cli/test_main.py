@@ -72,7 +72,7 @@ async def test_migrate_twice_is_a_no_op(database_url, tmp_path):
     env = {**clean_env(), "DATABASE_URL": database_url}
     code, out, err = await run_cmd("migrate", "--data-dir", str(tmp_path), env=env)
     assert code == 0, err
-    assert "up to date" in out  # the test database is already migrated
+    assert out.strip() == "database is up to date"  # the test database is already migrated
 
 
 async def test_quota_of_unknown_user_is_a_clean_error(database_url, tmp_path):
@@ -136,3 +136,22 @@ async def test_run_with_s3_backend_end_to_end(database_url, tmp_path):
     finally:
         moto.stop()
         moto._server.server_close()
+
+
+async def test_a_busy_port_is_one_line_naming_the_flag(database_url, tmp_path):
+    import socket
+
+    env = {**clean_env(), "DATABASE_URL": database_url}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        for flags, named in (
+            (["--meta-port", port], "--meta-port"),
+            (["--meta-port", "0", "--notify-port", port], "--notify-port"),
+        ):
+            code, out, err = await run_cmd("meta", "--data-dir", str(tmp_path), "--block-url", "http://127.0.0.1:9",
+                                           *flags, env=env)  # fmt: skip
+            lines = [line for line in err.splitlines() if "error" in line]
+            assert code == 1 and "Traceback" not in err, err
+            assert len(lines) == 1 and named in lines[0] and "in use" in lines[0], err

@@ -17,6 +17,7 @@ def _config(tmp_path, args: list[str], env: dict | None = None):
     ctx = cli.run.make_context("run", ["--data-dir", str(tmp_path), *args])
     params = dict(ctx.params)
     params.pop("log_level")
+    params.pop("log_format")
     return options.build_settings(params.pop("data_dir"), **params)
 
 

@@ -75,7 +75,7 @@ async def test_malformed_bodies(api):
 async def test_health_and_unknown_endpoint(meta):
     async with aiohttp.ClientSession() as s:
         async with s.get(meta.url + "/v1/health", headers={"Accept": codec.JSON}) as r:
-            assert r.status == 200 and (await r.json()) == {"ok": True}
+            assert r.status == 200 and (await r.json())["ok"] is True
         async with s.get(meta.url + "/v1/nope", headers={"Accept": codec.JSON}) as r:
             assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
 
