@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..web import changes
 from . import archive, blocks, browse, download, middleware, render, sections, signin, static
 
 
@@ -26,6 +27,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/download/{path:.+}", download.download)
     r.add_get("/raw/{path:.+}", download.raw)
     r.add_get("/zip/{path:.*}", archive.zip_folder)
+    r.add_get(middleware.POLL_PATH, changes.longpoll)
     r.add_get("/trash", sections.trash)
     r.add_get("/devices", sections.devices)
     r.add_get("/account", sections.account)

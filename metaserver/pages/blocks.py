@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import ssl
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -59,8 +60,11 @@ class Block:
 
 
 async def http_session(app: web.Application) -> AsyncIterator[None]:
-    """``cleanup_ctx``: the client session the downloads fetch blocks with."""
-    app[HTTP] = aiohttp.ClientSession(timeout=FETCH_TIMEOUT, auto_decompress=False)
+    """``cleanup_ctx``: the client session the downloads fetch blocks with. Block servers behind
+    https are checked against the system's trust store (OpenSSL's, so ``SSL_CERT_FILE`` names a
+    private CA's certificate)."""
+    connector = aiohttp.TCPConnector(ssl=ssl.create_default_context())
+    app[HTTP] = aiohttp.ClientSession(timeout=FETCH_TIMEOUT, auto_decompress=False, connector=connector)
     yield
     await app[HTTP].close()
 

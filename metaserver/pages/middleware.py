@@ -27,12 +27,18 @@ from . import render, session
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/v1/"
+#: the page's long-poll: ``GET /v1/changes/longpoll``'s handler on a path of the metadata
+#: server's own, since proxies send that route to the notify endpoint (deploy/nginx), which
+#: takes bearer tokens only
+POLL_PATH = "/poll"
 STATIC_PREFIX = "/static/"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def is_api(request: web.Request) -> bool:
-    return request.path.startswith(API_PREFIX)
+    """A route that answers JSON to scripts (the API, the page's poll): the cookie needs the CSRF
+    header there, and errors are JSON."""
+    return request.path.startswith(API_PREFIX) or request.path == POLL_PATH
 
 
 def _origin_ok(request: web.Request) -> bool:

@@ -103,7 +103,9 @@ const Tessera = (() => {
     let failures = 0;
     while (cursor) {
       try {
-        const answer = await api("GET", "/v1/changes/longpoll?" + q({ cursor, timeout: 30 }));
+        // /poll: GET /v1/changes/longpoll on this server's own port (proxies send that route
+        // to the notify endpoint, which takes no cookies)
+        const answer = await api("GET", "/poll?" + q({ cursor, timeout: 30 }));
         failures = 0;
         if (answer.changes) {
           let page;

@@ -378,3 +378,13 @@ async def test_a_dead_block_server_is_passed_over(server_config, pool):
                 assert r.status == 200 and await r.read() == data
     finally:
         await servers.stop()
+
+
+async def test_the_pages_poll_is_the_longpoll_with_csrf(browserish):
+    async with browserish.request("GET", "/poll?timeout=30") as r:
+        assert r.status == 401 and (await r.json())["error"]["code"] == "unauthorized"  # JSON, not a page
+    await browserish.sign_in()
+    async with browserish.api("GET", "/poll?timeout=30", csrf=False) as r:
+        assert r.status == 403 and (await r.json())["error"]["code"] == "bad_csrf_token"
+    async with browserish.api("GET", "/poll?timeout=30") as r:  # no cursor: something to fetch at once
+        assert r.status == 200 and (await r.json())["changes"] is True
