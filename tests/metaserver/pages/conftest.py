@@ -165,12 +165,16 @@ class Tab:
     accept_dialogs: bool = False
 
     async def sign_in(self, user: str = "alice", password: str = "secret-pw") -> None:
-        p = self.page
-        await p.goto(self.url + "/login")
-        await p.get_by_label("User name").fill(user)
-        await p.get_by_label("Password").fill(password)
-        await p.get_by_role("button", name="Sign in").click()
-        await p.wait_for_url("**/files/")
+        await sign_in_page(self.page, self.url, user, password)
+
+
+async def sign_in_page(page, url: str, user: str = "alice", password: str = "secret-pw") -> None:
+    """Sign ``page`` in through the form at ``url``, as a person would."""
+    await page.goto(url + "/login")
+    await page.get_by_label("User name").fill(user)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/files/")
 
 
 @pytest_asyncio.fixture(loop_scope="session")

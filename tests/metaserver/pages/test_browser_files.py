@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.client.cli.cli_run import Tessera, login
-from tests.metaserver.pages.conftest import api_call, put_file
+from tests.metaserver.pages.conftest import api_call, put_file, sign_in_page
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -270,11 +270,7 @@ async def test_phone_width_has_no_sideways_scrolling(browser, live):
     await put_file(live, token, "/A rather long file name that goes on and on, as names do.txt", b"x" * 12345)
     context = await browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
     page = await context.new_page()
-    await page.goto(live.meta_url + "/login")
-    await page.get_by_label("User name").fill("alice")
-    await page.get_by_label("Password").fill("secret-pw")
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url("**/files/")
+    await sign_in_page(page, live.meta_url)
     assert await page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
     assert await page.get_by_role("button", name="Upload files").count() + await page.locator(
         'label[for="pick-files"]').count() >= 1  # fmt: skip
@@ -286,11 +282,7 @@ async def test_sizes_and_times_in_the_browsers_locale(browser, live):
     await put_file(live, token, "/zahlen.bin", b"x" * 48_213)
     context = await browser.new_context(locale="de-DE", timezone_id="Europe/Berlin")
     page = await context.new_page()
-    await page.goto(live.meta_url + "/login")
-    await page.get_by_label("User name").fill("alice")
-    await page.get_by_label("Password").fill("secret-pw")
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url("**/files/")
+    await sign_in_page(page, live.meta_url)
     cells = row(page, "/zahlen.bin").locator("td")
     assert await cells.nth(1).inner_text() == "47,1 KiB"
     when = await cells.nth(2).inner_text()

@@ -11,7 +11,7 @@ import pytest
 import trustme
 
 from tests.deploy.nginx_stack import free_port, nginx_binary, start_nginx, stop
-from tests.metaserver.pages.conftest import put_file, start_web_servers
+from tests.metaserver.pages.conftest import put_file, sign_in_page, start_web_servers
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="session"),
@@ -46,11 +46,7 @@ async def test_the_app_through_nginx(browser, server_config, database_url, tmp_p
         })  # fmt: skip
         await servers.add_user()
         page = await context.new_page()
-        await page.goto(url + "/login")
-        await page.get_by_label("User name").fill("alice")
-        await page.get_by_label("Password").fill("secret-pw")
-        await page.get_by_role("button", name="Sign in").click()
-        await page.wait_for_url("**/files/")
+        await sign_in_page(page, url)
         cookie = next(c for c in await context.cookies() if c["name"] == "tessera_session")
         assert cookie["secure"] and cookie["httpOnly"]  # https public URL: a Secure cookie
 

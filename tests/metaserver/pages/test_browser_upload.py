@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.metaserver.pages.conftest import api_call
+from tests.metaserver.pages.conftest import api_call, sign_in_page
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 MiB = 1024 * 1024
@@ -161,11 +161,7 @@ async def test_uploads_pass_over_a_dead_block_server(browser, server_config, dat
         data = os.urandom(4 * 4 * MiB)
         (tmp_path / "four.bin").write_bytes(data)
         page = await context.new_page()
-        await page.goto(servers.meta_url + "/login")
-        await page.get_by_label("User name").fill("alice")
-        await page.get_by_label("Password").fill("secret-pw")
-        await page.get_by_role("button", name="Sign in").click()
-        await page.wait_for_url("**/files/")
+        await sign_in_page(page, servers.meta_url)
         await page.set_input_files("#pick-files", str(tmp_path / "four.bin"))
         await _wait_done(page)
         assert (await _meta(servers, await servers.login(), "/four.bin"))["content_hash"] == _content_hash(data)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.metaserver.pages.conftest import api_call, put_file
+from tests.metaserver.pages.conftest import api_call, put_file, sign_in_page
 from tests.metaserver.pages.test_browser_files import PDF
 
 OUT = os.environ.get("TESSERA_SCREENSHOTS")
@@ -97,11 +97,7 @@ async def test_take_screenshots(browser, live):
     await context.close()
     phone = await browser.new_context(viewport={"width": 390, "height": 780}, is_mobile=True, locale="en-GB")
     page = await phone.new_page()
-    await page.goto(live.meta_url + "/login")
-    await page.get_by_label("User name").fill("alice")
-    await page.get_by_label("Password").fill("secret-pw")
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url("**/files/")
+    await sign_in_page(page, live.meta_url)
     await page.screenshot(path=str(out / "files-phone.png"))
     await phone.close()
     assert _count_pngs(out) >= 9
