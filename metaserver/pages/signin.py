@@ -56,7 +56,14 @@ def _form(request: web.Request, target: str, error: str | None = None, name: str
 
 
 async def login_page(request: web.Request) -> web.Response:
-    return _form(request, safe_next(request.query.get("next")))
+    target = safe_next(request.query.get("next"))
+    if "Authorization" in request.headers:  # a session cookie (the middleware made it the token)
+        try:
+            await auth.authenticate(request)
+            return render.redirect(target)  # signed in already
+        except Unauthorized:
+            pass
+    return _form(request, target)
 
 
 async def login(request: web.Request) -> web.StreamResponse:

@@ -86,6 +86,10 @@ const Tessera = (() => {
   async function refresh() {
     const r = await fetch(location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } });
     if (r.redirected && new URL(r.url).pathname === "/login") { signIn(); return; }
+    if (r.status === 404 && document.body.dataset.path && document.body.dataset.path !== "/") {
+      location.assign(filesUrl(parentOf(document.body.dataset.path))); // gone (moved or deleted elsewhere)
+      return;
+    }
     if (!r.ok) return;
     const doc = new DOMParser().parseFromString(await r.text(), "text/html");
     for (const id of ["listing", "trash-listing"]) {

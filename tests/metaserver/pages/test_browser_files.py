@@ -288,3 +288,15 @@ async def test_sizes_and_times_in_the_browsers_locale(browser, live):
     when = await cells.nth(2).inner_text()
     assert "UTC" not in when and "." in when  # e.g. "06.12.2026, 18:07"
     await context.close()
+
+
+async def test_an_open_folder_deleted_elsewhere_gives_way_to_its_parent(tab, live):
+    token = await live.login()
+    await put_file(live, token, "/Outer/Inner/x.txt", b"x")
+    await tab.sign_in()
+    await tab.page.goto(live.meta_url + "/files/Outer/Inner")
+    await asyncio.sleep(0.5)
+    await api_call(live, token, "POST", "/v1/files/delete", {"path": "/Outer/Inner"})
+    await tab.page.wait_for_url(live.meta_url + "/files/Outer", timeout=3000)
+    await tab.page.goto(live.meta_url + "/login")  # signed in: the form is skipped
+    await tab.page.wait_for_url(live.meta_url + "/files/")
