@@ -50,6 +50,12 @@ class ServerSettings:
     #: failed logins per second per client address, whatever the user names (per process); 0: off
     login_address_rate_limit: float = 0.5
     login_address_burst: int = 30
+    #: anonymous share-link requests per second per client address (per process); 0: off
+    link_rate_limit: float = 5.0
+    link_burst: int = 100
+    #: wrong share-link passwords per second per link, and per client address (per process); 0: off
+    link_password_rate_limit: float = 0.1
+    link_password_burst: int = 10
     #: password hashes waiting or running at once (per process); more logins get 503 at once
     login_queue: int = 16
     #: a device token unused for this long (seconds) stops working; 0: never
