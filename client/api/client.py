@@ -26,6 +26,7 @@ from . import wire
 from .account import AccountRequests
 from .blocks import WantedBlock, get_block_batch, put_block_batch
 from .incoming import IncomingPage, IncomingUpload, incoming_list_from_wire
+from .links import LinkRequests
 from .longpoll import LongPoller
 from .models import (
     BlockPage,
@@ -39,7 +40,7 @@ from .models import (
 from .uploads import UploadRequest, check_mode
 
 
-class ApiClient(AccountRequests):
+class ApiClient(AccountRequests, LinkRequests):
     """An authenticated connection to one Tessera server (use as an async context manager)."""
 
     @functools.cached_property

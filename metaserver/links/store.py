@@ -12,7 +12,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -96,11 +96,10 @@ async def create(
 ) -> tuple[Link, str]:
     """A new link to ``path`` of namespace ``ns_id`` and its token (shown once, never kept)."""
     token = new_token()
-    expires = None if expires_in is None else datetime.now(UTC) + timedelta(seconds=expires_in)
     row = await conn.fetchrow(
         f"""INSERT INTO links (token_hash, ns_id, path, path_key, created_by, expires_at, password_hash, view_only)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_COLUMNS}""",
-        hash_token(token), ns_id, path, paths.path_key(path), user_id, expires, password_hash, view_only,
+            VALUES ($1, $2, $3, $4, $5, now() + $6::bigint * interval '1 second', $7, $8) RETURNING {_COLUMNS}""",
+        hash_token(token), ns_id, path, paths.path_key(path), user_id, expires_in, password_hash, view_only,
     )  # fmt: skip
     return Link.from_row(row), token
 
