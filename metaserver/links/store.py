@@ -63,9 +63,9 @@ class Link:
         """This link, if it still works; LinkGone (410) if it was revoked or has expired."""
         state = self.state()
         if state == "revoked":
-            raise LinkGone("this link was turned off by its owner", state=state)
+            raise LinkGone("This link was turned off by its owner.", state=state)
         if state == "expired":
-            raise LinkGone("this link has expired", state=state)
+            raise LinkGone("This link has expired.", state=state)
         return self
 
     def to_wire(self) -> dict[str, Any]:

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import os
 import zipfile
-from pathlib import Path
 
 import pytest
 
 from tests.metaserver.pages.conftest import api_call, put_file
-from tests.metaserver.pages.test_screenshots import _png
+from tests.metaserver.pages.test_screenshots import _folder, _png
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 SHOTS = os.environ.get("TESSERA_SCREENSHOTS")
@@ -97,8 +96,7 @@ async def test_a_revoked_link_says_so_in_the_browser(browser, live):
 
 @pytest.mark.skipif(not SHOTS, reason="set TESSERA_SCREENSHOTS=<folder> to take the docs' screenshots")
 async def test_take_link_screenshots(browser, live):
-    out = Path(SHOTS)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _folder(SHOTS)
     token, _ = await _album(live)
     protected = await _link(live, token, "/Trips/Album", password="lisbon in may")
     text = await _link(live, token, "/Trips/Album/itinerary.txt", view_only=True)

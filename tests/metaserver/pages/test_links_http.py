@@ -179,8 +179,24 @@ async def test_an_expired_link_is_gone(web_servers, owner):
     assert [x["state"] for x in body["links"]] == ["expired"]
 
 
+async def _read_with_link_grant(servers, link_id: int, path: str) -> tuple[int, bytes]:
+    """The first block of the file at ``path`` (any user's) read from the block server with a link grant."""
+    from metaserver.core.grants import link_grant
+
+    async with servers.pool.acquire() as conn:
+        block = await conn.fetchrow(
+            "SELECT b.id::text AS id, b.size FROM version_blocks vb JOIN versions v ON v.id = vb.version_id "
+            "JOIN blocks b ON b.id = vb.block_id WHERE v.path = $1 AND vb.idx = 0",
+            path,
+        )
+    grant = link_grant(servers.config, link_id, block["id"].replace("-", ""), block["size"])
+    async with visitor() as s:
+        status, body, _ = await fetch(s, f"{servers.block_url}/v1/blocks/{block['id']}", headers={"X-Tessera-Grant": grant})
+    return status, body
+
+
 async def test_a_revoked_link_stops_mid_browse_and_at_the_block_server(web_servers, owner):
-    files = await _folder_tree(web_servers, owner)
+    await _folder_tree(web_servers, owner)
     url, link = await make_link(web_servers, owner, "/Docs")
     async with visitor() as s:
         assert (await fetch(s, url))[0] == 200
@@ -191,15 +207,7 @@ async def test_a_revoked_link_stops_mid_browse_and_at_the_block_server(web_serve
         assert status == 410 and "turned off" in page.decode()
         assert (await fetch(s, url + "/download/a.txt"))[0] == 410
         # a link grant the metadata server made before cannot be used after
-        from metaserver.core.grants import link_grant
-
-        async with web_servers.pool.acquire() as conn:
-            block_id = await conn.fetchval(
-                "SELECT vb.block_id::text FROM version_blocks vb JOIN versions v ON v.id = vb.version_id "
-                "WHERE v.path = '/Docs/a.txt'"
-            )
-        grant = link_grant(web_servers.config, link["id"], block_id.replace("-", ""), len(files["/Docs/a.txt"]))
-        status, body, _ = await fetch(s, f"{web_servers.block_url}/v1/blocks/{block_id}", headers={"X-Tessera-Grant": grant})
+        status, body = await _read_with_link_grant(web_servers, link["id"], "/Docs/a.txt")
         assert status == 403 and b"hello" not in body
 
 
@@ -209,16 +217,8 @@ async def test_a_link_grant_reads_only_its_namespace_blocks(web_servers, owner):
     bob = await web_servers.login("bob")
     await put_file(web_servers, bob, "/bobs.txt", b"bob's own bytes")
     _, link = await make_link(web_servers, owner, "/mine.txt")
-    from metaserver.core.grants import link_grant
-
-    async with web_servers.pool.acquire() as conn:
-        block_id = await conn.fetchval(
-            "SELECT vb.block_id::text FROM version_blocks vb JOIN versions v ON v.id = vb.version_id "
-            "WHERE v.path = '/bobs.txt'"
-        )
-    grant = link_grant(web_servers.config, link["id"], block_id.replace("-", ""), 15)
-    async with visitor() as s:
-        status, body, _ = await fetch(s, f"{web_servers.block_url}/v1/blocks/{block_id}", headers={"X-Tessera-Grant": grant})
+    assert (await _read_with_link_grant(web_servers, link["id"], "/mine.txt")) == (200, b"alice's")
+    status, body = await _read_with_link_grant(web_servers, link["id"], "/bobs.txt")
     assert status == 403 and b"bob" not in body
 
 
