@@ -11,6 +11,8 @@ from aiohttp import web
 from .changes.notifier import Notifier
 from .changes.notify_server import NotifyServer
 from .core import db, health
+from .core.bodies import add_large_body_slots, body_limit_middleware
+from .core.connections import connection_middleware
 from .core.health import READINESS, Readiness, database_check
 from .core.http import error_middleware, note_prepared
 from .core.metrics import METRICS, MetaMetrics
@@ -23,12 +25,19 @@ from .keys import NOTIFIER, NOTIFY_SERVER, PASSWORDS, POOL, SETTINGS
 from .pages import app as pages
 from .web import auth, changes, devices, files, files_batch, history, uploads
 
+#: the request log and metrics outermost (they see every answer's final status), the connection
+#: guard's "request in progress" around the rest; then the web app's (a page's errors as HTML, the
+#: session cookie as the request's token after its CSRF check), so that body limits and the
+#: per-token rate limit before any handler apply to pages and to browsers alike
+MIDDLEWARES = (
+    observe_middleware, connection_middleware, error_middleware, *pages.MIDDLEWARES, body_limit_middleware,
+    rate_limit_middleware,
+)  # fmt: skip
+
 
 def create_app(settings: ServerSettings) -> web.Application:
-    app = web.Application(
-        client_max_size=settings.max_meta_body,
-        middlewares=[observe_middleware, error_middleware, *pages.MIDDLEWARES, rate_limit_middleware],
-    )
+    app = web.Application(client_max_size=settings.max_meta_body, middlewares=list(MIDDLEWARES))
+    add_large_body_slots(app)
     app[SETTINGS] = settings
     app[RATE_LIMITS] = RateLimits.from_rates(
         settings.rate_limit,
@@ -64,13 +73,9 @@ def create_app(settings: ServerSettings) -> web.Application:
     async def notify_ctx(app: web.Application) -> AsyncIterator[None]:
         # the notify endpoint: long-polls on their own port, in this process and event loop
         app[NOTIFY_SERVER] = NotifyServer(
-            app[POOL],
-            app[NOTIFIER],
-            app[RATE_LIMITS],
-            idle_expiry=settings.token_idle_expiry,
-            metrics=metrics,
-            readiness=app[READINESS],
-        )
+            app[POOL], app[NOTIFIER], app[RATE_LIMITS], idle_expiry=settings.token_idle_expiry,
+            metrics=metrics, readiness=app[READINESS], connection_limits=settings.connections,
+        )  # fmt: skip
         ssl_context = server_ssl_context(settings.tls_cert, settings.tls_key)
         await app[NOTIFY_SERVER].start(settings.host, settings.notify_port, ssl=ssl_context)
         yield
@@ -124,6 +129,7 @@ def _add_routes(r: web.UrlDispatcher) -> None:
     r.add_get("/v1/uploads/incoming", uploads.list_incoming)  # before {upload_id}
     r.add_get("/v1/uploads/incoming/{upload_id}", uploads.incoming_blocks)
     r.add_get("/v1/uploads/{upload_id}", uploads.upload_status)
+    r.add_delete("/v1/uploads/{upload_id}", uploads.abort_upload)
     r.add_post("/v1/uploads/{upload_id}/blocks", uploads.append_blocks)
     r.add_post("/v1/uploads/{upload_id}/commit", uploads.commit_upload)
     r.add_get("/v1/changes", changes.list_changes)
