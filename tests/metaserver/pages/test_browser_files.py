@@ -94,7 +94,9 @@ async def test_restore_an_old_version(tab, live):
     await tab.sign_in()
     await tab.page.goto(live.meta_url + "/files/notes.txt")
     assert "version two" in await tab.page.locator(".text-preview").inner_text()
-    await tab.page.get_by_role("button", name=f"Restore version {old['rev']}").click()
+    versions = tab.page.locator(".versions tbody tr")
+    assert await versions.count() == 2 and await versions.first.locator(".badge", has_text="current").count() == 1
+    await tab.page.locator(f'tr[data-rev="{old["rev"]}"]').get_by_role("button", name="Restore version").click()
     await tab.page.locator(".text-preview", has_text="version one").wait_for()
     status, meta = await api_call(live, token, "GET", "/v1/files/meta", path="/notes.txt")
     assert meta["size"] == len(b"version one") and meta["rev"] > old["rev"]
