@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from protocol.errors import Forbidden
+
 from .keys import BLOCK_SETTINGS
 
 ALLOW_METHODS = "GET, HEAD, PUT"
@@ -45,11 +47,11 @@ async def add_cors_headers(request: web.Request, response: web.StreamResponse) -
 async def preflight(request: web.Request) -> web.Response:
     """``OPTIONS /v1/blocks/{block_id}``: the browser asks before a PUT with a grant header.
 
-    403 for any origin but the web app's (the browser then never sends the request).
+    403 ``forbidden`` for any origin but the web app's (the browser then never sends the request).
     """
     origin = allowed_origin(request)
     if origin is None:
-        return web.Response(status=403, text="origin not allowed")
+        raise Forbidden("this origin may not send blocks here (only the web app's, --public-url)")
     resp = web.Response(status=204)
     resp.headers["Access-Control-Allow-Methods"] = ALLOW_METHODS
     resp.headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS

@@ -26,16 +26,13 @@ from .pages import app as pages
 from .web import auth, changes, devices, files, files_batch, history, links, uploads
 
 #: the request log and metrics outermost (they see every answer's final status), the connection
-#: guard's "request in progress" around the rest, the pages' errors and session cookie (which
-#: becomes the bearer token), then body limits and rate limits before any handler
+#: guard's "request in progress" around the rest; then the web app's (a page's errors as HTML, the
+#: session cookie as the request's token after its CSRF check), so that body limits and the
+#: per-token rate limit before any handler apply to pages and to browsers alike
 MIDDLEWARES = (
-    observe_middleware,
-    connection_middleware,
-    error_middleware,
-    *pages.MIDDLEWARES,
-    body_limit_middleware,
+    observe_middleware, connection_middleware, error_middleware, *pages.MIDDLEWARES, body_limit_middleware,
     rate_limit_middleware,
-)
+)  # fmt: skip
 
 
 def create_app(settings: ServerSettings) -> web.Application:

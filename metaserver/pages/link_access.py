@@ -50,6 +50,11 @@ LINK_LIMITS = web.AppKey("link_limits", LinkLimits)
 
 
 def setup_limits(app: web.Application) -> None:
+    """The link limits of ``app``, made from its settings when it starts."""
+    app.on_startup.append(_make_limits)
+
+
+async def _make_limits(app: web.Application) -> None:
     s = app[SETTINGS]
     rate, prate = s.link_rate_limit, s.link_password_rate_limit
     app[LINK_LIMITS] = LinkLimits(

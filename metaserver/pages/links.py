@@ -24,6 +24,7 @@ from protocol import paths
 from protocol.errors import LinkPasswordRequired, NotAFolder, TesseraError, ViewOnly
 
 from ..core import db
+from ..core.bodies import body_limit
 from ..core.websession import origin_of, public_url
 from ..keys import POOL, SETTINGS
 from ..links.reach import relative, target_path
@@ -34,6 +35,7 @@ from .archive import stream_zip
 from .blocks import find_version, link_reader
 from .browse import MAX_LISTED, listing, text_preview
 from .download import attachment_headers, preview_headers, stream_version
+from .signin import MAX_FORM, read_form
 
 MAX_PASSWORD_FIELD = 1024
 
@@ -165,15 +167,15 @@ def _same_origin(request: web.Request) -> bool:
     return origin is None or origin in own
 
 
+@body_limit(MAX_FORM)
 @link_page
 async def unlock(request: web.Request) -> web.StreamResponse:
     """``POST /s/<token>``: the password form; right: a cookie for this link and back to it."""
     link = await link_access.open_link(request, "password")
     if not _same_origin(request):
         return _password_form(request, "This form was sent from another site.", 403)
-    form = await request.post()
-    given = form.get("password")
-    if not isinstance(given, str) or not given or len(given) > MAX_PASSWORD_FIELD:
+    given = (await read_form(request)).get("password", "")
+    if not given or len(given) > MAX_PASSWORD_FIELD:
         return _password_form(request, "Enter the link's password.", 400)
     if not await link_access.check_password(request, link, given):
         return _password_form(request, "That password is not right.", 401)

@@ -18,9 +18,10 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from protocol.errors import TesseraError
+from protocol.errors import BodyTooLarge, TesseraError
 
 from ..core.callers import Context
+from ..core.http import error_headers
 from ..keys import SETTINGS
 from . import session
 
@@ -94,7 +95,13 @@ def page(request: web.Request, template: str, context: dict[str, Any], status: i
 
 
 def error_page(request: web.Request, err: TesseraError) -> web.Response:
-    return page(request, "error.html", {"title": "Error", "code": err.code, "message": err.message}, err.status)
+    """``err`` as a page, with the headers its JSON answer would carry (``Retry-After``), and a
+    closed connection after a body that is too large (as :mod:`..core.http` does)."""
+    resp = page(request, "error.html", {"title": "Error", "code": err.code, "message": err.message}, err.status)
+    resp.headers.update(error_headers(err))
+    if isinstance(err, BodyTooLarge):
+        resp.force_close()  # rather than read (and throw away) the rest of the body
+    return resp
 
 
 def redirect(location: str) -> web.Response:

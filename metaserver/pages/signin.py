@@ -4,6 +4,8 @@ revokes the token. The login rate limits of ``POST /v1/auth/login`` apply alike.
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 from aiohttp import web
 from yarl import URL
 
@@ -11,30 +13,43 @@ from protocol.errors import (
     AccountDisabled,
     BadCsrfToken,
     BadRequest,
-    BodyTooLarge,
     LengthRequired,
     Unauthorized,
+    UnsupportedMediaType,
 )
 
 from ..core import passwords, users
+from ..core.bodies import body_limit
 from ..keys import SETTINGS
 from ..web import auth
 from . import render, session
 
-#: the largest sign-in or sign-out form body
+#: the largest sign-in or sign-out form body (declared to the body limit middleware, so a
+#: larger announced length is 413 before a byte is read)
 MAX_FORM = 16 * 1024
+FORM_TYPE = "application/x-www-form-urlencoded"
+MAX_FIELDS = 16
 
 
-async def read_form(request: web.Request, limit: int = MAX_FORM) -> dict[str, str]:
-    """A small url-encoded form: at most ``limit`` bytes, announced (413 / 411 otherwise)."""
+def parse_form(body: bytes) -> dict[str, str]:
+    """A url-encoded form, strictly: UTF-8, a few fields, no NUL (400 ``bad_request`` otherwise)."""
+    try:
+        fields = parse_qsl(body.decode("ascii"), keep_blank_values=True, errors="strict", max_num_fields=MAX_FIELDS)
+    except ValueError as e:  # not ASCII, bad UTF-8 in an escape (UnicodeDecodeError), too many fields
+        raise BadRequest("a malformed form (expected url-encoded UTF-8 text, at most 16 fields)") from e
+    if any("\0" in k or "\0" in v for k, v in fields):
+        raise BadRequest("a form field holds a NUL character")
+    return dict(fields)
+
+
+async def read_form(request: web.Request) -> dict[str, str]:
+    """The request's url-encoded form: its length announced (411 otherwise) and within the
+    route's body limit (:func:`~metaserver.core.bodies.body_limit`), the page's own encoding only."""
     if request.content_length is None:
         raise LengthRequired("a form needs a Content-Length")
-    if request.content_length > limit:
-        raise BodyTooLarge(f"the form is larger than {limit} bytes")
-    if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        raise BadRequest("expected a form")
-    form = await request.post()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    if request.content_type != FORM_TYPE:
+        raise UnsupportedMediaType(f"a form is sent as {FORM_TYPE}")
+    return parse_form(await request.read())
 
 
 def safe_next(target: str | None) -> str:
@@ -66,6 +81,7 @@ async def login_page(request: web.Request) -> web.Response:
     return _form(request, target)
 
 
+@body_limit(MAX_FORM)
 async def login(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
     if not session.login_nonce_ok(request, form.get("nonce")):
@@ -83,6 +99,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+@body_limit(MAX_FORM)
 async def logout(request: web.Request) -> web.StreamResponse:
     """Revoke the session's token (as ``POST /v1/auth/logout`` does) and drop the cookie."""
     form = await read_form(request)

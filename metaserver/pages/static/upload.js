@@ -326,7 +326,16 @@
       const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
       out.push({ file, rel: prefix + entry.name });
     } else if (entry.isDirectory) {
-      for (const child of await readAll(entry.createReader())) await walk(child, prefix + entry.name + "/", out);
+      const children = await readAll(entry.createReader());
+      if (!children.length) out.push({ folder: prefix + entry.name }); // empty: made as a folder
+      for (const child of children) await walk(child, prefix + entry.name + "/", out);
+    }
+  }
+
+  async function makeFolders(rels) {
+    const here = document.body.dataset.path || "/";
+    for (const rel of rels) {
+      try { await api("POST", "/v1/files/mkdir", { path: join(here, rel) }); } catch (e) { if (e.code !== "exists") toast(e.message); }
     }
   }
 
@@ -338,7 +347,9 @@
     } else {
       for (const file of dt.files) out.push({ file, rel: file.name });
     }
-    enqueue(out);
+    await makeFolders(out.filter((o) => o.folder).map((o) => o.folder));
+    if (!out.some((o) => o.file)) { Tessera.refresh(); return; }
+    enqueue(out.filter((o) => o.file));
   }
 
   document.addEventListener("DOMContentLoaded", () => {

@@ -21,18 +21,24 @@ def row(page, path: str):
 async def test_browse_sorts_and_shows_breadcrumbs(tab, live):
     token = await live.login()
     await put_file(live, token, "/Docs/b-large.txt", b"x" * 5000)
-    await put_file(live, token, "/Docs/a-small.txt", b"y" * 10)
-    await put_file(live, token, "/Docs/c-mid.txt", b"z" * 300)
+    await put_file(live, token, "/Docs/a-small.png", b"y" * 10)
+    await put_file(live, token, "/Docs/c-mid.pdf", b"z" * 300)
     await api_call(live, token, "POST", "/v1/files/mkdir", {"path": "/Docs/Sub"})
     await tab.sign_in()
     await tab.page.get_by_role("link", name="Docs").click()
     await tab.page.wait_for_url("**/files/Docs")
     names = await tab.page.locator("tbody tr").evaluate_all("rs => rs.map(r => r.dataset.name)")
-    assert names == ["Sub", "a-small.txt", "b-large.txt", "c-mid.txt"]  # folders first, then by name
-    await tab.page.get_by_role("link", name="Size").click()
-    await tab.page.wait_for_url("**sort=size")
-    names = await tab.page.locator("tbody tr").evaluate_all("rs => rs.map(r => r.dataset.name)")
-    assert names == ["Sub", "a-small.txt", "c-mid.txt", "b-large.txt"]
+    assert names == ["Sub", "a-small.png", "b-large.txt", "c-mid.pdf"]  # folders first, then by name
+    icons = await tab.page.locator("tbody svg.icon").evaluate_all("ss => ss.map(s => s.classList[1])")
+    assert icons == ["icon-folder", "icon-image", "icon-text", "icon-pdf"]
+    for link, query, order in (("Size", "sort=size", ["Sub", "a-small.png", "c-mid.pdf", "b-large.txt"]),
+                               ("Size", "sort=size&order=desc", ["Sub", "b-large.txt", "c-mid.pdf", "a-small.png"]),
+                               ("Modified", "sort=modified", ["Sub", "b-large.txt", "a-small.png", "c-mid.pdf"])):  # fmt: skip
+        await tab.page.get_by_role("link", name=link).click()
+        await tab.page.wait_for_url("**?" + query)
+        names = await tab.page.locator("tbody tr").evaluate_all("rs => rs.map(r => r.dataset.name)")
+        assert names == order, (link, names)
+    assert await tab.page.get_by_role("columnheader", name="Modified").get_attribute("aria-sort") == "ascending"
     crumbs = await tab.page.locator("nav.crumbs li").all_inner_texts()
     assert [c.strip() for c in crumbs] == ["Files", "Docs"]
     size = await row(tab.page, "/Docs/b-large.txt").locator("td.num").inner_text()
@@ -88,7 +94,9 @@ async def test_restore_an_old_version(tab, live):
     await tab.sign_in()
     await tab.page.goto(live.meta_url + "/files/notes.txt")
     assert "version two" in await tab.page.locator(".text-preview").inner_text()
-    await tab.page.get_by_role("button", name=f"Restore version {old['rev']}").click()
+    versions = tab.page.locator(".versions tbody tr")
+    assert await versions.count() == 2 and await versions.first.locator(".badge", has_text="current").count() == 1
+    await tab.page.locator(f'tr[data-rev="{old["rev"]}"]').get_by_role("button", name="Restore version").click()
     await tab.page.locator(".text-preview", has_text="version one").wait_for()
     status, meta = await api_call(live, token, "GET", "/v1/files/meta", path="/notes.txt")
     assert meta["size"] == len(b"version one") and meta["rev"] > old["rev"]
@@ -300,3 +308,26 @@ async def test_an_open_folder_deleted_elsewhere_gives_way_to_its_parent(tab, liv
     await tab.page.wait_for_url(live.meta_url + "/files/Outer", timeout=3000)
     await tab.page.goto(live.meta_url + "/login")  # signed in: the form is skipped
     await tab.page.wait_for_url(live.meta_url + "/files/")
+
+
+#: the controls of a page that have no accessible name (a label, text, aria-label or -labelledby)
+UNLABELLED = """() => [...document.querySelectorAll("a[href], button, input:not([type=hidden]), select, textarea, progress, meter, iframe, [role=option]")]
+    .filter((el) => {
+        const named = (el.getAttribute("aria-label") || el.title || "").trim()
+            || (el.getAttribute("aria-labelledby") || "").split(/\\s+/).some((id) => document.getElementById(id)?.textContent.trim())
+            || [...(el.labels || [])].some((l) => l.textContent.trim());
+        const text = ["A", "BUTTON"].includes(el.tagName) && el.textContent.trim();
+        return !named && !text;
+    }).map((el) => el.outerHTML.slice(0, 120))"""
+
+
+async def test_every_control_has_a_label(tab, live):
+    token = await live.login()
+    await put_file(live, token, "/Docs/notes.txt", b"one")
+    await put_file(live, token, "/Docs/notes.txt", b"two")
+    await tab.sign_in()
+    for where in ("/files/", "/files/Docs", "/files/Docs/notes.txt", "/trash", "/devices", "/account",
+                  "/search?q=notes"):  # fmt: skip
+        await tab.page.goto(live.meta_url + where)
+        await tab.page.wait_for_function("!document.querySelector('main').textContent.includes('Loading…')")
+        assert await tab.page.evaluate(UNLABELLED) == [], where

@@ -48,6 +48,8 @@ async def test_upload_a_50_mib_file_by_the_picker(tab, live, tmp_path):
     assert meta["size"] == len(data) and meta["content_hash"] == _content_hash(data)
     total = await tab.page.locator("#upload-total").evaluate("p => [p.value, p.max]")
     assert total == [len(data), len(data)]
+    mine = tab.page.get_by_label("Progress of /big video.bin")  # the file's own bar
+    assert await mine.evaluate("p => [p.value, p.max]") == [len(data), len(data)]
 
 
 async def test_upload_a_folder_of_100_files_by_the_folder_picker(tab, live, tmp_path):
@@ -66,6 +68,9 @@ async def test_upload_a_folder_of_100_files_by_the_folder_picker(tab, live, tmp_
     # small files travel in batches: a few requests open and commit all 100
     assert "uploads" not in calls and 2 <= calls.count("uploads/batch") <= 4
     assert calls.count("uploads/batch") == calls.count("uploads/commit_batch")
+    bars = await tab.page.locator("#upload-list progress").evaluate_all("ps => ps.map(p => p.value === p.max)")
+    assert bars == [True] * 100  # a bar a file, each full
+    assert (await tab.page.locator("#upload-total-text").inner_text()).endswith("· 100 of 100 files")
     token = await live.login()
     status, listing = await api_call(live, token, "GET", "/v1/files/list", path="/Holiday/day two", limit=2000)
     assert status == 200 and len(listing["entries"]) == 50
@@ -92,6 +97,40 @@ async def test_upload_by_drag_and_drop(tab, live):
     token = await live.login()
     assert (await _meta(live, token, "/drop-1.txt"))["size"] == len("dropped one")
     assert (await _meta(live, token, "/drop-2.bin"))["content_hash"] == _content_hash(bytes(5 * MiB))
+
+
+#: a folder dropped on the page, as Chrome hands it over: entries (FileSystemDirectoryEntry), whose
+#: reader answers a batch of at most 100 children a call (a synthetic drop cannot carry a folder)
+DROP_A_FOLDER = """() => {
+    const file = (name, text) => ({ isFile: true, isDirectory: false, name,
+                                    file: (ok) => ok(new File([text], name)) });
+    const folder = (name, children) => ({ isFile: false, isDirectory: true, name, createReader() {
+        let at = 0;
+        return { readEntries(ok) { const batch = children.slice(at, at + 100); at += batch.length; setTimeout(() => ok(batch)); } };
+    } });
+    const many = Array.from({ length: 130 }, (_, i) => file(`p${String(i).padStart(3, "0")}.txt`, "photo " + i));
+    const album = folder("Album", [...many, folder("Raw", [file("deep.txt", "deep down")]), folder("Empty", [])]);
+    const ev = new Event("drop", { bubbles: true, cancelable: true });
+    const dt = { items: [{ kind: "file", webkitGetAsEntry: () => album },
+                         { kind: "file", webkitGetAsEntry: () => file("loose.txt", "beside it") }], files: [] };
+    Object.defineProperty(ev, "dataTransfer", { value: dt });
+    document.getElementById("dropzone").dispatchEvent(ev);
+}"""
+
+
+async def test_a_dropped_folder_uploads_with_everything_in_it(tab, live):
+    await tab.sign_in()
+    await tab.page.evaluate(DROP_A_FOLDER)
+    await _wait_done(tab.page)
+    assert await tab.page.locator("#upload-list li").count() == 132
+    token = await live.login()
+    status, listing = await api_call(live, token, "GET", "/v1/files/list", path="/Album", limit=2000)
+    names = {e["name"] for e in listing["entries"]}
+    assert status == 200 and len(names) == 132 and {"p000.txt", "p129.txt", "Raw", "Empty"} <= names
+    assert (await _meta(live, token, "/Album/Empty"))["kind"] == "folder"  # an empty folder comes too
+    assert (await _meta(live, token, "/Album/Raw/deep.txt"))["size"] == len("deep down")
+    assert (await _meta(live, token, "/loose.txt"))["size"] == len("beside it")
+    await tab.page.locator('tr[data-path="/Album"]').wait_for()
 
 
 async def test_a_dropped_connection_is_retried(tab, live, tmp_path):

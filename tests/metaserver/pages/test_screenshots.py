@@ -66,9 +66,49 @@ def _count_pngs(out: Path) -> int:
     return len(list(out.glob("*.png")))
 
 
-async def test_take_screenshots(browser, live):
+async def _has_route(live, endpoint: str) -> bool:
+    token = await live.login()
+    status, body = await api_call(live, token, "GET", endpoint)
+    return not (status == 404 and "no such endpoint" in body.get("error", {}).get("message", ""))
+
+
+async def _uploads(page, out: Path, tmp: Path) -> None:
+    """The upload panel: a folder of photos picked, each file's bar and the total."""
+    folder = tmp / "Lisbon 2026"
+    folder.mkdir()
+    for i, size in enumerate((2_400_000, 3_100_000, 1_800_000, 2_900_000)):
+        (folder / f"IMG_20{i:02}.jpg").write_bytes(os.urandom(size))
+    await page.set_input_files("#pick-folder", str(folder))
+    await page.wait_for_selector('#uploads[data-state="done"]', timeout=60_000)
+    await page.screenshot(path=str(out / "uploads.png"))
+
+
+async def _lifecycle_pages(page, live, out: Path) -> None:
+    """Search as you type and the trash, where this server has their routes."""
+    if await _has_route(live, "/v1/search?q=x"):
+        await page.get_by_label("Search files").press_sequentially("not", delay=30)
+        await page.locator("#search-results [role=option]").first.wait_for()
+        await page.screenshot(path=str(out / "search.png"))
+        await page.keyboard.press("Escape")
+    if await _has_route(live, "/v1/trash"):
+        token = await live.login()
+        for path in ("/Music", "/Holiday video.mp4"):
+            await api_call(live, token, "POST", "/v1/files/delete", {"path": path})
+        await page.goto(live.meta_url + "/trash")
+        await page.get_by_role("button", name="Restore /Music").wait_for()
+        await page.screenshot(path=str(out / "trash.png"))
+
+
+async def test_take_screenshots(browser, live, tmp_path):
     out = _folder(OUT)
     await _tree(live)
+    phone = await browser.new_context(viewport={"width": 390, "height": 780}, is_mobile=True, locale="en-GB")
+    page = await phone.new_page()
+    await sign_in_page(page, live.meta_url)
+    await page.screenshot(path=str(out / "files-phone.png"))
+    await page.get_by_role("button", name="Sign out").click()  # not in the devices shot
+    await page.wait_for_url("**/login")
+    await phone.close()
     context = await browser.new_context(viewport={"width": 1200, "height": 760}, locale="en-GB", timezone_id="Europe/Lisbon")
     page = await context.new_page()
     await page.goto(live.meta_url + "/login")
@@ -92,12 +132,11 @@ async def test_take_screenshots(browser, live):
     await page.goto(live.meta_url + "/devices")
     await page.get_by_role("cell", name="phone", exact=True).wait_for()
     await page.screenshot(path=str(out / "devices.png"))
+    await page.goto(live.meta_url + "/files/Photos")
+    await _uploads(page, out, tmp_path)
+    await _lifecycle_pages(page, live, out)
     await page.goto(live.meta_url + "/account")
+    await page.wait_for_timeout(500)  # the usage by kind, where the server has it
     await page.screenshot(path=str(out / "account.png"))
     await context.close()
-    phone = await browser.new_context(viewport={"width": 390, "height": 780}, is_mobile=True, locale="en-GB")
-    page = await phone.new_page()
-    await sign_in_page(page, live.meta_url)
-    await page.screenshot(path=str(out / "files-phone.png"))
-    await phone.close()
-    assert _count_pngs(out) >= 9
+    assert _count_pngs(out) >= 10
