@@ -106,14 +106,7 @@ async def _block_rows(pool: asyncpg.Pool, rev: int, start: int) -> AsyncIterator
     """The version's blocks from index ``start`` on, read a page at a time."""
     while True:
         async with db.connection(pool) as conn:
-            rows = await conn.fetch(
-                """SELECT vb.idx, b.id, b.size, b.sha256
-                     FROM version_blocks vb JOIN blocks b ON b.id = vb.block_id
-                    WHERE vb.version_id = $1 AND vb.idx >= $2 ORDER BY vb.idx LIMIT $3""",
-                rev,
-                start,
-                PAGE,
-            )
+            rows = await entries.version_blocks(conn, rev, start, PAGE)
         for r in rows:
             yield Block(r["idx"], r["id"], r["size"], bytes(r["sha256"]))
         if len(rows) < PAGE:
