@@ -15,7 +15,13 @@ NAMES = (
 
 def account_options(f):
     """The serving commands' options about accounts (see :func:`account_settings`)."""
-    opts = [
+    for opt in reversed([*_login_options(), *_link_options()]):
+        f = opt(f)
+    return f
+
+
+def _login_options() -> list:
+    return [
         click.option(
             "--public-url",
             envvar="TESSERA_PUBLIC_URL",
@@ -55,6 +61,11 @@ def account_options(f):
             show_default=True,
             help="Failed logins from one address allowed at once before --login-address-rate-limit applies.",
         ),
+    ]
+
+
+def _link_options() -> list:
+    return [
         click.option(
             "--link-rate-limit",
             envvar="TESSERA_LINK_RATE_LIMIT",
@@ -86,9 +97,6 @@ def account_options(f):
             help="Wrong passwords for one link allowed at once before --link-password-rate-limit applies.",
         ),
     ]
-    for opt in reversed(opts):
-        f = opt(f)
-    return f
 
 
 def base_url_arg(url: str, flag: str) -> str:

@@ -4,6 +4,7 @@ subtree and nothing else, rate limits."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -144,13 +145,23 @@ async def test_a_password_link_asks_first_and_remembers_only_for_that_link(web_s
             assert r.status == 403
 
 
-async def test_wrong_passwords_are_rate_limited_per_link(server_config, pool):
-    servers = await start_web_servers(server_config, pool, link_password_burst=3, link_password_rate_limit=0.01)
+@contextlib.asynccontextmanager
+async def limited_link(server_config, pool, path: str, options: dict, **limits):
+    """Servers with ``limits`` and a link to a new file at ``path``: (servers, url)."""
+    servers = await start_web_servers(server_config, pool, **limits)
     try:
         await servers.add_user()
         token = await servers.login()
-        await put_file(servers, token, "/p.txt", b"x")
-        url, _ = await make_link(servers, token, "/p.txt", password="correct horse")
+        await put_file(servers, token, path, b"x")
+        url, _ = await make_link(servers, token, path, **options)
+        yield servers, url
+    finally:
+        await servers.stop()
+
+
+async def test_wrong_passwords_are_rate_limited_per_link(server_config, pool):
+    limits = {"link_password_burst": 3, "link_password_rate_limit": 0.01}
+    async with limited_link(server_config, pool, "/p.txt", {"password": "correct horse"}, **limits) as (_, url):
         async with visitor() as s:
             statuses = []
             for _ in range(5):
@@ -160,8 +171,6 @@ async def test_wrong_passwords_are_rate_limited_per_link(server_config, pool):
             assert statuses == [401, 401, 401, 429, 429] and int(retry) >= 1
             async with s.post(url, data={"password": "correct horse"}, allow_redirects=False) as r:
                 assert r.status == 429  # the right one waits too: guessing it is what is limited
-    finally:
-        await servers.stop()
 
 
 async def test_an_expired_link_is_gone(web_servers, owner):
@@ -298,17 +307,10 @@ async def test_names_are_escaped_and_unknown_tokens_are_404(web_servers, owner):
 
 
 async def test_anonymous_link_requests_over_the_limit_get_429(server_config, pool):
-    servers = await start_web_servers(server_config, pool, link_burst=10, link_rate_limit=0.5)
-    try:
-        await servers.add_user()
-        token = await servers.login()
-        await put_file(servers, token, "/x.txt", b"x")
-        url, _ = await make_link(servers, token, "/x.txt")
+    async with limited_link(server_config, pool, "/x.txt", {}, link_burst=10, link_rate_limit=0.5) as (_, url):
         async with visitor() as s:
             answers = [await fetch(s, url) for _ in range(30)]
-        statuses = [a[0] for a in answers]
-        assert statuses[:10] == [200] * 10 and set(statuses[10:]) == {429}, statuses
-        status, page, r = answers[-1]
-        assert int(r.headers["Retry-After"]) >= 1 and "Too many requests" in page.decode()
-    finally:
-        await servers.stop()
+    statuses = [a[0] for a in answers]
+    assert statuses[:10] == [200] * 10 and set(statuses[10:]) == {429}, statuses
+    status, page, r = answers[-1]
+    assert int(r.headers["Retry-After"]) >= 1 and "Too many requests" in page.decode()
