@@ -12,7 +12,7 @@ from .context import CliContext, json_option, pass_cli, remote_path, run_async
 from .output import local_time
 
 if TYPE_CHECKING:
-    from client.api.links import Link
+    from protocol.messages.links import Link, NewLink
 
 _LIFETIME = re.compile(r"(\d+)\s*([mhdw]?)", re.IGNORECASE)
 _UNIT_SECONDS = {"": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -54,12 +54,12 @@ def create(obj: CliContext, path: str, expires: int | None, password_stdin: bool
             raise click.UsageError("--password-stdin: the first line of stdin is empty")
     target = remote_path(path)
 
-    async def go() -> tuple[Link, str]:
+    async def go() -> NewLink:
         async with obj.authed_client() as client:
             return await client.create_link(target, expires_in=expires, password=password, view_only=view_only)
 
-    made, url = run_async(go())
-    obj.emit({"link": made.to_json(), "url": url}, url)
+    made = run_async(go())
+    obj.emit(made.to_wire(), made.url)  # type: ignore[attr-defined]
 
 
 def _table(links: list[Link]) -> str:

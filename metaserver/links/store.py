@@ -13,12 +13,12 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
 from protocol import paths
 from protocol.errors import LinkGone, NotFound
+from protocol.messages import links as messages
 
 from ..core.auth import hash_token
 
@@ -68,12 +68,12 @@ class Link:
             raise LinkGone("This link has expired.", state=state)
         return self
 
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "path": self.path, "created": self.created, "expires": self.expires,
-            "password": self.password_hash is not None, "view_only": self.view_only,
-            "revoked": self.revoked, "state": self.state(),
-        }  # fmt: skip
+    def message(self, kind: str | None = None) -> messages.Link:
+        """The link as its owner sees it (``kind``: what it opens, when the link is made)."""
+        return messages.Link(
+            self.id, self.path, self.created, self.expires, self.password_hash is not None, self.view_only,
+            self.revoked, self.state(), kind,  # type: ignore[arg-type]
+        )  # fmt: skip
 
 
 def _ts(value: datetime | None) -> float | None:

@@ -44,16 +44,10 @@ def _sort_key(sort: str):
     return key
 
 
-def wire(answer: Any) -> dict[str, Any]:
-    """The wire form (docs/api.md) of what a tree function answers, which is what the templates
-    read: a dict already, or a protocol message (``to_wire``) where the tree builds those."""
-    return answer if isinstance(answer, dict) else answer.to_wire()
-
-
 def listing(rows: list[asyncpg.Record], sort: str, descending: bool) -> list[dict[str, Any]]:
     out = []
     for row in rows:
-        meta = wire(entries.metadata(row))
+        meta = entries.metadata(row).to_wire()
         meta["icon"] = kinds.of(meta["name"], meta["kind"] == "folder").icon
         out.append(meta)
     out.sort(key=_sort_key(sort), reverse=descending)
@@ -96,10 +90,10 @@ async def files(request: web.Request) -> web.StreamResponse:
 
 
 async def _file_page(request: web.Request, conn, ctx: Context, row, cursor: str) -> web.Response:
-    meta = wire(entries.metadata(row))
+    meta = entries.metadata(row).to_wire()
     kind = kinds.of(meta["name"])
     try:
-        revs = wire(await history.revisions(conn, ctx.ns_id, meta["path"], MAX_REVISIONS))["revisions"]
+        revs = (await history.revisions(conn, ctx.ns_id, meta["path"], MAX_REVISIONS)).to_wire()["revisions"]
     except NotFound:
         revs = []
     text = await _text_preview(request, ctx, meta) if kind.preview == "text" else None

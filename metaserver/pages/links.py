@@ -117,7 +117,7 @@ async def view(request: web.Request) -> web.StreamResponse:
 
 
 async def _file_page(request: web.Request, link: Link, row, base: dict[str, Any]) -> web.Response:
-    meta = entries.metadata(row)
+    meta = entries.metadata(row).to_wire()
     kind = kinds.of(meta["name"])
     text = None
     if kind.preview == "text":

@@ -14,6 +14,7 @@ import asyncpg
 
 from protocol import paths
 from protocol.errors import AlreadyExists, BadPath, Conflict, NotAFolder, NotFound
+from protocol.messages.files import Metadata
 
 from . import entries
 from .journal import Journal
@@ -108,7 +109,7 @@ def _check_not_root(path: str, what: str) -> None:
         raise BadPath(f"cannot {what} the root folder")
 
 
-async def mkdir(j: Journal, path: str) -> dict[str, Any]:
+async def mkdir(j: Journal, path: str) -> Metadata:
     _check_not_root(path, "create")
     parent = await ensure_parents(j, path)
     existing = await entries.get(j.conn, j.ns_id, paths.path_key(path))
@@ -116,10 +117,10 @@ async def mkdir(j: Journal, path: str) -> dict[str, Any]:
         raise AlreadyExists(f"{existing['path']} already exists")
     display = paths.join(parent, paths.basename(path))
     await upsert_entry(j, display, "folder", None)
-    return {"kind": "folder", "path": display, "name": paths.basename(display)}
+    return Metadata("folder", display, paths.basename(display))
 
 
-async def delete(j: Journal, path: str, if_rev: int | None = None) -> dict[str, Any]:
+async def delete(j: Journal, path: str, if_rev: int | None = None) -> Metadata:
     """Delete a file, or a folder with everything in it (rows stay as deletion markers).
 
     With ``if_rev``, only a file still at that revision: anything else there
@@ -148,7 +149,7 @@ async def _mark_deleted(j: Journal, row: asyncpg.Record) -> None:
     )
 
 
-async def move(j: Journal, src: str, dst: str) -> dict[str, Any]:
+async def move(j: Journal, src: str, dst: str) -> Metadata:
     """Move or rename a file or a folder with everything in it."""
     _check_not_root(src, "move")
     _check_not_root(dst, "move onto")
@@ -181,7 +182,7 @@ async def move(j: Journal, src: str, dst: str) -> dict[str, Any]:
     return entries.metadata(moved)
 
 
-async def _rename_in_place(j: Journal, subtree: list[asyncpg.Record], new_top: str) -> dict[str, Any]:
+async def _rename_in_place(j: Journal, subtree: list[asyncpg.Record], new_top: str) -> Metadata:
     """A case-only rename: the keys stay, the display paths change."""
     old_prefix = subtree[0]["path"]
     for row in subtree:

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from protocol import paths
 from protocol.errors import BadRequest, TooManyLinks
+from protocol.messages.links import LinkRevoked, Links, NewLink
 
 from ..core import db, passwords
 from ..core.bodies import KIB, body_limit, read_object
@@ -73,7 +74,7 @@ async def create_link(request: web.Request) -> web.Response:
         )  # fmt: skip
     log.info("link %d made by user %d to %s", link.id, ctx.caller.user_id, link.path)
     kind = target["kind"] if target else "folder"
-    return respond(request, {"link": {**link.to_wire(), "kind": kind}, "url": link_url(request, token)})
+    return respond(request, NewLink(link.message(kind), link_url(request, token)).to_wire())
 
 
 async def list_links(request: web.Request) -> web.Response:
@@ -81,7 +82,7 @@ async def list_links(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     async with db.connection(request.app[POOL]) as conn:
         found = await store.list_links(conn, [ctx.ns_id])
-    return respond(request, {"links": [link.to_wire() for link in found]})
+    return respond(request, Links([link.message() for link in found]).to_wire())
 
 
 async def revoke_link(request: web.Request) -> web.Response:
@@ -94,7 +95,7 @@ async def revoke_link(request: web.Request) -> web.Response:
     async with db.transaction(request.app[POOL]) as conn:
         link = await store.revoke(conn, [ctx.ns_id], link_id)
     log.info("link %d revoked by user %d", link.id, ctx.caller.user_id)
-    return respond(request, {"link": link.to_wire()})
+    return respond(request, LinkRevoked(link.message()).to_wire())
 
 
 def add_routes(r: web.UrlDispatcher) -> None:
