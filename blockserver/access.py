@@ -23,7 +23,6 @@ from metaserver.core import db
 from metaserver.core.auth import Caller, bearer_token, lookup_token
 from metaserver.core.requestlog import note_user
 from metaserver.core.websession import SESSION_COOKIE
-from metaserver.links.store import link_reads_block
 from protocol import grants
 from protocol.errors import Forbidden, TesseraError
 from protocol.hashing import BLOCK_SIZE, BlockHash
@@ -79,8 +78,18 @@ async def _check_link_grant(request: web.Request, grant: grants.Grant, block_id:
     if grant.block_id != block_id:
         raise Forbidden("the grant is for another block")
     async with db.connection(request.app[POOL]) as conn:
-        if not await link_reads_block(conn, grant.user_id, block_id):
-            raise Forbidden("the share link no longer works, or does not reach this block")
+        ok = await conn.fetchval(_LINK_READS_BLOCK, grant.user_id, block_id)
+    if not ok:
+        raise Forbidden("the share link no longer works, or does not reach this block")
+
+
+#: a link grant's check: the link still works and the block is in a version of its namespace
+_LINK_READS_BLOCK = """
+SELECT EXISTS (
+  SELECT 1 FROM links l
+   WHERE l.id = $1 AND l.revoked_at IS NULL AND (l.expires_at IS NULL OR l.expires_at > now())
+     AND EXISTS (SELECT 1 FROM version_blocks vb JOIN versions v ON v.id = vb.version_id
+                  WHERE vb.block_id = $2::uuid AND v.ns_id = l.ns_id))"""
 
 
 def block_id_of(request: web.Request) -> str:

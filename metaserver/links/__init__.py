@@ -3,5 +3,5 @@ visitor of a link may reach below that path (:mod:`.reach`).
 
 The API routes that make, list and revoke links are in :mod:`metaserver.web.links`; the pages a
 visitor sees at ``/s/<token>`` in :mod:`metaserver.pages.links`; the block server checks a
-link's grants with :func:`.store.link_reads_block`.
+link's grants itself (``blockserver/access.py``).
 """

@@ -3,7 +3,9 @@
 A link's token is 256 random bits (URL-safe base64, 43 characters), shown once when the link
 is made; the database keeps only its SHA-256, like a device token's. Whether a link still
 works (not revoked, not expired) is decided on every request that uses it, by the caller of
-:func:`by_token` through :meth:`Link.check_open`, and by the block server for each block.
+:func:`by_token` through :meth:`Link.check_open`, and by the block server for each block
+(``blockserver/access.py``, which reads the ``links`` row itself: it imports only
+:mod:`metaserver.core`).
 """
 
 from __future__ import annotations
@@ -136,18 +138,3 @@ async def by_token(conn: asyncpg.Connection, token: str) -> Link:
         raise NotFound("there is no such link")
     return Link.from_row(row)
 
-
-async def link_reads_block(conn: asyncpg.Connection, link_id: int, block_id: str) -> bool:
-    """Whether link ``link_id`` still works and block ``block_id`` is in a version of its namespace
-    (the block server's check of a link grant)."""
-    return bool(
-        await conn.fetchval(
-            """SELECT EXISTS (
-                 SELECT 1 FROM links l
-                  WHERE l.id = $1 AND l.revoked_at IS NULL AND (l.expires_at IS NULL OR l.expires_at > now())
-                    AND EXISTS (SELECT 1 FROM version_blocks vb JOIN versions v ON v.id = vb.version_id
-                                 WHERE vb.block_id = $2::uuid AND v.ns_id = l.ns_id))""",
-            link_id,
-            block_id,
-        )
-    )
