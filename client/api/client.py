@@ -30,11 +30,12 @@ from protocol.messages.wire import batch_results
 
 from .account import AccountRequests
 from .blocks import WantedBlock, get_block_batch, put_block_batch
+from .links import LinkRequests
 from .longpoll import LongPoller
 from .trash import TrashRequests
 
 
-class ApiClient(AccountRequests):
+class ApiClient(AccountRequests, LinkRequests):
     """An authenticated connection to one Tessera server (use as an async context manager)."""
 
     @functools.cached_property

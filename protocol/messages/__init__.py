@@ -11,5 +11,6 @@ the server reads requests with it (a malformed one is a 400
   offered to other devices;
 - :mod:`.blocks`: a file version's block list, with get grants;
 - :mod:`.lifecycle`: usage, the trash listing, a purge's answer;
+- :mod:`.links`: share links (a link, a new one with its URL, the list);
 - :mod:`.wire`: the one reader and writer they are all declared with.
 """

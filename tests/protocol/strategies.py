@@ -105,7 +105,7 @@ def grant_claims(draw: st.DrawFn) -> grants.Grant:
 # -- messages (protocol/messages/): values as a server or a client would make them ----------------
 
 from protocol import hashing  # noqa: E402
-from protocol.messages import auth, blocks, changes, files, incoming, lifecycle, uploads  # noqa: E402
+from protocol.messages import auth, blocks, changes, files, incoming, lifecycle, links, uploads  # noqa: E402
 
 counts = st.integers(min_value=0, max_value=2**40)
 revs = st.integers(min_value=1, max_value=2**62)
@@ -260,3 +260,12 @@ trash_purges = st.builds(lifecycle.TrashPurge, valid_paths(1, 4), st.none() | tr
 restores = st.builds(files.Restore, valid_paths(1, 4), revs, st.none()) | st.builds(
     files.Restore, valid_paths(1, 4), st.none(), st.integers(1, 2**31 - 1)
 )
+
+
+share_links = st.builds(
+    links.Link, revs, valid_paths(0, 3), times, st.none() | times, st.booleans(), st.booleans(), st.none() | times,
+    st.sampled_from(["active", "revoked", "expired"]), st.none() | st.sampled_from(["file", "folder"]),
+)  # fmt: skip
+new_links = st.builds(links.NewLink, share_links, names)
+link_lists = st.builds(links.Links, st.lists(share_links, max_size=4))
+revoked_links = st.builds(links.LinkRevoked, share_links)
