@@ -109,14 +109,14 @@ class Revisions:
 
 
 def _rev(value: int) -> bool:
-    return 0 < value < 1 << 62
+    return 0 < value < 1 << 63  # a bigint
 
 
 def _version(value: int) -> bool:
     return 0 < value < 1 << 31
 
 
-_REV_ERROR = "rev must be a positive integer below 2^62"
+_REV_ERROR = "rev must be a positive integer below 2^63"
 _VERSION_ERROR = "version must be a positive integer below 2^31 (its number in the file's history)"
 
 

@@ -75,6 +75,8 @@ async def test_what_cannot_be_restored(client, servers, tmp_path):
     await put(client, tmp_path, "/y.txt", b"y")
     with pytest.raises(NotFound):
         await client.restore("/x.txt", 10**9)  # no such revision
+    with pytest.raises(NotFound):
+        await client.restore("/x.txt", 2**63 - 1)  # the largest a rev can be: none such, not a 500
     y_rev = (await client.meta("/y.txt")).rev
     with pytest.raises(NotFound):
         await client.restore("/x.txt", y_rev)  # a revision of another path

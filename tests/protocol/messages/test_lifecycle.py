@@ -105,7 +105,7 @@ def test_requests_leave_out_what_they_do_not_name():
         (Restore, {"path": "/a"}, "either rev or version"),
         (Restore, {"path": "/a", "rev": 1, "version": 1}, "either rev or version"),
         (Restore, {"path": "/a", "version": 2**31}, "version must be a positive integer below 2"),
-        (Restore, {"path": "/a", "rev": 2**62}, "rev must be a positive integer below 2"),
+        (Restore, {"path": "/a", "rev": 2**63}, "rev must be a positive integer below 2"),
         (Restore, {"path": "a", "rev": 1}, "path must start with"),
     ],
 )
