@@ -7,6 +7,10 @@ SHA-256 (for ``put``), an expiry and the namespace it is for, and is signed with
 HMAC-SHA256 under a secret the two servers share. The block server checks the
 signature without the database, then the user's role in the namespace with it
 (a member removed or downgraded loses the right at once, not at the grant's expiry).
+A ``link`` grant lets an anonymous visitor of a share link read one block (through the
+metadata server): its ``user_id`` field holds the link's id and its ``ns_id`` the link's
+namespace, and the block server checks that the link still works, that it is of that
+namespace, and that the block is in it.
 
 Wire form: ``base64url(payload) "." base64url(mac)``, payload a msgpack list.
 """
@@ -23,15 +27,17 @@ from .errors import BadRequest, Forbidden, GrantExpired
 
 PUT = "put"
 GET = "get"
+#: a read for a share link's visitor (the "user" of the grant is the link's id)
+LINK_GET = "link"
 _VERSION = 2
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    op: str  # PUT or GET
+    op: str  # PUT, GET or LINK_GET
     block_id: str  # canonical uuid hex (32 lowercase hex digits)
-    user_id: int
+    user_id: int  # the link's id for LINK_GET
     size: int
     md5: str  # hex; "" when not needed (GET)
     sha256: str  # hex; "" when not needed (GET)

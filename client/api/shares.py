@@ -8,7 +8,7 @@ from typing import Any
 
 from protocol import paths
 from protocol.errors import ProtocolError
-from protocol.sharing import Invitation, ShareList
+from protocol.messages.sharing import Invitation, ShareList
 
 #: the client's one metadata-server request: (method, endpoint, params=, body=, idempotent=) -> answer
 Call = Callable[..., Awaitable[Any]]

@@ -8,9 +8,8 @@ from typing import Any
 
 from protocol import paths
 from protocol.errors import ProtocolError
-from protocol.lifecycle import PurgeResult, TrashEntry, TrashPage
-
-from .models import Metadata
+from protocol.messages.files import Metadata
+from protocol.messages.lifecycle import PurgeResult, TrashEntry, TrashPage, TrashPurge, TrashRestore
 
 #: the client's one metadata-server request: (method, endpoint, params=, body=, idempotent=) -> answer
 Call = Callable[..., Awaitable[Any]]
@@ -43,9 +42,7 @@ class TrashRequests:
         listing) with everything deleted with it below it; beside what is at that path now, if
         something is. Not retried: sent twice, the second would restore nothing (404) or, after
         another delete of that path, something else."""
-        body: dict[str, Any] = {"path": paths.normalize(path)}
-        if trash_id is not None:
-            body["id"] = trash_id
+        body = TrashRestore(path, trash_id).to_wire()  # type: ignore[attr-defined]
         return Metadata.from_wire(await self._call("POST", "/v1/trash/restore", body=body, idempotent=False))
 
     async def purge(
@@ -54,9 +51,7 @@ class TrashRequests:
         """Delete for good what is in the trash at or below ``path`` (or the entry ``trash_id``
         there), or ``everything``; asks again until the server is done. Retried freely: a purge
         sent again purges what is left."""
-        body: dict[str, Any] = {"all": True} if everything else {"path": paths.normalize(path)}
-        if trash_id is not None:
-            body["id"] = trash_id
+        body = (TrashPurge(all=True) if everything else TrashPurge(path, trash_id)).to_wire()  # type: ignore[attr-defined]
         files = freed = 0
         while True:
             step = PurgeResult.from_wire(await self._call("POST", "/v1/trash/purge", body=body, idempotent=True))

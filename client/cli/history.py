@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import click
 
-from client.api.models import Metadata
 from protocol import paths
 from protocol.errors import IsAFolder
-from protocol.lifecycle import Revisions, TrashEntry
+from protocol.messages.files import Metadata, Revisions
+from protocol.messages.lifecycle import TrashEntry
 
 from . import output
 from .context import CliContext, json_option, pass_cli, remote_path, run_async

@@ -32,7 +32,8 @@ from .context import CliContext, json_option, pass_cli, remote_path, resolve_int
 from .credentials import Credentials, config_dir
 
 if TYPE_CHECKING:
-    from client.api.models import Account, Metadata
+    from protocol.messages.auth import Account
+    from protocol.messages.files import Metadata
 
 PROG = "tessera"
 
@@ -317,12 +318,13 @@ def mv(obj: CliContext, from_path: str, to_path: str) -> None:
 
 from .account import devices, passwd  # noqa: E402 (the account's devices and password)
 from .history import history, restore  # noqa: E402 (a file's revisions)
+from .links import link  # noqa: E402 (share links)
 from .share import share  # noqa: E402 (shared folders)
 from .sync import status, sync  # noqa: E402 (the sync daemon's commands)
 from .transfer import get, put  # noqa: E402 (one file up or down)
 from .trash import trash, usage  # noqa: E402 (what was deleted, what it all takes)
 
-for command in (put, get, history, restore, trash, usage, sync, status, devices, passwd, share):
+for command in (put, get, history, restore, trash, usage, sync, status, devices, passwd, link, share):
     cli.add_command(command)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from client.api.models import Account, Metadata
 from protocol import paths
-from protocol.lifecycle import Revisions, TrashEntry, UsageReport
+from protocol.messages.auth import Account
+from protocol.messages.files import Metadata, Revisions
+from protocol.messages.lifecycle import TrashEntry, UsageReport
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 

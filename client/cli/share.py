@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
-from protocol.sharing import MEMBER_ROLES, ShareList
+from protocol.messages.sharing import MEMBER_ROLES, ShareList
 
 from .context import CliContext, json_option, pass_cli, remote_path, run_async
 

@@ -6,9 +6,10 @@ import sys
 
 import click
 
-from client.api.models import Account, Metadata
 from protocol import paths
-from protocol.lifecycle import PurgeResult, TrashEntry, UsageReport
+from protocol.messages.auth import Account
+from protocol.messages.files import Metadata
+from protocol.messages.lifecycle import PurgeResult, TrashEntry, UsageReport
 
 from . import output
 from .context import CliContext, json_option, pass_cli, remote_path, run_async

@@ -9,26 +9,23 @@ File rows whose version was pruned since are skipped (a later row supersedes eac
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 
 from protocol import paths
 from protocol.errors import CursorReset
+from protocol.messages.changes import ChangesPage
+from protocol.messages.files import Metadata
 
 from ..tree import entries
 from .cursor import Cursor
 
 
-def _journal_metadata(row: asyncpg.Record) -> dict[str, Any]:
+def _journal_metadata(row: asyncpg.Record) -> Metadata:
     path = row["path"]
-    name = paths.basename(path)
     if row["deleted"]:
-        return {"kind": "deleted", "path": path, "name": name}
-    if row["kind"] == "pending":
-        return {"kind": "pending", "path": path, "name": name}
-    if row["kind"] == "folder":
-        return {"kind": "folder", "path": path, "name": name}
+        return Metadata("deleted", path, paths.basename(path))
+    if row["kind"] in ("pending", "folder"):
+        return Metadata(row["kind"], path, paths.basename(path))
     return entries.file_metadata(
         path, row["rev"], row["size"], row["content_hash"], row["version_at"], row["device_name"],
         row["client_modified"],
@@ -51,18 +48,18 @@ def check(cursor: Cursor, ns_id: int, last_seq: int) -> None:
         raise CursorReset("the cursor does not belong to this account's tree; list again")
 
 
-async def page(conn: asyncpg.Connection, ns_id: int, cursor: Cursor | None, limit: int) -> dict[str, Any]:
+async def page(conn: asyncpg.Connection, ns_id: int, cursor: Cursor | None, limit: int) -> ChangesPage:
     """One page of changes after ``cursor`` (None: start with the full listing).
 
     Runs in a REPEATABLE READ transaction so the snapshot is consistent.
     """
     found, nxt, has_more, reset = await namespace_page(conn, ns_id, cursor, limit)
-    return {"entries": found, "cursor": nxt.encode(), "has_more": has_more, "reset": reset}
+    return ChangesPage(found, nxt.encode(), has_more, reset)
 
 
 async def namespace_page(
     conn: asyncpg.Connection, ns_id: int, cursor: Cursor | None, limit: int
-) -> tuple[list[dict[str, Any]], Cursor, bool, bool]:
+) -> tuple[list[Metadata], Cursor, bool, bool]:
     """:func:`page` as (entries, next cursor, has_more, reset)."""
     last_seq = await conn.fetchval("SELECT last_seq FROM namespaces WHERE id = $1", ns_id)
     if cursor is None:

@@ -12,11 +12,13 @@ where every mount change is a folder row or its deletion (metaserver/sharing/mou
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
+from protocol import paths
 from protocol.errors import CursorReset
+from protocol.messages.changes import ChangesPage
+from protocol.messages.files import Metadata
 
 from ..core.callers import Context
 from ..sharing.places import Mount, Place, locate, mounts_of
@@ -57,11 +59,11 @@ def positions(tree: Tree, cursor: TreeCursor) -> dict[int, Cursor]:
     return {ns: c for ns, c in known.items() if ns in tree.namespaces}
 
 
-async def page(conn: asyncpg.Connection, tree: Tree, cursor: TreeCursor | None, limit: int) -> dict[str, Any]:
+async def page(conn: asyncpg.Connection, tree: Tree, cursor: TreeCursor | None, limit: int) -> ChangesPage:
     """One page of the tree's changes after ``cursor`` (None: the full listing), in a
     REPEATABLE READ transaction."""
     known = positions(tree, cursor) if cursor is not None else {}
-    found: list[dict[str, Any]] = []
+    found: list[Metadata] = []
     nxt: list[Cursor] = []
     more = False
     for ns, root in tree.roots:
@@ -73,12 +75,12 @@ async def page(conn: asyncpg.Connection, tree: Tree, cursor: TreeCursor | None, 
                 nxt.append(pos)
             continue
         if pos is None and root.prefix:  # a share new to this cursor: its mount point first
-            found.append({"kind": "folder", "path": root.prefix, "name": root.prefix.rsplit("/", 1)[-1]})
+            found.append(Metadata("folder", root.prefix, paths.basename(root.prefix)))
         got, after, has_more, _ = await feed.namespace_page(conn, ns, pos, room)
         found += [root.out(e) for e in got]
         nxt.append(after)
         more = more or has_more
-    return {"entries": found, "cursor": TreeCursor(tuple(nxt)).encode(), "has_more": more, "reset": cursor is None}
+    return ChangesPage(found, TreeCursor(tuple(nxt)).encode(), more, cursor is None)
 
 
 async def latest(conn: asyncpg.Connection, tree: Tree) -> TreeCursor:

@@ -27,3 +27,10 @@ def put_grant(
 def get_grant(settings: ServerSettings, user_id: int, block_id: str, size: int, ns_id: int) -> str:
     g = grants.Grant(grants.GET, block_id, user_id, size, "", "", _expiry(settings.get_grant_ttl), ns_id)
     return grants.sign(g, settings.grant_secret)
+
+
+def link_grant(settings: ServerSettings, link_id: int, block_id: str, size: int, ns_id: int) -> str:
+    """A grant to read one block of namespace ``ns_id`` for the visitors of its share link
+    ``link_id`` (no user token)."""
+    g = grants.Grant(grants.LINK_GET, block_id, link_id, size, "", "", _expiry(settings.get_grant_ttl), ns_id)
+    return grants.sign(g, settings.grant_secret)

@@ -8,12 +8,11 @@ blocks keep their namespace (the dedup scope), so the destination's dedup never 
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 
 from protocol import paths
 from protocol.errors import AlreadyExists, NotFound
+from protocol.messages.files import Metadata
 
 from ..core.callers import Context
 from ..tree import entries, members, ops
@@ -22,7 +21,7 @@ from . import mounts, moves
 from .places import Place
 
 
-async def move(conn: asyncpg.Connection, ctx: Context, src: Place, dst: Place) -> dict[str, Any]:
+async def move(conn: asyncpg.Connection, ctx: Context, src: Place, dst: Place) -> Metadata:
     """Move the caller's ``src`` (a file or a folder) to ``dst`` in another namespace; the
     metadata of what is at ``dst`` now, in the caller's paths."""
     journals = await mounts.begin_all(conn, [src.ns_id, dst.ns_id], Author.of(ctx.caller))
@@ -38,15 +37,16 @@ async def move(conn: asyncpg.Connection, ctx: Context, src: Place, dst: Place) -
     parent = await ops.ensure_parents(jd, dst.path)
     new_top = paths.join(parent, paths.basename(dst.path))
     cut = len(subtree[0]["path"])
-    top_meta: dict[str, Any] = {}
+    top_meta: Metadata | None = None
     for row in subtree:
         path = new_top + row["path"][cut:]
         if row["kind"] == "folder":
             await ops.upsert_entry(jd, path, "folder", None)
-            meta = {"kind": "folder", "path": path, "name": paths.basename(path)}
+            meta = Metadata("folder", path, paths.basename(path))
         else:
             meta = await moves.copy_file(jd, row, path)
         top_meta = top_meta or meta
     await ops.delete(js, src.path)
     await mounts.flush_all(journals)
+    assert top_meta is not None  # the subtree has its top
     return dst.out(top_meta)

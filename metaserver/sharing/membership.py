@@ -14,7 +14,7 @@ import asyncpg
 
 from protocol import paths
 from protocol.errors import AlreadyExists, BadRequest, NotFound
-from protocol.sharing import MEMBER_ROLES, Invitation, Member, Share, ShareList
+from protocol.messages.sharing import MEMBER_ROLES, Invitation, Member, Share, ShareList
 
 from ..core.callers import Context
 from ..core.users import user_id_of

@@ -15,11 +15,10 @@ counts the blocks its versions list (metaserver/tree/usage.py), so both count li
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 
 from protocol import paths
+from protocol.messages.files import Metadata
 
 from ..tree import entries, ops
 from ..tree.journal import Journal
@@ -115,7 +114,7 @@ async def _move_trash(conn: asyncpg.Connection, src_ns: int, dst_ns: int, base: 
     )
 
 
-async def copy_file(dst: Journal, row: asyncpg.Record, path: str) -> dict[str, Any]:
+async def copy_file(dst: Journal, row: asyncpg.Record, path: str) -> Metadata:
     """A new file at ``path`` of ``dst``'s namespace whose first version lists the blocks of the
     file entry ``row`` (another namespace's): no byte moves; the blocks none of ``dst``'s versions
     listed before now count in its ``stored_bytes`` too."""

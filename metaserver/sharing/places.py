@@ -8,16 +8,21 @@ place turns the namespace's paths back into the user's (:meth:`Place.out`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
 from protocol import paths
+from protocol.messages.files import Metadata
 
 from ..core.callers import Context
 from ..tree import members
+
+#: an answer with a ``path`` (and maybe a ``name``): a protocol message, or a plain dict
+M = TypeVar("M")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +38,9 @@ class Mount:
     def parts(self) -> list[str]:
         return paths.path_key(self.path).split("/")
 
-    def metadata(self) -> dict[str, Any]:
+    def metadata(self) -> Metadata:
         """The mount point as the folder it looks like in its parent's listing."""
-        return {"kind": "folder", "path": self.path, "name": paths.basename(self.path), "shared": True,
-                "ns_id": self.ns_id, "role": self.role}  # fmt: skip
+        return Metadata("folder", self.path, paths.basename(self.path), shared=True, ns_id=self.ns_id, role=self.role)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +63,22 @@ class Place:
             return inner
         return self.prefix if inner == paths.ROOT else self.prefix + inner
 
-    def out(self, meta: dict[str, Any]) -> dict[str, Any]:
-        """Wire metadata of the namespace (``path``, ``name``) as the user sees it."""
-        if not self.prefix or not isinstance(meta.get("path"), str):
+    def out(self, meta: M) -> M:
+        """An answer about the namespace (its ``path`` and ``name``) as the user sees it: a
+        protocol message (:class:`~protocol.messages.files.Metadata`, ...) or a dict."""
+        if not self.prefix:
+            return meta
+        if isinstance(meta, dict):
+            return self._out_dict(meta)  # type: ignore[return-value]
+        inner = getattr(meta, "path", None)
+        if not dataclasses.is_dataclass(meta) or not isinstance(inner, str):
+            return meta
+        outer = self.outer(inner)
+        changes = {"path": outer, **({"name": paths.basename(outer)} if hasattr(meta, "name") else {})}
+        return dataclasses.replace(meta, **changes)  # type: ignore[type-var]
+
+    def _out_dict(self, meta: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(meta.get("path"), str):
             return meta
         outer = self.outer(meta["path"])
         fixed = {**meta, "path": outer}

@@ -17,13 +17,12 @@ that took its path since: :mod:`metaserver.tree.trash_restore`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
 from protocol import paths
 from protocol.errors import IsAFolder, NotFound
-from protocol.lifecycle import Revision, Revisions
+from protocol.messages.files import Metadata, Revision, Revisions
 
 from . import entries, ops, trash, trash_restore, versions
 from .journal import Journal
@@ -107,12 +106,14 @@ async def revisions(conn: asyncpg.Connection, ns_id: int, path: str, limit: int)
     """The versions of the file ``path`` names, newest first (at most ``limit``)."""
     found = await resolve(conn, ns_id, paths.normalize(path))
     rows = await versions.of_file(conn, ns_id, found.file_id, limit)
-    return Revisions(found.path, found.deleted, None if found.deleted else found.row["rev"], tuple(map(revision, rows)))
+    return Revisions(found.path, found.deleted, None if found.deleted else found.row["rev"], [revision(r) for r in rows])
 
 
 def revision(r: asyncpg.Record) -> Revision:
     """One version, at the path it was committed to, with its number in the file and its author."""
     return Revision(
+        kind="file",
+        name=paths.basename(r["path"]),
         rev=r["id"],
         version=r["number"],
         path=r["path"],
@@ -125,7 +126,7 @@ def revision(r: asyncpg.Record) -> Revision:
     )
 
 
-async def restore(j: Journal, path: str, *, rev: int | None = None, number: int | None = None) -> dict[str, Any]:
+async def restore(j: Journal, path: str, *, rev: int | None = None, number: int | None = None) -> Metadata:
     """Make a version of the file ``path`` names its current content again (a new version); the
     file's metadata. The version is named by its ``number`` in the file or by its ``rev``;
     NotFound if the file has no such version. When the file holds that content already,
@@ -152,7 +153,7 @@ async def restore(j: Journal, path: str, *, rev: int | None = None, number: int 
         raise NotFound(f"{path} never had {which}")
     if found.state == "trash":
         back = await trash_restore.restore(j, path, found.row["id"])
-        current = await entries.get(conn, j.ns_id, paths.path_key(back["path"]))
+        current = await entries.get(conn, j.ns_id, paths.path_key(back.path))
     else:
         current = found.row
     assert current is not None

@@ -21,7 +21,7 @@ import asyncpg
 
 from protocol import paths
 from protocol.errors import NotFound
-from protocol.lifecycle import TrashEntry
+from protocol.messages.lifecycle import TrashEntry
 
 from .entries import like_prefix
 from .journal import Journal

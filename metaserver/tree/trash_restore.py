@@ -11,12 +11,12 @@ folder of that name), it comes back beside it, as ``name (deleted YYYY-MM-DD).ex
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
 from protocol import paths
 from protocol.errors import AlreadyExists
+from protocol.messages.files import Metadata
 
 from . import entries, ops, trash
 from .journal import Journal
@@ -25,13 +25,13 @@ from .journal import Journal
 MAX_TRIES = 100
 
 
-async def restore(j: Journal, path: str, trash_id: int | None = None) -> dict[str, Any]:
+async def restore(j: Journal, path: str, trash_id: int | None = None) -> Metadata:
     """Restore the trash row at ``path`` (or ``trash_id``) with everything deleted with it below
     it; the metadata of what came back, at the path it came back to."""
     conn = j.conn
     row = await trash.find(conn, j.ns_id, paths.normalize(path), trash_id)
     rows = await trash.with_everything_below(conn, j.ns_id, row)
-    dest = await free_path(conn, j.ns_id, row["path"], row["deleted_at"])
+    dest = await free_path(conn, j.ns_id, row["path"], row["deleted_at"], row["kind"])
     parent = await ops.ensure_parents(j, dest)
     new_top = paths.join(parent, paths.basename(dest))
     old_top = row["path"]
@@ -54,23 +54,24 @@ async def _drop_rows(conn: asyncpg.Connection, row: asyncpg.Record, ids: list[in
         )
 
 
-async def free_path(conn: asyncpg.Connection, ns_id: int, path: str, deleted_at: datetime) -> str:
-    """``path`` if nothing lives there now, else the first free name beside it (see the module
-    docstring); AlreadyExists if :data:`MAX_TRIES` names are all taken."""
+async def free_path(conn: asyncpg.Connection, ns_id: int, path: str, deleted_at: datetime, kind: str) -> str:
+    """``path`` if nothing lives there now, else the first free name beside it for a ``kind``
+    (see the module docstring); AlreadyExists if :data:`MAX_TRIES` names are all taken."""
     for n in range(MAX_TRIES + 1):
-        candidate = path if n == 0 else beside(path, deleted_at, n)
+        candidate = path if n == 0 else beside(path, deleted_at, n, kind)
         if await entries.get(conn, ns_id, paths.path_key(candidate)) is None:
             return candidate
     raise AlreadyExists(f"{path} and {MAX_TRIES} names beside it exist; rename one and restore again")
 
 
-def beside(path: str, deleted_at: datetime, n: int) -> str:
+def beside(path: str, deleted_at: datetime, n: int, kind: str = "file") -> str:
     """The ``n``-th name beside ``path`` for something deleted at ``deleted_at`` (n >= 1):
-    ``report (deleted 2026-03-01).pdf``, ``report (deleted 2026-03-01 2).pdf``, ...; the name
-    is shortened to fit the path rules (255 bytes a component)."""
+    ``report (deleted 2026-03-01).pdf``, ``report (deleted 2026-03-01 2).pdf``, ...; a folder's
+    name has no extension (``v1.2 (deleted 2026-03-01)``); the name is shortened to fit the
+    path rules (255 bytes a component)."""
     name = paths.basename(path)
     stem, dot, ext = name.rpartition(".")
-    if not stem or not dot:  # no extension (or a dot file): the whole name is the stem
+    if kind == "folder" or not stem or not dot:  # no extension (or a dot file): the whole name is the stem
         stem, ext = name, ""
     else:
         ext = "." + ext

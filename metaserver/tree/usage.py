@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 
 import asyncpg
 
-from protocol.lifecycle import NamespaceUsage, Usage, UsageReport
+from protocol.messages.lifecycle import NamespaceUsage, Usage, UsageReport
 
 
 @dataclass(slots=True)
@@ -92,7 +92,7 @@ async def of_namespace(conn: asyncpg.Connection, ns_id: int) -> Usage:
 async def owned(conn: asyncpg.Connection, user_id: int) -> list[NamespaceUsage]:
     """The counters of every namespace the user owns (today: their home)."""
     rows = await conn.fetch(f"SELECT id, kind, {_COUNTERS} FROM namespaces WHERE owner_id = $1 ORDER BY id", user_id)
-    return [NamespaceUsage(r["id"], r["kind"], Usage(*list(r.values())[2:])) for r in rows]
+    return [NamespaceUsage(*r.values()) for r in rows]
 
 
 async def report(conn: asyncpg.Connection, user_id: int, default_days: int) -> UsageReport:
@@ -101,11 +101,14 @@ async def report(conn: asyncpg.Connection, user_id: int, default_days: int) -> U
     user = await conn.fetchrow("SELECT quota_bytes, retention_days FROM users WHERE id = $1", user_id)
     total = functools.reduce(lambda a, b: a + b, (n.usage for n in namespaces), Usage(0, 0, 0, 0))
     return UsageReport(
-        quota_bytes=user["quota_bytes"],
-        used_bytes=total.stored_bytes,
-        retention_days=user["retention_days"] or default_days,
-        total=total,
-        namespaces=tuple(namespaces),
+        user["quota_bytes"],
+        total.stored_bytes,
+        user["retention_days"] or default_days,
+        total.current_bytes,
+        total.version_bytes,
+        total.trash_bytes,
+        total.stored_bytes,
+        namespaces,
     )
 
 

@@ -23,6 +23,7 @@ from protocol.errors import (
     NotAFolder,
     TesseraError,
 )
+from protocol.messages.uploads import UploadBlock, UploadRequest, UploadSession
 
 from ..core.auth import Caller
 from ..core.grants import put_grant
@@ -30,8 +31,7 @@ from ..core.settings import ServerSettings
 from ..tree import entries
 from ..tree.journal import Author, Journal
 from . import reservations
-from .request import UploadRequest
-from .sessions import check_target, insert_blocks, stored_blocks
+from .sessions import check_target, insert_blocks, new_bytes, stored_blocks
 
 
 def _precheck(found: dict[str, Any], req: UploadRequest) -> None:
@@ -47,7 +47,7 @@ def _precheck(found: dict[str, Any], req: UploadRequest) -> None:
 
 async def create_many(
     conn: asyncpg.Connection, settings: ServerSettings, caller: Caller, ns_id: int, raw: list[Any]
-) -> list[dict[str, Any]]:
+) -> list[UploadSession | TesseraError]:
     """Open an upload session for each item (see the module docstring); one answer per item.
 
     The namespace's journal row is locked only for the last step (the "pending"
@@ -65,11 +65,11 @@ async def create_many(
     # the upload_sessions rows hold a KEY SHARE lock on the namespace row by now, which the
     # journal's FOR NO KEY UPDATE does not wait on
     j = await Journal.begin(conn, ns_id, Author.of(caller))
-    answers: list[dict[str, Any]] = []
+    answers: list[UploadSession | TesseraError] = []
     sessions = iter(session_ids)
     for r in items:
         if isinstance(r, TesseraError):
-            answers.append(r.to_wire())
+            answers.append(r)
             continue
         # other devices see "a file is being uploaded" in the change feed
         j.add(paths.path_key(r.path), r.path, "pending", None, False)
@@ -84,7 +84,7 @@ async def _checked_requests(conn: asyncpg.Connection, ns_id: int, raw: list[Any]
     for body in raw:
         try:
             req = UploadRequest.from_wire(body)
-            if not req.complete:
+            if not req.blocks_complete:
                 raise BadRequest("a batch takes whole block lists (open a big file's session alone)")
             items.append(req)
         except TesseraError as e:
@@ -190,24 +190,25 @@ async def _reserve(
     """What each live item reserves, checked in order against what the open sessions and the items
     before it hold (:mod:`.reservations`; ``users``: the uploader and the namespace's owner, whose
     quota counts); an item that does not fit becomes its error. A new block listed by several
-    items is reserved by the first; its bytes count unless a version of the namespace lists it."""
+    items is reserved by the first. The blocks reserved are those not stored yet (the
+    pending-block limit); the bytes, those of the blocks no version references yet (what a commit
+    adds to the namespace's ``stored_bytes``)."""
     reserved = await reservations.lock(conn, settings, *users)
-    counted: set[tuple[str, int]] = set(stored)
-    paid: set[tuple[str, int]] = set(referenced)
+    counted_blocks: set[tuple[str, int]] = set(stored)
+    counted_bytes: set[tuple[str, int]] = set(referenced)
     needs: list[reservations.Need] = []
     for i, r in enumerate(items):
         if not isinstance(r, UploadRequest):
             continue
         keys = {(b.sha256, b.size) for b in r.blocks}
-        new, unpaid = keys - counted, keys - paid
-        need = reservations.Need(1, len(new), sum(size for _, size in unpaid))
+        need = reservations.Need(1, len(keys - counted_blocks), new_bytes(keys, counted_bytes))
         refusal = reserved.refusal(need)
         if refusal is not None:
             items[i] = refusal
             continue
         reserved.take(need)
-        counted |= new
-        paid |= unpaid
+        counted_blocks |= keys
+        counted_bytes |= keys
         needs.append(need)
     return needs
 
@@ -221,31 +222,31 @@ def _session_answer(
     ids: dict[tuple[str, int], str],
     stored: set[tuple[str, int]],
     expires: datetime,
-) -> dict[str, Any]:
+) -> UploadSession:
     """What :func:`metaserver.uploads.sessions.status` answers for a session just created."""
     out_blocks = []
     granted: set[str] = set()
     for idx, b in enumerate(r.blocks):
         key = (b.sha256, b.size)
         block_id = ids[key]
-        item: dict[str, Any] = {"index": idx, "block_id": block_id}
         if key in stored:
-            item["state"] = "stored"
-        else:
-            item["state"] = "needed"
-            if block_id not in granted:  # identical blocks share an id: send it once
-                granted.add(block_id)
-                item["grant"] = put_grant(
-                    settings, caller.user_id, block_id, b.size, bytes.fromhex(b.md5), bytes.fromhex(b.sha256), ns_id
-                )
-        out_blocks.append(item)
-    return {
-        "upload_id": session_id,
-        "path": r.path,
-        "size": r.size,
-        "content_hash": r.content_hash,
-        "expires_at": expires.timestamp(),
-        "block_servers": list(settings.block_urls),
-        "blocks": out_blocks,
-        "needed": len(granted),
-    }
+            out_blocks.append(UploadBlock(idx, block_id, "stored"))
+            continue
+        grant = None
+        if block_id not in granted:  # identical blocks share an id: send it once
+            granted.add(block_id)
+            grant = put_grant(
+                settings, caller.user_id, block_id, b.size, bytes.fromhex(b.md5), bytes.fromhex(b.sha256), ns_id
+            )
+        out_blocks.append(UploadBlock(idx, block_id, "needed", grant))
+    return UploadSession(
+        session_id,
+        r.path,
+        r.size,
+        r.content_hash or "",
+        expires.timestamp(),
+        list(settings.block_urls),
+        out_blocks,
+        len(granted),
+        len(r.blocks),
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from protocol.errors import AccountDisabled, BadRequest, Unauthorized, Unavailable
+from protocol.messages.auth import Account, Login
 
 from ..core import db, passwords, ratelimit, tokens, users
 from ..core.auth import hash_token, new_token
@@ -72,6 +73,15 @@ async def login(request: web.Request) -> web.Response:
     if not isinstance(device, str):
         raise BadRequest("device must be a string")
     device = device.strip()[:MAX_DEVICE_NAME] or "unnamed device"
+    token, user_name = await sign_in(request, name, password, device)
+    return respond(request, Login(token, user_name, device).to_wire())
+
+
+async def sign_in(request: web.Request, name: str, password: str, device: str) -> tuple[str, str]:
+    """Check a user's password (under the login limits) and make a device token for ``device``:
+    (the token, the user's name as stored). Unauthorized for a wrong name or password (the same
+    answer and the same work for both), AccountDisabled for a disabled user. The API's login and
+    the web app's sign-in form both come here."""
     pool = request.app[POOL]
     async with db.connection(pool) as conn:
         row = await conn.fetchrow(
@@ -79,7 +89,6 @@ async def login(request: web.Request) -> web.Response:
             name.casefold(),
         )
     user = dict(row) if row is not None else None
-    # the same answer (and the same work) for a wrong name as for a wrong password
     if not await verify_user_password(request, name, user, password) or user is None:
         raise Unauthorized("wrong user name or password")
     if user["disabled"]:
@@ -92,7 +101,7 @@ async def login(request: web.Request) -> web.Response:
             hash_token(token),
             device,
         )
-    return respond(request, {"token": token, "user": user["name"], "device": device})
+    return token, user["name"]
 
 
 async def logout(request: web.Request) -> web.Response:
@@ -106,17 +115,10 @@ async def account(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     async with db.connection(request.app[POOL]) as conn:
         usage = await tree_usage.report(conn, ctx.caller.user_id, request.app[SETTINGS].retention_days)
-    return respond(
-        request,
-        {
-            "user": ctx.caller.user_name,
-            "user_id": ctx.caller.user_id,
-            "device": ctx.caller.device_name,
-            "quota_bytes": usage.quota_bytes,
-            "used_bytes": usage.used_bytes,
-            "current_bytes": usage.total.current_bytes,
-            "version_bytes": usage.total.version_bytes,
-            "trash_bytes": usage.total.trash_bytes,
-            "retention_days": usage.retention_days,
-        },
-    )
+    caller, total = ctx.caller, usage.total
+    answer = Account(
+        caller.user_name, caller.user_id, caller.device_name, usage.quota_bytes, usage.used_bytes,
+        current_bytes=total.current_bytes, version_bytes=total.version_bytes, trash_bytes=total.trash_bytes,
+        retention_days=usage.retention_days,
+    )  # fmt: skip
+    return respond(request, answer.to_wire())

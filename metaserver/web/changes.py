@@ -8,6 +8,7 @@ from aiohttp import web
 from yarl import URL
 
 from protocol import codec
+from protocol.messages.changes import LongPoll
 
 from ..changes import longpoll as polls
 from ..changes import notify_connection, tree_feed
@@ -25,7 +26,7 @@ async def list_changes(request: web.Request) -> web.Response:
     cursor = polls.parse_cursor(request.query.get("cursor"))
     async with db.transaction(request.app[POOL], isolation="repeatable_read") as conn:
         answer = await tree_feed.page(conn, await tree_feed.load(conn, ctx), cursor, limit)
-    return respond(request, answer)
+    return respond(request, answer.to_wire())
 
 
 async def latest_cursor(request: web.Request) -> web.Response:
@@ -88,7 +89,7 @@ async def longpoll(request: web.Request) -> web.Response:
         notifier.unwatch_tokens(ctx.caller.user_id, waiter)
 
 
-def _answer(request: web.Request, answer: dict) -> web.Response:
+def _answer(request: web.Request, answer: LongPoll) -> web.Response:
     """One of the shared long-poll answers, its body encoded once per content type for all polls."""
     ctype = codec.pick_response_type(request.headers.get("Accept"), request.headers.get("Content-Type"))
     return web.Response(body=polls.encoded(answer, ctype), content_type=ctype)

@@ -7,6 +7,7 @@ the namespace's lock), and the paths of the answer are theirs again."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,6 +15,8 @@ from aiohttp import web
 
 from protocol import paths
 from protocol.errors import AlreadyExists, BadRequest, IsAFolder, IsAMount, NotAFolder, NotFound
+from protocol.messages.blocks import RemoteBlock
+from protocol.messages.files import ListPage, Metadata
 
 from ..core import db
 from ..core.bodies import KIB, body_limit, read_object
@@ -47,19 +50,19 @@ async def place_of(request: web.Request, ctx: Context, path: str, need: str = me
         return await resolve(conn, ctx, path, need)
 
 
-def _root_metadata(place: Place) -> dict[str, Any]:
-    meta = place.out(dict(entries.ROOT_METADATA))
-    return {**meta, "shared": True, "ns_id": place.ns_id, "role": place.role} if place.prefix else meta
+def _root_metadata(place: Place) -> Metadata:
+    meta = place.out(entries.ROOT_METADATA)
+    return dataclasses.replace(meta, shared=True, ns_id=place.ns_id, role=place.role) if place.prefix else meta
 
 
 async def get_metadata(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     place = await place_of(request, ctx, query_path(request))
     if place.path == paths.ROOT:
-        return respond(request, _root_metadata(place))
+        return respond(request, _root_metadata(place).to_wire())
     async with db.connection(request.app[POOL]) as conn:
         row = await entries.get_live(conn, place.ns_id, place.path)
-    return respond(request, place.out(entries.metadata(row)))
+    return respond(request, place.out(entries.metadata(row)).to_wire())
 
 
 def _encode_cursor(key: str) -> str:
@@ -97,19 +100,20 @@ async def list_folder(request: web.Request) -> web.Response:
     has_more = len(found) > limit
     found = found[:limit]
     cursor = _encode_cursor(found[-1][0]) if found else request.query.get("cursor", "")
-    return respond(request, {"entries": [meta for _, meta in found], "cursor": cursor, "has_more": has_more})
+    return respond(request, ListPage([meta for _, meta in found], cursor, has_more).to_wire())
 
 
-def block_wire(settings: ServerSettings, user_id: int, b: Any, ns_id: int) -> dict[str, Any]:
-    """One block of a version's block list (a row idx, id, size, md5, sha256), with a get grant."""
-    return {
-        "index": b["idx"],
-        "block_id": b["id"],
-        "size": b["size"],
-        "md5": bytes(b["md5"]).hex(),
-        "sha256": bytes(b["sha256"]).hex(),
-        "grant": get_grant(settings, user_id, b["id"], b["size"], ns_id),
-    }
+def remote_block(settings: ServerSettings, user_id: int, b: Any, ns_id: int) -> RemoteBlock:
+    """One block of a version's block list (a row idx, id, size, md5, sha256), with a get grant
+    for namespace ``ns_id``."""
+    return RemoteBlock(
+        b["idx"],
+        b["id"],
+        b["size"],
+        bytes(b["md5"]).hex(),
+        bytes(b["sha256"]).hex(),
+        get_grant(settings, user_id, b["id"], b["size"], ns_id),
+    )
 
 
 async def file_blocks(request: web.Request) -> web.Response:
@@ -135,21 +139,13 @@ async def file_blocks(request: web.Request) -> web.Response:
         )
         if version is None:
             raise NotFound(f"no revision {rev}")
-        blocks = await conn.fetch(
-            """SELECT vb.idx, b.id, b.size, b.md5, b.sha256
-                 FROM version_blocks vb JOIN blocks b ON b.id = vb.block_id
-                WHERE vb.version_id = $1 AND vb.idx >= $2 ORDER BY vb.idx LIMIT $3""",
-            rev,
-            start,
-            limit,
-        )
-    out = [block_wire(settings, ctx.caller.user_id, b, place.ns_id) for b in blocks]
-    page = place.out(entries.version_page(version, start, out))
-    return respond(request, {**page, "block_servers": list(settings.block_urls)})
+        blocks = await entries.version_blocks(conn, rev, start, limit)
+    out = [remote_block(settings, ctx.caller.user_id, b, place.ns_id) for b in blocks]
+    return respond(request, place.out(entries.version_page(version, start, out, list(settings.block_urls))).to_wire())
 
 
 async def journaled(
-    request: web.Request, ctx: Context, change: Callable[[Journal], Awaitable[dict[str, Any]]], place: Place
+    request: web.Request, ctx: Context, change: Callable[[Journal], Awaitable[Metadata]], place: Place
 ) -> web.Response:
     """Apply one change to the namespace of ``place`` in a transaction with its journal, the
     caller's right to write there checked under its lock; answer what it returns, in the
@@ -159,7 +155,7 @@ async def journaled(
         await members.require(conn, place.ns_id, ctx.caller.user_id, members.WRITE)
         meta = await change(j)
         await j.flush()
-    return respond(request, place.out(meta))
+    return respond(request, place.out(meta).to_wire())
 
 
 async def writable(request: web.Request, ctx: Context, path: str, what: str) -> Place:
@@ -201,4 +197,4 @@ async def move(request: web.Request) -> web.Response:
         return await journaled(request, ctx, lambda j: ops.move(j, src_place.path, dst_place.path), src_place)
     async with db.transaction(request.app[POOL]) as conn:
         meta = await crossmove.move(conn, ctx, src_place, dst_place)
-    return respond(request, meta)
+    return respond(request, meta.to_wire())

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from protocol import paths
 from protocol.errors import BadRequest, IsAFolder, NotFound, TesseraError
+from protocol.messages.blocks import BlockPage, RemoteBlock
 
 from ..core import db
 from ..core.bodies import MIB, body_limit, read_body
@@ -27,7 +28,7 @@ from ..sharing.places import Place, locate, mounts_of
 from ..tree import entries
 from ..tree.batch import MAX_BATCH, check_items
 from .auth import authenticate
-from .files import block_wire
+from .files import remote_block
 
 #: blocks in one answer, over all its files
 MAX_BLOCKS = 10_000
@@ -62,18 +63,19 @@ async def file_blocks_batch(request: web.Request) -> web.Response:
         roots.update((m.ns_id, locate(ctx.ns_id, mounts, m.path)) for m in mounts)
         revs = await _revisions(conn, places, parsed)
         versions, rows = await _block_lists(conn, list(roots), revs)
-    blocks: dict[int, list[dict[str, Any]]] = {v: [] for v in versions}
+    blocks: dict[int, list[RemoteBlock]] = {v: [] for v in versions}
     for b in rows:
-        blocks[b["version_id"]].append(block_wire(settings, ctx.caller.user_id, b, versions[b["version_id"]]["ns_id"]))
-    answers: list[dict[str, Any]] = []
+        blocks[b["version_id"]].append(remote_block(settings, ctx.caller.user_id, b, versions[b["version_id"]]["ns_id"]))
+    servers = list(settings.block_urls)
+    answers: list[BlockPage | TesseraError] = []
     for r in revs:
         if not isinstance(r, int):
-            answers.append(r.to_wire())
+            answers.append(r)
         elif r not in versions:
-            answers.append(NotFound(f"no revision {r}").to_wire())
+            answers.append(NotFound(f"no revision {r}"))
         else:
-            answers.append(roots[versions[r]["ns_id"]].out(entries.version_page(versions[r], 0, blocks[r])))
-    return respond(request, {"block_servers": list(settings.block_urls), "files": answers})
+            answers.append(roots[versions[r]["ns_id"]].out(entries.version_page(versions[r], 0, blocks[r], servers)))
+    return respond(request, BlockPage.batch_to_wire(answers, servers))
 
 
 async def _revisions(

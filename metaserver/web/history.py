@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from aiohttp import web
 
-from protocol import paths
-from protocol.errors import BadRequest
+from protocol.messages.files import Restore
 
 from ..core import db
-from ..core.bodies import read_object
-from ..core.http import positive_int, query_int, respond
+from ..core.bodies import read_body
+from ..core.http import query_int, respond
 from ..keys import POOL
 from ..tree import history, members
 from .auth import authenticate
@@ -22,23 +23,13 @@ async def list_revisions(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 100, 1, history.MAX_LIMIT)
     place = await place_of(request, ctx, path)
     async with db.connection(request.app[POOL]) as conn:
-        answer = (await history.revisions(conn, place.ns_id, place.path, limit)).to_wire()
-    return respond(request, {**place.out(answer), "revisions": [place.out(r) for r in answer["revisions"]]})
+        answer = await history.revisions(conn, place.ns_id, place.path, limit)
+    outer = dataclasses.replace(place.out(answer), revisions=[place.out(r) for r in answer.revisions])
+    return respond(request, outer.to_wire())
 
 
 async def restore(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
-    body = await read_object(request)
-    path = body.get("path")
-    if not isinstance(path, str):
-        raise BadRequest("path must be a string")
-    rev = positive_int(body, "rev", optional=True)
-    number = positive_int(body, "version", optional=True)
-    if (rev is None) == (number is None):
-        raise BadRequest("name the version to restore: either rev or version (its number in the file's history)")
-    if number is not None and number >= 1 << 31:
-        raise BadRequest("version must be a positive integer below 2^31")
-    if rev is not None and rev >= 1 << 62:
-        raise BadRequest("rev must be a positive integer below 2^62")
-    place = await place_of(request, ctx, paths.normalize(path), members.WRITE)
-    return await journaled(request, ctx, lambda j: history.restore(j, place.path, rev=rev, number=number), place)
+    req = Restore.from_wire(await read_body(request))
+    place = await place_of(request, ctx, req.path, members.WRITE)
+    return await journaled(request, ctx, lambda j: history.restore(j, place.path, rev=req.rev, number=req.version), place)

@@ -9,11 +9,11 @@ from aiohttp import web
 
 from protocol import paths
 from protocol.errors import BadRequest, NotFound
-from protocol.lifecycle import PurgeResult, TrashPage
+from protocol.messages.lifecycle import PurgeResult, TrashPage, TrashPurge, TrashRestore
 
 from ..core import db
-from ..core.bodies import read_object
-from ..core.http import positive_int, query_int, respond
+from ..core.bodies import read_body
+from ..core.http import query_int, respond
 from ..keys import POOL
 from ..tree import members, trash_restore
 from ..tree import purge as purging
@@ -63,46 +63,29 @@ async def list_trash(request: web.Request) -> web.Response:
         rows = await trash_tree.listing(conn, place.ns_id, place.path, _decode_cursor(raw), limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    page = TrashPage(tuple(trash_tree.entry(r) for r in rows), _encode_cursor(rows[-1]) if rows else raw, more).to_wire()
-    return respond(request, {**page, "entries": [place.out(e) for e in page["entries"]]})
-
-
-def _trash_id(body: dict) -> int | None:
-    trash_id = positive_int(body, "id", optional=True)
-    if trash_id is not None and trash_id >= 1 << 62:
-        raise BadRequest("id must be a positive integer below 2^62")
-    return trash_id
+    page = TrashPage([place.out(trash_tree.entry(r)) for r in rows], _encode_cursor(rows[-1]) if rows else raw, more)
+    return respond(request, page.to_wire())
 
 
 async def restore(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
-    body = await read_object(request)
-    path = paths.normalize(body.get("path"))
-    trash_id = _trash_id(body)
-    place = await place_of(request, ctx, path, members.WRITE)
-    return await journaled(request, ctx, lambda j: trash_restore.restore(j, place.path, trash_id), place)
+    req = TrashRestore.from_wire(await read_body(request))
+    place = await place_of(request, ctx, req.path, members.WRITE)
+    return await journaled(request, ctx, lambda j: trash_restore.restore(j, place.path, req.id), place)
 
 
 async def purge(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
-    body = await read_object(request)
-    everything = body.get("all", False)
-    if not isinstance(everything, bool):
-        raise BadRequest("all must be true or false")
-    trash_id = _trash_id(body)
-    if everything:  # the home namespace's trash (a share's is purged by path)
-        if body.get("path") is not None or trash_id is not None:
-            raise BadRequest("purge either all, or a path (with an id)")
+    req = TrashPurge.from_wire(await read_body(request))
+    if req.all:  # the home namespace's trash (a share's is purged by its mount's path)
         target, ns_id = purging.Target(), ctx.ns_id
     else:
-        path = paths.normalize(body.get("path"))
-        place = await place_of(request, ctx, path, members.WRITE)
+        assert req.path is not None  # TrashPurge's rules
+        place = await place_of(request, ctx, req.path, members.WRITE)
         if place.path == paths.ROOT:
-            if not place.prefix:
-                raise BadRequest("to empty the whole trash, send all: true")
             target = purging.Target()  # the whole trash of the share mounted there
         else:
-            target = await _target(request, place.ns_id, place.path, trash_id)
+            target = await _target(request, place.ns_id, place.path, req.id)
         ns_id = place.ns_id
     files = freed = 0
     done = False

@@ -18,6 +18,7 @@ from protocol import paths
 from protocol.errors import IsAFolder, TesseraError
 from protocol.grants import canonical_block_id
 from protocol.hashing import BLOCK_SIZE
+from protocol.messages.uploads import MAX_FILE_SIZE, MAX_PART_BLOCKS, UploadRequest, UploadSession
 
 from ..core import db
 from ..core.bodies import KIB, MIB, body_limit, read_body
@@ -28,7 +29,6 @@ from ..keys import POOL, SETTINGS
 from ..sharing.places import Place, locate, mounts_of, place_of_namespace, resolve
 from ..tree import batch, members
 from ..uploads import append, commit_batch, create_batch, incoming, sessions
-from ..uploads.request import MAX_FILE_SIZE, UploadRequest
 from .auth import authenticate
 
 #: the longest block list one request may carry: a whole list of the largest file
@@ -61,7 +61,7 @@ async def create_upload(request: web.Request) -> web.Response:
         if place.path == paths.ROOT:
             raise IsAFolder(f"{req.path} is a folder")
         answer = await sessions.create(conn, request.app[SETTINGS], ctx.caller, place.ns_id, replace(req, path=place.path))
-    return respond(request, place.out(answer))
+    return respond(request, place.out(answer).to_wire())
 
 
 async def _session_answer(request: web.Request, ctx: Context, work) -> web.Response:
@@ -70,7 +70,7 @@ async def _session_answer(request: web.Request, ctx: Context, work) -> web.Respo
     async with db.transaction(request.app[POOL]) as conn:
         answer = await work(conn)
         place = await _session_place(conn, ctx, upload_id)
-    return respond(request, place.out(answer) if place is not None else answer)
+    return respond(request, (place.out(answer) if place is not None else answer).to_wire())
 
 
 async def upload_status(request: web.Request) -> web.Response:
@@ -79,7 +79,7 @@ async def upload_status(request: web.Request) -> web.Response:
     return await _session_answer(request, ctx, lambda conn: sessions.status(conn, settings, ctx.caller, upload_id))
 
 
-@body_limit(2 * MIB, max_container_len=append.MAX_PART_BLOCKS)
+@body_limit(2 * MIB, max_container_len=MAX_PART_BLOCKS)
 async def append_blocks(request: web.Request) -> web.Response:
     """List the next part of an open session's blocks; the part's blocks, needed ones with grants."""
     ctx = await authenticate(request)
@@ -140,7 +140,7 @@ async def create_upload_batch(request: web.Request) -> web.Response:
             items = [{**raw[i], "path": places[i].path} if places[i] is not None else raw[i] for i in idx]
             answers = await create_batch.create_many(conn, request.app[SETTINGS], ctx.caller, ns_id, items)
             for i, answer in zip(idx, answers, strict=True):
-                results[i] = places[i].out(answer) if places[i] is not None else answer
+                results[i] = _batch_wire(places[i].out(answer) if places[i] is not None else answer)
     return respond(request, {"uploads": results})
 
 
@@ -157,9 +157,13 @@ async def commit_upload_batch(request: web.Request) -> web.Response:
             for ns_id, idx in _group(places, ctx.ns_id).items():
                 answers = await commit_batch.commit_many(conn, ctx.caller, ns_id, [ids[i] for i in idx])
                 for i, answer in zip(idx, answers, strict=True):
-                    results[i] = places[i].out(answer) if places[i] is not None else answer
+                    results[i] = (places[i].out(answer) if places[i] is not None else answer).to_wire()
     metrics.count_batch(results)
     return respond(request, {"results": results})
+
+
+def _batch_wire(answer: UploadSession | TesseraError) -> dict[str, Any]:
+    return answer.to_wire() if isinstance(answer, TesseraError) else answer.to_batch_wire()
 
 
 async def list_incoming(request: web.Request) -> web.Response:
@@ -167,7 +171,7 @@ async def list_incoming(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     async with db.connection(request.app[POOL]) as conn:
         answer = await incoming.list_incoming(conn, ctx.caller, ctx.ns_id)
-    return respond(request, answer)
+    return respond(request, answer.to_wire())
 
 
 async def incoming_blocks(request: web.Request) -> web.Response:
@@ -179,4 +183,4 @@ async def incoming_blocks(request: web.Request) -> web.Response:
         answer = await incoming.incoming_blocks(
             conn, request.app[SETTINGS], ctx.caller, ctx.ns_id, request.match_info["upload_id"], start, limit
         )
-    return respond(request, answer)
+    return respond(request, answer.to_wire())

@@ -50,8 +50,8 @@ async def test_a_full_disk_is_507_and_the_cli_says_so(servers, tmp_path, caplog)
     async with servers.pool.acquire() as conn:
         user_id = await conn.fetchval("SELECT id FROM users WHERE name = $1", USER)
         await conn.execute(
-            "INSERT INTO blocks (id, ns_id, owner_id, size, md5, sha256) SELECT $1, n.id, $2, $3, $4, $5"
-            " FROM namespaces n WHERE n.owner_id = $2",
+            """INSERT INTO blocks (id, owner_id, ns_id, size, md5, sha256)
+                   SELECT $1, $2, id, $3, $4, $5 FROM namespaces WHERE owner_id = $2""",
             block_id, user_id, h.size, bytes.fromhex(h.md5), bytes.fromhex(h.sha256),
         )  # fmt: skip
         home = await conn.fetchval("SELECT id FROM namespaces WHERE owner_id = $1", user_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from client import TesseraClient
-from protocol.errors import BadRequest, IsAFolder, NotFound
+from protocol.errors import BadPath, BadRequest, IsAFolder, NotFound
 from tests.client.conftest import FAST_RETRY
 
 
@@ -75,6 +75,8 @@ async def test_what_cannot_be_restored(client, servers, tmp_path):
     await put(client, tmp_path, "/y.txt", b"y")
     with pytest.raises(NotFound):
         await client.restore("/x.txt", 10**9)  # no such revision
+    with pytest.raises(NotFound):
+        await client.restore("/x.txt", 2**63 - 1)  # the largest a rev can be: none such, not a 500
     y_rev = (await client.meta("/y.txt")).rev
     with pytest.raises(NotFound):
         await client.restore("/x.txt", y_rev)  # a revision of another path
@@ -92,7 +94,7 @@ async def test_what_cannot_be_restored(client, servers, tmp_path):
         await client.revisions("/x.txt")
     for bad in ({"path": "/y.txt", "rev": "1"}, {"path": "/y.txt", "rev": 0}, {"path": "/y.txt", "rev": True},
                 {"path": 5, "rev": 1}, ["/y.txt", 1]):  # fmt: skip
-        with pytest.raises(BadRequest):
+        with pytest.raises((BadRequest, BadPath)):  # a path that is not a string: 400 bad_path
             await client.call("POST", "/v1/files/restore", body=bad, idempotent=False)
 
     # another account can neither list nor restore this account's revisions

@@ -69,7 +69,10 @@ async def test_trash_ls_restore_and_purge(tessera):
     assert [(e["path"], e["item"]) for e in got["entries"]] == [
         ("/Projects", True), ("/Projects/plan.txt", False), ("/Projects/src", False)
     ]  # fmt: skip
-    assert all(e["device"] == "cli-test" and e["user"] == USER for e in got["entries"])
+    assert all(e["device"] == "cli-test" and e["user"] == USER and e["deleted"] > 0 for e in got["entries"])
+    assert [(e.get("size"), e.get("files"), e.get("bytes")) for e in got["entries"]] == [
+        (None, 2, 21), (9, None, None), (None, None, None)
+    ]  # a file its size, an item what it holds
     r = await tessera("history", "/Projects")  # a deleted folder's history: what was deleted in it
     assert r.code == 0 and r.out.startswith("/Projects is a folder; deleted in it") and "plan.txt" in r.out, r
 
@@ -77,6 +80,11 @@ async def test_trash_ls_restore_and_purge(tessera):
     assert r.code == 0 and r.out.strip() == "Restored folder /Projects", r
     r = await tessera("ls", "/Projects/src")
     assert r.code == 0 and r.out.split() == ["main.py"], r
+    r = await tessera("history", "/Projects")  # a live folder: nothing deleted in it yet
+    assert r.code == 0 and r.out.strip() == "/Projects is a folder; nothing deleted in it is in the trash.", r
+    assert (await tessera("rm", "/Projects/plan.txt")).code == 0
+    r = await tessera("history", "/Projects", "--json")
+    assert r.code == 0 and [e["path"] for e in r.json()["deleted"]] == ["/Projects/plan.txt"], r
     await put(tessera, "/notes.txt", "new notes\n")
     r = await tessera("trash", "restore", "/notes.txt", "--json")
     assert r.code == 0 and r.json()["path"].startswith("/notes (deleted ") and r.json()["size"] == 6, r

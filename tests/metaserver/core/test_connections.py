@@ -55,8 +55,8 @@ async def ports(server_config, pool):
         block_id = "ab" * 16
         async with pool.acquire() as conn:
             await conn.execute(
-                "INSERT INTO blocks (id, ns_id, owner_id, size, md5, sha256) SELECT $1, n.id, $2, $3, $4, $5"
-                " FROM namespaces n WHERE n.owner_id = $2",
+                """INSERT INTO blocks (id, owner_id, ns_id, size, md5, sha256)
+                   SELECT $1, $2, id, $3, $4, $5 FROM namespaces WHERE owner_id = $2""",
                 block_id, user_id, h.size, bytes.fromhex(h.md5), bytes.fromhex(h.sha256),
             )  # fmt: skip
             home = await conn.fetchval("SELECT id FROM namespaces WHERE owner_id = $1", user_id)

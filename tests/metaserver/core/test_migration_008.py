@@ -4,37 +4,34 @@ a deleted file restored the old way keeps its history, the counters start equal 
 
 from __future__ import annotations
 
-import uuid
+import contextlib
+from collections.abc import AsyncIterator
 
 import asyncpg
 
 from metaserver.core import migrate
 from metaserver.tree import usage
-from tests.conftest import dsn_with_db
+from tests.conftest import fresh_database
 
 
-async def _old_database(pg_template: str) -> tuple[str, str]:
-    """A new database with the migrations before 008 applied; its DSN and name."""
-    name = f"m_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_template)
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
-    dsn = dsn_with_db(pg_template, name)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(
-            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
-            " applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        for version, mig_name, sql in migrate.available():
-            if version < 8:
-                await conn.execute(sql)
-                await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, mig_name)
-    finally:
-        await conn.close()
-    return dsn, name
+@contextlib.asynccontextmanager
+async def old_database(pg_template: str, before: int = 8, skip: tuple[int, ...] = ()) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to a new database with the migrations before ``before`` applied, but those in
+    ``skip`` (a database that older servers made); the database is dropped afterwards."""
+    async with fresh_database(pg_template, migrated=False) as dsn:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(
+                "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            for version, mig_name, sql in migrate.available():
+                if version < before and version not in skip:
+                    await conn.execute(sql)
+                    await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, mig_name)
+            yield conn
+        finally:
+            await conn.close()
 
 
 OLD_DATA = """
@@ -88,40 +85,29 @@ INSERT INTO journal (ns_id, seq, path_key, path, kind, rev, deleted) VALUES
 
 
 async def test_migration_008_on_old_data(pg_template):
-    dsn, name = await _old_database(pg_template)
-    try:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute(OLD_DATA)
-            assert await migrate.apply(conn) == [v for v, _, _ in migrate.available() if v >= 8]
-            files = {r["id"]: (r["file_id"], r["number"]) for r in await conn.fetch("SELECT id, file_id, number FROM versions")}
-            assert files == {
-                1: (1, 1), 2: (1, 2),  # a chain is a file
-                3: (3, 1),  # moved: one file
-                4: (4, 1),
-                5: (6, 1), 6: (6, 2),  # restored the old way: the deleted chain joins the file at its path
-                7: (7, 1),
-                8: (8, 1),
-            }  # fmt: skip
-            trash = await conn.fetch("SELECT path, path_key, parent_key, kind, rev, top_id, files, bytes FROM trash ORDER BY rev")
-            assert [tuple(r) for r in trash] == [
-                ("/gone.txt", "/gone.txt", "/", "file", 4, None, 1, 100),
-                ("/F/x.txt", "/f/x.txt", "/f", "file", 7, None, 1, 200),
-                ("/lost.txt", "/lost.txt", "/", "file", 8, None, 1, 200),
-            ]
-            assert await conn.fetchval("SELECT count(*) FROM entries WHERE deleted") == 0
-            assert await conn.fetchval("SELECT ns_id FROM blocks GROUP BY ns_id") == 10
-            kept, counted = await usage.of_namespace(conn, 10), await usage.recount(conn, 10)
-            assert kept == counted == usage.Usage(
-                current_bytes=300 + 300 + 400, version_bytes=100 + 400, trash_bytes=100 + 200 + 200,
-                stored_bytes=100 + 200 + 300 + 400,
-            )  # fmt: skip
-            assert await migrate.apply(conn) == []
-        finally:
-            await conn.close()
-    finally:
-        admin = await asyncpg.connect(pg_template)
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        finally:
-            await admin.close()
+    async with old_database(pg_template) as conn:
+        await conn.execute(OLD_DATA)
+        assert await migrate.apply(conn) == [v for v, _, _ in migrate.available() if v >= 8]
+        files = {r["id"]: (r["file_id"], r["number"]) for r in await conn.fetch("SELECT id, file_id, number FROM versions")}
+        assert files == {
+            1: (1, 1), 2: (1, 2),  # a chain is a file
+            3: (3, 1),  # moved: one file
+            4: (4, 1),
+            5: (6, 1), 6: (6, 2),  # restored the old way: the deleted chain joins the file at its path
+            7: (7, 1),
+            8: (8, 1),
+        }  # fmt: skip
+        trash = await conn.fetch("SELECT path, path_key, parent_key, kind, rev, top_id, files, bytes FROM trash ORDER BY rev")
+        assert [tuple(r) for r in trash] == [
+            ("/gone.txt", "/gone.txt", "/", "file", 4, None, 1, 100),
+            ("/F/x.txt", "/f/x.txt", "/f", "file", 7, None, 1, 200),
+            ("/lost.txt", "/lost.txt", "/", "file", 8, None, 1, 200),
+        ]
+        assert await conn.fetchval("SELECT count(*) FROM entries WHERE deleted") == 0
+        assert await conn.fetchval("SELECT ns_id FROM blocks GROUP BY ns_id") == 10
+        kept, counted = await usage.of_namespace(conn, 10), await usage.recount(conn, 10)
+        assert kept == counted == usage.Usage(
+            current_bytes=300 + 300 + 400, version_bytes=100 + 400, trash_bytes=100 + 200 + 200,
+            stored_bytes=100 + 200 + 300 + 400,
+        )  # fmt: skip
+        assert await migrate.apply(conn) == []

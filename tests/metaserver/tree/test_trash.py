@@ -4,6 +4,8 @@ journal rows they write, the usage counters they move, and what bad input and ot
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from metaserver.tree import usage
@@ -72,6 +74,8 @@ async def test_delete_puts_a_folder_in_the_trash_as_one_item(api, pool):
 async def test_restore_a_folder_as_it_was_and_a_file_beside_a_new_one(api, pool):
     await upload(api, pool, "/Docs/a.txt", b"a1")
     await upload(api, pool, "/Docs/sub/b.txt", b"b1")
+    await upload(api, pool, "/Docs/sub/b.txt", b"b2, its last")
+    await api.ok("POST", "/v1/files/mkdir", {"path": "/Docs/sub/empty"})
     await api.ok("POST", "/v1/files/delete", {"path": "/Docs/a.txt"})  # an item of its own, first
     await api.ok("POST", "/v1/files/delete", {"path": "/Docs"})
     ns = await ns_of(pool)
@@ -80,14 +84,18 @@ async def test_restore_a_folder_as_it_was_and_a_file_beside_a_new_one(api, pool)
     assert back == {"kind": "folder", "path": "/Docs", "name": "Docs"}
     listing = await api.ok("GET", "/v1/files/list", path="/Docs")
     assert [e["path"] for e in listing["entries"]] == ["/Docs/sub"]  # a.txt was deleted before: not with it
-    assert (await api.ok("GET", "/v1/files/meta", path="/Docs/sub/b.txt"))["size"] == 2
+    listing = await api.ok("GET", "/v1/files/list", path="/Docs/sub")  # as it was: its empty folder too
+    assert [(e["path"], e["kind"]) for e in listing["entries"]] == [("/Docs/sub/b.txt", "file"), ("/Docs/sub/empty", "folder")]
+    assert (await api.ok("GET", "/v1/files/meta", path="/Docs/sub/b.txt"))["size"] == 12  # at its last revision
+    revs = await api.ok("GET", "/v1/files/revisions", path="/Docs/sub/b.txt")
+    assert [r["version"] for r in revs["revisions"]] == [2, 1]  # with its history
     assert [e["path"] for e in await trash_of(api)] == ["/Docs/a.txt"]
 
     # a new a.txt takes the path; the old one comes back beside it, named for its deletion day
     await upload(api, pool, "/Docs/a.txt", b"a2, new")
     old = (await trash_of(api))[0]
     back = await api.ok("POST", "/v1/trash/restore", {"path": "/Docs/a.txt"})
-    day = __import__("datetime").datetime.fromtimestamp(old["deleted"], __import__("datetime").UTC)
+    day = datetime.fromtimestamp(old["deleted"], UTC)
     assert back["path"] == f"/Docs/a (deleted {day:%Y-%m-%d}).txt" and back["size"] == 2
     assert (await api.ok("GET", "/v1/files/meta", path="/Docs/a.txt"))["size"] == 7
     assert await trash_of(api) == []
@@ -109,6 +117,28 @@ async def test_restore_one_file_out_of_a_deleted_folder(api, pool):
     back = await api.ok("POST", "/v1/trash/restore", {"path": "/P"})
     assert back["path"].startswith("/P (deleted ") and back["kind"] == "folder"
     assert (await api.ok("GET", "/v1/files/meta", path=back["path"] + "/one.txt"))["size"] == 1
+    await counters_match(pool, await ns_of(pool))
+
+
+async def test_a_folder_comes_back_beside_a_new_one_and_not_under_a_file(api, pool):
+    await upload(api, pool, "/v1.2/x.txt", b"x")
+    await upload(api, pool, "/A/B/y.txt", b"y")
+    await api.ok("POST", "/v1/files/delete", {"path": "/v1.2"})
+    await api.ok("POST", "/v1/files/delete", {"path": "/A"})
+    await api.ok("POST", "/v1/files/mkdir", {"path": "/V1.2"})
+    await upload(api, pool, "/A", b"a file now")
+    day = datetime.fromtimestamp((await trash_of(api, "/v1.2"))[0]["deleted"], UTC)
+
+    back = await api.ok("POST", "/v1/trash/restore", {"path": "/v1.2"})  # a folder's name has no extension
+    assert back == {"kind": "folder", "path": f"/v1.2 (deleted {day:%Y-%m-%d})", "name": f"v1.2 (deleted {day:%Y-%m-%d})"}
+    assert (await api.ok("GET", "/v1/files/meta", path=back["path"] + "/x.txt"))["size"] == 1
+    # a part of a deleted folder whose name a file has taken since: a clear error, nothing changes
+    status, code = await api.error("POST", "/v1/trash/restore", {"path": "/A/B"})
+    assert (status, code) == (409, "not_a_folder")
+    assert [e["path"] for e in await trash_of(api, "/A")][:2] == ["/A", "/A/B"]
+    back = await api.ok("POST", "/v1/trash/restore", {"path": "/A"})  # the whole item: beside the file
+    assert back["path"] == f"/A (deleted {day:%Y-%m-%d})"
+    assert (await api.ok("GET", "/v1/files/meta", path=back["path"] + "/B/y.txt"))["size"] == 1
     await counters_match(pool, await ns_of(pool))
 
 

@@ -29,6 +29,12 @@ def session_body(path: str, size: int) -> dict:
     return {"path": path, "size": size, "blocks": blocks_of(os.urandom(size))}
 
 
+async def open_first_block(api, path: str, data: bytes, blocks: list[dict]) -> dict:
+    """A session for ``data`` opened with its first block listed only."""
+    body = {"path": path, "size": len(data), "blocks": blocks[:1], "blocks_complete": False}
+    return await api.ok("POST", "/v1/uploads", body)
+
+
 async def test_concurrent_sessions_never_pass_the_quota(api, pool):
     await pool.execute("UPDATE users SET quota_bytes = $1", 10 * MIB)
     bodies = [session_body(f"/f{i}", 8 * MIB) for i in range(3)]
@@ -63,8 +69,7 @@ async def test_parts_and_batches_reserve_too(api, pool):
     await pool.execute("UPDATE users SET quota_bytes = $1", 10 * MIB)
     data = os.urandom(3 * BLOCK_SIZE)
     blocks = blocks_of(data)
-    opened = await api.ok("POST", "/v1/uploads", {"path": "/big", "size": len(data), "blocks": blocks[:1],
-                                                  "blocks_complete": False})  # fmt: skip
+    opened = await open_first_block(api, "/big", data, blocks)
     small = [{"path": f"/s{i}", "size": 3 * MIB, "blocks": blocks_of(os.urandom(3 * MIB))} for i in range(3)]
     created = (await api.ok("POST", "/v1/uploads/batch", {"files": small}))["uploads"]
     # 4 MiB reserved by the first part, then 3 + 3 fit, the third 3 does not (items are reserved in order)
@@ -115,3 +120,44 @@ async def test_two_concurrent_puts_cannot_both_fill_the_free_space(servers, tmp_
         results = await asyncio.gather(*(c.upload_file(f, f"/{f.name}") for f in files), return_exceptions=True)
     assert sum(isinstance(r, QuotaExceeded) for r in results) == 1, results
     assert sum(not isinstance(r, BaseException) for r in results) == 1, results
+
+
+async def _counters(pool) -> tuple[int, int, int]:
+    row = await pool.fetchrow("SELECT reserving_sessions, reserved_blocks, reserved_bytes FROM users")
+    return tuple(row.values())
+
+
+async def _sum_of(pool, where: str) -> tuple[int, int, int]:
+    row = await pool.fetchrow(
+        f"""SELECT count(*), coalesce(sum(reserved_blocks), 0)::bigint, coalesce(sum(reserved_bytes), 0)::bigint
+              FROM upload_sessions WHERE {where}"""
+    )
+    return tuple(row.values())
+
+
+async def test_the_counters_follow_the_sessions_and_a_check_reads_only_them(api, pool):
+    await pool.execute("UPDATE users SET quota_bytes = $1", 10 * MIB)
+    data = os.urandom(2 * BLOCK_SIZE)
+    blocks = blocks_of(data)
+    part = await open_first_block(api, "/big", data, blocks)
+    small = [session_body(f"/s{i}", 1000 + i) for i in range(3)]
+    created = (await api.ok("POST", "/v1/uploads/batch", {"files": small}))["uploads"]
+    await api.ok("POST", f"/v1/uploads/{part['upload_id']}/blocks", {"start": 1, "blocks": blocks[1:]})
+    await mark_stored(pool, [b["block_id"] for b in created[0]["blocks"]])
+    await api.ok("POST", f"/v1/uploads/{created[0]['upload_id']}/commit", {})
+    await api.ok("DELETE", f"/v1/uploads/{created[1]['upload_id']}")
+    await pool.execute("UPDATE upload_sessions SET expires_at = now() - interval '1 s' WHERE id = $1",
+                       created[2]["upload_id"])  # fmt: skip
+    # what the sessions that hold their reservation reserve, always (the commit and the expiry
+    # are released by the next check; the abort was at once)
+    assert await _counters(pool) == await _sum_of(pool, "reservation_held")
+    assert (await _counters(pool))[0] == 3
+    await api.ok("POST", "/v1/uploads", {"path": "/empty", "size": 0, "blocks": []})  # a check
+    assert await _counters(pool) == await _sum_of(pool, "state = 'open' AND expires_at > now()")
+    assert await _counters(pool) == (2, 2, len(data))
+
+    # the check reads the counters, not the sessions: a counter at the quota refuses what would fit
+    await pool.execute("UPDATE users SET reserved_bytes = $1", 10 * MIB)
+    status, answer = await api.call("POST", "/v1/uploads", session_body("/x", 10))
+    assert (status, answer["error"]["code"]) == (507, "quota_exceeded")
+    assert answer["error"]["details"]["reserved_bytes"] == 10 * MIB
