@@ -44,6 +44,8 @@ def setup(app: web.Application) -> None:
     r.add_get("/devices", sections.devices)
     r.add_get("/account", sections.account)
     r.add_get("/search", sections.search)
+    r.add_get("/shares", sections.shares)
+    r.add_get("/links", sections.links)
     r.add_get("/static/{hash}/{name}", static.static_file)
     links.add_routes(r)  # the share links' pages, for anyone with a link
     link_access.setup_limits(app)

@@ -56,7 +56,7 @@ def listing(
         m.metadata() for m in mounts
     ]:
         wire = meta.to_wire()
-        wire["icon"] = kinds.of(wire["name"], wire["kind"] == "folder").icon
+        wire["icon"] = "shared" if wire.get("shared") else kinds.of(wire["name"], wire["kind"] == "folder").icon
         out.append(wire)
     out.sort(key=_sort_key(sort), reverse=descending)
     if descending:  # folders stay first
@@ -69,6 +69,18 @@ async def authenticated(request: web.Request) -> Context:
     ctx = await authenticate(request)
     request[render.PAGE_CONTEXT] = ctx
     return ctx
+
+
+def sharing_context(place: Place, path: str) -> dict[str, Any]:
+    """What a page shows and offers about sharing at ``path``: the share it is in (its mount path,
+    "" in the home tree), the caller's role there, whether they may change things (upload,
+    rename, delete, make links) and whether this folder may be shared (or its share managed)."""
+    return {
+        "share": place.prefix,
+        "role": place.role,
+        "can_write": members.allows(place.role, members.WRITE),
+        "shareable": path != paths.ROOT and (not place.prefix or place.is_mount_root),
+    }
 
 
 def _mounts_in(mounts: Sequence[Mount], place: Place, path: str) -> list[Mount]:
@@ -107,6 +119,7 @@ async def files(request: web.Request) -> web.StreamResponse:
         "descending": descending,
         "cursor": cursor,
         "block_servers": [browser_block_url(request, u) for u in request.app[SETTINGS].block_urls],
+        **sharing_context(place, path),
     })  # fmt: skip
 
 
@@ -129,6 +142,7 @@ async def _file_page(request: web.Request, conn, ctx: Context, place: Place, row
         "text": text,
         "revisions": revs,
         "cursor": cursor,
+        **sharing_context(place, meta["path"]),
     })  # fmt: skip
 
 

@@ -1,6 +1,7 @@
-"""``/trash``, ``/devices``, ``/account`` and ``/search``: pages whose contents the page's
-script reads from the API (``GET /v1/trash``, ``/v1/devices``, ``/v1/usage``, ``/v1/search``)
-and acts on through it; where this server has no such route yet, the page says so."""
+"""``/trash``, ``/devices``, ``/account``, ``/search``, ``/shares`` and ``/links``: pages whose
+contents the page's script reads from the API (``GET /v1/trash``, ``/v1/devices``,
+``/v1/usage``, ``/v1/search``, ``/v1/shares``, ``/v1/links``) and acts on through it; where this
+server has no such route yet, the page says so."""
 
 from __future__ import annotations
 
@@ -39,3 +40,15 @@ async def search(request: web.Request) -> web.Response:
     await authenticated(request)
     query = request.query.get("q", "")[:MAX_QUERY]
     return render.page(request, "search.html", {"title": f"Search: {query}" if query else "Search", "query": query})
+
+
+async def shares(request: web.Request) -> web.Response:
+    """Invitations waiting for the user's answer, and their shared folders (share.js)."""
+    await authenticated(request)
+    return render.page(request, "shares.html", {"title": "Sharing"})
+
+
+async def links(request: web.Request) -> web.Response:
+    """The user's share links, with revoke (links.js)."""
+    await authenticated(request)
+    return render.page(request, "links.html", {"title": "Links"})

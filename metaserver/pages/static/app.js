@@ -67,6 +67,18 @@ const Tessera = (() => {
     });
   }
 
+  /* An element with properties (aria* become attributes) and children (text is text, never markup). */
+  function el(tag, props = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(props)) {
+      if (k === "dataset") Object.assign(node.dataset, v);
+      else if (k.startsWith("aria") || k === "role" || k === "scope") node.setAttribute(k.replace(/^aria([A-Z])/, (_, c) => "aria-" + c.toLowerCase()), v);
+      else node[k] = v;
+    }
+    node.append(...children.filter((c) => c !== null && c !== undefined));
+    return node;
+  }
+
   let toastTimer = null;
   function toast(text) {
     const el = document.getElementById("toast");
@@ -293,5 +305,5 @@ const Tessera = (() => {
     if (document.body.dataset.cursor) live();
   });
 
-  return { api, ApiError, refresh, toast, formatBytes, join, sleep, q, csrf, localize };
+  return { api, ApiError, refresh, toast, formatBytes, join, parentOf, filesUrl, sleep, q, csrf, localize, el };
 })();

@@ -3,20 +3,9 @@
 "use strict";
 
 (() => {
-  const { api, toast, formatBytes, q } = Tessera;
+  const { api, toast, formatBytes, q, el } = Tessera;
   const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
   const when = (secs) => (secs ? dateTime.format(new Date(secs * 1000)) : "");
-
-  function el(tag, props = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(props)) {
-      if (k === "dataset") Object.assign(node.dataset, v);
-      else if (k.startsWith("aria") || k === "role" || k === "scope") node.setAttribute(k.replace(/^aria([A-Z])/, (_, c) => "aria-" + c.toLowerCase()), v);
-      else node[k] = v;
-    }
-    node.append(...children.filter((c) => c !== null && c !== undefined));
-    return node;
-  }
 
   function unavailable(holder, what) {
     holder.replaceChildren(el("p", { className: "muted" }, `${what} is not available on this server yet.`));
