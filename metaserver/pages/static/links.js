@@ -26,12 +26,13 @@
     const form = dlg.querySelector("form[data-link-form]");
     form.reset();
     form.querySelector(".link-date").hidden = true;
-    form.elements.date.required = false;
+    form.elements.date.disabled = true;
     const tomorrow = new Date(Date.now() + 86400000);
     form.elements.date.min = localDate(tomorrow);
     dlg.querySelector(".link-made").hidden = true;
     dlg.querySelector("#link-url").value = "";
     dialogError(dlg, "");
+    dlg.querySelector(".link-list").replaceChildren(el("p", { className: "muted" }, "Loading…"));
     dlg.showModal();
     form.elements.expiry.focus();
     loadItemLinks();
@@ -168,7 +169,9 @@
     const dated = ev.target.value === "date";
     const box = ev.target.form.querySelector(".link-date");
     box.hidden = !dated;
-    box.querySelector("input").required = dated;
+    const input = box.querySelector("input");
+    input.disabled = !dated; // a hidden date is neither required nor checked
+    input.required = dated;
   });
 
   document.addEventListener("submit", (ev) => {

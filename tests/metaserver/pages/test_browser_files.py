@@ -325,9 +325,45 @@ async def test_every_control_has_a_label(tab, live):
     token = await live.login()
     await put_file(live, token, "/Docs/notes.txt", b"one")
     await put_file(live, token, "/Docs/notes.txt", b"two")
+    await _sharing_to_draw(live, token)
     await tab.sign_in()
     for where in ("/files/", "/files/Docs", "/files/Docs/notes.txt", "/trash", "/devices", "/account",
-                  "/search?q=notes"):  # fmt: skip
+                  "/search?q=notes", "/shares", "/links", "/files/Team", "/files/Theirs"):  # fmt: skip
         await tab.page.goto(live.meta_url + where)
-        await tab.page.wait_for_function("!document.querySelector('main').textContent.includes('Loading…')")
+        await _loaded(tab.page)
         assert await tab.page.evaluate(UNLABELLED) == [], where
+    # the dialogs' contents, drawn from the API when they open
+    for where, opener in (("/files/", "Share Team"), ("/files/", "Get a link to Docs"), ("/shares", "People of /Theirs")):
+        await tab.page.goto(live.meta_url + where)
+        await _loaded(tab.page)
+        await tab.page.get_by_role("button", name=opener).click()
+        await tab.page.locator("dialog[open]").get_by_text("Loading…").wait_for(state="detached")
+        assert await tab.page.evaluate(UNLABELLED) == [], opener
+        await tab.page.keyboard.press("Escape")
+
+
+async def _loaded(page) -> None:
+    """Wait until the page's script has drawn what it reads from the API (a locator, not
+    wait_for_function: the CSP forbids the eval that a string function needs)."""
+    await page.locator("main", has_text="Loading…").wait_for(state="detached")
+
+
+async def _sharing_to_draw(live, token: str) -> None:
+    """alice shares /Team (bob a member, carol invited) and has a link to /Docs; bob shares /Theirs
+    with her as an editor, and invites her to /Later."""
+    for name in ("bob", "carol"):
+        await live.add_user(name)
+    bob = await live.login("bob")
+    await api_call(live, token, "POST", "/v1/files/mkdir", {"path": "/Team"})
+    await api_call(live, token, "POST", "/v1/shares", {"path": "/Team"})
+    _, inv = await api_call(live, token, "POST", "/v1/shares/invite", {"path": "/Team", "user": "bob", "role": "viewer"})
+    await api_call(live, bob, "POST", "/v1/shares/accept", {"id": inv["id"]})
+    await api_call(live, token, "POST", "/v1/shares/invite", {"path": "/Team", "user": "carol", "role": "editor"})
+    await api_call(live, token, "POST", "/v1/links", {"path": "/Docs", "password": "a long password"})
+    for folder in ("/Theirs", "/Later"):
+        await api_call(live, bob, "POST", "/v1/files/mkdir", {"path": folder})
+        await api_call(live, bob, "POST", "/v1/shares", {"path": folder})
+        _, inv = await api_call(live, bob, "POST", "/v1/shares/invite", {"path": folder, "user": "alice", "role": "editor"})
+    status, answer = await api_call(live, token, "GET", "/v1/shares")
+    first = min(i["id"] for i in answer["invitations"])
+    await api_call(live, token, "POST", "/v1/shares/accept", {"id": first})

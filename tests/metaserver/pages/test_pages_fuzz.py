@@ -82,7 +82,7 @@ class Fuzzer:
     def pages(self) -> None:
         @settings(**self.common)
         @given(prefix=st.sampled_from([*PAGE_PREFIXES, "/", "/trash", "/devices", "/account", "/search", "/login",
-                                       "/static/0/", "/poll"]),  # fmt: skip
+                                       "/shares", "/links", "/static/0/", "/poll"]),  # fmt: skip
                path=st.one_of(_texts.map(lambda t: requests.utils.quote(t, safe="/")), _raw), query=_query,
                method=st.sampled_from(["GET"] * 6 + ["HEAD", "POST", "PUT", "DELETE", "OPTIONS"]))  # fmt: skip
         def run(prefix, path, query, method) -> None:

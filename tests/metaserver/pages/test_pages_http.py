@@ -16,7 +16,7 @@ from tests.metaserver.pages.conftest import Browserish, api_call, put_file, star
 
 MiB = 1024 * 1024
 PAGE_ROUTES = ["/files/", "/files/x.txt", "/download/x.txt", "/raw/x.txt", "/zip/", "/account", "/trash",
-               "/devices", "/search?q=x"]  # fmt: skip
+               "/devices", "/search?q=x", "/shares", "/links"]  # fmt: skip
 
 
 async def test_sign_in_sets_an_httponly_samesite_cookie_and_names_the_device(browserish, web_servers):
@@ -138,7 +138,8 @@ async def test_every_page_has_csp_and_nosniff(browserish, web_servers):
     async with browserish.request("GET", "/login") as r:
         _check_page_headers(r)
     await browserish.sign_in()
-    for route in ("/files/", "/files/x.txt", "/files/missing", "/account", "/trash", "/devices", "/search?q=x"):
+    for route in ("/files/", "/files/x.txt", "/files/missing", "/account", "/trash", "/devices", "/search?q=x",
+                  "/shares", "/links"):  # fmt: skip
         async with browserish.request("GET", route) as r:
             assert r.status in (200, 404), route
             _check_page_headers(r)

@@ -81,3 +81,22 @@ async def test_links_into_a_share_are_the_shares_and_only_owners_and_editors_mak
         assert status == 404, body
     status, body = await api_call(web_servers, team["alice"], "POST", "/v1/links/revoke", {"id": link_id})
     assert status == 200 and body["link"]["state"] == "revoked" and body["link"]["path"] == "/Team/a.txt"
+
+
+async def test_pages_show_the_role_and_offer_changes_only_to_those_who_may_make_them(web_servers, team):
+    status, page = await _get(web_servers, team["carol"], "/files/")
+    assert status == 200 and b'class="badge role" data-role="viewer"' in page and b"icon-shared" in page
+    for name, can_write in (("alice", True), ("bob", True), ("carol", False)):
+        folder = "/files/Team" if name == "alice" else "/files/Shared"
+        status, page = await _get(web_servers, team[name], folder)
+        assert status == 200 and b'class="share-role"' in page, name
+        for control in (b'id="pick-files"', b'data-action="mkdir"', b'data-action="rename"', b'data-action="link"'):
+            assert (control in page) == can_write, (name, control)
+        status, page = await _get(web_servers, team[name], folder + "/a.txt")
+        assert (b'data-action="delete"' in page) == can_write, name
+    # a folder inside a share cannot be shared again: no Share button there; one in the home tree
+    await put_file(web_servers, team["alice"], "/Team/Sub/b.txt", b"b")
+    status, page = await _get(web_servers, team["alice"], "/files/Team")
+    assert b'aria-label="Share Sub"' not in page
+    status, page = await _get(web_servers, team["alice"], "/files/")
+    assert b'aria-label="Share Team"' in page
