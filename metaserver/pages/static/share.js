@@ -37,7 +37,7 @@
     for (const part of dlg.querySelectorAll(".share-start, .share-people, .share-invite, [data-share=unshare], [data-share=leave]")) part.hidden = true;
     clearError(dlg);
     dlg.showModal();
-    loadShare();
+    loadShare().then(() => focusFirst(dlg));
   }
 
   async function loadShare() {
@@ -45,6 +45,12 @@
     let list;
     try { list = await api("GET", "/v1/shares"); } catch (e) { showError(dlg, e); return; }
     drawShare(dlg, list.shares.find((s) => samePath(s.path, current.path)));
+  }
+
+  /* The keyboard starts where the dialog's work is: sharing the folder, or inviting someone. */
+  function focusFirst(dlg) {
+    const start = dlg.querySelector(".share-start:not([hidden]) button, .share-invite:not([hidden]) input");
+    if (start && dlg.open) start.focus();
   }
 
   function drawShare(dlg, share) {
@@ -126,7 +132,7 @@
   }
 
   const buttons = {
-    create: () => change("", {}, `${current.name} is now a shared folder`),
+    create: () => change("", {}, `${current.name} is now a shared folder`).then(() => focusFirst(document.getElementById("dlg-share"))),
     remove: (b) => change("remove", { user: b.dataset.user }, `${b.dataset.user} was removed`),
     unshare: () => leaveOrUnshare("unshare"),
     leave: () => leaveOrUnshare("leave"),

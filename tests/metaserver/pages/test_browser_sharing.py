@@ -212,3 +212,58 @@ async def test_user_and_share_names_that_look_like_markup_stay_text(tab, live):
     assert await page.get_by_role("link", name=MARKUP_FOLDER, exact=True).count() == 1
     assert await page.evaluate("window.__xss") == []
     assert tab.errors == [] and tab.dialogs == []
+
+
+async def test_share_from_the_keyboard(tab, live):
+    await live.add_user("bob")
+    await api_call(live, await live.login(), "POST", "/v1/files/mkdir", {"path": "/Team"})
+    await tab.sign_in()
+    page = tab.page
+    await page.get_by_role("button", name="Share Team").focus()
+    await page.keyboard.press("Enter")
+    start = share_dialog(page).get_by_role("button", name="Share this folder")
+    await start.wait_for()
+    await page.wait_for_timeout(100)
+    assert await start.evaluate("b => b === document.activeElement")
+    await page.keyboard.press("Enter")
+    user = share_dialog(page).get_by_label("User name")
+    await user.wait_for()
+    await page.wait_for_timeout(100)
+    assert await user.evaluate("i => i === document.activeElement")
+    await page.keyboard.type("bob")
+    await page.keyboard.press("Enter")  # the role stays viewer
+    await share_dialog(page).get_by_role("button", name="Cancel the invitation of bob").wait_for()
+    await page.keyboard.press("Escape")
+    assert not await share_dialog(page).evaluate("d => d.open")
+    status, shares = await api_call(live, await live.login(), "GET", "/v1/shares")
+    assert [(i["invitee"], i["role"]) for i in shares["shares"][0]["invitations"]] == [("bob", "viewer")]
+
+
+async def test_sharing_fits_a_phone(browser, live):
+    token = await live.login()
+    await live.add_user("bob")
+    await put_file(live, token, "/A shared folder with a rather long name/notes.txt", b"x")
+    await api_call(live, token, "POST", "/v1/shares", {"path": "/A shared folder with a rather long name"})
+    await api_call(live, token, "POST", "/v1/shares/invite",
+                   {"path": "/A shared folder with a rather long name", "user": "bob", "role": "editor"})  # fmt: skip
+    await api_call(live, token, "POST", "/v1/links", {"path": "/A shared folder with a rather long name/notes.txt"})
+    context = await browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
+    try:
+        page = await context.new_page()
+        await sign_in_page(page, live.meta_url)
+        fits = "document.scrollingElement.scrollWidth <= window.innerWidth"
+        assert await page.evaluate(fits)
+        await page.get_by_role("button", name="Share A shared folder with a rather long name").click()
+        await share_dialog(page).get_by_role("button", name="Cancel the invitation of bob").wait_for()
+        assert await page.evaluate(fits)
+        assert await share_dialog(page).evaluate("d => d.getBoundingClientRect().right <= window.innerWidth")
+        await page.keyboard.press("Escape")
+        for where in ("/shares", "/links", "/files/A shared folder with a rather long name"):
+            await page.goto(live.meta_url + where)
+            await page.locator("main", has_text="Loading…").wait_for(state="detached")
+            assert await page.evaluate(fits), where
+        await page.get_by_role("button", name="Get a link to notes.txt").click()
+        await page.locator("#dlg-link .link-items li").wait_for()
+        assert await page.locator("#dlg-link").evaluate("d => d.getBoundingClientRect().right <= window.innerWidth")
+    finally:
+        await context.close()

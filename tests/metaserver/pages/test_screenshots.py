@@ -140,3 +140,57 @@ async def test_take_screenshots(browser, live, tmp_path):
     await page.screenshot(path=str(out / "account.png"))
     await context.close()
     assert _count_pngs(out) >= 10
+
+
+async def _team(live) -> str:
+    """alice shares /Projects (bob an editor, carol a viewer, dave invited); erin invites alice to
+    /Recipes; a link to the budget already exists."""
+    token = await live.login()
+    for name in ("bob", "carol", "dave", "erin"):
+        await live.add_user(name)
+    await put_file(live, token, "/Projects/roadmap.md", b"# Roadmap\n")
+    await put_file(live, token, "/Projects/Budget 2026.xlsx", os.urandom(48_213))
+    await api_call(live, token, "POST", "/v1/shares", {"path": "/Projects"})
+    for name, role in (("bob", "editor"), ("carol", "viewer"), ("dave", "editor")):
+        _, inv = await api_call(live, token, "POST", "/v1/shares/invite", {"path": "/Projects", "user": name, "role": role})
+        if name != "dave":
+            await api_call(live, await live.login(name), "POST", "/v1/shares/accept", {"id": inv["id"]})
+    erin = await live.login("erin")
+    await put_file(live, erin, "/Recipes/bread.txt", b"flour, water, salt")
+    await api_call(live, erin, "POST", "/v1/shares", {"path": "/Recipes"})
+    await api_call(live, erin, "POST", "/v1/shares/invite", {"path": "/Recipes", "user": "alice", "role": "viewer"})
+    await api_call(live, token, "POST", "/v1/links", {"path": "/Projects/Budget 2026.xlsx", "view_only": True})
+    return token
+
+
+async def test_take_sharing_screenshots(browser, live):
+    out = _folder(OUT)
+    await _team(live)
+    for suffix, viewport in (("", {"width": 1200, "height": 760}), ("-phone", {"width": 390, "height": 780})):
+        context = await browser.new_context(viewport=viewport, is_mobile=bool(suffix), locale="en-GB", timezone_id="Europe/Lisbon")
+        page = await context.new_page()
+        await sign_in_page(page, live.meta_url)
+        await page.get_by_role("button", name="Share Projects").click()
+        await page.locator("#dlg-share").get_by_label("Role of carol").wait_for()
+        await page.screenshot(path=str(out / f"share-dialog{suffix}.png"))
+        await page.keyboard.press("Escape")
+        await page.goto(live.meta_url + "/files/Projects")
+        await page.get_by_role("button", name="Get a link to Budget 2026.xlsx").click()
+        dlg = page.locator("#dlg-link")
+        await dlg.get_by_label("Expires").select_option("2592000")
+        await dlg.get_by_label("Password (optional)").fill("a long password")
+        await dlg.get_by_role("button", name="Create link").click()
+        await dlg.locator(".link-items li").nth(1).wait_for()
+        await page.screenshot(path=str(out / f"link-dialog{suffix}.png"))
+        await page.keyboard.press("Escape")
+        await page.goto(live.meta_url + "/shares")
+        await page.locator("form.invitation").wait_for()
+        await page.screenshot(path=str(out / f"sharing{suffix}.png"), full_page=True)
+        await context.close()
+    context = await browser.new_context(viewport={"width": 1200, "height": 560}, locale="en-GB")
+    page = await context.new_page()
+    await sign_in_page(page, live.meta_url, "carol")
+    await page.get_by_role("link", name="Projects", exact=True).click()
+    await page.locator(".share-banner").wait_for()
+    await page.screenshot(path=str(out / "shared-folder-viewer.png"))
+    await context.close()
