@@ -11,7 +11,9 @@ the CLI uses. See docs/web.md for what it does and its security model.
 - :mod:`.browse`: ``/files/{path}`` (a folder's listing, a file's page)
 - :mod:`.download` (``/download/``, ``/raw/``), :mod:`.archive` (``/zip/``), both reading
   blocks through :mod:`.blocks` (fetched from the block servers, verified, streamed)
-- :mod:`.sections`: ``/trash``, ``/devices``, ``/account``, ``/search``
+- :mod:`.sections`: ``/trash``, ``/devices``, ``/account``, ``/search``, ``/shares``, ``/links``
+  (the Share and Link dialogs are the templates' ``_share_dialogs.html`` with ``share.js`` and
+  ``links.js``, calling ``/v1/shares`` and ``/v1/links``)
 - :mod:`.render` (templates, filters), :mod:`.static` (hashed static URLs), :mod:`.kinds`
   (icons and previews by file type), :mod:`.paths` (tree paths in URLs)
 
