@@ -5,6 +5,8 @@ server has no such route yet, the page says so."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from ..core import db, users
@@ -15,14 +17,23 @@ from .browse import authenticated
 MAX_QUERY = 256
 
 
-async def trash(request: web.Request) -> web.Response:
-    await authenticated(request)
-    return render.page(request, "trash.html", {"title": "Trash"})
+def scripted(template: str, title: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The handler of a page whose contents its script reads from the API: the signed-in
+    check, then the template."""
+
+    async def handler(request: web.Request) -> web.Response:
+        await authenticated(request)
+        return render.page(request, template, {"title": title})
+
+    return handler
 
 
-async def devices(request: web.Request) -> web.Response:
-    await authenticated(request)
-    return render.page(request, "devices.html", {"title": "Devices"})
+trash = scripted("trash.html", "Trash")
+devices = scripted("devices.html", "Devices")
+#: invitations waiting for the user's answer, and their shared folders (share.js)
+shares = scripted("shares.html", "Sharing")
+#: the user's share links, with revoke (links.js)
+links = scripted("links.html", "Links")
 
 
 async def account(request: web.Request) -> web.Response:
@@ -41,14 +52,3 @@ async def search(request: web.Request) -> web.Response:
     query = request.query.get("q", "")[:MAX_QUERY]
     return render.page(request, "search.html", {"title": f"Search: {query}" if query else "Search", "query": query})
 
-
-async def shares(request: web.Request) -> web.Response:
-    """Invitations waiting for the user's answer, and their shared folders (share.js)."""
-    await authenticated(request)
-    return render.page(request, "shares.html", {"title": "Sharing"})
-
-
-async def links(request: web.Request) -> web.Response:
-    """The user's share links, with revoke (links.js)."""
-    await authenticated(request)
-    return render.page(request, "links.html", {"title": "Links"})

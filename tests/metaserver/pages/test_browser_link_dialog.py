@@ -22,6 +22,19 @@ async def _links(live, token: str) -> list[dict]:
     return body["links"]
 
 
+async def _link_dialog(tab, live, path: str, data: bytes = b"a", *, before=None):
+    """alice's ``path`` (a file of ``data``), her page signed in at its folder, and the Link
+    dialog of ``path`` open (``before``: a script the page runs first)."""
+    token = await live.login()
+    await put_file(live, token, path, data)
+    await tab.sign_in()
+    if before:
+        await tab.page.evaluate(before)
+    name = path.strip("/").split("/")[0]  # the row at the root: the file, or its top folder
+    await tab.page.get_by_role("button", name=f"Get a link to {name}").click()
+    return token, tab.page, tab.page.locator("#dlg-link")
+
+
 async def test_make_a_protected_link_copy_it_open_it_signed_out_and_revoke_it(tab, live, browser):
     token = await live.login()
     data = os.urandom(300_000)
@@ -77,12 +90,7 @@ async def test_make_a_protected_link_copy_it_open_it_signed_out_and_revoke_it(ta
 
 
 async def test_a_view_only_link_that_never_expires_revoked_from_the_links_page(tab, live, browser):
-    token = await live.login()
-    await put_file(live, token, "/Album/a.txt", b"holiday")
-    await tab.sign_in()
-    page = tab.page
-    await page.get_by_role("button", name="Get a link to Album").click()
-    dlg = page.locator("#dlg-link")
+    token, page, dlg = await _link_dialog(tab, live, "/Album/a.txt", b"holiday")
     await dlg.get_by_label("Expires").select_option("")
     await dlg.get_by_label("View only: no downloads").check()
     await dlg.get_by_role("button", name="Create link").click()
@@ -109,13 +117,8 @@ async def test_a_view_only_link_that_never_expires_revoked_from_the_links_page(t
 
 
 async def test_copy_falls_back_to_selecting_the_link(tab, live):
-    token = await live.login()
-    await put_file(live, token, "/a.txt", b"a")
-    await tab.sign_in()
-    page = tab.page
-    await page.evaluate("Object.defineProperty(navigator, 'clipboard', {value: undefined})")  # as on a plain-http page
-    await page.get_by_role("button", name="Get a link to a.txt").click()
-    dlg = page.locator("#dlg-link")
+    # no clipboard, as on a page served over plain http from another host
+    _, page, dlg = await _link_dialog(tab, live, "/a.txt", before="Object.defineProperty(navigator, 'clipboard', {value: undefined})")
     await dlg.get_by_role("button", name="Create link").click()
     await dlg.locator(".link-made").wait_for()
     await page.evaluate("document.getSelection().removeAllRanges(); document.activeElement.blur()")
@@ -126,12 +129,7 @@ async def test_copy_falls_back_to_selecting_the_link(tab, live):
 
 
 async def test_a_short_password_and_a_past_date_are_refused_in_the_dialog(tab, live):
-    token = await live.login()
-    await put_file(live, token, "/a.txt", b"a")
-    await tab.sign_in()
-    page = tab.page
-    await page.get_by_role("button", name="Get a link to a.txt").click()
-    dlg = page.locator("#dlg-link")
+    token, page, dlg = await _link_dialog(tab, live, "/a.txt")
     await dlg.get_by_label("Expires").select_option("date")
     await dlg.get_by_label("Expiry date").fill(date.today().isoformat())
     await dlg.get_by_role("button", name="Create link").click()  # the date input's min stops it first
