@@ -14,7 +14,7 @@ from .core.http import error_middleware, note_prepared
 from .core.ratelimit import RATE_LIMITS, RateLimits, rate_limit_middleware
 from .core.settings import ServerSettings
 from .keys import NOTIFIER, NOTIFY_SERVER, POOL, SETTINGS
-from .web import auth, changes, files, files_batch, history, uploads
+from .web import auth, changes, files, files_batch, history, search, uploads
 
 
 def create_app(settings: ServerSettings) -> web.Application:
@@ -85,3 +85,4 @@ def _add_routes(r: web.UrlDispatcher) -> None:
     r.add_post("/v1/files/move", files.move)
     r.add_get("/v1/files/revisions", history.list_revisions)
     r.add_post("/v1/files/restore", history.restore)
+    r.add_get("/v1/search", search.search)

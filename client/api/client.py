@@ -21,6 +21,7 @@ from urllib.parse import quote
 from protocol import paths
 from protocol.errors import BadRequest, ProtocolError, TesseraError, error_from_wire
 from protocol.hashing import BlockHash
+from protocol.search import SearchPage, SearchRequest
 
 from . import wire
 from .blocks import WantedBlock, get_block_batch, put_block_batch
@@ -38,6 +39,7 @@ from .models import (
     Revisions,
     UploadSession,
 )
+from .search import pages, search_page
 from .uploads import UploadRequest, check_mode
 
 
@@ -153,6 +155,14 @@ class ApiClient(Connection):
     async def move(self, from_path: str, to_path: str) -> Metadata:
         body = {"from": paths.normalize(from_path), "to": paths.normalize(to_path)}
         return Metadata.from_wire(await self._call("POST", "/v1/files/move", body=body, idempotent=False))
+
+    async def search(self, request: SearchRequest) -> SearchPage:
+        """One page of names that match (``GET /v1/search``), best first."""
+        return await search_page(self._call, request)
+
+    def search_pages(self, request: SearchRequest) -> AsyncIterator[SearchPage]:
+        """Every page of a search, fetched as consumed."""
+        return pages(self._call, request)
 
     # -- change feed ------------------------------------------------------------------------
 

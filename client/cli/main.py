@@ -275,6 +275,7 @@ def mv(obj: CliContext, from_path: str, to_path: str) -> None:
 
 
 from .history import history, restore  # noqa: E402 (a file's revisions)
+from .search import search  # noqa: E402 (find by name)
 from .sync import status, sync  # noqa: E402 (the sync daemon's commands)
 from .transfer import get, put  # noqa: E402 (one file up or down)
 
@@ -282,6 +283,7 @@ cli.add_command(put)
 cli.add_command(get)
 cli.add_command(history)
 cli.add_command(restore)
+cli.add_command(search)
 cli.add_command(sync)
 cli.add_command(status)
 

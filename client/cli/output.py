@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 from client.api.models import Account, Metadata, Revisions
+from protocol.search import SearchMatch
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
@@ -78,3 +79,22 @@ def revisions(revs: Revisions) -> str:
 def account(acct: Account, server: str) -> str:
     quota = "no quota" if acct.quota_bytes is None else f"of {human_size(acct.quota_bytes)}"
     return f"{acct.user} on {server} (device {acct.device})\nused {human_size(acct.used_bytes)} {quota}"
+
+
+def search_results(matches: list[SearchMatch], more: bool, limit: int) -> str:
+    """One line per match, best first: size, modified time, path (a folder ends with '/')."""
+    if not matches:
+        return "No matches."
+    rows = [
+        (
+            human_size(m.size) if m.kind == "file" else "-",
+            local_time(m.modified),
+            m.path + ("/" if m.kind == "folder" else "") + ("  (deleted)" if m.deleted else ""),
+        )
+        for m in matches
+    ]
+    w_size = max(len(r[0]) for r in rows)
+    lines = [f"{size:>{w_size}}  {when:16}  {path}" for size, when, path in rows]
+    if more:
+        lines.append(f"(the best {limit} shown; --limit N for more)")
+    return "\n".join(lines)

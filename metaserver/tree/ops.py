@@ -14,6 +14,7 @@ import asyncpg
 
 from protocol import paths
 from protocol.errors import AlreadyExists, BadPath, Conflict, NotAFolder, NotFound
+from protocol.search import fold
 
 from . import entries
 from .journal import Journal
@@ -22,17 +23,20 @@ from .journal import Journal
 async def upsert_entry(
     j: Journal, path: str, kind: str, rev: int | None, *, deleted: bool = False
 ) -> int:
-    """Write the entry at ``path`` (creating or replacing the row for its key) and journal it."""
+    """Write the entry at ``path`` (creating or replacing the row for its key) and journal it.
+
+    Its name goes in folded for search too (``name_fold``, :func:`protocol.search.fold`).
+    """
     key = paths.path_key(path)
     parent_key = paths.path_key(paths.parent(path))
     seq = j.add(key, path, kind, rev, deleted)
     await j.conn.execute(
-        """INSERT INTO entries (ns_id, path_key, parent_key, path, kind, rev, deleted, seq, modified_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
+        """INSERT INTO entries (ns_id, path_key, parent_key, path, kind, rev, deleted, seq, modified_at, name_fold)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), $9)
            ON CONFLICT (ns_id, path_key) DO UPDATE
               SET parent_key = EXCLUDED.parent_key, path = EXCLUDED.path, kind = EXCLUDED.kind,
                   rev = coalesce(EXCLUDED.rev, entries.rev), deleted = EXCLUDED.deleted,
-                  seq = EXCLUDED.seq, modified_at = now()""",
+                  seq = EXCLUDED.seq, modified_at = now(), name_fold = EXCLUDED.name_fold""",
         j.ns_id,
         key,
         parent_key,
@@ -41,6 +45,7 @@ async def upsert_entry(
         rev,
         deleted,
         seq,
+        fold(paths.basename(path)),
     )
     return seq
 

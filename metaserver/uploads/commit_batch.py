@@ -28,6 +28,7 @@ from protocol.errors import (
     UploadExpired,
 )
 from protocol.grants import canonical_block_id
+from protocol.search import fold
 
 from ..core.auth import Caller
 from ..tree import batch, entries
@@ -198,17 +199,19 @@ def _plan(
 
 
 async def _write_entries(conn: asyncpg.Connection, ns_id: int, writes: list[EntryWrite]) -> None:
+    """Write the entries (each name folded for search too, as ops.upsert_entry does)."""
     await conn.execute(
-        """INSERT INTO entries (ns_id, path_key, parent_key, path, kind, rev, deleted, seq, modified_at)
-           SELECT $1, u.path_key, u.parent_key, u.path, u.kind, u.rev, false, u.seq, now()
-             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
-                  AS u(path_key, parent_key, path, kind, rev, seq)
+        """INSERT INTO entries (ns_id, path_key, parent_key, path, kind, rev, deleted, seq, modified_at, name_fold)
+           SELECT $1, u.path_key, u.parent_key, u.path, u.kind, u.rev, false, u.seq, now(), u.name_fold
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::text[])
+                  AS u(path_key, parent_key, path, kind, rev, seq, name_fold)
            ON CONFLICT (ns_id, path_key) DO UPDATE
               SET parent_key = EXCLUDED.parent_key, path = EXCLUDED.path, kind = EXCLUDED.kind,
                   rev = coalesce(EXCLUDED.rev, entries.rev), deleted = EXCLUDED.deleted,
-                  seq = EXCLUDED.seq, modified_at = now()""",
+                  seq = EXCLUDED.seq, modified_at = now(), name_fold = EXCLUDED.name_fold""",
         ns_id,
         *[[w[i] for w in writes] for i in range(6)],
+        [fold(paths.basename(w[2])) for w in writes],
     )
 
 

@@ -1,0 +1,171 @@
+"""The search query: names that match, ranked, one page at a time.
+
+Every statement starts from the GIN index ``entries_search`` (migration 009): its first column
+(``ARRAY[ns_id]``, or ``ARRAY[-ns_id]`` for a deletion marker) keeps the scan inside the
+namespaces searched, and ``gin_trgm_ops`` on ``name_fold`` finds the names. Two phases, in the
+order of the ranking (:mod:`protocol.search`):
+
+1. names that hold the query (tiers 0-3: exact, prefix, word, contains), or for a query of one
+   or two characters, that start with it or have a word that does (tiers 0-2), each ranked by
+   how much of the name the query covers: cheap to compute for the thousands of names a common
+   query ("2023", "jpg") matches;
+2. only once the first phase has run out within a page: similar names (tier 4, pg_trgm's word
+   similarity ``<%``), ranked by that similarity. Word similarity costs several microseconds a
+   name, so it is computed for the names that can only match this way, and only for the pages
+   that reach them.
+
+A page is the next ``limit`` matches after the cursor's position (tier, score, path key in the
+user's tree, namespace); versions are joined for the page's rows only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from protocol import paths
+from protocol.search import MATCHES, MIN_SUBSTRING, SEPARATORS, WORD_SIMILARITY, SearchMatch, fuzzy
+
+from ..tree.entries import timestamp
+from .cursor import Position
+from .scope import Scope
+
+SIMILAR = MATCHES.index("similar")
+
+_PAGE = """
+WITH hits AS MATERIALIZED (
+    SELECT e.ns_id, e.path, e.kind, e.deleted, e.rev, e.modified_at, m.i,
+           ((:mount_keys::text[])[m.i] || e.path_key) COLLATE "C" AS key, r.tier, r.score
+      FROM entries e
+      CROSS JOIN LATERAL (SELECT array_position(:ns_ids::bigint[], e.ns_id) AS i) m
+      CROSS JOIN LATERAL ({rank}) r
+     WHERE ARRAY[CASE WHEN e.deleted THEN -e.ns_id ELSE e.ns_id END] && :index_keys::bigint[]
+       AND {match}
+       AND ((:unders::text[])[m.i] IS NULL OR e.path_key LIKE (:unders::text[])[m.i])
+       AND (:kind::text IS NULL OR e.kind = :kind)
+), page AS (
+    SELECT * FROM hits
+     WHERE (tier, -score, key, ns_id) > (:tier::int, -:score::float8, :key::text COLLATE "C", :after_ns::bigint)
+     ORDER BY tier, score DESC, key, ns_id
+     LIMIT :limit
+)
+SELECT p.*, (:mount_paths::text[])[p.i] AS mount_path, v.size, v.created_at AS version_at
+  FROM page p LEFT JOIN versions v ON v.id = p.rev
+ ORDER BY p.tier, p.score DESC, p.key, p.ns_id
+"""
+
+#: phase 1: the name holds the query, or (a short query) a word of it starts with the query
+_HOLDS = """SELECT CASE WHEN e.name_fold = :query THEN 0 WHEN e.name_fold LIKE :prefix THEN 1
+                        WHEN e.name_fold ~ :word_start THEN 2 ELSE 3 END AS tier,
+                   char_length(:query)::float8 / greatest(char_length(e.name_fold), 1) AS score"""
+#: phase 2: a word like the query, in a name that does not hold it
+_LIKE = f"SELECT {SIMILAR} AS tier, word_similarity(:query, e.name_fold)::float8 AS score"
+
+
+def numbered(sql: str) -> tuple[str, tuple[str, ...]]:
+    """``sql`` with its ``:name`` parameters as ``$1``, ``$2``, ... and the names in that order."""
+    names: list[str] = []
+
+    def number(m: re.Match[str]) -> str:
+        if m.group(1) not in names:
+            names.append(m.group(1))
+        return f"${names.index(m.group(1)) + 1}"
+
+    return re.sub(r"(?<![:\w]):([a-z_]+)", number, sql), tuple(names)
+
+
+_SUBSTRING = numbered(_PAGE.format(rank=_HOLDS, match="e.name_fold LIKE :holds"))
+_WORD_START = numbered(_PAGE.format(rank=_HOLDS, match="e.name_fold ~ :word_start"))
+_SIMILAR = numbered(_PAGE.format(rank=_LIKE, match=":query <% e.name_fold AND e.name_fold NOT LIKE :holds"))
+
+_WORD_START_RE = "(^|[" + re.sub(r"([\\\]\[^-])", r"\\\1", SEPARATORS) + "])"
+
+
+def like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def regex_escape(text: str) -> str:
+    """``text`` as a literal in a PostgreSQL regular expression (ARE)."""
+    return re.sub(r"([\\.^$|?*+()\[\]{}])", r"\\\1", text)
+
+
+async def page(
+    conn: asyncpg.Connection,
+    scopes: Sequence[Scope],
+    folded: str,
+    *,
+    kind: str | None,
+    deleted: bool,
+    after: Position,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """Up to ``limit`` matches of the folded query after ``after``, best first (both phases).
+
+    Runs in the caller's transaction, which this sets up for the search (pg_trgm's threshold,
+    no JIT: a search is short, and compiling it would cost more than it saves).
+    """
+    if not scopes:
+        return []
+    await conn.execute(_SETTINGS, str(WORD_SIMILARITY))
+    ns_ids = [s.ns_id for s in scopes]  # scopes[i] is the (i + 1)th of each array (SQL counts from 1)
+    args: dict[str, Any] = {
+        "query": folded,
+        "prefix": like_escape(folded) + "%",
+        "holds": "%" + like_escape(folded) + "%",
+        "word_start": _WORD_START_RE + regex_escape(folded),
+        "index_keys": ns_ids + [-n for n in ns_ids] if deleted else ns_ids,
+        "ns_ids": ns_ids,
+        "mount_keys": [s.mount_key for s in scopes],
+        "mount_paths": [s.mount_path for s in scopes],
+        "unders": [s.under for s in scopes],
+        "kind": kind,
+    }
+    rows: list[asyncpg.Record] = []
+    if after.tier < SIMILAR:
+        first = _SUBSTRING if len(folded) >= MIN_SUBSTRING else _WORD_START
+        rows = await _fetch(conn, first, args, after, limit)
+        after = Position(SIMILAR, 2.0, "", 0)  # every similar name comes after them
+    if len(rows) < limit and fuzzy(folded):
+        rows += await _fetch(conn, _SIMILAR, args, after, limit - len(rows))
+    return rows
+
+
+#: for this transaction: pg_trgm's threshold as protocol.search says; a plan for each search's
+#: own values (a short query, a big namespace and a small one want different plans); no JIT (a
+#: search is short: compiling it would cost more than it saves)
+_SETTINGS = """SELECT set_config('pg_trgm.word_similarity_threshold', $1, true),
+                      set_config('plan_cache_mode', 'force_custom_plan', true), set_config('jit', 'off', true)"""
+
+
+async def _fetch(
+    conn: asyncpg.Connection, statement: tuple[str, tuple[str, ...]], args: dict[str, Any], after: Position, limit: int
+) -> list[asyncpg.Record]:
+    sql, names = statement
+    values = {**args, "tier": after.tier, "score": after.score, "key": after.key, "after_ns": after.ns_id,
+              "limit": limit}  # fmt: skip
+    return await conn.fetch(sql, *(values[n] for n in names))
+
+
+def position(row: asyncpg.Record) -> Position:
+    return Position(row["tier"], row["score"], row["key"], row["ns_id"])
+
+
+def match(row: asyncpg.Record) -> SearchMatch:
+    """A result row as the answer shows it: its path in the user's tree."""
+    path = row["mount_path"] + row["path"] if row["mount_path"] else row["path"]
+    is_file = row["kind"] == "file"
+    return SearchMatch(
+        path=path,
+        name=paths.basename(path),
+        kind=row["kind"],
+        deleted=row["deleted"],
+        match=MATCHES[row["tier"]],
+        score=row["score"],
+        modified=timestamp(row["version_at"] if is_file and not row["deleted"] else row["modified_at"]),
+        size=row["size"] if is_file else None,
+        rev=row["rev"] if is_file else None,
+    )
