@@ -49,17 +49,18 @@ _LETTERS = str.maketrans({"ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "đ": "d
 
 
 def fold(name: str) -> str:
-    """``name`` as search compares it: compatibility-decomposed (NFKD: "ﬁ" is "fi", "①" is "1"),
-    without combining marks ("é" is "e"), case-folded ("ß" is "ss"), a few Latin letters spelled
-    plainly ("ø" is "o", "ł" is "l", "æ" is "ae"), then recomposed (NFC).
+    """``name`` as search compares it: Unicode's compatibility caseless form (D146: "ﬁ" is "fi",
+    "①" is "1", "ß" is "ss", "Σ" is "σ"), without combining marks ("é" is "e"), a few Latin
+    letters spelled plainly ("ø" is "o", "ł" is "l", "æ" is "ae"), recomposed (NFC).
 
     Pure and deterministic (it depends only on Python's Unicode tables); the server stores it for
-    every entry's name and applies it to every query. Changing it means re-folding every stored
-    name (a migration like 009).
+    every entry's name and applies it to every query. Names with one path key fold alike.
+    Changing it means folding every stored name again (a migration like 009).
     """
-    decomposed = unicodedata.normalize("NFKD", name)
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return unicodedata.normalize("NFC", bare.casefold().translate(_LETTERS))
+    nfd = unicodedata.normalize("NFD", name).casefold()
+    caseless = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", nfd).casefold())
+    bare = "".join(c for c in caseless if not unicodedata.combining(c))
+    return unicodedata.normalize("NFC", bare.translate(_LETTERS))
 
 
 def fuzzy(folded: str) -> bool:
