@@ -13,6 +13,7 @@ import random
 from collections.abc import Iterator
 
 from protocol import paths
+from protocol.search import fold
 
 WORDS = (
     "report invoice photo photos meeting notes budget draft final plan project summary review "
@@ -127,3 +128,45 @@ def user_sizes(seed: int, users: int, total: int, big: int) -> list[int]:
     weights = [r.lognormvariate(0, 1.3) for _ in range(users - 1)]
     scale = (total - big) / sum(weights)
     return [big] + [max(1, int(w * scale)) for w in weights]
+
+
+#: what people type into a search box, by kind, and how often (weights): whole words and the
+#: first letters of one, two words, an extension, a number, a word without its accents (or
+#: with them), a typo, one or two letters, and words no name holds
+QUERY_KINDS = (
+    ("word", 30), ("prefix", 15), ("two words", 10), ("extension", 5), ("number", 10), ("accents", 8),
+    ("typo", 10), ("short", 5), ("absent", 7),
+)  # fmt: skip
+_ABSENT = ("xylophone", "qwertz", "zebra crossing", "kangaroo", "volcano", "nebula", "quokka")
+
+
+def queries(seed: int, count: int) -> list[tuple[str, str]]:
+    """``count`` (kind, query) pairs, drawn as :data:`QUERY_KINDS` weighs them."""
+    namer = Namer(seed)
+    r = namer.r
+    kinds = r.choices([k for k, _ in QUERY_KINDS], [w for _, w in QUERY_KINDS], k=count)
+    return [(kind, _query(namer, kind)) for kind in kinds]
+
+
+def _query(namer: Namer, kind: str) -> str:
+    r = namer.r
+    word = r.choices(WORDS, _WORD_WEIGHTS)[0]
+    if kind == "word":
+        return word if r.random() < 0.7 else word.capitalize()
+    if kind == "prefix":
+        return word[: r.randint(3, max(3, len(word) - 1))]
+    if kind == "two words":
+        return f"{word} {r.choice((namer.word().lower(), str(r.randint(2010, 2026))))}"
+    if kind == "extension":
+        return r.choice(_EXT_NAMES) if r.random() < 0.8 else "." + r.choice(_EXT_NAMES)
+    if kind == "number":
+        return str(r.randint(2010, 2027)) if r.random() < 0.6 else f"{r.choice(('IMG_', 'DSC', ''))}{r.randint(10, 9999)}"
+    if kind == "accents":
+        accented = r.choice(ACCENTED)
+        return fold(accented) if r.random() < 0.7 else accented.upper()
+    if kind == "typo":
+        i = r.randrange(len(word) - 1)
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :] if r.random() < 0.6 else word[:i] + word[i + 1 :]
+    if kind == "short":
+        return word[: r.randint(1, 2)]
+    return r.choice(_ABSENT)
