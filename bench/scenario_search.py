@@ -95,11 +95,8 @@ async def _load(
         others = await search_load.add_users(conn, len(sizes) - len(measured), "bench-search-")
         owner = dict(zip(measured, homes, strict=True))
         rest = iter(others)
-        total = 0
-        for i, files in enumerate(sizes):
-            total += await search_load.load_tree(conn, owner.get(i) or next(rest), SEED * 1000 + i, files)
-            if i % 100 == 0:
-                ctx.say(f"search: {total:,} entries loaded")
+        trees = [(owner.get(i) or next(rest), SEED * 1000 + i, files) for i, files in enumerate(sizes)]
+        await search_load.load_trees(conn, trees, ctx.say)
         await conn.execute("VACUUM ANALYZE entries")
         await conn.execute("VACUUM ANALYZE versions")
         picks = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import random
 from collections.abc import Iterator
 
@@ -25,6 +26,8 @@ from .search_names import tree
 DELETED_SHARE = 0.04
 #: rows per COPY
 CHUNK = 50_000
+#: rows of one user written together (an upload of a folder of files)
+BURST = 100
 _EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 _ENTRY_COLUMNS = ("ns_id", "path_key", "parent_key", "path", "kind", "rev", "deleted", "seq", "modified_at", "name_fold")
 _VERSION_COLUMNS = ("id", "ns_id", "path", "size", "content_hash", "block_count", "device_name", "created_at")
@@ -51,45 +54,66 @@ async def home_namespace(conn: asyncpg.Connection, user: str) -> int:
     )
 
 
-async def load_tree(conn: asyncpg.Connection, ns_id: int, seed: int, files: int) -> int:
-    """Write a tree of about ``files`` files (:func:`bench.search_names.tree`) into namespace
-    ``ns_id``, with a version per file; the number of entries written."""
-    first_rev = await conn.fetchval(  # reserve the version ids: the tree has at most `files` files
-        "SELECT setval(s, nextval(s) + $1) - $1 FROM pg_get_serial_sequence('versions', 'id') AS s", files
+async def load_trees(conn: asyncpg.Connection, trees: list[tuple[int, int, int]], say=None) -> int:
+    """Write each ``(ns_id, seed, files)`` tree (:func:`bench.search_names.tree`), with a version
+    per file; the number of entries written.
+
+    The users' rows go in :data:`BURST` at a time in a random order, so that each user's rows
+    are spread over the whole table as when many users upload at once (not one user's rows in
+    adjacent pages, which would make a search of them read fewer pages than it will).
+    """
+    rng = random.Random(len(trees))
+    # a tree has some folders too (about 1 row in 30): the rows left after the schedule go last
+    schedule = [i for i, (_, _, files) in enumerate(trees) for _ in range(-(-files * 11 // 10 // BURST) + 1)]
+    rng.shuffle(schedule)
+    schedule += range(len(trees))
+    streams = [_rows(ns_id, seed, files) for ns_id, seed, files in trees]
+    rev = await conn.fetchval(  # reserve the version ids: one per file
+        "SELECT setval(s, nextval(s) + $1) - $1 FROM pg_get_serial_sequence('versions', 'id') AS s",
+        sum(files for _, _, files in trees) + len(trees),
     )
-    entries, versions = _rows(ns_id, seed, files, first_rev)
-    n = 0
-    for chunk in _chunks(versions):
-        await conn.copy_records_to_table("versions", records=chunk, columns=_VERSION_COLUMNS)
-    for chunk in _chunks(entries):
-        await conn.copy_records_to_table("entries", records=chunk, columns=_ENTRY_COLUMNS)
-        n += len(chunk)
-    await conn.execute("UPDATE namespaces SET last_seq = greatest(last_seq, $2) WHERE id = $1", ns_id, n)
+    entries: list[tuple] = []
+    versions: list[tuple] = []
+    written = 0
+    for n, i in enumerate(schedule):
+        rows = streams[i] if n >= len(schedule) - len(trees) else itertools.islice(streams[i], BURST)
+        for entry, version in rows:
+            if version is not None:
+                rev += 1
+                versions.append((rev, *version))
+            entries.append((*entry[:5], rev if version is not None else None, *entry[5:]))
+        if len(entries) >= CHUNK:
+            written += await _copy(conn, entries, versions)
+            if say is not None:
+                say(f"search: {written:,} entries loaded")
+    written += await _copy(conn, entries, versions)
+    await conn.execute(
+        "UPDATE namespaces n SET last_seq = greatest(n.last_seq, c.n) FROM (SELECT ns_id, count(*) AS n FROM entries"
+        " GROUP BY ns_id) c WHERE c.ns_id = n.id"
+    )
+    return written
+
+
+async def _copy(conn: asyncpg.Connection, entries: list[tuple], versions: list[tuple]) -> int:
+    """COPY the rows gathered so far (and empty the lists); how many entries."""
+    await conn.copy_records_to_table("versions", records=versions, columns=_VERSION_COLUMNS)
+    await conn.copy_records_to_table("entries", records=entries, columns=_ENTRY_COLUMNS)
+    n = len(entries)
+    entries.clear()
+    versions.clear()
     return n
 
 
-def _rows(ns_id: int, seed: int, files: int, first_rev: int) -> tuple[list[tuple], list[tuple]]:
+def _rows(ns_id: int, seed: int, files: int) -> Iterator[tuple[tuple, tuple | None]]:
+    """(entry without its rev, version without its id or None) for each row of a tree."""
     r = random.Random(seed ^ 0x5EA4C4)
-    entries: list[tuple] = []
-    versions: list[tuple] = []
-    rev = first_rev
     for seq, (path, kind, size) in enumerate(tree(seed, files), start=1):
         when = _EPOCH - dt.timedelta(seconds=r.randrange(3 * 365 * 86400))
         key = paths.path_key(path)
-        file_rev = None
+        version = None
         if kind == "file":
-            file_rev = rev
-            rev += 1
             digest = hashlib.sha256(key.encode()).digest()
-            versions.append((file_rev, ns_id, path, size, digest, -(-size // (4 << 20)), "bench", when))
+            version = (ns_id, path, size, digest, -(-size // (4 << 20)), "bench", when)
         deleted = kind == "file" and r.random() < DELETED_SHARE
         name = paths.basename(path)
-        entries.append(
-            (ns_id, key, paths.path_key(paths.parent(path)), path, kind, file_rev, deleted, seq, when, fold(name))
-        )
-    return entries, versions
-
-
-def _chunks(rows: list[tuple]) -> Iterator[list[tuple]]:
-    for i in range(0, len(rows), CHUNK):
-        yield rows[i : i + CHUNK]
+        yield (ns_id, key, paths.path_key(paths.parent(path)), path, kind, deleted, seq, when, fold(name)), version

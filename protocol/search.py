@@ -11,7 +11,7 @@ only where a name or a word in it starts with it (a word starts after one of
 more also matches names with a word like it (a typo: pg_trgm's word similarity of at least
 :data:`WORD_SIMILARITY`; numbers are not typos, "2027" is not "2022"). Matches rank by :data:`MATCHES` (exact name, name prefix, word
 prefix, substring, similar), then by score (how much of the name the query covers; for similar
-names, their word similarity), then by path.
+names, their word similarity), then by namespace and path (with one namespace: by path).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The cursor of a search page: the position of the last match sent, opaque and signed.
 
-A position is (tier, score, path key in the user's tree, namespace id): the ranking's sort key,
+A position is (tier, score, path key, namespace id): the ranking's sort key,
 so the next page starts strictly after it and pages neither repeat nor skip a match, even when
 entries change between them. The cursor is signed (HMAC-SHA256 under a key derived from the
 servers' shared secret) over the position, the user and the search it belongs to: a cursor
@@ -29,7 +29,7 @@ _KEY_LABEL = b"tessera search cursor v1"
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """Where a page ended, in the ranking's order (tier up, score down, key up, ns_id up)."""
+    """Where a page ended, in the ranking's order (tier up, score down, ns_id up, key up)."""
 
     tier: int
     score: float

@@ -14,8 +14,8 @@ order of the ranking (:mod:`protocol.search`):
    name, so it is computed for the names that can only match this way, and only for the pages
    that reach them.
 
-A page is the next ``limit`` matches after the cursor's position (tier, score, path key in the
-user's tree, namespace); versions are joined for the page's rows only.
+A page is the next ``limit`` matches after the cursor's position (tier, score, namespace, path
+key); versions are joined for the page's rows only.
 """
 
 from __future__ import annotations
@@ -36,31 +36,36 @@ from .scope import Scope
 SIMILAR = MATCHES.index("similar")
 
 _PAGE = """
-WITH hits AS MATERIALIZED (
-    SELECT e.ns_id, e.path, e.kind, e.deleted, e.rev, e.modified_at, m.i,
-           ((:mount_keys::text[])[m.i] || e.path_key) COLLATE "C" AS key, r.tier, r.score
-      FROM entries e
-      CROSS JOIN LATERAL (SELECT array_position(:ns_ids::bigint[], e.ns_id) AS i) m
-      CROSS JOIN LATERAL ({rank}) r
-     WHERE ARRAY[CASE WHEN e.deleted THEN -e.ns_id ELSE e.ns_id END] && :index_keys::bigint[]
-       AND {match}
-       AND ((:unders::text[])[m.i] IS NULL OR e.path_key LIKE (:unders::text[])[m.i])
-       AND (:kind::text IS NULL OR e.kind = :kind)
-), page AS (
-    SELECT * FROM hits
-     WHERE (tier, -score, key, ns_id) > (:tier::int, -:score::float8, :key::text COLLATE "C", :after_ns::bigint)
-     ORDER BY tier, score DESC, key, ns_id
+WITH page AS (
+    SELECT * FROM (
+        SELECT e.ns_id, e.path_key COLLATE "C" AS key, e.path, e.kind, e.deleted, e.rev, e.modified_at, m.i,
+               r.tier, r.score
+          FROM entries e
+          CROSS JOIN LATERAL (SELECT array_position(:ns_ids::bigint[], e.ns_id) AS i) m
+          CROSS JOIN LATERAL ({rank}) r
+         WHERE ARRAY[CASE WHEN e.deleted THEN -e.ns_id ELSE e.ns_id END] && :index_keys::bigint[]
+           AND {match}
+           AND ((:unders::text[])[m.i] IS NULL OR e.path_key LIKE (:unders::text[])[m.i])
+           AND (:kind::text IS NULL OR e.kind = :kind)
+        OFFSET 0  -- not flattened: each match's rank is computed once, then streamed to the top-N sort
+    ) hits
+     WHERE (tier, -score, ns_id, key) > (:tier::int, -:score::float8, :after_ns::bigint, :key::text COLLATE "C")
+     ORDER BY tier, score DESC, ns_id, key
      LIMIT :limit
 )
 SELECT p.*, (:mount_paths::text[])[p.i] AS mount_path, v.size, v.created_at AS version_at
   FROM page p LEFT JOIN versions v ON v.id = p.rev
- ORDER BY p.tier, p.score DESC, p.key, p.ns_id
+ ORDER BY p.tier, p.score DESC, p.ns_id, p.key
 """
 
-#: phase 1: the name holds the query, or (a short query) a word of it starts with the query
-_HOLDS = """SELECT CASE WHEN e.name_fold = :query THEN 0 WHEN e.name_fold LIKE :prefix THEN 1
-                        WHEN e.name_fold ~ :word_start THEN 2 ELSE 3 END AS tier,
-                   char_length(:query)::float8 / greatest(char_length(e.name_fold), 1) AS score"""
+_SCORE = "char_length(:query)::float8 / greatest(char_length(e.name_fold), 1) AS score"
+#: phase 1, a query of 3 characters or more: the name holds it. A word starts with it where its
+#: first occurrence follows a separator (cheap), else where a later one does (a regex)
+_HOLDS = f"""SELECT CASE WHEN e.name_fold = :query THEN 0 WHEN e.name_fold LIKE :prefix THEN 1
+                         WHEN strpos(:separators, substr(e.name_fold, strpos(e.name_fold, :query) - 1, 1)) > 0 THEN 2
+                         WHEN e.name_fold ~ :word_start THEN 2 ELSE 3 END AS tier, {_SCORE}"""
+#: phase 1, a query of 1 or 2 characters: the name or a word of it starts with it (the match)
+_STARTS = f"SELECT CASE WHEN e.name_fold = :query THEN 0 WHEN e.name_fold LIKE :prefix THEN 1 ELSE 2 END AS tier, {_SCORE}"
 #: phase 2: a word like the query, in a name that does not hold it
 _LIKE = f"SELECT {SIMILAR} AS tier, word_similarity(:query, e.name_fold)::float8 AS score"
 
@@ -78,7 +83,7 @@ def numbered(sql: str) -> tuple[str, tuple[str, ...]]:
 
 
 _SUBSTRING = numbered(_PAGE.format(rank=_HOLDS, match="e.name_fold LIKE :holds"))
-_WORD_START = numbered(_PAGE.format(rank=_HOLDS, match="e.name_fold ~ :word_start"))
+_WORD_START = numbered(_PAGE.format(rank=_STARTS, match="e.name_fold ~ :word_start"))
 _SIMILAR = numbered(_PAGE.format(rank=_LIKE, match=":query <% e.name_fold AND e.name_fold NOT LIKE :holds"))
 
 _WORD_START_RE = "(^|[" + re.sub(r"([\\\]\[^-])", r"\\\1", SEPARATORS) + "])"
@@ -119,10 +124,10 @@ async def page(
         "word_start": _WORD_START_RE + regex_escape(folded),
         "index_keys": ns_ids + [-n for n in ns_ids] if deleted else ns_ids,
         "ns_ids": ns_ids,
-        "mount_keys": [s.mount_key for s in scopes],
         "mount_paths": [s.mount_path for s in scopes],
         "unders": [s.under for s in scopes],
         "kind": kind,
+        "separators": SEPARATORS,
     }
     rows: list[asyncpg.Record] = []
     if after.tier < SIMILAR:

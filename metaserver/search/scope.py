@@ -25,13 +25,12 @@ class Mount:
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """One mount a search reads: its namespace, where it is mounted (display path and key, both
-    empty for the root, so that a result's path is ``mount + path``) and, with ``--path``, the
-    LIKE pattern of the path keys inside the namespace to keep (None: all of them)."""
+    """One mount a search reads: its namespace, where it is mounted (empty for the root, so that
+    a result's path is ``mount_path + path``) and, with ``--path``, the LIKE pattern of the path
+    keys inside the namespace to keep (None: all of them)."""
 
     ns_id: int
     mount_path: str
-    mount_key: str
     under: str | None
 
 
@@ -49,12 +48,11 @@ def scopes(mounts: list[Mount], under: str = paths.ROOT) -> list[Scope]:
     out = []
     for m in mounts:
         mount_path = "" if m.path == paths.ROOT else m.path
-        mount_key = paths.path_key(mount_path)
         if paths.is_within(m.path, under) and paths.path_key(m.path) != paths.path_key(under):
-            out.append(Scope(m.ns_id, mount_path, mount_key, None))  # the whole mount is below `under`
+            out.append(Scope(m.ns_id, mount_path, None))  # the whole mount is below `under`
         elif paths.is_within(under, m.path):
             depth = mount_path.count("/")  # compared by parts, not characters: keys fold case
             inner = "/" + "/".join(under.split("/")[depth + 1 :])
             pattern = None if inner == paths.ROOT else like_prefix(paths.path_key(inner))
-            out.append(Scope(m.ns_id, mount_path, mount_key, pattern))
+            out.append(Scope(m.ns_id, mount_path, pattern))
     return out
