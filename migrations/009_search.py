@@ -11,7 +11,11 @@
   of some namespaces (with or without their deletion markers) is one ``&&`` on the index and
   reads no other namespace's rows (there is no btree_gin in the embedded PostgreSQL, so the
   namespace goes in as an array). ``gin_trgm_ops`` serves both the substring match (``LIKE``)
-  and the fuzzy one (``<%``, word similarity).
+  and the fuzzy one (``<%``, word similarity). New entries go to the index's pending list
+  (``fastupdate``, on by default), which costs a commit no measurable CPU where writing them
+  into the index at once cost 250 us an entry; every search reads the pending list, so it is
+  kept to 512 kB (searches of a 100,000-file user took 9% more CPU with 4 MB pending, 2% with
+  512 kB; bench/RESULTS.md, "Search").
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ async def apply(conn: asyncpg.Connection) -> None:
            CREATE INDEX entries_search ON entries USING gin (
                (ARRAY[CASE WHEN deleted THEN -ns_id ELSE ns_id END]),
                name_fold gin_trgm_ops
-           )"""
+           ) WITH (gin_pending_list_limit = 512)"""
     )
 
 
