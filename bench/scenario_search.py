@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -128,22 +129,38 @@ async def _http(stack: ServerStack, token: str, qs: list[tuple[str, str]], files
     return out
 
 
-async def _database(dsn: str, ns_id: int, qs: list[tuple[str, str]]) -> dict[str, list[float]]:
-    """The search's statements alone (one connection, no HTTP), against a primary-key SELECT."""
-    conn = await asyncpg.connect(dsn)
-    out: dict[str, list[float]] = {"search_s": [], "lookup_s": []}
+def _clock(pid: int) -> tuple[float, float] | None:
+    """Seconds process ``pid`` has spent on a CPU, and runnable but waiting for one (Linux's
+    schedstat: what other processes took); None where it cannot be read (a remote database)."""
     try:
+        on_cpu, waiting = Path(f"/proc/{pid}/schedstat").read_text().split()[:2]
+    except (OSError, ValueError):
+        return None
+    return int(on_cpu) / 1e9, int(waiting) / 1e9
+
+
+async def _database(dsn: str, ns_id: int, qs: list[tuple[str, str]]) -> dict[str, list[float]]:
+    """The search's statements alone (one connection, no HTTP), against a primary-key SELECT;
+    with the backend's CPU time and its wait for a CPU, for each search, where it can be read."""
+    conn = await asyncpg.connect(dsn)
+    out: dict[str, list[float]] = {"search_s": [], "lookup_s": [], "cpu_s": [], "cpu_wait_s": []}
+    try:
+        pid = await conn.fetchval("SELECT pg_backend_pid()")
         keys = [r[0] for r in await conn.fetch("SELECT path_key FROM entries WHERE ns_id = $1 LIMIT 100", ns_id)]
         # not conn.prepare(): with asyncpg 0.32 and PostgreSQL 18, a transaction with an isolation
         # level then fails ("SET TRANSACTION ISOLATION LEVEL must be called before any query")
         lookup = "SELECT * FROM entries WHERE ns_id = $1 AND path_key = $2"
         where = scopes(visible_mounts(ns_id))
         for i, (_, q) in enumerate(qs):
-            t = time.perf_counter()
+            before, t = _clock(pid), time.perf_counter()
             async with conn.transaction(isolation="repeatable_read"):
                 await search_query.page(conn, where, SearchRequest(q).folded, kind=None, deleted=False,
                                         after=START, limit=PAGE + 1)  # fmt: skip
             out["search_s"].append(time.perf_counter() - t)
+            after = _clock(pid)
+            if before is not None and after is not None:
+                out["cpu_s"].append(after[0] - before[0])
+                out["cpu_wait_s"].append(after[1] - before[1])
             t = time.perf_counter()
             await conn.fetchrow(lookup, ns_id, keys[i % len(keys)])
             out["lookup_s"].append(time.perf_counter() - t)
@@ -205,6 +222,13 @@ def _report(result: ScenarioResult) -> None:
         result.ratios[f"database: search_{p}_ratio_to_pk_select"] = ratio(dbs[p], dbl[p])
         result.row("database alone, big user", f"search {p}", dbs[p] * 1000, "ms",
                    result.ratios[f"database: search_{p}_ratio_to_pk_select"], "PK SELECT")  # fmt: skip
+    if db["cpu_s"]:
+        cpu, wait = summarize(db["cpu_s"]), summarize(db["cpu_wait_s"])
+        result.summary["database"] |= {"backend_cpu": cpu, "backend_cpu_wait": wait, "by_kind_cpu": _by_kind(
+            {"kinds": result.samples["big"]["kinds"], "search_s": db["cpu_s"]})}  # fmt: skip
+        for p in ("p50", "p99"):
+            result.row("database alone, big user", f"backend CPU {p}", cpu[p] * 1000, "ms",
+                       note=f"waiting for a CPU: {wait[p] * 1000:.1f} ms ({p})")  # fmt: skip
     result.row("load", "entries by COPY", result.parameters["entries"], note=f"{result.summary['load_s']:.0f} s")
     result.targets.append(Target(f"search p99, user with {files:,} files", result.summary["big"]["search"]["p99"] * 1000,
                                  "<=", TARGET_P99_MS, "ms", "issue 17, over HTTP, first page of 50"))  # fmt: skip

@@ -133,3 +133,5 @@ def test_search_end_to_end_small(tmp_path):
     assert target["figure"] == pytest.approx(big["search"]["p99"] * 1000)
     plans = s["summary"]["plans"]
     assert "entries_search" in plans["word"]["plans"][0]  # the GIN index serves the search
+    cpu = s["summary"]["database"]["backend_cpu"]  # the embedded PostgreSQL's backend, read from /proc
+    assert cpu["count"] == 300 and 0 < cpu["p50"] <= s["summary"]["database"]["search"]["p99"]
