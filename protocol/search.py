@@ -8,10 +8,11 @@ what "the same letters" means without the database's locale or an ``unaccent`` e
 A name matches a query (both folded) when it contains it; a query of one or two characters
 only where a name or a word in it starts with it (a word starts after one of
 :data:`SEPARATORS`); and, past every such match, a query with :data:`MIN_FUZZY` letters or
-more also matches names with a word like it (a typo: pg_trgm's word similarity of at least
-:data:`WORD_SIMILARITY`; numbers are not typos, "2027" is not "2022"). Matches rank by :data:`MATCHES` (exact name, name prefix, word
+more also matches names with a word like each of its words (a typo: pg_trgm's word similarity
+of at least :data:`WORD_SIMILARITY`; numbers alone are not typos, "2027" is not "2022"). Matches rank by :data:`MATCHES` (exact name, name prefix, word
 prefix, substring, similar), then by score (how much of the name the query covers; for similar
-names, their word similarity), then by namespace and path (with one namespace: by path).
+names, the query's trigram similarity to the name), then by namespace and path (with one
+namespace: by path).
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ SEPARATORS = " _-.,;:()[]{}+&#@~!'\"=\\"
 MIN_SUBSTRING = 3
 #: queries with fewer letters match no similar names
 MIN_FUZZY = 4
-#: how alike a word of a name must be to the query to match as "similar" (pg_trgm's word similarity)
+#: how alike a word of a name must be to a word of the query to match as "similar" (pg_trgm's word similarity)
 WORD_SIMILARITY = 0.6
+#: the words of a query that a similar name must have words like
+MAX_FUZZY_WORDS = 4
 
 
 #: Latin letters that are not a base letter plus a mark, and what they fold to (as unaccent does)
@@ -63,9 +66,12 @@ def fold(name: str) -> str:
     return unicodedata.normalize("NFC", bare.translate(_LETTERS))
 
 
-def fuzzy(folded: str) -> bool:
-    """Whether a folded query also matches similar names (it has :data:`MIN_FUZZY` letters)."""
-    return sum(c.isalpha() for c in folded) >= MIN_FUZZY
+def fuzzy_words(folded: str) -> list[str]:
+    """The words of a folded query a similar name must each have a word like (the first
+    :data:`MAX_FUZZY_WORDS`); none when the query has fewer than :data:`MIN_FUZZY` letters."""
+    if sum(c.isalpha() for c in folded) < MIN_FUZZY:
+        return []
+    return folded.split()[:MAX_FUZZY_WORDS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +167,7 @@ class SearchMatch:
     kind: str  # file | folder
     deleted: bool
     match: str  # one of MATCHES
-    score: float  # word similarity of the query to the name, 0..1
+    score: float  # 0..1: how much of the name the query covers (similar: trigram similarity)
     modified: float
     size: int | None = None
     rev: int | None = None

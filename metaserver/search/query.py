@@ -9,10 +9,12 @@ order of the ranking (:mod:`protocol.search`):
    or two characters, that start with it or have a word that does (tiers 0-2), each ranked by
    how much of the name the query covers: cheap to compute for the thousands of names a common
    query ("2023", "jpg") matches;
-2. only once the first phase has run out within a page: similar names (tier 4, pg_trgm's word
-   similarity ``<%``), ranked by that similarity. Word similarity costs several microseconds a
-   name, so it is computed for the names that can only match this way, and only for the pages
-   that reach them.
+2. only once the first phase has run out within a page: similar names (tier 4: each word of the
+   query like a word of the name, pg_trgm's ``<%``), ranked by the query's trigram similarity
+   to the name. This costs microseconds a name (a typo of a common word is like thousands of
+   names), so it is computed only for the names that can only match this way, and only for the
+   pages that reach them; a query of several words asks for each (one condition each on the
+   index), not for the whole query, which one common word of it would make like most names.
 
 A page is the next ``limit`` matches after the cursor's position (tier, score, namespace, path
 key); versions are joined for the page's rows only.
@@ -27,7 +29,15 @@ from typing import Any
 import asyncpg
 
 from protocol import paths
-from protocol.search import MATCHES, MIN_SUBSTRING, SEPARATORS, WORD_SIMILARITY, SearchMatch, fuzzy
+from protocol.search import (
+    MATCHES,
+    MAX_FUZZY_WORDS,
+    MIN_SUBSTRING,
+    SEPARATORS,
+    WORD_SIMILARITY,
+    SearchMatch,
+    fuzzy_words,
+)
 
 from ..tree.entries import timestamp
 from .cursor import Position
@@ -66,8 +76,9 @@ _HOLDS = f"""SELECT CASE WHEN e.name_fold = :query THEN 0 WHEN e.name_fold LIKE 
                          WHEN e.name_fold ~ :word_start THEN 2 ELSE 3 END AS tier, {_SCORE}"""
 #: phase 1, a query of 1 or 2 characters: the name or a word of it starts with it (the match)
 _STARTS = f"SELECT CASE WHEN e.name_fold = :query THEN 0 WHEN e.name_fold LIKE :prefix THEN 1 ELSE 2 END AS tier, {_SCORE}"
-#: phase 2: a word like the query, in a name that does not hold it
-_LIKE = f"SELECT {SIMILAR} AS tier, word_similarity(:query, e.name_fold)::float8 AS score"
+#: phase 2: each word of the query like a word of the name (that does not hold the query),
+#: ranked by the trigram similarity of the query to the whole name (a close word, a short name)
+_LIKE = f"SELECT {SIMILAR} AS tier, similarity(:query, e.name_fold)::float8 AS score"
 
 
 def numbered(sql: str) -> tuple[str, tuple[str, ...]]:
@@ -79,12 +90,16 @@ def numbered(sql: str) -> tuple[str, tuple[str, ...]]:
             names.append(m.group(1))
         return f"${names.index(m.group(1)) + 1}"
 
-    return re.sub(r"(?<![:\w]):([a-z_]+)", number, sql), tuple(names)
+    return re.sub(r"(?<![:\w]):([a-z_][a-z0-9_]*)", number, sql), tuple(names)
 
 
 _SUBSTRING = numbered(_PAGE.format(rank=_HOLDS, match="e.name_fold LIKE :holds"))
 _WORD_START = numbered(_PAGE.format(rank=_STARTS, match="e.name_fold ~ :word_start"))
-_SIMILAR = numbered(_PAGE.format(rank=_LIKE, match=":query <% e.name_fold AND e.name_fold NOT LIKE :holds"))
+_SIMILAR = {
+    n: numbered(_PAGE.format(rank=_LIKE, match=" AND ".join(
+        [f":word{i} <% e.name_fold" for i in range(n)] + ["e.name_fold NOT LIKE :holds"])))
+    for n in range(1, MAX_FUZZY_WORDS + 1)
+}  # fmt: skip
 
 _WORD_START_RE = "(^|[" + re.sub(r"([\\\]\[^-])", r"\\\1", SEPARATORS) + "])"
 
@@ -134,8 +149,10 @@ async def page(
         first = _SUBSTRING if len(folded) >= MIN_SUBSTRING else _WORD_START
         rows = await _fetch(conn, first, args, after, limit)
         after = Position(SIMILAR, 2.0, "", 0)  # every similar name comes after them
-    if len(rows) < limit and fuzzy(folded):
-        rows += await _fetch(conn, _SIMILAR, args, after, limit - len(rows))
+    words = fuzzy_words(folded)
+    if len(rows) < limit and words:
+        args |= {f"word{i}": w for i, w in enumerate(words)}
+        rows += await _fetch(conn, _SIMILAR[len(words)], args, after, limit - len(rows))
     return rows
 
 

@@ -17,7 +17,7 @@ from protocol.search import (
     SearchPage,
     SearchRequest,
     fold,
-    fuzzy,
+    fuzzy_words,
 )
 
 from . import strategies as s
@@ -58,9 +58,11 @@ def test_names_with_one_path_key_fold_alike(name):
     assert fold(paths.path_key(name)) == fold(name)
 
 
-def test_fuzzy_needs_letters():
-    assert fuzzy("reciept") and fuzzy("notes (2)")
-    assert not fuzzy("2027") and not fuzzy("img_4821") and not fuzzy("abc")
+def test_similar_names_need_letters_and_are_asked_word_by_word():
+    assert fuzzy_words("reciept") == ["reciept"]
+    assert fuzzy_words("budget  2023 ") == ["budget", "2023"]
+    assert fuzzy_words("a b c d e f") == ["a", "b", "c", "d"]
+    assert fuzzy_words("2027") == fuzzy_words("img_4821") == fuzzy_words("abc") == []
 
 
 def test_request_round_trips_through_query_parameters():

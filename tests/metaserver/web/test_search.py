@@ -246,3 +246,12 @@ async def test_search_needs_a_token_and_is_rate_limited(server_config, pool):
             assert codes[:2] == [200, 200] and codes[-1] == 429, codes
     finally:
         await runner.cleanup()
+
+
+async def test_a_similar_name_has_a_word_like_each_word_of_the_query(api):
+    await mkdirs(api, "/Budget 2022", "/budget notes", "/Meeting plan", "/Plans for the meeting", "/meetings")
+    assert await found(api, "budget 2023") == ["/Budget 2022"]  # "notes" is nothing like "2023"
+    page = await search(api, "meeting plans")
+    assert sorted(m["path"] for m in page["matches"]) == ["/Meeting plan", "/Plans for the meeting"]
+    assert {m["match"] for m in page["matches"]} == {"similar"}
+    assert set(await found(api, "meting")) == {"/Meeting plan", "/Plans for the meeting"}  # a typo
