@@ -1,4 +1,4 @@
-# Tessera: `make run` starts everything on embedded defaults; `make test` runs the suite.
+# Tessera: `make run` starts everything on embedded defaults (flags: ARGS="..."); `make test` runs the suite.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
+# flags go in ARGS: make run ARGS="--meta-port 9000 --data-dir /srv/tessera"
 run: $(STAMP)
-	$(VENV)/bin/tessera-server run
+	$(VENV)/bin/tessera-server run $(ARGS)
 
 # the 25 slowest tests close the output, so every run (CI included) records where the time goes
 test: $(STAMP)

@@ -5,7 +5,7 @@
 - :mod:`.stores`: the object store interface and its backends (local disk, S3)
 - :mod:`.gc`: garbage collection, run periodically by each block server
 - :mod:`.access` (tokens and grants), :mod:`.settings`, :mod:`.keys`, :mod:`.sendfile`,
-  :mod:`.threads`
+  :mod:`.threads`, :mod:`.metrics` (its Prometheus series)
 
 It stands on :mod:`metaserver.core` (database, authentication, settings, HTTP plumbing) and
 :mod:`protocol`; it never imports the client.

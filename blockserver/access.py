@@ -3,8 +3,9 @@
 Every block request carries the device's bearer token and a grant the
 metadata server signed for exactly this operation on exactly this block for
 exactly this user. The token is looked up in the database on every request
-(no cache), so revoking a token takes effect at once; the grant is checked
-without the database.
+(no cache), so revoking a token or disabling its user takes effect at once, and
+a token past its idle expiry is refused here too; the grant is checked without
+the database.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from metaserver.core import db
 from metaserver.core.auth import Caller, bearer_token, lookup_token
+from metaserver.core.requestlog import note_user
 from protocol import grants
 from protocol.errors import Forbidden
 from protocol.hashing import BLOCK_SIZE, BlockHash
@@ -29,7 +31,9 @@ async def authenticate(request: web.Request) -> Caller:
     """The caller behind the request's bearer token; Unauthorized if none, unknown or revoked."""
     token = bearer_token(request.headers.get("Authorization"))
     async with db.connection(request.app[POOL]) as conn:
-        return await lookup_token(conn, token)
+        caller = await lookup_token(conn, token, request.app[SETTINGS].token_idle_expiry)
+    note_user(caller.user_id)  # for the request's log line
+    return caller
 
 
 def block_id_of(request: web.Request) -> str:

@@ -13,12 +13,16 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from metaserver.core import db
+from metaserver.core import db, health
+from metaserver.core.health import READINESS, Readiness, database_check
 from metaserver.core.http import error_middleware, note_prepared
+from metaserver.core.metrics import METRICS
+from metaserver.core.requestlog import observe_middleware, send_request_id
 from metaserver.core.settings import ServerSettings
 
 from .gc import run_periodically
-from .keys import BLOCK_SETTINGS, POOL, PUT_SLOTS, SETTINGS, STORE
+from .keys import BLOCK_METRICS, BLOCK_SETTINGS, POOL, PUT_SLOTS, SETTINGS, STORE
+from .metrics import BlockMetrics
 from .settings import BlockServerSettings
 from .stores.base import BlockStore
 from .stores.factory import store_from_settings
@@ -39,11 +43,15 @@ def create_app(settings: ServerSettings, store: BlockStore | None = None) -> web
     its owner starts it before and closes it after.
     """
     block_settings = BlockServerSettings.from_settings(settings)
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BUFFERED_BODY)
+    app = web.Application(middlewares=[observe_middleware, error_middleware], client_max_size=MAX_BUFFERED_BODY)
     app[SETTINGS] = settings
     app[BLOCK_SETTINGS] = block_settings
     app[PUT_SLOTS] = asyncio.Semaphore(block_settings.put_concurrency)
+    metrics = app[METRICS] = app[BLOCK_METRICS] = BlockMetrics()
+    metrics.put_slots_in_use.set_function(lambda: block_settings.put_concurrency - app[PUT_SLOTS]._value)
+    app[READINESS] = _readiness(app, metrics)
     app.on_response_prepare.append(note_prepared)
+    app.on_response_prepare.append(send_request_id)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_block_store(store))
     app.cleanup_ctx.append(_garbage_collector)
@@ -52,17 +60,35 @@ def create_app(settings: ServerSettings, store: BlockStore | None = None) -> web
     app.router.add_post("/v1/blocks/get_batch", batch_get.get_blocks)
     app.router.add_put("/v1/blocks/{block_id}", blocks.put_block)
     app.router.add_get("/v1/blocks/{block_id}", blocks.get_block)  # and HEAD
-    app.router.add_get("/v1/health", blocks.health)
+    health.add_routes(app.router)
     return app
+
+
+def _readiness(app: web.Application, metrics: BlockMetrics) -> Readiness:
+    """Ready: the database answers, and the store takes a block, gives it back and deletes it."""
+    readiness = Readiness(metrics)
+    readiness.add("database", database_check(lambda: app[POOL]))
+
+    async def store() -> None:
+        await app[STORE].probe()
+
+    readiness.add("store", store)
+    return readiness
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    pool = await db.create_pool(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    status = db.DatabaseStatus("block server: database")
+    status.on_refused = app[BLOCK_METRICS].db_unavailable.inc
+    pool = await db.create_pool(
+        settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max, status=status
+    )
     app[POOL] = pool
+    app[BLOCK_METRICS].watch_pool(pool)
     try:
         yield
     finally:
+        app[BLOCK_METRICS].watch_pool(None)
         await pool.close()
 
 
@@ -92,7 +118,8 @@ async def _garbage_collector(app: web.Application) -> AsyncIterator[None]:
         return
     task = asyncio.create_task(
         run_periodically(
-            app[POOL], app[STORE], interval=block_settings.gc_interval, grace=block_settings.gc_grace
+            app[POOL], app[STORE], interval=block_settings.gc_interval, grace=block_settings.gc_grace,
+            on_report=app[BLOCK_METRICS].gc_report,
         ),
         name="garbage-collector",
     )

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from metaserver.core.settings import ServerSettings
 
+from .metrics import BlockMetrics
 from .settings import BlockServerSettings
 from .stores.base import BlockStore
 
@@ -22,3 +23,5 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 STORE = web.AppKey("store", BlockStore)
 #: bounds the block PUTs received at once, and so the memory they hold
 PUT_SLOTS = web.AppKey("put_slots", asyncio.Semaphore)
+#: the block server's metrics (also under ``metaserver.core.metrics.METRICS``, which /metrics reads)
+BLOCK_METRICS = web.AppKey("block_metrics", BlockMetrics)

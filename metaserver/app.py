@@ -9,61 +9,112 @@ from aiohttp import web
 
 from .changes.notifier import Notifier
 from .changes.notify_server import NotifyServer
-from .core import db
+from .core import db, health
+from .core.health import READINESS, Readiness, database_check
 from .core.http import error_middleware, note_prepared
+from .core.metrics import METRICS, MetaMetrics
+from .core.passwords import HashQueue
 from .core.ratelimit import RATE_LIMITS, RateLimits, rate_limit_middleware
+from .core.requestlog import observe_middleware, send_request_id
 from .core.settings import ServerSettings
-from .keys import NOTIFIER, NOTIFY_SERVER, POOL, SETTINGS
-from .web import auth, changes, files, files_batch, history, search, uploads
+from .core.tls import server_ssl_context
+from .keys import NOTIFIER, NOTIFY_SERVER, PASSWORDS, POOL, SETTINGS
+from .web import auth, changes, devices, files, files_batch, history, search, uploads
 
 
 def create_app(settings: ServerSettings) -> web.Application:
     app = web.Application(
-        client_max_size=settings.max_meta_body, middlewares=[error_middleware, rate_limit_middleware]
+        client_max_size=settings.max_meta_body,
+        middlewares=[observe_middleware, error_middleware, rate_limit_middleware],
     )
     app[SETTINGS] = settings
     app[RATE_LIMITS] = RateLimits.from_rates(
-        settings.rate_limit, settings.rate_burst, settings.login_rate_limit, settings.login_burst
+        settings.rate_limit,
+        settings.rate_burst,
+        settings.login_rate_limit,
+        settings.login_burst,
+        settings.login_address_rate_limit,
+        settings.login_address_burst,
     )
+    metrics = app[METRICS] = MetaMetrics()
+    status = db.DatabaseStatus("metadata server: database")
+    status.on_refused = metrics.db_unavailable.inc
+    app[READINESS] = _readiness(app, metrics)
     app.on_response_prepare.append(note_prepared)
+    app.on_response_prepare.append(send_request_id)
 
     async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
         app[POOL] = await db.create_pool(
-            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max, status=status
         )
+        metrics.watch_pool(app[POOL])
         yield
+        metrics.watch_pool(None)
         await app[POOL].close()
 
     async def notifier_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[NOTIFIER] = Notifier(settings.database_url)
+        app[NOTIFIER] = Notifier(settings.database_url, metrics=metrics, status=status)
+        metrics.longpolls_held.set_function(lambda: app[NOTIFIER].waiting)
         await app[NOTIFIER].start()
         yield
         await app[NOTIFIER].close()
 
     async def notify_ctx(app: web.Application) -> AsyncIterator[None]:
         # the notify endpoint: long-polls on their own port, in this process and event loop
-        app[NOTIFY_SERVER] = NotifyServer(app[POOL], app[NOTIFIER], app[RATE_LIMITS])
-        await app[NOTIFY_SERVER].start(settings.host, settings.notify_port)
+        app[NOTIFY_SERVER] = NotifyServer(
+            app[POOL],
+            app[NOTIFIER],
+            app[RATE_LIMITS],
+            idle_expiry=settings.token_idle_expiry,
+            metrics=metrics,
+            readiness=app[READINESS],
+        )
+        ssl_context = server_ssl_context(settings.tls_cert, settings.tls_key)
+        await app[NOTIFY_SERVER].start(settings.host, settings.notify_port, ssl=ssl_context)
         yield
         await app[NOTIFY_SERVER].close()
 
-    async def end_longpolls(app: web.Application) -> None:
-        app[NOTIFY_SERVER].stop_accepting()
-        app[NOTIFIER].begin_shutdown()
-
-    app.on_shutdown.append(end_longpolls)
+    app.on_shutdown.append(_end_longpolls)
     app.cleanup_ctx.append(pool_ctx)
+    app.cleanup_ctx.append(_passwords_ctx)
     app.cleanup_ctx.append(notifier_ctx)
     app.cleanup_ctx.append(notify_ctx)
     _add_routes(app.router)
     return app
 
 
+async def _passwords_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[PASSWORDS] = HashQueue(app[SETTINGS].login_queue)
+    await app[PASSWORDS].dummy()  # an unknown user name's hash, made before the first login
+    yield
+
+
+async def _end_longpolls(app: web.Application) -> None:
+    app[NOTIFY_SERVER].stop_accepting()
+    app[NOTIFIER].begin_shutdown()
+
+
+def _readiness(app: web.Application, metrics: MetaMetrics) -> Readiness:
+    """Ready: the database answers and the journal listener (long-poll wake-ups) is up."""
+    readiness = Readiness(metrics)
+    readiness.add("database", database_check(lambda: app[POOL]))
+
+    async def journal_listener() -> None:
+        if not app[NOTIFIER].connected:
+            raise RuntimeError("the journal listener is not connected (long-polls wake late)")
+
+    readiness.add("journal_listener", journal_listener)
+    return readiness
+
+
 def _add_routes(r: web.UrlDispatcher) -> None:
-    r.add_get("/v1/health", auth.health)
+    health.add_routes(r)
     r.add_post("/v1/auth/login", auth.login)
     r.add_post("/v1/auth/logout", auth.logout)
     r.add_get("/v1/account", auth.account)
+    r.add_post("/v1/auth/password", devices.change_password)
+    r.add_get("/v1/devices", devices.list_devices)
+    r.add_post("/v1/devices/revoke", devices.revoke_device)
     r.add_post("/v1/uploads", uploads.create_upload)
     r.add_post("/v1/uploads/batch", uploads.create_upload_batch)
     r.add_post("/v1/uploads/commit_batch", uploads.commit_upload_batch)

@@ -214,6 +214,24 @@ class ProtocolError(TesseraError):
     retryable = True
 
 
+class SignedOut(Unauthorized):
+    """This device is signed out: run `tessera login`."""
+
+    code = "signed_out"
+
+
+class PasswordTooShort(BadRequest):
+    """The password is too short."""
+
+    code = "password_too_short"
+
+
+class AccountDisabled(Forbidden):
+    """This account is disabled; ask the server's operator."""
+
+    code = "account_disabled"
+
+
 class BadCursor(TesseraError):
     """The cursor is not valid for this request (altered, or from another search): start again without it."""
 

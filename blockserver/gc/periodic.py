@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 
 import asyncpg
 
@@ -31,13 +32,15 @@ async def run_periodically(
     interval: float,
     grace: float,
     sweep_interval: float = STORE_SWEEP_INTERVAL,
+    on_report: Callable[[object], None] | None = None,
 ) -> None:
     """Collect every ``interval`` seconds (with jitter) until cancelled; never raises otherwise.
 
     Several processes may run this: the advisory lock lets one collect at a
     time, the others skip their turn. The store is swept on the first run and
     then at most every ``sweep_interval`` seconds, as listing it costs one
-    request per 1,000 objects on S3.
+    request per 1,000 objects on S3. ``on_report`` gets each run's report (None: a turn
+    skipped because another process was collecting; the exception of a run that failed).
     """
     last_sweep: float | None = None
     delay = min(interval, FIRST_RUN_DELAY)
@@ -50,10 +53,16 @@ async def run_periodically(
             report = await collect(pool, store, GcOptions(grace=grace, sweep_store=sweep))
         except TesseraError as e:
             log.warning("gc: run failed: %s", e.message)
+            if on_report is not None:
+                on_report(e)
             continue
-        except Exception:
+        except Exception as e:
             log.exception("gc: run failed")
+            if on_report is not None:
+                on_report(e)
             continue
+        if on_report is not None:
+            on_report(report)
         if report is None:
             log.debug("gc: another process is collecting; skipped")
             continue

@@ -191,6 +191,27 @@ class BlockStore(abc.ABC):
                 out.append(b"".join([piece async for piece in stream]))
         return out
 
+    async def probe(self) -> None:
+        """Write a small block, read it back, delete it (readiness checks); raises if any step fails.
+
+        The probe block has a random id and no block row: if a crash leaves it behind, the
+        garbage collector's store sweep removes it like any orphan."""
+        import hashlib
+        import secrets
+
+        data = secrets.token_bytes(64)
+        block_id = secrets.token_hex(16)
+        expected = BlockHash(len(data), hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest())
+        await self.put(block_id, _one_piece(data), expected)  # a failed put leaves nothing behind
+        try:
+            _size, stream = await self.open(block_id)
+            async with stream:
+                back = b"".join([piece async for piece in stream])
+            if back != data:
+                raise RuntimeError("the block store gave back other bytes than were written")
+        finally:
+            await self.delete(block_id)
+
     async def sweep_temp(self, max_age: float, *, dry_run: bool = False) -> int:
         """Remove what interrupted puts left behind that is older than ``max_age`` seconds;
         return how many (with ``dry_run``: how many would go). Stores that leave nothing

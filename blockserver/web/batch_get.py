@@ -31,7 +31,7 @@ from protocol.errors import (
 )
 
 from ..access import authenticate, verify_grant
-from ..keys import SETTINGS, STORE
+from ..keys import BLOCK_METRICS, SETTINGS, STORE
 from ..stores.base import BlockStore
 from .blocks import cut_short
 
@@ -80,6 +80,9 @@ async def get_blocks(request: web.Request) -> web.StreamResponse:
         log.exception("block batch: reading from %r failed mid-answer", store)
         return cut_short(request, resp)
     await resp.write_eof()
+    sizes = [what for _, what in plan if isinstance(what, int)]
+    request.app[BLOCK_METRICS].blocks_served.inc(len(sizes))  # granted ones (a missing block answers its error)
+    request.app[BLOCK_METRICS].block_bytes_served.inc(sum(sizes))
     return resp
 
 

@@ -30,7 +30,7 @@ from protocol import blockbatch, codec, grants
 from protocol.errors import BadRequest, BodyTooLarge, LengthRequired, NotFound, TesseraError
 
 from ..access import authenticate, expected_hash, verify_grant
-from ..keys import POOL, SETTINGS, STORE
+from ..keys import BLOCK_METRICS, POOL, SETTINGS, STORE
 from .blocks import BODY_PIECE
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,7 @@ async def put_blocks(request: web.Request) -> web.Response:
     stored: list[str] = []
     group = _SmallGroup(store, caller.user_id, results, stored)
     frame = 0
+    sizes: dict[str, int] = {}
     while (header := await frames.header()) is not None:
         if frame >= MAX_BATCH_FRAMES:
             raise BadRequest(f"a block batch holds at most {MAX_BATCH_FRAMES} blocks")
@@ -155,6 +156,7 @@ async def put_blocks(request: web.Request) -> web.Response:
             raise BadRequest(f"frame {frame}: {e.message}") from None
         frame += 1
         expected = expected_hash(g)
+        sizes[block_id] = expected.size
         if expected.size <= SMALL_BLOCK:
             # small blocks are gathered (bounded) and stored together: one flush for all
             await group.add(block_id, await frames.whole(expected.size), expected)
@@ -173,17 +175,36 @@ async def put_blocks(request: web.Request) -> web.Response:
             await frames.skip_rest()
     await group.flush()
     if stored:
-        async with db.connection(request.app[POOL]) as conn:
-            marked = await conn.fetch(
-                """UPDATE blocks SET state = 'stored', stored_at = coalesce(stored_at, now())
-                    WHERE id = ANY($1::uuid[]) RETURNING id""",
-                stored,
-            )
-        gone = set(stored) - {r["id"] for r in marked}
-        for block_id in gone:  # collected while the batch streamed in
-            await store.delete(block_id)
-        for r in results:
-            if r["block_id"] in gone:
-                r.pop("state", None)
-                r.update(NotFound(f"block {r['block_id']} was collected during the upload").to_wire())
+        await _mark_stored(request, stored, results)
+    _count(request, results, sizes)
     return respond(request, {"results": results})
+
+
+async def _mark_stored(request: web.Request, stored: list[str], results: list[dict[str, Any]]) -> None:
+    """Mark the blocks stored; a block collected while the batch streamed in is deleted again
+    and its result becomes ``not_found``."""
+    store = request.app[STORE]
+    async with db.connection(request.app[POOL]) as conn:
+        marked = await conn.fetch(
+            """UPDATE blocks SET state = 'stored', stored_at = coalesce(stored_at, now())
+                WHERE id = ANY($1::uuid[]) RETURNING id""",
+            stored,
+        )
+    gone = set(stored) - {r["id"] for r in marked}
+    for block_id in gone:  # collected while the batch streamed in
+        await store.delete(block_id)
+    for r in results:
+        if r["block_id"] in gone:
+            r.pop("state", None)
+            r.update(NotFound(f"block {r['block_id']} was collected during the upload").to_wire())
+
+
+def _count(request: web.Request, results: list[dict[str, Any]], sizes: dict[str, int]) -> None:
+    """Blocks stored, and bodies refused for their hashes or size, for the metrics."""
+    metrics = request.app[BLOCK_METRICS]
+    for r in results:
+        if r.get("state") == "stored":
+            metrics.blocks_stored.inc()
+            metrics.block_bytes_stored.inc(sizes.get(r["block_id"], 0))
+        elif "error" in r:
+            metrics.mismatch(r["error"].get("code", ""), r["error"].get("details"))

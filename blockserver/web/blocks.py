@@ -1,4 +1,4 @@
-"""HTTP handlers of the block server: PUT, GET and HEAD of blocks, and health."""
+"""HTTP handlers of the block server: PUT, GET and HEAD of blocks (health: :mod:`metaserver.core.health`)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from protocol.errors import (
 from protocol.hashing import BlockHash
 
 from ..access import authenticate, block_id_of, check_grant, expected_hash
-from ..keys import BLOCK_SETTINGS, POOL, PUT_SLOTS, STORE
+from ..keys import BLOCK_METRICS, BLOCK_SETTINGS, POOL, PUT_SLOTS, STORE
 from ..sendfile import send_file, socket_for_sendfile
 from ..stores.base import BlockStream
 
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 #: largest piece the batch PUT reads from a request body at once
 BODY_PIECE = 256 * 1024
-HEALTH_TIMEOUT = 5.0
 #: seconds a GET's client may take no bytes before the connection is dropped
 GET_IDLE_TIMEOUT = 60.0
 OCTET_STREAM = "application/octet-stream"
@@ -51,6 +50,8 @@ async def put_block(request: web.Request) -> web.Response:
     if await _block_state(request, block_id) != "stored":
         await _receive(request, block_id, expected, caller)
         await _mark_stored(request, block_id)
+        request.app[BLOCK_METRICS].blocks_stored.inc()
+        request.app[BLOCK_METRICS].block_bytes_stored.inc(expected.size)
         log.debug("stored block %s (%d bytes) for user %d", block_id, expected.size, caller.user_id)
     return respond(request, {"block_id": block_id, "state": "stored"})
 
@@ -86,6 +87,8 @@ async def get_block(request: web.Request) -> web.StreamResponse:
             log.exception("block %s: reading from %r failed mid-response", block_id, store)
             return cut_short(request, resp)
     await resp.write_eof()
+    request.app[BLOCK_METRICS].blocks_served.inc()
+    request.app[BLOCK_METRICS].block_bytes_served.inc(size)
     return resp
 
 
@@ -119,17 +122,6 @@ async def _sent_by_the_kernel(
     return True
 
 
-async def health(request: web.Request) -> web.Response:
-    """``GET /v1/health``: ``{"ok": true}`` when the database answers."""
-    try:
-        async with asyncio.timeout(HEALTH_TIMEOUT):
-            async with db.connection(request.app[POOL]) as conn:
-                await conn.fetchval("SELECT 1")
-    except TimeoutError:
-        raise Unavailable("the database did not answer in time") from None
-    return respond(request, {"ok": True})
-
-
 def _check_content_length(length: int | None, size: int) -> None:
     """Refuse a body of the wrong announced size before reading a byte of it."""
     if length is None:
@@ -161,6 +153,7 @@ async def _receive(request: web.Request, block_id: str, expected: BlockHash, cal
             await store.put(block_id, body, expected)
     except (HashMismatch, SizeMismatch, BlockTooLarge) as e:
         log.info("block %s from user %d refused: %s", block_id, caller.user_id, e.message)
+        request.app[BLOCK_METRICS].mismatch(e.code, e.details)
         raise
 
 

@@ -25,6 +25,7 @@ from protocol import blockbatch, codec
 from protocol.errors import ProtocolError, TesseraError, error_from_wire
 
 from . import wire
+from .requestid import with_request_id
 from .retry import call_with_retry
 from .transport import (
     MAX_ANSWER_BYTES,
@@ -55,7 +56,7 @@ async def get_block_batch(
     if not 1 <= len(wanted) <= blockbatch.MAX_FRAMES:
         raise ValueError(f"a batch GET asks for 1 to {blockbatch.MAX_FRAMES} blocks")
     body = codec.pack({"blocks": [{"block_id": w.block_id, "grant": w.grant} for w in wanted]})
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": codec.MSGPACK}
+    headers = with_request_id({"Authorization": f"Bearer {token}", "Content-Type": codec.MSGPACK})
 
     async def attempt(n: int) -> list[bytes | TesseraError]:
         url = f"{servers[(spread + n - 1) % len(servers)].rstrip('/')}/v1/blocks/get_batch"
@@ -107,6 +108,7 @@ async def put_block_batch(
         "Content-Length": str(len(body)),
         "Accept": codec.MSGPACK,
     }
+    headers = with_request_id(headers)
 
     async def attempt(n: int) -> Any:
         url = f"{servers[(n - 1) % len(servers)].rstrip('/')}/v1/blocks/batch"

@@ -24,16 +24,14 @@ from protocol.hashing import BlockHash
 from protocol.search import SearchPage, SearchRequest
 
 from . import wire
+from .account import AccountRequests
 from .blocks import WantedBlock, get_block_batch, put_block_batch
-from .connection import Connection
 from .incoming import IncomingPage, IncomingUpload, incoming_list_from_wire
 from .longpoll import LongPoller
 from .models import (
-    Account,
     BlockPage,
     ChangesPage,
     ListPage,
-    Login,
     LongPoll,
     Metadata,
     Revisions,
@@ -43,66 +41,17 @@ from .search import pages, search_page
 from .uploads import UploadRequest, check_mode
 
 
-class ApiClient(Connection):
+class ApiClient(AccountRequests):
     """An authenticated connection to one Tessera server (use as an async context manager)."""
 
     @functools.cached_property
     def _longpoll(self) -> LongPoller:
-        return LongPoller(self.transport, self.server_url, self._call, self.require_token)
-
-    # -- plumbing -------------------------------------------------------------------------
-
-    async def _call(
-        self,
-        method: str,
-        endpoint: str,
-        *,
-        params: dict[str, object] | None = None,
-        body: Any = None,
-        idempotent: bool,
-        auth: bool = True,
-    ) -> Any:
-        """One metadata-server request."""
-        return await self.transport.call(
-            method,
-            self.server_url + endpoint,
-            token=self.require_token() if auth else None,
-            params=params,
-            body=body,
-            idempotent=idempotent,
-        )
-
-    # -- auth and account -------------------------------------------------------------------
-
-    async def health(self) -> bool:
-        answer = await self._call("GET", "/v1/health", idempotent=True, auth=False)
-        return isinstance(answer, dict) and answer.get("ok") is True
-
-    async def login(self, user: str, password: str, device: str) -> Login:
-        """Log in; the new device token becomes this client's token."""
-        answer = await self._call(
-            "POST",
-            "/v1/auth/login",
-            body={"user": user, "password": password, "device": device},
-            idempotent=False,
-            auth=False,
-        )
-        result = Login.from_wire(answer)
-        self.token = result.token
-        return result
-
-    async def logout(self) -> None:
-        """Revoke this client's token on the server."""
-        await self._call("POST", "/v1/auth/logout", body={}, idempotent=False)
-        self.token = None
-
-    async def account(self) -> Account:
-        return Account.from_wire(await self._call("GET", "/v1/account", idempotent=True))
+        return LongPoller(self.transport, self.server_url, self.call, self.require_token, self.notify_hosts)
 
     # -- files and folders ------------------------------------------------------------------
 
     async def meta(self, path: str) -> Metadata:
-        answer = await self._call(
+        answer = await self.call(
             "GET", "/v1/files/meta", params={"path": paths.normalize(path)}, idempotent=True
         )
         return Metadata.from_wire(answer)
@@ -114,7 +63,7 @@ class ApiClient(Connection):
         params: dict[str, object] = {"path": paths.normalize(path), "limit": limit}
         while True:
             page = ListPage.from_wire(
-                await self._call("GET", "/v1/files/list", params=params, idempotent=True)
+                await self.call("GET", "/v1/files/list", params=params, idempotent=True)
             )
             yield page
             if not page.has_more:
@@ -132,17 +81,17 @@ class ApiClient(Connection):
     async def revisions(self, path: str, limit: int = 100) -> Revisions:
         """The revisions ``path`` has had, newest first (also after it was deleted)."""
         params = {"path": paths.normalize(path), "limit": str(limit)}
-        return Revisions.from_wire(await self._call("GET", "/v1/files/revisions", params=params, idempotent=True))
+        return Revisions.from_wire(await self.call("GET", "/v1/files/revisions", params=params, idempotent=True))
 
     async def restore(self, path: str, rev: int) -> Metadata:
         """Make revision ``rev`` of ``path`` its current content again (as a new revision)."""
         body = {"path": paths.normalize(path), "rev": rev}
         # idempotent: the server makes no new revision when the path already holds that content
-        return Metadata.from_wire(await self._call("POST", "/v1/files/restore", body=body, idempotent=True))
+        return Metadata.from_wire(await self.call("POST", "/v1/files/restore", body=body, idempotent=True))
 
     async def mkdir(self, path: str) -> Metadata:
         body = {"path": paths.normalize(path)}
-        return Metadata.from_wire(await self._call("POST", "/v1/files/mkdir", body=body, idempotent=False))
+        return Metadata.from_wire(await self.call("POST", "/v1/files/mkdir", body=body, idempotent=False))
 
     async def delete(self, path: str, if_rev: int | None = None) -> Metadata:
         """Delete a file, or a folder with everything in it; with ``if_rev``, only a file still at
@@ -150,19 +99,19 @@ class ApiClient(Connection):
         body: dict[str, Any] = {"path": paths.normalize(path)}
         if if_rev is not None:
             body["if_rev"] = if_rev
-        return Metadata.from_wire(await self._call("POST", "/v1/files/delete", body=body, idempotent=False))
+        return Metadata.from_wire(await self.call("POST", "/v1/files/delete", body=body, idempotent=False))
 
     async def move(self, from_path: str, to_path: str) -> Metadata:
         body = {"from": paths.normalize(from_path), "to": paths.normalize(to_path)}
-        return Metadata.from_wire(await self._call("POST", "/v1/files/move", body=body, idempotent=False))
+        return Metadata.from_wire(await self.call("POST", "/v1/files/move", body=body, idempotent=False))
 
     async def search(self, request: SearchRequest) -> SearchPage:
         """One page of names that match (``GET /v1/search``), best first."""
-        return await search_page(self._call, request)
+        return await search_page(self.call, request)
 
     def search_pages(self, request: SearchRequest) -> AsyncIterator[SearchPage]:
         """Every page of a search, fetched as consumed."""
-        return pages(self._call, request)
+        return pages(self.call, request)
 
     # -- change feed ------------------------------------------------------------------------
 
@@ -174,7 +123,7 @@ class ApiClient(Connection):
         :class:`~protocol.errors.CursorReset`: list again from an empty cursor.
         """
         params: dict[str, object] = {"cursor": cursor or None, "limit": limit}
-        return ChangesPage.from_wire(await self._call("GET", "/v1/changes", params=params, idempotent=True))
+        return ChangesPage.from_wire(await self.call("GET", "/v1/changes", params=params, idempotent=True))
 
     async def iter_changes(self, cursor: str = "", *, limit: int | None = None) -> AsyncIterator[ChangesPage]:
         """Every page after ``cursor`` until the feed is caught up (the last page's cursor is current)."""
@@ -189,7 +138,7 @@ class ApiClient(Connection):
 
     async def latest_cursor(self) -> str:
         """A cursor at the tree's current position, without listing it."""
-        answer = await self._call("GET", "/v1/changes/latest_cursor", idempotent=True)
+        answer = await self.call("GET", "/v1/changes/latest_cursor", idempotent=True)
         if not isinstance(answer, dict) or not isinstance(answer.get("cursor"), str) or not answer["cursor"]:
             raise ProtocolError("latest_cursor: the answer has no cursor")
         return answer["cursor"]
@@ -241,7 +190,7 @@ class ApiClient(Connection):
             path, size, blocks, content_hash, mode, parent_rev, client_modified, blocks_complete
         )
         body = request.to_wire()
-        return UploadSession.from_wire(await self._call("POST", "/v1/uploads", body=body, idempotent=True))
+        return UploadSession.from_wire(await self.call("POST", "/v1/uploads", body=body, idempotent=True))
 
     async def append_upload_blocks(
         self, upload_id: str, start: int, blocks: Sequence[BlockHash], *, content_hash: str | None = None
@@ -251,17 +200,17 @@ class ApiClient(Connection):
         body: dict[str, Any] = {"start": start, "blocks": [b.to_wire() for b in blocks]}
         if content_hash is not None:
             body["content_hash"] = content_hash
-        answer = await self._call("POST", f"/v1/uploads/{quote(upload_id, safe='')}/blocks", body=body, idempotent=True)
+        answer = await self.call("POST", f"/v1/uploads/{quote(upload_id, safe='')}/blocks", body=body, idempotent=True)
         return UploadSession.from_wire(answer)
 
     async def upload_status(self, upload_id: str) -> UploadSession:
         """The session's current state, with fresh grants for the blocks still needed."""
-        answer = await self._call("GET", f"/v1/uploads/{quote(upload_id, safe='')}", idempotent=True)
+        answer = await self.call("GET", f"/v1/uploads/{quote(upload_id, safe='')}", idempotent=True)
         return UploadSession.from_wire(answer)
 
     async def commit_upload(self, upload_id: str) -> Metadata:
         """Commit a session. Retried freely: the server answers a repeated commit with its result."""
-        answer = await self._call(
+        answer = await self.call(
             "POST", f"/v1/uploads/{quote(upload_id, safe='')}/commit", body={}, idempotent=True
         )
         return Metadata.from_wire(answer)
@@ -270,7 +219,7 @@ class ApiClient(Connection):
         """Open a session for each of 1 to 1,000 files (``POST /v1/uploads/batch``), in order; a file
         the server refused comes back as its error. Retried freely, as :meth:`create_upload`."""
         body = {"files": [f.to_wire() for f in files]}
-        answer = await self._call("POST", "/v1/uploads/batch", body=body, idempotent=True)
+        answer = await self.call("POST", "/v1/uploads/batch", body=body, idempotent=True)
         return [
             error_from_wire(0, r) if "error" in r else UploadSession.from_wire(r)
             for r in wire.batch_results(answer, "uploads", len(files))
@@ -280,7 +229,7 @@ class ApiClient(Connection):
         """Commit several sessions (``POST /v1/uploads/commit_batch``), in order; a session that
         could not be committed comes back as its error. Retried freely, as :meth:`commit_upload`."""
         body = {"upload_ids": list(upload_ids)}
-        answer = await self._call("POST", "/v1/uploads/commit_batch", body=body, idempotent=True)
+        answer = await self.call("POST", "/v1/uploads/commit_batch", body=body, idempotent=True)
         return [
             error_from_wire(0, r) if "error" in r else Metadata.from_wire(r)
             for r in wire.batch_results(answer, "results", len(upload_ids))
@@ -299,7 +248,7 @@ class ApiClient(Connection):
             "limit": limit,
         }
         return BlockPage.from_wire(
-            await self._call("GET", "/v1/files/blocks", params=params, idempotent=True)
+            await self.call("GET", "/v1/files/blocks", params=params, idempotent=True)
         )
 
     async def iter_file_blocks(
@@ -323,7 +272,7 @@ class ApiClient(Connection):
 
     async def incoming_uploads(self) -> list[IncomingUpload]:
         """Pending uploads of large files by the account's other devices (streaming sync)."""
-        return incoming_list_from_wire(await self._call("GET", "/v1/uploads/incoming", idempotent=True))
+        return incoming_list_from_wire(await self.call("GET", "/v1/uploads/incoming", idempotent=True))
 
     async def incoming_blocks(
         self, upload_id: str, *, start: int = 0, limit: int | None = None
@@ -331,7 +280,7 @@ class ApiClient(Connection):
         """One page of a pending upload's block list; NotFound once it is committed or gone."""
         params: dict[str, object] = {"start": start, "limit": limit}
         return IncomingPage.from_wire(
-            await self._call("GET", f"/v1/uploads/incoming/{upload_id}", params=params, idempotent=True)
+            await self.call("GET", f"/v1/uploads/incoming/{upload_id}", params=params, idempotent=True)
         )
 
     async def file_blocks_batch(
@@ -348,7 +297,7 @@ class ApiClient(Connection):
                 {"path": paths.normalize(p), **({"rev": rev} if rev is not None else {})} for p, rev in files
             ]
         }
-        answer = await self._call("POST", "/v1/files/blocks_batch", body=body, idempotent=True)
+        answer = await self.call("POST", "/v1/files/blocks_batch", body=body, idempotent=True)
         return BlockPage.list_from_batch(answer, len(files))
 
     async def get_block_batch(

@@ -35,7 +35,7 @@ class IncomingUpload:
         obj = wire.obj(value, what)
         return cls(
             upload_id=wire.get(obj, "upload_id", str, what),
-            path=wire.get(obj, "path", str, what),
+            path=wire.path(obj, "path", what),
             size=wire.get(obj, "size", int, what),
             content_hash=wire.get(obj, "content_hash", str, what).lower(),
             block_count=wire.get(obj, "block_count", int, what),
@@ -82,7 +82,7 @@ class IncomingPage:
                 stored.append(RemoteBlock.from_wire(b))
         return cls(
             upload_id=wire.get(obj, "upload_id", str, what),
-            path=wire.get(obj, "path", str, what),
+            path=wire.path(obj, "path", what),
             size=wire.get(obj, "size", int, what),
             content_hash=wire.get(obj, "content_hash", str, what).lower(),
             total=wire.get(obj, "total", int, what),

@@ -50,7 +50,7 @@ class Metadata:
         kind = obj.get("kind")
         if kind not in _KINDS:
             raise ProtocolError(f"{what}: unknown kind {kind!r}")
-        path = wire.get(obj, "path", str, what)
+        path = wire.path(obj, "path", what)
         name = wire.get(obj, "name", str, what)
         if kind != "file":
             return cls(kind, path, name)

@@ -9,7 +9,7 @@ from typing import Any
 from protocol.errors import ProtocolError
 from protocol.search import SearchPage, SearchRequest
 
-#: ``ApiClient._call``: one metadata-server request
+#: ``ApiClient.call``: one metadata-server request
 Call = Callable[..., Awaitable[Any]]
 
 

@@ -9,8 +9,10 @@ into :class:`~client.api.errors.ConnectFailed` / :class:`~client.api.errors.Conn
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,9 +22,17 @@ import aiohttp
 from yarl import URL
 
 from protocol import codec
-from protocol.errors import ProtocolError, SizeMismatch, TesseraError, error_from_wire
+from protocol.errors import (
+    ProtocolError,
+    SignedOut,
+    SizeMismatch,
+    TesseraError,
+    Unauthorized,
+    error_from_wire,
+)
 
 from .errors import BadServerURL, ConnectFailed, ConnectionLost, InsecureConnection
+from .requestid import with_request_id
 from .retry import DEFAULT_RETRY, RetryPolicy, call_with_retry
 
 log = logging.getLogger(__name__)
@@ -46,6 +56,9 @@ class Timeouts:
     read: float | None = 60.0
     #: whole request, including the body; None because a block on a slow link takes long
     total: float | None = None
+    #: a block transfer that moves no byte (nor gets its answer) for this long is given up, and
+    #: retried on the next block server: a hung server does not stall it (None: no limit)
+    progress: float | None = 30.0
 
     def client_timeout(self) -> aiohttp.ClientTimeout:
         return aiohttp.ClientTimeout(total=self.total, sock_connect=self.connect, sock_read=self.read)
@@ -96,6 +109,10 @@ async def error_from_response(resp: aiohttp.ClientResponse) -> TesseraError:
     except (TimeoutError, TesseraError, aiohttp.ClientError):
         body = None
     err = error_from_wire(resp.status, body)
+    if isinstance(err, Unauthorized) and not isinstance(err, SignedOut) and "Authorization" in resp.request_info.headers:
+        # a token the server does not know (its user was deleted, or another server): signed out too
+        err = SignedOut(f"this device is signed out: {err.message.removesuffix(' (run `tessera login`)')}; "
+                        "run `tessera login`")  # fmt: skip
     hint = _parse_retry_after(resp.headers.get("Retry-After"))
     if hint is not None:
         err.details.setdefault("retry_after", hint)
@@ -130,16 +147,28 @@ class Transport:
         timeouts: Timeouts = Timeouts(),
         max_connections: int = 32,
         user_agent: str = USER_AGENT,
+        ca_file: str | None = None,
     ) -> None:
         self.retry = retry
         self.timeouts = timeouts
         self._max_connections = max_connections
         self._user_agent = user_agent
+        #: https:// servers' certificates are always verified: against the system's CAs, or
+        #: against this PEM bundle only (a private CA or a self-signed certificate)
+        self.ca_file = ca_file
         self._session: aiohttp.ClientSession | None = None
+
+    def _ssl(self) -> ssl.SSLContext | bool:
+        if self.ca_file is None:
+            return True  # aiohttp's default: verified against the system's CAs
+        try:
+            return ssl.create_default_context(cafile=self.ca_file)
+        except (OSError, ssl.SSLError) as e:
+            raise InsecureConnection(f"cannot use the CA file {self.ca_file}: {e}") from None
 
     async def open(self) -> None:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
+            connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300, ssl=self._ssl())
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=self.timeouts.client_timeout(),
@@ -181,6 +210,7 @@ class Transport:
             headers["Content-Type"] = codec.MSGPACK
         query = {k: str(v) for k, v in (params or {}).items() if v is not None}
         extra: dict[str, Any] = {} if request_timeout is None else {"timeout": request_timeout}
+        headers = with_request_id(headers)  # the same on every retry
 
         async def attempt(_: int) -> Any:
             try:
@@ -228,15 +258,18 @@ class Transport:
             "Content-Length": str(size),
             "Accept": codec.MSGPACK,
         }
+        headers = with_request_id(headers)
 
         async def attempt(n: int) -> None:
             url = _block_url(servers, spread + n - 1, block_id)
             try:
-                # a fresh body per attempt; an explicit Content-Length keeps it from being chunked
-                async with self.session.put(url, data=_pieces(data), headers=headers) as resp:
-                    if resp.status >= 300:
-                        raise await error_from_response(resp)
-                    await read_bounded(resp, MAX_ERROR_BODY)
+                async with ProgressGuard(self.timeouts.progress, "PUT", url) as guard:
+                    # a fresh body per attempt; an explicit Content-Length keeps it from being chunked
+                    async with self.session.put(url, data=_pieces(data, guard), headers=headers) as resp:
+                        guard.moved()
+                        if resp.status >= 300:
+                            raise await error_from_response(resp)
+                        await read_bounded(resp, MAX_ERROR_BODY)
             except NETWORK_ERRORS as exc:
                 raise network_error(exc, "PUT", url) from exc
 
@@ -252,45 +285,83 @@ class Transport:
         held; a longer or shorter body raises SizeMismatch. Hashes are the
         caller's to check.
         """
-        headers = {"Authorization": f"Bearer {token}", GRANT_HEADER: grant}
+        headers = with_request_id({"Authorization": f"Bearer {token}", GRANT_HEADER: grant})
 
         async def attempt(n: int) -> list[bytes]:
             url = _block_url(servers, spread + n - 1, block_id)
             try:
-                async with self.session.get(url, headers=headers) as resp:
-                    if resp.status >= 300:
-                        raise await error_from_response(resp)
-                    if resp.content_length is not None and resp.content_length != size:
-                        raise SizeMismatch(
-                            f"block {block_id}: server announced {resp.content_length} bytes, expected {size}"
-                        )
-                    pieces: list[bytes] = []
-                    got = 0
-                    while True:
-                        # one buffered piece at a time, as received: readchunk never joins pieces
-                        piece, _ = await resp.content.readchunk()
-                        if not piece:
-                            if resp.content.at_eof():
-                                break
-                            continue  # the end of an HTTP chunk (chunked encoding)
-                        got += len(piece)
-                        if got > size:
-                            raise SizeMismatch(f"block {block_id}: more than the expected {size} bytes")
-                        pieces.append(piece)
-                    if got != size:
-                        raise SizeMismatch(f"block {block_id}: got {got} bytes, expected {size}")
-                    return pieces
+                async with ProgressGuard(self.timeouts.progress, "GET", url) as guard:
+                    return await read(url, guard)
             except NETWORK_ERRORS as exc:
                 raise network_error(exc, "GET", url) from exc
+
+        async def read(url: str, guard: ProgressGuard) -> list[bytes]:
+            async with self.session.get(url, headers=headers) as resp:
+                guard.moved()
+                if resp.status >= 300:
+                    raise await error_from_response(resp)
+                if resp.content_length is not None and resp.content_length != size:
+                    raise SizeMismatch(
+                        f"block {block_id}: server announced {resp.content_length} bytes, expected {size}"
+                    )
+                pieces: list[bytes] = []
+                got = 0
+                while True:
+                    # one buffered piece at a time, as received: readchunk never joins pieces
+                    piece, _ = await resp.content.readchunk()
+                    if not piece:
+                        if resp.content.at_eof():
+                            break
+                        continue  # the end of an HTTP chunk (chunked encoding)
+                    guard.moved()
+                    got += len(piece)
+                    if got > size:
+                        raise SizeMismatch(f"block {block_id}: more than the expected {size} bytes")
+                    pieces.append(piece)
+                if got != size:
+                    raise SizeMismatch(f"block {block_id}: got {got} bytes, expected {size}")
+                return pieces
 
         return await call_with_retry(self.retry, attempt, idempotent=True, what=f"GET block {block_id}")
 
 
-async def _pieces(data: bytes | bytearray | memoryview) -> AsyncIterator[memoryview]:
-    """A block body in pieces (views into ``data``, not copies)."""
+class ProgressGuard:
+    """Ends the request inside it (ConnectionLost) once ``timeout`` seconds pass without
+    :meth:`moved`: a block server that accepted the connection and hangs (stopped, or its disk
+    stuck) holds a transfer no longer than that; the retry goes to the next block server."""
+
+    def __init__(self, timeout: float | None, method: str, url: str) -> None:
+        self._timeout = timeout
+        self._where = f"{method} {URL(url).with_query(None)}"
+        self._cm: asyncio.Timeout | None = None
+
+    async def __aenter__(self) -> ProgressGuard:
+        if self._timeout is not None:
+            self._cm = asyncio.timeout(None)
+            await self._cm.__aenter__()
+            self.moved()
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb) -> bool | None:
+        if self._cm is None:
+            return None
+        try:
+            return await self._cm.__aexit__(exc_type, exc, tb)
+        except TimeoutError:
+            raise ConnectionLost(f"{self._where}: no progress for {self._timeout:g} s; trying elsewhere") from None
+
+    def moved(self) -> None:
+        """Bytes moved (or an answer came): the clock starts again."""
+        if self._cm is not None and self._timeout is not None:
+            self._cm.reschedule(asyncio.get_running_loop().time() + self._timeout)
+
+
+async def _pieces(data: bytes | bytearray | memoryview, guard: ProgressGuard) -> AsyncIterator[memoryview]:
+    """A block body in pieces (views into ``data``, not copies); each one written is progress."""
     view = memoryview(data).cast("B")
     for start in range(0, len(view), _WRITE_PIECE):
         yield view[start : start + _WRITE_PIECE]
+        guard.moved()
 
 
 def _block_url(servers: Sequence[str], spread: int, block_id: str) -> str:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from protocol.errors import ProtocolError
+from protocol import paths
+from protocol.errors import BadPath, ProtocolError
 
 T = TypeVar("T")
 
@@ -28,6 +29,15 @@ def get(
     if not isinstance(value, typ) or isinstance(value, bool) and typ is not bool:
         raise ProtocolError(f"{what}: field {key!r} is missing or has the wrong type")
     return value
+
+
+def path(obj: dict[str, Any], key: str, what: str) -> str:
+    """A path field, checked against the path rules (no ``..``, no empty or control characters):
+    a server's answer never makes the client reach outside the tree. ProtocolError otherwise."""
+    try:
+        return paths.normalize(get(obj, key, str, what))
+    except BadPath as e:
+        raise ProtocolError(f"{what}: field {key!r} is not a valid path: {e.message}") from None
 
 
 def optional_float(obj: dict[str, Any], key: str, what: str) -> float | None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from client.api.errors import NotLoggedIn
 from protocol import paths
 from protocol.errors import NotFound
 
@@ -40,6 +41,10 @@ class CliContext:
     show_progress: bool = False
     #: retries of a transient failure (None: the library's default policy)
     retries: int | None = None
+    #: hosts besides the server's that may hold long-polls (--notify-host)
+    notify_hosts: tuple[str, ...] = ()
+    #: ``--ca-file``: the PEM bundle server certificates are checked against (overrides the saved one)
+    ca_file: str | None = None
     _store: CredentialStore | None = field(default=None, repr=False)
 
     @property
@@ -61,7 +66,19 @@ class CliContext:
         from client.transfer.client import TesseraClient
 
         policy = DEFAULT_RETRY if self.retries is None else replace(DEFAULT_RETRY, attempts=self.retries + 1)
-        return TesseraClient(server, token, retry=policy)
+        return TesseraClient(
+            server, token, retry=policy, notify_hosts=self.notify_hosts, ca_file=self.ca_file_for(server)
+        )
+
+    def ca_file_for(self, server: str) -> str | None:
+        """``--ca-file`` if given, else the one saved with the login to ``server``."""
+        if self.ca_file:
+            return self.ca_file
+        try:
+            saved = self.store.load()
+        except NotLoggedIn:
+            return None
+        return saved.ca_file if saved is not None and saved.server == server else None
 
     def authed_client(self) -> TesseraClient:
         creds = self.credentials()

@@ -27,6 +27,8 @@ class Credentials:
     user: str
     device: str
     token: str
+    #: the PEM bundle the server's certificate is checked against (None: the system's CAs)
+    ca_file: str | None = None
 
 
 def config_dir(environ: Mapping[str, str]) -> Path:
@@ -55,9 +57,11 @@ class CredentialStore:
             obj = json.loads(raw)
             if obj.get("version") != _VERSION:
                 raise ValueError(f"unknown version {obj.get('version')!r}")
-            creds = Credentials(obj["server"], obj["user"], obj["device"], obj["token"])
-            if not all(isinstance(v, str) and v for v in asdict(creds).values()):
+            creds = Credentials(obj["server"], obj["user"], obj["device"], obj["token"], obj.get("ca_file"))
+            if not all(isinstance(v, str) and v for k, v in asdict(creds).items() if k != "ca_file"):
                 raise ValueError("empty or non-string field")
+            if creds.ca_file is not None and not isinstance(creds.ca_file, str):
+                raise ValueError("ca_file is not a string")
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise NotLoggedIn(f"{self.path} is not valid ({e}); run `tessera login` again") from None
         return creds

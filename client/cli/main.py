@@ -57,11 +57,33 @@ PROG = "tessera"
     type=click.IntRange(0, 100),
     help="Retries of a transient failure (connection, 5xx, 429) [default: 5].",
 )
+@click.option(
+    "--notify-host",
+    "notify_hosts",
+    multiple=True,
+    envvar="TESSERA_NOTIFY_HOSTS",
+    metavar="HOST",
+    help="A host other than the server's that may hold this device's long-polls, when the server "
+    "names it as its notify endpoint (repeatable; the token is never sent to any other host).",
+)
+@click.option(
+    "--ca-file",
+    envvar="TESSERA_CA_FILE",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Check the server's certificate against this PEM bundle (a private CA) [default: the saved one, "
+    "else the system's CAs].",
+)
 @click.option("-v", "--verbose", count=True, help="Log retries and other details to stderr.")
 @click.version_option(package_name="tessera-sync", prog_name=PROG)
 @click.pass_context
 def cli(
-    ctx: click.Context, server: str | None, config_dir: Path | None, retries: int | None, verbose: int
+    ctx: click.Context,
+    server: str | None,
+    config_dir: Path | None,
+    retries: int | None,
+    notify_hosts: tuple[str, ...],
+    ca_file: str | None,
+    verbose: int,
 ) -> None:
     """Tessera: your files on your own server."""
     logging.basicConfig(
@@ -73,6 +95,8 @@ def cli(
     obj.config_dir = config_dir or _default_config_dir()
     obj.server_override = server or None
     obj.retries = retries
+    obj.notify_hosts = notify_hosts
+    obj.ca_file = str(Path(ca_file).resolve()) if ca_file else None
     obj.show_progress = sys.stderr.isatty()
 
 
@@ -88,12 +112,25 @@ def _default_config_dir() -> Path:
 @click.option("--user", required=True, help="User name.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
 @click.option("--device", metavar="NAME", help="Name of this device [default: the host name].")
+@click.option(
+    "--ca-file",
+    "login_ca_file",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Check the server's certificate against this PEM bundle, now and later (it is saved).",
+)
 @json_option
 @pass_cli
 def login(
-    obj: CliContext, login_server: str | None, user: str, password_stdin: bool, device: str | None
+    obj: CliContext,
+    login_server: str | None,
+    user: str,
+    password_stdin: bool,
+    device: str | None,
+    login_ca_file: str | None,
 ) -> None:
     """Log in and save a device token."""
+    if login_ca_file:
+        obj.ca_file = str(Path(login_ca_file).resolve())
     from client.api.transport import check_server_url
 
     server = login_server or obj.server_override
@@ -112,6 +149,8 @@ def login(
     except NotLoggedIn:
         previous = None  # unreadable credentials: the new login replaces them
 
+    ca_file = obj.ca_file_for(server)
+
     async def go() -> Credentials:
         async with obj.client(server, None) as client:
             result = await client.login(user, password, device)
@@ -120,7 +159,9 @@ def login(
                 async with client_old:  # best effort: do not leave the replaced token valid
                     with contextlib.suppress(TesseraError):
                         await client_old.logout()
-        return Credentials(server=server, user=result.user, device=result.device, token=result.token)
+        return Credentials(
+            server=server, user=result.user, device=result.device, token=result.token, ca_file=ca_file
+        )
 
     creds = run_async(go())
     obj.store.save(creds)
@@ -274,6 +315,7 @@ def mv(obj: CliContext, from_path: str, to_path: str) -> None:
     obj.emit(entry.to_json(), f"Moved {src} to {entry.path}")
 
 
+from .account import devices, passwd  # noqa: E402 (the account's devices and password)
 from .history import history, restore  # noqa: E402 (a file's revisions)
 from .search import search  # noqa: E402 (find by name)
 from .sync import status, sync  # noqa: E402 (the sync daemon's commands)
@@ -286,6 +328,8 @@ cli.add_command(restore)
 cli.add_command(search)
 cli.add_command(sync)
 cli.add_command(status)
+cli.add_command(devices)
+cli.add_command(passwd)
 
 
 # -- the dispatcher ---------------------------------------------------------------------------------

@@ -7,7 +7,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from client.sync.status import IDLE, OFFLINE, PULLING, SCANNING, STARTING, STOPPED, SYNCING, WAITING
+from client.sync.status import (
+    IDLE,
+    OFFLINE,
+    PULLING,
+    SCANNING,
+    SERVER_ERROR,
+    SIGNED_OUT,
+    STARTING,
+    STOPPED,
+    SYNCING,
+    UNREACHABLE,
+    WAITING,
+)
 
 from .output import human_size, local_time
 
@@ -30,8 +42,17 @@ SHOWN = 5
 
 
 def phase_text(doc: dict[str, Any], running: bool) -> str:
+    """What the daemon is doing; the state of its link to the server first when that is not up."""
+    link = doc.get("connection") or {}
+    state = link.get("state")
+    if state == SIGNED_OUT:
+        return "signed out: run `tessera login`, then `tessera sync` again"
     if not running:
         return "not running"
+    if state == UNREACHABLE:
+        return f"offline: cannot reach the server since {local_time(link.get('since'))}"
+    if state == SERVER_ERROR:
+        return f"server error since {local_time(link.get('since'))}: {link.get('message')} ({link.get('code')})"
     return _PHASES.get(doc.get("phase", ""), str(doc.get("phase")))
 
 
@@ -60,6 +81,9 @@ def folder_status(doc: dict[str, Any], running: bool) -> str:
     if running:
         head += f" (pid {doc.get('pid')})"
     lines = [head]
+    link = doc.get("connection") or {}
+    if link.get("state") in (UNREACHABLE, SERVER_ERROR, SIGNED_OUT):
+        lines.append(f"  server: {link.get('message')} ({link.get('code')})")
     lines.append(f"  last synced: {local_time(doc.get('last_sync'))}")
     pending = doc.get("pending") or {}
     up, down, other = pending.get("uploads", 0), pending.get("downloads", 0), pending.get("other", 0)

@@ -172,6 +172,8 @@ class SyncDaemon:
         except TesseraError as e:  # fatal: `tessera status` shows why it stopped
             log.info("syncing stopped: %s (%s)", e.message, e.code)  # the CLI prints the error itself
             report_error(self.status, "", "sync", e.code, e.message)
+            if isinstance(e, Unauthorized):
+                self.status.server_failed_with(e)  # signed out: `tessera status` says so
             raise
         finally:
             try:
@@ -285,16 +287,20 @@ class SyncDaemon:
             if cursor:
                 try:
                     answer = await self.client.longpoll(cursor, timeout=self.settings.longpoll_timeout)
-                except Unauthorized:
+                except Unauthorized as e:
+                    self.status.server_failed_with(e)
                     raise
                 except CursorReset:
                     pass
                 except TesseraError as e:
-                    failures += 1
                     log.info("long-poll failed (%s); polling again in a while", e.message)
-                    await asyncio.sleep(self.settings.retry_delay(failures))
+                    self.status.server_failed_with(e)
+                    await self._until_the_server_answers(failures + 1)
+                    failures = 0
+                    self.request_pull()  # what changed while it was away
                     continue
                 else:
+                    self.status.server_answered()
                     changed = answer.changes
                     if answer.backoff:
                         log.info("the server asks to wait %.0fs before polling again", answer.backoff)
@@ -309,6 +315,23 @@ class SyncDaemon:
                     await asyncio.sleep(self.settings.retry_delay(failures))
                     continue
             failures = 0
+
+    async def _until_the_server_answers(self, failures: int) -> None:
+        """After a failed long-poll: ask the server a short question, with backoff, until it answers
+        (a held poll says nothing until it ends, so the status would stay "offline" meanwhile)."""
+        while True:
+            await asyncio.sleep(self.settings.retry_delay(failures))
+            try:
+                await self.client.account()
+            except Unauthorized as e:
+                self.status.server_failed_with(e)
+                raise
+            except TesseraError as e:
+                failures += 1
+                self.status.server_failed_with(e)
+                continue
+            self.status.server_answered()
+            return
 
     async def _rescan_loop(self) -> None:
         while True:

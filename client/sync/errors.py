@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocol.errors import TesseraError
+from protocol.errors import ProtocolError, TesseraError
 
 
 class SyncLocked(TesseraError):
@@ -27,3 +27,10 @@ class SyncStateUnusable(TesseraError):
     code = "sync_state"
     status = 500
     exit_code = 1
+
+
+class UnsafePath(ProtocolError):
+    """The server named a path outside the synced folder; it is refused."""
+
+    code = "unsafe_path"
+    retryable = False

@@ -207,9 +207,11 @@ class Round:
             if not self._account_checked:
                 await self._check_account()
             result = await pull(self.client, self.state, self.pending, self._offload)
-        except Unauthorized:
+        except Unauthorized as e:
+            self.status.server_failed_with(e)
             raise
         except TesseraError as e:
+            self.status.server_failed_with(e)
             self.wishes.remote_dirty = True
             self._pull_failures += 1
             delay = self.settings.retry_delay(self._pull_failures)
@@ -221,6 +223,7 @@ class Round:
         finally:
             self.wishes.pull_done.set()
         self._pull_failures = 0
+        self.status.server_answered()
         self.wishes.first_pull.set()
         self.status.elsewhere = self.pending.paths()
         if self.status.elsewhere and self.prefetcher is not None:
@@ -283,6 +286,7 @@ class Round:
             self.status.last_sync = time.time()
             self.status.set_phase(IDLE)
             self._show_errors()
+            self.status.all_clear()
             return False
         if not runnable:
             self.status.set_phase(WAITING)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from client.api.errors import ConnectFailed, ConnectionLost
+from protocol.errors import TesseraError, Unauthorized
 from protocol.fs.atomic import write_atomic
 
 STATUS_VERSION = 1
@@ -35,6 +37,14 @@ IDLE = "idle"  #: both sides agree
 WAITING = "waiting"  #: work is left that failed and waits for its retry
 OFFLINE = "offline"  #: the server cannot be reached
 STOPPED = "stopped"
+
+# the state of the link to the server (``SyncStatus.connection["state"]``), whatever the phase
+ONLINE = "online"  #: the last request to the server was answered
+UNREACHABLE = "offline"  #: the server cannot be reached
+SERVER_ERROR = "error"  #: the server answers, with errors (its database is down, ...)
+SIGNED_OUT = "signed_out"  #: this device's token no longer works: `tessera login`
+#: actions whose errors are about the link, not a file: they clear when the link does
+LINK_ACTIONS = ("pull", "longpoll", "sync")
 
 
 @dataclass(slots=True)
@@ -114,6 +124,9 @@ class SyncStatus:
     last_error: ActionError | None = None
     #: entries the scan skipped (symlinks, special files, refused names, ...)
     warnings: list[dict[str, str]] = field(default_factory=list)
+    #: the link to the server: ``{"state": ONLINE | UNREACHABLE | SERVER_ERROR | SIGNED_OUT, ...}``
+    #: with ``code``, ``message`` and ``since`` unless online (None: not known yet)
+    connection: dict[str, Any] | None = None
     #: bumped on every change, so the writer knows when to save
     version: int = 0
     _next_transfer: int = 0
@@ -143,6 +156,37 @@ class SyncStatus:
         self.last_error = error
         self.touch()
 
+    def server_answered(self) -> None:
+        """A request to the server succeeded: the link is up, and its error is gone."""
+        if self.connection is None or self.connection["state"] != ONLINE:
+            self.connection = {"state": ONLINE}
+            if self.last_error is not None and self.last_error.action in LINK_ACTIONS:
+                self.last_error = None
+            self.touch()
+
+    def server_failed(self, state: str, code: str, message: str) -> None:
+        """A request to the server failed for the link's sake (``state``: UNREACHABLE, SERVER_ERROR
+        or SIGNED_OUT); the first failure's time is kept while the state lasts."""
+        since = self.connection.get("since") if self.connection and self.connection["state"] == state else None
+        self.connection = {"state": state, "code": code, "message": message, "since": since or time.time()}
+        self.touch()
+
+    def server_failed_with(self, err: TesseraError) -> None:
+        """:meth:`server_failed` for the error a request to the server raised."""
+        if isinstance(err, Unauthorized):
+            state = SIGNED_OUT
+        elif isinstance(err, ConnectFailed | ConnectionLost):
+            state = UNREACHABLE
+        else:
+            state = SERVER_ERROR
+        self.server_failed(state, err.code, err.message)
+
+    def all_clear(self) -> None:
+        """Both sides agree and nothing failed: no error is shown any more."""
+        if self.last_error is not None and not self.errors:
+            self.last_error = None
+            self.touch()
+
     def to_json(self) -> dict[str, Any]:
         return {
             "version": STATUS_VERSION,
@@ -171,6 +215,7 @@ class SyncStatus:
             "errors": [e.to_json() for e in self.errors[:MAX_ERRORS]],
             "last_error": self.last_error.to_json() if self.last_error is not None else None,
             "warnings": self.warnings[:MAX_ERRORS],
+            "connection": self.connection,
         }
 
 

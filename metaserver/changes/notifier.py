@@ -22,6 +22,11 @@ that namespace check their cursor against it without a database round trip
 (:func:`metaserver.changes.longpoll.has_changes`). The knowledge is dropped when the
 namespace's last waiter leaves, and whenever every waiter is told to
 ask the journal itself (the listener connection dropped or came back).
+
+The same connection LISTENs for revocations (:data:`~metaserver.core.tokens.TOKENS_CHANNEL`,
+the payload a user id): the notifier calls each function given to :meth:`Notifier.on_tokens`
+with that user id, or with None when the listener (re)connects (a revocation may have been
+missed meanwhile).
 """
 
 from __future__ import annotations
@@ -29,11 +34,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from typing import Protocol
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 import asyncpg
 
+from ..core.tokens import TOKENS_CHANNEL
 from ..tree.journal import NOTIFY_CHANNEL
+
+if TYPE_CHECKING:
+    from ..core.db import DatabaseStatus
+    from ..core.metrics import MetaMetrics
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +62,15 @@ class Waiter(Protocol):
 class EventWaiter:
     """A waiter for a coroutine: ``wake`` records the highest sequence number and sets ``event``."""
 
-    __slots__ = ("event", "seq", "recheck")
+    __slots__ = ("event", "seq", "recheck", "token_changed")
 
     def __init__(self) -> None:
         self.event = asyncio.Event()
         self.seq = -1
         #: woken without a sequence number: the journal must be asked
         self.recheck = False
+        #: the user's tokens changed (:meth:`Notifier.watch_tokens`): the token must be checked again
+        self.token_changed = False
 
     def wake(self, seq: int | None) -> None:
         if seq is None:
@@ -67,8 +81,16 @@ class EventWaiter:
 
 
 class Notifier:
-    def __init__(self, dsn: str) -> None:
+    def __init__(
+        self, dsn: str, *, metrics: MetaMetrics | None = None, status: DatabaseStatus | None = None
+    ) -> None:
         self._dsn = dsn
+        self._metrics = metrics
+        #: the server's database status (shared with its pool): an outage is logged once, by
+        #: whichever notices it first; without one, the notifier logs its own outages once
+        self._status = status
+        #: when the listener went down (None: up, or never connected)
+        self._down_since: float | None = None
         self._waiters: dict[int, set[Waiter]] = {}
         self._count = 0
         self._latest: dict[int, int] = {}
@@ -82,6 +104,10 @@ class Notifier:
         self._lost = asyncio.Event()
         #: set when the server shuts down: held polls answer at once
         self.closing = False
+        #: called with a user id whose tokens changed (None: any user's may have)
+        self._token_listeners: list[Callable[[int | None], None]] = []
+        #: event waiters told when their user's tokens change, by user id
+        self._token_waiters: dict[int, set[EventWaiter]] = {}
 
     @property
     def connected(self) -> bool:
@@ -122,22 +148,48 @@ class Notifier:
                 self._lost.clear()
                 self._conn.add_termination_listener(self._on_lost)
                 await self._conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
-                self._connected.set()
+                await self._conn.add_listener(TOKENS_CHANNEL, self._on_tokens_notify)
+                self._up()
                 delay = 0.2
                 self._wake_all()  # anything may have happened while we were not listening
+                self._tokens_changed(None)
                 await self._lost.wait()
-                log.warning("journal listener connection lost; reconnecting")
+                self._down("connection lost")
             except asyncio.CancelledError:
                 if self._conn is not None and not self._conn.is_closed():
                     await self._conn.close()
                 raise
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
-                log.warning("journal listener cannot connect: %s", e)
+                self._down(f"cannot connect: {e}")
             self._connected.clear()
+            if self._metrics is not None:
+                self._metrics.notify_listener_up.set(0)
             self._forget()
             self._wake_all()
             await asyncio.sleep(delay + random.uniform(0, delay))
             delay = min(delay * 2, 5.0)
+
+    def _up(self) -> None:
+        self._connected.set()
+        if self._metrics is not None:
+            self._metrics.notify_listener_up.set(1)
+        if self._down_since is not None:
+            log.info("journal listener reconnected after %.1f s", time.monotonic() - self._down_since)
+            self._down_since = None
+        if self._status is not None:
+            self._status.ok()
+
+    def _down(self, why: str) -> None:
+        """One WARNING per outage (the server's, if it shares its status); retries are DEBUG."""
+        first = self._down_since is None
+        if first:
+            self._down_since = time.monotonic()
+        if self._status is not None:
+            self._status.failed(ConnectionError(f"journal listener {why}"), refused=False)
+        elif first:
+            log.warning("journal listener %s; reconnecting (long-polls wake at their timeout meanwhile)", why)
+        if not first or self._status is not None:
+            log.debug("journal listener %s; retrying", why)
 
     def _on_lost(self, _conn) -> None:
         self._forget()
@@ -161,6 +213,38 @@ class Notifier:
         """The namespace's last journal sequence number but for NOTIFYs in flight; None: ask the database."""
         return self._known.get(ns_id)
 
+    def on_tokens(self, listener: Callable[[int | None], None]) -> None:
+        """Call ``listener(user_id)`` when a user's tokens are revoked (None: any user's may have been)."""
+        self._token_listeners.append(listener)
+
+    def _on_tokens_notify(self, _conn, _pid, _channel, payload: str) -> None:
+        try:
+            user_id = int(payload)
+        except ValueError:
+            return
+        self._tokens_changed(user_id)
+
+    def watch_tokens(self, user_id: int, waiter: EventWaiter) -> None:
+        """Set ``waiter.token_changed`` and its event when ``user_id``'s tokens are revoked."""
+        self._token_waiters.setdefault(user_id, set()).add(waiter)
+
+    def unwatch_tokens(self, user_id: int, waiter: EventWaiter) -> None:
+        waiters = self._token_waiters.get(user_id)
+        if waiters is not None:
+            waiters.discard(waiter)
+            if not waiters:
+                del self._token_waiters[user_id]
+
+    def _tokens_changed(self, user_id: int | None) -> None:
+        for waiter in tuple(self._token_waiters.get(user_id, ())) if user_id is not None else ():
+            waiter.token_changed = True
+            waiter.event.set()
+        for listener in tuple(self._token_listeners):
+            try:
+                listener(user_id)
+            except Exception:  # one listener's bug must not keep the others from hearing it
+                log.exception("token listener failed")
+
     def _on_notify(self, _conn, _pid, _channel, payload: str) -> None:
         try:
             ns_text, _, seq_text = payload.partition(":")
@@ -176,9 +260,10 @@ class Notifier:
         known = self._known.get(ns_id)
         if known is not None and seq > known:
             self._known[ns_id] = seq
-        self._wake_slice(ns_id, seq, tuple(waiters), 0)  # a woken waiter may unregister itself
+        # a woken waiter may unregister itself
+        self._wake_slice(ns_id, seq, tuple(waiters), 0, time.perf_counter())
 
-    def _wake_slice(self, ns_id: int, seq: int, waiters: tuple[Waiter, ...], start: int) -> None:
+    def _wake_slice(self, ns_id: int, seq: int, waiters: tuple[Waiter, ...], start: int, since: float) -> None:
         """Wake ``waiters[start:start + WAKE_SLICE]`` still registered; the next slice on the loop's next turn."""
         end = start + WAKE_SLICE
         registered = self._waiters.get(ns_id, ())
@@ -186,7 +271,10 @@ class Notifier:
             if waiter in registered:
                 waiter.wake(seq)
         if end < len(waiters):
-            asyncio.get_running_loop().call_soon(self._wake_slice, ns_id, seq, waiters, end)
+            asyncio.get_running_loop().call_soon(self._wake_slice, ns_id, seq, waiters, end, since)
+        elif self._metrics is not None:
+            self._metrics.wakeups.observe(time.perf_counter() - since)
+            self._metrics.polls_woken.inc(len(waiters))
 
     def latest_seq(self, ns_id: int) -> int | None:
         """The highest journal sequence number notified for ``ns_id`` while it had waiters."""

@@ -11,15 +11,20 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import parse_qsl
 
 import httptools
 
 from protocol import codec
-from protocol.errors import BadRequest, Internal, NotFound, TesseraError
+from protocol.errors import BadRequest, Internal, NotFound, TesseraError, Unauthorized
 
+from ..core import db
+from ..core.auth import bearer_token, hash_token, lookup_token_hash
+from ..core.metrics import CONTENT_TYPE_LATEST, UNMATCHED
 from ..core.ratelimit import check_token_rate
+from ..core.requestlog import request_id_from
 from . import longpoll as polls
 from .cursor import Cursor
 
@@ -27,8 +32,13 @@ if TYPE_CHECKING:
     from .notify_server import NotifyServer
 
 log = logging.getLogger(__name__)
+#: one DEBUG line per answered request (a commit can answer 10,000 polls at once: not INFO)
+access_log = logging.getLogger("tessera.access")
 
 PATH = "/v1/changes/longpoll"
+HEALTH_LIVE = "/v1/health/live"
+HEALTH_READY = ("/v1/health/ready", "/v1/health")
+METRICS_PATH = "/metrics"
 MAX_HEAD = 16 * 1024
 MAX_QUEUED = 4
 
@@ -42,6 +52,7 @@ class _Request(NamedTuple):
     accept: str | None
     content_type: str | None
     keep_alive: bool
+    request_id: str | None
 
 
 class PollConnection(asyncio.Protocol):
@@ -51,6 +62,7 @@ class PollConnection(asyncio.Protocol):
         "_server", "_loop", "_transport", "_parser", "_unparsed", "_url", "_headers", "_head_keep_alive",
         "_keep_alive",
         "_queue", "_state", "_ctype", "_ns", "_cursor", "_recheck", "_deadline", "_task", "last_active",
+        "_token_hash", "user_id", "_route", "_rid", "_started",
     )  # fmt: skip
 
     def __init__(self, server: NotifyServer) -> None:
@@ -74,6 +86,13 @@ class PollConnection(asyncio.Protocol):
         self._deadline: int | None = None
         self._task: asyncio.Task | None = None
         self.last_active = server.now
+        #: the token of the request being answered, and its user (None between requests)
+        self._token_hash: bytes | None = None
+        self.user_id: int | None = None
+        #: of the request being answered: its route (for metrics), request id and start (for the log)
+        self._route = UNMATCHED
+        self._rid = ""
+        self._started = 0.0
 
     @property
     def idle(self) -> bool:
@@ -130,7 +149,7 @@ class PollConnection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
-        if name in (b"authorization", b"accept", b"content-type"):
+        if name in (b"authorization", b"accept", b"content-type", b"x-request-id"):
             self._headers[name] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
@@ -141,7 +160,7 @@ class PollConnection(asyncio.Protocol):
         h = self._headers
         request = _Request(
             self._parser.get_method(), self._url, h.get(b"authorization"), h.get(b"accept"),
-            h.get(b"content-type"), self._head_keep_alive,
+            h.get(b"content-type"), self._head_keep_alive, h.get(b"x-request-id"),
         )  # fmt: skip
         if self._state == _IDLE and not self._queue:
             self._start(request)
@@ -155,12 +174,16 @@ class PollConnection(asyncio.Protocol):
     def _start(self, request: _Request) -> None:
         self._keep_alive = request.keep_alive
         self._ctype = codec.pick_response_type(request.accept, request.content_type)
+        self._route, self._rid, self._started = UNMATCHED, request_id_from(request.request_id), time.perf_counter()
         try:
             url = httptools.parse_url(request.url)
             path = url.path.decode("latin-1")
             if path != PATH:
+                if self._serve_other(request.method, path):
+                    return
                 method = request.method.decode("latin-1")
                 raise NotFound(f"no such endpoint: {method} {path} (this is the notify endpoint)")
+            self._route = PATH
             if request.method != b"GET":
                 raise BadRequest(f"method {request.method.decode('latin-1')} is not allowed on {path}")
             query = dict(parse_qsl(url.query.decode("latin-1"), keep_blank_values=True)) if url.query else {}
@@ -174,9 +197,38 @@ class PollConnection(asyncio.Protocol):
         self._state = _BUSY
         self._spawn(self._arrive(request.authorization, query))
 
+    def _serve_other(self, method: bytes, path: str) -> bool:
+        """Health and metrics, as on the other ports; False for any other path."""
+        if method != b"GET" or path not in (HEALTH_LIVE, METRICS_PATH, *HEALTH_READY):
+            return False
+        self._route = path
+        server = self._server
+        if path == HEALTH_LIVE:
+            self._send(200, self._ctype, codec.encode({"ok": True}, self._ctype))
+        elif path == METRICS_PATH:
+            if server.metrics is None:
+                return False
+            self._send(200, CONTENT_TYPE_LATEST, server.metrics.exposition())
+        else:
+            self._state = _BUSY
+            self._spawn(self._ready())
+        return True
+
+    async def _ready(self) -> None:
+        readiness = self._server.readiness
+        ok, checks = (True, {}) if readiness is None else await readiness.result()
+        body: dict = {"ok": ok, "checks": checks}
+        if not ok:
+            body["error"] = {"code": "unavailable", "message": "not ready"}
+        self._send(200 if ok else 503, self._ctype, codec.encode(body, self._ctype))
+
+    def _send(self, status: int, ctype: str, body: bytes) -> None:
+        self._finish(self._server.answers.body(status, ctype, body, self._keep_alive), self._keep_alive, status)
+
     async def _arrive(self, authorization: str | None, query: dict[str, str]) -> None:
         server = self._server
         ctx = await server.tokens.authenticate(server.pool, authorization)
+        self._token_hash, self.user_id = hash_token(bearer_token(authorization)), ctx.caller.user_id
         timeout = polls.parse_timeout(query.get("timeout"))
         cursor = polls.parse_cursor(query.get("cursor"))
         if cursor is None:
@@ -223,6 +275,27 @@ class PollConnection(asyncio.Protocol):
             self._answer(polls.CHANGED)
         # while _BUSY, the check in progress reads the notifier's latest sequence number
 
+    def recheck_token(self) -> None:
+        """Called when the user's tokens changed: end the request being answered if its token
+        no longer works (revoked, user disabled)."""
+        token_hash = self._token_hash
+        if token_hash is None or self._state == _IDLE:
+            return
+        task = self._loop.create_task(self._check_token(token_hash))
+        self._server.tasks.add(task)
+        task.add_done_callback(self._server.tasks.discard)
+
+    async def _check_token(self, token_hash: bytes) -> None:
+        server = self._server
+        try:
+            async with db.connection(server.pool) as conn:
+                await lookup_token_hash(conn, token_hash, server.tokens.idle_expiry)
+        except Unauthorized as e:
+            if self._token_hash == token_hash and self._state != _IDLE:
+                self._error(e)
+        except TesseraError as e:  # the database is away: the poll's own checks will see to it
+            log.info("cannot re-check a held poll's token: %s", e.message)
+
     def expire(self) -> None:
         """The poll's time is up (called by the server's timer for its second)."""
         self._deadline = None
@@ -250,17 +323,18 @@ class PollConnection(asyncio.Protocol):
     def _answer(self, answer: dict) -> None:
         closing = self._server.notifier.closing
         keep_alive = self._keep_alive and not closing
-        self._finish(self._server.answers.shared(answer, self._ctype, keep_alive), keep_alive)
+        self._finish(self._server.answers.shared(answer, self._ctype, keep_alive), keep_alive, 200)
 
     def _error(self, err: TesseraError) -> None:
-        self._finish(self._server.answers.error(err, self._ctype, self._keep_alive), self._keep_alive)
+        self._finish(self._server.answers.error(err, self._ctype, self._keep_alive), self._keep_alive, err.status)
 
     def _refuse(self, err: TesseraError) -> None:
         """A request that cannot be parsed: answer and close (the stream cannot be trusted)."""
         self._queue.clear()
-        self._finish(self._server.answers.error(err, self._ctype, False), False)
+        self._finish(self._server.answers.error(err, self._ctype, False), False, err.status)
 
     def _release(self) -> None:
+        self._token_hash = self.user_id = None
         if self._ns is not None:
             self._server.notifier.unregister(self._ns, self)
             self._ns = self._cursor = None
@@ -268,7 +342,13 @@ class PollConnection(asyncio.Protocol):
             self._server.release(self, self._deadline)
             self._deadline = None
 
-    def _finish(self, data: bytes, keep_alive: bool) -> None:
+    def _finish(self, data: bytes, keep_alive: bool, status: int) -> None:
+        self._server.count(self._route, status)
+        if access_log.isEnabledFor(logging.DEBUG):
+            access_log.debug(
+                "notify %s %d out=%d %.1fms rid=%s", self._route, status, len(data),
+                (time.perf_counter() - self._started) * 1000, self._rid,
+            )  # fmt: skip
         self._release()
         task = self._task
         if task is not None and task is not asyncio.current_task():

@@ -65,6 +65,10 @@ class Answers:
             data = self._shared[key] = build(200, ctype, polls.encoded(answer, ctype), date, keep_alive=keep_alive)
         return data
 
+    def body(self, status: int, ctype: str, body: bytes, keep_alive: bool) -> bytes:
+        """Any other answer (health, metrics): ``body`` as it is."""
+        return build(status, ctype, body, self._now(), keep_alive=keep_alive)
+
     def error(self, err: TesseraError, ctype: str, keep_alive: bool) -> bytes:
         """An error answer: the error's status and ``{"error": {code, message}}`` as the other routes send it."""
         extra = b""

@@ -14,16 +14,22 @@ once for every poll woken in that second (:mod:`metaserver.changes.notify_http`)
 
 :class:`NotifyServer` holds the listening socket, the connections and the timers of held
 polls; a connection idle (no request in progress) for ``IDLE_TIMEOUT`` is closed. Each
-connection parses and answers its own requests (:mod:`.notify_connection`).
+connection parses and answers its own requests (:mod:`.notify_connection`). A revocation
+(:mod:`metaserver.core.tokens`) empties the cache of that user's tokens and ends their polls
+whose token no longer works, at once (:meth:`NotifyServer.tokens_changed`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 import asyncpg
 
+from ..core.auth import DEFAULT_IDLE_EXPIRY
 from ..core.callers import TokenCache
+from ..core.health import Readiness
+from ..core.metrics import MetaMetrics
 from ..core.ratelimit import RateLimits
 from .notifier import Notifier
 from .notify_connection import PollConnection
@@ -37,12 +43,26 @@ BACKLOG = 1024
 class NotifyServer:
     """The notify endpoint's listening socket and connections, in the metadata server's event loop."""
 
-    def __init__(self, pool: asyncpg.Pool, notifier: Notifier, limits: RateLimits) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        notifier: Notifier,
+        limits: RateLimits,
+        idle_expiry: float = DEFAULT_IDLE_EXPIRY,
+        *,
+        metrics: MetaMetrics | None = None,
+        readiness: Readiness | None = None,
+    ) -> None:
         self.pool = pool
         self.notifier = notifier
         self.limits = limits
+        #: the metadata server's (one process, one registry): served at /metrics here too
+        self.metrics = metrics
+        #: the metadata server's readiness checks, answered at /v1/health/ready here too
+        self.readiness = readiness
         self.answers = Answers()
-        self.tokens = TokenCache()
+        self.tokens = TokenCache(idle_expiry=idle_expiry)
+        notifier.on_tokens(self.tokens_changed)
         self.connections: set[PollConnection] = set()
         self.tasks: set[asyncio.Task] = set()
         self._server: asyncio.Server | None = None
@@ -55,15 +75,17 @@ class NotifyServer:
         self.now = 0.0
         self.port = 0
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen on ``host:port`` (0: an ephemeral port); returns the port."""
+    async def start(self, host: str, port: int, *, ssl: ssl.SSLContext | None = None) -> int:
+        """Listen on ``host:port`` (0: an ephemeral port), with TLS if ``ssl``; returns the port."""
         loop = asyncio.get_running_loop()
         try:
             self._server = await loop.create_server(
-                lambda: PollConnection(self), host, port, backlog=BACKLOG, reuse_address=True
+                lambda: PollConnection(self), host, port, backlog=BACKLOG, reuse_address=True, ssl=ssl
             )
         except OSError as e:
-            raise OSError(e.errno, f"cannot listen on {host}:{port} (notify endpoint): {e.strerror}") from None
+            raise OSError(
+                e.errno, f"cannot listen on {host}:{port} (notify endpoint; change it with --notify-port): {e.strerror}"
+            ) from None
         self.port = self._server.sockets[0].getsockname()[1]
         self.now = loop.time()
         self._sweeper = asyncio.create_task(self._sweep(), name="notify-idle-sweeper")
@@ -93,6 +115,23 @@ class NotifyServer:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
+
+    def tokens_changed(self, user_id: int | None) -> None:
+        """A user's tokens were revoked (None: any user's may have been, while the listener was
+        away): forget them in the cache, and end that user's requests whose token no longer works."""
+        self.tokens.forget(user_id)
+        if user_id is None:
+            return  # held polls are re-checked when they come back, at the latest after their timeout
+        for conn in tuple(self.connections):
+            if conn.user_id == user_id:
+                conn.recheck_token()
+
+    def count(self, route: str, status: int) -> None:
+        """One answered request, for the metrics."""
+        if self.metrics is not None:
+            self.metrics.notify_requests.labels(route, str(status)).inc()
+            if status == 429:
+                self.metrics.rate_limited.labels("token").inc()
 
     def busy(self) -> None:
         """A connection opened."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
+import json
 import sys
 from pathlib import Path
 
@@ -13,6 +13,7 @@ from protocol.errors import TesseraError
 from protocol.units import format_size, parse_size
 
 from ..core.settings import ServerSettings
+from .config_file import config_option, unflagged
 from .options import (
     data_dir_option,
     duration_arg,
@@ -23,15 +24,17 @@ from .options import (
 )
 
 
-async def _with_db(data_dir: Path, fn):
-    """Run ``fn(conn)`` against the configured database (starting the embedded one if needed)."""
+async def _with_db(data_dir: Path, fn, migrate_first: bool = True):
+    """Run ``fn(conn)`` against the configured database (starting the embedded one if needed),
+    migrated first unless ``migrate_first`` is false."""
     import asyncpg
 
     from ..core import migrate
     from .runner import database
 
-    async with database(os.environ.get("DATABASE_URL"), data_dir) as dsn:
-        await migrate.apply_dsn(dsn)
+    async with database(unflagged("database-url"), data_dir) as dsn:
+        if migrate_first:
+            await migrate.apply_dsn(dsn)
         conn = await asyncpg.connect(dsn)
         try:
             return await fn(conn)
@@ -39,13 +42,14 @@ async def _with_db(data_dir: Path, fn):
             await conn.close()
 
 
-def _db_command(data_dir: Path, fn):
+def _db_command(data_dir: Path, fn, migrate_first: bool = True):
     with exit_on_error():
-        return asyncio.run(_with_db(data_dir.resolve(), fn))
+        return asyncio.run(_with_db(data_dir.resolve(), fn, migrate_first))
 
 
 @click.command()
 @data_dir_option
+@config_option
 def migrate(data_dir: Path) -> None:
     """Apply database migrations (applying twice is a no-op)."""
     from ..core import migrate as m
@@ -53,8 +57,12 @@ def migrate(data_dir: Path) -> None:
     async def go(conn):
         return await m.apply(conn)
 
-    applied = _db_command(data_dir, go)
-    click.echo(f"applied migrations: {applied}" if applied else "database is up to date")
+    applied = _db_command(data_dir, go, migrate_first=False)  # the migrations `go` applies are the news
+    if applied:
+        click.echo(f"applied {len(applied)} migration{'s' if len(applied) > 1 else ''}: "
+                   + ", ".join(f"{v:03d}" for v in applied))  # fmt: skip
+    else:
+        click.echo("database is up to date")
 
 
 @click.group()
@@ -67,9 +75,12 @@ def _read_password(password_stdin: bool) -> str:
         pw = sys.stdin.readline().rstrip("\r\n")
     else:
         pw = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if not pw:
-        raise click.UsageError("the password must not be empty")
-    return pw
+    from ..core.passwords import check_new_password
+
+    try:
+        return check_new_password(pw)
+    except TesseraError as e:
+        raise click.UsageError(e.message) from None
 
 
 def _size_arg(text: str) -> int:
@@ -84,6 +95,7 @@ def _size_arg(text: str) -> int:
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
 @click.option("--quota", default=None, help="Storage quota, e.g. 50G (default: unlimited).")
 @data_dir_option
+@config_option
 def user_add(name: str, password_stdin: bool, quota: str | None, data_dir: Path) -> None:
     """Create a user."""
     from ..core.users import create_user
@@ -102,6 +114,7 @@ def user_add(name: str, password_stdin: bool, quota: str | None, data_dir: Path)
 @click.argument("name")
 @click.argument("size")
 @data_dir_option
+@config_option
 def user_quota(name: str, size: str, data_dir: Path) -> None:
     """Set a user's storage quota, such as 50G or 1.5T ('none': unlimited)."""
     from ..core.users import set_quota
@@ -115,21 +128,149 @@ def user_quota(name: str, size: str, data_dir: Path) -> None:
     click.echo(f"quota of {name}: {size}")
 
 
+def _when(value) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M") if value is not None else "-"
+
+
+def _users_table(rows: list[dict]) -> str:
+    head = ("NAME", "CREATED", "QUOTA", "USED", "DEVICES", "DISABLED")
+    table = [head] + [
+        (
+            r["name"],
+            _when(r["created_at"]),
+            "unlimited" if r["quota_bytes"] is None else format_size(r["quota_bytes"]),
+            format_size(r["used_bytes"]),
+            str(r["devices"]),
+            "yes" if r["disabled"] else "no",
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    right = {2, 3, 4}
+    return "\n".join(
+        "  ".join(cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+        for row in table
+    )
+
+
 @user.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option(
+    "--token-idle-expiry",
+    envvar="TESSERA_TOKEN_IDLE_EXPIRY",
+    default="90d",
+    show_default=True,
+    help="The servers' idle expiry: devices unused for longer are not counted.",
+)
 @data_dir_option
-def user_list(data_dir: Path) -> None:
-    """List users with their usage and quota."""
+@config_option
+def user_list(as_json: bool, token_idle_expiry: str, data_dir: Path) -> None:
+    """List users: created, quota, use, devices signed in, disabled."""
+    from ..core.users import list_users
+
+    idle = duration_arg(token_idle_expiry, "--token-idle-expiry")
 
     async def go(conn):
-        return await conn.fetch(
-            """SELECT u.name, u.quota_bytes,
-                      (SELECT coalesce(sum(size), 0) FROM blocks b WHERE b.owner_id = u.id AND b.state = 'stored') AS used
-                 FROM users u ORDER BY u.name_key"""
-        )
+        return await list_users(conn, idle)
 
-    for r in _db_command(data_dir, go):
-        quota = "unlimited" if r["quota_bytes"] is None else str(r["quota_bytes"])
-        click.echo(f"{r['name']}\tused={r['used']}\tquota={quota}")
+    rows = _db_command(data_dir, go)
+    if as_json:
+        doc = [
+            {
+                "name": r["name"],
+                "created": r["created_at"].timestamp(),
+                "quota_bytes": r["quota_bytes"],
+                "used_bytes": r["used_bytes"],
+                "devices": r["devices"],
+                "disabled": r["disabled"],
+            }
+            for r in rows
+        ]
+        click.echo(json.dumps({"users": doc}, indent=2, ensure_ascii=False))
+    elif rows:
+        click.echo(_users_table(rows))
+    else:
+        click.echo("no users yet (tessera-server user add NAME)")
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from the first line of standard input.")
+@click.option("--sign-out", is_flag=True, help="Also sign out every device of the user.")
+@data_dir_option
+@config_option
+def user_passwd(name: str, password_stdin: bool, sign_out: bool, data_dir: Path) -> None:
+    """Set a user's password (at least 8 characters)."""
+    from ..core.users import set_password
+
+    password = _read_password(password_stdin)
+
+    async def go(conn):
+        return await set_password(conn, name, password, sign_out=sign_out)
+
+    signed_out = _db_command(data_dir, go)
+    click.echo(f"password of {name} changed" + (f"; {signed_out} device(s) signed out" if sign_out else ""))
+
+
+@user.command("disable")
+@click.argument("name")
+@data_dir_option
+@config_option
+def user_disable(name: str, data_dir: Path) -> None:
+    """Disable a user: their devices stop working at once and they cannot log in."""
+    from ..core.users import set_disabled
+
+    changed = _db_command(data_dir, lambda conn: set_disabled(conn, name, True))
+    click.echo(f"disabled {name}: their devices are signed out and they cannot log in" if changed
+               else f"{name} was already disabled")  # fmt: skip
+
+
+@user.command("enable")
+@click.argument("name")
+@data_dir_option
+@config_option
+def user_enable(name: str, data_dir: Path) -> None:
+    """Enable a disabled user again (their devices that were not revoked work again)."""
+    from ..core.users import set_disabled
+
+    changed = _db_command(data_dir, lambda conn: set_disabled(conn, name, False))
+    click.echo(f"enabled {name}" if changed else f"{name} was not disabled")
+
+
+@user.command("revoke-tokens")
+@click.argument("name")
+@data_dir_option
+@config_option
+def user_revoke_tokens(name: str, data_dir: Path) -> None:
+    """Sign out every device of a user, at once (they can log in again)."""
+    from ..core.users import revoke_tokens
+
+    n = _db_command(data_dir, lambda conn: revoke_tokens(conn, name))
+    click.echo(f"signed out {n} device(s) of {name}")
+
+
+@user.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@data_dir_option
+@config_option
+def user_delete(name: str, yes: bool, data_dir: Path) -> None:
+    """Delete a user with all their files, versions, upload sessions and devices.
+
+    Their blocks are no longer referenced: garbage collection (the block servers' periodic
+    run, or tessera-server gc) deletes them once they are older than its grace period.
+    """
+    from ..core.users import delete_user
+
+    if not yes:
+        typed = click.prompt(f"This deletes {name} and every file they have. Type the user name to confirm", default="")
+        if typed != name:
+            raise click.UsageError("not confirmed; nothing was deleted")
+    counts = _db_command(data_dir, lambda conn: delete_user(conn, name))
+    click.echo(
+        f"deleted {name}: {counts['versions']} file version(s), {counts['devices']} device(s); "
+        f"{counts['blocks']} block(s) are left to garbage collection"
+    )
 
 
 @click.command("gc")
@@ -144,6 +285,7 @@ def user_list(data_dir: Path) -> None:
 @store_options
 @click.option("--log-level", envvar="TESSERA_LOG_LEVEL", default="warning", show_default=True)
 @data_dir_option
+@config_option
 def gc_command(grace: str, dry_run: bool, log_level: str, data_dir: Path, **store_kw) -> None:
     """Delete blocks nothing references any more, expire old upload sessions, sweep the store.
 
@@ -177,7 +319,7 @@ async def _gc(settings: ServerSettings, grace: float, dry_run: bool):
     from .runner import database
 
     store = store_from_server_settings(settings)  # ValueError for a bad setting, before anything starts
-    async with database(os.environ.get("DATABASE_URL"), settings.data_dir) as dsn:
+    async with database(unflagged("database-url"), settings.data_dir) as dsn:
         await migrate.apply_dsn(dsn)
         pool = await db.create_pool(dsn, min_size=1, max_size=2)
         try:

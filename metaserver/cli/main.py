@@ -8,6 +8,8 @@ import click
 
 from ..core.settings import ServerSettings
 from .admin import gc_command, migrate, user
+from .backup import backup, restore
+from .config_cmd import config_group
 from .options import build_settings, exit_on_error, run_async, server_options, setup_logging
 
 
@@ -32,8 +34,8 @@ def _announce(urls: dict[str, str], settings: ServerSettings) -> None:
     sys.stdout.flush()
 
 
-def _serve(meta: bool, block: bool, data_dir, log_level, **kw) -> None:
-    setup_logging(log_level)
+def _serve(meta: bool, block: bool, data_dir, log_level, log_format, **kw) -> None:
+    setup_logging(log_level, log_format)
     settings = build_settings(data_dir, **kw)
     with exit_on_error():
         run_async(_run(settings, meta, block))
@@ -75,3 +77,6 @@ def block(**kw) -> None:
 main.add_command(migrate)
 main.add_command(user)
 main.add_command(gc_command)
+main.add_command(config_group)
+main.add_command(backup)
+main.add_command(restore)

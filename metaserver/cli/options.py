@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,10 @@ import click
 from protocol.errors import TesseraError
 
 from ..core.settings import DEFAULT_DATA_DIR, ServerSettings, load_grant_secret, parse_duration
+from .account_options import account_options, account_settings, base_url_arg
+from .config_file import config_option, unflagged
+from .logs import log_format_option
+from .tls import tls_options, tls_settings
 
 
 @contextlib.contextmanager
@@ -53,13 +55,10 @@ data_dir_option = click.option(
 )
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every pg_ctl call at INFO
+def setup_logging(level: str, log_format: str = "text") -> None:
+    from .logs import setup_logging as setup
+
+    setup(level, log_format)
 
 
 def _s3_extra(s3_endpoint, s3_bucket, s3_region, s3_prefix) -> dict:
@@ -72,8 +71,8 @@ def _s3_extra(s3_endpoint, s3_bucket, s3_region, s3_prefix) -> dict:
         "s3_bucket": s3_bucket,
         "s3_region": s3_region,
         "s3_prefix": s3_prefix or "",
-        "s3_access_key": os.environ.get("TESSERA_S3_ACCESS_KEY"),
-        "s3_secret_key": os.environ.get("TESSERA_S3_SECRET_KEY"),
+        "s3_access_key": unflagged("s3-access-key"),
+        "s3_secret_key": unflagged("s3-secret-key"),
     }
 
 
@@ -246,10 +245,14 @@ def server_options(f):
     return _apply(f, [
         listen_options,
         limit_options,
+        account_options,
         block_server_options,
         store_options,
         click.option("--log-level", envvar="TESSERA_LOG_LEVEL", default="info", show_default=True),
+        log_format_option,
+        tls_options,
         data_dir_option,
+        config_option,
     ])  # fmt: skip
 
 
@@ -262,18 +265,16 @@ def store_extra(s3_endpoint, s3_bucket, s3_region, s3_prefix, s3_checksum_sha256
     return extra
 
 
-def _block_extra(put_concurrency, put_queue_timeout, put_idle_timeout, gc_interval, gc_grace) -> dict:
+def _block_extra(kw: dict) -> dict:
+    """Take the block server options out of ``kw``; the ``extra`` settings they set."""
     extra: dict = {}
+    put_concurrency = kw.pop("put_concurrency")
     if put_concurrency is not None:
         extra["put_concurrency"] = put_concurrency
-    for key, flag, value in (
-        ("put_queue_timeout", "--put-queue-timeout", put_queue_timeout),
-        ("put_idle_timeout", "--put-idle-timeout", put_idle_timeout),
-        ("gc_interval", "--gc-interval", gc_interval),
-        ("gc_grace", "--gc-grace", gc_grace),
-    ):
+    for key in ("put_queue_timeout", "put_idle_timeout", "gc_interval", "gc_grace"):
+        value = kw.pop(key)
         if value is not None:
-            extra[key] = duration_arg(value, flag)
+            extra[key] = duration_arg(value, "--" + key.replace("_", "-"))
     return extra
 
 
@@ -284,18 +285,7 @@ def _notify_port(notify_port: int | None, meta_port: int) -> int:
 
 
 def _notify_url(url: str) -> str:
-    if not url:
-        return ""
-    from yarl import URL
-
-    try:
-        parsed = URL(url.strip())
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host or parsed.path not in ("", "/") \
-            or parsed.query_string or parsed.fragment:  # fmt: skip
-        raise click.BadParameter(f"not a base URL: {url!r} (expected http(s)://host[:port])", param_hint="--notify-url")
-    return str(parsed).rstrip("/")
+    return base_url_arg(url, "--notify-url")
 
 
 def build_settings(
@@ -311,27 +301,27 @@ def build_settings(
     rate_burst,
     login_rate_limit,
     login_burst,
-    put_concurrency,
-    put_queue_timeout,
-    put_idle_timeout,
-    gc_interval,
-    gc_grace,
+    *,
+    prepare: bool = True,
     **store_kw,
 ) -> ServerSettings:
+    """The settings of the serving commands' flags; a bad value is a click usage error naming it.
+
+    ``prepare``: create the data dir and read (or generate) the grant secret there; without it
+    (``config check``) nothing is written and the grant secret is left empty."""
     from blockserver.settings import BlockServerSettings
 
-    ttl = duration_arg(upload_ttl, "--upload-ttl")
-    if ttl < 1:
-        raise click.BadParameter("must be at least 1s", param_hint="--upload-ttl")
-    extra = {
-        **store_extra(**store_kw),
-        **_block_extra(put_concurrency, put_queue_timeout, put_idle_timeout, gc_interval, gc_grace),
-    }
+    accounts = account_settings(store_kw, duration_arg, _rate_arg)
+    tls = tls_settings(store_kw)
+    ttl = _upload_ttl(upload_ttl)
+    block_extra = _block_extra(store_kw)
+    extra = {**store_extra(**store_kw), **block_extra}
     data_dir = data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    if prepare:
+        data_dir.mkdir(parents=True, exist_ok=True)
     settings = ServerSettings(
-        database_url=os.environ.get("DATABASE_URL", ""),
-        grant_secret=load_grant_secret(data_dir, os.environ.get("TESSERA_GRANT_SECRET")),
+        database_url=unflagged("database-url") or "",
+        grant_secret=load_grant_secret(data_dir, unflagged("grant-secret")) if prepare else b"",
         data_dir=data_dir,
         host=host,
         meta_port=meta_port,
@@ -340,16 +330,25 @@ def build_settings(
         notify_url=_notify_url(notify_url),
         block_urls=tuple(u.rstrip("/") for u in block_urls),
         blocks_dir=data_dir / "blocks",
-        upload_session_ttl=max(1, round(ttl)),
+        upload_session_ttl=ttl,
         rate_limit=_rate_arg(rate_limit, "--rate-limit"),
         rate_burst=rate_burst,
         login_rate_limit=_rate_arg(login_rate_limit, "--login-rate-limit"),
         login_burst=login_burst,
         extra=extra,
+        **accounts,
+        **tls,
     )
     try:
         BlockServerSettings.from_settings(settings)  # a bad block server setting stops the start here
     except ValueError as e:
         raise click.UsageError(f"bad block server setting: {e}") from None
     return settings
+
+
+def _upload_ttl(text: str) -> int:
+    ttl = duration_arg(text, "--upload-ttl")
+    if ttl < 1:
+        raise click.BadParameter("must be at least 1s", param_hint="--upload-ttl")
+    return max(1, round(ttl))
 

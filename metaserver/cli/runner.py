@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from ..core import migrate
 from ..core.settings import ServerSettings
+from ..core.tls import server_ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +38,26 @@ async def database(database_url: str | None, data_dir: Path) -> AsyncIterator[st
         await asyncio.to_thread(pg.stop)
 
 
-async def serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
+async def serve(
+    app: web.Application, host: str, port: int, *, flag: str = "", ssl_context: ssl.SSLContext | None = None
+) -> tuple[web.AppRunner, str]:
+    """Serve ``app`` on ``host:port`` (HTTPS with ``ssl_context``); the runner and the URL.
+
+    A port that cannot be had is an OSError that names ``flag``, the option that changes it."""
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     try:
         await site.start()
     except OSError as e:
         await runner.cleanup()
-        raise OSError(e.errno, f"cannot listen on {host}:{port}: {e.strerror}") from None
+        hint = f" (change it with {flag})" if flag else ""
+        raise OSError(e.errno, f"cannot listen on {host}:{port}{hint}: {e.strerror}") from None
     sock = site._server.sockets[0]  # type: ignore[union-attr]
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    return runner, f"http://{shown}:{bound_port}"
+    scheme = "https" if ssl_context is not None else "http"
+    return runner, f"{scheme}://{shown}:{bound_port}"
 
 
 def _notify_url(runner: web.AppRunner, meta_url: str) -> str:
@@ -89,15 +98,20 @@ async def run_servers(settings: ServerSettings, *, meta: bool, block: bool, anno
         runners: list[web.AppRunner] = []
         try:
             urls: dict[str, str] = {}
+            tls = server_ssl_context(settings.tls_cert, settings.tls_key)
             if block:
-                runner, urls["block"] = await serve(create_block_app(settings), settings.host, settings.block_port)
+                runner, urls["block"] = await serve(
+                    create_block_app(settings), settings.host, settings.block_port, flag="--block-port", ssl_context=tls
+                )
                 runners.append(runner)
                 if not settings.block_urls:
                     settings = replace(settings, block_urls=(urls["block"],))
             if meta:
                 if not settings.block_urls:
                     raise SystemExit("the metadata server needs at least one --block-url")
-                runner, urls["meta"] = await serve(create_meta_app(settings), settings.host, settings.meta_port)
+                runner, urls["meta"] = await serve(
+                    create_meta_app(settings), settings.host, settings.meta_port, flag="--meta-port", ssl_context=tls
+                )
                 runners.append(runner)
                 urls["notify"] = _notify_url(runner, urls["meta"])
             announce(urls, settings)

@@ -1,31 +1,35 @@
-"""Passwords, device tokens and the caller of a request.
+"""Device tokens and the caller of a request (passwords are in :mod:`.passwords`).
 
 Tokens are 256-bit random strings handed to the device once; the database keeps
-only their SHA-256. Passwords are hashed with scrypt (stdlib) in a thread of
-their own, one at a time: each hash takes 16 MiB (``n * r * 128`` bytes), and
-the C allocator keeps what a thread freed in that thread's arena, so hashes
-spread over the event loop's default worker threads left up to 16 MiB behind
-in each of them (the server grew by 16 MiB per login in the benchmark's
-``large`` scenario). One thread keeps at most one such buffer, and logins
-queue for it instead of taking 16 MiB each at once.
+only their SHA-256. A token stops working when it is revoked (logout, ``tessera
+devices revoke``, a password change that signs out other devices, the operator),
+when its user is disabled, or when it went unused for the server's idle expiry
+(``--token-idle-expiry``, 90 days by default). Its last use is written at most once
+per :data:`TOUCH_INTERVAL`, so a request costs no write.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import hashlib
-import hmac
 import secrets
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import asyncpg
 
-from protocol.errors import Unauthorized
+from protocol.errors import SignedOut, Unauthorized
 
 TOKEN_PREFIX = "tsr_"
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+#: a token unused for this long (seconds) no longer works (the server's default)
+DEFAULT_IDLE_EXPIRY = 90 * 86400.0
+#: a token's last use is written at most this often (seconds)
+TOUCH_INTERVAL = 3600.0
+#: why a token was revoked (tokens.revoked_reason), as the signed-out device is told
+REVOKED_BECAUSE = {
+    "logout": "it logged out",
+    "revoked": "it was signed out from another device",
+    "password": "the password was changed and other devices were signed out",
+    "operator": "the server's operator signed it out",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,37 +48,6 @@ def hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
-#: the one thread that hashes passwords (see the module docstring)
-_hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tessera-scrypt")
-
-
-def _scrypt(password: str, salt: bytes) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, dklen=32, maxmem=64 * 1024 * 1024, **_SCRYPT)
-
-
-async def _scrypt_in_turn(password: str, salt: bytes) -> bytes:
-    return await asyncio.get_running_loop().run_in_executor(_hasher, _scrypt, password, salt)
-
-
-async def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = await _scrypt_in_turn(password, salt)
-    b64 = base64.b64encode
-    return f"scrypt${b64(salt).decode()}${b64(digest).decode()}"
-
-
-async def check_password(password: str, stored: str) -> bool:
-    try:
-        scheme, salt_b64, digest_b64 = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        salt, digest = base64.b64decode(salt_b64), base64.b64decode(digest_b64)
-    except ValueError:
-        return False
-    got = await _scrypt_in_turn(password, salt)
-    return hmac.compare_digest(got, digest)
-
-
 def bearer_token(header: str | None) -> str:
     if not header:
         raise Unauthorized("missing Authorization header (run `tessera login`)")
@@ -84,14 +57,50 @@ def bearer_token(header: str | None) -> str:
     return token.strip()
 
 
-async def lookup_token(conn: asyncpg.Connection, token: str) -> Caller:
-    """The caller a bearer token belongs to; Unauthorized if unknown or revoked."""
+async def lookup_token(conn: asyncpg.Connection, token: str, idle_expiry: float = DEFAULT_IDLE_EXPIRY) -> Caller:
+    """The caller a bearer token belongs to (see :func:`lookup_token_hash`)."""
+    return await lookup_token_hash(conn, hash_token(token), idle_expiry)
+
+
+async def lookup_token_hash(
+    conn: asyncpg.Connection, token_hash: bytes, idle_expiry: float = DEFAULT_IDLE_EXPIRY
+) -> Caller:
+    """The caller of the token whose SHA-256 is ``token_hash``.
+
+    Unauthorized if the token is unknown; SignedOut if it was revoked, its user is disabled,
+    or it went unused for ``idle_expiry`` seconds (0: never expires). Notes its use when the
+    last one noted is older than :data:`TOUCH_INTERVAL`.
+    """
     row = await conn.fetchrow(
-        """SELECT t.id, t.user_id, t.device_name, u.name
+        """SELECT t.id, t.user_id, t.device_name, u.name, t.revoked_at IS NOT NULL AS revoked,
+                  t.revoked_reason, u.disabled_at IS NOT NULL AS disabled,
+                  extract(epoch FROM now() - t.last_used_at)::float8 AS idle
              FROM tokens t JOIN users u ON u.id = t.user_id
-            WHERE t.token_hash = $1 AND t.revoked_at IS NULL""",
-        hash_token(token),
+            WHERE t.token_hash = $1""",
+        token_hash,
     )
     if row is None:
-        raise Unauthorized("the token is unknown or revoked (run `tessera login`)")
+        raise Unauthorized("the token is unknown (run `tessera login`)")
+    refused = token_refusal(row["revoked"], row["revoked_reason"], row["disabled"], row["idle"], idle_expiry)
+    if refused is not None:
+        raise refused
+    if row["idle"] > TOUCH_INTERVAL:
+        await conn.execute(
+            "UPDATE tokens SET last_used_at = now() WHERE id = $1 AND last_used_at < now() - make_interval(secs => $2)",
+            row["id"],
+            TOUCH_INTERVAL,
+        )
     return Caller(row["user_id"], row["name"], row["id"], row["device_name"])
+
+
+def token_refusal(revoked: bool, reason: str | None, disabled: bool, idle: float, idle_expiry: float) -> SignedOut | None:
+    """Why a known token no longer works (None: it works)."""
+    if revoked:
+        because = REVOKED_BECAUSE.get(reason or "", "it was revoked")
+        return SignedOut(f"this device is signed out: {because}; run `tessera login`")
+    if disabled:
+        return SignedOut("this device is signed out: the account is disabled; ask the server's operator")
+    if idle_expiry and idle > idle_expiry:
+        days = idle_expiry / 86400
+        return SignedOut(f"this device is signed out: it was not used for {days:g} days; run `tessera login`")
+    return None

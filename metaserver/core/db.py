@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -47,16 +48,67 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.fetchrow(_WARM_TYPES, *(None for _ in ARRAY_TYPES))
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(
+class DatabaseStatus:
+    """Whether the database was reachable last time anyone tried; logs an outage once.
+
+    The first failure logs one WARNING, the failures after it only count, and the first
+    success after them logs one INFO line saying how long it lasted and how many requests it
+    refused: an outage does not fill the log, however many requests meet it.
+    """
+
+    def __init__(self, name: str = "database") -> None:
+        self.name = name
+        self.down_since: float | None = None
+        self.refused = 0
+        #: called with no argument for every refusal (a metrics counter's ``inc``)
+        self.on_refused = None
+
+    def failed(self, err: BaseException, *, refused: bool = True) -> None:
+        """``err`` met the database (``refused``: a request was refused for it)."""
+        if refused and self.on_refused is not None:
+            self.on_refused()
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            self.refused = 1
+            log.warning("%s unavailable: %s (requests that need it answer 503 until it is back)", self.name, err)
+        else:
+            self.refused += 1
+
+    def ok(self) -> None:
+        if self.down_since is not None:
+            log.info(
+                "%s is back after %.1f s (%d requests refused meanwhile)",
+                self.name, time.monotonic() - self.down_since, self.refused,
+            )  # fmt: skip
+            self.down_since = None
+
+
+class Pool(asyncpg.pool.Pool):
+    """asyncpg's pool, plus what the servers report about it: its outage status (one log line per
+    outage) and how many requests wait for a connection (a metric)."""
+
+    __slots__ = ("status", "waiting")
+
+
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, status: DatabaseStatus | None = None
+) -> Pool:
+    pool = Pool(
         dsn,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
         min_size=min_size,
         max_size=max_size,
-        init=_init_connection,
-        command_timeout=60,
+        max_queries=50000,
         max_inactive_connection_lifetime=300,
+        setup=None,
+        init=_init_connection,
+        loop=None,
+        command_timeout=60,
     )
-    assert pool is not None
+    pool.status = status or DatabaseStatus()
+    pool.waiting = 0
+    await pool
     return pool
 
 
@@ -78,16 +130,41 @@ async def transaction(pool: asyncpg.Pool, *, isolation: str = "read_committed") 
 async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     """A pool connection (without a transaction: single statements); database outages become
     ``Unavailable``, and a connection an outage broke is not handed out again."""
+    status = getattr(pool, "status", None)
     try:
-        async with pool.acquire() as conn:
+        async with _acquire(pool) as conn:
+            if status is not None:
+                status.ok()
             try:
                 yield conn
             except _BREAKS_CONNECTION:
                 _discard(conn)
                 raise
     except _BREAKS_CONNECTION as e:
-        log.warning("database unavailable: %s", e)
+        if status is not None:
+            status.failed(e)
+        else:
+            log.warning("database unavailable: %s", e)
         raise Unavailable("the database is unavailable; try again") from e
+
+
+@contextlib.asynccontextmanager
+async def _acquire(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """``pool.acquire()``, counting the requests that wait for a connection (:class:`Pool`)."""
+    if not isinstance(pool, Pool):
+        async with pool.acquire() as conn:
+            yield conn
+        return
+    pool.waiting += 1
+    counted = True
+    try:
+        async with pool.acquire() as conn:
+            pool.waiting -= 1
+            counted = False
+            yield conn
+    finally:
+        if counted:
+            pool.waiting -= 1
 
 
 def _discard(conn: asyncpg.Connection) -> None:

@@ -114,8 +114,11 @@ async def error_middleware(request: web.Request, handler):
 
 def _error_answer(request: web.Request, exc: Exception) -> web.StreamResponse:
     if isinstance(exc, TesseraError):
-        if isinstance(exc, (Internal, Unavailable)):
+        if isinstance(exc, Internal):
             log.warning("%s %s: %s", request.method, request.path, exc.message)
+        elif isinstance(exc, Unavailable):
+            # an outage is logged once where it is met (db.DatabaseStatus); the access log has each 503
+            log.debug("%s %s: %s", request.method, request.path, exc.message)
         return error_response(request, exc)
     if isinstance(exc, web.HTTPException):
         if exc.status == 404:

@@ -4,9 +4,11 @@
   (``rate_limit`` per second, up to ``rate_burst`` at once). The bucket is keyed
   by the token's hash and checked before the token is looked up, so a flood
   costs no database work.
-- ``POST /v1/auth/login`` draws from a bucket per (client address, user name),
-  to slow password guessing; a successful login gives its token back, so only
-  failed attempts count.
+- ``POST /v1/auth/login`` (and ``POST /v1/auth/password``, which checks the old
+  password) draws from a bucket per (client address, user name), to slow password
+  guessing, and from a bucket per client address across all user names, so that
+  one address cannot try one password on many names; a successful login gives
+  both tokens back, so only failed attempts count.
 
 An empty bucket answers 429 ``rate_limited`` with ``Retry-After``. The buckets
 live in each process: N metadata servers behind a load balancer allow up to N
@@ -78,12 +80,23 @@ class RateLimits:
 
     tokens: RateLimiter | None
     logins: RateLimiter | None
+    #: failed logins per client address, whatever the user name
+    login_addresses: RateLimiter | None = None
 
     @classmethod
-    def from_rates(cls, rate: float, burst: int, login_rate: float, login_burst: int) -> RateLimits:
+    def from_rates(
+        cls,
+        rate: float,
+        burst: int,
+        login_rate: float,
+        login_burst: int,
+        address_rate: float = 0.0,
+        address_burst: int = 1,
+    ) -> RateLimits:
         return cls(
             RateLimiter(rate, burst) if rate > 0 else None,
             RateLimiter(login_rate, login_burst) if login_rate > 0 else None,
+            RateLimiter(address_rate, address_burst) if address_rate > 0 else None,
         )
 
 
@@ -118,23 +131,31 @@ async def rate_limit_middleware(request: web.Request, handler):
 
 
 class LoginAttempt:
-    """One login's draw on its (address, user name) bucket; ``succeeded()`` gives it back."""
+    """One login's draws on its buckets (see :func:`login_attempt`); ``succeeded()`` gives them back."""
 
-    def __init__(self, limiter: RateLimiter | None, key: Hashable) -> None:
-        self._limiter = limiter
-        self._key = key
+    def __init__(self, draws: list[tuple[RateLimiter, Hashable]]) -> None:
+        self._draws = draws
 
     def succeeded(self) -> None:
-        if self._limiter is not None:
-            self._limiter.give_back(self._key)
+        for limiter, key in self._draws:
+            limiter.give_back(key)
 
 
 def login_attempt(request: web.Request, user_name: str) -> LoginAttempt:
-    """Count a login attempt for ``user_name`` from the request's address; RateLimited if too many failed."""
-    limiter = request.app[RATE_LIMITS].logins
-    key = (request.remote or "", user_name.casefold())
-    if limiter is not None:
+    """Count a password check for ``user_name`` from the request's address; RateLimited if too
+    many failed, for that name from that address or for any names from that address."""
+    limits = request.app[RATE_LIMITS]
+    address = request.remote or ""
+    draws: list[tuple[RateLimiter, Hashable]] = []
+    for limiter, key, what in (
+        (limits.logins, (address, user_name.casefold()), f"failed logins as {user_name!r}"),
+        (limits.login_addresses, address, "failed logins from this address"),
+    ):
+        if limiter is None:
+            continue
         wait = limiter.take(key)
         if wait:
-            raise _refuse(wait, f"failed logins as {user_name!r}")
-    return LoginAttempt(limiter, key)
+            LoginAttempt(draws).succeeded()  # what was drawn before does not count
+            raise _refuse(wait, what)
+        draws.append((limiter, key))
+    return LoginAttempt(draws)

@@ -45,6 +45,20 @@ class ServerSettings:
     #: login attempts per second per (client address, user name) (per process); 0: off
     login_rate_limit: float = 0.1
     login_burst: int = 10
+    #: failed logins per second per client address, whatever the user names (per process); 0: off
+    login_address_rate_limit: float = 0.5
+    login_address_burst: int = 30
+    #: password hashes waiting or running at once (per process); more logins get 503 at once
+    login_queue: int = 16
+    #: a device token unused for this long (seconds) stops working; 0: never
+    token_idle_expiry: float = 90 * 86400.0
+    #: the URL clients reach the metadata server at (e.g. https://files.example.org behind a
+    #: proxy); the notify URL announced to clients is built from it, never from a request's
+    #: Host header. Empty: http://host:meta_port as configured (https with ``tls_cert``)
+    public_url: str = ""
+    #: TLS without a proxy: a PEM certificate chain and its key, served on every port (None: plain HTTP)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     extra: dict = field(default_factory=dict)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import web
+from yarl import URL
 
 from protocol import codec
 
@@ -56,6 +57,7 @@ async def longpoll(request: web.Request) -> web.Response:
         return _answer(request, polls.OVERLOADED)
     waiter = EventWaiter()
     notifier.register(ctx.ns_id, waiter)  # before the check, so no commit slips between
+    notifier.watch_tokens(ctx.caller.user_id, waiter)  # a revocation ends the poll at once
     try:
         if await polls.has_changes(request.app[POOL], notifier, ctx.ns_id, cursor):
             return _answer(request, polls.CHANGED)
@@ -69,6 +71,9 @@ async def longpoll(request: web.Request) -> web.Response:
                 return _answer(request, polls.CHANGED)
             if notifier.closing:  # the server is shutting down: let the client re-poll elsewhere
                 return _answer(request, polls.SHUTTING_DOWN)
+            if waiter.token_changed:  # the user's tokens were revoked: is this one still good?
+                waiter.token_changed = False
+                await authenticate(request)
             if waiter.recheck:  # woken without a sequence number (the listener reconnected)
                 waiter.recheck = False
                 if await polls.has_changes(request.app[POOL], notifier, ctx.ns_id, cursor):
@@ -84,6 +89,7 @@ async def longpoll(request: web.Request) -> web.Response:
             waiter.event.clear()
     finally:
         notifier.unregister(ctx.ns_id, waiter)
+        notifier.unwatch_tokens(ctx.caller.user_id, waiter)
 
 
 def _answer(request: web.Request, answer: dict) -> web.Response:
@@ -92,13 +98,29 @@ def _answer(request: web.Request, answer: dict) -> web.Response:
     return web.Response(body=polls.encoded(answer, ctype), content_type=ctype)
 
 
+#: listening on every address: no host name to tell clients
+_WILDCARDS = ("", "0.0.0.0", "::", "[::]")
+
+
 async def notify_endpoint(request: web.Request) -> web.Response:
-    """Where clients should long-poll: the notify endpoint's URL (``{"url"}``)."""
+    """Where clients should long-poll: the notify endpoint's URL (``{"url"}``).
+
+    ``--notify-url`` if set; else the scheme and host of ``--public-url`` on the notify port;
+    else the address the server listens on (https when it serves TLS itself, ``--tls-cert``: the
+    notify port does too). Only a server listening on every address, with neither set, names the
+    host the client asked for (its Host header); the client refuses a notify URL on another host
+    or with a weaker scheme than its server URL in any case.
+    """
     await authenticate(request)
     settings = request.app[SETTINGS]
     if settings.notify_url:
-        url = settings.notify_url.rstrip("/") + notify_connection.PATH
-    else:  # this server's host, as the client reached it, on the notify port
-        port = request.app[NOTIFY_SERVER].port
-        url = str(request.url.with_port(port).with_path(notify_connection.PATH).with_query(None))
-    return respond(request, {"url": url})
+        return respond(request, {"url": settings.notify_url.rstrip("/") + notify_connection.PATH})
+    port = request.app[NOTIFY_SERVER].port
+    if settings.public_url:
+        base = URL(settings.public_url)
+    elif settings.host not in _WILDCARDS:
+        base = URL.build(scheme="https" if settings.tls_cert else "http", host=settings.host)
+    else:
+        base = request.url
+    url = base.with_port(port).with_path(notify_connection.PATH).with_query(None).with_fragment(None)
+    return respond(request, {"url": str(url)})

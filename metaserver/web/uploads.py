@@ -6,6 +6,7 @@ from aiohttp import web
 
 from ..core import db
 from ..core.http import query_int, read_body, respond
+from ..core.metrics import METRICS
 from ..keys import POOL, SETTINGS
 from ..tree import batch
 from ..uploads import append, commit_batch, create_batch, incoming, sessions
@@ -39,8 +40,9 @@ async def append_blocks(request: web.Request) -> web.Response:
 
 async def commit_upload(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
-    async with db.transaction(request.app[POOL]) as conn:
-        answer = await sessions.commit(conn, ctx.caller, request.match_info["upload_id"])
+    with request.app[METRICS].commit("single"):
+        async with db.transaction(request.app[POOL]) as conn:
+            answer = await sessions.commit(conn, ctx.caller, request.match_info["upload_id"])
     return respond(request, answer)
 
 
@@ -57,8 +59,11 @@ async def commit_upload_batch(request: web.Request) -> web.Response:
     """Commit up to 1,000 upload sessions; each answer is file metadata or ``{"error": ...}``."""
     ctx = await authenticate(request)
     ids = batch.check_items(await read_body(request), "upload_ids")
-    async with db.transaction(request.app[POOL]) as conn:
-        results = await commit_batch.commit_many(conn, ctx.caller, ctx.ns_id, ids)
+    metrics = request.app[METRICS]
+    with metrics.commit("batch"):
+        async with db.transaction(request.app[POOL]) as conn:
+            results = await commit_batch.commit_many(conn, ctx.caller, ctx.ns_id, ids)
+    metrics.count_batch(results)
     return respond(request, {"results": results})
 
 

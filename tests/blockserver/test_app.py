@@ -27,7 +27,10 @@ async def _get_json(url: str, method: str = "GET") -> tuple[int, dict]:
 async def test_health(server_config):
     runner, url = await start_site(create_app(server_config))
     try:
-        assert await _get_json(f"{url}/v1/health") == (200, {"ok": True})
+        ready = (200, {"ok": True, "checks": {"database": "ok", "store": "ok"}})
+        assert await _get_json(f"{url}/v1/health") == ready
+        assert await _get_json(f"{url}/v1/health/ready") == ready
+        assert await _get_json(f"{url}/v1/health/live") == (200, {"ok": True})
     finally:
         await runner.cleanup()
 

@@ -21,6 +21,7 @@ import pytest
 
 from client import TesseraClient
 from metaserver.core import migrate
+from metaserver.core.health import READY_TTL
 from metaserver.core.settings import ServerSettings
 from metaserver.keys import NOTIFIER
 from protocol.hashing import BLOCK_SIZE
@@ -83,16 +84,17 @@ async def _status(session: aiohttp.ClientSession, url: str, token: str | None = 
         return 0, type(e).__name__
 
 
-async def test_servers_recover_from_a_postgresql_restart(own_pg, tmp_path):
+async def servers_on(pg: OwnPostgres, tmp_path: Path):
+    """Both servers on ``pg`` (migrated, with user alice/pw): block runner and URL, meta app, runner, URL."""
     from blockserver.app import create_app as create_block_app
     from metaserver.app import create_app as create_meta_app
     from metaserver.core.users import create_user
 
-    dsn = own_pg.dsn
+    dsn = pg.dsn
     await migrate.apply_dsn(dsn)
     conn = await asyncpg.connect(dsn)
     try:
-        await create_user(conn, "alice", "pw")
+        await create_user(conn, "alice", "pw-alice-long")
     finally:
         await conn.close()
     config = ServerSettings(
@@ -102,10 +104,15 @@ async def test_servers_recover_from_a_postgresql_restart(own_pg, tmp_path):
     block_runner, block_url = await start_site(create_block_app(config))
     meta_app = create_meta_app(ServerSettings(**{**config.__dict__, "block_urls": (block_url,)}))
     meta_runner, meta_url = await start_site(meta_app)
+    return block_runner, block_url, meta_app, meta_runner, meta_url
+
+
+async def test_servers_recover_from_a_postgresql_restart(own_pg, tmp_path):
+    block_runner, block_url, meta_app, meta_runner, meta_url = await servers_on(own_pg, tmp_path)
     notifier = meta_app[NOTIFIER]
     try:
         async with TesseraClient(meta_url, retry=RETRY) as client, aiohttp.ClientSession() as http:
-            token = (await client.login("alice", "pw", "pg-test")).token
+            token = (await client.login("alice", "pw-alice-long", "pg-test")).token
             a = write_file(tmp_path / "a.bin", BLOCK_SIZE + 77, seed=5)
             await client.upload_file(a, "/a.bin")
             assert notifier.connected
@@ -123,7 +130,11 @@ async def test_servers_recover_from_a_postgresql_restart(own_pg, tmp_path):
             loader = asyncio.create_task(load())
             await own_pg.stop()
             assert await _status(http, meta_url + "/v1/account", token) == (503, "unavailable")
-            assert await _status(http, block_url + "/v1/health") == (503, "unavailable")
+
+            async def block_not_ready() -> bool:  # readiness is cached a few seconds (metaserver.core.health)
+                return await _status(http, block_url + "/v1/health") == (503, "unavailable")
+
+            await eventually(block_not_ready, "the block server to say it is not ready", within=READY_TTL + 5)
             # an upload started now retries its 503s and finishes once the database is back
             b = write_file(tmp_path / "b.bin", 2 * BLOCK_SIZE + 5, seed=6)
             upload_b = asyncio.create_task(client.upload_file(b, "/b.bin"))

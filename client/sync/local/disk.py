@@ -29,8 +29,10 @@ from client.transfer.download.file_writes import rename_noreplace_atomic
 from client.transfer.download.temp import TEMP_PREFIX, LocalBlock
 from client.transfer.filehash import FileStamp
 from protocol import paths
+from protocol.errors import BadPath
 from protocol.hashing import BLOCK_SIZE
 
+from ..errors import UnsafePath
 from .hashing import FileUnstable, hash_local_file
 from .ignore import IgnoreRules, is_builtin_ignored
 from .scan import is_racy
@@ -41,9 +43,23 @@ class LocalChanged(Exception):
 
 
 def fs_path(root: Path, tree_path: str) -> Path:
-    """Where the tree path ``/a/b`` lives under the synced folder."""
-    rel = tree_path.strip("/")
-    return root.joinpath(*rel.split("/")) if rel else root
+    """Where the tree path ``/a/b`` lives under the synced folder.
+
+    Every path the server sends ends up here, so the path is checked again (the path rules,
+    then that the result is inside ``root``): a server cannot make the client touch anything
+    outside the synced folder. UnsafePath otherwise.
+    """
+    try:
+        checked = paths.normalize(tree_path)
+    except BadPath as e:
+        raise UnsafePath(f"refusing a path outside the synced folder's rules: {e.message}") from None
+    rel = checked.strip("/")
+    if not rel:
+        return root
+    out = root.joinpath(*rel.split("/"))
+    if root not in out.parents:  # cannot happen to a normalised path: a last line of defence
+        raise UnsafePath(f"refusing a path outside the synced folder: {tree_path!r}")
+    return out
 
 
 def _same_stat(entry: LocalEntry, st: os.stat_result) -> bool:

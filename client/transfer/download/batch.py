@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from client.api.blocks import WantedBlock
 from client.api.models import BlockPage, RemoteBlock
+from client.api.requestid import in_operation
 from protocol import blockbatch
 from protocol.errors import BadRequest, HashMismatch, ProtocolError, TesseraError
 from protocol.fs.flush import FlushGroup
@@ -89,6 +90,7 @@ class BatchDownloadResult:
         return self.error is None and not self.fallback
 
 
+@in_operation
 async def download_batch(
     client: ApiClient,
     files: Sequence[BatchDownload],

@@ -34,15 +34,13 @@ daemon, each called in a worker thread:
   changed meanwhile). With ``replace=False`` an existing target is never
   replaced: the rename becomes a hard link that fails if the name is taken.
 
-A ``staged`` file (:mod:`client.transfer.download.staged`: blocks a prefetch fetched
-before the version was committed) becomes the temp file when it has the
-version's size and content hash: it is renamed beside the target, its staged
-blocks are kept (read back and checked against the xxh3-64 each was staged
-with only where something else wrote to the file since: see
-:mod:`client.transfer.download.staged`), and only the other blocks are downloaded.
-Where it cannot be renamed there (another file system), its blocks are copied
-from it like other local blocks. Either way the download owns it and removes
-it on failure.
+A ``staged`` file (:mod:`client.transfer.download.staged`: blocks a prefetch fetched before the
+version was committed) becomes the temp file when it has the version's size and content hash:
+it is renamed beside the target, its staged blocks are kept (read back and checked against the
+xxh3-64 each was staged with only where something else wrote to the file since: see
+:mod:`client.transfer.download.staged`), and only the other blocks are downloaded. Where it
+cannot be renamed there (another file system), its blocks are copied from it like other local
+blocks. Either way the download owns it and removes it on failure.
 """
 
 from __future__ import annotations
@@ -57,6 +55,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from client.api.models import BlockPage, RemoteBlock
+from client.api.requestid import in_operation
 from client.transfer.concurrency import bounded_map, open_in_thread
 from client.transfer.progress import DOWNLOAD, NullProgress, Progress
 from protocol import paths
@@ -111,6 +110,7 @@ class DownloadResult:
         }
 
 
+@in_operation
 async def download_file(
     client: ApiClient,
     remote_path: str,

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from client.api.errors import FileChanged
 from client.api.models import Metadata, UploadSession
+from client.api.requestid import in_operation
 from client.api.uploads import UploadRequest, check_mode
 from client.transfer.filehash import FileIdentity, wire_mtime
 from protocol import blockbatch
@@ -112,6 +113,7 @@ class _Needed:
     holders: list[tuple[_Item, int]] = field(default_factory=list)
 
 
+@in_operation
 async def upload_batch(client: ApiClient, files: Sequence[BatchFile]) -> list[BatchResult]:
     """Upload and commit up to :data:`MAX_BATCH_FILES` files; one result per file, in order."""
     if not 1 <= len(files) <= MAX_BATCH_FILES:

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from client.api.errors import FileChanged
 from client.api.models import Metadata, UploadSession
+from client.api.requestid import in_operation
 from client.api.uploads import check_mode
 from client.transfer.buffers import BlockBuffers
 from client.transfer.concurrency import open_in_thread
@@ -115,6 +116,7 @@ class _Target:
     parent_rev: int | None
 
 
+@in_operation
 async def upload_file(
     client: ApiClient,
     local_path: str | os.PathLike[str],

@@ -43,9 +43,9 @@ async def _env(server_config, pool, store: BlockStore, **config_changes) -> Asyn
     meta_runner, meta_url = await start_site(create_meta_app(config))
     try:
         async with pool.acquire() as conn:
-            await create_user(conn, "alice", "pw")
+            await create_user(conn, "alice", "pw-alice-long")
         async with TesseraClient(meta_url, retry=FAST_RETRY) as client:
-            login = await client.login("alice", "pw", "gc-test")
+            login = await client.login("alice", "pw-alice-long", "gc-test")
             yield Env(config, pool, store, client, login.token)
     finally:
         await meta_runner.cleanup()

@@ -387,10 +387,10 @@ async def test_revoked_token_is_refused_at_once(block_server):
     async with block_server.pool.acquire() as conn:
         await conn.execute("UPDATE tokens SET revoked_at = now() WHERE user_id = $1", block_server.user_id)
     r = await block_server.get(block_id, get_grant)
-    assert (r.status, r.code) == (401, "unauthorized")
+    assert (r.status, r.code) == (401, "signed_out")
     data2, block_id2, h2 = await pending_block(block_server)
     r = await block_server.put(block_id2, data2, block_server.grant(PUT, block_id2, h2))
-    assert (r.status, r.code) == (401, "unauthorized")
+    assert (r.status, r.code) == (401, "signed_out")
     await block_server.assert_not_stored(block_id2)
 
 

@@ -114,8 +114,8 @@ async def test_longpoll_times_out_without_changes(client, monkeypatch):
 
 
 async def test_cursor_of_another_account_is_reset(client, servers):
-    await servers.add_user("bob", "pw-bob")
-    bob_token = await servers.login("bob", "pw-bob")
+    await servers.add_user("bob", "pw-bob-long")
+    bob_token = await servers.login("bob", "pw-bob-long")
     async with TesseraClient(servers.meta_url, bob_token, retry=FAST_RETRY) as bob:
         await bob.mkdir("/bobs")
         bobs_cursor = await bob.latest_cursor()

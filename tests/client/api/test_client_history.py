@@ -92,7 +92,7 @@ async def test_what_cannot_be_restored(client, servers, tmp_path):
     for bad in ({"path": "/y.txt", "rev": "1"}, {"path": "/y.txt", "rev": 0}, {"path": "/y.txt", "rev": True},
                 {"path": 5, "rev": 1}, ["/y.txt", 1]):  # fmt: skip
         with pytest.raises(BadRequest):
-            await client._call("POST", "/v1/files/restore", body=bad, idempotent=False)
+            await client.call("POST", "/v1/files/restore", body=bad, idempotent=False)
 
     # another account can neither list nor restore this account's revisions
     await servers.add_user("bob", "bob-password")

@@ -344,7 +344,7 @@ async def test_an_upload_with_a_bad_file_time_is_refused(client):
             "blocks": [{"size": 1, "md5": hashlib.md5(data).hexdigest(), "sha256": hashlib.sha256(data).hexdigest()}]}  # fmt: skip
     for bad in ("2019-06-01", -1, 10**12, True, float("nan")):
         with pytest.raises(BadRequest) as e:
-            await client._call("POST", "/v1/uploads", body={**body, "client_modified": bad}, idempotent=True)
+            await client.call("POST", "/v1/uploads", body={**body, "client_modified": bad}, idempotent=True)
         assert "client_modified" in str(e.value)
-    session = await client._call("POST", "/v1/uploads", body={**body, "client_modified": 1_559_390_400}, idempotent=True)
+    session = await client.call("POST", "/v1/uploads", body={**body, "client_modified": 1_559_390_400}, idempotent=True)
     assert session["needed"]

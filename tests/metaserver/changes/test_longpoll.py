@@ -24,7 +24,7 @@ async def ns_id(pool):
     from metaserver.core.users import create_user, home_namespace
 
     async with pool.acquire() as conn:
-        user_id = await create_user(conn, "bob", "pw-bob")
+        user_id = await create_user(conn, "bob", "pw-bob-long")
         return await home_namespace(conn, user_id)
 
 

@@ -159,8 +159,8 @@ async def test_only_commits_in_the_polled_namespace_wake_it(api, meta, notify, p
     from metaserver.core.users import create_user
 
     async with pool.acquire() as conn:
-        await create_user(conn, "bob", "pw-bob")
-    bob = await meta.ok("POST", "/v1/auth/login", {"user": "bob", "password": "pw-bob"})
+        await create_user(conn, "bob", "pw-bob-long")
+    bob = await meta.ok("POST", "/v1/auth/login", {"user": "bob", "password": "pw-bob-long"})
     monkeypatch.setattr(polls, "LONGPOLL_MIN", 1)
     conn = await Conn.open(notify.port)
     try:

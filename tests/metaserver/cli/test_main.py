@@ -46,7 +46,7 @@ async def test_run_user_add_login_and_clean_shutdown(tmp_path):
                                        stdin=b"pw-carol\n", env=env)
         assert code == 0, err
         code, _, err = await run_cmd("user", "add", "carol", "--password-stdin", "--data-dir", str(data),
-                                     stdin=b"again\n", env=env)
+                                     stdin=b"again-long\n", env=env)
         assert code != 0 and "already exists" in err and "Traceback" not in err
         async with aiohttp.ClientSession() as s:
             async with s.post(urls["metadata"] + "/v1/auth/login",
@@ -72,7 +72,7 @@ async def test_migrate_twice_is_a_no_op(database_url, tmp_path):
     env = {**clean_env(), "DATABASE_URL": database_url}
     code, out, err = await run_cmd("migrate", "--data-dir", str(tmp_path), env=env)
     assert code == 0, err
-    assert "up to date" in out  # the test database is already migrated
+    assert out.strip() == "database is up to date"  # the test database is already migrated
 
 
 async def test_quota_of_unknown_user_is_a_clean_error(database_url, tmp_path):
@@ -117,13 +117,13 @@ async def test_run_with_s3_backend_end_to_end(database_url, tmp_path):
                     m = re.match(r"metadata server:\s+(http://\S+)", line)
                     meta_url = m.group(1) if m else None
                 code, _, err = await run_cmd("user", "add", "dora", "--password-stdin", "--data-dir",
-                                             str(tmp_path / "d"), stdin=b"pw-dora\n", env=env)
+                                             str(tmp_path / "d"), stdin=b"pw-dora-long\n", env=env)
                 assert code == 0, err
                 data = os.urandom(5 * 1024 * 1024 + 3)
                 src, out = tmp_path / "src.bin", tmp_path / "out.bin"
                 src.write_bytes(data)
                 async with TesseraClient(meta_url) as c:
-                    await c.login("dora", "pw-dora", "t")
+                    await c.login("dora", "pw-dora-long", "t")
                     await c.upload_file(src, "/s3/file.bin")
                     await c.download_file("/s3/file.bin", out)
                 assert out.read_bytes() == data
@@ -136,3 +136,22 @@ async def test_run_with_s3_backend_end_to_end(database_url, tmp_path):
     finally:
         moto.stop()
         moto._server.server_close()
+
+
+async def test_a_busy_port_is_one_line_naming_the_flag(database_url, tmp_path):
+    import socket
+
+    env = {**clean_env(), "DATABASE_URL": database_url}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        for flags, named in (
+            (["--meta-port", port], "--meta-port"),
+            (["--meta-port", "0", "--notify-port", port], "--notify-port"),
+        ):
+            code, out, err = await run_cmd("meta", "--data-dir", str(tmp_path), "--block-url", "http://127.0.0.1:9",
+                                           *flags, env=env)  # fmt: skip
+            lines = [line for line in err.splitlines() if "error" in line]
+            assert code == 1 and "Traceback" not in err, err
+            assert len(lines) == 1 and named in lines[0] and "in use" in lines[0], err

@@ -17,6 +17,7 @@ def _config(tmp_path, args: list[str], env: dict | None = None):
     ctx = cli.run.make_context("run", ["--data-dir", str(tmp_path), *args])
     params = dict(ctx.params)
     params.pop("log_level")
+    params.pop("log_format")
     return options.build_settings(params.pop("data_dir"), **params)
 
 
@@ -99,3 +100,23 @@ def test_notify_endpoint_port_and_url(tmp_path):
     for bad in ("ftp://x", "https://x/path", "nonsense"):
         with pytest.raises(click.BadParameter):
             _config(tmp_path, ["--notify-url", bad])
+
+
+def test_account_options(tmp_path, monkeypatch):
+    config = _config(tmp_path, [])
+    assert config.public_url == "" and config.token_idle_expiry == 90 * 86400
+    assert (config.login_queue, config.login_address_rate_limit, config.login_address_burst) == (16, 0.5, 30)
+    config = _config(tmp_path, ["--public-url", "https://files.example.org/", "--token-idle-expiry", "30d",
+                                "--login-queue", "4", "--login-address-rate-limit", "6/min",
+                                "--login-address-burst", "3"])  # fmt: skip
+    assert config.public_url == "https://files.example.org" and config.token_idle_expiry == 30 * 86400
+    assert (config.login_queue, config.login_address_rate_limit, config.login_address_burst) == (4, 0.1, 3)
+    monkeypatch.setenv("TESSERA_PUBLIC_URL", "https://env.example.org:8443")
+    monkeypatch.setenv("TESSERA_TOKEN_IDLE_EXPIRY", "0")
+    config = _config(tmp_path, [])
+    assert config.public_url == "https://env.example.org:8443" and config.token_idle_expiry == 0
+    monkeypatch.delenv("TESSERA_PUBLIC_URL")
+    for bad in (["--public-url", "files.example.org"], ["--public-url", "https://x/path"],
+                ["--token-idle-expiry", "forever"]):  # fmt: skip
+        with pytest.raises(click.BadParameter):
+            _config(tmp_path, bad)

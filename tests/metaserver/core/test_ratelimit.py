@@ -58,7 +58,7 @@ async def limited(server_config, pool):
     )
     async with pool.acquire() as conn:
         await create_user(conn, "alice", "pw-alice")
-        await create_user(conn, "bob", "pw-bob")
+        await create_user(conn, "bob", "pw-bob-long")
     runner, url = await start_site(create_app(config))
     async with aiohttp.ClientSession() as session:
         yield url, session
@@ -108,7 +108,7 @@ async def test_failed_logins_are_limited_per_address_and_user(limited):
 async def test_successful_logins_do_not_count(limited):
     url, session = limited
     for _ in range(5):
-        status, body, _ = await _login(url, session, "bob", "pw-bob")
+        status, body, _ = await _login(url, session, "bob", "pw-bob-long")
         assert status == 200, body
 
 
@@ -118,7 +118,7 @@ async def test_limits_off(server_config, pool):
 
     config = replace(server_config, block_urls=("http://127.0.0.1:9",), rate_limit=0, login_rate_limit=0)
     async with pool.acquire() as conn:
-        await create_user(conn, "carol", "pw")
+        await create_user(conn, "carol", "pw-carol-long")
     runner, url = await start_site(create_app(config))
     try:
         async with aiohttp.ClientSession() as session:

@@ -27,7 +27,7 @@ async def namespace(pool, owner: str, kind: str, folders: list[str]) -> int:
     async with pool.acquire() as conn, conn.transaction():
         user_id = await conn.fetchval("SELECT id FROM users WHERE name = $1", owner)
         if user_id is None:
-            user_id = await create_user(conn, owner, "pw")
+            user_id = await create_user(conn, owner, "password-1")
         if kind == "home":
             ns = await conn.fetchval("SELECT id FROM namespaces WHERE owner_id = $1 AND kind = 'home'", user_id)
         else:

@@ -89,8 +89,8 @@ async def test_other_users_do_not_see_pending_uploads(api, pool):
     from metaserver.core.users import create_user
 
     async with pool.acquire() as conn:
-        await create_user(conn, "bob", "pw-bob")
-    bob = await second_device(api, "bob", "pw-bob")
+        await create_user(conn, "bob", "pw-bob-long")
+    bob = await second_device(api, "bob", "pw-bob-long")
     up = await start_upload(api)
     await mark_stored(pool, [up["blocks"][0]["block_id"]])
     assert (await api.call("GET", "/v1/uploads/incoming", token=bob))[1]["uploads"] == []

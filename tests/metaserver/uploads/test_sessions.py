@@ -47,8 +47,8 @@ async def test_dedup_is_per_user(api, meta, pool):
     data = b"shared secret content"
     await upload(api, pool, "/mine", data)
     async with pool.acquire() as conn:
-        await create_user(conn, "bob", "pw-bob")
-    bob = await meta.ok("POST", "/v1/auth/login", {"user": "bob", "password": "pw-bob"})
+        await create_user(conn, "bob", "pw-bob-long")
+    bob = await meta.ok("POST", "/v1/auth/login", {"user": "bob", "password": "pw-bob-long"})
     status, up = await meta.call(
         "POST", "/v1/uploads", {"path": "/b", "size": len(data), "blocks": blocks_of(data)}, token=bob["token"]
     )
@@ -185,8 +185,8 @@ async def test_other_users_session_is_not_found(api, meta, pool):
 
     up = await api.ok("POST", "/v1/uploads", {"path": "/s", "size": 1, "blocks": blocks_of(b"s")})
     async with pool.acquire() as conn:
-        await create_user(conn, "mallory", "pw-m")
-    m = await meta.ok("POST", "/v1/auth/login", {"user": "mallory", "password": "pw-m"})
+        await create_user(conn, "mallory", "pw-mallory")
+    m = await meta.ok("POST", "/v1/auth/login", {"user": "mallory", "password": "pw-mallory"})
     for method, suffix in (("GET", ""), ("POST", "/commit")):
         status, answer = await meta.call(method, f"/v1/uploads/{up['upload_id']}{suffix}", {} if method == "POST" else None, token=m["token"])
         assert status == 404 and answer["error"]["code"] == "not_found"

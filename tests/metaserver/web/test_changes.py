@@ -114,8 +114,8 @@ async def test_other_users_changes_do_not_wake(api, meta, pool, monkeypatch):
     from metaserver.core.users import create_user
 
     async with pool.acquire() as conn:
-        await create_user(conn, "bob", "pw-bob")
-    bob = await meta.ok("POST", "/v1/auth/login", {"user": "bob", "password": "pw-bob"})
+        await create_user(conn, "bob", "pw-bob-long")
+    bob = await meta.ok("POST", "/v1/auth/login", {"user": "bob", "password": "pw-bob-long"})
     cursor = (await api.ok("GET", "/v1/changes/latest_cursor"))["cursor"]
     monkeypatch.setattr(polls, "LONGPOLL_MIN", 1)
     poll = asyncio.create_task(api.ok("GET", "/v1/changes/longpoll", cursor=cursor, timeout=2))

@@ -112,8 +112,8 @@ async def test_a_tampered_or_foreign_cursor_is_400(api, meta, pool):
     assert (await search(api, "PHÓTO", limit=2, cursor=cursor))["matches"]
     # another user's cursor is refused, so it cannot be replayed against their own tree
     async with pool.acquire() as conn:
-        await create_user(conn, "bob", "pw-bob")
-    bob = (await meta.ok("POST", "/v1/auth/login", {"user": "bob", "password": "pw-bob", "device": "b"}))["token"]
+        await create_user(conn, "bob", "pw-bob-secret")
+    bob = (await meta.ok("POST", "/v1/auth/login", {"user": "bob", "password": "pw-bob-secret", "device": "b"}))["token"]
     status, answer = await meta.call("GET", "/v1/search", token=bob, q="photo", cursor=cursor)
     assert (status, answer["error"]["code"]) == (400, "bad_cursor")
 
@@ -150,8 +150,8 @@ async def test_deleted_entries_only_with_deleted(api, pool):
 
 async def test_another_users_names_are_never_returned(api, meta, pool):
     async with pool.acquire() as conn:
-        await create_user(conn, "bob", "pw-bob")
-    bob = (await meta.ok("POST", "/v1/auth/login", {"user": "bob", "password": "pw-bob", "device": "b"}))["token"]
+        await create_user(conn, "bob", "pw-bob-secret")
+    bob = (await meta.ok("POST", "/v1/auth/login", {"user": "bob", "password": "pw-bob-secret", "device": "b"}))["token"]
     await upload(api, pool, "/secret plans/alice diary.txt", b"a")
     await mkdirs(api, "/shared words")
     await api.ok("POST", "/v1/files/delete", {"path": "/secret plans"})
@@ -240,8 +240,8 @@ async def test_search_needs_a_token_and_is_rate_limited(server_config, pool):
             status, answer = await api.call("GET", "/v1/search", q="x")
             assert (status, answer["error"]["code"]) == (401, "unauthorized")
             async with pool.acquire() as conn:
-                await create_user(conn, "carol", "pw")
-            api.token = (await api.ok("POST", "/v1/auth/login", {"user": "carol", "password": "pw"}))["token"]
+                await create_user(conn, "carol", "pw-carol-1")
+            api.token = (await api.ok("POST", "/v1/auth/login", {"user": "carol", "password": "pw-carol-1"}))["token"]
             codes = [(await api.call("GET", "/v1/search", q="x"))[0] for _ in range(4)]
             assert codes[:2] == [200, 200] and codes[-1] == 429, codes
     finally:

@@ -106,7 +106,7 @@ async def test_a_conditional_delete_takes_only_the_revision_it_names(client, tmp
         await client.delete("/dir", if_rev=r2.rev)  # a folder is no file at that revision
     for bad in (0, "2", True):
         with pytest.raises(BadRequest):
-            await client._call("POST", "/v1/files/delete", body={"path": "/c.txt", "if_rev": bad}, idempotent=False)
+            await client.call("POST", "/v1/files/delete", body={"path": "/c.txt", "if_rev": bad}, idempotent=False)
     gone = await client.delete("/c.txt", if_rev=r2.rev)
     assert gone.path == "/c.txt"
     with pytest.raises(NotFound):

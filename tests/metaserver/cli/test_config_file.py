@@ -1,0 +1,165 @@
+"""The TOML configuration file: every flag can be set in it, the environment and flags win over
+it, an unknown key stops the start, and `config check` prints the settings with secrets masked."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+import pytest
+from click.testing import CliRunner
+
+from blockserver.settings import BlockServerSettings
+from metaserver.cli import main as cli
+from metaserver.cli import options
+from metaserver.core import migrate
+from tests.conftest import _dsn_with_db
+from tests.metaserver.cli.test_main import clean_env, run_cmd
+
+CONFIG = """
+host = "0.0.0.0"
+meta-port = 9000
+block_port = 9001
+block-url = ["https://blocks-1.example.com", "https://blocks-2.example.com"]
+rate-limit = "50/s"
+grant-secret = "file-secret-0123456789abcdef"
+database-url = "postgresql://tessera:hunter2@db.example.com/tessera"
+
+[s3]
+bucket = "tessera-blocks"
+endpoint = "https://s3.example.com"
+checksum-sha256 = false
+access-key = "AKIAFROMFILE"
+secret-key = "secret-from-file"
+
+[gc]
+interval = "30m"
+"""
+
+
+def _settings(tmp_path, args: list[str]):
+    """The ServerSettings `tessera-server run ARGS` would start with, click parsing for real."""
+    with cli.run.make_context("run", ["--data-dir", str(tmp_path / "d"), *args]) as ctx:
+        params = dict(ctx.params)
+        for name in ("log_level", "log_format"):
+            params.pop(name)
+        return options.build_settings(params.pop("data_dir"), **params)
+
+
+@pytest.fixture
+def config_file(tmp_path, monkeypatch):
+    for var in ("DATABASE_URL", "TESSERA_GRANT_SECRET", "TESSERA_META_PORT", "TESSERA_S3_SECRET_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    path = tmp_path / "tessera.toml"
+    path.write_text(CONFIG)
+    return path
+
+
+def test_the_file_sets_every_kind_of_setting(tmp_path, config_file):
+    s = _settings(tmp_path, ["--config", str(config_file)])
+    assert (s.host, s.meta_port, s.block_port, s.rate_limit) == ("0.0.0.0", 9000, 9001, 50.0)
+    assert s.block_urls == ("https://blocks-1.example.com", "https://blocks-2.example.com")
+    assert s.grant_secret == b"file-secret-0123456789abcdef"
+    assert s.database_url == "postgresql://tessera:hunter2@db.example.com/tessera"
+    b = BlockServerSettings.from_settings(s)
+    assert b.s3 is not None and (b.s3.bucket, b.s3.checksum_sha256, b.s3.secret_key) == ("tessera-blocks", False, "secret-from-file")
+    assert b.gc_interval == 1800
+
+
+def test_environment_wins_over_the_file_and_flags_win_over_both(tmp_path, config_file, monkeypatch):
+    monkeypatch.setenv("TESSERA_CONFIG", str(config_file))
+    monkeypatch.setenv("TESSERA_META_PORT", "9100")
+    monkeypatch.setenv("TESSERA_S3_SECRET_KEY", "secret-from-env")
+    s = _settings(tmp_path, ["--block-port", "9200"])
+    assert (s.meta_port, s.block_port, s.host) == (9100, 9200, "0.0.0.0")
+    assert BlockServerSettings.from_settings(s).s3.secret_key == "secret-from-env"
+
+
+def test_an_unknown_key_or_a_bad_value_stops_the_start_naming_it(tmp_path, config_file):
+    config_file.write_text(CONFIG + "\n[s3x]\nbucket = 1\n")
+    result = CliRunner().invoke(cli.main, ["config", "check", "--config", str(config_file)])
+    assert result.exit_code == 2 and "unknown setting s3x-bucket" in result.output
+    config_file.write_text(CONFIG.replace('interval = "30m"', 'interval = "soon"'))
+    result = CliRunner().invoke(cli.main, ["config", "check", "--config", str(config_file)])
+    assert result.exit_code == 2 and "--gc-interval" in result.output and "not a duration" in result.output
+
+
+def test_config_check_prints_the_effective_settings_with_secrets_masked(tmp_path, config_file, monkeypatch):
+    monkeypatch.setenv("TESSERA_META_PORT", "9100")
+    result = CliRunner().invoke(
+        cli.main, ["config", "check", "--config", str(config_file), "--", "--block-port", "9200"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines()[1:-1]}
+    assert lines["meta-port"].split()[1:] == ["9100", "[env]"]
+    assert lines["block-port"].split()[1:] == ["9200", "[flag]"]
+    assert lines["host"].split()[1:] == ["0.0.0.0", "[file]"]
+    assert lines["upload-ttl"].split()[1:] == ["24h", "[default]"]
+    assert "postgresql://tessera:****@db.example.com/tessera" in lines["database-url"]
+    for secret in ("hunter2", "file-secret-0123456789abcdef", "secret-from-file", "AKIAFROMFILE"):
+        assert secret not in result.output
+    assert result.output.rstrip().endswith("configuration ok")
+    assert not (tmp_path / "d").exists()  # checking writes nothing
+
+
+async def test_admin_commands_take_the_database_from_the_file_and_migrate_says_what_it_applied(
+    pg_template, tmp_path
+):
+    name = "fresh_cfg_migrate"
+    admin = await asyncpg.connect(pg_template)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    try:
+        path = tmp_path / "t.toml"
+        path.write_text(f'database-url = "{_dsn_with_db(pg_template, name)}"\n')
+        env = clean_env()
+        code, out, err = await run_cmd("migrate", "--config", str(path), "--data-dir", str(tmp_path / "d"), env=env)
+        versions = [v for v, _, _ in migrate.available()]
+        assert code == 0, err
+        assert out.strip() == f"applied {len(versions)} migrations: " + ", ".join(f"{v:03d}" for v in versions)
+        code, out, err = await run_cmd("migrate", "--config", str(path), "--data-dir", str(tmp_path / "d"), env=env)
+        assert (code, out.strip()) == (0, "database is up to date")
+        # the user commands of the accounts work take the file too
+        file_args = ("--config", str(path), "--data-dir", str(tmp_path / "d"))
+        code, _, err = await run_cmd("user", "add", "erin", "--password-stdin", *file_args, stdin=b"pw-erin-long\n", env=env)
+        assert code == 0, err
+        code, _, err = await run_cmd("user", "disable", "erin", *file_args, env=env)
+        assert code == 0, err
+        code, out, err = await run_cmd("user", "list", "--json", *file_args, env=env)
+        assert code == 0, err
+        assert [(u["name"], u["disabled"]) for u in json.loads(out)["users"]] == [("erin", True)]
+        assert not (tmp_path / "d" / "pg").exists()  # no embedded PostgreSQL was started
+    finally:
+        admin = await asyncpg.connect(pg_template)
+        try:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await admin.close()
+
+
+ACCOUNT_SETTINGS = """
+public-url = "https://files.example.org"
+token-idle-expiry = "30d"
+login-queue = 4
+login-address-rate-limit = "6/min"
+login-address-burst = 3
+"""
+
+
+def test_the_account_settings_come_from_the_file_and_config_check_lists_them(tmp_path, config_file):
+    config_file.write_text(CONFIG.replace("\n[s3]", ACCOUNT_SETTINGS + "\n[s3]", 1))
+    s = _settings(tmp_path, ["--config", str(config_file)])
+    assert (s.public_url, s.token_idle_expiry, s.login_queue) == ("https://files.example.org", 30 * 86400, 4)
+    assert (s.login_address_rate_limit, s.login_address_burst) == (0.1, 3)
+    result = CliRunner().invoke(cli.main, ["config", "check", "--config", str(config_file)])
+    assert result.exit_code == 0, result.output
+    shown = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()[1:-1]}
+    for line in ACCOUNT_SETTINGS.strip().splitlines():
+        key, value = (part.strip().strip('"') for part in line.split("="))
+        assert shown[key] == [value, "[file]"], key
+    config_file.write_text(CONFIG.replace("\n[s3]", '\ntoken-idle-expiry = "forever"\n[s3]', 1))
+    result = CliRunner().invoke(cli.main, ["config", "check", "--config", str(config_file)])
+    assert result.exit_code == 2 and "--token-idle-expiry" in result.output and "not a duration" in result.output
