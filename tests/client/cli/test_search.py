@@ -2,19 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tests.client.conftest import PASSWORD, USER
-
-from .cli_run import Tessera, login
-
-
-@pytest.fixture
-async def tessera(servers, tmp_path) -> Tessera:
-    await servers.add_user(USER, PASSWORD)
-    work = tmp_path / "work"
-    work.mkdir()
-    return Tessera(tmp_path / "config", work)
+from .cli_run import login
 
 
 async def test_cli_search(tessera, servers):
