@@ -68,10 +68,11 @@ def fold(name: str) -> str:
 
 def fuzzy_words(folded: str) -> list[str]:
     """The words of a folded query a similar name must each have a word like (the first
-    :data:`MAX_FUZZY_WORDS`); none when the query has fewer than :data:`MIN_FUZZY` letters."""
+    :data:`MAX_FUZZY_WORDS` with a letter or digit: "-" is like nothing); none when the query
+    has fewer than :data:`MIN_FUZZY` letters."""
     if sum(c.isalpha() for c in folded) < MIN_FUZZY:
         return []
-    return folded.split()[:MAX_FUZZY_WORDS]
+    return [w for w in folded.split() if any(c.isalnum() for c in w)][:MAX_FUZZY_WORDS]
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,7 @@ def test_names_with_one_path_key_fold_alike(name):
 def test_similar_names_need_letters_and_are_asked_word_by_word():
     assert fuzzy_words("reciept") == ["reciept"]
     assert fuzzy_words("budget  2023 ") == ["budget", "2023"]
+    assert fuzzy_words("budget - final") == ["budget", "final"]
     assert fuzzy_words("a b c d e f") == ["a", "b", "c", "d"]
     assert fuzzy_words("2027") == fuzzy_words("img_4821") == fuzzy_words("abc") == []
 

@@ -255,3 +255,14 @@ async def test_a_similar_name_has_a_word_like_each_word_of_the_query(api):
     assert sorted(m["path"] for m in page["matches"]) == ["/Meeting plan", "/Plans for the meeting"]
     assert {m["match"] for m in page["matches"]} == {"similar"}
     assert set(await found(api, "meting")) == {"/Meeting plan", "/Plans for the meeting"}  # a typo
+
+
+@pytest.mark.parametrize("q", ["--", "...", "%_\\", "a|b(", "[", "(2", "x" * 255, "----- abcd", "\\\\d+", "'; DROP", "👍🏽"])
+async def test_queries_of_special_characters_are_taken_literally(api, q):
+    await mkdirs(api, "/a%_\\b", "/100%_done", "/-- notes --", "/a|b(c)", "/[draft]", "/x (2)", "/abcd-----")
+    page = await search(api, q)
+    for m in page["matches"]:  # whatever matches holds the query, or a word like each of its words
+        assert m["match"] == "similar" or q.casefold() in m["name"].casefold() or len(q) < 3
+    if q in ("%_\\", "a|b(", "[", "--"):
+        assert [m["name"] for m in page["matches"]][:1] == {"%_\\": ["a%_\\b"], "a|b(": ["a|b(c)"],
+                                                           "[": ["[draft]"], "--": ["-- notes --"]}[q]  # fmt: skip
