@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 from aiohttp import web
 
 from metaserver.core.settings import ServerSettings
 
+from .binding import StoreBinding
 from .metrics import BlockMetrics
 from .settings import BlockServerSettings
+from .slots import PutSlots
 from .stores.base import BlockStore
 
 #: the settings both servers take (the same key as the metadata server's)
@@ -21,7 +21,9 @@ BLOCK_SETTINGS = web.AppKey("block_settings", BlockServerSettings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 #: the object store holding the blocks (a cleanup_ctx: started while the app runs)
 STORE = web.AppKey("store", BlockStore)
-#: bounds the block PUTs received at once, and so the memory they hold
-PUT_SLOTS = web.AppKey("put_slots", asyncio.Semaphore)
+#: the store's binding to the deployment (made at start, or retried while the store is unreachable)
+BINDING = web.AppKey("binding", StoreBinding)
+#: bounds the block PUTs received at once (and so the memory they hold), and each user's share
+PUT_SLOTS = web.AppKey("put_slots", PutSlots)
 #: the block server's metrics (also under ``metaserver.core.metrics.METRICS``, which /metrics reads)
 BLOCK_METRICS = web.AppKey("block_metrics", BlockMetrics)

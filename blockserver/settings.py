@@ -14,6 +14,7 @@ strings, as they come from flags or the environment; ``None`` means unset):
 ``s3_checksum_sha256`` send ``x-amz-checksum-sha256`` with each put (default true)
 ``s3_max_connections`` size of the S3 connection pool (default 32)
 ``put_concurrency``    block PUTs received at once; more wait (default 32)
+``put_per_user``       of those, at most this many for one user (default a quarter of them)
 ``put_queue_timeout``  seconds a PUT may wait for its turn before 503 (default 30)
 ``put_idle_timeout``   seconds without body bytes before a PUT is dropped (default 60)
 ``gc_interval``        seconds (or ``30m``, ``1h``...) between garbage collection runs;
@@ -55,6 +56,8 @@ class BlockServerSettings:
     #: S3 settings, or None for the local disk store
     s3: S3Settings | None = None
     put_concurrency: int = 32
+    #: PUT slots one user may hold at once (blockserver/slots.py)
+    put_per_user: int = 8
     put_queue_timeout: float = 30.0
     put_idle_timeout: float = 60.0
     #: seconds between garbage collection runs in this process; 0: none
@@ -84,10 +87,12 @@ class BlockServerSettings:
             )
         elif _text(extra, "s3_endpoint"):
             raise ValueError("s3_endpoint is set but s3_bucket is not")
+        put_concurrency = _number(extra, "put_concurrency", 32, int)
         return cls(
             blocks_dir=blocks_dir,
             s3=s3,
-            put_concurrency=_number(extra, "put_concurrency", 32, int),
+            put_concurrency=put_concurrency,
+            put_per_user=min(put_concurrency, _number(extra, "put_per_user", max(1, put_concurrency // 4), int)),
             put_queue_timeout=_number(extra, "put_queue_timeout", 30.0, float),
             put_idle_timeout=_number(extra, "put_idle_timeout", 60.0, float),
             gc_interval=_duration(extra, "gc_interval", DEFAULT_INTERVAL),

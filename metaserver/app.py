@@ -10,6 +10,8 @@ from aiohttp import web
 from .changes.notifier import Notifier
 from .changes.notify_server import NotifyServer
 from .core import db, health
+from .core.bodies import add_large_body_slots, body_limit_middleware
+from .core.connections import connection_middleware
 from .core.health import READINESS, Readiness, database_check
 from .core.http import error_middleware, note_prepared
 from .core.metrics import METRICS, MetaMetrics
@@ -21,12 +23,14 @@ from .core.tls import server_ssl_context
 from .keys import NOTIFIER, NOTIFY_SERVER, PASSWORDS, POOL, SETTINGS
 from .web import auth, changes, devices, files, files_batch, history, search, uploads
 
+#: the request log and metrics outermost (they see every answer's final status), the connection
+#: guard's "request in progress" around the rest, body limits and rate limits before any handler
+MIDDLEWARES = (observe_middleware, connection_middleware, error_middleware, body_limit_middleware, rate_limit_middleware)
+
 
 def create_app(settings: ServerSettings) -> web.Application:
-    app = web.Application(
-        client_max_size=settings.max_meta_body,
-        middlewares=[observe_middleware, error_middleware, rate_limit_middleware],
-    )
+    app = web.Application(client_max_size=settings.max_meta_body, middlewares=list(MIDDLEWARES))
+    add_large_body_slots(app)
     app[SETTINGS] = settings
     app[RATE_LIMITS] = RateLimits.from_rates(
         settings.rate_limit,
@@ -62,13 +66,9 @@ def create_app(settings: ServerSettings) -> web.Application:
     async def notify_ctx(app: web.Application) -> AsyncIterator[None]:
         # the notify endpoint: long-polls on their own port, in this process and event loop
         app[NOTIFY_SERVER] = NotifyServer(
-            app[POOL],
-            app[NOTIFIER],
-            app[RATE_LIMITS],
-            idle_expiry=settings.token_idle_expiry,
-            metrics=metrics,
-            readiness=app[READINESS],
-        )
+            app[POOL], app[NOTIFIER], app[RATE_LIMITS], idle_expiry=settings.token_idle_expiry,
+            metrics=metrics, readiness=app[READINESS], connection_limits=settings.connections,
+        )  # fmt: skip
         ssl_context = server_ssl_context(settings.tls_cert, settings.tls_key)
         await app[NOTIFY_SERVER].start(settings.host, settings.notify_port, ssl=ssl_context)
         yield
@@ -121,6 +121,7 @@ def _add_routes(r: web.UrlDispatcher) -> None:
     r.add_get("/v1/uploads/incoming", uploads.list_incoming)  # before {upload_id}
     r.add_get("/v1/uploads/incoming/{upload_id}", uploads.incoming_blocks)
     r.add_get("/v1/uploads/{upload_id}", uploads.upload_status)
+    r.add_delete("/v1/uploads/{upload_id}", uploads.abort_upload)
     r.add_post("/v1/uploads/{upload_id}/blocks", uploads.append_blocks)
     r.add_post("/v1/uploads/{upload_id}/commit", uploads.commit_upload)
     r.add_get("/v1/changes", changes.list_changes)

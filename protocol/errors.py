@@ -232,6 +232,32 @@ class AccountDisabled(Forbidden):
     code = "account_disabled"
 
 
+class InsufficientStorage(TesseraError):
+    """The server is out of storage space (its disk is full); try again later, or tell its operator."""
+
+    code = "insufficient_storage"
+    status = 507
+    exit_code = 6
+    #: space may come back (the operator frees some, or garbage collection does), but not at once
+    retryable = False
+
+
+class TooManyUploads(TesseraError):
+    """Too many upload sessions are open; commit or abort some, or wait for them to expire."""
+
+    code = "too_many_uploads"
+    status = 429
+    exit_code = 6
+
+
+class TooManyPendingBlocks(TesseraError):
+    """Too many blocks of open upload sessions are still to be sent; send them and commit first."""
+
+    code = "too_many_pending_blocks"
+    status = 429
+    exit_code = 6
+
+
 class BadCursor(TesseraError):
     """The cursor is not valid for this request (altered, or from another search): start again without it."""
 

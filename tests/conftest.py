@@ -8,10 +8,13 @@ migrated template, so tests never see each other's rows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
+import shutil
 import tempfile
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,8 +47,11 @@ def pg_admin_dsn(tmp_path_factory):
     root = Path(tempfile.mkdtemp(prefix="tpg"))
     pg = EmbeddedPostgres(root)
     dsn = pg.start()
-    yield _dsn_with_db(dsn, "postgres")
-    pg.stop()
+    try:
+        yield _dsn_with_db(dsn, "postgres")
+    finally:
+        pg.stop()
+        shutil.rmtree(root, ignore_errors=True)  # 70 MB a session otherwise
 
 
 @pytest.fixture(scope="session")
@@ -78,21 +84,30 @@ def moto_endpoint():
     server._server.server_close()  # stop() leaves the listening socket open
 
 
-@pytest.fixture
-async def database_url(pg_template):
-    """A fresh, migrated database of its own for one test."""
+@contextlib.asynccontextmanager
+async def fresh_database(admin_dsn: str) -> AsyncIterator[str]:
+    """A fresh, migrated database cloned from the template (its DSN), dropped afterwards."""
     name = f"t_{uuid.uuid4().hex[:16]}"
-    conn = await asyncpg.connect(pg_template)
+    conn = await asyncpg.connect(admin_dsn)
     try:
         await conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
     finally:
         await conn.close()
-    yield _dsn_with_db(pg_template, name)
-    conn = await asyncpg.connect(pg_template)
     try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        yield _dsn_with_db(admin_dsn, name)
     finally:
-        await conn.close()
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+async def database_url(pg_template):
+    """A fresh, migrated database of its own for one test."""
+    async with fresh_database(pg_template) as dsn:
+        yield dsn
 
 
 @pytest.fixture
@@ -145,16 +160,16 @@ class Servers:
 
 
 async def start_site(app, host: str = "127.0.0.1", port: int = 0):
-    """Run an aiohttp app on host:port (0: ephemeral); return (runner, url)."""
-    from aiohttp import web
+    """Run an aiohttp app on host:port (0: ephemeral) as the servers run it (guarded connections,
+    with the limits of the app's settings); return (runner, url)."""
+    from blockserver.keys import SETTINGS as BLOCK_SETTINGS
+    from metaserver.core.connections import ConnectionLimits
+    from metaserver.core.serving import start_site as serve
+    from metaserver.keys import SETTINGS as META_SETTINGS
 
-    runner = web.AppRunner(app, shutdown_timeout=2)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    sock = site._server.sockets[0]  # type: ignore[union-attr]
-    real_port = sock.getsockname()[1]
-    return runner, f"http://{host}:{real_port}"
+    settings = app.get(META_SETTINGS) or app.get(BLOCK_SETTINGS)
+    limits = settings.connections if settings is not None else ConnectionLimits()
+    return await serve(app, host, port, limits, shutdown_timeout=2)
 
 
 @pytest.fixture

@@ -16,18 +16,25 @@ Backends: :mod:`blockserver.stores.local` (a directory on local disk) and
 from __future__ import annotations
 
 import abc
+import errno
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
 
-from protocol.errors import BadRequest, NotFound, TesseraError
+from protocol.errors import BadRequest, InsufficientStorage, NotFound, TesseraError
 from protocol.hashing import BlockHash
+
+log = logging.getLogger(__name__)
 
 _HEX_DIGITS = frozenset("0123456789abcdef")
 BLOCK_ID_LEN = 32
 
 #: how much a store reads at a time when streaming a block out
 READ_PIECE = 256 * 1024
+#: objects kept beside the blocks (:meth:`BlockStore.write_aside`): names that are never block ids
+MARKER_NAME = "tessera-deployment"
+PROBE_PREFIX = "tessera-probe-"
 
 
 def is_block_id(key: object) -> bool:
@@ -45,6 +52,17 @@ def check_block_id(key: object) -> str:
     if not is_block_id(key):
         raise BadRequest(f"not a canonical block id: {str(key)[:64]!r}")
     return key  # type: ignore[return-value]
+
+
+#: what a write to a full disk (or past a disk quota) fails with
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def out_of_space(store: object, err: OSError) -> InsufficientStorage:
+    """The error a block store raises when its storage is full (answered 507 ``insufficient_storage``);
+    where is logged, not told to the client."""
+    log.error("%r is out of space: %s", store, err.strerror or err)
+    return InsufficientStorage("the server is out of storage space; tell its operator")
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,26 +209,46 @@ class BlockStore(abc.ABC):
                 out.append(b"".join([piece async for piece in stream]))
         return out
 
-    async def probe(self) -> None:
-        """Write a small block, read it back, delete it (readiness checks); raises if any step fails.
+    # -- objects beside the blocks, never listed as blocks ------------------------------------------
 
-        The probe block has a random id and no block row: if a crash leaves it behind, the
-        garbage collector's store sweep removes it like any orphan."""
-        import hashlib
+    async def read_aside(self, name: str) -> bytes | None:
+        """The object ``name`` kept beside the blocks (a name that is no block id), or None if absent."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no objects beside the blocks")
+
+    async def write_aside(self, name: str, data: bytes) -> None:
+        """Write the object ``name`` beside the blocks (never listed, swept or collected as a block)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no objects beside the blocks")
+
+    async def delete_aside(self, name: str) -> None:
+        """Remove the object ``name`` beside the blocks; an absent one is not an error."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no objects beside the blocks")
+
+    async def read_marker(self) -> str | None:
+        """The deployment marker of the store (:mod:`blockserver.binding`), or None if it has none."""
+        data = await self.read_aside(MARKER_NAME)
+        return None if data is None else data.decode("utf-8", "replace")
+
+    async def write_marker(self, text: str) -> None:
+        """Write the store's deployment marker (a small object beside the blocks, never listed as one)."""
+        await self.write_aside(MARKER_NAME, text.encode("utf-8"))
+
+    async def probe(self) -> None:
+        """Write a small object, read it back, delete it (readiness checks); raises if any step fails.
+
+        The probe object (``tessera-probe-<random>``) lives beside the blocks like the deployment
+        marker: its name is no block id, so it is never listed as a block, never taken for an
+        orphan by the garbage collector or for a deployment's blocks by the store binding, and
+        never backed up. (A crash between its write and its delete leaves those 64 bytes behind.)"""
         import secrets
 
+        name = PROBE_PREFIX + secrets.token_hex(8)
         data = secrets.token_bytes(64)
-        block_id = secrets.token_hex(16)
-        expected = BlockHash(len(data), hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest())
-        await self.put(block_id, _one_piece(data), expected)  # a failed put leaves nothing behind
+        await self.write_aside(name, data)
         try:
-            _size, stream = await self.open(block_id)
-            async with stream:
-                back = b"".join([piece async for piece in stream])
-            if back != data:
+            if await self.read_aside(name) != data:
                 raise RuntimeError("the block store gave back other bytes than were written")
         finally:
-            await self.delete(block_id)
+            await self.delete_aside(name)
 
     async def sweep_temp(self, max_age: float, *, dry_run: bool = False) -> int:
         """Remove what interrupted puts left behind that is older than ``max_age`` seconds;

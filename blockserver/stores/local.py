@@ -39,17 +39,20 @@ from protocol.fs.atomic import (
     open_temp,
     publish,
     temp_name,
+    write_atomic,
 )
 from protocol.fs.flush import FlushGroup
 from protocol.hashing import BlockHash, hash_block
 
 from ..threads import run_to_completion
-from .base import BlockStore, BlockStream, StoredObject, check_block_id, is_block_id
+from .base import DISK_FULL, BlockStore, BlockStream, StoredObject, check_block_id, is_block_id, out_of_space
 from .intake import check_hashes, receive_verified
 from .unnamed_files import name_unnamed, open_unnamed
 
 log = logging.getLogger(__name__)
 
+#: objects beside the blocks (the deployment marker, readiness probes) are files at the root:
+#: never in a shard, so never listed or swept
 #: the sub-directories of the root: the first two hex digits of the block ids in them
 SHARD_DIRS = frozenset(f"{i:02x}" for i in range(256))
 #: a block file is streamed out in pieces of this size: one worker-thread hop each, so fewer is
@@ -79,12 +82,17 @@ class LocalStore(BlockStore):
 
     async def put(self, block_id: str, body: AsyncIterator[bytes], expected: BlockHash) -> None:
         final = self.path_of(block_id)
-        f, tmp = await run_to_completion(_create_temp, final)
         try:
-            await receive_verified(body, expected, f.write)
-            await run_to_completion(publish, f, tmp, final)
-        except BaseException:
-            await run_to_completion(discard, f, tmp)
+            f, tmp = await run_to_completion(_create_temp, final)
+            try:
+                await receive_verified(body, expected, f.write)
+                await run_to_completion(publish, f, tmp, final)
+            except BaseException:
+                await run_to_completion(discard, f, tmp)
+                raise
+        except OSError as e:
+            if e.errno in DISK_FULL:
+                raise out_of_space(self, e) from None
             raise
 
     async def open(self, block_id: str) -> tuple[int, BlockStream]:
@@ -101,9 +109,14 @@ class LocalStore(BlockStore):
         Every block is fsynced before any is renamed into place, and each
         shard directory is fsynced once after its renames, before this returns.
         """
-        return await run_to_completion(
-            _put_group, self.root, [(self.path_of(b), data, want) for b, data, want in blocks]
-        )
+        try:
+            return await run_to_completion(
+                _put_group, self.root, [(self.path_of(b), data, want) for b, data, want in blocks]
+            )
+        except OSError as e:
+            if e.errno in DISK_FULL:
+                raise out_of_space(self, e) from None
+            raise
 
     async def read_small(self, block_ids: list[str]) -> list[bytes | None]:
         """Every block read in one worker-thread call (the caller bounds the total size)."""
@@ -141,6 +154,18 @@ class LocalStore(BlockStore):
                 continue
             for block_id, mtime in await run_to_completion(_scan_blocks, self.root / sub):
                 yield StoredObject(block_id, mtime)
+
+    async def read_aside(self, name: str) -> bytes | None:
+        try:
+            return await run_to_completion((self.root / name).read_bytes)
+        except FileNotFoundError:
+            return None
+
+    async def write_aside(self, name: str, data: bytes) -> None:
+        await run_to_completion(write_atomic, self.root / name, data)
+
+    async def delete_aside(self, name: str) -> None:
+        await run_to_completion((self.root / name).unlink, missing_ok=True)
 
     async def sweep_temp(self, max_age: float, *, dry_run: bool = False) -> int:
         """Remove temp files (``.<id>.<random>.tmp``) not written to for ``max_age`` seconds.

@@ -23,7 +23,7 @@ import botocore.exceptions
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 
-from protocol.errors import NotFound, Unavailable
+from protocol.errors import InsufficientStorage, NotFound, Unavailable
 from protocol.hashing import BlockHash
 
 from .base import READ_PIECE, BlockStore, BlockStream, StoredObject, check_block_id, is_block_id
@@ -36,6 +36,7 @@ _TRANSIENT_CODES = frozenset(
     {"SlowDown", "ServiceUnavailable", "RequestTimeout", "InternalError", "Throttling"}
 )
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "NotFound", "404"})
+_FULL_CODES = frozenset({"XMinioStorageFull", "InsufficientStorage", "StorageFull"})
 
 
 def _b64_of_hex(hex_digest: str) -> str:
@@ -196,6 +197,26 @@ class S3Store(BlockStore):
                     if is_block_id(name):
                         yield StoredObject(name, obj["LastModified"].timestamp())
 
+    # objects beside the blocks (the deployment marker, readiness probes): keys after the prefix
+    # that are never block ids, so never listed as blocks
+
+    async def read_aside(self, name: str) -> bytes | None:
+        try:
+            async with self._s3_errors(f"({name})"):
+                answer = await self.client.get_object(Bucket=self.bucket, Key=self.prefix + name)
+                async with answer["Body"] as body:
+                    return await body.read()
+        except NotFound:
+            return None
+
+    async def write_aside(self, name: str, data: bytes) -> None:
+        async with self._s3_errors(f"({name})"):
+            await self.client.put_object(Bucket=self.bucket, Key=self.prefix + name, Body=data)
+
+    async def delete_aside(self, name: str) -> None:
+        async with self._s3_errors(f"({name})"):
+            await self.client.delete_object(Bucket=self.bucket, Key=self.prefix + name)
+
     @contextlib.asynccontextmanager
     async def _s3_errors(self, block_id: str) -> AsyncIterator[None]:
         """Absent objects become NotFound, transient service trouble Unavailable."""
@@ -206,6 +227,9 @@ class S3Store(BlockStore):
             status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
             if code in _NOT_FOUND_CODES:
                 raise NotFound(f"no block {block_id}") from None
+            if status == 507 or code in _FULL_CODES:  # MinIO and others say so when their disks are full
+                log.error("%r: %s for block %s", self, code or status, block_id)
+                raise InsufficientStorage("the server is out of storage space; tell its operator") from None
             if status >= 500 or code in _TRANSIENT_CODES:
                 log.warning("%r: %s for block %s", self, code or status, block_id)
                 raise Unavailable("the block store is unavailable; try again") from e

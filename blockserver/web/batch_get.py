@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from metaserver.core.auth import Caller
+from metaserver.core.bodies import body_limit, route_limit
 from protocol import blockbatch, codec, grants
 from protocol.errors import (
     BadRequest,
@@ -52,7 +53,7 @@ async def _read_request(request: web.Request) -> Any:
     if request.content_length > blockbatch.MAX_GET_REQUEST:
         raise BodyTooLarge(f"a batch GET request is at most {blockbatch.MAX_GET_REQUEST} bytes")
     data = await request.content.readexactly(request.content_length)
-    return codec.decode(data, ctype)
+    return codec.decode(data, ctype, route_limit(request).decode)
 
 
 def _wanted(body: Any) -> list[Any]:
@@ -64,6 +65,7 @@ def _wanted(body: Any) -> list[Any]:
     return items
 
 
+@body_limit(blockbatch.MAX_GET_REQUEST, max_container_len=blockbatch.MAX_FRAMES, streamed=True)
 async def get_blocks(request: web.Request) -> web.StreamResponse:
     caller = await authenticate(request)
     items = _wanted(await _read_request(request))

@@ -25,13 +25,15 @@ from typing import Any
 from aiohttp import web
 
 from metaserver.core import db
+from metaserver.core.auth import Caller
+from metaserver.core.bodies import body_limit
 from metaserver.core.http import respond
 from protocol import blockbatch, codec, grants
 from protocol.errors import BadRequest, BodyTooLarge, LengthRequired, NotFound, TesseraError
 
 from ..access import authenticate, expected_hash, verify_grant
 from ..keys import BLOCK_METRICS, POOL, SETTINGS, STORE
-from .blocks import BODY_PIECE
+from .blocks import BODY_PIECE, put_slot
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +129,14 @@ class _SmallGroup:
                 self._results.append({"block_id": block_id, **err.to_wire()})
 
 
+@body_limit(MAX_BATCH_BODY, streamed=True)  # read frame by frame, each block bounded by its grant
 async def put_blocks(request: web.Request) -> web.Response:
     caller = await authenticate(request)
+    async with put_slot(request, caller):  # a batch streams blocks in as a PUT does: one slot
+        return await _put_blocks(request, caller)
+
+
+async def _put_blocks(request: web.Request, caller: Caller) -> web.Response:
     if codec.media_type(request.headers.get("Content-Type")) != BATCH_TYPE:
         raise BadRequest(f"a block batch is sent as {BATCH_TYPE}")
     if request.content_length is None:

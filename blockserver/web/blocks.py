@@ -13,6 +13,7 @@ from aiohttp.abc import AbstractStreamWriter
 
 from metaserver.core import db
 from metaserver.core.auth import Caller
+from metaserver.core.bodies import body_limit
 from metaserver.core.http import respond
 from protocol import grants
 from protocol.errors import (
@@ -22,9 +23,8 @@ from protocol.errors import (
     LengthRequired,
     NotFound,
     SizeMismatch,
-    Unavailable,
 )
-from protocol.hashing import BlockHash
+from protocol.hashing import BLOCK_SIZE, BlockHash
 
 from ..access import authenticate, block_id_of, check_grant, expected_hash
 from ..keys import BLOCK_METRICS, BLOCK_SETTINGS, POOL, PUT_SLOTS, STORE
@@ -40,6 +40,7 @@ GET_IDLE_TIMEOUT = 60.0
 OCTET_STREAM = "application/octet-stream"
 
 
+@body_limit(BLOCK_SIZE, streamed=True)  # and then to the size the grant names
 async def put_block(request: web.Request) -> web.Response:
     """``PUT /v1/blocks/{block_id}``: receive, verify and store one block, then mark it stored."""
     caller = await authenticate(request)
@@ -149,7 +150,7 @@ async def _receive(request: web.Request, block_id: str, expected: BlockHash, cal
     store = request.app[STORE]
     idle_timeout = request.app[BLOCK_SETTINGS].put_idle_timeout
     try:
-        async with _put_slot(request), contextlib.aclosing(_request_body(request, idle_timeout)) as body:
+        async with put_slot(request, caller), contextlib.aclosing(_request_body(request, idle_timeout)) as body:
             await store.put(block_id, body, expected)
     except (HashMismatch, SizeMismatch, BlockTooLarge) as e:
         log.info("block %s from user %d refused: %s", block_id, caller.user_id, e.message)
@@ -177,20 +178,9 @@ def _block_response(size: int) -> web.StreamResponse:
     return resp
 
 
-@contextlib.asynccontextmanager
-async def _put_slot(request: web.Request) -> AsyncIterator[None]:
-    """One of the app's PUT slots, or 503 ``unavailable`` if none frees up in time."""
-    slots = request.app[PUT_SLOTS]
-    timeout = request.app[BLOCK_SETTINGS].put_queue_timeout
-    try:
-        async with asyncio.timeout(timeout):
-            await slots.acquire()
-    except TimeoutError:
-        raise Unavailable("the block server is busy; try again", retry_after=1) from None
-    try:
-        yield
-    finally:
-        slots.release()
+def put_slot(request: web.Request, caller: Caller) -> contextlib.AbstractAsyncContextManager[None]:
+    """One of the app's PUT slots within the caller's share, or 503 ``unavailable`` if none frees up in time."""
+    return request.app[PUT_SLOTS].slot(caller.user_id)
 
 
 async def _request_body(request: web.Request, idle_timeout: float) -> AsyncIterator[bytes]:

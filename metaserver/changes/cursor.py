@@ -34,10 +34,10 @@ class Cursor:
                 raise ValueError(text[:8])
             raw = text[len(_PREFIX):]
             ns_id, seq, after = codec.unpack(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-            if not isinstance(ns_id, int) or not isinstance(seq, int) or seq < 0:
+            if not isinstance(ns_id, int) or not isinstance(seq, int) or not 0 <= seq < 1 << 63:
                 raise ValueError("bad fields")
-            if after is not None and not isinstance(after, str):
-                raise ValueError("bad listing position")
+            if after is not None and (not isinstance(after, str) or "\x00" in after):
+                raise ValueError("bad listing position")  # a path key never holds NUL
             return cls(ns_id, seq, after)
         except (ValueError, TypeError, BadRequest):
             raise BadRequest("the cursor is not valid") from None

@@ -22,6 +22,7 @@ from protocol.errors import BadRequest, Internal, NotFound, TesseraError, Unauth
 
 from ..core import db
 from ..core.auth import bearer_token, hash_token, lookup_token_hash
+from ..core.connections import GuardedProtocol, guard_of
 from ..core.metrics import CONTENT_TYPE_LATEST, UNMATCHED
 from ..core.ratelimit import check_token_rate
 from ..core.requestlog import request_id_from
@@ -61,7 +62,7 @@ class PollConnection(asyncio.Protocol):
     __slots__ = (
         "_server", "_loop", "_transport", "_parser", "_unparsed", "_url", "_headers", "_head_keep_alive",
         "_keep_alive",
-        "_queue", "_state", "_ctype", "_ns", "_cursor", "_recheck", "_deadline", "_task", "last_active",
+        "_queue", "_state", "_ctype", "_ns", "_cursor", "_recheck", "_deadline", "_task", "_guard",
         "_token_hash", "user_id", "_route", "_rid", "_started",
     )  # fmt: skip
 
@@ -85,7 +86,8 @@ class PollConnection(asyncio.Protocol):
         #: the second (loop clock) at which the held poll times out (NotifyServer.hold_until)
         self._deadline: int | None = None
         self._task: asyncio.Task | None = None
-        self.last_active = server.now
+        #: the connection's guard (timeouts: a request is in progress from its head to its answer)
+        self._guard: GuardedProtocol | None = None
         #: the token of the request being answered, and its user (None between requests)
         self._token_hash: bytes | None = None
         self.user_id: int | None = None
@@ -111,6 +113,7 @@ class PollConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
+        self._guard = guard_of(transport)
         self._server.connections.add(self)
         self._server.busy()
 
@@ -172,6 +175,8 @@ class PollConnection(asyncio.Protocol):
     # -- one request ----------------------------------------------------------------------------
 
     def _start(self, request: _Request) -> None:
+        if self._guard is not None:
+            self._guard.begin()
         self._keep_alive = request.keep_alive
         self._ctype = codec.pick_response_type(request.accept, request.content_type)
         self._route, self._rid, self._started = UNMATCHED, request_id_from(request.request_id), time.perf_counter()
@@ -359,7 +364,8 @@ class PollConnection(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         transport.write(data)
-        self.last_active = self._server.now
+        if self._guard is not None:
+            self._guard.end()
         if not keep_alive:
             transport.close()
         elif self._queue:

@@ -13,10 +13,12 @@ commit's NOTIFY calls its ``wake`` and the answer is one ``transport.write`` of 
 once for every poll woken in that second (:mod:`metaserver.changes.notify_http`).
 
 :class:`NotifyServer` holds the listening socket, the connections and the timers of held
-polls; a connection idle (no request in progress) for ``IDLE_TIMEOUT`` is closed. Each
-connection parses and answers its own requests (:mod:`.notify_connection`). A revocation
-(:mod:`metaserver.core.tokens`) empties the cache of that user's tokens and ends their polls
-whose token no longer works, at once (:meth:`NotifyServer.tokens_changed`).
+polls. Its connections are guarded like those of the other ports
+(:mod:`metaserver.core.connections`: header and idle timeouts, connections per client
+address); a held poll is a request in progress. Each connection parses and answers its own
+requests (:mod:`.notify_connection`). A revocation (:mod:`metaserver.core.tokens`) empties the
+cache of that user's tokens and ends their polls whose token no longer works, at once
+(:meth:`NotifyServer.tokens_changed`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import asyncpg
 
 from ..core.auth import DEFAULT_IDLE_EXPIRY
 from ..core.callers import TokenCache
+from ..core.connections import ConnectionLimits, ConnectionTracker
 from ..core.health import Readiness
 from ..core.metrics import MetaMetrics
 from ..core.ratelimit import RateLimits
@@ -35,8 +38,6 @@ from .notifier import Notifier
 from .notify_connection import PollConnection
 from .notify_http import Answers
 
-IDLE_TIMEOUT = 75.0
-SWEEP_INTERVAL = 5.0
 BACKLOG = 1024
 
 
@@ -52,6 +53,7 @@ class NotifyServer:
         *,
         metrics: MetaMetrics | None = None,
         readiness: Readiness | None = None,
+        connection_limits: ConnectionLimits = ConnectionLimits(),
     ) -> None:
         self.pool = pool
         self.notifier = notifier
@@ -65,30 +67,29 @@ class NotifyServer:
         notifier.on_tokens(self.tokens_changed)
         self.connections: set[PollConnection] = set()
         self.tasks: set[asyncio.Task] = set()
+        self.guards = ConnectionTracker(connection_limits)
         self._server: asyncio.Server | None = None
-        self._sweeper: asyncio.Task | None = None
         self._drained = asyncio.Event()
         #: held polls by the whole second (event loop clock) at which they time out: one timer
         #: per second instead of one per poll, and a poll answered early leaves by a set removal
         self._deadlines: dict[int, set[PollConnection]] = {}
-        #: the event loop clock, updated by the sweeper (idle connections are closed to the second)
-        self.now = 0.0
         self.port = 0
 
     async def start(self, host: str, port: int, *, ssl: ssl.SSLContext | None = None) -> int:
         """Listen on ``host:port`` (0: an ephemeral port), with TLS if ``ssl``; returns the port."""
         loop = asyncio.get_running_loop()
+        self.guards.start()
         try:
             self._server = await loop.create_server(
-                lambda: PollConnection(self), host, port, backlog=BACKLOG, reuse_address=True, ssl=ssl
+                self.guards.factory(lambda: PollConnection(self)), host, port, backlog=BACKLOG, reuse_address=True,
+                ssl=ssl, ssl_handshake_timeout=self.guards.limits.header_timeout if ssl is not None else None,
             )
         except OSError as e:
+            await self.guards.close()
             raise OSError(
                 e.errno, f"cannot listen on {host}:{port} (notify endpoint; change it with --notify-port): {e.strerror}"
             ) from None
         self.port = self._server.sockets[0].getsockname()[1]
-        self.now = loop.time()
-        self._sweeper = asyncio.create_task(self._sweep(), name="notify-idle-sweeper")
         return self.port
 
     def stop_accepting(self) -> None:
@@ -109,7 +110,8 @@ class NotifyServer:
                 pass
         for conn in tuple(self.connections):
             conn.abort()
-        tasks = [t for t in (self._sweeper, *self.tasks) if t is not None]
+        await self.guards.close()
+        tasks = list(self.tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -159,19 +161,3 @@ class NotifyServer:
     def _expire(self, second: int) -> None:
         for conn in self._deadlines.pop(second, ()):
             conn.expire()
-
-    def close_idle(self) -> int:
-        """Close the connections idle for ``IDLE_TIMEOUT`` (the sweeper does this every few seconds)."""
-        self.now = asyncio.get_running_loop().time()
-        stale = self.now - IDLE_TIMEOUT
-        closed = 0
-        for conn in tuple(self.connections):
-            if conn.idle and conn.last_active <= stale:
-                conn.close()
-                closed += 1
-        return closed
-
-    async def _sweep(self) -> None:
-        while True:
-            await asyncio.sleep(SWEEP_INTERVAL)
-            self.close_idle()

@@ -60,18 +60,9 @@ def account_options(f):
 
 def base_url_arg(url: str, flag: str) -> str:
     """A base URL flag's value (``http(s)://host[:port]``, no trailing slash; empty stays empty)."""
-    if not url:
-        return ""
-    from yarl import URL
+    from .checks import base_url
 
-    try:
-        parsed = URL(url.strip())
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host or parsed.path not in ("", "/") \
-            or parsed.query_string or parsed.fragment:  # fmt: skip
-        raise click.BadParameter(f"not a base URL: {url!r} (expected http(s)://host[:port])", param_hint=flag)
-    return str(parsed).rstrip("/")
+    return base_url(url, flag) if url else ""
 
 
 def account_settings(kw: dict[str, Any], duration_arg, rate_arg) -> dict[str, Any]:

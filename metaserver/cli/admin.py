@@ -13,15 +13,17 @@ from protocol.errors import TesseraError
 from protocol.units import format_size, parse_size
 
 from ..core.settings import ServerSettings
+from . import checks
 from .config_file import config_option, unflagged
 from .options import (
     data_dir_option,
     duration_arg,
+    embedded_db_option,
     exit_on_error,
     setup_logging,
-    store_extra,
     store_options,
 )
+from .settings import store_extra
 
 
 async def _with_db(data_dir: Path, fn, migrate_first: bool = True):
@@ -43,8 +45,11 @@ async def _with_db(data_dir: Path, fn, migrate_first: bool = True):
 
 
 def _db_command(data_dir: Path, fn, migrate_first: bool = True):
+    data_dir = data_dir.resolve()
+    # no DATABASE_URL: the embedded database of a data dir that exists, never a new empty one
+    checks.existing_data_dir(data_dir, unflagged("database-url"))
     with exit_on_error():
-        return asyncio.run(_with_db(data_dir.resolve(), fn, migrate_first))
+        return asyncio.run(_with_db(data_dir, fn, migrate_first))
 
 
 @click.command()
@@ -283,10 +288,11 @@ def user_delete(name: str, yes: bool, data_dir: Path) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Count what would be deleted; change nothing.")
 @store_options
+@embedded_db_option
 @click.option("--log-level", envvar="TESSERA_LOG_LEVEL", default="warning", show_default=True)
 @data_dir_option
 @config_option
-def gc_command(grace: str, dry_run: bool, log_level: str, data_dir: Path, **store_kw) -> None:
+def gc_command(grace: str, dry_run: bool, embedded_db: bool, log_level: str, data_dir: Path, **store_kw) -> None:
     """Delete blocks nothing references any more, expire old upload sessions, sweep the store.
 
     A block is deleted once a run has found it unreferenced and a later run (or this
@@ -297,8 +303,11 @@ def gc_command(grace: str, dry_run: bool, log_level: str, data_dir: Path, **stor
     grace_s = duration_arg(grace, "--grace")
     extra = store_extra(**store_kw)
     data_dir = data_dir.resolve()
+    database_url = checks.database_url(unflagged("database-url"), "gc", embedded_db)
+    if not database_url:
+        checks.existing_data_dir(data_dir, None)
     settings = ServerSettings(
-        database_url="", grant_secret=b"", data_dir=data_dir, blocks_dir=data_dir / "blocks", extra=extra
+        database_url=database_url, grant_secret=b"", data_dir=data_dir, blocks_dir=data_dir / "blocks", extra=extra
     )
     try:
         with exit_on_error():
@@ -312,6 +321,7 @@ def gc_command(grace: str, dry_run: bool, log_level: str, data_dir: Path, **stor
 
 
 async def _gc(settings: ServerSettings, grace: float, dry_run: bool):
+    from blockserver.binding import bind_store
     from blockserver.gc import GcOptions, collect
     from blockserver.stores.factory import store_from_server_settings
 
@@ -319,11 +329,12 @@ async def _gc(settings: ServerSettings, grace: float, dry_run: bool):
     from .runner import database
 
     store = store_from_server_settings(settings)  # ValueError for a bad setting, before anything starts
-    async with database(unflagged("database-url"), settings.data_dir) as dsn:
+    async with database(settings.database_url, settings.data_dir) as dsn:
         await migrate.apply_dsn(dsn)
         pool = await db.create_pool(dsn, min_size=1, max_size=2)
         try:
             async with store:
+                await bind_store(pool, store, write=not dry_run)  # never another deployment's store
                 return await collect(pool, store, GcOptions(grace=grace, dry_run=dry_run))
         finally:
             await pool.close()

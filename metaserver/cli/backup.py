@@ -27,9 +27,11 @@ from pathlib import Path
 
 import click
 
+from . import checks
 from .backup_blocks import MANIFEST, back_up_local, back_up_s3, restore_blocks, row_of
 from .config_file import config_option, unflagged
-from .options import data_dir_option, exit_on_error, store_extra, store_options
+from .options import data_dir_option, exit_on_error, store_options
+from .settings import store_extra
 
 DUMP = "database.dump"
 INFO = "backup.json"
@@ -91,6 +93,8 @@ def backup(dest: Path, pg_bin: Path | None, data_dir: Path, **store_kw) -> None:
     Local-disk blocks are copied (again into the same DEST: only the new ones); for S3, DEST
     gets the manifest of the objects the dump references. The servers may keep running."""
     settings = _settings(data_dir, store_kw)
+    # no DATABASE_URL: the embedded database of a data dir that exists, never a new empty one
+    checks.existing_data_dir(settings.data_dir, unflagged("database-url"))
     dest = dest.resolve()
     dest.mkdir(parents=True, exist_ok=True)
     with exit_on_error():

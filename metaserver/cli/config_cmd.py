@@ -48,10 +48,10 @@ def check(path: Path | None, flags: tuple[str, ...]) -> None:
 
 
 def _validate(params: dict) -> None:
-    from .options import build_settings
+    from .settings import build_settings
 
     kw = {k: v for k, v in params.items() if k not in ("log_level", "log_format")}
-    build_settings(kw.pop("data_dir"), prepare=False, **kw)
+    build_settings("run", kw.pop("data_dir"), prepare=False, **kw)
 
 
 def _print(ctx: click.Context, path: Path | None) -> None:

@@ -10,7 +10,8 @@ from ..core.settings import ServerSettings
 from .admin import gc_command, migrate, user
 from .backup import backup, restore
 from .config_cmd import config_group
-from .options import build_settings, exit_on_error, run_async, server_options, setup_logging
+from .options import exit_on_error, run_async, server_options, setup_logging
+from .settings import build_settings
 
 
 def _announce(urls: dict[str, str], settings: ServerSettings) -> None:
@@ -34,9 +35,9 @@ def _announce(urls: dict[str, str], settings: ServerSettings) -> None:
     sys.stdout.flush()
 
 
-def _serve(meta: bool, block: bool, data_dir, log_level, log_format, **kw) -> None:
+def _serve(command: str, meta: bool, block: bool, data_dir, log_level, log_format, **kw) -> None:
     setup_logging(log_level, log_format)
-    settings = build_settings(data_dir, **kw)
+    settings = build_settings(command, data_dir, **kw)
     with exit_on_error():
         run_async(_run(settings, meta, block))
 
@@ -56,22 +57,21 @@ def main() -> None:
 @server_options
 def run(**kw) -> None:
     """Start PostgreSQL (embedded unless DATABASE_URL is set), migrate, and run both servers."""
-    _serve(True, True, **kw)
+    _serve("run", True, True, **kw)
 
 
 @main.command()
 @server_options
 def meta(**kw) -> None:
     """Run one metadata server (scale out: run any number behind a load balancer)."""
-    _serve(True, False, **kw)
+    _serve("meta", True, False, **kw)
 
 
 @main.command()
 @server_options
 def block(**kw) -> None:
     """Run one block server (scale out: run any number; list them with --block-url)."""
-    _serve(False, True, **kw)
-
+    _serve("block", False, True, **kw)
 
 
 main.add_command(migrate)

@@ -1,7 +1,7 @@
-"""Options and settings of ``tessera-server``, shared by its commands.
+"""Options of ``tessera-server``, shared by its commands (the settings they make: :mod:`.settings`).
 
-Settings come from flags and the environment (``TESSERA_*``,
-``DATABASE_URL``) and are built once here; nothing deeper reads the environment.
+Settings come from flags, the environment (``TESSERA_*``, ``DATABASE_URL``) and the TOML
+configuration file (:mod:`.config_file`), and are built once; nothing deeper reads the environment.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import click
 
 from protocol.errors import TesseraError
 
-from ..core.settings import DEFAULT_DATA_DIR, ServerSettings, load_grant_secret, parse_duration
-from .account_options import account_options, account_settings, base_url_arg
-from .config_file import config_option, unflagged
+from ..core.settings import DEFAULT_DATA_DIR, parse_duration
+from .account_options import account_options
+from .config_file import config_option
 from .logs import log_format_option
-from .tls import tls_options, tls_settings
+from .tls import tls_options
 
 
 @contextlib.contextmanager
@@ -61,41 +61,11 @@ def setup_logging(level: str, log_format: str = "text") -> None:
     setup(level, log_format)
 
 
-def _s3_extra(s3_endpoint, s3_bucket, s3_region, s3_prefix) -> dict:
-    if not s3_bucket and not s3_endpoint:
-        return {}
-    if not s3_bucket:
-        raise click.UsageError("--s3-bucket (TESSERA_S3_BUCKET) is required with an S3 endpoint")
-    return {
-        "s3_endpoint": s3_endpoint,
-        "s3_bucket": s3_bucket,
-        "s3_region": s3_region,
-        "s3_prefix": s3_prefix or "",
-        "s3_access_key": unflagged("s3-access-key"),
-        "s3_secret_key": unflagged("s3-secret-key"),
-    }
-
-
 def duration_arg(text: str, flag: str) -> float:
     try:
         return parse_duration(text)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint=flag) from None
-
-
-_RATE = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
-
-
-def _rate_arg(text: str, flag: str) -> float:
-    """Requests per second from ``50``, ``50/s``, ``6/min``, ``100/h``; 0 turns the limit off."""
-    number, _, unit = text.strip().partition("/")
-    try:
-        value = float(number) / _RATE[unit.strip().lower() or "s"]
-    except (ValueError, KeyError):
-        raise click.BadParameter(f"not a rate: {text!r} (try 50, 50/s, 6/min)", param_hint=flag) from None
-    if not value >= 0 or value == float("inf"):
-        raise click.BadParameter(f"not a rate: {text!r}", param_hint=flag)
-    return value
 
 
 def _apply(f, opts):
@@ -200,6 +170,67 @@ def limit_options(f):
             show_default=True,
             help="Failed logins allowed at once before --login-rate-limit applies.",
         ),
+        click.option(
+            "--max-open-uploads",
+            envvar="TESSERA_MAX_OPEN_UPLOADS",
+            type=click.IntRange(min=1),
+            default=10_000,
+            show_default=True,
+            help="Upload sessions one user may have open at once.",
+        ),
+        click.option(
+            "--max-pending-blocks",
+            envvar="TESSERA_MAX_PENDING_BLOCKS",
+            type=click.IntRange(min=1),
+            default=262_144,
+            show_default=True,
+            help="New blocks one user's open upload sessions may list before they are committed "
+            "(262,144: a 1 TiB file).",
+        ),
+    ])  # fmt: skip
+
+
+def connection_options(f):
+    """What a client connection may do before it is closed (every port)."""
+    return _apply(f, [
+        click.option(
+            "--header-timeout",
+            envvar="TESSERA_HEADER_TIMEOUT",
+            default="10s",
+            show_default=True,
+            help="A request head must arrive within this long (of its first byte, or of the connection opening).",
+        ),
+        click.option(
+            "--idle-timeout",
+            envvar="TESSERA_IDLE_TIMEOUT",
+            default="60s",
+            show_default=True,
+            help="A kept-alive connection with no request in progress is closed after this long.",
+        ),
+        click.option(
+            "--body-min-rate",
+            envvar="TESSERA_BODY_MIN_RATE",
+            default="1K",
+            show_default=True,
+            help="Bytes a second a request body must average while the server reads it (e.g. 1K, 4096).",
+        ),
+        click.option(
+            "--body-timeout",
+            envvar="TESSERA_BODY_TIMEOUT",
+            default="30s",
+            show_default=True,
+            help="How far a body (or an answer the client does not take) may fall behind before the "
+            "connection is closed.",
+        ),
+        click.option(
+            "--max-connections-per-client",
+            envvar="TESSERA_MAX_CONNECTIONS_PER_CLIENT",
+            type=click.IntRange(min=0),
+            default=256,
+            show_default=True,
+            help="Connections one client address may hold open on each port (0: no limit; behind a "
+            "proxy every client has the proxy's address).",
+        ),
     ])  # fmt: skip
 
 
@@ -212,6 +243,13 @@ def block_server_options(f):
             type=click.IntRange(min=1),
             default=None,
             help="Block PUTs a block server receives at once; more wait for a slot [default: 32].",
+        ),
+        click.option(
+            "--put-per-user",
+            envvar="TESSERA_PUT_PER_USER",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Of those, the PUTs one user may have received at once [default: a quarter of --put-concurrency].",
         ),
         click.option(
             "--put-queue-timeout",
@@ -245,9 +283,11 @@ def server_options(f):
     return _apply(f, [
         listen_options,
         limit_options,
+        connection_options,
         account_options,
         block_server_options,
         store_options,
+        embedded_db_option,
         click.option("--log-level", envvar="TESSERA_LOG_LEVEL", default="info", show_default=True),
         log_format_option,
         tls_options,
@@ -256,99 +296,10 @@ def server_options(f):
     ])  # fmt: skip
 
 
-def store_extra(s3_endpoint, s3_bucket, s3_region, s3_prefix, s3_checksum_sha256, s3_max_connections) -> dict:
-    extra = _s3_extra(s3_endpoint, s3_bucket, s3_region, s3_prefix)
-    if s3_checksum_sha256 is not None:
-        extra["s3_checksum_sha256"] = s3_checksum_sha256
-    if s3_max_connections is not None:
-        extra["s3_max_connections"] = s3_max_connections
-    return extra
-
-
-def _block_extra(kw: dict) -> dict:
-    """Take the block server options out of ``kw``; the ``extra`` settings they set."""
-    extra: dict = {}
-    put_concurrency = kw.pop("put_concurrency")
-    if put_concurrency is not None:
-        extra["put_concurrency"] = put_concurrency
-    for key in ("put_queue_timeout", "put_idle_timeout", "gc_interval", "gc_grace"):
-        value = kw.pop(key)
-        if value is not None:
-            extra[key] = duration_arg(value, "--" + key.replace("_", "-"))
-    return extra
-
-
-def _notify_port(notify_port: int | None, meta_port: int) -> int:
-    if notify_port is not None:
-        return notify_port
-    return 0 if meta_port == 0 else meta_port + 2
-
-
-def _notify_url(url: str) -> str:
-    return base_url_arg(url, "--notify-url")
-
-
-def build_settings(
-    data_dir: Path,
-    host,
-    meta_port,
-    block_port,
-    notify_port,
-    notify_url,
-    block_urls,
-    upload_ttl,
-    rate_limit,
-    rate_burst,
-    login_rate_limit,
-    login_burst,
-    *,
-    prepare: bool = True,
-    **store_kw,
-) -> ServerSettings:
-    """The settings of the serving commands' flags; a bad value is a click usage error naming it.
-
-    ``prepare``: create the data dir and read (or generate) the grant secret there; without it
-    (``config check``) nothing is written and the grant secret is left empty."""
-    from blockserver.settings import BlockServerSettings
-
-    accounts = account_settings(store_kw, duration_arg, _rate_arg)
-    tls = tls_settings(store_kw)
-    ttl = _upload_ttl(upload_ttl)
-    block_extra = _block_extra(store_kw)
-    extra = {**store_extra(**store_kw), **block_extra}
-    data_dir = data_dir.resolve()
-    if prepare:
-        data_dir.mkdir(parents=True, exist_ok=True)
-    settings = ServerSettings(
-        database_url=unflagged("database-url") or "",
-        grant_secret=load_grant_secret(data_dir, unflagged("grant-secret")) if prepare else b"",
-        data_dir=data_dir,
-        host=host,
-        meta_port=meta_port,
-        block_port=block_port,
-        notify_port=_notify_port(notify_port, meta_port),
-        notify_url=_notify_url(notify_url),
-        block_urls=tuple(u.rstrip("/") for u in block_urls),
-        blocks_dir=data_dir / "blocks",
-        upload_session_ttl=ttl,
-        rate_limit=_rate_arg(rate_limit, "--rate-limit"),
-        rate_burst=rate_burst,
-        login_rate_limit=_rate_arg(login_rate_limit, "--login-rate-limit"),
-        login_burst=login_burst,
-        extra=extra,
-        **accounts,
-        **tls,
-    )
-    try:
-        BlockServerSettings.from_settings(settings)  # a bad block server setting stops the start here
-    except ValueError as e:
-        raise click.UsageError(f"bad block server setting: {e}") from None
-    return settings
-
-
-def _upload_ttl(text: str) -> int:
-    ttl = duration_arg(text, "--upload-ttl")
-    if ttl < 1:
-        raise click.BadParameter("must be at least 1s", param_hint="--upload-ttl")
-    return max(1, round(ttl))
-
+embedded_db_option = click.option(
+    "--embedded-db",
+    is_flag=True,
+    envvar="TESSERA_EMBEDDED_DB",
+    help="Without DATABASE_URL, start an embedded PostgreSQL under --data-dir (the default of `run` "
+    "only: `meta`, `block` and `gc` refuse to start without DATABASE_URL otherwise).",
+)

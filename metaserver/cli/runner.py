@@ -14,6 +14,8 @@ from pathlib import Path
 from aiohttp import web
 
 from ..core import migrate
+from ..core.connections import ConnectionLimits
+from ..core.serving import start_site
 from ..core.settings import ServerSettings
 from ..core.tls import server_ssl_context
 
@@ -39,25 +41,22 @@ async def database(database_url: str | None, data_dir: Path) -> AsyncIterator[st
 
 
 async def serve(
-    app: web.Application, host: str, port: int, *, flag: str = "", ssl_context: ssl.SSLContext | None = None
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    flag: str = "",
+    ssl_context: ssl.SSLContext | None = None,
+    limits: ConnectionLimits | None = None,
 ) -> tuple[web.AppRunner, str]:
-    """Serve ``app`` on ``host:port`` (HTTPS with ``ssl_context``); the runner and the URL.
+    """Serve ``app`` on ``host:port`` with guarded connections (:mod:`..core.serving`; ``limits``,
+    default ConnectionLimits()), HTTPS with ``ssl_context``; the runner and the URL.
 
     A port that cannot be had is an OSError that names ``flag``, the option that changes it."""
-    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
-    try:
-        await site.start()
-    except OSError as e:
-        await runner.cleanup()
-        hint = f" (change it with {flag})" if flag else ""
-        raise OSError(e.errno, f"cannot listen on {host}:{port}{hint}: {e.strerror}") from None
-    sock = site._server.sockets[0]  # type: ignore[union-attr]
-    bound_host, bound_port = sock.getsockname()[:2]
-    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    scheme = "https" if ssl_context is not None else "http"
-    return runner, f"{scheme}://{shown}:{bound_port}"
+    return await start_site(
+        app, host, port, limits or ConnectionLimits(), shutdown_timeout=SHUTDOWN_TIMEOUT, ssl_context=ssl_context,
+        flag=flag,
+    )  # fmt: skip
 
 
 def _notify_url(runner: web.AppRunner, meta_url: str) -> str:
@@ -101,8 +100,9 @@ async def run_servers(settings: ServerSettings, *, meta: bool, block: bool, anno
             tls = server_ssl_context(settings.tls_cert, settings.tls_key)
             if block:
                 runner, urls["block"] = await serve(
-                    create_block_app(settings), settings.host, settings.block_port, flag="--block-port", ssl_context=tls
-                )
+                    create_block_app(settings), settings.host, settings.block_port, flag="--block-port",
+                    ssl_context=tls, limits=settings.connections,
+                )  # fmt: skip
                 runners.append(runner)
                 if not settings.block_urls:
                     settings = replace(settings, block_urls=(urls["block"],))
@@ -110,8 +110,9 @@ async def run_servers(settings: ServerSettings, *, meta: bool, block: bool, anno
                 if not settings.block_urls:
                     raise SystemExit("the metadata server needs at least one --block-url")
                 runner, urls["meta"] = await serve(
-                    create_meta_app(settings), settings.host, settings.meta_port, flag="--meta-port", ssl_context=tls
-                )
+                    create_meta_app(settings), settings.host, settings.meta_port, flag="--meta-port",
+                    ssl_context=tls, limits=settings.connections,
+                )  # fmt: skip
                 runners.append(runner)
                 urls["notify"] = _notify_url(runner, urls["meta"])
             announce(urls, settings)

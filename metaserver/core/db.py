@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
-from protocol.errors import Unavailable
+from protocol.errors import InsufficientStorage, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,9 @@ async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
             except _BREAKS_CONNECTION:
                 _discard(conn)
                 raise
+    except asyncpg.exceptions.DiskFullError as e:
+        log.error("the database is out of space: %s", e)
+        raise InsufficientStorage("the server's database is out of storage space; tell its operator") from None
     except _BREAKS_CONNECTION as e:
         if status is not None:
             status.failed(e)

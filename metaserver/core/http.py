@@ -1,4 +1,4 @@
-"""aiohttp pieces both servers use: the error middleware and body encoding.
+"""aiohttp pieces both servers use: the error middleware and answer encoding (bodies: :mod:`.bodies`).
 
 Every domain error becomes its status with ``{"error": {code, message}}``;
 anything unexpected is logged and becomes a bare 500 ``internal``.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 
 from protocol import codec
@@ -18,7 +19,6 @@ from protocol.errors import (
     Internal,
     TesseraError,
     Unavailable,
-    UnsupportedMediaType,
 )
 
 log = logging.getLogger(__name__)
@@ -37,33 +37,19 @@ def error_response(request: web.Request, err: TesseraError) -> web.Response:
     return respond(request, err.to_wire(), status=err.status, headers=headers)
 
 
-async def read_body(request: web.Request) -> Any:
-    """Decode a msgpack or JSON request body (bounded by the app's client_max_size)."""
-    ctype = codec.media_type(request.headers.get("Content-Type"))
-    if ctype not in codec.CONTENT_TYPES:
-        raise UnsupportedMediaType()
-    try:
-        data = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise BodyTooLarge(f"request body larger than {request.app._client_max_size} bytes") from None
-    return codec.decode(data, ctype)
-
-
-async def read_object(request: web.Request) -> dict[str, Any]:
-    """:func:`read_body` that must be an object (BadRequest otherwise)."""
-    body = await read_body(request)
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be an object")
-    return body
+#: the largest integer a request may carry where the database keeps a ``bigint`` / an ``integer``
+MAX_BIGINT = (1 << 63) - 1
+MAX_INT = (1 << 31) - 1
 
 
 def positive_int(body: dict[str, Any], name: str, *, optional: bool = False) -> int | None:
-    """The field ``name`` of a request body: a positive integer (or absent/null if ``optional``)."""
+    """The field ``name`` of a request body: a positive integer that fits a ``bigint`` (or
+    absent/null if ``optional``)."""
     value = body.get(name)
     if value is None and optional:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise BadRequest(f"{name} must be a positive integer" + (" or null" if optional else ""))
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_BIGINT:
+        raise BadRequest(f"{name} must be a positive integer up to {MAX_BIGINT}" + (" or null" if optional else ""))
     return value
 
 
@@ -114,20 +100,30 @@ async def error_middleware(request: web.Request, handler):
 
 def _error_answer(request: web.Request, exc: Exception) -> web.StreamResponse:
     if isinstance(exc, TesseraError):
-        if isinstance(exc, Internal):
+        if isinstance(exc, Internal) or exc.status == 507:
             log.warning("%s %s: %s", request.method, request.path, exc.message)
         elif isinstance(exc, Unavailable):
             # an outage is logged once where it is met (db.DatabaseStatus); the access log has each 503
             log.debug("%s %s: %s", request.method, request.path, exc.message)
-        return error_response(request, exc)
+        resp = error_response(request, exc)
+        if isinstance(exc, BodyTooLarge):
+            resp.force_close()  # rather than read (and throw away) the rest of a body that is too large
+        return resp
     if isinstance(exc, web.HTTPException):
         if exc.status == 404:
             return error_response(request, _not_found(request))
         if exc.status == 405:
             return error_response(request, _bad_method(request))
         if exc.status == 413:
-            return error_response(request, BodyTooLarge())
+            resp = error_response(request, BodyTooLarge())
+            resp.force_close()
+            return resp
         raise exc
+    if isinstance(exc, asyncpg.exceptions.DataError):
+        # a value the database cannot take (out of range, NUL, not UTF-8) that no check caught
+        # before: the request's fault, so a 4xx; logged, as the check belongs at the edge
+        log.warning("%s %s: the database refused a value: %s", request.method, request.path, exc)
+        return error_response(request, BadRequest("a value in the request is out of range or not valid text"))
     log.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
     return error_response(request, Internal())
 

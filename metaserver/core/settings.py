@@ -10,6 +10,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .connections import ConnectionLimits
+
 DEFAULT_DATA_DIR = ".tessera"
 SECRET_FILE = "grant-secret"
 
@@ -59,6 +61,12 @@ class ServerSettings:
     #: TLS without a proxy: a PEM certificate chain and its key, served on every port (None: plain HTTP)
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: upload sessions a user may have open at once (metaserver/uploads/reservations.py)
+    max_open_uploads: int = 10_000
+    #: new blocks a user's open upload sessions may list, not committed yet (a 1 TiB file: 262,144)
+    max_pending_blocks: int = 262_144
+    #: what a client connection may do before it is closed (metaserver/core/connections.py)
+    connections: ConnectionLimits = field(default_factory=ConnectionLimits)
     extra: dict = field(default_factory=dict)
 
 
@@ -85,13 +93,26 @@ def parse_duration(value: str | float | int) -> float:
     return seconds
 
 
+#: the shortest grant secret accepted (HMAC-SHA256 keys shorter than its block add nothing)
+MIN_SECRET_BYTES = 32
+
+
 def load_grant_secret(data_dir: Path, env_value: str | None) -> bytes:
-    """The shared grant secret: from the environment if set, else generated once into the data dir."""
-    if env_value:
-        return env_value.encode("utf-8")
+    """The shared grant secret: from the environment if set, else generated once into the data dir.
+
+    ValueError if it is shorter than :data:`MIN_SECRET_BYTES` (an empty file, a one-byte value)."""
+    if env_value is not None and env_value != "":
+        secret = env_value.encode("utf-8")
+        if len(secret) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"the grant secret (TESSERA_GRANT_SECRET, or grant-secret in the configuration file) is "
+                f"{len(secret)} bytes; it must be at least {MIN_SECRET_BYTES} "
+                "(e.g. the output of `openssl rand -hex 32`), the same on every server"
+            )
+        return secret
     path = data_dir / SECRET_FILE
     if path.exists():
-        return path.read_bytes().strip()
+        return _checked_file_secret(path)
     data_dir.mkdir(parents=True, exist_ok=True)
     value = secrets.token_hex(32).encode("ascii")
     tmp = path.with_suffix(".tmp")
@@ -106,4 +127,14 @@ def load_grant_secret(data_dir: Path, env_value: str | None) -> bytes:
         pass
     finally:
         tmp.unlink(missing_ok=True)
-    return path.read_bytes().strip()
+    return _checked_file_secret(path)
+
+
+def _checked_file_secret(path: Path) -> bytes:
+    secret = path.read_bytes().strip()
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ValueError(
+            f"{path} holds a {len(secret)}-byte grant secret; it must be at least {MIN_SECRET_BYTES} bytes "
+            "(remove the file to have a new one made, and give every server the same)"
+        )
+    return secret

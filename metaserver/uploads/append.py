@@ -10,8 +10,8 @@ answered again; only the blocks past them are added.
 
 New blocks are re-used from the user's stored blocks (same SHA-256 and size),
 or from blocks this session listed before (identical blocks of one file share
-an id, as in one list); every other block gets a new id. Quota is checked for
-the new bytes of each part. When the last block is listed the server computes
+an id, as in one list); every other block gets a new id. Each part's new blocks
+are reserved as it is listed (quota and pending-block limit, :mod:`.reservations`). When the last block is listed the server computes
 the content hash (checking the client's, if it sends one), and a "pending"
 journal row tells the other devices again, since only then is the upload
 offered to them.
@@ -30,8 +30,9 @@ from protocol.errors import BadRequest, UploadExpired
 from ..core.auth import Caller
 from ..core.settings import ServerSettings
 from ..tree.journal import Journal
+from . import reservations
 from .request import WRONG_CONTENT_HASH, check_block_sizes
-from .sessions import check_quota, expired, insert_blocks, load_session, session_reply, stored_blocks
+from .sessions import expired, insert_blocks, load_session, session_reply, stored_blocks
 
 #: blocks one part may list (a part of 10,000 is 40 GiB of file)
 MAX_PART_BLOCKS = 10_000
@@ -76,7 +77,7 @@ async def append(
             raise BadRequest(f"block {row['idx']} is not the one listed before at that index")
     new = blocks[len(listed) - start :]
     if new:
-        await _add_blocks(conn, caller, s["id"], len(listed), new, listed)
+        await _add_blocks(conn, settings, caller, s["id"], len(listed), new, listed)
     count = len(listed) + len(new)
     if count == s["block_count"] and s["content_hash"] is None:
         s = await _complete(conn, s, [bytes(r["sha256"]).hex() for r in listed] + [b.sha256 for b in new], claimed)
@@ -89,6 +90,7 @@ async def append(
 
 async def _add_blocks(
     conn: asyncpg.Connection,
+    settings: ServerSettings,
     caller: Caller,
     session_id: str,
     first_index: int,
@@ -106,7 +108,9 @@ async def _add_blocks(
     fresh = [b for key, b in unique.items() if key not in ids]
     for b in fresh:
         ids[(b.sha256, b.size)] = uuid.uuid4().hex
-    await check_quota(conn, caller.user_id, sum(b.size for b in fresh))
+    need = reservations.Need(0, len(fresh), sum(b.size for b in fresh))
+    await reservations.reserve(conn, settings, caller.user_id, need)
+    await reservations.add_to_session(conn, session_id, need)
     await insert_blocks(conn, caller.user_id, fresh, ids)
     await conn.execute(
         """INSERT INTO session_blocks (session_id, idx, block_id)

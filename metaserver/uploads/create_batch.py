@@ -21,16 +21,15 @@ from protocol import paths
 from protocol.errors import (
     BadRequest,
     NotAFolder,
-    QuotaExceeded,
     TesseraError,
 )
 
 from ..core.auth import Caller
 from ..core.grants import put_grant
 from ..core.settings import ServerSettings
-from ..core.users import used_bytes
 from ..tree import entries
 from ..tree.journal import Journal
+from . import reservations
 from .request import UploadRequest
 from .sessions import check_target, insert_blocks, stored_blocks
 
@@ -57,12 +56,12 @@ async def create_many(
     lock, so batches in flight do not queue behind each other's work.
     """
     items = await _checked_requests(conn, ns_id, raw)
-    ids, stored = await _block_ids(conn, caller.user_id, items)
+    ids, stored, needs = await _block_ids(conn, settings, caller.user_id, items)
     expires = datetime.now(UTC) + timedelta(seconds=settings.upload_session_ttl)
     live = [r for r in items if isinstance(r, UploadRequest)]
     session_ids = [uuid.uuid4().hex for _ in live]
     if live:
-        await _insert_sessions(conn, caller, ns_id, expires, session_ids, live, ids)
+        await _insert_sessions(conn, caller, ns_id, expires, session_ids, live, ids, needs)
     # the upload_sessions rows hold a KEY SHARE lock on the namespace row by now, which the
     # journal's FOR NO KEY UPDATE does not wait on
     j = await Journal.begin(conn, ns_id)
@@ -103,15 +102,16 @@ async def _checked_requests(conn: asyncpg.Connection, ns_id: int, raw: list[Any]
 
 
 async def _block_ids(
-    conn: asyncpg.Connection, user_id: int, items: list[UploadRequest | TesseraError]
-) -> tuple[dict[tuple[str, int], str], set[tuple[str, int]]]:
-    """The id of every block the items list, by (SHA-256, size), and which of them are stored:
-    stored blocks re-used, new ones inserted pending (an item over quota becomes its error)."""
+    conn: asyncpg.Connection, settings: ServerSettings, user_id: int, items: list[UploadRequest | TesseraError]
+) -> tuple[dict[tuple[str, int], str], set[tuple[str, int]], list[reservations.Need]]:
+    """The id of every block the items list, by (SHA-256, size), which of them are stored, and
+    what each live item reserves: stored blocks re-used, new ones inserted pending (an item
+    that does not fit its user's quota or limits becomes its error)."""
     # re-use stored blocks of this user with the same SHA-256 and size (locked against the collector)
     unique = {(b.sha256, b.size) for r in items if isinstance(r, UploadRequest) for b in r.blocks}
     ids = await stored_blocks(conn, user_id, unique)
     stored = set(ids)
-    await _check_quotas(conn, user_id, items, stored)
+    needs = await _reserve(conn, settings, user_id, items, stored)
     new_blocks = {}
     for r in items:
         if isinstance(r, UploadRequest):
@@ -121,7 +121,7 @@ async def _block_ids(
                     ids[key] = uuid.uuid4().hex
                     new_blocks[key] = b
     await insert_blocks(conn, user_id, list(new_blocks.values()), ids)
-    return ids, stored
+    return ids, stored, needs
 
 
 async def _insert_sessions(
@@ -132,17 +132,19 @@ async def _insert_sessions(
     session_ids: list[str],
     live: list[UploadRequest],
     ids: dict[tuple[str, int], str],
+    needs: list[reservations.Need],
 ) -> None:
     """The session rows of the ``live`` requests and their block lists, in two statements."""
     await conn.execute(
         """INSERT INTO upload_sessions
                (id, user_id, ns_id, path, size, content_hash, block_count, mode, parent_rev, device_name, expires_at,
-                client_modified)
+                client_modified, reserved_blocks, reserved_bytes)
            SELECT u.id, $1, $2, u.path, u.size, u.content_hash, u.block_count, u.mode, u.parent_rev, $3, $4,
-                  u.client_modified
+                  u.client_modified, u.reserved_blocks, u.reserved_bytes
              FROM unnest($5::uuid[], $6::text[], $7::bigint[], $8::bytea[], $9::int[], $10::text[], $11::bigint[],
-                         $12::timestamptz[])
-                  AS u(id, path, size, content_hash, block_count, mode, parent_rev, client_modified)""",
+                         $12::timestamptz[], $13::int[], $14::bigint[])
+                  AS u(id, path, size, content_hash, block_count, mode, parent_rev, client_modified, reserved_blocks,
+                       reserved_bytes)""",
         caller.user_id,
         ns_id,
         caller.device_name,
@@ -155,6 +157,8 @@ async def _insert_sessions(
         [r.mode for r in live],
         [r.parent_rev for r in live],
         [r.client_modified_at for r in live],
+        [n.blocks for n in needs],
+        [n.bytes for n in needs],
     )
     sb = [
         (sid, idx, ids[(b.sha256, b.size)])
@@ -171,30 +175,32 @@ async def _insert_sessions(
         )
 
 
-async def _check_quotas(
-    conn: asyncpg.Connection, user_id: int, items: list[Any], stored: set[tuple[str, int]]
-) -> None:
-    """QuotaExceeded for each item whose new blocks would not fit (as the single create checks it)."""
-    need = []
-    for r in items:
-        if isinstance(r, UploadRequest):
-            distinct = {(b.sha256, b.size) for b in r.blocks} - stored
-            need.append(sum(size for _, size in distinct))
-        else:
-            need.append(0)
-    if not any(need):
-        return
-    quota = await conn.fetchval("SELECT quota_bytes FROM users WHERE id = $1", user_id)
-    if quota is None:
-        return
-    used = await used_bytes(conn, user_id)
-    for i, n in enumerate(need):
-        if n and used + n > quota:
-            items[i] = QuotaExceeded(
-                f"this upload needs {n} more bytes; {max(0, quota - used)} of {quota} are left",
-                quota_bytes=quota,
-                used_bytes=used,
-            )
+async def _reserve(
+    conn: asyncpg.Connection,
+    settings: ServerSettings,
+    user_id: int,
+    items: list[UploadRequest | TesseraError],
+    stored: set[tuple[str, int]],
+) -> list[reservations.Need]:
+    """What each live item reserves, checked in order against what the user's open sessions and
+    the items before it hold (:mod:`.reservations`); an item that does not fit becomes its error.
+    A new block listed by several items is reserved by the first."""
+    reserved = await reservations.lock(conn, settings, user_id)
+    counted: set[tuple[str, int]] = set(stored)
+    needs: list[reservations.Need] = []
+    for i, r in enumerate(items):
+        if not isinstance(r, UploadRequest):
+            continue
+        new = {(b.sha256, b.size) for b in r.blocks} - counted
+        need = reservations.Need(1, len(new), sum(size for _, size in new))
+        refusal = reserved.refusal(need)
+        if refusal is not None:
+            items[i] = refusal
+            continue
+        reserved.take(need)
+        counted |= new
+        needs.append(need)
+    return needs
 
 
 def _session_answer(

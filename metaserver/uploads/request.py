@@ -71,8 +71,10 @@ class UploadRequest:
         if mode not in MODES:
             raise BadRequest(f"mode must be one of {', '.join(MODES)}")
         parent_rev = body.get("parent_rev")
-        if parent_rev is not None and (not isinstance(parent_rev, int) or isinstance(parent_rev, bool)):
-            raise BadRequest("parent_rev must be an integer or null")
+        if parent_rev is not None and (
+            not isinstance(parent_rev, int) or isinstance(parent_rev, bool) or not 0 < parent_rev < 1 << 63
+        ):
+            raise BadRequest("parent_rev must be a positive integer or null")
         if mode == "update" and parent_rev is None:
             raise BadRequest("mode 'update' needs parent_rev")
         client_modified = body.get("client_modified")

@@ -30,7 +30,6 @@ from protocol.errors import (
     IsAFolder,
     NotAFolder,
     NotFound,
-    QuotaExceeded,
     UploadExpired,
 )
 from protocol.grants import canonical_block_id
@@ -38,9 +37,9 @@ from protocol.grants import canonical_block_id
 from ..core.auth import Caller
 from ..core.grants import put_grant
 from ..core.settings import ServerSettings
-from ..core.users import used_bytes
 from ..tree import entries, ops
 from ..tree.journal import Journal
+from . import reservations
 from .request import LIST_NOT_COMPLETE, UploadRequest
 
 MAX_MISSING_REPORTED = 1000
@@ -100,15 +99,16 @@ async def create(
     new_blocks = [b for key, b in unique.items() if key not in ids]
     for b in new_blocks:
         ids[(b.sha256, b.size)] = uuid.uuid4().hex
-    await check_quota(conn, caller.user_id, sum(b.size for b in new_blocks))
+    need = reservations.Need(1, len(new_blocks), sum(b.size for b in new_blocks))
+    await reservations.reserve(conn, settings, caller.user_id, need)
     await insert_blocks(conn, caller.user_id, new_blocks, ids)
     session_id = uuid.uuid4().hex
     expires = datetime.now(UTC) + timedelta(seconds=settings.upload_session_ttl)
     await conn.execute(
         """INSERT INTO upload_sessions
                (id, user_id, ns_id, path, size, content_hash, block_count, mode, parent_rev, device_name,
-                expires_at, token_id, client_modified)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)""",
+                expires_at, token_id, client_modified, reserved_blocks, reserved_bytes)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)""",
         session_id,
         caller.user_id,
         ns_id,
@@ -122,6 +122,8 @@ async def create(
         expires,
         caller.token_id,
         req.client_modified_at,
+        need.blocks,
+        need.bytes,
     )
     if req.blocks:
         await conn.execute(
@@ -185,21 +187,6 @@ async def insert_blocks(
     )
 
 
-async def check_quota(conn: asyncpg.Connection, user_id: int, new_bytes: int) -> None:
-    if new_bytes == 0:
-        return
-    quota = await conn.fetchval("SELECT quota_bytes FROM users WHERE id = $1", user_id)
-    if quota is None:
-        return
-    used = await used_bytes(conn, user_id)
-    if used + new_bytes > quota:
-        raise QuotaExceeded(
-            f"this upload needs {new_bytes} more bytes; {max(0, quota - used)} of {quota} are left",
-            quota_bytes=quota,
-            used_bytes=used,
-        )
-
-
 async def load_session(conn: asyncpg.Connection, caller: Caller, session_id: str, *, lock: bool = False) -> asyncpg.Record:
     try:
         session_id = canonical_block_id(session_id)  # the same strict 32-hex id form
@@ -211,6 +198,15 @@ async def load_session(conn: asyncpg.Connection, caller: Caller, session_id: str
     if row is None or row["user_id"] != caller.user_id:
         raise NotFound("no such upload session")
     return row
+
+
+async def abort(conn: asyncpg.Connection, caller: Caller, session_id: str) -> None:
+    """End an open session now, as if it had expired: its reservation is released at once, and
+    garbage collection takes its blocks. Aborting a session that is over already is a no-op;
+    a committed one stays committed."""
+    s = await load_session(conn, caller, session_id, lock=True)
+    if s["state"] == "open" and not expired(s):
+        await conn.execute("UPDATE upload_sessions SET expires_at = now() WHERE id = $1", s["id"])
 
 
 def expired(row: asyncpg.Record) -> bool:

@@ -8,8 +8,9 @@ from protocol.errors import AccountDisabled, BadRequest, Unauthorized, Unavailab
 
 from ..core import db, passwords, ratelimit, tokens, users
 from ..core.auth import hash_token, new_token
+from ..core.bodies import KIB, body_limit, read_object
 from ..core.callers import Context, authenticate_header
-from ..core.http import read_object, respond
+from ..core.http import respond
 from ..keys import PASSWORDS, POOL, SETTINGS
 
 MAX_DEVICE_NAME = 128
@@ -61,6 +62,7 @@ async def verify_user_password(request: web.Request, name: str, user: dict | Non
     return True
 
 
+@body_limit(4 * KIB, max_container_len=16)
 async def login(request: web.Request) -> web.Response:
     body = await read_object(request)
     name = str_field(body, "user", max_len=users.MAX_NAME)

@@ -11,7 +11,8 @@ from aiohttp import web
 from protocol.errors import BadRequest, Forbidden, NotFound, SignedOut
 
 from ..core import db, passwords, tokens
-from ..core.http import read_object, respond
+from ..core.bodies import read_object
+from ..core.http import respond
 from ..keys import PASSWORDS, POOL, SETTINGS
 from .auth import authenticate, str_field, verify_user_password
 

@@ -12,8 +12,9 @@ from protocol import paths
 from protocol.errors import BadRequest, IsAFolder, NotAFolder, NotFound
 
 from ..core import db
+from ..core.bodies import KIB, body_limit, read_object
 from ..core.grants import get_grant
-from ..core.http import positive_int, query_int, read_object, respond
+from ..core.http import MAX_BIGINT, MAX_INT, positive_int, query_int, respond
 from ..core.settings import ServerSettings
 from ..keys import POOL, SETTINGS
 from ..tree import entries, ops
@@ -49,9 +50,12 @@ def _encode_cursor(key: str) -> str:
 
 def _decode_cursor(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor.encode("ascii")).decode("utf-8")
+        key = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("utf-8")
     except (ValueError, UnicodeError):
         raise BadRequest("the cursor is not valid") from None
+    if "\x00" in key or len(key) > paths.MAX_PATH_BYTES:  # a path key has neither
+        raise BadRequest("the cursor is not valid")
+    return key
 
 
 async def list_folder(request: web.Request) -> web.Response:
@@ -89,9 +93,9 @@ async def file_blocks(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     settings = request.app[SETTINGS]
     path = query_path(request)
-    start = query_int(request, "start", 0, 0, 1 << 31)
+    start = query_int(request, "start", 0, 0, MAX_INT)
     limit = query_int(request, "limit", 1000, 1, 1000)
-    rev = query_int(request, "rev", 0, 0, 1 << 62) or None
+    rev = query_int(request, "rev", 0, 0, MAX_BIGINT) or None
     async with db.connection(request.app[POOL]) as conn:
         if rev is None:
             if path == paths.ROOT:
@@ -149,5 +153,6 @@ async def delete(request: web.Request) -> web.Response:
     return await journaled(request, ctx.ns_id, lambda j: ops.delete(j, path, if_rev))
 
 
+@body_limit(32 * KIB)  # two paths
 async def move(request: web.Request) -> web.Response:
     return await _tree_change(request, ops.move, "from", "to")

@@ -20,10 +20,11 @@ from protocol import paths
 from protocol.errors import BadRequest, IsAFolder, NotFound, TesseraError
 
 from ..core import db
-from ..core.http import read_body, respond
+from ..core.bodies import MIB, body_limit, read_body
+from ..core.http import MAX_BIGINT, respond
 from ..keys import POOL, SETTINGS
 from ..tree import entries
-from ..tree.batch import check_items
+from ..tree.batch import MAX_BATCH, check_items
 from .auth import authenticate
 from .files import block_wire
 
@@ -37,11 +38,12 @@ def _parse(item: Any) -> tuple[str, int | None]:
         raise BadRequest("each file is an object {path, rev?}")
     path = paths.normalize(item.get("path"))
     rev = item.get("rev")
-    if rev is not None and (not isinstance(rev, int) or isinstance(rev, bool) or not 0 < rev < 1 << 62):
+    if rev is not None and (not isinstance(rev, int) or isinstance(rev, bool) or not 0 < rev <= MAX_BIGINT):
         raise BadRequest("rev must be a positive integer or null")
     return path, rev
 
 
+@body_limit(8 * MIB, max_container_len=MAX_BATCH)
 async def file_blocks_batch(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     settings = request.app[SETTINGS]

@@ -7,7 +7,8 @@ from aiohttp import web
 from protocol.errors import BadRequest
 
 from ..core import db
-from ..core.http import positive_int, query_int, read_object, respond
+from ..core.bodies import read_object
+from ..core.http import positive_int, query_int, respond
 from ..keys import POOL
 from ..tree import history
 from .auth import authenticate

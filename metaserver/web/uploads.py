@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from protocol.hashing import BLOCK_SIZE
+
 from ..core import db
-from ..core.http import query_int, read_body, respond
+from ..core.bodies import KIB, MIB, body_limit, read_body
+from ..core.http import MAX_INT, query_int, respond
 from ..core.metrics import METRICS
 from ..keys import POOL, SETTINGS
 from ..tree import batch
 from ..uploads import append, commit_batch, create_batch, incoming, sessions
-from ..uploads.request import UploadRequest
+from ..uploads.request import MAX_FILE_SIZE, UploadRequest
 from .auth import authenticate
 
+#: the longest block list one request may carry: a whole list of the largest file
+MAX_LIST = MAX_FILE_SIZE // BLOCK_SIZE
 
+
+@body_limit(48 * MIB, max_container_len=MAX_LIST)  # a whole list of a 1 TiB file: 262,144 blocks
 async def create_upload(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     req = UploadRequest.from_wire(await read_body(request))
@@ -29,6 +36,7 @@ async def upload_status(request: web.Request) -> web.Response:
     return respond(request, answer)
 
 
+@body_limit(2 * MIB, max_container_len=append.MAX_PART_BLOCKS)
 async def append_blocks(request: web.Request) -> web.Response:
     """List the next part of an open session's blocks; the part's blocks, needed ones with grants."""
     ctx = await authenticate(request)
@@ -36,6 +44,14 @@ async def append_blocks(request: web.Request) -> web.Response:
     async with db.transaction(request.app[POOL]) as conn:
         answer = await append.append(conn, request.app[SETTINGS], ctx.caller, request.match_info["upload_id"], body)
     return respond(request, answer)
+
+
+async def abort_upload(request: web.Request) -> web.Response:
+    """Give an upload session up (its reservation of quota and limits is released at once)."""
+    ctx = await authenticate(request)
+    async with db.transaction(request.app[POOL]) as conn:
+        await sessions.abort(conn, ctx.caller, request.match_info["upload_id"])
+    return respond(request, {})
 
 
 async def commit_upload(request: web.Request) -> web.Response:
@@ -46,6 +62,7 @@ async def commit_upload(request: web.Request) -> web.Response:
     return respond(request, answer)
 
 
+@body_limit(16 * MIB, max_container_len=MAX_LIST)
 async def create_upload_batch(request: web.Request) -> web.Response:
     """Create up to 1,000 upload sessions; each answer is a session or ``{"error": ...}``."""
     ctx = await authenticate(request)
@@ -55,6 +72,7 @@ async def create_upload_batch(request: web.Request) -> web.Response:
     return respond(request, {"uploads": results})
 
 
+@body_limit(256 * KIB, max_container_len=batch.MAX_BATCH)
 async def commit_upload_batch(request: web.Request) -> web.Response:
     """Commit up to 1,000 upload sessions; each answer is file metadata or ``{"error": ...}``."""
     ctx = await authenticate(request)
@@ -78,7 +96,7 @@ async def list_incoming(request: web.Request) -> web.Response:
 async def incoming_blocks(request: web.Request) -> web.Response:
     """One page of a pending upload's block list, with get grants for the stored blocks."""
     ctx = await authenticate(request)
-    start = query_int(request, "start", 0, 0, 1 << 31)
+    start = query_int(request, "start", 0, 0, MAX_INT)
     limit = query_int(request, "limit", 1000, 1, 1000)
     async with db.connection(request.app[POOL]) as conn:
         answer = await incoming.incoming_blocks(

@@ -74,6 +74,15 @@ class ObservedStore(BlockStore):
     def list_ids(self) -> AsyncIterator[str]:
         return self.inner.list_ids()
 
+    async def read_aside(self, name: str) -> bytes | None:
+        return await self.inner.read_aside(name)
+
+    async def write_aside(self, name: str, data: bytes) -> None:
+        await self.inner.write_aside(name, data)
+
+    async def delete_aside(self, name: str) -> None:
+        await self.inner.delete_aside(name)
+
 
 class FailingReadStore(ObservedStore):
     """Reads fail with an I/O error after the first piece of every block."""

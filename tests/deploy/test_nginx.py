@@ -69,7 +69,7 @@ async def test_two_daemons_sync_through_nginx_in_front_of_two_of_each_server(dat
     url = f"https://127.0.0.1:{public}"
     meta_ports, notify_ports, block_ports = [free_port() for _ in range(2)], [free_port() for _ in range(2)], [free_port() for _ in range(2)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
-    env |= {"DATABASE_URL": database_url, "TESSERA_GRANT_SECRET": "deploy-test-secret-0123456789"}
+    env |= {"DATABASE_URL": database_url, "TESSERA_GRANT_SECRET": "deploy-test-secret-0123456789-0123456789"}
     common = ["--data-dir", str(tmp_path / "server"), "--gc-interval", "0"]
     procs: list[asyncio.subprocess.Process] = []
     nginx = None

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from blockserver.stores.local import LocalStore
-from protocol.errors import HashMismatch, SizeMismatch
+from protocol.errors import HashMismatch, InsufficientStorage, SizeMismatch
 from protocol.hashing import hash_block
 
 from ..conftest import body_of, random_bytes, random_id, read_all, stored_files
@@ -183,7 +183,7 @@ async def test_put_small_failing_to_name_leaves_no_temp_file(local, monkeypatch)
     blocks = _small_blocks(3)
     if store_local.open_unnamed(local.root) is None:
         pytest.skip("no O_TMPFILE here")
-    with pytest.raises(OSError):
+    with pytest.raises(InsufficientStorage):  # ENOSPC: the disk is full, said as such
         await local.put_small(blocks)
     # the first block got its name (never marked stored: the caller saw the error); nothing else
     assert stored_files(local.root) == [f"{blocks[0][0][:2]}/{blocks[0][0]}"]

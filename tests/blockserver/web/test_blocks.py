@@ -149,7 +149,7 @@ async def test_concurrent_puts_and_gets(block_server):
 
 
 async def test_puts_beyond_the_concurrency_limit_wait_their_turn(server_config, store, pool):
-    config = with_settings(server_config, put_concurrency=2)
+    config = with_settings(server_config, put_concurrency=2, put_per_user=2)
     observed = ObservedStore(store)
     async for server in run_block_server(config, observed, pool):
         blocks = [await pending_block(server, 600_000) for _ in range(7)]

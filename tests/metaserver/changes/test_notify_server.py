@@ -289,23 +289,3 @@ async def test_shutdown_answers_held_polls_with_a_backoff_and_closes(api, server
     finally:
         await conn.close()
         await idle.close()
-
-
-async def test_idle_connections_are_closed_but_held_polls_are_not(api, notify, monkeypatch):
-    from metaserver.changes import notify_server
-    from metaserver.keys import NOTIFY_SERVER
-
-    server = notify.app[NOTIFY_SERVER]
-    idle, held = await Conn.open(notify.port), await Conn.open(notify.port)
-    try:
-        poll = asyncio.create_task(held.ask(request(notify.token, cursor=await latest(api), timeout=60)))
-        await asyncio.sleep(0.3)
-        assert server.close_idle() == 0  # nothing idle for IDLE_TIMEOUT yet
-        monkeypatch.setattr(notify_server, "IDLE_TIMEOUT", 0.0)
-        assert server.close_idle() == 1
-        assert await idle.closed_by_server()
-        assert not poll.done()
-        poll.cancel()
-    finally:
-        await idle.close()
-        await held.close()

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from blockserver.settings import BlockServerSettings
 from metaserver.cli import main as cli
-from metaserver.cli import options
+from metaserver.cli import settings
 from metaserver.core import migrate
 from tests.conftest import _dsn_with_db
 from tests.metaserver.cli.test_main import clean_env, run_cmd
@@ -22,7 +22,7 @@ meta-port = 9000
 block_port = 9001
 block-url = ["https://blocks-1.example.com", "https://blocks-2.example.com"]
 rate-limit = "50/s"
-grant-secret = "file-secret-0123456789abcdef"
+grant-secret = "file-secret-0123456789abcdef-0123456789"
 database-url = "postgresql://tessera:hunter2@db.example.com/tessera"
 
 [s3]
@@ -43,7 +43,7 @@ def _settings(tmp_path, args: list[str]):
         params = dict(ctx.params)
         for name in ("log_level", "log_format"):
             params.pop(name)
-        return options.build_settings(params.pop("data_dir"), **params)
+        return settings.build_settings("run", params.pop("data_dir"), **params)
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def test_the_file_sets_every_kind_of_setting(tmp_path, config_file):
     s = _settings(tmp_path, ["--config", str(config_file)])
     assert (s.host, s.meta_port, s.block_port, s.rate_limit) == ("0.0.0.0", 9000, 9001, 50.0)
     assert s.block_urls == ("https://blocks-1.example.com", "https://blocks-2.example.com")
-    assert s.grant_secret == b"file-secret-0123456789abcdef"
+    assert s.grant_secret == b"file-secret-0123456789abcdef-0123456789"
     assert s.database_url == "postgresql://tessera:hunter2@db.example.com/tessera"
     b = BlockServerSettings.from_settings(s)
     assert b.s3 is not None and (b.s3.bucket, b.s3.checksum_sha256, b.s3.secret_key) == ("tessera-blocks", False, "secret-from-file")
@@ -96,7 +96,7 @@ def test_config_check_prints_the_effective_settings_with_secrets_masked(tmp_path
     assert lines["host"].split()[1:] == ["0.0.0.0", "[file]"]
     assert lines["upload-ttl"].split()[1:] == ["24h", "[default]"]
     assert "postgresql://tessera:****@db.example.com/tessera" in lines["database-url"]
-    for secret in ("hunter2", "file-secret-0123456789abcdef", "secret-from-file", "AKIAFROMFILE"):
+    for secret in ("hunter2", "file-secret-0123456789abcdef-0123456789", "secret-from-file", "AKIAFROMFILE"):
         assert secret not in result.output
     assert result.output.rstrip().endswith("configuration ok")
     assert not (tmp_path / "d").exists()  # checking writes nothing
@@ -140,6 +140,17 @@ async def test_admin_commands_take_the_database_from_the_file_and_migrate_says_w
             await admin.close()
 
 
+def _checked(config_file, settings: str) -> dict[str, list[str]]:
+    """`config check` of the file: passes, and shows each of ``settings`` (TOML lines) as from the file."""
+    result = CliRunner().invoke(cli.main, ["config", "check", "--config", str(config_file)])
+    assert result.exit_code == 0, result.output
+    shown = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()[1:-1]}
+    for line in settings.strip().splitlines():
+        key, value = (part.strip().strip('"') for part in line.split("="))
+        assert shown[key] == [value, "[file]"], key
+    return shown
+
+
 ACCOUNT_SETTINGS = """
 public-url = "https://files.example.org"
 token-idle-expiry = "30d"
@@ -154,12 +165,39 @@ def test_the_account_settings_come_from_the_file_and_config_check_lists_them(tmp
     s = _settings(tmp_path, ["--config", str(config_file)])
     assert (s.public_url, s.token_idle_expiry, s.login_queue) == ("https://files.example.org", 30 * 86400, 4)
     assert (s.login_address_rate_limit, s.login_address_burst) == (0.1, 3)
-    result = CliRunner().invoke(cli.main, ["config", "check", "--config", str(config_file)])
-    assert result.exit_code == 0, result.output
-    shown = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()[1:-1]}
-    for line in ACCOUNT_SETTINGS.strip().splitlines():
-        key, value = (part.strip().strip('"') for part in line.split("="))
-        assert shown[key] == [value, "[file]"], key
+    _checked(config_file, ACCOUNT_SETTINGS)
     config_file.write_text(CONFIG.replace("\n[s3]", '\ntoken-idle-expiry = "forever"\n[s3]', 1))
     result = CliRunner().invoke(cli.main, ["config", "check", "--config", str(config_file)])
     assert result.exit_code == 2 and "--token-idle-expiry" in result.output and "not a duration" in result.output
+
+
+HARDENING_SETTINGS = """
+header-timeout = "5s"
+idle-timeout = "30s"
+body-min-rate = "4K"
+body-timeout = "20s"
+max-connections-per-client = 0
+max-open-uploads = 100
+max-pending-blocks = 1000
+put-per-user = 2
+"""
+
+
+def test_the_connection_and_upload_limits_come_from_the_file_and_config_check_lists_them(tmp_path, config_file):
+    config_file.write_text(CONFIG.replace("\n[s3]", HARDENING_SETTINGS + "embedded-db = true\n\n[s3]", 1))
+    s = _settings(tmp_path, ["--config", str(config_file)])
+    c = s.connections
+    assert (c.header_timeout, c.idle_timeout, c.body_min_rate, c.body_timeout, c.max_per_client) == (5, 30, 4096, 20, 0)
+    assert (s.max_open_uploads, s.max_pending_blocks) == (100, 1000)
+    assert BlockServerSettings.from_settings(s).put_per_user == 2
+    shown = _checked(config_file, HARDENING_SETTINGS)
+    assert shown["embedded-db"] == ["True", "[file]"]
+    config_file.write_text(CONFIG.replace("\n[s3]", '\nheader-timeout = "0s"\n[s3]', 1))
+    result = CliRunner().invoke(cli.main, ["config", "check", "--config", str(config_file)])
+    assert result.exit_code == 2 and "--header-timeout" in result.output
+
+
+def test_a_short_grant_secret_in_the_file_fails_config_check(tmp_path, config_file):
+    config_file.write_text(CONFIG.replace("file-secret-0123456789abcdef-0123456789", "short"))
+    result = CliRunner().invoke(cli.main, ["config", "check", "--config", str(config_file)])
+    assert result.exit_code == 2 and "at least 32" in result.output, result.output

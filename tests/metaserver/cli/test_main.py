@@ -127,8 +127,9 @@ async def test_run_with_s3_backend_end_to_end(database_url, tmp_path):
                     await c.upload_file(src, "/s3/file.bin")
                     await c.download_file("/s3/file.bin", out)
                 assert out.read_bytes() == data
-                listed = await s3.list_objects_v2(Bucket="tessera-blocks")
-                assert len(listed.get("Contents", [])) == 2  # two blocks, keyed by block id
+                listed = [o["Key"] for o in (await s3.list_objects_v2(Bucket="tessera-blocks")).get("Contents", [])]
+                assert sorted(listed)[-1] == "tessera-deployment"  # the store is bound to this deployment
+                assert len(listed) == 3  # and two blocks, keyed by block id
                 assert not any((tmp_path / "d" / "blocks").glob("*/*"))  # nothing on local disk
             finally:
                 proc.send_signal(signal.SIGTERM)

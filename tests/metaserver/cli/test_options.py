@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from blockserver.settings import BlockServerSettings
 from metaserver.cli import main as cli
-from metaserver.cli import options
+from metaserver.cli import settings
 from metaserver.core.settings import parse_duration
 
 
@@ -18,7 +18,7 @@ def _config(tmp_path, args: list[str], env: dict | None = None):
     params = dict(ctx.params)
     params.pop("log_level")
     params.pop("log_format")
-    return options.build_settings(params.pop("data_dir"), **params)
+    return settings.build_settings("run", params.pop("data_dir"), **params)
 
 
 def test_defaults(tmp_path):
@@ -97,7 +97,7 @@ def test_notify_endpoint_port_and_url(tmp_path):
     assert _config(tmp_path, ["--meta-port", "0"]).notify_port == 0
     config = _config(tmp_path, ["--notify-port", "7000", "--notify-url", "https://notify.example.com/"])
     assert (config.notify_port, config.notify_url) == (7000, "https://notify.example.com")
-    for bad in ("ftp://x", "https://x/path", "nonsense"):
+    for bad in ("ftp://x", "https://x/path", "nonsense", "http://a:1,http://b:2"):
         with pytest.raises(click.BadParameter):
             _config(tmp_path, ["--notify-url", bad])
 
@@ -120,3 +120,65 @@ def test_account_options(tmp_path, monkeypatch):
                 ["--token-idle-expiry", "forever"]):  # fmt: skip
         with pytest.raises(click.BadParameter):
             _config(tmp_path, bad)
+
+
+def test_connection_and_upload_limits(tmp_path, monkeypatch):
+    config = _config(tmp_path, [])
+    assert config.connections.header_timeout == 10 and config.connections.max_per_client == 256
+    assert (config.max_open_uploads, config.max_pending_blocks) == (10_000, 262_144)
+    assert BlockServerSettings.from_settings(config).put_per_user == 8
+    monkeypatch.setenv("TESSERA_IDLE_TIMEOUT", "5s")
+    monkeypatch.setenv("TESSERA_MAX_PENDING_BLOCKS", "100")
+    config = _config(tmp_path, ["--header-timeout", "2s", "--body-min-rate", "4K", "--body-timeout", "1m",
+                                "--max-connections-per-client", "0", "--max-open-uploads", "7", "--put-per-user", "3"])
+    c = config.connections
+    assert (c.header_timeout, c.idle_timeout, c.body_min_rate, c.body_timeout, c.max_per_client) == (2, 5, 4096, 60, 0)
+    assert (config.max_open_uploads, config.max_pending_blocks) == (7, 100)
+    assert BlockServerSettings.from_settings(config).put_per_user == 3
+
+
+@pytest.mark.parametrize("value", ["x", "a" * 31])
+def test_a_short_grant_secret_stops_the_start(tmp_path, value):
+    """Before: a one-byte TESSERA_GRANT_SECRET (or an empty grant-secret file) signed every grant."""
+    result = CliRunner().invoke(cli.main, ["run", "--data-dir", str(tmp_path)], env={"TESSERA_GRANT_SECRET": value})
+    assert result.exit_code == 2 and "at least 32" in result.output and "Traceback" not in result.output
+
+
+def test_an_empty_grant_secret_file_stops_the_start(tmp_path):
+    (tmp_path / "grant-secret").write_bytes(b"\n")
+    result = CliRunner().invoke(cli.main, ["run", "--data-dir", str(tmp_path)], env={"TESSERA_GRANT_SECRET": ""})
+    assert result.exit_code == 2 and "grant-secret" in result.output and "at least 32" in result.output
+
+
+def test_block_urls_are_checked_at_start(tmp_path, monkeypatch):
+    """Before: a comma-separated TESSERA_BLOCK_URLS was taken as one URL and the client crashed on it."""
+    monkeypatch.setenv("TESSERA_BLOCK_URLS", "http://a.example:8081,http://b.example:8081")
+    result = CliRunner().invoke(cli.main, ["meta", "--data-dir", str(tmp_path)], env={"DATABASE_URL": "postgresql://x/y"})
+    assert result.exit_code == 2 and "not a URL" in result.output and "TESSERA_BLOCK_URLS" in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert "Traceback" not in result.output and len(lines) <= 3  # usage, hint, the one error line
+    monkeypatch.setenv("TESSERA_BLOCK_URLS", "http://a.example:8081 https://b.example/blocks/")
+    assert _config(tmp_path, []).block_urls == ("http://a.example:8081", "https://b.example/blocks")
+
+
+@pytest.mark.parametrize("command", ["meta", "block", "gc"])
+def test_separate_servers_need_a_database_url_or_a_flag(tmp_path, command, monkeypatch):
+    """Before: without DATABASE_URL they silently started an empty embedded database."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("TESSERA_EMBEDDED_DB", raising=False)
+    result = CliRunner().invoke(cli.main, [command, "--data-dir", str(tmp_path / "d")])
+    assert result.exit_code == 2, result.output
+    assert "DATABASE_URL is not set" in result.output and "--embedded-db" in result.output
+    assert not (tmp_path / "d" / "pg").exists()
+    assert _config(tmp_path, []).database_url == ""  # `run` keeps its embedded default
+
+
+@pytest.mark.parametrize("args", [["user", "add", "bob", "--password-stdin"], ["user", "list"], ["migrate"]])
+def test_admin_commands_refuse_a_data_dir_that_is_not_there(tmp_path, args, monkeypatch):
+    """Before: `user add` outside the data dir made a new, empty database in ./.tessera."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli.main, args, input="pw-bob-long\n")
+    assert result.exit_code == 2, result.output
+    assert "--data-dir" in result.output and "TESSERA_DATA_DIR" in result.output
+    assert not (tmp_path / ".tessera").exists()

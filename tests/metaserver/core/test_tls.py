@@ -85,3 +85,48 @@ async def test_every_port_speaks_tls_and_the_client_checks_the_certificate(serve
     finally:
         await meta_runner.cleanup()
         await block_runner.cleanup()
+
+
+async def _first_line(port: int, context, send: bytes = b"") -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
+    try:
+        if send:
+            writer.write(send)
+        return await asyncio.wait_for(reader.readline(), 10)
+    finally:
+        writer.close()
+
+
+async def test_the_connection_guards_hold_on_every_port_over_tls(server_config, tls_files):
+    """TLS and the guarded connections together: a head that never ends is answered 408 after the
+    header timeout, and a client address over its cap 429, on the metadata, block and notify ports."""
+    import ssl
+
+    from blockserver.app import create_app as create_block_app
+    from metaserver.app import create_app as create_meta_app
+    from metaserver.core.connections import ConnectionLimits
+
+    limits = ConnectionLimits(header_timeout=1.0, max_per_client=2)
+    config = replace(server_config, tls_cert=tls_files / "cert.pem", tls_key=tls_files / "key.pem",
+                     connections=limits, extra={"gc_interval": 0})  # fmt: skip
+    tls = server_ssl_context(config.tls_cert, config.tls_key)
+    block_runner, block_url = await serve(create_block_app(config), "127.0.0.1", 0, ssl_context=tls, limits=limits)
+    meta_app = create_meta_app(replace(config, block_urls=(block_url,)))
+    meta_runner, meta_url = await serve(meta_app, "127.0.0.1", 0, ssl_context=tls, limits=limits)
+    client = ssl.create_default_context(cafile=str(tls_files / "ca.pem"))
+    try:
+        ports = [int(u.rsplit(":", 1)[1]) for u in (meta_url, block_url)] + [meta_app[NOTIFY_SERVER].port]
+        for port in ports:
+            partial = b"GET /v1/health/live HTTP/1.1\r\nHost: x\r\n"  # no blank line: the head never ends
+            assert (await _first_line(port, client, partial)).startswith(b"HTTP/1.1 408"), port
+            await asyncio.sleep(0.2)  # that connection is gone
+            held = [await asyncio.open_connection("127.0.0.1", port, ssl=client) for _ in range(2)]
+            try:
+                assert (await _first_line(port, client)).startswith(b"HTTP/1.1 429"), port
+            finally:
+                for _, writer in held:
+                    writer.close()
+            await asyncio.sleep(0.3)
+    finally:
+        await meta_runner.cleanup()
+        await block_runner.cleanup()
