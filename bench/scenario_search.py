@@ -56,7 +56,7 @@ async def run(ctx: BenchContext) -> ScenarioResult:
     result.parameters = {"entries": count, "users": users, "big_user_files": sizes[0], "page": PAGE,
                          "typical_user_files": [sizes[i] for i in measured[1:]],
                          "queries": {"big": BIG_QUERIES * (ctx.repeat or 1), "typical": TYPICAL_QUERIES}}  # fmt: skip
-    async with ServerStack(ctx.stack_options(), parent_dir=ctx.work_dir) as stack:
+    async with ServerStack(ctx.stack_options(server_args=("--search-rate-limit", "0")), parent_dir=ctx.work_dir) as stack:
         ctx.say(f"search: {len(measured)} users with tessera-server user add")
         accounts = [await stack.new_account() for _ in measured]
         dsn = stack.database_url()

@@ -39,6 +39,8 @@ def create_app(settings: ServerSettings) -> web.Application:
         settings.login_burst,
         settings.login_address_rate_limit,
         settings.login_address_burst,
+        search_rate=settings.search_rate_limit,
+        search_burst=settings.search_burst,
     )
     metrics = app[METRICS] = MetaMetrics()
     status = db.DatabaseStatus("metadata server: database")

@@ -8,6 +8,7 @@ from protocol.search import SearchPage, SearchRequest
 
 from ..core import db
 from ..core.http import respond
+from ..core.ratelimit import RATE_LIMITS, check_search_rate
 from ..keys import POOL, SETTINGS
 from ..search import cursor, query, scope
 from .auth import authenticate
@@ -16,6 +17,7 @@ from .auth import authenticate
 async def search(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     asked = SearchRequest.from_params(request.query)
+    check_search_rate(request.app[RATE_LIMITS], ctx.caller.user_id)
     secret = request.app[SETTINGS].grant_secret
     after = cursor.decode(secret, ctx.caller.user_id, asked)
     scopes = scope.scopes(scope.visible_mounts(ctx.ns_id), asked.path)

@@ -4,11 +4,19 @@ page after page, and never anything of another user."""
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 
 import pytest
 
 from metaserver.core.users import create_user
 from tests.metaserver.uploads.test_sessions import upload
+
+
+@pytest.fixture
+def server_config(server_config):
+    """The servers of this module's tests search without the per-user search limit (some send
+    hundreds of searches at once); the test of that limit sets its own."""
+    return replace(server_config, search_rate_limit=0)
 
 
 async def search(api, q: str, **params) -> dict:
@@ -224,8 +232,6 @@ async def test_bad_input_is_400_with_a_code(api, params):
 
 
 async def test_search_needs_a_token_and_is_rate_limited(server_config, pool):
-    from dataclasses import replace
-
     import aiohttp
 
     from metaserver.app import create_app
@@ -244,6 +250,36 @@ async def test_search_needs_a_token_and_is_rate_limited(server_config, pool):
             api.token = (await api.ok("POST", "/v1/auth/login", {"user": "carol", "password": "pw-carol-1"}))["token"]
             codes = [(await api.call("GET", "/v1/search", q="x"))[0] for _ in range(4)]
             assert codes[:2] == [200, 200] and codes[-1] == 429, codes
+    finally:
+        await runner.cleanup()
+
+
+async def test_searches_are_limited_per_user_whatever_the_device(server_config, pool):
+    import aiohttp
+
+    from metaserver.app import create_app
+    from tests.conftest import start_site
+    from tests.metaserver.conftest import Api
+
+    config = replace(server_config, search_rate_limit=0.01, search_burst=2)
+    runner, url = await start_site(create_app(config))
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with pool.acquire() as conn:
+                await create_user(conn, "dave", "pw-dave-12")
+                await create_user(conn, "erin", "pw-erin-12")
+            laptop, phone, erin = Api(session, url), Api(session, url), Api(session, url)
+            for api, user in ((laptop, "dave"), (phone, "dave"), (erin, "erin")):
+                login = {"user": user, "password": f"pw-{user}-12", "device": f"{user}-{id(api)}"}
+                api.token = (await api.ok("POST", "/v1/auth/login", login))["token"]
+            assert [(await laptop.call("GET", "/v1/search", q="x"))[0] for _ in range(2)] == [200, 200]
+            status, answer = await phone.call("GET", "/v1/search", q="x")  # the user's bucket, not the token's
+            assert (status, answer["error"]["code"]) == (429, "rate_limited") and "searches" in answer["error"]["message"]
+            assert answer["error"]["details"]["retry_after"] > 0
+            assert (await phone.call("GET", "/v1/files/list", path="/"))[0] == 200  # other requests are not searches
+            assert (await erin.call("GET", "/v1/search", q="x"))[0] == 200  # nor another user's searches
+            async with session.get(url + "/metrics") as r:
+                assert 'tessera_rate_limited_total{limit="search"} 1.0' in await r.text()
     finally:
         await runner.cleanup()
 
