@@ -16,6 +16,11 @@
   into the index at once cost 250 us an entry; every search reads the pending list, so it is
   kept to 512 kB (searches of a 100,000-file user took 9% more CPU with 4 MB pending, 2% with
   512 kB; bench/RESULTS.md, "Search").
+- ``entries_search_prefix``: a btree on (namespace, folded name in byte order) that also holds
+  what ranking a name needs (deleted, kind, path key): the exact and prefix matches are read
+  from it alone, in name order (an index-only scan of a range), so a query that many names
+  start with ("m", "report") ranks them without reading the table, and a page they fill ends
+  there (metaserver/search/query.py).
 """
 
 from __future__ import annotations
@@ -40,7 +45,9 @@ async def apply(conn: asyncpg.Connection) -> None:
            CREATE INDEX entries_search ON entries USING gin (
                (ARRAY[CASE WHEN deleted THEN -ns_id ELSE ns_id END]),
                name_fold gin_trgm_ops
-           ) WITH (gin_pending_list_limit = 512)"""
+           ) WITH (gin_pending_list_limit = 512);
+           CREATE INDEX entries_search_prefix ON entries (ns_id, name_fold COLLATE "C")
+               INCLUDE (deleted, kind, path_key)"""
     )
 
 

@@ -1,14 +1,18 @@
 """The search query: names that match, ranked, one page at a time.
 
-Every statement starts from the GIN index ``entries_search`` (migration 009): its first column
-(``ARRAY[ns_id]``, or ``ARRAY[-ns_id]`` for a deletion marker) keeps the scan inside the
-namespaces searched, and ``gin_trgm_ops`` on ``name_fold`` finds the names. Two phases, in the
-order of the ranking (:mod:`protocol.search`):
+Three phases, in the order of the ranking (:mod:`protocol.search`), each run only while the
+page is not full; every statement reads only the namespaces searched (the first column of
+each index it uses is the namespace):
 
-1. names that hold the query (tiers 0-3: exact, prefix, word, contains), or for a query of one
+0. the exact and prefix matches (tiers 0-1), from the btree ``entries_search_prefix``
+   (migration 009) alone: the range of names that start with the query, in one namespace after
+   another, ranked by length without reading the table (an index-only scan). A query that
+   thousands of names start with ("m", "report") is answered here in a few milliseconds;
+1. from the GIN index ``entries_search`` (its first column ``ARRAY[ns_id]``, or
+   ``ARRAY[-ns_id]`` for a deletion marker; ``gin_trgm_ops`` on ``name_fold``), names that hold the query (tiers 0-3: exact, prefix, word, contains), or for a query of one
    or two characters, that start with it or have a word that does (tiers 0-2), each ranked by
    how much of the name the query covers: cheap to compute for the thousands of names a common
-   query ("2023", "jpg") matches;
+   query ("2023", "jpg") matches (the tiers phase 0 has sent are skipped by the position);
 2. only once the first phase has run out within a page: similar names (tier 4: each word of the
    query like a word of the name, pg_trgm's ``<%``), ranked by the query's trigram similarity
    to the name. This costs microseconds a name (a typo of a common word is like thousands of
@@ -44,6 +48,8 @@ from .cursor import Position
 from .scope import Scope
 
 SIMILAR = MATCHES.index("similar")
+#: the first tier that phase 0 (exact and prefix) does not find
+WORD = MATCHES.index("word")
 
 _PAGE = """
 WITH page AS (
@@ -65,6 +71,31 @@ WITH page AS (
 )
 SELECT p.*, (:mount_paths::text[])[p.i] AS mount_path, v.size, v.created_at AS version_at
   FROM page p LEFT JOIN versions v ON v.id = p.rev
+ ORDER BY p.tier, p.score DESC, p.ns_id, p.key
+"""
+
+#: phase 0: the exact and prefix matches, from the btree alone; the page's rows are then read
+_PREFIXED = """
+WITH page AS (
+    SELECT * FROM (
+        SELECT e.ns_id, e.path_key, e.path_key COLLATE "C" AS key, m.i,
+               CASE WHEN e.name_fold = :query THEN 0 ELSE 1 END AS tier, {score}
+          FROM entries e
+          CROSS JOIN LATERAL (SELECT array_position(:ns_ids::bigint[], e.ns_id) AS i) m
+         WHERE e.ns_id = ANY(:ns_ids::bigint[]) AND e.name_fold COLLATE "C" LIKE :prefix
+           AND (:deleted::bool OR NOT e.deleted)
+           AND ((:unders::text[])[m.i] IS NULL OR e.path_key LIKE (:unders::text[])[m.i])
+           AND (:kind::text IS NULL OR e.kind = :kind)
+        OFFSET 0
+    ) hits
+     WHERE (tier, -score, ns_id, key) > (:tier::int, -:score::float8, :after_ns::bigint, :key::text COLLATE "C")
+     ORDER BY tier, score DESC, ns_id, key
+     LIMIT :limit
+)
+SELECT p.ns_id, p.key, p.i, p.tier, p.score, e.path, e.kind, e.deleted, e.rev, e.modified_at,
+       (:mount_paths::text[])[p.i] AS mount_path, v.size, v.created_at AS version_at
+  FROM page p JOIN entries e ON e.ns_id = p.ns_id AND e.path_key = p.path_key
+  LEFT JOIN versions v ON v.id = e.rev
  ORDER BY p.tier, p.score DESC, p.ns_id, p.key
 """
 
@@ -93,6 +124,7 @@ def numbered(sql: str) -> tuple[str, tuple[str, ...]]:
     return re.sub(r"(?<![:\w]):([a-z_][a-z0-9_]*)", number, sql), tuple(names)
 
 
+_PREFIX = numbered(_PREFIXED.format(score=_SCORE))
 _SUBSTRING = numbered(_PAGE.format(rank=_HOLDS, match="e.name_fold LIKE :holds"))
 _WORD_START = numbered(_PAGE.format(rank=_STARTS, match="e.name_fold ~ :word_start"))
 _SIMILAR = {
@@ -123,7 +155,7 @@ async def page(
     after: Position,
     limit: int,
 ) -> list[asyncpg.Record]:
-    """Up to ``limit`` matches of the folded query after ``after``, best first (both phases).
+    """Up to ``limit`` matches of the folded query after ``after``, best first (every phase that the page reaches).
 
     Runs in the caller's transaction, which this sets up for the search (pg_trgm's threshold,
     no JIT: a search is short, and compiling it would cost more than it saves).
@@ -143,11 +175,17 @@ async def page(
         "unders": [s.under for s in scopes],
         "kind": kind,
         "separators": SEPARATORS,
+        "deleted": deleted,
     }
     rows: list[asyncpg.Record] = []
+    if after.tier < WORD:
+        rows = await _fetch(conn, _PREFIX, args, after, limit)
+        if len(rows) == limit:
+            return rows
+        after = Position(WORD, 2.0, "", 0)  # every other match comes after them
     if after.tier < SIMILAR:
         first = _SUBSTRING if len(folded) >= MIN_SUBSTRING else _WORD_START
-        rows = await _fetch(conn, first, args, after, limit)
+        rows += await _fetch(conn, first, args, after, limit - len(rows))
         after = Position(SIMILAR, 2.0, "", 0)  # every similar name comes after them
     words = fuzzy_words(folded)
     if len(rows) < limit and words:

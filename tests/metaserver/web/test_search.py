@@ -100,6 +100,25 @@ async def test_pages_have_no_duplicates_and_no_gaps_even_while_names_change(api,
     assert seen == everything
 
 
+async def test_every_page_size_gives_the_same_order_across_the_phases(api, pool):
+    """Exact and prefix matches come from the btree, word and substring ones from the trigram
+    index, similar ones last: pages of any size cross from one to the next without a gap."""
+    await mkdirs(api, "/Plan", "/plan b", "/Planning", "/Old/plan", "/x/Plans for 2026", "/project plan",
+                 "/floorplan", "/Plna draft", "/Plan_deleted", "/Gone/planner notes")  # fmt: skip
+    await upload(api, pool, "/plan.txt", b"p")
+    await upload(api, pool, "/Old/plans.pdf", b"q")
+    await api.ok("POST", "/v1/files/delete", {"path": "/Plan_deleted"})
+    await api.ok("POST", "/v1/files/delete", {"path": "/Gone"})
+    for params in ({}, {"deleted": True}, {"type": "file"}, {"path": "/Old"}, {"deleted": True, "type": "folder"}):
+        whole = await found(api, "plan", limit=1000, **params)
+        assert whole, params
+        for limit in (1, 2, 3):
+            assert await found(api, "plan", limit=limit, **params) == whole, (params, limit)
+    assert await found(api, "plan") == ["/Old/plan", "/Plan", "/plan b", "/plan.txt", "/Planning", "/Old/plans.pdf",
+                                        "/x/Plans for 2026", "/project plan", "/floorplan"]  # fmt: skip
+    assert "/Gone/planner notes" in await found(api, "plan", deleted=True)
+
+
 async def test_a_tampered_or_foreign_cursor_is_400(api, meta, pool):
     for i in range(4):
         await mkdirs(api, f"/photo {i}")
