@@ -14,7 +14,7 @@ import secrets
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,6 +157,18 @@ class Servers:
                 body = await r.json()
                 assert r.status == 200, body
                 return body["token"]
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], what: str, *, within: float = 10.0, interval: float = 0.05
+) -> None:
+    """Poll ``check`` every ``interval`` seconds until it is true; AssertionError after ``within`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(interval)
 
 
 async def start_site(app, host: str = "127.0.0.1", port: int = 0):

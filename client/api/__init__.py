@@ -1,2 +1,3 @@
 """The requests of the client library: one async method per request of docs/api.md, the HTTP
-transport under them, the retry policy and the typed answers. Imports nothing else of ``client``."""
+transport under them and the retry policy. The answers are the message types of
+:mod:`protocol.messages`, which the server builds too. Imports nothing else of ``client``."""

@@ -2,45 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from protocol.messages.auth import Account, Device, Devices, Login, PasswordChanged
 
-from . import wire
 from .connection import Connection
-from .models import Account, Login
-
-
-@dataclass(frozen=True, slots=True)
-class Device:
-    """A device signed in to the account (one device token)."""
-
-    id: int
-    name: str
-    created: float
-    last_used: float
-    #: the device asking
-    current: bool
-
-    @classmethod
-    def from_wire(cls, value: Any) -> Device:
-        what = "device"
-        obj = wire.obj(value, what)
-        return cls(
-            id=wire.get(obj, "id", int, what),
-            name=wire.get(obj, "name", str, what),
-            created=float(wire.get(obj, "created", (int, float), what)),
-            last_used=float(wire.get(obj, "last_used", (int, float), what)),
-            current=wire.get(obj, "current", bool, what),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "created": self.created,
-            "last_used": self.last_used,
-            "current": self.current,
-        }
 
 
 class AccountRequests(Connection):
@@ -73,8 +37,7 @@ class AccountRequests(Connection):
 
     async def devices(self) -> list[Device]:
         """The devices signed in to the account, oldest first (``current``: this one)."""
-        answer = wire.obj(await self.call("GET", "/v1/devices", idempotent=True), "devices")
-        return [Device.from_wire(d) for d in wire.get(answer, "devices", list, "devices")]
+        return Devices.from_wire(await self.call("GET", "/v1/devices", idempotent=True)).devices
 
     async def revoke_device(self, device_id: int) -> None:
         """Sign a device of the account out, at once (NotFound if it is not one of the account's)."""
@@ -83,5 +46,5 @@ class AccountRequests(Connection):
     async def change_password(self, old: str, new: str, *, sign_out_others: bool = False) -> int:
         """Change the account's password; returns how many other devices were signed out."""
         body = {"old_password": old, "new_password": new, "sign_out_others": sign_out_others}
-        answer = wire.obj(await self.call("POST", "/v1/auth/password", body=body, idempotent=False), "password")
-        return wire.get(answer, "signed_out", int, "password")
+        answer = await self.call("POST", "/v1/auth/password", body=body, idempotent=False)
+        return PasswordChanged.from_wire(answer).signed_out

@@ -23,8 +23,8 @@ import aiohttp
 
 from protocol import blockbatch, codec
 from protocol.errors import ProtocolError, TesseraError, error_from_wire
+from protocol.messages.wire import batch_results
 
-from . import wire
 from .requestid import with_request_id
 from .retry import call_with_retry
 from .transport import (
@@ -126,4 +126,4 @@ async def put_block_batch(
         return codec.decode(raw, ctype)
 
     answer = await call_with_retry(transport.retry, attempt, idempotent=True, what="POST block batch")
-    return wire.batch_results(answer, "results", count)
+    return batch_results(answer, "results", count)

@@ -21,24 +21,18 @@ from urllib.parse import quote
 from protocol import paths
 from protocol.errors import BadRequest, ProtocolError, TesseraError, error_from_wire
 from protocol.hashing import BlockHash
+from protocol.messages.blocks import BlockPage
+from protocol.messages.changes import ChangesPage, LongPoll
+from protocol.messages.files import ListPage, Metadata, Revisions
+from protocol.messages.incoming import IncomingPage, IncomingUpload, IncomingUploads
+from protocol.messages.uploads import BlocksPart, UploadRequest, UploadSession, check_mode
+from protocol.messages.wire import batch_results
 from protocol.search import SearchPage, SearchRequest
 
-from . import wire
 from .account import AccountRequests
 from .blocks import WantedBlock, get_block_batch, put_block_batch
-from .incoming import IncomingPage, IncomingUpload, incoming_list_from_wire
 from .longpoll import LongPoller
-from .models import (
-    BlockPage,
-    ChangesPage,
-    ListPage,
-    LongPoll,
-    Metadata,
-    Revisions,
-    UploadSession,
-)
 from .search import pages, search_page
-from .uploads import UploadRequest, check_mode
 
 
 class ApiClient(AccountRequests):
@@ -197,9 +191,7 @@ class ApiClient(AccountRequests):
     ) -> UploadSession:
         """List the next part of an open session's block list, from index ``start``; the answer
         names this part's blocks. Retried freely: a part sent again is answered again."""
-        body: dict[str, Any] = {"start": start, "blocks": [b.to_wire() for b in blocks]}
-        if content_hash is not None:
-            body["content_hash"] = content_hash
+        body = BlocksPart(start, blocks, content_hash).to_wire()
         answer = await self.call("POST", f"/v1/uploads/{quote(upload_id, safe='')}/blocks", body=body, idempotent=True)
         return UploadSession.from_wire(answer)
 
@@ -222,7 +214,7 @@ class ApiClient(AccountRequests):
         answer = await self.call("POST", "/v1/uploads/batch", body=body, idempotent=True)
         return [
             error_from_wire(0, r) if "error" in r else UploadSession.from_wire(r)
-            for r in wire.batch_results(answer, "uploads", len(files))
+            for r in batch_results(answer, "uploads", len(files))
         ]
 
     async def commit_upload_batch(self, upload_ids: Sequence[str]) -> list[Metadata | TesseraError]:
@@ -232,7 +224,7 @@ class ApiClient(AccountRequests):
         answer = await self.call("POST", "/v1/uploads/commit_batch", body=body, idempotent=True)
         return [
             error_from_wire(0, r) if "error" in r else Metadata.from_wire(r)
-            for r in wire.batch_results(answer, "results", len(upload_ids))
+            for r in batch_results(answer, "results", len(upload_ids))
         ]
 
     # -- blocks -------------------------------------------------------------------------------
@@ -272,7 +264,7 @@ class ApiClient(AccountRequests):
 
     async def incoming_uploads(self) -> list[IncomingUpload]:
         """Pending uploads of large files by the account's other devices (streaming sync)."""
-        return incoming_list_from_wire(await self.call("GET", "/v1/uploads/incoming", idempotent=True))
+        return IncomingUploads.from_wire(await self.call("GET", "/v1/uploads/incoming", idempotent=True)).uploads
 
     async def incoming_blocks(
         self, upload_id: str, *, start: int = 0, limit: int | None = None

@@ -22,9 +22,9 @@ import aiohttp
 from yarl import URL
 
 from protocol.errors import NotFound, ProtocolError
+from protocol.messages.changes import LongPoll
 
 from .errors import ConnectFailed
-from .models import LongPoll
 from .transport import Transport
 
 #: how much longer than the poll's own timeout a long-poll answer may take to arrive

@@ -11,7 +11,7 @@ from .context import CliContext, json_option, pass_cli, run_async
 from .output import local_time
 
 if TYPE_CHECKING:
-    from client.api.account import Device
+    from protocol.messages.auth import Device
 
 
 def _devices_table(devices: list[Device]) -> str:

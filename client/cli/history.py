@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from client.api.models import Metadata, Revisions
 from protocol import paths
+from protocol.messages.files import Metadata, Revisions
 
 from . import output
 from .context import CliContext, json_option, pass_cli, remote_path, run_async

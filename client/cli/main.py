@@ -32,7 +32,8 @@ from .context import CliContext, json_option, pass_cli, remote_path, resolve_int
 from .credentials import Credentials, config_dir
 
 if TYPE_CHECKING:
-    from client.api.models import Account, Metadata
+    from protocol.messages.auth import Account
+    from protocol.messages.files import Metadata
 
 PROG = "tessera"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from client.api.models import Account, Metadata, Revisions
+from protocol.messages.auth import Account
+from protocol.messages.files import Metadata, Revisions
 from protocol.search import SearchMatch
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from client.api.uploads import UPLOAD_MODES
 from protocol import paths
+from protocol.messages.uploads import UPLOAD_MODES
 
 from . import output
 from .context import CliContext, json_option, pass_cli, remote_path, resolve_into_folder, run_async

@@ -8,26 +8,23 @@ are not lost: they have a higher sequence number and come with the journal.
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 
 from protocol import paths
 from protocol.errors import CursorReset
+from protocol.messages.changes import ChangesPage
+from protocol.messages.files import Metadata
 
 from ..tree import entries
 from .cursor import Cursor
 
 
-def _journal_metadata(row: asyncpg.Record) -> dict[str, Any]:
+def _journal_metadata(row: asyncpg.Record) -> Metadata:
     path = row["path"]
-    name = paths.basename(path)
     if row["deleted"]:
-        return {"kind": "deleted", "path": path, "name": name}
-    if row["kind"] == "pending":
-        return {"kind": "pending", "path": path, "name": name}
-    if row["kind"] == "folder":
-        return {"kind": "folder", "path": path, "name": name}
+        return Metadata("deleted", path, paths.basename(path))
+    if row["kind"] in ("pending", "folder"):
+        return Metadata(row["kind"], path, paths.basename(path))
     return entries.file_metadata(
         path, row["rev"], row["size"], row["content_hash"], row["version_at"], row["device_name"],
         row["client_modified"],
@@ -43,7 +40,7 @@ def check(cursor: Cursor, ns_id: int, last_seq: int) -> None:
         raise CursorReset("the cursor does not belong to this account's tree; list again")
 
 
-async def page(conn: asyncpg.Connection, ns_id: int, cursor: Cursor | None, limit: int) -> dict[str, Any]:
+async def page(conn: asyncpg.Connection, ns_id: int, cursor: Cursor | None, limit: int) -> ChangesPage:
     """One page of changes after ``cursor`` (None: start with the full listing).
 
     Runs in a REPEATABLE READ transaction so the snapshot is consistent.
@@ -69,12 +66,7 @@ async def page(conn: asyncpg.Connection, ns_id: int, cursor: Cursor | None, limi
         else:
             nxt = Cursor(ns_id, cursor.seq)  # listing done: the journal takes over
         has_more = more or last_seq > cursor.seq
-        return {
-            "entries": [entries.metadata(r) for r in rows],
-            "cursor": nxt.encode(),
-            "has_more": has_more,
-            "reset": cursor.listing_after == "",
-        }
+        return ChangesPage([entries.metadata(r) for r in rows], nxt.encode(), has_more, cursor.listing_after == "")
     rows = await conn.fetch(
         """SELECT j.seq, j.path, j.kind, j.rev, j.deleted,
                   v.size, v.content_hash, v.device_name, v.created_at AS version_at, v.client_modified
@@ -85,9 +77,4 @@ async def page(conn: asyncpg.Connection, ns_id: int, cursor: Cursor | None, limi
         limit,
     )
     new_seq = rows[-1]["seq"] if rows else cursor.seq
-    return {
-        "entries": [_journal_metadata(r) for r in rows],
-        "cursor": Cursor(ns_id, new_seq).encode(),
-        "has_more": new_seq < last_seq,
-        "reset": False,
-    }
+    return ChangesPage([_journal_metadata(r) for r in rows], Cursor(ns_id, new_seq).encode(), new_seq < last_seq, False)

@@ -14,6 +14,7 @@ import random
 import asyncpg
 
 from protocol import codec
+from protocol.messages.changes import LongPoll
 
 from ..core import db
 from ..core.http import parse_int
@@ -27,20 +28,20 @@ MAX_HELD_POLLS = 100_000
 OVERLOAD_BACKOFF = 60
 SHUTDOWN_BACKOFF = 1
 
-CHANGED = {"changes": True}
-UNCHANGED = {"changes": False}
-OVERLOADED = {"changes": False, "backoff": OVERLOAD_BACKOFF}
-SHUTTING_DOWN = {"changes": False, "backoff": SHUTDOWN_BACKOFF}
+CHANGED = LongPoll(changes=True)
+UNCHANGED = LongPoll(changes=False)
+OVERLOADED = LongPoll(changes=False, backoff=OVERLOAD_BACKOFF)
+SHUTTING_DOWN = LongPoll(changes=False, backoff=SHUTDOWN_BACKOFF)
 
 #: the answers every poll shares, encoded once per content type
 _ENCODED = {
-    (id(answer), ctype): codec.encode(answer, ctype)
+    (id(answer), ctype): codec.encode(answer.to_wire(), ctype)
     for answer in (CHANGED, UNCHANGED, OVERLOADED, SHUTTING_DOWN)
     for ctype in codec.CONTENT_TYPES
 }
 
 
-def encoded(answer: dict, ctype: str) -> bytes:
+def encoded(answer: LongPoll, ctype: str) -> bytes:
     """The body of one of the shared answers above in ``ctype``."""
     return _ENCODED[id(answer), ctype]
 

@@ -19,6 +19,7 @@ import httptools
 
 from protocol import codec
 from protocol.errors import BadRequest, Internal, NotFound, TesseraError, Unauthorized
+from protocol.messages.changes import LongPoll
 
 from ..core import db
 from ..core.auth import bearer_token, hash_token, lookup_token_hash
@@ -325,7 +326,7 @@ class PollConnection(asyncio.Protocol):
 
     # -- answers -----------------------------------------------------------------------------------
 
-    def _answer(self, answer: dict) -> None:
+    def _answer(self, answer: LongPoll) -> None:
         closing = self._server.notifier.closing
         keep_alive = self._keep_alive and not closing
         self._finish(self._server.answers.shared(answer, self._ctype, keep_alive), keep_alive, 200)

@@ -14,6 +14,7 @@ from http import HTTPStatus
 
 from protocol import codec
 from protocol.errors import TesseraError
+from protocol.messages.changes import LongPoll
 
 from . import longpoll as polls
 
@@ -56,7 +57,7 @@ class Answers:
             self._shared.clear()
         return self._date
 
-    def shared(self, answer: dict, ctype: str, keep_alive: bool) -> bytes:
+    def shared(self, answer: LongPoll, ctype: str, keep_alive: bool) -> bytes:
         """The whole HTTP answer of one of the shared long-poll answers (``polls.CHANGED``, ...)."""
         date = self._now()
         key = (id(answer), ctype, keep_alive)

@@ -9,7 +9,7 @@ failing the others; the journal rows and the NOTIFY go out once for the batch
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -18,6 +18,8 @@ from protocol.errors import BadRequest, TesseraError
 from .journal import Journal
 
 MAX_BATCH = 1000
+
+T = TypeVar("T")
 
 
 def check_items(body: Any, field: str) -> list:
@@ -33,11 +35,11 @@ async def run(
     conn: asyncpg.Connection,
     ns_id: int,
     items: list,
-    one: Callable[[Any, Journal], Awaitable[dict[str, Any]]],
-) -> list[dict[str, Any]]:
+    one: Callable[[Any, Journal], Awaitable[T]],
+) -> list[T | TesseraError]:
     """Apply ``one(item, journal)`` to each item in its own savepoint; collect results or errors."""
     j = await Journal.begin(conn, ns_id)
-    results: list[dict[str, Any]] = []
+    results: list[T | TesseraError] = []
     for item in items:
         mark = j.mark()
         try:
@@ -45,6 +47,6 @@ async def run(
                 results.append(await one(item, j))
         except TesseraError as e:
             j.rollback_to(mark)
-            results.append(e.to_wire())
+            results.append(e)
     await j.flush()
     return results

@@ -8,6 +8,8 @@ import asyncpg
 
 from protocol import paths
 from protocol.errors import NotFound
+from protocol.messages.blocks import BlockPage, RemoteBlock
+from protocol.messages.files import Metadata
 
 ROOT_KEY = paths.path_key(paths.ROOT)
 
@@ -31,54 +33,57 @@ def timestamp(value: Any) -> float | None:
 VERSION_PAGE_COLUMNS = "id, path, size, content_hash, block_count, created_at, client_modified"
 
 
-def version_page(v: asyncpg.Record, start: int, blocks: list[dict[str, Any]]) -> dict[str, Any]:
-    """A page of a file version's block list on the wire (``GET /v1/files/blocks``, see docs/api.md)."""
-    return {
-        "rev": v["id"],
-        "path": v["path"],
-        "size": v["size"],
-        "content_hash": bytes(v["content_hash"]).hex(),
-        "modified": v["created_at"].timestamp(),
-        "client_modified": timestamp(v["client_modified"]),
-        "total": v["block_count"],
-        "start": start,
-        "blocks": blocks,
-    }
+def version_page(
+    v: asyncpg.Record, start: int, blocks: list[RemoteBlock], block_servers: list[str]
+) -> BlockPage:
+    """A page of a file version's block list (``GET /v1/files/blocks``, see docs/api.md)."""
+    return BlockPage(
+        v["id"],
+        v["path"],
+        v["size"],
+        bytes(v["content_hash"]).hex(),
+        modified=v["created_at"].timestamp(),
+        client_modified=timestamp(v["client_modified"]),
+        total=v["block_count"],
+        start=start,
+        blocks=blocks,
+        block_servers=block_servers,
+    )
 
 
 def file_metadata(
     path: str, rev: int, size: int, content_hash: bytes, modified: Any, device: str, client_modified: Any = None
-) -> dict[str, Any]:
-    """The wire metadata of a file version at ``path`` (see docs/api.md): ``modified`` is when it
+) -> Metadata:
+    """The metadata of a file version at ``path`` (see docs/api.md): ``modified`` is when it
     was committed, ``client_modified`` the file's own time on the device that uploaded it (None
     if that device did not say)."""
-    return {
-        "kind": "file",
-        "path": path,
-        "name": paths.basename(path),
-        "rev": rev,
-        "size": size,
-        "content_hash": bytes(content_hash).hex(),
-        "modified": modified.timestamp(),
-        "device": device,
-        "client_modified": timestamp(client_modified),
-    }
+    return Metadata(
+        "file",
+        path,
+        paths.basename(path),
+        rev,
+        size,
+        bytes(content_hash).hex(),
+        modified.timestamp(),
+        device,
+        timestamp(client_modified),
+    )
 
 
-def metadata(row: asyncpg.Record | dict) -> dict[str, Any]:
-    """The wire metadata of an entry row (live or deleted) joined with its version."""
+def metadata(row: asyncpg.Record | dict) -> Metadata:
+    """The metadata of an entry row (live or deleted) joined with its version."""
     path = row["path"]
     if row["deleted"]:
-        return {"kind": "deleted", "path": path, "name": paths.basename(path)}
+        return Metadata("deleted", path, paths.basename(path))
     if row["kind"] == "folder":
-        return {"kind": "folder", "path": path, "name": paths.basename(path)}
+        return Metadata("folder", path, paths.basename(path))
     return file_metadata(
         path, row["rev"], row["size"], row["content_hash"], row["version_at"], row["device_name"],
         row["client_modified"],
     )  # fmt: skip
 
 
-ROOT_METADATA = {"kind": "folder", "path": paths.ROOT, "name": ""}
+ROOT_METADATA = Metadata("folder", paths.ROOT, "")
 
 
 async def get(conn: asyncpg.Connection, ns_id: int, key: str) -> asyncpg.Record | None:

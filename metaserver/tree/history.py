@@ -13,12 +13,11 @@ A deleted file is restored the same way, with its folders recreated.
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 
 from protocol import paths
 from protocol.errors import IsAFolder, NotFound
+from protocol.messages.files import Metadata, Revisions
 
 from . import entries, ops
 from .journal import Journal
@@ -27,7 +26,7 @@ from .journal import Journal
 MAX_LIMIT = 1000
 
 
-async def revisions(conn: asyncpg.Connection, ns_id: int, path: str, limit: int) -> dict[str, Any]:
+async def revisions(conn: asyncpg.Connection, ns_id: int, path: str, limit: int) -> Revisions:
     """The revisions ``path`` has had, newest first (at most ``limit``); NotFound if none."""
     key = paths.path_key(paths.normalize(path))
     rows = await conn.fetch(
@@ -47,20 +46,20 @@ async def revisions(conn: asyncpg.Connection, ns_id: int, path: str, limit: int)
     live = current is not None and not current["deleted"]
     live_rev = current["rev"] if live else None
     display = current["path"] if current is not None else paths.normalize(path)
-    return {
-        "path": display,
-        "deleted": not live,
-        "rev": live_rev,
-        "revisions": [
+    return Revisions(
+        display,
+        not live,
+        live_rev,
+        [
             entries.file_metadata(
                 display, r["id"], r["size"], r["content_hash"], r["created_at"], r["device_name"], r["client_modified"]
             )
             for r in rows
         ],
-    }
+    )
 
 
-async def restore(j: Journal, path: str, rev: int, device_name: str, user_id: int) -> dict[str, Any]:
+async def restore(j: Journal, path: str, rev: int, device_name: str, user_id: int) -> Metadata:
     """Make revision ``rev`` of ``path`` its current content again (a new revision); its metadata.
 
     ``rev`` must be one the path has held (NotFound otherwise); a folder at the

@@ -14,6 +14,7 @@ import asyncpg
 
 from protocol import paths
 from protocol.errors import AlreadyExists, BadPath, Conflict, NotAFolder, NotFound
+from protocol.messages.files import Metadata
 from protocol.search import fold
 
 from . import entries
@@ -113,7 +114,7 @@ def _check_not_root(path: str, what: str) -> None:
         raise BadPath(f"cannot {what} the root folder")
 
 
-async def mkdir(j: Journal, path: str) -> dict[str, Any]:
+async def mkdir(j: Journal, path: str) -> Metadata:
     _check_not_root(path, "create")
     parent = await ensure_parents(j, path)
     existing = await entries.get(j.conn, j.ns_id, paths.path_key(path))
@@ -121,10 +122,10 @@ async def mkdir(j: Journal, path: str) -> dict[str, Any]:
         raise AlreadyExists(f"{existing['path']} already exists")
     display = paths.join(parent, paths.basename(path))
     await upsert_entry(j, display, "folder", None)
-    return {"kind": "folder", "path": display, "name": paths.basename(display)}
+    return Metadata("folder", display, paths.basename(display))
 
 
-async def delete(j: Journal, path: str, if_rev: int | None = None) -> dict[str, Any]:
+async def delete(j: Journal, path: str, if_rev: int | None = None) -> Metadata:
     """Delete a file, or a folder with everything in it (rows stay as deletion markers).
 
     With ``if_rev``, only a file still at that revision: anything else there
@@ -153,7 +154,7 @@ async def _mark_deleted(j: Journal, row: asyncpg.Record) -> None:
     )
 
 
-async def move(j: Journal, src: str, dst: str) -> dict[str, Any]:
+async def move(j: Journal, src: str, dst: str) -> Metadata:
     """Move or rename a file or a folder with everything in it."""
     _check_not_root(src, "move")
     _check_not_root(dst, "move onto")
@@ -186,7 +187,7 @@ async def move(j: Journal, src: str, dst: str) -> dict[str, Any]:
     return entries.metadata(moved)
 
 
-async def _rename_in_place(j: Journal, subtree: list[asyncpg.Record], new_top: str) -> dict[str, Any]:
+async def _rename_in_place(j: Journal, subtree: list[asyncpg.Record], new_top: str) -> Metadata:
     """A case-only rename: the keys stay, the display paths change."""
     old_prefix = subtree[0]["path"]
     for row in subtree:

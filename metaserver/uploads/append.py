@@ -20,46 +20,28 @@ offered to them.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 
 from protocol import hashing, paths
 from protocol.errors import BadRequest, UploadExpired
+from protocol.messages.uploads import WRONG_CONTENT_HASH, BlocksPart, UploadSession, check_block_sizes
 
 from ..core.auth import Caller
 from ..core.settings import ServerSettings
 from ..tree.journal import Journal
 from . import reservations
-from .request import WRONG_CONTENT_HASH, check_block_sizes
 from .sessions import expired, insert_blocks, load_session, session_reply, stored_blocks
-
-#: blocks one part may list (a part of 10,000 is 40 GiB of file)
-MAX_PART_BLOCKS = 10_000
-
-
-def parse_part(body: Any) -> tuple[int, tuple[hashing.BlockHash, ...], str | None]:
-    """(start, blocks, claimed content hash or None) of a part's body; BadRequest if malformed."""
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be an object")
-    start = body.get("start")
-    if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start < 1 << 31:
-        raise BadRequest("start must be the index of the part's first block")
-    raw = body.get("blocks")
-    if not isinstance(raw, list) or not 0 < len(raw) <= MAX_PART_BLOCKS:
-        raise BadRequest(f"blocks must be a list of 1..{MAX_PART_BLOCKS} blocks")
-    blocks = tuple(hashing.BlockHash.from_wire(b) for b in raw)
-    claimed = body.get("content_hash")
-    if claimed is not None:
-        claimed = hashing.check_hex(claimed, 64, "content_hash")
-    return start, blocks, claimed
 
 
 async def append(
     conn: asyncpg.Connection, settings: ServerSettings, caller: Caller, session_id: str, body: Any
-) -> dict[str, Any]:
+) -> UploadSession:
     """List a part of an open session's blocks (see the module docstring); the part's answer."""
-    start, blocks, claimed = parse_part(body)
+    part = BlocksPart.from_wire(body)
+    start, blocks, claimed = part.start, part.blocks, part.content_hash
     s = await load_session(conn, caller, session_id, lock=True)
     if s["state"] != "open" or expired(s):
         raise UploadExpired()
@@ -94,7 +76,7 @@ async def _add_blocks(
     caller: Caller,
     session_id: str,
     first_index: int,
-    new: tuple[hashing.BlockHash, ...],
+    new: Sequence[hashing.BlockHash],
     listed: list[asyncpg.Record],
 ) -> None:
     unique: dict[tuple[str, int], hashing.BlockHash] = {}

@@ -28,13 +28,13 @@ from protocol.errors import (
     UploadExpired,
 )
 from protocol.grants import canonical_block_id
+from protocol.messages.files import Metadata
 from protocol.search import fold
 
 from ..core.auth import Caller
 from ..tree import batch, entries
 from ..tree.journal import Journal
-from .request import LIST_NOT_COMPLETE
-from .sessions import MAX_MISSING_REPORTED, check_target, commit, expired
+from .sessions import LIST_NOT_COMPLETE, MAX_MISSING_REPORTED, check_target, commit, expired
 
 
 def _independent(sessions: list[asyncpg.Record]) -> bool:
@@ -48,7 +48,7 @@ def _independent(sessions: list[asyncpg.Record]) -> bool:
 
 async def commit_many(
     conn: asyncpg.Connection, caller: Caller, ns_id: int, raw: list[Any]
-) -> list[dict[str, Any]]:
+) -> list[Metadata | TesseraError]:
     """Commit each upload session (see the module docstring); one answer per item.
 
     The sessions are locked and checked (all blocks stored) before the
@@ -109,8 +109,8 @@ async def commit_many(
 
 async def _one_by_one(
     conn: asyncpg.Connection, caller: Caller, ns_id: int, raw: list[Any]
-) -> list[dict[str, Any]]:
-    async def one(upload_id: Any, journal: Journal) -> dict[str, Any]:
+) -> list[Metadata | TesseraError]:
+    async def one(upload_id: Any, journal: Journal) -> Metadata:
         if not isinstance(upload_id, str):
             raise BadRequest("upload ids are strings")
         return await commit(conn, caller, upload_id, journal)
@@ -127,7 +127,7 @@ NewFile = tuple[int, asyncpg.Record, str, str, int | None]
 
 async def _commit_independent(
     conn: asyncpg.Connection, caller: Caller, j: Journal, items: list[asyncpg.Record | TesseraError]
-) -> list[dict[str, Any]]:
+) -> list[Metadata | TesseraError]:
     sessions = [s for s in items if not isinstance(s, TesseraError)]
     keys = {
         paths.path_key(p)
@@ -221,19 +221,19 @@ async def _answer_and_mark_committed(
     plans: list[tuple | TesseraError],
     new_files: list[NewFile],
     revs: list[tuple[int, datetime]],
-) -> list[dict[str, Any]]:
+) -> list[Metadata | TesseraError]:
     """Each item's answer; the sessions that committed are marked so, with their revs."""
-    answers: list[dict[str, Any]] = []
+    answers: list[Metadata | TesseraError] = []
     done_ids, done_revs = [], []
     new = iter(zip(new_files, revs, strict=True))
     for s, plan in zip(items, plans, strict=True):
         if isinstance(plan, TesseraError):
-            answers.append(plan.to_wire())
+            answers.append(plan)
             continue
         assert not isinstance(s, TesseraError)
         if plan[0] == "same":
             answers.append(plan[1])
-            done_revs.append(plan[1]["rev"])
+            done_revs.append(plan[1].rev)
         else:
             (_, _, _, name, _), (rev, created) = next(new)
             answers.append(

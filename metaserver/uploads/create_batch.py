@@ -23,6 +23,7 @@ from protocol.errors import (
     NotAFolder,
     TesseraError,
 )
+from protocol.messages.uploads import UploadBlock, UploadRequest, UploadSession
 
 from ..core.auth import Caller
 from ..core.grants import put_grant
@@ -30,7 +31,6 @@ from ..core.settings import ServerSettings
 from ..tree import entries
 from ..tree.journal import Journal
 from . import reservations
-from .request import UploadRequest
 from .sessions import check_target, insert_blocks, stored_blocks
 
 
@@ -47,7 +47,7 @@ def _precheck(found: dict[str, Any], req: UploadRequest) -> None:
 
 async def create_many(
     conn: asyncpg.Connection, settings: ServerSettings, caller: Caller, ns_id: int, raw: list[Any]
-) -> list[dict[str, Any]]:
+) -> list[UploadSession | TesseraError]:
     """Open an upload session for each item (see the module docstring); one answer per item.
 
     The namespace's journal row is locked only for the last step (the "pending"
@@ -65,11 +65,11 @@ async def create_many(
     # the upload_sessions rows hold a KEY SHARE lock on the namespace row by now, which the
     # journal's FOR NO KEY UPDATE does not wait on
     j = await Journal.begin(conn, ns_id)
-    answers: list[dict[str, Any]] = []
+    answers: list[UploadSession | TesseraError] = []
     sessions = iter(session_ids)
     for r in items:
         if isinstance(r, TesseraError):
-            answers.append(r.to_wire())
+            answers.append(r)
             continue
         # other devices see "a file is being uploaded" in the change feed
         j.add(paths.path_key(r.path), r.path, "pending", None, False)
@@ -84,7 +84,7 @@ async def _checked_requests(conn: asyncpg.Connection, ns_id: int, raw: list[Any]
     for body in raw:
         try:
             req = UploadRequest.from_wire(body)
-            if not req.complete:
+            if not req.blocks_complete:
                 raise BadRequest("a batch takes whole block lists (open a big file's session alone)")
             items.append(req)
         except TesseraError as e:
@@ -211,31 +211,31 @@ def _session_answer(
     ids: dict[tuple[str, int], str],
     stored: set[tuple[str, int]],
     expires: datetime,
-) -> dict[str, Any]:
+) -> UploadSession:
     """What :func:`metaserver.uploads.sessions.status` answers for a session just created."""
     out_blocks = []
     granted: set[str] = set()
     for idx, b in enumerate(r.blocks):
         key = (b.sha256, b.size)
         block_id = ids[key]
-        item: dict[str, Any] = {"index": idx, "block_id": block_id}
         if key in stored:
-            item["state"] = "stored"
-        else:
-            item["state"] = "needed"
-            if block_id not in granted:  # identical blocks share an id: send it once
-                granted.add(block_id)
-                item["grant"] = put_grant(
-                    settings, caller.user_id, block_id, b.size, bytes.fromhex(b.md5), bytes.fromhex(b.sha256)
-                )
-        out_blocks.append(item)
-    return {
-        "upload_id": session_id,
-        "path": r.path,
-        "size": r.size,
-        "content_hash": r.content_hash,
-        "expires_at": expires.timestamp(),
-        "block_servers": list(settings.block_urls),
-        "blocks": out_blocks,
-        "needed": len(granted),
-    }
+            out_blocks.append(UploadBlock(idx, block_id, "stored"))
+            continue
+        grant = None
+        if block_id not in granted:  # identical blocks share an id: send it once
+            granted.add(block_id)
+            grant = put_grant(
+                settings, caller.user_id, block_id, b.size, bytes.fromhex(b.md5), bytes.fromhex(b.sha256)
+            )
+        out_blocks.append(UploadBlock(idx, block_id, "needed", grant))
+    return UploadSession(
+        session_id,
+        r.path,
+        r.size,
+        r.content_hash or "",
+        expires.timestamp(),
+        list(settings.block_urls),
+        out_blocks,
+        len(granted),
+        len(r.blocks),
+    )

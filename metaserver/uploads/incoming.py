@@ -20,13 +20,12 @@ uploader then keeps its file as a conflicted copy: the session is abandoned).
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 
 from protocol import paths
 from protocol.errors import BadRequest, Conflict, IsAFolder, NotFound
 from protocol.grants import canonical_block_id
+from protocol.messages.incoming import IncomingBlock, IncomingPage, IncomingUpload, IncomingUploads
 
 from ..core.auth import Caller
 from ..core.grants import get_grant
@@ -45,7 +44,7 @@ _VISIBLE = """s.ns_id = $1 AND s.state = 'open' AND s.expires_at > now() AND s.b
               AND coalesce(s.token_id <> $2, s.device_name <> $3)"""
 
 
-async def list_incoming(conn: asyncpg.Connection, caller: Caller, ns_id: int) -> dict[str, Any]:
+async def list_incoming(conn: asyncpg.Connection, caller: Caller, ns_id: int) -> IncomingUploads:
     """The namespace's pending uploads of other devices, with how many of their blocks are stored."""
     rows = await conn.fetch(
         f"""SELECT s.id, s.path, s.size, s.content_hash, s.block_count, s.device_name, s.expires_at,
@@ -62,21 +61,21 @@ async def list_incoming(conn: asyncpg.Connection, caller: Caller, ns_id: int) ->
         MAX_LISTED,
     )
     rows = await _committable(conn, ns_id, rows)
-    return {
-        "uploads": [
-            {
-                "upload_id": r["id"],
-                "path": r["path"],
-                "size": r["size"],
-                "content_hash": bytes(r["content_hash"]).hex(),
-                "block_count": r["block_count"],
-                "stored": r["stored"],
-                "device": r["device_name"],
-                "expires_at": r["expires_at"].timestamp(),
-            }
+    return IncomingUploads(
+        [
+            IncomingUpload(
+                r["id"],
+                r["path"],
+                r["size"],
+                bytes(r["content_hash"]).hex(),
+                r["block_count"],
+                r["stored"],
+                r["device_name"],
+                r["expires_at"].timestamp(),
+            )
             for r in rows
         ]
-    }
+    )
 
 
 async def incoming_blocks(
@@ -87,7 +86,7 @@ async def incoming_blocks(
     upload_id: str,
     start: int,
     limit: int,
-) -> dict[str, Any]:
+) -> IncomingPage:
     """One page of a pending upload's block list; stored blocks carry a get grant.
 
     NotFound once the session is committed, expired or otherwise not offered.
@@ -116,29 +115,28 @@ async def incoming_blocks(
         start,
         limit,
     )
-    blocks = []
-    for r in rows:
-        item: dict[str, Any] = {
-            "index": r["idx"],
-            "block_id": r["id"],
-            "size": r["size"],
-            "md5": bytes(r["md5"]).hex(),
-            "sha256": bytes(r["sha256"]).hex(),
-            "stored": r["state"] == "stored",
-        }
-        if item["stored"]:
-            item["grant"] = get_grant(settings, caller.user_id, r["id"], r["size"])
-        blocks.append(item)
-    return {
-        "upload_id": s["id"],
-        "path": s["path"],
-        "size": s["size"],
-        "content_hash": bytes(s["content_hash"]).hex(),
-        "total": s["block_count"],
-        "start": start,
-        "block_servers": list(settings.block_urls),
-        "blocks": blocks,
-    }
+    blocks = [
+        IncomingBlock(
+            r["idx"],
+            r["id"],
+            r["size"],
+            bytes(r["md5"]).hex(),
+            bytes(r["sha256"]).hex(),
+            r["state"] == "stored",
+            get_grant(settings, caller.user_id, r["id"], r["size"]) if r["state"] == "stored" else None,
+        )
+        for r in rows
+    ]
+    return IncomingPage(
+        s["id"],
+        s["path"],
+        s["size"],
+        bytes(s["content_hash"]).hex(),
+        s["block_count"],
+        start,
+        list(settings.block_urls),
+        blocks,
+    )
 
 
 async def _committable(

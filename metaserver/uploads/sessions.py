@@ -33,6 +33,8 @@ from protocol.errors import (
     UploadExpired,
 )
 from protocol.grants import canonical_block_id
+from protocol.messages.files import Metadata
+from protocol.messages.uploads import UploadBlock, UploadRequest, UploadSession
 
 from ..core.auth import Caller
 from ..core.grants import put_grant
@@ -40,9 +42,10 @@ from ..core.settings import ServerSettings
 from ..tree import entries, ops
 from ..tree.journal import Journal
 from . import reservations
-from .request import LIST_NOT_COMPLETE, UploadRequest
 
 MAX_MISSING_REPORTED = 1000
+#: refused by a single commit and by a commit batch
+LIST_NOT_COMPLETE = "the upload's block list is not complete: list the rest before the commit"
 
 
 def check_target(
@@ -77,7 +80,7 @@ async def _precheck_target(conn: asyncpg.Connection, ns_id: int, req: UploadRequ
     check_target(found.get(paths.path_key(req.path)), req.mode, req.parent_rev, _hash_bytes(req.content_hash))
 
 
-def _hash_bytes(content_hash: str) -> bytes | None:
+def _hash_bytes(content_hash: str | None) -> bytes | None:
     return bytes.fromhex(content_hash) if content_hash else None
 
 
@@ -88,7 +91,7 @@ async def create(
     ns_id: int,
     req: UploadRequest,
     journal: Journal | None = None,
-) -> dict[str, Any]:
+) -> UploadSession:
     """Record a pending upload session; with ``journal``, the caller flushes it (batches)."""
     await _precheck_target(conn, ns_id, req)
     # re-use stored blocks of this user with the same SHA-256 and size
@@ -213,7 +216,7 @@ def expired(row: asyncpg.Record) -> bool:
     return row["expires_at"] <= datetime.now(UTC)
 
 
-async def status(conn: asyncpg.Connection, settings: ServerSettings, caller: Caller, session_id: str) -> dict[str, Any]:
+async def status(conn: asyncpg.Connection, settings: ServerSettings, caller: Caller, session_id: str) -> UploadSession:
     s = await load_session(conn, caller, session_id)
     if s["state"] != "open" or expired(s):
         raise UploadExpired()
@@ -228,7 +231,7 @@ async def session_reply(
     start: int = 0,
     stop: int | None = None,
     listed: int | None = None,
-) -> dict[str, Any]:
+) -> UploadSession:
     """The session ``s`` as its creator sees it, with the listed blocks ``start..stop`` (all by
     default), each needed one with a put grant; ``listed``: how many blocks it lists, if the
     caller knows (else counted while the list is open)."""
@@ -243,37 +246,36 @@ async def session_reply(
     out_blocks = []
     granted: set[str] = set()
     for r in rows:
-        item: dict[str, Any] = {"index": r["idx"], "block_id": r["id"]}
         if r["state"] == "stored":
-            item["state"] = "stored"
-        else:
-            item["state"] = "needed"
-            if r["id"] not in granted:  # identical blocks share an id: send it once
-                granted.add(r["id"])
-                item["grant"] = put_grant(settings, caller.user_id, r["id"], r["size"], r["md5"], r["sha256"])
-        out_blocks.append(item)
+            out_blocks.append(UploadBlock(r["idx"], r["id"], "stored"))
+            continue
+        grant = None
+        if r["id"] not in granted:  # identical blocks share an id: send it once
+            granted.add(r["id"])
+            grant = put_grant(settings, caller.user_id, r["id"], r["size"], r["md5"], r["sha256"])
+        out_blocks.append(UploadBlock(r["idx"], r["id"], "needed", grant))
     complete = s["content_hash"] is not None
     if complete:
         listed = s["block_count"]
     elif listed is None:
         listed = await conn.fetchval("SELECT count(*) FROM session_blocks WHERE session_id = $1", s["id"])
-    return {
-        "upload_id": s["id"],
-        "path": s["path"],
-        "size": s["size"],
-        "content_hash": None if s["content_hash"] is None else bytes(s["content_hash"]).hex(),
-        "expires_at": s["expires_at"].timestamp(),
-        "block_servers": list(settings.block_urls),
-        "blocks": out_blocks,
-        "needed": len(granted),
-        "blocks_listed": listed,
-        "blocks_complete": complete,
-    }
+    return UploadSession(
+        s["id"],
+        s["path"],
+        s["size"],
+        "" if s["content_hash"] is None else bytes(s["content_hash"]).hex(),
+        s["expires_at"].timestamp(),
+        list(settings.block_urls),
+        out_blocks,
+        len(granted),
+        listed,
+        complete,
+    )
 
 
 async def commit(
     conn: asyncpg.Connection, caller: Caller, session_id: str, journal: Journal | None = None
-) -> dict[str, Any]:
+) -> Metadata:
     """Commit a session whose blocks are all stored; with ``journal``, the caller flushes it."""
     s = await load_session(conn, caller, session_id, lock=True)
     if s["state"] == "committed":
@@ -357,7 +359,7 @@ async def _insert_session_version(
     return row["id"], row["created_at"]
 
 
-async def _committed_metadata(conn: asyncpg.Connection, s: asyncpg.Record) -> dict[str, Any]:
+async def _committed_metadata(conn: asyncpg.Connection, s: asyncpg.Record) -> Metadata:
     v = await conn.fetchrow("SELECT * FROM versions WHERE id = $1", s["committed_rev"])
     if v is None:
         raise NotFound("the committed version no longer exists")

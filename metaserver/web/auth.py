@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from protocol.errors import AccountDisabled, BadRequest, Unauthorized, Unavailable
+from protocol.messages.auth import Account, Login
 
 from ..core import db, passwords, ratelimit, tokens, users
 from ..core.auth import hash_token, new_token
@@ -91,7 +92,7 @@ async def login(request: web.Request) -> web.Response:
             hash_token(token),
             device,
         )
-    return respond(request, {"token": token, "user": user["name"], "device": device})
+    return respond(request, Login(token, user["name"], device).to_wire())
 
 
 async def logout(request: web.Request) -> web.Response:
@@ -106,13 +107,6 @@ async def account(request: web.Request) -> web.Response:
     async with db.connection(request.app[POOL]) as conn:
         quota = await conn.fetchval("SELECT quota_bytes FROM users WHERE id = $1", ctx.caller.user_id)
         used = await users.used_bytes(conn, ctx.caller.user_id)
-    return respond(
-        request,
-        {
-            "user": ctx.caller.user_name,
-            "user_id": ctx.caller.user_id,
-            "device": ctx.caller.device_name,
-            "quota_bytes": quota,
-            "used_bytes": used,
-        },
-    )
+    caller = ctx.caller
+    return respond(request, Account(caller.user_name, caller.user_id, caller.device_name, quota, used).to_wire())
+

@@ -8,6 +8,7 @@ from aiohttp import web
 from yarl import URL
 
 from protocol import codec
+from protocol.messages.changes import LongPoll
 
 from ..changes import feed, notify_connection
 from ..changes import longpoll as polls
@@ -29,7 +30,7 @@ async def list_changes(request: web.Request) -> web.Response:
     cursor = _cursor(request)
     async with db.transaction(request.app[POOL], isolation="repeatable_read") as conn:
         answer = await feed.page(conn, ctx.ns_id, cursor, limit)
-    return respond(request, answer)
+    return respond(request, answer.to_wire())
 
 
 async def latest_cursor(request: web.Request) -> web.Response:
@@ -92,7 +93,7 @@ async def longpoll(request: web.Request) -> web.Response:
         notifier.unwatch_tokens(ctx.caller.user_id, waiter)
 
 
-def _answer(request: web.Request, answer: dict) -> web.Response:
+def _answer(request: web.Request, answer: LongPoll) -> web.Response:
     """One of the shared long-poll answers, its body encoded once per content type for all polls."""
     ctype = codec.pick_response_type(request.headers.get("Accept"), request.headers.get("Content-Type"))
     return web.Response(body=polls.encoded(answer, ctype), content_type=ctype)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from protocol.errors import BadRequest, Forbidden, NotFound, SignedOut
+from protocol.messages.auth import Device, DeviceRevoked, Devices, PasswordChanged
 
 from ..core import db, passwords, tokens
 from ..core.bodies import read_object
@@ -17,14 +18,11 @@ from ..keys import PASSWORDS, POOL, SETTINGS
 from .auth import authenticate, str_field, verify_user_password
 
 
-def _device(row, current_id: int) -> dict:
-    return {
-        "id": row["id"],
-        "name": row["device_name"],
-        "created": row["created_at"].timestamp(),
-        "last_used": row["last_used_at"].timestamp(),
-        "current": row["id"] == current_id,
-    }
+def _device(row, current_id: int) -> Device:
+    return Device(
+        row["id"], row["device_name"], row["created_at"].timestamp(), row["last_used_at"].timestamp(),
+        row["id"] == current_id,
+    )  # fmt: skip
 
 
 async def list_devices(request: web.Request) -> web.Response:
@@ -32,7 +30,7 @@ async def list_devices(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     async with db.connection(request.app[POOL]) as conn:
         rows = await tokens.live_tokens(conn, ctx.caller.user_id, request.app[SETTINGS].token_idle_expiry)
-    return respond(request, {"devices": [_device(r, ctx.caller.token_id) for r in rows]})
+    return respond(request, Devices([_device(r, ctx.caller.token_id) for r in rows]).to_wire())
 
 
 async def revoke_device(request: web.Request) -> web.Response:
@@ -46,7 +44,7 @@ async def revoke_device(request: web.Request) -> web.Response:
         revoked = await tokens.revoke(conn, ctx.caller.user_id, "revoked", token_ids=[token_id])
     if not revoked:
         raise NotFound(f"no device {token_id} is signed in to this account")
-    return respond(request, {"revoked": token_id, "current": token_id == ctx.caller.token_id})
+    return respond(request, DeviceRevoked(token_id, token_id == ctx.caller.token_id).to_wire())
 
 
 async def change_password(request: web.Request) -> web.Response:
@@ -77,4 +75,4 @@ async def change_password(request: web.Request) -> web.Response:
         signed_out = []
         if sign_out_others:
             signed_out = await tokens.revoke(conn, user_id, "password", keep=ctx.caller.token_id)
-    return respond(request, {"signed_out": len(signed_out)})
+    return respond(request, PasswordChanged(len(signed_out)).to_wire())

@@ -10,6 +10,8 @@ from aiohttp import web
 
 from protocol import paths
 from protocol.errors import BadRequest, IsAFolder, NotAFolder, NotFound
+from protocol.messages.blocks import RemoteBlock
+from protocol.messages.files import ListPage, Metadata
 
 from ..core import db
 from ..core.bodies import KIB, body_limit, read_object
@@ -38,10 +40,10 @@ async def get_metadata(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     path = query_path(request)
     if path == paths.ROOT:
-        return respond(request, entries.ROOT_METADATA)
+        return respond(request, entries.ROOT_METADATA.to_wire())
     async with db.connection(request.app[POOL]) as conn:
         row = await entries.get_live(conn, ctx.ns_id, path)
-    return respond(request, entries.metadata(row))
+    return respond(request, entries.metadata(row).to_wire())
 
 
 def _encode_cursor(key: str) -> str:
@@ -72,21 +74,19 @@ async def list_folder(request: web.Request) -> web.Response:
     has_more = len(rows) > limit
     rows = rows[:limit]
     cursor = _encode_cursor(rows[-1]["path_key"]) if rows else request.query.get("cursor", "")
-    return respond(
-        request, {"entries": [entries.metadata(r) for r in rows], "cursor": cursor, "has_more": has_more}
-    )
+    return respond(request, ListPage([entries.metadata(r) for r in rows], cursor, has_more).to_wire())
 
 
-def block_wire(settings: ServerSettings, user_id: int, b: Any) -> dict[str, Any]:
+def remote_block(settings: ServerSettings, user_id: int, b: Any) -> RemoteBlock:
     """One block of a version's block list (a row idx, id, size, md5, sha256), with a get grant."""
-    return {
-        "index": b["idx"],
-        "block_id": b["id"],
-        "size": b["size"],
-        "md5": bytes(b["md5"]).hex(),
-        "sha256": bytes(b["sha256"]).hex(),
-        "grant": get_grant(settings, user_id, b["id"], b["size"]),
-    }
+    return RemoteBlock(
+        b["idx"],
+        b["id"],
+        b["size"],
+        bytes(b["md5"]).hex(),
+        bytes(b["sha256"]).hex(),
+        get_grant(settings, user_id, b["id"], b["size"]),
+    )
 
 
 async def file_blocks(request: web.Request) -> web.Response:
@@ -119,19 +119,19 @@ async def file_blocks(request: web.Request) -> web.Response:
             start,
             limit,
         )
-    out = [block_wire(settings, ctx.caller.user_id, b) for b in blocks]
-    return respond(request, {**entries.version_page(version, start, out), "block_servers": list(settings.block_urls)})
+    out = [remote_block(settings, ctx.caller.user_id, b) for b in blocks]
+    return respond(request, entries.version_page(version, start, out, list(settings.block_urls)).to_wire())
 
 
 async def journaled(
-    request: web.Request, ns_id: int, change: Callable[[Journal], Awaitable[dict[str, Any]]]
+    request: web.Request, ns_id: int, change: Callable[[Journal], Awaitable[Metadata]]
 ) -> web.Response:
     """Apply one change to a namespace in a transaction with its journal; answer its metadata."""
     async with db.transaction(request.app[POOL]) as conn:
         j = await Journal.begin(conn, ns_id)
         meta = await change(j)
         await j.flush()
-    return respond(request, meta)
+    return respond(request, meta.to_wire())
 
 
 async def _tree_change(request: web.Request, change, *fields: str) -> web.Response:

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from protocol import paths
 from protocol.errors import BadRequest, IsAFolder, NotFound, TesseraError
+from protocol.messages.blocks import BlockPage, RemoteBlock
 
 from ..core import db
 from ..core.bodies import MIB, body_limit, read_body
@@ -26,7 +27,7 @@ from ..keys import POOL, SETTINGS
 from ..tree import entries
 from ..tree.batch import MAX_BATCH, check_items
 from .auth import authenticate
-from .files import block_wire
+from .files import remote_block
 
 #: blocks in one answer, over all its files
 MAX_BLOCKS = 10_000
@@ -57,18 +58,19 @@ async def file_blocks_batch(request: web.Request) -> web.Response:
     async with db.connection(request.app[POOL]) as conn:
         revs = await _revisions(conn, ctx.ns_id, parsed)
         versions, rows = await _block_lists(conn, ctx.ns_id, revs)
-    blocks: dict[int, list[dict[str, Any]]] = {v: [] for v in versions}
+    blocks: dict[int, list[RemoteBlock]] = {v: [] for v in versions}
     for b in rows:
-        blocks[b["version_id"]].append(block_wire(settings, ctx.caller.user_id, b))
-    answers: list[dict[str, Any]] = []
+        blocks[b["version_id"]].append(remote_block(settings, ctx.caller.user_id, b))
+    servers = list(settings.block_urls)
+    answers: list[BlockPage | TesseraError] = []
     for r in revs:
         if not isinstance(r, int):
-            answers.append(r.to_wire())
+            answers.append(r)
         elif r not in versions:
-            answers.append(NotFound(f"no revision {r}").to_wire())
+            answers.append(NotFound(f"no revision {r}"))
         else:
-            answers.append(entries.version_page(versions[r], 0, blocks[r]))
-    return respond(request, {"block_servers": list(settings.block_urls), "files": answers})
+            answers.append(entries.version_page(versions[r], 0, blocks[r], servers))
+    return respond(request, BlockPage.batch_to_wire(answers, servers))
 
 
 async def _revisions(

@@ -21,7 +21,7 @@ async def list_revisions(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 100, 1, history.MAX_LIMIT)
     async with db.connection(request.app[POOL]) as conn:
         answer = await history.revisions(conn, ctx.ns_id, path, limit)
-    return respond(request, answer)
+    return respond(request, answer.to_wire())
 
 
 async def restore(request: web.Request) -> web.Response:

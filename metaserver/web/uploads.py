@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from protocol.errors import TesseraError
 from protocol.hashing import BLOCK_SIZE
+from protocol.messages.uploads import MAX_FILE_SIZE, MAX_PART_BLOCKS, UploadRequest
 
 from ..core import db
 from ..core.bodies import KIB, MIB, body_limit, read_body
@@ -13,7 +15,6 @@ from ..core.metrics import METRICS
 from ..keys import POOL, SETTINGS
 from ..tree import batch
 from ..uploads import append, commit_batch, create_batch, incoming, sessions
-from ..uploads.request import MAX_FILE_SIZE, UploadRequest
 from .auth import authenticate
 
 #: the longest block list one request may carry: a whole list of the largest file
@@ -26,24 +27,24 @@ async def create_upload(request: web.Request) -> web.Response:
     req = UploadRequest.from_wire(await read_body(request))
     async with db.transaction(request.app[POOL]) as conn:
         answer = await sessions.create(conn, request.app[SETTINGS], ctx.caller, ctx.ns_id, req)
-    return respond(request, answer)
+    return respond(request, answer.to_wire())
 
 
 async def upload_status(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     async with db.transaction(request.app[POOL]) as conn:
         answer = await sessions.status(conn, request.app[SETTINGS], ctx.caller, request.match_info["upload_id"])
-    return respond(request, answer)
+    return respond(request, answer.to_wire())
 
 
-@body_limit(2 * MIB, max_container_len=append.MAX_PART_BLOCKS)
+@body_limit(2 * MIB, max_container_len=MAX_PART_BLOCKS)
 async def append_blocks(request: web.Request) -> web.Response:
     """List the next part of an open session's blocks; the part's blocks, needed ones with grants."""
     ctx = await authenticate(request)
     body = await read_body(request)
     async with db.transaction(request.app[POOL]) as conn:
         answer = await append.append(conn, request.app[SETTINGS], ctx.caller, request.match_info["upload_id"], body)
-    return respond(request, answer)
+    return respond(request, answer.to_wire())
 
 
 async def abort_upload(request: web.Request) -> web.Response:
@@ -59,7 +60,7 @@ async def commit_upload(request: web.Request) -> web.Response:
     with request.app[METRICS].commit("single"):
         async with db.transaction(request.app[POOL]) as conn:
             answer = await sessions.commit(conn, ctx.caller, request.match_info["upload_id"])
-    return respond(request, answer)
+    return respond(request, answer.to_wire())
 
 
 @body_limit(16 * MIB, max_container_len=MAX_LIST)
@@ -69,7 +70,8 @@ async def create_upload_batch(request: web.Request) -> web.Response:
     raw = batch.check_items(await read_body(request), "files")
     async with db.transaction(request.app[POOL]) as conn:
         results = await create_batch.create_many(conn, request.app[SETTINGS], ctx.caller, ctx.ns_id, raw)
-    return respond(request, {"uploads": results})
+    answers = [r.to_wire() if isinstance(r, TesseraError) else r.to_batch_wire() for r in results]
+    return respond(request, {"uploads": answers})
 
 
 @body_limit(256 * KIB, max_container_len=batch.MAX_BATCH)
@@ -81,8 +83,9 @@ async def commit_upload_batch(request: web.Request) -> web.Response:
     with metrics.commit("batch"):
         async with db.transaction(request.app[POOL]) as conn:
             results = await commit_batch.commit_many(conn, ctx.caller, ctx.ns_id, ids)
-    metrics.count_batch(results)
-    return respond(request, {"results": results})
+    answers = [r.to_wire() for r in results]
+    metrics.count_batch(answers)
+    return respond(request, {"results": answers})
 
 
 async def list_incoming(request: web.Request) -> web.Response:
@@ -90,7 +93,7 @@ async def list_incoming(request: web.Request) -> web.Response:
     ctx = await authenticate(request)
     async with db.connection(request.app[POOL]) as conn:
         answer = await incoming.list_incoming(conn, ctx.caller, ctx.ns_id)
-    return respond(request, answer)
+    return respond(request, answer.to_wire())
 
 
 async def incoming_blocks(request: web.Request) -> web.Response:
@@ -102,4 +105,4 @@ async def incoming_blocks(request: web.Request) -> web.Response:
         answer = await incoming.incoming_blocks(
             conn, request.app[SETTINGS], ctx.caller, ctx.ns_id, request.match_info["upload_id"], start, limit
         )
-    return respond(request, answer)
+    return respond(request, answer.to_wire())

@@ -4,7 +4,7 @@ whose block puts a test can hold or fail, or whose requests it can count."""
 from __future__ import annotations
 
 import asyncio
-import itertools
+import functools
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,6 +18,7 @@ from client import RetryPolicy, TesseraClient
 from protocol.errors import Unavailable
 from tests.blockserver.instrumented import ObservedStore
 from tests.conftest import Servers, start_site
+from tests.conftest import eventually as shared_eventually
 
 #: retries that give up within a second, so failure tests stay fast
 FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, deadline=5.0)
@@ -119,16 +120,8 @@ class GatedServers:
         await eventually(idle, "the block puts to finish")
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, *, within: float = 30.0) -> None:
-    """Poll ``check`` until it is true; AssertionError after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    for _ in itertools.count():
-        if await check():
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
+#: what the client tests wait for may take a while on a loaded machine
+eventually = functools.partial(shared_eventually, within=30.0, interval=0.02)
 
 
 @pytest.fixture

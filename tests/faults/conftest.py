@@ -3,11 +3,9 @@ in front of the block server (the metadata server hands clients the proxy's URL)
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import itertools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,7 +14,7 @@ from aiohttp import web
 
 from client import RetryPolicy, TesseraClient
 from metaserver.core.settings import ServerSettings
-from tests.conftest import start_site
+from tests.conftest import eventually, start_site  # noqa: F401 (eventually: the fault tests take it from here)
 from tests.faults.proxy import FaultyProxy
 
 #: quick retries, but enough of them to ride out a server restart
@@ -84,18 +82,6 @@ async def stack(server_config, pool) -> AsyncIterator[Stack]:
         await meta.stop()
         await proxy.close()
         await block.stop()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, *, within: float = 10.0) -> None:
-    """Poll ``check`` until it is true; AssertionError after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    for _ in itertools.count():
-        if await check():
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def write_file(path: Path, size: int, seed: int = 1) -> Path:

@@ -25,8 +25,8 @@ from metaserver.core.health import READY_TTL
 from metaserver.core.settings import ServerSettings
 from metaserver.keys import NOTIFIER
 from protocol.hashing import BLOCK_SIZE
-from tests.conftest import start_site
-from tests.faults.conftest import RETRY, eventually, sha256_of, write_file
+from tests.conftest import eventually, start_site
+from tests.faults.conftest import RETRY, sha256_of, write_file
 
 
 class OwnPostgres:

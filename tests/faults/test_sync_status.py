@@ -12,7 +12,8 @@ from client.cli.sync_view import folder_status, phase_text
 from client.sync.daemon import SyncDaemon
 from client.sync.settings import SyncSettings
 from client.sync.status import ONLINE, SERVER_ERROR, UNREACHABLE
-from tests.faults.conftest import USER, eventually
+from tests.conftest import eventually
+from tests.faults.conftest import USER
 
 SETTINGS = SyncSettings(retry_base=0.1, retry_max=0.5, longpoll_timeout=30, watch=False)
 

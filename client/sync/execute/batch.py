@@ -19,7 +19,6 @@ from typing import TypeVar
 
 import xxhash
 
-from client.api.models import RemoteBlock
 from client.sync.local import disk
 from client.sync.local.disk import LocalChanged
 from client.sync.local.watch import OwnWrites
@@ -30,6 +29,7 @@ from client.transfer.download.batch import BatchDownload, BatchDownloadResult, d
 from client.transfer.download.file import LocalBlock
 from client.transfer.upload.batch import SMALL_FILE_MAX, BatchFile, BatchResult, upload_batch
 from protocol.errors import TesseraError, Unauthorized
+from protocol.messages.blocks import RemoteBlock
 
 from . import records
 from .folder import SyncedFolder

@@ -7,12 +7,12 @@ planning again gives no action for it.
 
 from __future__ import annotations
 
-from client.api.models import Metadata
 from client.sync.local.disk import LocalChanged
 from client.sync.plan.actions import Action, ForgetSynced, RecordSynced, Upload
 from client.sync.plan.tree import FILE, Node
 from client.sync.state.database import BlockRecord, LocalEntry, RemoteEntry, SyncState, TreeName
 from protocol.errors import TesseraError
+from protocol.messages.files import Metadata
 
 
 def remote_and_synced(state: SyncState, remote: RemoteEntry) -> None:

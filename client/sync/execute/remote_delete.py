@@ -28,7 +28,6 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
-from client.api.models import Metadata
 from client.sync.plan.actions import DeleteRemote
 from client.sync.plan.conflict import conflicted_name
 from client.sync.plan.tree import FILE, is_under
@@ -37,6 +36,7 @@ from client.transfer.concurrency import Offload
 from protocol import paths
 from protocol.errors import Conflict, NotFound, ProtocolError
 from protocol.hashing import BlockHash
+from protocol.messages.files import Metadata
 
 if TYPE_CHECKING:
     from client.transfer.client import TesseraClient

@@ -19,7 +19,6 @@ import logging
 import threading
 from pathlib import Path
 
-from client.api.models import Metadata, RemoteBlock
 from client.sync.local import disk
 from client.sync.local.scan import scanned_hash
 from client.sync.plan.actions import Download, Upload
@@ -29,6 +28,8 @@ from client.sync.state.database import BlockRecord
 from client.transfer.download.file import LocalBlock, download_file
 from client.transfer.upload.journal import UploadJournal
 from protocol.errors import TesseraError
+from protocol.messages.blocks import RemoteBlock
+from protocol.messages.files import Metadata
 
 from . import records
 from .folder import SyncedFolder

@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from client.api.models import RemoteBlock
 from client.sync.plan.tree import FILE, FOLDER, Kind
 from client.sync.state.database import BlockRecord, LocalEntry, SyncState
 from client.transfer.download.file_writes import rename_noreplace_atomic
@@ -31,6 +30,7 @@ from client.transfer.filehash import FileStamp
 from protocol import paths
 from protocol.errors import BadPath
 from protocol.hashing import BLOCK_SIZE
+from protocol.messages.blocks import RemoteBlock
 
 from ..errors import UnsafePath
 from .hashing import FileUnstable, hash_local_file

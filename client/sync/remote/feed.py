@@ -21,12 +21,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from client.api.models import Metadata
 from client.sync.plan.tree import is_under
 from client.sync.state.database import META_CURSOR, SyncState
 from client.transfer.concurrency import Offload
 from protocol import paths
 from protocol.errors import CursorReset
+from protocol.messages.files import Metadata
 
 if TYPE_CHECKING:
     from client.transfer.client import TesseraClient

@@ -43,7 +43,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from client.api.incoming import IncomingUpload
 from client.sync.local.ignore import IgnoreRules
 from client.sync.plan.tree import FILE
 from client.sync.state.database import SyncState
@@ -52,6 +51,7 @@ from client.transfer.download.staged import StagedPart
 from client.transfer.download.temp import BlockSink, TempFile
 from protocol import paths
 from protocol.errors import TesseraError, Unauthorized
+from protocol.messages.incoming import IncomingUpload
 
 from .staging import Staging
 

@@ -18,14 +18,14 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from client.api.incoming import IncomingUpload
-from client.api.models import RemoteBlock
 from client.sync.local import disk
 from client.sync.state.database import SyncState
 from client.transfer.concurrency import Offload
 from client.transfer.download.staged import StagedBlock, StagedPart
 from protocol import paths
 from protocol.errors import NotFound, TesseraError
+from protocol.messages.blocks import RemoteBlock
+from protocol.messages.incoming import IncomingUpload
 
 if TYPE_CHECKING:
     from client.transfer.client import TesseraClient

@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from client.api.blocks import WantedBlock
-from client.api.models import BlockPage, RemoteBlock
 from client.api.requestid import in_operation
 from protocol import blockbatch
 from protocol.errors import BadRequest, HashMismatch, ProtocolError, TesseraError
 from protocol.fs.flush import FlushGroup
 from protocol.hashing import BLOCK_SIZE, BlockHash, hash_block
+from protocol.messages.blocks import BlockPage, RemoteBlock
 
 from .blocklist import BlockListCheck
 from .file import LocalBlockSource

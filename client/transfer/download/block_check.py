@@ -17,7 +17,7 @@ import threading
 
 import xxhash
 
-from client.api.models import RemoteBlock
+from protocol.messages.blocks import RemoteBlock
 
 from .file_writes import pwrite_all
 

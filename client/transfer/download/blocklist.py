@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 
-from client.api.models import RemoteBlock
 from protocol.errors import HashMismatch, ProtocolError
 from protocol.hashing import BLOCK_SIZE, block_count
+from protocol.messages.blocks import RemoteBlock
 
 
 class BlockListCheck:

@@ -54,13 +54,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from client.api.models import BlockPage, RemoteBlock
 from client.api.requestid import in_operation
 from client.transfer.concurrency import bounded_map, open_in_thread
 from client.transfer.progress import DOWNLOAD, NullProgress, Progress
 from protocol import paths
 from protocol.errors import GrantExpired, HashMismatch, ProtocolError, SizeMismatch
 from protocol.hashing import BLOCK_SIZE
+from protocol.messages.blocks import BlockPage, RemoteBlock
 
 from .blocklist import BlockListCheck
 from .reuse import reuse_old_copy

@@ -54,7 +54,7 @@ def start_writeback(fd: int, offset: int, size: int) -> None:
 def set_modified(fd: int, modified: float | None) -> None:
     """Give a downloaded file its revision's time as its modification time: the time the file
     had on the device that uploaded it, else when the revision was committed
-    (:attr:`client.api.models.BlockPage.file_time`).
+    (:attr:`protocol.messages.blocks.BlockPage.file_time`).
 
     So a file has the same modification time on every device, when it was
     last changed, not when it arrived. It also makes the daemon's block

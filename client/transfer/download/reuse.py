@@ -23,11 +23,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from client.api.models import RemoteBlock
 from client.transfer.buffers import BlockBuffers
 from client.transfer.concurrency import bounded_map, open_in_thread
 from client.transfer.fileguard import UseGuard
 from protocol.hashing import BLOCK_SIZE, block_count
+from protocol.messages.blocks import RemoteBlock
 
 from .file_writes import open_regular
 from .temp import LocalBlock, TempFile

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from client.api.models import RemoteBlock
+from protocol.messages.blocks import RemoteBlock
 
 from .temp import TempFile
 

@@ -45,10 +45,10 @@ from pathlib import Path
 
 import xxhash
 
-from client.api.models import RemoteBlock
 from client.transfer.fileguard import UseGuard
 from client.transfer.filehash import FileStamp
 from protocol.hashing import BLOCK_SIZE
+from protocol.messages.blocks import RemoteBlock
 
 from .block_check import BlockCheck, copy_in_kernel, copy_through_buffer, read_back
 from .direct_writes import MIN_DIRECT, DirectWriter

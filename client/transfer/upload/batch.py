@@ -34,14 +34,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from client.api.errors import FileChanged
-from client.api.models import Metadata, UploadSession
 from client.api.requestid import in_operation
-from client.api.uploads import UploadRequest, check_mode
 from client.transfer.filehash import FileIdentity, wire_mtime
 from protocol import blockbatch
 from protocol.chunker import iter_blocks
 from protocol.errors import BadRequest, ProtocolError, TesseraError, error_from_wire
 from protocol.hashing import BLOCK_SIZE, BlockHash, content_hash, hash_block
+from protocol.messages.files import Metadata
+from protocol.messages.uploads import UploadRequest, UploadSession, check_mode
 
 if TYPE_CHECKING:
     from client.api.client import ApiClient

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from client.api.errors import FileChanged
-from client.api.models import UploadSession
 from client.transfer.buffers import BlockBuffers
 from client.transfer.concurrency import bounded_map
 from client.transfer.filehash import FileHash, HashedBlock, LocalFile
 from client.transfer.progress import HASH, UPLOAD, Progress
 from protocol.errors import GrantExpired, HashMismatch, ProtocolError
 from protocol.hashing import BLOCK_SIZE, BlockHash
+from protocol.messages.uploads import UploadSession
 
 if TYPE_CHECKING:
     from client.api.client import ApiClient

@@ -44,9 +44,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from client.api.errors import FileChanged
-from client.api.models import Metadata, UploadSession
 from client.api.requestid import in_operation
-from client.api.uploads import check_mode
 from client.transfer.buffers import BlockBuffers
 from client.transfer.concurrency import open_in_thread
 from client.transfer.filehash import FileHash, FileStamp, LocalFile, StampedHash, wire_mtime
@@ -60,6 +58,8 @@ from protocol.errors import (
     ProtocolError,
     UploadExpired,
 )
+from protocol.messages.files import Metadata
+from protocol.messages.uploads import UploadSession, check_mode
 
 from .blocks import BlockSender, hash_blocks
 from .journal import JournalEntry, UploadJournal, UploadKey

@@ -38,13 +38,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from client.api.models import UploadSession
 from client.transfer.buffers import BlockBuffers
 from client.transfer.concurrency import bounded_map
 from client.transfer.filehash import FileHash, HashedBlock, LocalFile
 from client.transfer.progress import UPLOAD, Progress
 from protocol.errors import ProtocolError
 from protocol.hashing import BlockHash, block_count, content_hash
+from protocol.messages.uploads import UploadSession
 
 from .blocks import BlockSender, HashedSoFar
 

@@ -157,19 +157,20 @@ async def _caller(env: Env):
 
 async def test_gc_skips_a_block_a_session_is_reusing_at_that_moment(env, tmp_path):
     from metaserver.uploads import sessions as uploads
+    from protocol.messages.uploads import UploadRequest
     from tests.metaserver.conftest import blocks_of
 
     data = data_of(2000, seed=6)
     block_id = await _stored_unreferenced_block(env, data)
     caller, ns_id = await _caller(env)
-    req = uploads.UploadRequest.from_wire({"path": "/race.bin", "size": len(data), "blocks": blocks_of(data)})
+    req = UploadRequest.from_wire({"path": "/race.bin", "size": len(data), "blocks": blocks_of(data)})
     # a session being created, its transaction still open: it holds the block FOR SHARE
     async with env.pool.acquire() as conn:
         tx = conn.transaction()
         await tx.start()
         try:
             answer = await uploads.create(conn, env.config, caller, ns_id, req)
-            assert answer["needed"] == 0 and answer["blocks"][0]["block_id"] == block_id
+            assert answer.needed == 0 and answer.blocks[0].block_id == block_id
             # the collector neither waits for it nor deletes the block
             report = await asyncio.wait_for(gc.collect(env.pool, env.store, NOW), 10)
             assert report.blocks_deleted == 0
@@ -180,7 +181,7 @@ async def test_gc_skips_a_block_a_session_is_reusing_at_that_moment(env, tmp_pat
         await tx.commit()
     report = await gc.collect(env.pool, env.store, NOW)  # now it sees the session's reference
     assert report.blocks_deleted == 0
-    await env.client.commit_upload(answer["upload_id"])
+    await env.client.commit_upload(answer.upload_id)
     assert await download_equals(env, tmp_path, "/race.bin", data)
 
 

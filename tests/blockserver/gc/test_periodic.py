@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from tests.blockserver.gc.conftest import data_of, expire, objects, open_session, put_blocks, rows
-from tests.conftest import start_site
-from tests.faults.conftest import eventually
+from tests.conftest import eventually, start_site
 
 
 async def test_block_server_collects_periodically(env):

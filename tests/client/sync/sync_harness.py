@@ -9,10 +9,11 @@ servers). The helpers wait with generous timeouts and never assert on timing.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from client.sync.settings import SyncSettings
 from client.transfer.filehash import hash_file
 from protocol import paths
 from tests.client.conftest import PASSWORD, USER
+from tests.conftest import eventually as shared_eventually
 
 #: quick to notice and retry, so the tests converge fast
 TEST_SETTINGS = SyncSettings(
@@ -48,16 +50,8 @@ Snapshot = dict[str, str | None]
 _changing = itertools.count()
 
 
-async def eventually(
-    check: Callable[[], Awaitable[bool]], what: str, *, within: float = CONVERGE_TIMEOUT
-) -> None:
-    """Poll ``check`` until it is true; AssertionError after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {within:.0f}s waiting for {what}")
-        await asyncio.sleep(0.05)
+#: waits as long as devices may take to agree
+eventually = functools.partial(shared_eventually, within=CONVERGE_TIMEOUT)
 
 
 async def until(predicate: Callable[[], bool], what: str, *, within: float = CONVERGE_TIMEOUT) -> None:

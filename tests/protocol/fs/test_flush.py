@@ -165,7 +165,7 @@ def test_batch_download_flushes_before_it_renames(tmp_path, monkeypatch):
 
 
 def _page(data: bytes):
-    from client.api.models import BlockPage, RemoteBlock
+    from protocol.messages.blocks import BlockPage, RemoteBlock
 
     h = hash_block(data)
     block = RemoteBlock(index=0, size=len(data), md5=h.md5, sha256=h.sha256, block_id="00" * 16, grant="g")

@@ -118,10 +118,10 @@ def test_a_quick_check_trusts_a_racy_row_that_a_full_check_hashes_again(tmp_path
 def test_a_local_block_carries_its_files_stamp_only_where_the_row_is_not_racy(tmp_path):
     import hashlib
 
-    from client.api.models import RemoteBlock
     from client.sync.local.scan import scan_blocking
     from client.sync.state.database import SyncState
     from client.transfer.filehash import FileStamp
+    from protocol.messages.blocks import RemoteBlock
 
     root = tmp_path / "root"
     root.mkdir()

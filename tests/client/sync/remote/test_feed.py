@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from client.api.models import Metadata
 from client.sync.remote.feed import OWN_UPLOAD_TTL, PENDING_TTL, PendingUploads, pull
 from client.sync.state.database import META_CURSOR, SyncState
 from protocol.hashing import hash_block
+from protocol.messages.files import Metadata
 from tests.client.conftest import PASSWORD
 
 

@@ -8,11 +8,11 @@ import os
 
 import pytest
 
-from client.api.models import RemoteBlock
 from client.transfer.download import direct_writes
 from client.transfer.download.direct_writes import ALIGN, MIN_DIRECT, DirectWriter
 from client.transfer.download.temp import TempFile
 from protocol.hashing import BLOCK_SIZE
+from protocol.messages.blocks import RemoteBlock
 
 
 def remote_block(index: int, data: bytes) -> RemoteBlock:

@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from client.api.models import RemoteBlock
 from client.transfer.download import file_writes
 from client.transfer.download.file_writes import (
     HOLD_REPLACED_MIN,
@@ -18,6 +17,7 @@ from client.transfer.download.file_writes import (
     set_modified,
 )
 from client.transfer.download.temp import TempFile
+from protocol.messages.blocks import RemoteBlock
 
 
 def big_file(path, size=HOLD_REPLACED_MIN, fill=b"o"):

@@ -8,10 +8,10 @@ import os
 import pytest
 import xxhash
 
-from client.api.models import RemoteBlock
 from client.transfer.download.temp import TEMP_PREFIX, LocalBlock, TempFile
 from client.transfer.filehash import FileStamp
 from protocol.hashing import BLOCK_SIZE
+from protocol.messages.blocks import RemoteBlock
 
 
 def remote_block(index: int, data: bytes) -> RemoteBlock:
@@ -93,11 +93,16 @@ def _aged(path, seconds=60):
     return FileStamp.of(path.stat())
 
 
-def test_a_copy_from_a_file_that_keeps_its_indexed_stamp_is_not_read_back(tmp_path):
+def _indexed_block(tmp_path):
+    """Two blocks' bytes a and b, a file ``old`` holding a (aged), its stamp and a's xxh3."""
     a, b = os.urandom(BLOCK_SIZE), os.urandom(BLOCK_SIZE)
     src = tmp_path / "old"
     src.write_bytes(a)
-    stamp = _aged(src)
+    return a, b, src, _aged(src), xxhash.xxh3_64_hexdigest(a)
+
+
+def test_a_copy_from_a_file_that_keeps_its_indexed_stamp_is_not_read_back(tmp_path):
+    a, b, src, stamp, xxh_a = _indexed_block(tmp_path)
     # the bytes change but the stat is made to look the same (size, mtime and inode kept): the
     # scan itself would keep the old hashes of such a file, and so does the copy (no read-back)
     with open(src, "r+b") as f:
@@ -109,7 +114,6 @@ def test_a_copy_from_a_file_that_keeps_its_indexed_stamp_is_not_read_back(tmp_pa
     try:
         if not part._copy_range:
             pytest.skip("no copy_file_range here: every copy is hashed as it is made")
-        xxh_a = xxhash.xxh3_64_hexdigest(a)
         assert part.copy_verified(remote_block(0, a), LocalBlock(src, 0, xxh_a, stamp)) == ""
         assert seen == {0: xxh_a}
         # without the stamp, the same copy is read back and refused
@@ -122,11 +126,7 @@ def test_a_copy_from_a_file_that_keeps_its_indexed_stamp_is_not_read_back(tmp_pa
 
 @pytest.mark.parametrize("in_kernel", [True, False], ids=["copy_file_range", "read-write"])
 def test_a_file_changed_since_its_stamp_is_checked_by_its_bytes(tmp_path, in_kernel):
-    a, b = os.urandom(BLOCK_SIZE), os.urandom(BLOCK_SIZE)
-    src = tmp_path / "old"
-    src.write_bytes(a)
-    stamp = _aged(src)
-    xxh_a = xxhash.xxh3_64_hexdigest(a)
+    a, b, src, stamp, xxh_a = _indexed_block(tmp_path)
     part = TempFile(tmp_path / "f", BLOCK_SIZE)
     part._copy_range = in_kernel and hasattr(os, "copy_file_range")
     try:
@@ -153,11 +153,7 @@ def test_a_file_changed_since_its_stamp_is_checked_by_its_bytes(tmp_path, in_ker
 
 
 def test_a_file_written_during_the_copy_is_caught(tmp_path, monkeypatch):
-    a, b = os.urandom(BLOCK_SIZE), os.urandom(BLOCK_SIZE)
-    src = tmp_path / "old"
-    src.write_bytes(a)
-    stamp = _aged(src)
-    xxh_a = xxhash.xxh3_64_hexdigest(a)
+    a, b, src, stamp, xxh_a = _indexed_block(tmp_path)
     part = TempFile(tmp_path / "f", BLOCK_SIZE)
     if not part._copy_range:
         part.discard()
