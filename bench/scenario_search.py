@@ -27,7 +27,7 @@ import asyncpg
 from metaserver.search import query as search_query
 from metaserver.search.cursor import START
 from metaserver.search.scope import scopes, visible_mounts
-from protocol.search import SearchRequest
+from protocol.messages.search import SearchRequest
 
 from . import search_load
 from .context import BenchContext

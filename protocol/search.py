@@ -1,5 +1,5 @@
-"""Search by name (``GET /v1/search``): how names and queries are folded, what matches, the
-request's bounds and the answer's shape.
+"""Search by name (``GET /v1/search``): how names and queries are folded and what matches (the
+request and the answer are messages: :mod:`protocol.messages.search`).
 
 Names match case- and accent-insensitively: the server keeps each entry's name folded by
 :func:`fold` (``entries.name_fold``) and folds the query the same way, so both sides agree on
@@ -17,23 +17,13 @@ namespace: by path).
 
 from __future__ import annotations
 
+import typing
 import unicodedata
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
-from . import paths
-from .errors import BadRequest, ProtocolError
-
-#: the longest query, in characters (a name is at most 255 UTF-8 bytes)
-MAX_QUERY = 255
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 1000
-#: the longest cursor the server accepts (its own are well under 1 KiB)
-MAX_CURSOR = 2048
-TYPES = ("file", "folder")
 #: how a name matched, best first (the answer is ranked by this, then by score)
-MATCHES = ("exact", "prefix", "word", "contains", "similar")
+Match = Literal["exact", "prefix", "word", "contains", "similar"]
+MATCHES: tuple[str, ...] = typing.get_args(Match)
 #: characters after which a word starts (as in "Budget_2023-final (2).xlsx")
 SEPARATORS = " _-.,;:()[]{}+&#@~!'\"=\\"
 #: shorter queries match only at the start of the name or of a word
@@ -73,169 +63,3 @@ def fuzzy_words(folded: str) -> list[str]:
     if sum(c.isalpha() for c in folded) < MIN_FUZZY:
         return []
     return [w for w in folded.split() if any(c.isalnum() for c in w)][:MAX_FUZZY_WORDS]
-
-
-@dataclass(frozen=True, slots=True)
-class SearchRequest:
-    """The parameters of ``GET /v1/search``, checked: a query of 1 to :data:`MAX_QUERY` characters
-    (not only spaces), an optional folder to search under, a type, whether deleted entries count,
-    a page size and the cursor of the page before."""
-
-    query: str
-    path: str = paths.ROOT
-    type: str | None = None
-    deleted: bool = False
-    limit: int = DEFAULT_LIMIT
-    cursor: str = ""
-
-    @property
-    def folded(self) -> str:
-        """The query as names are stored for search: folded, outer spaces dropped."""
-        return fold(self.query).strip()
-
-    def to_params(self) -> dict[str, str]:
-        params = {"q": self.query, "limit": str(self.limit)}
-        if self.path != paths.ROOT:
-            params["path"] = self.path
-        if self.type is not None:
-            params["type"] = self.type
-        if self.deleted:
-            params["deleted"] = "true"
-        if self.cursor:
-            params["cursor"] = self.cursor
-        return params
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, str]) -> SearchRequest:
-        """The request in query parameters ``q``, ``path``, ``type``, ``deleted``, ``limit``,
-        ``cursor``; BadRequest (or BadPath) naming what is wrong."""
-        query = params.get("q")
-        if query is None:
-            raise BadRequest("the query parameter 'q' is required")
-        request = cls(
-            query=query,
-            path=paths.normalize(params.get("path") or paths.ROOT),
-            type=params.get("type") or None,
-            deleted=_flag(params.get("deleted"), "deleted"),
-            limit=_limit(params.get("limit")),
-            cursor=params.get("cursor") or "",
-        )
-        request.check()
-        return request
-
-    def check(self) -> None:
-        if len(self.query) > MAX_QUERY:
-            raise BadRequest(f"the query is longer than {MAX_QUERY} characters")
-        if any(unicodedata.category(c) == "Cc" for c in self.query):
-            raise BadRequest("the query has a control character")
-        if not self.folded:
-            raise BadRequest("the query is empty")
-        if self.type is not None and self.type not in TYPES:
-            raise BadRequest(f"type must be one of {', '.join(TYPES)}")
-        if not 1 <= self.limit <= MAX_LIMIT:
-            raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
-        if len(self.cursor) > MAX_CURSOR:
-            raise BadRequest("the cursor is not valid")
-
-
-def _flag(raw: str | None, name: str) -> bool:
-    if raw is None or raw in ("", "false", "0"):
-        return False
-    if raw in ("true", "1"):
-        return True
-    raise BadRequest(f"{name} must be true or false")
-
-
-def _limit(raw: str | None) -> int:
-    if raw is None or raw == "":
-        return DEFAULT_LIMIT
-    try:
-        return int(raw)
-    except ValueError:
-        raise BadRequest("limit must be an integer") from None
-
-
-@dataclass(frozen=True, slots=True)
-class SearchMatch:
-    """One entry that matched: where it is in the user's tree, what it is, and how it matched.
-
-    ``size`` and ``rev`` are a file's (a deleted file's: its last revision's); ``modified`` is
-    when its revision was committed, or when a folder or a deletion marker last changed.
-    """
-
-    path: str
-    name: str
-    kind: str  # file | folder
-    deleted: bool
-    match: str  # one of MATCHES
-    score: float  # 0..1: how much of the name the query covers (similar: trigram similarity)
-    modified: float
-    size: int | None = None
-    rev: int | None = None
-
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "name": self.name,
-            "kind": self.kind,
-            "deleted": self.deleted,
-            "match": self.match,
-            "score": self.score,
-            "modified": self.modified,
-            "size": self.size,
-            "rev": self.rev,
-        }
-
-    @classmethod
-    def from_wire(cls, value: Any) -> SearchMatch:
-        obj = _obj(value, "search match")
-        kind, match = obj.get("kind"), obj.get("match")
-        if kind not in TYPES or match not in MATCHES:
-            raise ProtocolError(f"search match: unknown kind {kind!r} or match {match!r}")
-        return cls(
-            path=_get(obj, "path", str),
-            name=_get(obj, "name", str),
-            kind=kind,
-            deleted=_get(obj, "deleted", bool),
-            match=match,
-            score=float(_get(obj, "score", (int, float))),
-            modified=float(_get(obj, "modified", (int, float))),
-            size=_get(obj, "size", int, optional=True),
-            rev=_get(obj, "rev", int, optional=True),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class SearchPage:
-    """A page of matches, best first; ``cursor`` asks for the next one while ``has_more``."""
-
-    matches: list[SearchMatch]
-    cursor: str
-    has_more: bool
-
-    def to_wire(self) -> dict[str, Any]:
-        return {"matches": [m.to_wire() for m in self.matches], "cursor": self.cursor, "has_more": self.has_more}
-
-    @classmethod
-    def from_wire(cls, value: Any) -> SearchPage:
-        obj = _obj(value, "search page")
-        matches = obj.get("matches")
-        if not isinstance(matches, list):
-            raise ProtocolError("search page: 'matches' is not a list")
-        return cls([SearchMatch.from_wire(m) for m in matches], _get(obj, "cursor", str), _get(obj, "has_more", bool))
-
-
-def _obj(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ProtocolError(f"{what}: expected an object, got {type(value).__name__}")
-    return value
-
-
-def _get(obj: dict[str, Any], key: str, types: type | tuple[type, ...], *, optional: bool = False) -> Any:
-    value = obj.get(key)
-    if value is None and optional:
-        return None
-    allowed = types if isinstance(types, tuple) else (types,)
-    if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
-        raise ProtocolError(f"search: {key!r} is missing or of the wrong type")
-    return value

@@ -25,9 +25,9 @@ from protocol.messages.blocks import BlockPage
 from protocol.messages.changes import ChangesPage, LongPoll
 from protocol.messages.files import ListPage, Metadata, Revisions
 from protocol.messages.incoming import IncomingPage, IncomingUpload, IncomingUploads
+from protocol.messages.search import SearchPage, SearchRequest
 from protocol.messages.uploads import BlocksPart, UploadRequest, UploadSession, check_mode
 from protocol.messages.wire import batch_results
-from protocol.search import SearchPage, SearchRequest
 
 from .account import AccountRequests
 from .blocks import WantedBlock, get_block_batch, put_block_batch

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from protocol.errors import ProtocolError
-from protocol.search import SearchPage, SearchRequest
+from protocol.messages.search import SearchPage, SearchRequest
 
 #: ``ApiClient.call``: one metadata-server request
 Call = Callable[..., Awaitable[Any]]

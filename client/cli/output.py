@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from protocol.messages.auth import Account
 from protocol.messages.files import Metadata, Revisions
-from protocol.search import SearchMatch
+from protocol.messages.search import SearchMatch
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 

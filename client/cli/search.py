@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from protocol.search import MAX_LIMIT, MAX_QUERY, SearchMatch, SearchRequest
+from protocol.messages.search import MAX_LIMIT, MAX_QUERY, SearchMatch, SearchRequest
 
 from . import output
 from .context import CliContext, json_option, pass_cli, remote_path, run_async

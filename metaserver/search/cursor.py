@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from protocol import codec, paths
 from protocol.errors import BadCursor
-from protocol.search import SearchRequest
+from protocol.messages.search import SearchRequest
 
 _VERSION = 1
 _MAC_BYTES = 16

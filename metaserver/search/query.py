@@ -33,15 +33,8 @@ from typing import Any
 import asyncpg
 
 from protocol import paths
-from protocol.search import (
-    MATCHES,
-    MAX_FUZZY_WORDS,
-    MIN_SUBSTRING,
-    SEPARATORS,
-    WORD_SIMILARITY,
-    SearchMatch,
-    fuzzy_words,
-)
+from protocol.messages.search import SearchMatch
+from protocol.search import MATCHES, MAX_FUZZY_WORDS, MIN_SUBSTRING, SEPARATORS, WORD_SIMILARITY, fuzzy_words
 
 from ..tree.entries import timestamp
 from .cursor import Position

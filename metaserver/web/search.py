@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from protocol.search import SearchPage, SearchRequest
+from protocol.messages.search import SearchPage, SearchRequest
 
 from ..core import db
 from ..core.http import respond

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from metaserver.search import cursor
 from metaserver.search.cursor import START, Position
 from protocol.errors import BadCursor
-from protocol.search import SearchRequest
+from protocol.messages.search import SearchRequest
 
 SECRET = b"s" * 32
 ASKED = SearchRequest("Budget", "/Work", "file", False, 20)
