@@ -17,19 +17,33 @@ from aiohttp import web
 from metaserver.core import db
 from metaserver.core.auth import Caller, bearer_token, lookup_token
 from metaserver.core.requestlog import note_user
+from metaserver.core.websession import SESSION_COOKIE
 from protocol import grants
 from protocol.errors import Forbidden
 from protocol.hashing import BLOCK_SIZE, BlockHash
 
+from .cors import allowed_origin
 from .keys import POOL, SETTINGS
 
 GRANT_HEADER = "X-Tessera-Grant"
 GRANT_QUERY = "grant"
 
 
+def request_token(request: web.Request) -> str:
+    """The request's device token: its bearer token, or the web app's session cookie when the
+    request comes from the web app's origin (:mod:`blockserver.cors`) without a bearer token."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie and allowed_origin(request):
+            return cookie
+    return bearer_token(header)
+
+
 async def authenticate(request: web.Request) -> Caller:
-    """The caller behind the request's bearer token; Unauthorized if none, unknown or revoked."""
-    token = bearer_token(request.headers.get("Authorization"))
+    """The caller behind the request's token (:func:`request_token`); Unauthorized if none,
+    unknown or revoked."""
+    token = request_token(request)
     async with db.connection(request.app[POOL]) as conn:
         caller = await lookup_token(conn, token, request.app[SETTINGS].token_idle_expiry)
     note_user(caller.user_id)  # for the request's log line

@@ -22,6 +22,7 @@ from metaserver.core.metrics import METRICS
 from metaserver.core.requestlog import observe_middleware, send_request_id
 from metaserver.core.settings import ServerSettings
 
+from . import cors
 from .binding import StoreBinding
 from .gc import run_periodically
 from .keys import BINDING, BLOCK_METRICS, BLOCK_SETTINGS, POOL, PUT_SLOTS, SETTINGS, STORE
@@ -64,6 +65,7 @@ def create_app(settings: ServerSettings, store: BlockStore | None = None) -> web
     metrics.put_slots_in_use.set_function(lambda: app[PUT_SLOTS].in_use)
     app[READINESS] = _readiness(app, metrics)
     app.on_response_prepare.append(note_prepared)
+    app.on_response_prepare.append(cors.add_cors_headers)
     app.on_response_prepare.append(send_request_id)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_block_store(store))
@@ -73,6 +75,7 @@ def create_app(settings: ServerSettings, store: BlockStore | None = None) -> web
     app.router.add_post("/v1/blocks/get_batch", batch_get.get_blocks)
     app.router.add_put("/v1/blocks/{block_id}", blocks.put_block)
     app.router.add_get("/v1/blocks/{block_id}", blocks.get_block)  # and HEAD
+    app.router.add_route("OPTIONS", "/v1/blocks/{block_id}", cors.preflight)  # the web app's uploads
     health.add_routes(app.router)
     return app
 

@@ -20,6 +20,9 @@ strings, as they come from flags or the environment; ``None`` means unset):
 ``gc_interval``        seconds (or ``30m``, ``1h``...) between garbage collection runs;
                        0 turns the periodic collector off (default 1 h)
 ``gc_grace``           how long a block stays unreferenced before it is deleted (default 24 h)
+``web_origins``        origins of the web app whose pages may PUT blocks here (CORS, with the
+                       session cookie): a list or a comma-separated string (default: the
+                       metadata server's public URL, :func:`~metaserver.core.websession.app_origins`)
 =====================  ==============================================================
 """
 
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from metaserver.core.settings import ServerSettings, parse_duration
+from metaserver.core.websession import app_origins
 
 from .gc import DEFAULT_GRACE, DEFAULT_INTERVAL
 
@@ -63,6 +67,8 @@ class BlockServerSettings:
     #: seconds between garbage collection runs in this process; 0: none
     gc_interval: float = DEFAULT_INTERVAL
     gc_grace: float = DEFAULT_GRACE
+    #: origins of the web app let through CORS (its uploads PUT blocks from the browser)
+    web_origins: frozenset[str] = frozenset()
 
     @classmethod
     def from_settings(cls, settings: ServerSettings) -> BlockServerSettings:
@@ -97,6 +103,7 @@ class BlockServerSettings:
             put_idle_timeout=_number(extra, "put_idle_timeout", 60.0, float),
             gc_interval=_duration(extra, "gc_interval", DEFAULT_INTERVAL),
             gc_grace=_duration(extra, "gc_grace", DEFAULT_GRACE),
+            web_origins=_origins(extra) or app_origins(settings),
         )
 
 
@@ -141,3 +148,17 @@ def _duration(extra: dict[str, Any], key: str, default: float) -> float:
         return parse_duration(value)
     except ValueError as e:
         raise ValueError(f"{key}: {e}") from None
+
+
+def _origins(extra: dict[str, Any]) -> frozenset[str]:
+    value = extra.get("web_origins")
+    if value is None:
+        return frozenset()
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple, set, frozenset)) or not all(isinstance(o, str) for o in items):
+        raise ValueError("web_origins must be a list of origins or a comma-separated string")
+    origins = frozenset(o.strip().rstrip("/") for o in items if o.strip())
+    for origin in origins:
+        if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
+            raise ValueError(f"web_origins: not an origin: {origin!r} (expected http(s)://host[:port])")
+    return origins

@@ -9,6 +9,7 @@ Its subpackages, each importing only those before it:
 - :mod:`.uploads`: upload sessions (create, append, commit, batches, incoming)
 - :mod:`.changes`: the change feed, cursors and long-polls (the notifier, the notify endpoint)
 - :mod:`.web`: the aiohttp handlers; :mod:`.app` puts them together
+- :mod:`.pages`: the web app (HTML pages under ``/``, their templates and scripts)
 - :mod:`.cli`: ``tessera-server``, which starts both servers (the only part that imports
   :mod:`blockserver`)
 """

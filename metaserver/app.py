@@ -1,5 +1,6 @@
 """The metadata server application: routes, middleware and the resources it holds (the pool,
-the journal listener, the notify endpoint), each a ``cleanup_ctx`` of ``create_app(settings)``."""
+the journal listener, the notify endpoint), each a ``cleanup_ctx`` of ``create_app(settings)``;
+the web app's pages (:mod:`.pages`) under ``/``, the API under ``/v1``."""
 
 from __future__ import annotations
 
@@ -21,11 +22,17 @@ from .core.requestlog import observe_middleware, send_request_id
 from .core.settings import ServerSettings
 from .core.tls import server_ssl_context
 from .keys import NOTIFIER, NOTIFY_SERVER, PASSWORDS, POOL, SETTINGS
+from .pages import app as pages
 from .web import auth, changes, devices, files, files_batch, history, search, uploads
 
 #: the request log and metrics outermost (they see every answer's final status), the connection
-#: guard's "request in progress" around the rest, body limits and rate limits before any handler
-MIDDLEWARES = (observe_middleware, connection_middleware, error_middleware, body_limit_middleware, rate_limit_middleware)
+#: guard's "request in progress" around the rest; then the web app's (a page's errors as HTML, the
+#: session cookie as the request's token after its CSRF check), so that body limits and the
+#: per-token rate limit before any handler apply to pages and to browsers alike
+MIDDLEWARES = (
+    observe_middleware, connection_middleware, error_middleware, *pages.MIDDLEWARES, body_limit_middleware,
+    rate_limit_middleware,
+)  # fmt: skip
 
 
 def create_app(settings: ServerSettings) -> web.Application:
@@ -82,6 +89,7 @@ def create_app(settings: ServerSettings) -> web.Application:
     app.cleanup_ctx.append(notifier_ctx)
     app.cleanup_ctx.append(notify_ctx)
     _add_routes(app.router)
+    pages.setup(app)
     return app
 
 

@@ -258,6 +258,14 @@ class TooManyPendingBlocks(TesseraError):
     exit_code = 6
 
 
+class BadCsrfToken(TesseraError):
+    """The request's CSRF token is missing or wrong; reload the page and try again."""
+
+    code = "bad_csrf_token"
+    status = 403
+    exit_code = 3
+
+
 class BadCursor(TesseraError):
     """The cursor is not valid for this request (altered, or from another search): start again without it."""
 

@@ -29,6 +29,7 @@ def _announce(urls: dict[str, str], settings: ServerSettings) -> None:
             "Connect a client:",
             f"  tessera-server user add NAME --data-dir {settings.data_dir}   # once, to create a user",
             f"  tessera login --server {urls['meta']} --user NAME",
+            f"Or open the web app: {settings.public_url or urls['meta']}/",
             "Stop with Ctrl-C.",
         ]
     click.echo("\n".join(lines), err=False)

@@ -29,12 +29,14 @@ def respond(request: web.Request, obj: Any, status: int = 200, headers: dict | N
     return web.Response(body=codec.encode(obj, ctype), status=status, content_type=ctype, headers=headers)
 
 
-def error_response(request: web.Request, err: TesseraError) -> web.Response:
-    headers = {}
+def error_headers(err: TesseraError) -> dict[str, str]:
+    """The headers an error's answer carries besides its body (``Retry-After`` when it says when)."""
     retry_after = err.details.get("retry_after") if err.details else None
-    if retry_after is not None:
-        headers["Retry-After"] = str(max(1, int(retry_after + 0.999)))
-    return respond(request, err.to_wire(), status=err.status, headers=headers)
+    return {} if retry_after is None else {"Retry-After": str(max(1, int(retry_after + 0.999)))}
+
+
+def error_response(request: web.Request, err: TesseraError) -> web.Response:
+    return respond(request, err.to_wire(), status=err.status, headers=error_headers(err))
 
 
 #: the largest integer a request may carry where the database keeps a ``bigint`` / an ``integer``
@@ -78,7 +80,14 @@ def _client_gone(request: web.Request) -> bool:
 async def error_middleware(request: web.Request, handler):
     try:
         return await handler(request)
-    except ConnectionResetError as exc:
+    except ConnectionError as exc:
+        if not isinstance(exc, ConnectionResetError) and not _client_gone(request):
+            # a refused or broken connection to something we talk to, the client still there
+            if _answer_started(request):
+                raise
+            return _error_answer(request, exc)
+        # a reset, or the client's own connection lost while a write waited (aiohttp raises a
+        # plain ConnectionError then, e.g. a browser that stops a download)
         if not _client_gone(request) and not _answer_started(request):
             # not the client's connection (something we talk to reset ours): a failure like any other
             log.exception("unhandled error in %s %s", request.method, request.path)

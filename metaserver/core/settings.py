@@ -61,7 +61,10 @@ class ServerSettings:
     token_idle_expiry: float = 90 * 86400.0
     #: the URL clients reach the metadata server at (e.g. https://files.example.org behind a
     #: proxy); the notify URL announced to clients is built from it, never from a request's
-    #: Host header. Empty: http://host:meta_port as configured (https with ``tls_cert``)
+    #: Host header. It is the web app's URL too: https makes the session cookie Secure, and its
+    #: origin is the one block servers let the app's uploads through (CORS, see
+    #: metaserver/core/websession.py). Empty: http://host:meta_port as configured (https with
+    #: ``tls_cert``)
     public_url: str = ""
     #: TLS without a proxy: a PEM certificate chain and its key, served on every port (None: plain HTTP)
     tls_cert: Path | None = None

@@ -51,6 +51,18 @@ def version_page(
     )
 
 
+async def version_blocks(conn: asyncpg.Connection, rev: int, start: int, limit: int) -> list[asyncpg.Record]:
+    """A page of version ``rev``'s blocks from index ``start`` on, in order (idx, id, size, md5, sha256)."""
+    return await conn.fetch(
+        """SELECT vb.idx, b.id, b.size, b.md5, b.sha256
+             FROM version_blocks vb JOIN blocks b ON b.id = vb.block_id
+            WHERE vb.version_id = $1 AND vb.idx >= $2 ORDER BY vb.idx LIMIT $3""",
+        rev,
+        start,
+        limit,
+    )
+
+
 def file_metadata(
     path: str, rev: int, size: int, content_hash: bytes, modified: Any, device: str, client_modified: Any = None
 ) -> Metadata:

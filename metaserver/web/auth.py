@@ -72,6 +72,15 @@ async def login(request: web.Request) -> web.Response:
     if not isinstance(device, str):
         raise BadRequest("device must be a string")
     device = device.strip()[:MAX_DEVICE_NAME] or "unnamed device"
+    token, user_name = await sign_in(request, name, password, device)
+    return respond(request, Login(token, user_name, device).to_wire())
+
+
+async def sign_in(request: web.Request, name: str, password: str, device: str) -> tuple[str, str]:
+    """Check a user's password (under the login limits) and make a device token for ``device``:
+    (the token, the user's name as stored). Unauthorized for a wrong name or password (the same
+    answer and the same work for both), AccountDisabled for a disabled user. The API's login and
+    the web app's sign-in form both come here."""
     pool = request.app[POOL]
     async with db.connection(pool) as conn:
         row = await conn.fetchrow(
@@ -79,7 +88,6 @@ async def login(request: web.Request) -> web.Response:
             name.casefold(),
         )
     user = dict(row) if row is not None else None
-    # the same answer (and the same work) for a wrong name as for a wrong password
     if not await verify_user_password(request, name, user, password) or user is None:
         raise Unauthorized("wrong user name or password")
     if user["disabled"]:
@@ -92,7 +100,7 @@ async def login(request: web.Request) -> web.Response:
             hash_token(token),
             device,
         )
-    return respond(request, Login(token, user["name"], device).to_wire())
+    return token, user["name"]
 
 
 async def logout(request: web.Request) -> web.Response:

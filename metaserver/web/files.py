@@ -111,14 +111,7 @@ async def file_blocks(request: web.Request) -> web.Response:
         )
         if version is None:
             raise NotFound(f"no revision {rev}")
-        blocks = await conn.fetch(
-            """SELECT vb.idx, b.id, b.size, b.md5, b.sha256
-                 FROM version_blocks vb JOIN blocks b ON b.id = vb.block_id
-                WHERE vb.version_id = $1 AND vb.idx >= $2 ORDER BY vb.idx LIMIT $3""",
-            rev,
-            start,
-            limit,
-        )
+        blocks = await entries.version_blocks(conn, rev, start, limit)
     out = [remote_block(settings, ctx.caller.user_id, b) for b in blocks]
     return respond(request, entries.version_page(version, start, out, list(settings.block_urls)).to_wire())
 

@@ -22,8 +22,19 @@ def config(tmp_path: Path, blocks_dir: Path | None = None, **extra) -> ServerSet
 
 def test_defaults(tmp_path):
     s = BlockServerSettings.from_settings(config(tmp_path))
-    assert s == BlockServerSettings(blocks_dir=tmp_path / "blocks")
+    origins = frozenset({"http://127.0.0.1:8080", "http://localhost:8080"})  # the web app, as browsers reach it
+    assert s == BlockServerSettings(blocks_dir=tmp_path / "blocks", web_origins=origins)
     assert s.put_concurrency == 32
+
+
+def test_web_origins_from_the_public_url_or_given(tmp_path):
+    s = BlockServerSettings.from_settings(replace(config(tmp_path), public_url="https://files.example.com"))
+    assert s.web_origins == {"https://files.example.com"}
+    given = config(tmp_path, web_origins="https://a.example, https://b.example:8443/")
+    assert BlockServerSettings.from_settings(given).web_origins == {"https://a.example", "https://b.example:8443"}
+    for bad in ("files.example.com", "https://a.example/path", 5):
+        with pytest.raises(ValueError, match="web_origins"):
+            BlockServerSettings.from_settings(config(tmp_path, web_origins=bad))
 
 
 def test_local_store_in_blocks_dir_or_data_dir(tmp_path):

@@ -1,0 +1,132 @@
+"""``/zip/{path}``: a folder as a zip archive, streamed in constant memory.
+
+The standard library's ``zipfile`` writes into a sink that cannot seek, so every entry
+gets a data descriptor after its bytes (sizes and CRC need not be known up front) and
+ZIP64 records where a file or the archive passes 4 GiB. Entries are stored, not
+compressed (most large files are compressed already; the server's CPU stays free).
+Each block is read verified (:mod:`.blocks`), written through ``zipfile`` and sent
+before the next is taken: memory holds a few blocks and the folder's entry rows, a page
+at a time.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import asyncpg
+from aiohttp import web
+
+from protocol import paths
+from protocol.errors import NotAFolder, TesseraError
+
+from ..core import db
+from ..keys import POOL
+from ..tree import entries
+from ..web.auth import authenticate
+from .blocks import BlockReader, reader_for
+from .download import disposition
+from .paths import url_tree_path
+
+ROWS_PAGE = 1000
+#: the earliest time a zip entry can carry
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+class _Sink:
+    """A write-only, unseekable file for ``zipfile``: what was written waits in :meth:`take`."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data, self._parts = b"".join(self._parts), []
+        return data
+
+
+async def _subtree(pool: asyncpg.Pool, ns_id: int, key: str) -> AsyncIterator[asyncpg.Record]:
+    """The live entries below the folder ``key``, in path order, a page at a time."""
+    after = key + "/" if key != entries.ROOT_KEY else "/"
+    prefix = entries.like_prefix(key) if key != entries.ROOT_KEY else "/%"
+    while True:
+        async with db.connection(pool) as conn:
+            rows = await conn.fetch(
+                f"""SELECT {entries.ENTRY_COLUMNS} FROM {entries.ENTRY_FROM}
+                     WHERE e.ns_id = $1 AND NOT e.deleted AND e.path_key LIKE $2 AND e.path_key > $3
+                     ORDER BY e.path_key LIMIT $4""",
+                ns_id,
+                prefix,
+                after,
+                ROWS_PAGE,
+            )
+        for row in rows:
+            yield row
+        if len(rows) < ROWS_PAGE:
+            return
+        after = rows[-1]["path_key"]
+
+
+def _zip_time(ts: float | None) -> tuple[int, int, int, int, int, int]:
+    if ts is None:
+        return _ZIP_EPOCH
+    t = datetime.fromtimestamp(ts, UTC)
+    return max((t.year, t.month, t.day, t.hour, t.minute, t.second), _ZIP_EPOCH)
+
+
+async def zip_folder(request: web.Request) -> web.StreamResponse:
+    ctx = await authenticate(request)
+    path = url_tree_path(request)
+    pool = request.app[POOL]
+    if path != paths.ROOT:
+        async with db.connection(pool) as conn:
+            folder = await entries.get_live(conn, ctx.ns_id, path)
+        if folder["kind"] != "folder":
+            raise NotAFolder(f"{folder['path']} is a file, not a folder")
+        path = folder["path"]
+    top = paths.basename(path) or "Tessera"
+    resp = web.StreamResponse(headers={
+        "Content-Type": "application/zip", "Content-Disposition": disposition("attachment", top + ".zip"),
+        "Cache-Control": "private, no-store",
+    })  # fmt: skip
+    await resp.prepare(request)
+    reader = reader_for(request, ctx)
+    sink = _Sink()
+    cut = len(path) if path != paths.ROOT else 0
+    try:
+        with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:  # type: ignore[arg-type]
+            async for row in _subtree(pool, ctx.ns_id, paths.path_key(path)):
+                name = top + row["path"][cut:]
+                await _add(request, resp, zf, sink, reader, row, name)
+        await resp.write(sink.take())  # the central directory
+    except (TesseraError, ConnectionResetError):
+        resp.force_close()  # a zip cut short is all that can be said once bytes went out
+        if request.transport is not None:
+            request.transport.close()
+        return resp
+    await resp.write_eof()
+    return resp
+
+
+async def _add(request, resp, zf: zipfile.ZipFile, sink: _Sink, reader: BlockReader, row, name: str) -> None:
+    """One entry: a folder as ``name/``, a file's blocks through ``zipfile`` to the client."""
+    if row["kind"] == "folder":
+        zf.writestr(zipfile.ZipInfo(name + "/", _ZIP_EPOCH), b"")
+        await resp.write(sink.take())
+        return
+    info = zipfile.ZipInfo(name, _zip_time(row["client_modified"] and row["client_modified"].timestamp()))
+    info.file_size = row["size"]
+    info.compress_type = zipfile.ZIP_STORED
+    with zf.open(info, "w") as out:
+        if row["size"]:
+            async for piece in reader.pieces(request.app[POOL], row["rev"], 0, row["size"] - 1):
+                out.write(piece)
+                await resp.write(sink.take())
+    await resp.write(sink.take())
