@@ -6,6 +6,11 @@ exactly this user. The token is looked up in the database on every request
 (no cache), so revoking a token or disabling its user takes effect at once, and
 a token past its idle expiry is refused here too; the grant is checked without
 the database.
+
+The one exception is a share link's visitor (:func:`authorize_get`): a ``GET`` with a link
+grant and no token, which the metadata server makes for the link's pages. The block server
+then checks in the database that the link still works (not revoked, not expired) and that the
+block is in the link's namespace, on every request, so a revocation cuts a download short.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from metaserver.core.auth import Caller, bearer_token, lookup_token
 from metaserver.core.requestlog import note_user
 from metaserver.core.websession import SESSION_COOKIE
 from protocol import grants
-from protocol.errors import Forbidden
+from protocol.errors import Forbidden, TesseraError
 from protocol.hashing import BLOCK_SIZE, BlockHash
 
 from .cors import allowed_origin
@@ -48,6 +53,43 @@ async def authenticate(request: web.Request) -> Caller:
         caller = await lookup_token(conn, token, request.app[SETTINGS].token_idle_expiry)
     note_user(caller.user_id)  # for the request's log line
     return caller
+
+
+async def authorize_get(request: web.Request) -> str:
+    """The block id of a read, if it may be made: by a share link's grant (no token), or by a
+    user's token and get grant."""
+    token = request.headers.get(GRANT_HEADER) or request.query.get(GRANT_QUERY)
+    if token and "Authorization" not in request.headers:
+        try:
+            grant = grants.verify(token, request.app[SETTINGS].grant_secret, now=time.time())
+        except TesseraError:
+            grant = None  # answered as a request without a token (below)
+        if grant is not None and grant.op == grants.LINK_GET:
+            block_id = block_id_of(request)
+            await _check_link_grant(request, grant, block_id)
+            return block_id
+    caller = await authenticate(request)
+    block_id = block_id_of(request)
+    check_grant(request, caller, grants.GET, block_id)
+    return block_id
+
+
+async def _check_link_grant(request: web.Request, grant: grants.Grant, block_id: str) -> None:
+    if grant.block_id != block_id:
+        raise Forbidden("the grant is for another block")
+    async with db.connection(request.app[POOL]) as conn:
+        ok = await conn.fetchval(_LINK_READS_BLOCK, grant.user_id, block_id)
+    if not ok:
+        raise Forbidden("the share link no longer works, or does not reach this block")
+
+
+#: a link grant's check: the link still works and the block is in a version of its namespace
+_LINK_READS_BLOCK = """
+SELECT EXISTS (
+  SELECT 1 FROM links l
+   WHERE l.id = $1 AND l.revoked_at IS NULL AND (l.expires_at IS NULL OR l.expires_at > now())
+     AND EXISTS (SELECT 1 FROM version_blocks vb JOIN versions v ON v.id = vb.version_id
+                  WHERE vb.block_id = $2::uuid AND v.ns_id = l.ns_id))"""
 
 
 def block_id_of(request: web.Request) -> str:

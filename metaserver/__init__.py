@@ -5,6 +5,7 @@ Its subpackages, each importing only those before it:
 - :mod:`.core`: what both servers stand on (settings, database, migrations, embedded
   PostgreSQL, authentication, rate limits, the HTTP plumbing, block grants)
 - :mod:`.tree`: a namespace's tree (entries, mkdir/delete/move, history) and its journal
+- :mod:`.links`: share links (their tokens, and what a link reaches)
 - :mod:`.search`: search by name over the namespaces a user sees (pg_trgm)
 - :mod:`.uploads`: upload sessions (create, append, commit, batches, incoming)
 - :mod:`.changes`: the change feed, cursors and long-polls (the notifier, the notify endpoint)

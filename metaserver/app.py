@@ -23,7 +23,7 @@ from .core.settings import ServerSettings
 from .core.tls import server_ssl_context
 from .keys import NOTIFIER, NOTIFY_SERVER, PASSWORDS, POOL, SETTINGS
 from .pages import app as pages
-from .web import auth, changes, devices, files, files_batch, history, search, uploads
+from .web import auth, changes, devices, files, files_batch, history, links, search, uploads
 
 #: the request log and metrics outermost (they see every answer's final status), the connection
 #: guard's "request in progress" around the rest; then the web app's (a page's errors as HTML, the
@@ -148,3 +148,4 @@ def _add_routes(r: web.UrlDispatcher) -> None:
     r.add_get("/v1/files/revisions", history.list_revisions)
     r.add_post("/v1/files/restore", history.restore)
     r.add_get("/v1/search", search.search)
+    links.add_routes(r)

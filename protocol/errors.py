@@ -266,6 +266,36 @@ class BadCsrfToken(TesseraError):
     exit_code = 3
 
 
+class LinkGone(TesseraError):
+    """This link no longer works: it was revoked or it has expired."""
+
+    code = "link_gone"
+    status = 410
+    exit_code = 4
+
+
+class LinkPasswordRequired(TesseraError):
+    """This link is protected by a password; enter it to open the link."""
+
+    code = "link_password_required"
+    status = 401
+    exit_code = 3
+
+
+class ViewOnly(Forbidden):
+    """This link is view-only: its files can be seen but not downloaded."""
+
+    code = "view_only"
+
+
+class TooManyLinks(TesseraError):
+    """There are too many share links; revoke some first."""
+
+    code = "too_many_links"
+    status = 409
+    exit_code = 5
+
+
 class BadCursor(TesseraError):
     """The cursor is not valid for this request (altered, or from another search): start again without it."""
 

@@ -4,7 +4,9 @@ The metadata server issues a grant for each block a caller may write (``put``)
 or read (``get``); the block server checks it without a database round trip.
 A grant names the operation, the block id, the user, the block's size, MD5 and
 SHA-256 (for ``put``) and an expiry, and is signed with HMAC-SHA256 under a
-secret the two servers share.
+secret the two servers share. A ``link`` grant lets an anonymous visitor of a share link read
+one block (through the metadata server): its ``user_id`` field holds the link's id, and the
+block server checks that the link still works and that the block is in its namespace.
 
 Wire form: ``base64url(payload) "." base64url(mac)``, payload a msgpack list.
 """
@@ -21,15 +23,17 @@ from .errors import BadRequest, Forbidden, GrantExpired
 
 PUT = "put"
 GET = "get"
+#: a read for a share link's visitor (the "user" of the grant is the link's id)
+LINK_GET = "link"
 _VERSION = 1
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    op: str  # PUT or GET
+    op: str  # PUT, GET or LINK_GET
     block_id: str  # canonical uuid hex (32 lowercase hex digits)
-    user_id: int
+    user_id: int  # the link's id for LINK_GET
     size: int
     md5: str  # hex; "" when not needed (GET)
     sha256: str  # hex; "" when not needed (GET)

@@ -26,7 +26,7 @@ from protocol.errors import (
 )
 from protocol.hashing import BLOCK_SIZE, BlockHash
 
-from ..access import authenticate, block_id_of, check_grant, expected_hash
+from ..access import authenticate, authorize_get, block_id_of, check_grant, expected_hash
 from ..keys import BLOCK_METRICS, BLOCK_SETTINGS, POOL, PUT_SLOTS, STORE
 from ..sendfile import send_file, socket_for_sendfile
 from ..stores.base import BlockStream
@@ -62,9 +62,7 @@ async def get_block(request: web.Request) -> web.StreamResponse:
 
     A block on local disk goes from the page cache to the socket with ``os.sendfile``.
     """
-    caller = await authenticate(request)
-    block_id = block_id_of(request)
-    check_grant(request, caller, grants.GET, block_id)
+    block_id = await authorize_get(request)
     store = request.app[STORE]
 
     if request.method == "HEAD":

@@ -31,11 +31,12 @@ from protocol.messages.wire import batch_results
 
 from .account import AccountRequests
 from .blocks import WantedBlock, get_block_batch, put_block_batch
+from .links import LinkRequests
 from .longpoll import LongPoller
 from .search import pages, search_page
 
 
-class ApiClient(AccountRequests):
+class ApiClient(AccountRequests, LinkRequests):
     """An authenticated connection to one Tessera server (use as an async context manager)."""
 
     @functools.cached_property

@@ -318,6 +318,7 @@ def mv(obj: CliContext, from_path: str, to_path: str) -> None:
 
 from .account import devices, passwd  # noqa: E402 (the account's devices and password)
 from .history import history, restore  # noqa: E402 (a file's revisions)
+from .links import link  # noqa: E402 (share links)
 from .search import search  # noqa: E402 (find by name)
 from .sync import status, sync  # noqa: E402 (the sync daemon's commands)
 from .transfer import get, put  # noqa: E402 (one file up or down)
@@ -331,6 +332,7 @@ cli.add_command(sync)
 cli.add_command(status)
 cli.add_command(devices)
 cli.add_command(passwd)
+cli.add_command(link)
 
 
 # -- the dispatcher ---------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Options of ``tessera-server`` about accounts: logins, token lifetime, the public URL."""
+"""Options of ``tessera-server`` about accounts: logins, token lifetime, the public URL, share links."""
 
 from __future__ import annotations
 
@@ -7,12 +7,21 @@ from typing import Any
 import click
 
 #: the keyword arguments these options add to a serving command
-NAMES = ("public_url", "token_idle_expiry", "login_queue", "login_address_rate_limit", "login_address_burst")
+NAMES = (
+    "public_url", "token_idle_expiry", "login_queue", "login_address_rate_limit", "login_address_burst",
+    "link_rate_limit", "link_burst", "link_password_rate_limit", "link_password_burst",
+)  # fmt: skip
 
 
 def account_options(f):
     """The serving commands' options about accounts (see :func:`account_settings`)."""
-    opts = [
+    for opt in reversed([*_login_options(), *_link_options()]):
+        f = opt(f)
+    return f
+
+
+def _login_options() -> list:
+    return [
         click.option(
             "--public-url",
             envvar="TESSERA_PUBLIC_URL",
@@ -53,9 +62,41 @@ def account_options(f):
             help="Failed logins from one address allowed at once before --login-address-rate-limit applies.",
         ),
     ]
-    for opt in reversed(opts):
-        f = opt(f)
-    return f
+
+
+def _link_options() -> list:
+    return [
+        click.option(
+            "--link-rate-limit",
+            envvar="TESSERA_LINK_RATE_LIMIT",
+            default="5/s",
+            show_default=True,
+            help="Share-link requests (pages, downloads) per client address, per server process (0: no limit).",
+        ),
+        click.option(
+            "--link-burst",
+            envvar="TESSERA_LINK_BURST",
+            type=click.IntRange(min=1),
+            default=100,
+            show_default=True,
+            help="Share-link requests from one address allowed at once before --link-rate-limit applies.",
+        ),
+        click.option(
+            "--link-password-rate-limit",
+            envvar="TESSERA_LINK_PASSWORD_RATE_LIMIT",
+            default="6/min",
+            show_default=True,
+            help="Wrong share-link passwords per link, per server process (one address: three times that; 0: no limit).",
+        ),
+        click.option(
+            "--link-password-burst",
+            envvar="TESSERA_LINK_PASSWORD_BURST",
+            type=click.IntRange(min=1),
+            default=10,
+            show_default=True,
+            help="Wrong passwords for one link allowed at once before --link-password-rate-limit applies.",
+        ),
+    ]
 
 
 def base_url_arg(url: str, flag: str) -> str:
@@ -74,4 +115,8 @@ def account_settings(kw: dict[str, Any], duration_arg, rate_arg) -> dict[str, An
         "login_queue": values["login_queue"],
         "login_address_rate_limit": rate_arg(values["login_address_rate_limit"], "--login-address-rate-limit"),
         "login_address_burst": values["login_address_burst"],
+        "link_rate_limit": rate_arg(values["link_rate_limit"], "--link-rate-limit"),
+        "link_burst": values["link_burst"],
+        "link_password_rate_limit": rate_arg(values["link_password_rate_limit"], "--link-password-rate-limit"),
+        "link_password_burst": values["link_password_burst"],
     }

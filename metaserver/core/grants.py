@@ -25,3 +25,9 @@ def put_grant(settings: ServerSettings, user_id: int, block_id: str, size: int, 
 def get_grant(settings: ServerSettings, user_id: int, block_id: str, size: int) -> str:
     g = grants.Grant(grants.GET, block_id, user_id, size, "", "", _expiry(settings.get_grant_ttl))
     return grants.sign(g, settings.grant_secret)
+
+
+def link_grant(settings: ServerSettings, link_id: int, block_id: str, size: int) -> str:
+    """A grant to read one block for the visitors of share link ``link_id`` (no user token)."""
+    g = grants.Grant(grants.LINK_GET, block_id, link_id, size, "", "", _expiry(settings.get_grant_ttl))
+    return grants.sign(g, settings.grant_secret)

@@ -50,6 +50,12 @@ class ServerSettings:
     #: failed logins per second per client address, whatever the user names (per process); 0: off
     login_address_rate_limit: float = 0.5
     login_address_burst: int = 30
+    #: anonymous share-link requests per second per client address (per process); 0: off
+    link_rate_limit: float = 5.0
+    link_burst: int = 100
+    #: wrong share-link passwords per second per link, and per client address (per process); 0: off
+    link_password_rate_limit: float = 0.1
+    link_password_burst: int = 10
     #: searches per second each user may make (per process; a search costs the database more than
     #: other requests, metaserver/search/); 0: off
     search_rate_limit: float = 10.0

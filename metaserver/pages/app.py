@@ -5,7 +5,19 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..web import changes
-from . import archive, blocks, browse, download, middleware, render, sections, signin, static
+from . import (
+    archive,
+    blocks,
+    browse,
+    download,
+    link_access,
+    links,
+    middleware,
+    render,
+    sections,
+    signin,
+    static,
+)
 
 
 async def home(request: web.Request) -> web.StreamResponse:
@@ -33,6 +45,8 @@ def setup(app: web.Application) -> None:
     r.add_get("/account", sections.account)
     r.add_get("/search", sections.search)
     r.add_get("/static/{hash}/{name}", static.static_file)
+    links.add_routes(r)  # the share links' pages, for anyone with a link
+    link_access.setup_limits(app)
 
 
 #: the middlewares the metadata server puts after its error middleware, in this order

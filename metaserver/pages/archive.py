@@ -84,25 +84,29 @@ def _zip_time(ts: float | None) -> tuple[int, int, int, int, int, int]:
 async def zip_folder(request: web.Request) -> web.StreamResponse:
     ctx = await authenticate(request)
     path = url_tree_path(request)
-    pool = request.app[POOL]
     if path != paths.ROOT:
-        async with db.connection(pool) as conn:
+        async with db.connection(request.app[POOL]) as conn:
             folder = await entries.get_live(conn, ctx.ns_id, path)
         if folder["kind"] != "folder":
             raise NotAFolder(f"{folder['path']} is a file, not a folder")
         path = folder["path"]
+    return await stream_zip(request, reader_for(request, ctx), ctx.ns_id, path)
+
+
+async def stream_zip(request: web.Request, reader: BlockReader, ns_id: int, path: str) -> web.StreamResponse:
+    """The folder ``path`` of namespace ``ns_id`` (its display path, found already) as a zip."""
+    pool = request.app[POOL]
     top = paths.basename(path) or "Tessera"
     resp = web.StreamResponse(headers={
         "Content-Type": "application/zip", "Content-Disposition": disposition("attachment", top + ".zip"),
         "Cache-Control": "private, no-store",
     })  # fmt: skip
     await resp.prepare(request)
-    reader = reader_for(request, ctx)
     sink = _Sink()
     cut = len(path) if path != paths.ROOT else 0
     try:
         with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:  # type: ignore[arg-type]
-            async for row in _subtree(pool, ctx.ns_id, paths.path_key(path)):
+            async for row in _subtree(pool, ns_id, paths.path_key(path)):
                 name = top + row["path"][cut:]
                 await _add(request, resp, zf, sink, reader, row, name)
         await resp.write(sink.take())  # the central directory

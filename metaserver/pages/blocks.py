@@ -14,7 +14,7 @@ import hashlib
 import logging
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -27,7 +27,7 @@ from protocol.hashing import BLOCK_SIZE
 from ..core import db
 from ..core.auth import bearer_token
 from ..core.callers import Context
-from ..core.grants import get_grant
+from ..core.grants import get_grant, link_grant
 from ..core.settings import ServerSettings
 from ..keys import SETTINGS
 from ..tree import entries
@@ -73,21 +73,29 @@ def reader_for(request: web.Request, ctx: Context) -> BlockReader:
     """A reader of ``ctx``'s blocks with the request's token (authenticated already: a
     session's cookie is the request's bearer token by then)."""
     token = bearer_token(request.headers.get("Authorization"))
-    return BlockReader(request.app[HTTP], request.app[SETTINGS], ctx, token)
+    settings, user_id = request.app[SETTINGS], ctx.caller.user_id
+    return BlockReader(request.app[HTTP], settings, lambda b: get_grant(settings, user_id, b.block_id, b.size), token)
 
 
-async def find_version(pool: asyncpg.Pool, ctx: Context, path: str, rev: int | None) -> Version:
-    """The version to read: ``rev`` of the caller's namespace, else the file at ``path`` now."""
+def link_reader(request: web.Request, link_id: int) -> BlockReader:
+    """A reader for the visitors of share link ``link_id``: link grants, no user token (the block
+    server checks that the link still works and reaches the block)."""
+    settings = request.app[SETTINGS]
+    return BlockReader(request.app[HTTP], settings, lambda b: link_grant(settings, link_id, b.block_id, b.size))
+
+
+async def find_version(pool: asyncpg.Pool, ns_id: int, path: str, rev: int | None) -> Version:
+    """The version to read: ``rev`` of namespace ``ns_id``, else the file at ``path`` now."""
     async with db.connection(pool) as conn:
         if rev is None:
-            row = await entries.get_live(conn, ctx.ns_id, path)
+            row = await entries.get_live(conn, ns_id, path)
             if row["kind"] != "file":
                 raise IsAFolder(f"{row['path']} is a folder")
             rev = row["rev"]
         v = await conn.fetchrow(
             "SELECT id, path, size, content_hash, created_at FROM versions WHERE id = $1 AND ns_id = $2",
             rev,
-            ctx.ns_id,
+            ns_id,
         )
     if v is None:
         raise NotFound(f"no revision {rev}")
@@ -107,18 +115,22 @@ async def _block_rows(pool: asyncpg.Pool, rev: int, start: int) -> AsyncIterator
 
 
 class BlockReader:
-    """Fetches a user's blocks from the block servers and verifies them."""
+    """Fetches blocks from the block servers with the grants ``grant`` signs (and the user's
+    ``token``, if any) and verifies them."""
 
-    def __init__(self, http: aiohttp.ClientSession, settings: ServerSettings, ctx: Context, token: str) -> None:
+    def __init__(
+        self, http: aiohttp.ClientSession, settings: ServerSettings, grant: Callable[[Block], str], token: str = ""
+    ) -> None:
         self._http = http
         self._settings = settings
-        self._user_id = ctx.caller.user_id
+        self._grant = grant
         self._token = token
 
     async def fetch(self, block: Block) -> bytes:
         """One block's bytes, checked against its size and SHA-256; tries each block server in turn."""
-        grant = get_grant(self._settings, self._user_id, block.block_id, block.size)
-        headers = {"Authorization": f"Bearer {self._token}", "X-Tessera-Grant": grant}
+        headers = {"X-Tessera-Grant": self._grant(block)}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
         failure: Exception | None = None
         urls = self._settings.block_urls
         turn = block.index % len(urls)  # blocks spread over the block servers; each falls back on the rest

@@ -21,7 +21,7 @@ from ..keys import POOL, SETTINGS
 from ..tree import entries, history
 from ..web.auth import authenticate
 from . import kinds, render
-from .blocks import find_version, reader_for
+from .blocks import BlockReader, find_version, reader_for
 from .middleware import browser_block_url
 from .paths import breadcrumbs, url_tree_path
 
@@ -110,12 +110,14 @@ async def _file_page(request: web.Request, conn, ctx: Context, row, cursor: str)
 
 
 async def _text_preview(request: web.Request, ctx: Context, meta: dict[str, Any]) -> dict[str, Any]:
+    return await text_preview(request.app[POOL], reader_for(request, ctx), ctx.ns_id, meta)
+
+
+async def text_preview(pool: asyncpg.Pool, reader: BlockReader, ns_id: int, meta: dict[str, Any]) -> dict[str, Any]:
     """The first bytes of a text file, decoded (undecodable bytes shown as such)."""
     if meta["size"] == 0:
         return {"body": "", "cut": False}
-    pool = request.app[POOL]
-    version = await find_version(pool, ctx, meta["path"], meta["rev"])
-    reader = reader_for(request, ctx)
+    version = await find_version(pool, ns_id, meta["path"], meta["rev"])
     last = min(version.size, kinds.TEXT_PREVIEW_BYTES) - 1
     data = b"".join([piece async for piece in reader.pieces(pool, version.rev, 0, last)])
     return {"body": data.decode("utf-8", errors="replace"), "cut": version.size > kinds.TEXT_PREVIEW_BYTES}

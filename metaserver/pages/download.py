@@ -21,7 +21,7 @@ from ..core.http import query_int
 from ..keys import POOL
 from ..web.auth import authenticate
 from . import kinds
-from .blocks import Version, find_version, reader_for
+from .blocks import BlockReader, Version, find_version, reader_for
 from .paths import url_tree_path
 
 OCTET_STREAM = "application/octet-stream"
@@ -66,7 +66,10 @@ def _range(request: web.Request, size: int, etag: str) -> tuple[int, int] | None
     return first, last
 
 
-async def _stream(request: web.Request, ctx: Context, version: Version, headers: dict[str, str]) -> web.StreamResponse:
+async def stream_version(
+    request: web.Request, reader: BlockReader, version: Version, headers: dict[str, str]
+) -> web.StreamResponse:
+    """``version``'s bytes as the answer (``Range`` honoured), read block by block through ``reader``."""
     etag = f'"{version.content_hash}"'
     wanted = _range(request, version.size, etag)
     first, last = wanted if wanted else (0, version.size - 1)
@@ -80,7 +83,7 @@ async def _stream(request: web.Request, ctx: Context, version: Version, headers:
         await resp.prepare(request)
         await resp.write_eof()
         return resp
-    pieces = reader_for(request, ctx).pieces(request.app[POOL], version.rev, first, last)
+    pieces = reader.pieces(request.app[POOL], version.rev, first, last)
     try:
         piece = await anext(pieces)  # a block that cannot be read fails here, before the status line
         await resp.prepare(request)
@@ -104,31 +107,35 @@ async def _stream(request: web.Request, ctx: Context, version: Version, headers:
 async def _version(request: web.Request) -> tuple[Context, Version]:
     ctx = await authenticate(request)
     rev = query_int(request, "rev", 0, 0, 1 << 62) or None
-    return ctx, await find_version(request.app[POOL], ctx, url_tree_path(request), rev)
+    return ctx, await find_version(request.app[POOL], ctx.ns_id, url_tree_path(request), rev)
+
+
+def attachment_headers(name: str) -> dict[str, str]:
+    return {"Content-Type": OCTET_STREAM, "Content-Disposition": disposition("attachment", name)}
+
+
+def preview_headers(name: str) -> dict[str, str]:
+    """Inline for raster images and PDF (nothing may run), an attachment for anything else."""
+    kind = kinds.of(name)
+    if kind.inline_type is None:
+        return attachment_headers(name)
+    return {
+        "Content-Type": kind.inline_type,
+        "Content-Disposition": disposition("inline", name),
+        "Content-Security-Policy": PDF_CSP if kind.preview == "pdf" else RAW_CSP,
+        "X-Frame-Options": "SAMEORIGIN",
+    }
 
 
 async def download(request: web.Request) -> web.StreamResponse:
     """A file version as an attachment (``?rev=`` for an old one), ``Range`` honoured."""
     ctx, version = await _version(request)
     name = version.path.rsplit("/", 1)[-1]
-    headers = {"Content-Type": OCTET_STREAM, "Content-Disposition": disposition("attachment", name)}
-    return await _stream(request, ctx, version, headers)
+    return await stream_version(request, reader_for(request, ctx), version, attachment_headers(name))
 
 
 async def raw(request: web.Request) -> web.StreamResponse:
     """A file for the preview: inline for raster images and PDF, an attachment for anything else."""
     ctx, version = await _version(request)
     name = version.path.rsplit("/", 1)[-1]
-    kind = kinds.of(name)
-    if kind.inline_type is None:
-        headers = {"Content-Type": OCTET_STREAM, "Content-Disposition": disposition("attachment", name)}
-    else:
-        csp = PDF_CSP if kind.preview == "pdf" else RAW_CSP
-        headers = {
-            "Content-Type": kind.inline_type,
-            "Content-Disposition": disposition("inline", name),
-            "Content-Security-Policy": csp,
-            "X-Frame-Options": "SAMEORIGIN",
-        }
-    return await _stream(request, ctx, version, headers)
-
+    return await stream_version(request, reader_for(request, ctx), version, preview_headers(name))

@@ -105,7 +105,7 @@ def grant_claims(draw: st.DrawFn) -> grants.Grant:
 # -- messages (protocol/messages/): values as a server or a client would make them ----------------
 
 from protocol import hashing  # noqa: E402
-from protocol.messages import auth, blocks, changes, files, incoming, uploads  # noqa: E402
+from protocol.messages import auth, blocks, changes, files, incoming, links, uploads  # noqa: E402
 
 counts = st.integers(min_value=0, max_value=2**40)
 revs = st.integers(min_value=1, max_value=2**62)
@@ -216,3 +216,11 @@ incoming_pages = st.builds(
     incoming.IncomingPage, block_ids, valid_paths(1, 3), counts, hex_digests_sha256, st.integers(0, 2**31),
     st.integers(0, 2**31), urls, st.lists(incoming_blocks(), max_size=4),
 )  # fmt: skip
+
+share_links = st.builds(
+    links.Link, revs, valid_paths(0, 3), times, st.none() | times, st.booleans(), st.booleans(), st.none() | times,
+    st.sampled_from(["active", "revoked", "expired"]), st.none() | st.sampled_from(["file", "folder"]),
+)  # fmt: skip
+new_links = st.builds(links.NewLink, share_links, names)
+link_lists = st.builds(links.Links, st.lists(share_links, max_size=4))
+revoked_links = st.builds(links.LinkRevoked, share_links)

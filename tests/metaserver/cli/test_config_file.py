@@ -157,6 +157,10 @@ token-idle-expiry = "30d"
 login-queue = 4
 login-address-rate-limit = "6/min"
 login-address-burst = 3
+link-rate-limit = "2/s"
+link-burst = 20
+link-password-rate-limit = "3/min"
+link-password-burst = 4
 """
 
 
@@ -165,6 +169,7 @@ def test_the_account_settings_come_from_the_file_and_config_check_lists_them(tmp
     s = _settings(tmp_path, ["--config", str(config_file)])
     assert (s.public_url, s.token_idle_expiry, s.login_queue) == ("https://files.example.org", 30 * 86400, 4)
     assert (s.login_address_rate_limit, s.login_address_burst) == (0.1, 3)
+    assert (s.link_rate_limit, s.link_burst, s.link_password_rate_limit, s.link_password_burst) == (2.0, 20, 0.05, 4)
     _checked(config_file, ACCOUNT_SETTINGS)
     config_file.write_text(CONFIG.replace("\n[s3]", '\ntoken-idle-expiry = "forever"\n[s3]', 1))
     result = CliRunner().invoke(cli.main, ["config", "check", "--config", str(config_file)])

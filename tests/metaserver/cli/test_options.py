@@ -115,6 +115,11 @@ def test_account_options(tmp_path, monkeypatch):
                                 "--login-address-burst", "3"])  # fmt: skip
     assert config.public_url == "https://files.example.org" and config.token_idle_expiry == 30 * 86400
     assert (config.login_queue, config.login_address_rate_limit, config.login_address_burst) == (4, 0.1, 3)
+    assert (config.link_rate_limit, config.link_burst, config.link_password_rate_limit) == (5.0, 100, 0.1)
+    config = _config(tmp_path, ["--link-rate-limit", "60/min", "--link-burst", "7", "--link-password-rate-limit", "0",
+                                "--link-password-burst", "2"])  # fmt: skip
+    assert (config.link_rate_limit, config.link_burst, config.link_password_rate_limit) == (1.0, 7, 0.0)
+    assert config.link_password_burst == 2
     monkeypatch.setenv("TESSERA_PUBLIC_URL", "https://env.example.org:8443")
     monkeypatch.setenv("TESSERA_TOKEN_IDLE_EXPIRY", "0")
     config = _config(tmp_path, [])

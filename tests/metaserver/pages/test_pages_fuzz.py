@@ -51,8 +51,10 @@ _content_types = st.sampled_from(["application/x-www-form-urlencoded", "multipar
 class Fuzzer:
     """A signed-in browser's session (cookie and CSRF token) and what went wrong."""
 
-    def __init__(self, url: str, examples: int, seeded: bool) -> None:
+    def __init__(self, url: str, examples: int, seeded: bool, links: tuple[str, ...] = ()) -> None:
         self.url = url
+        #: share links' paths (``/s/<token>``): their pages are fuzzed too, without the session
+        self.links = links
         self.session = requests.Session()
         self.problems: list[str] = []
         self.common = dict(max_examples=examples, deadline=None, database=None, derandomize=seeded,
@@ -73,7 +75,7 @@ class Fuzzer:
             pass  # the server closed the connection (413: the rest of the body is not read)
 
     def run(self) -> list[str]:
-        for test in (self.pages, self.ranges, self.forms, self.cookies):
+        for test in (self.pages, self.ranges, self.forms, self.cookies, self.link_pages):
             test()
         return self.problems
 
@@ -130,7 +132,26 @@ class Fuzzer:
         run()
 
 
-async def _tree(meta_url: str, block_url: str, database_url: str) -> None:
+    def link_pages(self) -> None:
+        tails = ["", "/", "/view/", "/download/", "/raw/", "/zip/"]
+
+        @settings(**self.common)
+        @given(link=st.sampled_from(self.links), tail=st.sampled_from(tails),
+               path=st.one_of(_texts.map(lambda t: requests.utils.quote(t, safe="/")), _raw),
+               range_=st.one_of(st.none(), _ranges.filter(lambda r: r == r.strip())), method=st.sampled_from(["GET"] * 6 + ["HEAD", "POST", "PUT"]),
+               fields=_form_fields)  # fmt: skip
+        def run(link, tail, path, range_, method, fields) -> None:
+            target = link + tail + (path if tail.endswith("/") else "")
+            headers = {"Range": range_} if range_ is not None else {}
+            with requests.request(method, self.url + target, headers=headers, data=fields if method == "POST" else None,
+                                  timeout=20, allow_redirects=False, stream=True) as r:  # fmt: skip
+                if r.status_code >= 500 and r.status_code != 503:
+                    self.problems.append(f"{method} {target[:200]} {headers} -> {r.status_code}")
+
+        run()
+
+
+async def _tree(meta_url: str, block_url: str, database_url: str) -> tuple[str, ...]:
     import asyncpg
 
     conn = await asyncpg.connect(database_url)
@@ -145,13 +166,21 @@ async def _tree(meta_url: str, block_url: str, database_url: str) -> None:
     for path, data in (("/big.bin", os.urandom(4 * 1024 * 1024 + 10)), ("/notes.txt", b"hello\n" * 100),
                        ("/pic.png", b"\x89PNG not really"), ("/Folder/in.txt", b"inside")):  # fmt: skip
         await put_file(servers, token, path, data)
+    links = []
+    for options in ({"path": "/"}, {"path": "/Folder", "password": "link pw 123"}, {"path": "/big.bin"},
+                    {"path": "/Folder", "view_only": True}):  # fmt: skip
+        status, answer = await api_call(servers, token, "POST", "/v1/links", options)
+        assert status == 200, answer
+        links.append("/s/" + answer["url"].rsplit("/", 1)[1])
+    return tuple(links)
 
 
 async def _run(database_url: str, tmp_path: Path, examples: int, seeded: bool) -> None:
-    limits = ("--rate-limit", "0", "--login-rate-limit", "0", "--login-address-rate-limit", "0")
+    limits = ("--rate-limit", "0", "--login-rate-limit", "0", "--login-address-rate-limit", "0",
+              "--link-rate-limit", "0", "--link-password-rate-limit", "0")  # fmt: skip
     async with server_process(database_url, tmp_path / "srv", *limits) as srv:
-        await _tree(srv.meta_url, srv.block_url, database_url)
-        fuzzer = await asyncio.to_thread(Fuzzer, srv.meta_url, examples, seeded)
+        links = await _tree(srv.meta_url, srv.block_url, database_url)
+        fuzzer = await asyncio.to_thread(Fuzzer, srv.meta_url, examples, seeded, links)
         problems = await asyncio.to_thread(fuzzer.run)
         log = srv.log()
     assert not problems, "\n".join(problems[:20])
