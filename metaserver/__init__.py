@@ -7,6 +7,7 @@ Its subpackages, each importing only those before it:
 - :mod:`.tree`: a namespace's tree (entries, mkdir/delete/move, history, the trash, usage
   counters) and its journal
 - :mod:`.links`: share links (their tokens, and what a link reaches)
+- :mod:`.search`: search by name over the namespaces a user sees (pg_trgm)
 - :mod:`.uploads`: upload sessions (create, append, commit, batches, incoming)
 - :mod:`.changes`: the change feed, cursors and long-polls (the notifier, the notify endpoint)
 - :mod:`.lifecycle`: retention (pruning old versions and expired trash, on an interval)

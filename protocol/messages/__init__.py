@@ -12,5 +12,6 @@ the server reads requests with it (a malformed one is a 400
 - :mod:`.blocks`: a file version's block list, with get grants;
 - :mod:`.lifecycle`: usage, the trash listing, a purge's answer;
 - :mod:`.links`: share links (a link, a new one with its URL, the list);
+- :mod:`.search`: a search by name (its request is query parameters) and its page of matches;
 - :mod:`.wire`: the one reader and writer they are all declared with.
 """
