@@ -44,53 +44,62 @@ SIMILAR = MATCHES.index("similar")
 #: the first tier that phase 0 (exact and prefix) does not find
 WORD = MATCHES.index("word")
 
-_PAGE = """
+#: the rows a phase searches: live entries, and (``deleted=true``) the trash too, each table
+#: through its own indexes (migration 009), as ``e``: the matches of each, ranked, then together
+_LIVE = """SELECT e.ns_id, e.path_key COLLATE "C" AS key, 0::bigint AS tid, {columns}, m.i, r.tier, r.score
+             FROM entries e
+             CROSS JOIN LATERAL (SELECT array_position(:ns_ids::bigint[], e.ns_id) AS i) m
+             CROSS JOIN LATERAL ({rank}) r
+            WHERE {where}
+              AND ((:unders::text[])[m.i] IS NULL OR e.path_key LIKE (:unders::text[])[m.i])
+              AND (:kind::text IS NULL OR e.kind = :kind)
+           OFFSET 0 /* not flattened: each match's rank is computed once, then streamed to the top-N sort */"""
+#: a trash row is found by its id (``tid``: a path may be in the trash several times)
+_TRASH = _LIVE.replace("FROM entries e", "FROM trash e").replace("0::bigint AS tid", "e.id AS tid")
+#: what the answer shows of a row (phases 1 and 2; phase 0 reads them for its page only)
+_LIVE_COLUMNS = "e.path, e.kind, false AS deleted, e.rev, e.modified_at"
+_TRASH_COLUMNS = "e.path, e.kind, true AS deleted, e.rev, e.deleted_at AS modified_at"
+
+#: the next ``limit`` matches after the position, best first
+_HITS = """
 WITH page AS (
-    SELECT * FROM (
-        SELECT e.ns_id, e.path_key COLLATE "C" AS key, e.path, e.kind, e.deleted, e.rev, e.modified_at, m.i,
-               r.tier, r.score
-          FROM entries e
-          CROSS JOIN LATERAL (SELECT array_position(:ns_ids::bigint[], e.ns_id) AS i) m
-          CROSS JOIN LATERAL ({rank}) r
-         WHERE ARRAY[CASE WHEN e.deleted THEN -e.ns_id ELSE e.ns_id END] && :index_keys::bigint[]
-           AND {match}
-           AND ((:unders::text[])[m.i] IS NULL OR e.path_key LIKE (:unders::text[])[m.i])
-           AND (:kind::text IS NULL OR e.kind = :kind)
-        OFFSET 0  -- not flattened: each match's rank is computed once, then streamed to the top-N sort
-    ) hits
-     WHERE (tier, -score, ns_id, key) > (:tier::int, -:score::float8, :after_ns::bigint, :key::text COLLATE "C")
-     ORDER BY tier, score DESC, ns_id, key
+    SELECT * FROM ({sources}) hits
+     WHERE (tier, -score, ns_id, key, tid)
+           > (:tier::int, -:score::float8, :after_ns::bigint, :key::text COLLATE "C", :after_tid::bigint)
+     ORDER BY tier, score DESC, ns_id, key, tid
      LIMIT :limit
 )
-SELECT p.*, (:mount_paths::text[])[p.i] AS mount_path, v.size, v.created_at AS version_at
-  FROM page p LEFT JOIN versions v ON v.id = p.rev
- ORDER BY p.tier, p.score DESC, p.ns_id, p.key
 """
 
-#: phase 0: the exact and prefix matches, from the btree alone; the page's rows are then read
-_PREFIXED = """
-WITH page AS (
-    SELECT * FROM (
-        SELECT e.ns_id, e.path_key, e.path_key COLLATE "C" AS key, m.i,
-               CASE WHEN e.name_fold = :query THEN 0 ELSE 1 END AS tier, {score}
-          FROM entries e
-          CROSS JOIN LATERAL (SELECT array_position(:ns_ids::bigint[], e.ns_id) AS i) m
-         WHERE e.ns_id = ANY(:ns_ids::bigint[]) AND e.name_fold COLLATE "C" LIKE :prefix
-           AND (:deleted::bool OR NOT e.deleted)
-           AND ((:unders::text[])[m.i] IS NULL OR e.path_key LIKE (:unders::text[])[m.i])
-           AND (:kind::text IS NULL OR e.kind = :kind)
-        OFFSET 0
-    ) hits
-     WHERE (tier, -score, ns_id, key) > (:tier::int, -:score::float8, :after_ns::bigint, :key::text COLLATE "C")
-     ORDER BY tier, score DESC, ns_id, key
-     LIMIT :limit
-)
-SELECT p.ns_id, p.key, p.i, p.tier, p.score, e.path, e.kind, e.deleted, e.rev, e.modified_at,
-       (:mount_paths::text[])[p.i] AS mount_path, v.size, v.created_at AS version_at
-  FROM page p JOIN entries e ON e.ns_id = p.ns_id AND e.path_key = p.path_key
-  LEFT JOIN versions v ON v.id = e.rev
- ORDER BY p.tier, p.score DESC, p.ns_id, p.key
+#: phases 1 and 2: from the GIN indexes, rows and all
+_PAGE = _HITS + """
+SELECT p.*, (:mount_paths::text[])[p.i] AS mount_path, v.size, v.created_at AS version_at
+  FROM page p LEFT JOIN versions v ON v.id = p.rev
+ ORDER BY p.tier, p.score DESC, p.ns_id, p.key, p.tid
 """
+
+#: phase 0: the exact and prefix matches, from the btrees alone; the page's rows are then read
+_PREFIXED = _HITS + """
+SELECT p.ns_id, p.key, p.tid, p.i, p.tier, p.score, coalesce(e.path, t.path) AS path, coalesce(e.kind, t.kind) AS kind,
+       p.tid <> 0 AS deleted, coalesce(e.rev, t.rev) AS rev, coalesce(e.modified_at, t.deleted_at) AS modified_at,
+       (:mount_paths::text[])[p.i] AS mount_path, v.size, v.created_at AS version_at
+  FROM page p
+  LEFT JOIN entries e ON p.tid = 0 AND e.ns_id = p.ns_id AND e.path_key = p.path_key
+  LEFT JOIN trash t ON p.tid <> 0 AND t.id = p.tid
+  LEFT JOIN versions v ON v.id = coalesce(e.rev, t.rev)
+ ORDER BY p.tier, p.score DESC, p.ns_id, p.key, p.tid
+"""
+_PREFIX_RANK = "SELECT CASE WHEN e.name_fold = :query THEN 0 ELSE 1 END AS tier, {score}"
+_PREFIX_WHERE = 'e.ns_id = ANY(:ns_ids::bigint[]) AND e.name_fold COLLATE "C" LIKE :prefix'
+#: the GIN indexes' first column: the namespaces searched
+_IN_SCOPE = "ARRAY[e.ns_id] && :ns_ids::bigint[] AND "
+
+
+def _statement(template: str, rank: str, where: str, columns: tuple[str, str], deleted: bool) -> str:
+    live = _LIVE.format(columns=columns[0], rank=rank, where=where)
+    trash = _TRASH.format(columns=columns[1], rank=rank, where=where)
+    return template.format(sources=f"({live}) UNION ALL ({trash})" if deleted else live)
+
 
 _SCORE = "char_length(:query)::float8 / greatest(char_length(e.name_fold), 1) AS score"
 #: phase 1, a query of 3 characters or more: the name holds it. A word starts with it where its
@@ -117,12 +126,17 @@ def numbered(sql: str) -> tuple[str, tuple[str, ...]]:
     return re.sub(r"(?<![:\w]):([a-z_][a-z0-9_]*)", number, sql), tuple(names)
 
 
-_PREFIX = numbered(_PREFIXED.format(score=_SCORE))
-_SUBSTRING = numbered(_PAGE.format(rank=_HOLDS, match="e.name_fold LIKE :holds"))
-_WORD_START = numbered(_PAGE.format(rank=_STARTS, match="e.name_fold ~ :word_start"))
+_ROWS = (_LIVE_COLUMNS, _TRASH_COLUMNS)
+#: each statement twice: [False] live entries, [True] with the trash
+_PREFIX = [numbered(_statement(_PREFIXED, _PREFIX_RANK.format(score=_SCORE), _PREFIX_WHERE, ("e.path_key", "e.path_key"), d))
+           for d in (False, True)]  # fmt: skip
+_SUBSTRING = [numbered(_statement(_PAGE, _HOLDS, _IN_SCOPE + "e.name_fold LIKE :holds", _ROWS, d)) for d in (False, True)]
+_WORD_START = [numbered(_statement(_PAGE, _STARTS, _IN_SCOPE + "e.name_fold ~ :word_start", _ROWS, d))
+               for d in (False, True)]  # fmt: skip
 _SIMILAR = {
-    n: numbered(_PAGE.format(rank=_LIKE, match=" AND ".join(
-        [f":word{i} <% e.name_fold" for i in range(n)] + ["e.name_fold NOT LIKE :holds"])))
+    n: [numbered(_statement(_PAGE, _LIKE, _IN_SCOPE + " AND ".join(
+        [f":word{i} <% e.name_fold" for i in range(n)] + ["e.name_fold NOT LIKE :holds"]), _ROWS, d))
+        for d in (False, True)]
     for n in range(1, MAX_FUZZY_WORDS + 1)
 }  # fmt: skip
 
@@ -162,28 +176,26 @@ async def page(
         "prefix": like_escape(folded) + "%",
         "holds": "%" + like_escape(folded) + "%",
         "word_start": _WORD_START_RE + regex_escape(folded),
-        "index_keys": ns_ids + [-n for n in ns_ids] if deleted else ns_ids,
         "ns_ids": ns_ids,
         "mount_paths": [s.mount_path for s in scopes],
         "unders": [s.under for s in scopes],
         "kind": kind,
         "separators": SEPARATORS,
-        "deleted": deleted,
     }
     rows: list[asyncpg.Record] = []
     if after.tier < WORD:
-        rows = await _fetch(conn, _PREFIX, args, after, limit)
+        rows = await _fetch(conn, _PREFIX[deleted], args, after, limit)
         if len(rows) == limit:
             return rows
         after = Position(WORD, 2.0, "", 0)  # every other match comes after them
     if after.tier < SIMILAR:
         first = _SUBSTRING if len(folded) >= MIN_SUBSTRING else _WORD_START
-        rows += await _fetch(conn, first, args, after, limit - len(rows))
+        rows += await _fetch(conn, first[deleted], args, after, limit - len(rows))
         after = Position(SIMILAR, 2.0, "", 0)  # every similar name comes after them
     words = fuzzy_words(folded)
     if len(rows) < limit and words:
         args |= {f"word{i}": w for i, w in enumerate(words)}
-        rows += await _fetch(conn, _SIMILAR[len(words)], args, after, limit - len(rows))
+        rows += await _fetch(conn, _SIMILAR[len(words)][deleted], args, after, limit - len(rows))
     return rows
 
 
@@ -199,12 +211,12 @@ async def _fetch(
 ) -> list[asyncpg.Record]:
     sql, names = statement
     values = {**args, "tier": after.tier, "score": after.score, "key": after.key, "after_ns": after.ns_id,
-              "limit": limit}  # fmt: skip
+              "after_tid": after.trash_id, "limit": limit}  # fmt: skip
     return await conn.fetch(sql, *(values[n] for n in names))
 
 
 def position(row: asyncpg.Record) -> Position:
-    return Position(row["tier"], row["score"], row["key"], row["ns_id"])
+    return Position(row["tier"], row["score"], row["key"], row["ns_id"], row["tid"])
 
 
 def match(row: asyncpg.Record) -> SearchMatch:
@@ -221,4 +233,5 @@ def match(row: asyncpg.Record) -> SearchMatch:
         modified=timestamp(row["version_at"] if is_file and not row["deleted"] else row["modified_at"]),
         size=row["size"] if is_file else None,
         rev=row["rev"] if is_file else None,
+        trash_id=row["tid"] or None,
     )

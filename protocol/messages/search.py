@@ -111,7 +111,8 @@ class SearchMatch:
     """One entry that matched: where it is in the user's tree, what it is, and how it matched.
 
     ``size`` and ``rev`` are a file's (a deleted file's: its last revision's); ``modified`` is
-    when its revision was committed, or when a folder or a deletion marker last changed.
+    when its revision was committed, when a folder last changed, or (``deleted``: in the trash)
+    when it was deleted.
     """
 
     path: str
@@ -125,6 +126,8 @@ class SearchMatch:
     modified: float
     size: int | None = None
     rev: int | None = None
+    #: a match in the trash: its trash row (``POST /v1/trash/restore {"path", "id"}``), else None
+    trash_id: int | None = None
 
 
 @answer("search page")

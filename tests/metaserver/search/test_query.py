@@ -12,7 +12,7 @@ from metaserver.search import query
 from metaserver.search.cursor import START
 from metaserver.search.scope import Mount, scopes, visible_mounts
 from metaserver.tree import ops
-from metaserver.tree.journal import Journal
+from metaserver.tree.journal import Author, Journal
 from protocol import paths
 from protocol.search import fold
 from tests.metaserver.conftest import mark_stored
@@ -32,7 +32,7 @@ async def namespace(pool, owner: str, kind: str, folders: list[str]) -> int:
             ns = await conn.fetchval("SELECT id FROM namespaces WHERE owner_id = $1 AND kind = 'home'", user_id)
         else:
             ns = await conn.fetchval("INSERT INTO namespaces (owner_id, kind) VALUES ($1, $2) RETURNING id", user_id, kind)
-        j = await Journal.begin(conn, ns)
+        j = await Journal.begin(conn, ns, Author(user_id, "test-device"))
         for f in folders:
             await ops.mkdir(j, f)
         await j.flush()
@@ -62,8 +62,9 @@ async def test_a_search_covers_each_mount_at_its_place_in_the_tree_and_nothing_e
 
 
 async def test_every_writer_keeps_the_folded_name(api, pool):
-    """mkdir, single and batch commits, moves (also of a folder, also case-only), restore and
-    delete all leave every row's name_fold equal to the fold of its name."""
+    """mkdir, single and batch commits, moves (also of a folder, also case-only), restore, delete
+    (to the trash) and restore from the trash all leave every row's name_fold, in entries and in
+    the trash, equal to the fold of its name."""
     await api.ok("POST", "/v1/files/mkdir", {"path": "/Café/Ünïcode Ørsted"})
     first = await upload(api, pool, "/Café/Straße.TXT", b"one")
     await upload(api, pool, "/Café/Straße.TXT", b"two")
@@ -76,8 +77,13 @@ async def test_every_writer_keeps_the_folded_name(api, pool):
     await api.ok("POST", "/v1/files/move", {"from": "/Café", "to": "/CAFÉ"})  # case only
     await api.ok("POST", "/v1/files/restore", {"path": "/Café/STRASSE.txt", "rev": first["rev"]})
     await api.ok("POST", "/v1/files/delete", {"path": "/Élan/Bätch Møved/Fïle 3.md"})
-    rows = await pool.fetch("SELECT path, name_fold FROM entries")
-    assert len(rows) >= 14
+    await api.ok("POST", "/v1/files/mkdir", {"path": "/Ægir/Ødin"})
+    await api.ok("POST", "/v1/files/delete", {"path": "/Ægir"})
+    await api.ok("POST", "/v1/files/delete", {"path": "/Élan/Bätch Møved/Fïle 4.md"})
+    await api.ok("POST", "/v1/trash/restore", {"path": "/Élan/Bätch Møved/Fïle 4.md"})
+    rows = await pool.fetch("SELECT path, name_fold FROM entries UNION ALL SELECT path, name_fold FROM trash")
+    assert len(rows) == 12  # 9 live, 3 in the trash
+    assert {"aegir", "odin", "file 3.md"} <= {r["name_fold"] for r in await pool.fetch("SELECT name_fold FROM trash")}
     wrong = [(r["path"], r["name_fold"]) for r in rows if r["name_fold"] != fold(paths.basename(r["path"]))]
     assert wrong == []
     assert {"cafe", "strasse.txt", "elan", "batch moved", "file 3.md", "unicode orsted"} <= {r["name_fold"] for r in rows}
@@ -89,28 +95,30 @@ def _sql_strings(path: Path) -> list[str]:
 
 
 def forgotten_folds(sql: str) -> list[str]:
-    """What a statement writing ``entries`` leaves out of ``name_fold``: the column of an INSERT,
-    or its update where the statement updates ``path`` (an UPDATE, or an upsert's DO UPDATE)."""
+    """What a statement writing ``entries`` or ``trash`` leaves out of ``name_fold``: the column of
+    an INSERT, or its update where the statement updates ``path`` (an UPDATE, or an upsert's DO
+    UPDATE, also on its own, like ops._UPSERT)."""
     missing = []
-    insert = re.search(r"\bINSERT\s+INTO\s+entries\s*\(([^)]*)\)", sql, re.I)
+    insert = re.search(r"\bINSERT\s+INTO\s+(?:entries|trash)\s*\(([^)]*)\)", sql, re.I)
     if insert and "name_fold" not in insert.group(1):
         missing.append("INSERT column")
-    update = re.search(r"\b(?:UPDATE\s+entries\b|DO\s+UPDATE\b)(.*)", sql, re.I | re.S)
+    update = re.search(r"\b(?:UPDATE\s+(?:entries|trash)\b|DO\s+UPDATE\b)(.*)", sql, re.I | re.S)
     if update and re.search(r"\bpath\s*=", update.group(1)) and not re.search(r"\bname_fold\s*=", update.group(1)):
         missing.append("UPDATE of path")
     return missing
 
 
-def test_every_statement_that_writes_a_name_into_entries_writes_its_fold():
-    """A writer of ``entries`` that forgets ``name_fold`` would leave a name search cannot find
+def test_every_statement_that_writes_a_name_into_entries_or_the_trash_writes_its_fold():
+    """A writer of ``entries`` or ``trash`` that forgets ``name_fold`` would leave a name search cannot find
     (or finds by its old name): the column is NOT NULL, which catches an INSERT; this also
     catches an UPDATE of the path."""
     writers = {}
     for path in sorted((ROOT / "metaserver").rglob("*.py")):
         for sql in _sql_strings(path):
-            if re.search(r"\b(INSERT\s+INTO|UPDATE)\s+entries\b", sql, re.I):
+            if re.search(r"\b(INSERT\s+INTO|UPDATE)\s+(entries|trash)\b|\bDO\s+UPDATE\b", sql, re.I):
                 writers[(str(path.relative_to(ROOT)), sql)] = forgotten_folds(sql)
-    assert len(writers) >= 3, "the writers were not found: has the SQL moved?"
+    assert len(writers) >= 4, "the writers were not found: has the SQL moved?"
+    assert any("INSERT INTO trash" in sql for _, sql in writers), "trash.put was not found"
     assert {w: m for w, m in writers.items() if m} == {}
     # the check itself: what it must refuse
     assert forgotten_folds("INSERT INTO entries (ns_id, path) VALUES ($1, $2)") == ["INSERT column"]
@@ -120,3 +128,5 @@ def test_every_statement_that_writes_a_name_into_entries_writes_its_fold():
         "INSERT INTO entries (path, name_fold) VALUES ($1, $2) ON CONFLICT (x) DO UPDATE SET path = EXCLUDED.path"
     ) == ["UPDATE of path"]
     assert forgotten_folds("UPDATE entries SET deleted = true WHERE path_key = $1") == []
+    assert forgotten_folds("INSERT INTO trash (ns_id, path) VALUES ($1, $2)") == ["INSERT column"]
+    assert forgotten_folds("ON CONFLICT (ns_id, path_key) DO UPDATE SET path = EXCLUDED.path") == ["UPDATE of path"]

@@ -61,12 +61,14 @@ def test_a_query_of_the_longest_length_is_accepted():
         modified=st.floats(0, 2e9),
         size=st.none() | st.integers(0, 2**62),
         rev=st.none() | st.integers(1, 2**62),
+        trash_id=st.none() | st.integers(1, 2**62),
     ),
     st.booleans(),
 )
 def test_page_round_trips_through_the_wire(match, more):
     assert_round_trip(SearchPage([match, match], "cur", more))
-    assert list(match.to_wire()) == ["path", "name", "kind", "deleted", "match", "score", "modified", "size", "rev"]
+    assert list(match.to_wire()) == ["path", "name", "kind", "deleted", "match", "score", "modified", "size", "rev",
+                                       "trash_id"]  # fmt: skip
 
 
 @pytest.mark.parametrize(
