@@ -100,6 +100,7 @@ async def _load(
         await search_load.load_trees(conn, trees, ctx.say)
         await conn.execute("VACUUM ANALYZE entries")
         await conn.execute("VACUUM ANALYZE versions")
+        await conn.execute("VACUUM ANALYZE trash")
         picks = [
             [r["path"] for r in await conn.fetch(
                 "SELECT path FROM entries WHERE ns_id = $1 AND kind = 'file' AND NOT deleted ORDER BY seq LIMIT 50", ns)]

@@ -147,7 +147,7 @@ def search_results(matches: list[SearchMatch], more: bool, limit: int) -> str:
         (
             human_size(m.size) if m.kind == "file" else "-",
             local_time(m.modified),
-            m.path + ("/" if m.kind == "folder" else "") + ("  (deleted)" if m.deleted else ""),
+            m.path + ("/" if m.kind == "folder" else "") + (f"  (deleted, id {m.trash_id})" if m.deleted else ""),
         )
         for m in matches
     ]

@@ -2,14 +2,16 @@
 
 Three phases, in the order of the ranking (:mod:`protocol.search`), each run only while the
 page is not full; every statement reads only the namespaces searched (the first column of
-each index it uses is the namespace):
+each index it uses is the namespace). Each phase reads the live entries (``entries``) and, for
+``deleted=true``, the trash too (``trash``, with the same indexes: migration 009), one ranked
+stream of each, merged:
 
 0. the exact and prefix matches (tiers 0-1), from the btree ``entries_search_prefix``
    (migration 009) alone: the range of names that start with the query, in one namespace after
    another, ranked by length without reading the table (an index-only scan). A query that
    thousands of names start with ("m", "report") is answered here in a few milliseconds;
-1. from the GIN index ``entries_search`` (its first column ``ARRAY[ns_id]``, or
-   ``ARRAY[-ns_id]`` for a deletion marker; ``gin_trgm_ops`` on ``name_fold``), names that hold the query (tiers 0-3: exact, prefix, word, contains), or for a query of one
+1. from the GIN index ``entries_search`` (its first column ``ARRAY[ns_id]``; ``gin_trgm_ops`` on
+   ``name_fold``), names that hold the query (tiers 0-3: exact, prefix, word, contains), or for a query of one
    or two characters, that start with it or have a word that does (tiers 0-2), each ranked by
    how much of the name the query covers: cheap to compute for the thousands of names a common
    query ("2023", "jpg") matches (the tiers phase 0 has sent are skipped by the position);
@@ -21,7 +23,8 @@ each index it uses is the namespace):
    index), not for the whole query, which one common word of it would make like most names.
 
 A page is the next ``limit`` matches after the cursor's position (tier, score, namespace, path
-key); versions are joined for the page's rows only.
+key, trash row id: 0 for a live entry, as a path may be in the trash several times); versions
+are joined for the page's rows only.
 """
 
 from __future__ import annotations
