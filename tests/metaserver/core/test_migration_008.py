@@ -27,7 +27,8 @@ async def old_database(pg_template: str, before: int = 8, skip: tuple[int, ...] 
             )
             for version, mig_name, step in migrate.available():
                 if version < before and version not in skip:
-                    await step(conn)
+                    async with conn.transaction():  # as migrate.apply runs each (009 reads with a cursor)
+                        await step(conn)
                     await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, mig_name)
             yield conn
         finally:
