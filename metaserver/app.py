@@ -103,7 +103,13 @@ async def _pruner(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     async with background(
-        run_periodically(app[POOL], interval=settings.prune_interval, default_days=settings.retention_days), "pruner"
+        run_periodically(
+            app[POOL],
+            interval=settings.prune_interval,
+            default_days=settings.retention_days,
+            on_report=app[METRICS].prune_report,
+        ),
+        "pruner",
     ):
         yield
 

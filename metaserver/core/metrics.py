@@ -137,6 +137,29 @@ class MetaMetrics(Metrics):
         self.notify_listener_up = Gauge(
             "tessera_journal_listener_up", "Whether the LISTEN connection for long-poll wake-ups is up", registry=r
         )
+        self.prune_runs = Counter("tessera_prune_runs", "Pruning runs, by result", ["result"], registry=r)
+        self.prune_versions = Counter(
+            "tessera_prune_versions", "Old versions pruned (thinned or past retention)", registry=r
+        )
+        self.prune_files_purged = Counter(
+            "tessera_prune_files_purged", "Files purged from the trash past retention", registry=r
+        )
+        self.prune_freed_bytes = Counter(
+            "tessera_prune_freed_bytes", "Bytes of blocks that lost their last reference by pruning", registry=r
+        )
+
+    def prune_report(self, report) -> None:
+        """One periodic pruning's report (None: another process held the lock; an exception: it failed)."""
+        if isinstance(report, BaseException):
+            self.prune_runs.labels("failed").inc()
+            return
+        if report is None:
+            self.prune_runs.labels("skipped").inc()
+            return
+        self.prune_runs.labels("ok").inc()
+        self.prune_versions.inc(report.versions_pruned)
+        self.prune_files_purged.inc(report.files_purged)
+        self.prune_freed_bytes.inc(report.bytes_freed)
 
     @contextmanager
     def commit(self, kind: str) -> Iterator[None]:
