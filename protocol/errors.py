@@ -296,6 +296,14 @@ class TooManyLinks(TesseraError):
     exit_code = 5
 
 
+class BadCursor(TesseraError):
+    """The cursor is not valid for this request (altered, or from another search): start again without it."""
+
+    code = "bad_cursor"
+    status = 400
+    exit_code = 2
+
+
 class NotAMember(Forbidden):
     """You are not a member of this shared folder (or no longer)."""
 
