@@ -14,8 +14,9 @@ from protocol import paths
 from protocol.errors import AlreadyExists, NotFound
 from protocol.messages.files import Metadata
 
+from ..core import members
 from ..core.callers import Context
-from ..tree import entries, members, ops
+from ..tree import entries, ops
 from ..tree.journal import Author
 from . import mounts, moves
 from .places import Place

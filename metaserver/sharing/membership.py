@@ -16,9 +16,10 @@ from protocol import paths
 from protocol.errors import AlreadyExists, BadRequest, NotFound
 from protocol.messages.sharing import MEMBER_ROLES, Invitation, Member, Share, ShareList
 
+from ..core import members
 from ..core.callers import Context
 from ..core.users import user_id_of
-from ..tree import members, ops
+from ..tree import ops
 from ..tree.journal import Author
 from . import mounts
 from .places import mounts_of

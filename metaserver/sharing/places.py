@@ -18,8 +18,8 @@ import asyncpg
 from protocol import paths
 from protocol.messages.files import Metadata
 
+from ..core import members
 from ..core.callers import Context
-from ..tree import members
 
 #: an answer with a ``path`` (and maybe a ``name``): a protocol message, or a plain dict
 M = TypeVar("M")

@@ -14,8 +14,9 @@ import asyncpg
 from protocol import paths
 from protocol.errors import AlreadyExists, BadPath, NotAFolder
 
+from ..core import members
 from ..core.callers import Context
-from ..tree import entries, members, ops
+from ..tree import entries, ops
 from ..tree.journal import Author
 from . import mounts, moves
 from .places import Place, locate, mounts_of

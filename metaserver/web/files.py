@@ -18,7 +18,7 @@ from protocol.errors import AlreadyExists, BadRequest, IsAFolder, IsAMount, NotA
 from protocol.messages.blocks import RemoteBlock
 from protocol.messages.files import ListPage, Metadata
 
-from ..core import db
+from ..core import db, members
 from ..core.bodies import KIB, body_limit, read_object
 from ..core.callers import Context
 from ..core.grants import get_grant
@@ -27,7 +27,7 @@ from ..core.settings import ServerSettings
 from ..keys import POOL, SETTINGS
 from ..sharing import crossmove
 from ..sharing.places import Place, mounts_of, resolve
-from ..tree import entries, members, ops
+from ..tree import entries, ops
 from ..tree.journal import Author, Journal
 from .auth import authenticate
 

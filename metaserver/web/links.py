@@ -18,7 +18,7 @@ from protocol import paths
 from protocol.errors import BadRequest, TooManyLinks
 from protocol.messages.links import LinkRevoked, Links, NewLink
 
-from ..core import db, passwords
+from ..core import db, members, passwords
 from ..core.bodies import KIB, body_limit, read_object
 from ..core.callers import Context
 from ..core.http import MAX_BIGINT, respond
@@ -26,7 +26,7 @@ from ..core.websession import public_url
 from ..keys import PASSWORDS, POOL, SETTINGS
 from ..links import store
 from ..sharing.places import Place, locate, mounts_of, resolve
-from ..tree import entries, members
+from ..tree import entries
 from .auth import authenticate
 
 log = logging.getLogger(__name__)
