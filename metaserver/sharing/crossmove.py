@@ -2,7 +2,8 @@
 
 Nothing is uploaded again: each file becomes a new file of the destination whose version
 lists the same blocks (:func:`~metaserver.sharing.moves.copy_file`); the source goes to the
-source namespace's trash, where its members can restore it until retention removes it. The
+source namespace's trash, where its members can restore it until retention removes it. Its
+share links follow it into the destination (:mod:`metaserver.links.follow`). The
 blocks keep their namespace (the dedup scope), so the destination's dedup never finds them.
 """
 
@@ -16,6 +17,7 @@ from protocol.messages.files import Metadata
 
 from ..core import members
 from ..core.callers import Context
+from ..links.follow import follow
 from ..tree import entries, ops
 from ..tree.journal import Author
 from . import mounts, moves
@@ -48,6 +50,7 @@ async def move(conn: asyncpg.Connection, ctx: Context, src: Place, dst: Place) -
             meta = await moves.copy_file(jd, row, path)
         top_meta = top_meta or meta
     await ops.delete(js, src.path)
+    await follow(conn, src.ns_id, src.path, dst.ns_id, new_top)  # the links go with what they open
     await mounts.flush_all(journals)
     assert top_meta is not None  # the subtree has its top
     return dst.out(top_meta)

@@ -4,7 +4,8 @@ Sharing ``/Team`` makes a new namespace (kind 'shared', owned by the caller, who
 counts its bytes), moves everything below the folder into it without moving a byte
 (:func:`~metaserver.sharing.moves.transplant`), makes the caller its owner and mounts it
 where the folder was. Unsharing moves everything back into the owner's home at their mount
-path, as an ordinary folder, and unmounts it from every member's tree.
+path, as an ordinary folder, and unmounts it from every member's tree. Share links follow both
+ways (:mod:`metaserver.links.follow`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from protocol.errors import AlreadyExists, BadPath, NotAFolder
 
 from ..core import members
 from ..core.callers import Context
+from ..links.follow import follow
 from ..tree import entries, ops
 from ..tree.journal import Author
 from . import mounts, moves
@@ -47,6 +49,7 @@ async def create(conn: asyncpg.Connection, ctx: Context, path: str) -> int:
     )
     share = (await mounts.begin_all(conn, [ns_id], author))[ns_id]  # a higher id than the home's: in order
     await moves.transplant(home, share, top["path"], paths.ROOT)
+    await follow(conn, ctx.ns_id, top["path"], ns_id, paths.ROOT)  # a link on the folder: on the share's root
     # the folder's row leaves the home tree; the mount takes its place (journaled as a folder there)
     await conn.execute("DELETE FROM entries WHERE ns_id = $1 AND path_key = $2", ctx.ns_id, top["path_key"])
     await conn.execute("INSERT INTO ns_members (ns_id, user_id, role) VALUES ($1, $2, 'owner')", ns_id, uid)
@@ -86,6 +89,7 @@ async def unshare(conn: asyncpg.Connection, ctx: Context, path: str) -> str:
     await conn.execute("DELETE FROM mounts WHERE ns_id = $1", ns_id)
     await ops.upsert_entry(home, place.prefix, "folder", None)
     await moves.transplant(share, home, paths.ROOT, place.prefix)
+    await follow(conn, ns_id, paths.ROOT, home.ns_id, place.prefix)
     await conn.execute("DELETE FROM ns_members WHERE ns_id = $1", ns_id)
     await conn.execute(
         "UPDATE share_invitations SET state = 'cancelled', decided_at = now() WHERE ns_id = $1 AND state = 'pending'",

@@ -1,4 +1,5 @@
-"""File and folder endpoints: metadata, block lists, listing, mkdir, delete, move.
+"""File and folder endpoints: metadata, block lists, listing, mkdir, delete, move (share links
+follow what they open: :mod:`metaserver.links.follow`).
 
 Every path is the caller's: it is resolved through their mounts to a namespace and a path
 inside it (:mod:`metaserver.sharing.places`), their role there is checked (a write again under
@@ -25,6 +26,7 @@ from ..core.grants import get_grant
 from ..core.http import MAX_BIGINT, MAX_INT, positive_int, query_int, respond
 from ..core.settings import ServerSettings
 from ..keys import POOL, SETTINGS
+from ..links.follow import follow
 from ..sharing import crossmove
 from ..sharing.places import Place, mounts_of, resolve
 from ..tree import entries, ops
@@ -194,7 +196,13 @@ async def move(request: web.Request) -> web.Response:
     src_place = await writable(request, ctx, src, "move")
     dst_place = await writable(request, ctx, dst, "move onto")
     if src_place.ns_id == dst_place.ns_id:
-        return await journaled(request, ctx, lambda j: ops.move(j, src_place.path, dst_place.path), src_place)
+
+        async def change(j: Journal) -> Metadata:
+            meta = await ops.move(j, src_place.path, dst_place.path)
+            await follow(j.conn, j.ns_id, src_place.path, j.ns_id, meta.path)  # its links go with it
+            return meta
+
+        return await journaled(request, ctx, change, src_place)
     async with db.transaction(request.app[POOL]) as conn:
         meta = await crossmove.move(conn, ctx, src_place, dst_place)
     return respond(request, meta.to_wire())
