@@ -30,6 +30,14 @@ from protocol import paths
 from ..tree import entries
 
 
+async def hold_still(conn: asyncpg.Connection, ns_id: int) -> None:
+    """Keep namespace ``ns_id``'s tree still while a link into it is made, in the link's
+    transaction: a move there in flight (which holds the journal's lock on the namespace row)
+    commits first, and one that comes later waits for the link, so :func:`follow` sees every
+    link made (a share lock: links made at once do not wait for each other)."""
+    await conn.execute("SELECT 1 FROM namespaces WHERE id = $1 FOR SHARE", ns_id)
+
+
 def moved_path(path: str, src: str, dst: str) -> str:
     """Where ``path`` (``src`` or below it, by key) is once ``src`` has moved to ``dst``; either
     may be the root. Components are cut by count, never by length (a key may be longer or

@@ -157,3 +157,29 @@ async def test_a_deleted_target_opens_nothing_until_it_is_restored(web_servers, 
     assert (await opens(url))[0] == 404
     await ok(web_servers, alice, "/v1/trash/restore", {"path": "/Docs/a.txt"})
     assert await opens(url) == (200, b"first")
+
+
+async def test_a_link_made_during_a_move_waits_for_it(web_servers, alice):
+    """A move that has read the links but not committed when a link to what it moves is asked
+    for: the link is made after the move, against the tree as it is then (the move's lock)."""
+    import asyncio
+
+    from metaserver.links.follow import follow
+    from metaserver.tree import ops
+    from metaserver.tree.journal import Author, Journal
+
+    await put_file(web_servers, alice, "/a.txt", b"aaa")
+    async with web_servers.pool.acquire() as conn:
+        ns_id = await conn.fetchval("SELECT n.id FROM namespaces n JOIN users u ON u.id = n.owner_id WHERE u.name = 'alice'")
+        async with conn.transaction():  # a move, as POST /v1/files/move makes it, held open
+            j = await Journal.begin(conn, ns_id, Author(None, "test"))
+            await ops.move(j, "/a.txt", "/b.txt")
+            await follow(conn, ns_id, "/a.txt", ns_id, "/b.txt")
+            await j.flush()
+            made = asyncio.ensure_future(api_call(web_servers, alice, "POST", "/v1/links", {"path": "/a.txt"}))
+            await asyncio.sleep(0.5)
+            assert not made.done()  # waits for the move
+    status, answer = await made
+    assert status == 404, answer  # /a.txt is gone: no link to nothing
+    url, _ = await make_link(web_servers, alice, "/b.txt")
+    assert await opens(url) == (200, b"aaa")
