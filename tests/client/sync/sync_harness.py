@@ -113,6 +113,7 @@ class Device:
     token: str
     client: TesseraClient
     settings: SyncSettings = TEST_SETTINGS
+    user: str = USER
     daemon: SyncDaemon | None = None
     task: asyncio.Task[None] | None = None
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
@@ -130,7 +131,7 @@ class Device:
             config_dir=self.config_dir,
             device=self.name,
             settings=self.settings,
-            user=USER,
+            user=self.user,
         )
         self.task = asyncio.create_task(self.daemon.run(self.stop_event), name=f"daemon-{self.name}")
         return self.daemon
@@ -172,13 +173,16 @@ class Fleet:
         self.tmp_path = tmp_path
         self.devices: list[Device] = []
 
-    async def add(self, name: str, *, start: bool = True, settings: SyncSettings = TEST_SETTINGS) -> Device:
-        token = await self.servers.login(USER, PASSWORD, device=name)
+    async def add(
+        self, name: str, *, start: bool = True, settings: SyncSettings = TEST_SETTINGS, user: str = USER,
+        password: str = PASSWORD,
+    ) -> Device:
+        token = await self.servers.login(user, password, device=name)
         client = TesseraClient(self.servers.meta_url, token, retry=TEST_RETRY)
         await client.__aenter__()
         root = self.tmp_path / name / "folder"
         root.mkdir(parents=True)
-        dev = Device(name, root, self.tmp_path / name / "config", token, client, settings)
+        dev = Device(name, root, self.tmp_path / name / "config", token, client, settings, user)
         self.devices.append(dev)
         if start:
             dev.start()
