@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import itertools
 import logging
 import os
@@ -26,6 +27,7 @@ from client.sync.daemon import SyncDaemon, syncing_device
 from client.sync.settings import SyncSettings
 from client.transfer.filehash import hash_file
 from protocol import paths
+from protocol.hashing import content_hash
 from tests.client.conftest import PASSWORD, USER
 from tests.conftest import eventually as shared_eventually
 
@@ -84,6 +86,12 @@ def snapshot_blocking(root: Path) -> Snapshot:
                 digest = f"changing ({next(_changing)})"
             out[(rel / f).as_posix()] = digest
     return out
+
+
+def tessera_hash(data: bytes) -> str:
+    """The Tessera content hash of ``data`` (SHA-256 over its 4 MiB blocks' SHA-256s)."""
+    block = 4 * 1024 * 1024
+    return content_hash(hashlib.sha256(data[i : i + block]).hexdigest() for i in range(0, len(data), block))
 
 
 async def snapshot(root: Path) -> Snapshot:

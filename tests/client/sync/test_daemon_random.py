@@ -16,7 +16,6 @@ holding it: an edit or a delete marks only the content it saw on that disk.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import random
 import shutil
@@ -25,9 +24,8 @@ from pathlib import Path
 import pytest
 
 from client.sync.local.disk import rename_noreplace
-from protocol.hashing import content_hash
 
-from .sync_harness import Device, Fleet, fleet_fixture  # noqa: F401
+from .sync_harness import Device, Fleet, fleet_fixture, tessera_hash  # noqa: F401
 
 FOLDERS = ("docs", "docs/old", "pics", "music/live")
 NAMES = ("a.txt", "b.txt", "c.md", "d.bin", "notes")
@@ -59,11 +57,11 @@ class World:
         return head * self.rng.randrange(1, 200)
 
     def _wrote(self, data: bytes) -> str:
-        self.written[_tessera_hash(data)] = data[:80]
+        self.written[tessera_hash(data)] = data[:80]
         return f"write {data.split(b' ', 3)[2].decode()}"
 
     def _replaced(self, data: bytes) -> str:
-        self.replaced.add(_tessera_hash(data))
+        self.replaced.add(tessera_hash(data))
         return f" (replacing {data.split(b' ', 3)[:3]!r})"
 
     def take_out(self, path: Path) -> str | None:
@@ -153,12 +151,6 @@ class World:
         target = self.rng.choice(files) if roll < 0.92 or not folders else self.rng.choice(folders)
         seen = self.take_out(target)
         return f"delete {target.relative_to(root)}{seen}" if seen is not None else "skip (gone)"
-
-
-def _tessera_hash(data: bytes) -> str:
-    """The Tessera content hash of ``data`` (SHA-256 over its 4 MiB blocks' SHA-256s)."""
-    block = 4 * 1024 * 1024
-    return content_hash(hashlib.sha256(data[i : i + block]).hexdigest() for i in range(0, len(data), block))
 
 
 async def _run(

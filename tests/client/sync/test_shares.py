@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 
 import pytest
 
 from client.sync.status import read_status
 
 from .share_harness import Team, files_under, idle
-from .sync_harness import fleet_fixture, until  # noqa: F401
+from .sync_harness import eventually, fleet_fixture, remote_snapshot, snapshot, tessera_hash, until  # noqa: F401
 
 
 async def _shared(fleet, role: str):
@@ -144,3 +143,43 @@ async def test_a_removed_share_disappears_and_unuploaded_edits_are_kept(fleet, h
     assert files_under(a.root / "Team") == {"a.txt": b"alice's a", "sub/b.txt": b"alice's b"}
     listing = {e.name async for e in b.client.list_entries("/")}
     assert "Team" not in listing and "mine.txt" in listing
+
+
+async def test_edits_racing_a_removal_are_never_lost(fleet):
+    """bob's daemon runs while he writes file after file into the share and alice removes him:
+    every file he wrote is in alice's share (uploaded in time) or in his own tree (kept beside
+    the share, or, for an upload that reached the server just after the removal, in a folder of
+    his own home at the same path); his devices agree with the server."""
+    team, a, b = await _shared(fleet, "editor")
+    written: list[bytes] = []
+
+    async def write_loop(stop: asyncio.Event) -> None:
+        for i in range(400):
+            if stop.is_set():
+                return
+            data = f"bob's file {i} ".encode() * 20
+            await b.write(f"Team/race/f{i}.txt", data)
+            written.append(data)
+            await asyncio.sleep(0.03)
+
+    stop = asyncio.Event()
+    writer = asyncio.create_task(write_loop(stop))
+    await asyncio.sleep(1.5)
+    await a.client.shares.remove("/Team", "bob")
+    await asyncio.sleep(1.0)
+    stop.set()
+    await writer
+    await idle(a, b)
+
+    async def agreed() -> bool:
+        return b.idle and await snapshot(b.root) == await remote_snapshot(b.client)
+
+    await eventually(agreed, "bob's folder to agree with his tree on the server")
+    theirs = set((await remote_snapshot(a.client, "/Team")).values())
+    mine = set((await snapshot(b.root)).values())
+    lost = [d[:20] for d in written if tessera_hash(d) not in theirs | mine]
+    assert not lost, lost
+    assert any(tessera_hash(d) in theirs for d in written)  # the race had both sides
+    assert not any((b.root / "Team").glob("a.txt"))  # the share's own files left bob's folder
+    assert await b.read("mine.txt") == b"bob's own"
+
