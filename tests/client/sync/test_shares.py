@@ -13,6 +13,7 @@ import os
 
 import pytest
 
+from client.cli.sync_view import folder_status
 from client.sync.status import read_status
 
 from .share_harness import Team, files_under, idle
@@ -80,11 +81,21 @@ async def test_a_viewer_s_edits_are_kept_beside_the_share_and_the_server_s_versi
     # the copies are bob's own files, uploaded to his home
     listing = [e.name async for e in b.client.list_entries("/")]
     assert any(n.startswith("Team (conflicted copy from desk ") for n in listing)
-    # and the status says why
-    doc = await asyncio.to_thread(read_status, b.daemon.files.status)
+    # and the status says why (the status file is rewritten at most twice a second)
+    docs = []
+
+    async def noted() -> bool:
+        docs.append(await asyncio.to_thread(read_status, b.daemon.files.status))
+        return len(docs[-1]["notices"]) == 2
+
+    await eventually(noted, "the status file to say what was kept")
+    doc = docs[-1]
     notes = doc["notices"]
     assert {n["path"] for n in notes} == {"/Team/a.txt", "/Team/sub/new.txt"}
     assert all(n["reason"] == "read_only" and n["share"] == "/Team" for n in notes)
+    shown = folder_status(doc, True)  # what `tessera status` prints
+    assert "  kept beside shared folders:\n" in shown
+    assert "/Team is shared with you read-only: your edit to a.txt was kept as /Team (conflicted copy from desk " in shown
     # a move inside a viewer's share is undone; alice's edits still come down
     await asyncio.to_thread(os.rename, b.path("Team/a.txt"), b.path("Team/moved.txt"))
     await a.write("Team/a.txt", b"alice's second a")
