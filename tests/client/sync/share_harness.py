@@ -13,7 +13,16 @@ from pathlib import Path
 from client import TesseraClient
 from tests.client.conftest import PASSWORD, USER
 
-from .sync_harness import CONVERGE_TIMEOUT, Device, Fleet, Snapshot, eventually, remote_snapshot, snapshot
+from .sync_harness import (
+    CONVERGE_TIMEOUT,
+    Device,
+    Fleet,
+    Snapshot,
+    eventually,
+    remote_snapshot,
+    show,
+    snapshot,
+)
 
 
 def password(user: str) -> str:
@@ -60,11 +69,7 @@ class Team:
         try:
             await eventually(check, "the devices to agree on the shared folder", within=within)
         except AssertionError:
-            for d in devices:
-                status = d.daemon.status.to_json() if d.daemon is not None else None
-                print(f"--- {d.name}: running={d.running} idle={d.idle} status={status}")
-                print(f"    folder: {await snapshot(d.root)}")
-            print(f"--- server: {await remote_snapshot(devices[0].client, self.share)}")
+            await show(devices, self.share)
             raise
         assert last[0] is not None
         return last[0]

@@ -226,14 +226,19 @@ class Fleet:
         try:
             await eventually(check, "the devices to converge", within=within)
         except AssertionError:
-            for d in devices:
-                status = d.daemon.status.to_json() if d.daemon is not None else None
-                print(f"--- {d.name}: running={d.running} idle={d.idle} status={status}")
-                print(f"    folder: {await snapshot(d.root)}")
-            print(f"--- server: {await remote_snapshot(devices[0].client)}")
+            await show(devices)
             raise
         assert last[0] is not None
         return last[0]
+
+
+async def show(devices: tuple[Device, ...], folder: str = paths.ROOT) -> None:
+    """Print what each device holds and does, and the server's tree (or its ``folder``)."""
+    for d in devices:
+        status = d.daemon.status.to_json() if d.daemon is not None else None
+        print(f"--- {d.name}: running={d.running} idle={d.idle} status={status}")
+        print(f"    folder: {await snapshot(d.root)}")
+    print(f"--- server: {await remote_snapshot(devices[0].client, folder)}")
 
 
 @contextmanager

@@ -20,6 +20,7 @@ import os
 import random
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -153,18 +154,16 @@ class World:
         return f"delete {target.relative_to(root)}{seen}" if seen is not None else "skip (gone)"
 
 
-async def _run(
-    fleet: Fleet, *, seed: int, devices: int, steps: int, offline_every: int, big_every: int
+async def play(
+    world: World, devs: list[Device], *, steps: int, offline_every: int, folder: str = ""
 ) -> None:
-    print(f"randomized sync test: seed {seed} (replay with TESSERA_SYNC_SEED={seed})")
-    rng = random.Random(seed)
-    trash = fleet.tmp_path / "trash"
-    trash.mkdir()
-    world = World(rng, big_every, trash)
-    devs = [await fleet.add(f"dev{i}") for i in range(devices)]
+    """``steps`` random steps on the devices' folders (or their ``folder`` inside), every
+    ``offline_every`` one device stopped or started again; every device runs at the end."""
+    rng = world.rng
     for i in range(steps):
         dev = rng.choice(devs)
-        what = await asyncio.to_thread(world.step, dev)
+        where = SimpleNamespace(root=dev.root / folder, name=dev.name) if folder else dev
+        what = await asyncio.to_thread(world.step, where)  # type: ignore[arg-type]
         print(f"step {i}: {dev.name} {what}")
         if offline_every and i % offline_every == offline_every - 1:
             toggled = rng.choice(devs)
@@ -179,6 +178,18 @@ async def _run(
     for d in devs:
         if not d.running:
             d.start()
+
+
+async def _run(
+    fleet: Fleet, *, seed: int, devices: int, steps: int, offline_every: int, big_every: int
+) -> None:
+    print(f"randomized sync test: seed {seed} (replay with TESSERA_SYNC_SEED={seed})")
+    rng = random.Random(seed)
+    trash = fleet.tmp_path / "trash"
+    trash.mkdir()
+    world = World(rng, big_every, trash)
+    devs = [await fleet.add(f"dev{i}") for i in range(devices)]
+    await play(world, devs, steps=steps, offline_every=offline_every)
     snap = await fleet.converged(within=150)
 
     present = {h for h in snap.values() if h is not None}

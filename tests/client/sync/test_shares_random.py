@@ -13,16 +13,14 @@ deliberately replaced or deleted the file holding it.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
-from types import SimpleNamespace
 
 import pytest
 
 from .share_harness import Team
 from .sync_harness import Device, Fleet, eventually, fleet_fixture, remote_snapshot, snapshot  # noqa: F401
-from .test_daemon_random import World
+from .test_daemon_random import World, play
 
 #: (user, device, role)
 PEOPLE = (
@@ -60,24 +58,7 @@ async def _run(fleet: Fleet, *, seed: int, steps: int, offline_every: int, big_e
     trash.mkdir()
     world = World(rng, big_every, trash)
     team, devs = await _team(fleet)
-    for i in range(steps):
-        dev = rng.choice(devs)
-        share = SimpleNamespace(root=dev.root / "Team", name=dev.name)
-        what = await asyncio.to_thread(world.step, share)  # type: ignore[arg-type]
-        print(f"step {i}: {dev.name} {what}")
-        if offline_every and i % offline_every == offline_every - 1:
-            toggled = rng.choice(devs)
-            if toggled.running and sum(d.running for d in devs) > 1:
-                print(f"  {toggled.name} goes offline")
-                await toggled.stop()
-            elif not toggled.running:
-                print(f"  {toggled.name} comes back")
-                toggled.start()
-        if rng.random() < 0.3:
-            await asyncio.sleep(rng.random() * 0.3)
-    for d in devs:
-        if not d.running:
-            d.start()
+    await play(world, devs, steps=steps, offline_every=offline_every, folder="Team")
     await team.converged(*devs, within=240)
     present: set[str] = set()
     for user in ("alice", "bob", "carol"):
