@@ -85,11 +85,14 @@ def keep_outside(
     files = {key for t in (L, R, S) for key, n in t.items() if n.is_file}
     out: dict[str, Keep] = {}
     for area in areas:
+        changed = sorted(k for k, n in L.items() if n.is_file and area.holds(k) and not same_content(n, S.get(k)))
+        if not changed:
+            continue
         server_has = {n.content_hash for k, n in R.items() if n.is_file and area.holds(k)}
         folder = ""
-        for key in sorted(k for k in L if area.holds(k)):
+        for key in changed:
             node = L[key]
-            if not node.is_file or node.content_hash in server_has or same_content(node, S.get(key)):
+            if node.content_hash in server_has:
                 continue
             folder = folder or conflicted_name(area.path, device, today, folder=True, taken=files)
             new = paths.join(folder, inside(node.path, area))
@@ -107,13 +110,14 @@ class MountLike(Protocol):
 
 
 def areas_of(mounts: Iterable[MountLike], L: Mapping[str, Node], S: Mapping[str, Node]) -> tuple[list[Area], list[str]]:
-    """The areas of the tree's mounts, and the mounts that went whose folder is empty now (in the
-    local and the synced tree): those are done with."""
+    """The areas of the tree's mounts, and the mounts that went whose folder is done with: no
+    file of it is left on disk and nothing of it in the synced tree. (A folder left holding only
+    entries .tesseraignore keeps out of sync stays, as an ordinary folder of the user's.)"""
     areas, done = [], []
     for m in mounts:
         if m.gone:
             area = Area(m.path, REMOVED)
-            if any(area.holds(k) for k in L) or any(area.holds(k) for k in S):
+            if any(n.is_file and area.holds(k) for k, n in L.items()) or any(area.holds(k) for k in S):
                 areas.append(area)
             else:
                 done.append(m.path)

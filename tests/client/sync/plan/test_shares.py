@@ -111,8 +111,10 @@ def test_a_second_edit_goes_into_the_same_folder_and_a_taken_name_gets_a_copy_na
 def test_areas_of_mounts():
     mounts = [MountRecord("/A", "viewer", False), MountRecord("/B", "editor", False), MountRecord("/C", "owner", True),
               MountRecord("/D", "editor", True)]  # fmt: skip
-    areas, done = areas_of(mounts, {"/c/x": F("/C/x", "h")}, {})
+    areas, done = areas_of(mounts, {"/c/x": F("/C/x", "h"), "/d": D("/D")}, {})
     assert areas == [Area("/A", READ_ONLY), Area("/C", REMOVED)] and done == ["/D"]
+    areas, done = areas_of(mounts, {"/d": D("/D")}, {"/d": D("/D")})  # not done while synced holds it
+    assert Area("/D", REMOVED) in areas and done == ["/C"]
 
 
 def test_the_notice_says_why():
