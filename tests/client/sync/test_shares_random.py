@@ -65,6 +65,9 @@ async def _run(fleet: Fleet, *, seed: int, steps: int, offline_every: int, big_e
         mine = [d for d, (u, _, _) in zip(devs, PEOPLE, strict=True) if u == user]
         await _agree(mine)
         present |= {h for h in (await snapshot(mine[0].root)).values() if h is not None}
+    carol = devs[-1]
+    assert carol.daemon is not None
+    print(f"carol's edits kept beside the share: {len(carol.daemon.status.notices)}")
     lost = {h: data for h, data in world.written.items() if h not in world.replaced and h not in present}
     assert not lost, f"seed {seed}: contents lost: {list(lost.values())}"
 
