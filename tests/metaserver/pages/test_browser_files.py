@@ -329,5 +329,6 @@ async def test_every_control_has_a_label(tab, live):
     for where in ("/files/", "/files/Docs", "/files/Docs/notes.txt", "/trash", "/devices", "/account",
                   "/search?q=notes"):  # fmt: skip
         await tab.page.goto(live.meta_url + where)
-        await tab.page.wait_for_function("!document.querySelector('main').textContent.includes('Loading…')")
+        # a locator waits through Playwright's own engine: a string predicate would need eval, which the CSP refuses
+        await tab.page.locator("main", has_text="Loading…").wait_for(state="detached")
         assert await tab.page.evaluate(UNLABELLED) == [], where
