@@ -130,7 +130,7 @@ async def set_role(conn: asyncpg.Connection, ctx: Context, path: str, name: str,
     for home_ns in home:
         mount = await conn.fetchrow("SELECT path, path_key FROM mounts WHERE ns_id = $1 AND user_id = $2", place.ns_id, user_id)
         if mount is not None:
-            journals[home_ns].add(mount["path_key"], mount["path"], "folder", None, False)
+            mounts.journal_point(journals[home_ns], mount["path"])
     await mounts.flush_all(journals)
 
 
