@@ -179,6 +179,7 @@ def _add_routes(r: web.UrlDispatcher) -> None:
     r.add_post("/v1/files/mkdir", files.mkdir)
     r.add_post("/v1/files/delete", files.delete)
     r.add_post("/v1/files/move", files.move)
+    r.add_post("/v1/files/copy", files.copy)
     r.add_get("/v1/files/revisions", history.list_revisions)
     r.add_post("/v1/files/restore", history.restore)
     r.add_get("/v1/trash", trash.list_trash)

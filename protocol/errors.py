@@ -328,6 +328,13 @@ class IsAMount(BadPath):
     code = "is_mount"
 
 
+class MountedMeanwhile(Conflict):
+    """A shared folder was mounted at or above the path while this change waited its turn:
+    nothing was changed; look again (the path is now in the shared folder) and retry."""
+
+    code = "mounted_meanwhile"
+
+
 def _all_kinds() -> dict[str, type[TesseraError]]:
     kinds: dict[str, type[TesseraError]] = {}
     # start below the base so that "internal" maps to Internal, not to the abstract TesseraError

@@ -116,6 +116,11 @@ class ApiClient(AccountRequests, LinkRequests):
         body = {"from": paths.normalize(from_path), "to": paths.normalize(to_path)}
         return Metadata.from_wire(await self.call("POST", "/v1/files/move", body=body, idempotent=False))
 
+    async def copy(self, from_path: str, to_path: str) -> Metadata:
+        """Copy a file or folder on the server (no byte is sent again); the copy's metadata."""
+        body = {"from": paths.normalize(from_path), "to": paths.normalize(to_path)}
+        return Metadata.from_wire(await self.call("POST", "/v1/files/copy", body=body, idempotent=False))
+
     async def search(self, request: SearchRequest) -> SearchPage:
         """One page of names that match (``GET /v1/search``), best first."""
         return await search_page(self.call, request)

@@ -19,7 +19,7 @@ from ..core import members
 from ..core.callers import Context
 from ..links.follow import follow
 from ..tree import entries, ops
-from ..tree.journal import Author
+from ..tree.journal import SERVER, Author
 from . import mounts, moves
 from .places import Place, locate, mounts_of
 
@@ -99,3 +99,26 @@ async def unshare(conn: asyncpg.Connection, ctx: Context, path: str) -> str:
     await mounts.flush_all(journals)
     return place.prefix
 
+
+
+async def dissolve_owned(conn: asyncpg.Connection, user_id: int) -> int:
+    """Before user ``user_id`` is deleted with the shares they own: take each of those shares out
+    of its other members' trees, journaled in each member's home (so their devices drop it, as
+    after an unshare, rather than keep a folder the server no longer has). Returns how many
+    members' mounts went."""
+    dropped = 0
+    owned = await conn.fetch(
+        "SELECT id FROM namespaces WHERE owner_id = $1 AND kind = 'shared' AND unshared_at IS NULL ORDER BY id", user_id
+    )
+    for ns_id in (r["id"] for r in owned):
+        home_of = await mounts.homes_of(conn, await member_ids(conn, ns_id))
+        journals = await mounts.begin_all(conn, [ns_id, *home_of.values()], SERVER)
+        others = [u for u in home_of if u != user_id]
+        await mounts.drop(conn, mounts.home_journals(journals, home_of), ns_id, others)
+        await conn.execute(
+            "UPDATE share_invitations SET state = 'cancelled', decided_at = now() WHERE ns_id = $1 AND state = 'pending'",
+            ns_id,
+        )
+        await mounts.flush_all(journals)
+        dropped += len(others)
+    return dropped

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from protocol import paths
-from protocol.errors import AlreadyExists, BadRequest, IsAFolder, IsAMount, NotAFolder, NotFound
+from protocol.errors import AlreadyExists, BadPath, BadRequest, IsAFolder, IsAMount, NotAFolder, NotFound
 from protocol.messages.blocks import RemoteBlock
 from protocol.messages.files import ListPage, Metadata
 
@@ -205,4 +205,19 @@ async def move(request: web.Request) -> web.Response:
         return await journaled(request, ctx, change, src_place)
     async with db.transaction(request.app[POOL]) as conn:
         meta = await crossmove.move(conn, ctx, src_place, dst_place)
+    return respond(request, meta.to_wire())
+
+
+@body_limit(32 * KIB)  # two paths
+async def copy(request: web.Request) -> web.Response:
+    """A copy of a file or folder (or a whole shared folder) the caller can read, at a path they
+    can write: in the same namespace or another, no byte is uploaded again."""
+    ctx = await authenticate(request)
+    src, dst = await _body_fields(request, "from", "to")
+    if dst == paths.ROOT:
+        raise BadPath("cannot copy onto /")
+    src_place = await place_of(request, ctx, src, members.READ)
+    dst_place = await writable(request, ctx, dst, "copy onto")
+    async with db.transaction(request.app[POOL]) as conn:
+        meta = await crossmove.copy(conn, ctx, src_place, dst_place)
     return respond(request, meta.to_wire())
