@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/tessera-server run $(ARGS)
 
+# one worker per core (pytest-xdist; a test file stays on one worker, so its fixtures start once);
 # the 25 slowest tests close the output, so every run (CI included) records where the time goes
+WORKERS ?= auto
 test: $(STAMP)
-	$(PY) -m pytest -m "not soak" --durations=25 $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not soak" -n $(WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 soak: $(STAMP)
 	$(PY) -m pytest -m soak $(PYTEST_ARGS)

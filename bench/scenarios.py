@@ -23,6 +23,7 @@ SCENARIOS = {
     "longpoll": "N held long-polls on one metadata server, one commit: time until all answered, RSS per poll",
     "commits": "commits per second of 4 KiB files with 16 concurrent clients",
     "propagation": "tessera sync daemon A writes, daemon B receives: 50 files one by one, a 256 MiB file; Syncthing",
+    "search": "name search over 1,000,000 entries of 1,000 users: p50/p99 for a 100,000-file user and typical ones",
 }
 
 #: name -> what it needs before it can run

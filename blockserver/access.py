@@ -21,11 +21,10 @@ import time
 
 from aiohttp import web
 
-from metaserver.core import db
+from metaserver.core import db, members
 from metaserver.core.auth import Caller, bearer_token, lookup_token
 from metaserver.core.requestlog import note_user
 from metaserver.core.websession import SESSION_COOKIE
-from metaserver.tree import members
 from protocol import grants
 from protocol.errors import Forbidden, TesseraError
 from protocol.hashing import BLOCK_SIZE, BlockHash

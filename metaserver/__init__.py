@@ -7,6 +7,7 @@ Its subpackages, each importing only those before it:
 - :mod:`.tree`: a namespace's tree (entries, mkdir/delete/move, history, the trash, usage
   counters) and its journal
 - :mod:`.links`: share links (their tokens, and what a link reaches)
+- :mod:`.search`: search by name over the namespaces a user sees (pg_trgm)
 - :mod:`.uploads`: upload sessions (create, append, commit, batches, incoming)
 - :mod:`.sharing`: shared folders (a user's paths resolved through their mounts, sharing and
   unsharing a folder, membership, moves between namespaces)

@@ -25,7 +25,20 @@ from .core.tls import server_ssl_context
 from .keys import NOTIFIER, NOTIFY_SERVER, PASSWORDS, POOL, SETTINGS
 from .lifecycle.periodic import run_periodically
 from .pages import app as pages
-from .web import auth, changes, devices, files, files_batch, history, links, shares, trash, uploads, usage
+from .web import (
+    auth,
+    changes,
+    devices,
+    files,
+    files_batch,
+    history,
+    links,
+    search,
+    shares,
+    trash,
+    uploads,
+    usage,
+)
 
 #: the request log and metrics outermost (they see every answer's final status), the connection
 #: guard's "request in progress" around the rest; then the web app's (a page's errors as HTML, the
@@ -48,6 +61,8 @@ def create_app(settings: ServerSettings) -> web.Application:
         settings.login_burst,
         settings.login_address_rate_limit,
         settings.login_address_burst,
+        search_rate=settings.search_rate_limit,
+        search_burst=settings.search_burst,
     )
     metrics = app[METRICS] = MetaMetrics()
     status = db.DatabaseStatus("metadata server: database")
@@ -164,6 +179,7 @@ def _add_routes(r: web.UrlDispatcher) -> None:
     r.add_post("/v1/files/mkdir", files.mkdir)
     r.add_post("/v1/files/delete", files.delete)
     r.add_post("/v1/files/move", files.move)
+    r.add_post("/v1/files/copy", files.copy)
     r.add_get("/v1/files/revisions", history.list_revisions)
     r.add_post("/v1/files/restore", history.restore)
     r.add_get("/v1/trash", trash.list_trash)
@@ -171,4 +187,5 @@ def _add_routes(r: web.UrlDispatcher) -> None:
     r.add_post("/v1/trash/purge", trash.purge)
     r.add_get("/v1/usage", usage.get_usage)
     shares.add_routes(r)
+    r.add_get("/v1/search", search.search)
     links.add_routes(r)

@@ -296,6 +296,14 @@ class TooManyLinks(TesseraError):
     exit_code = 5
 
 
+class BadCursor(TesseraError):
+    """The cursor is not valid for this request (altered, or from another search): start again without it."""
+
+    code = "bad_cursor"
+    status = 400
+    exit_code = 2
+
+
 class NotAMember(Forbidden):
     """You are not a member of this shared folder (or no longer)."""
 
@@ -318,6 +326,13 @@ class IsAMount(BadPath):
     """That path is a shared folder's mount point: use `tessera share` to rename, leave or unshare it."""
 
     code = "is_mount"
+
+
+class MountedMeanwhile(Conflict):
+    """A shared folder was mounted at or above the path while this change waited its turn:
+    nothing was changed; look again (the path is now in the shared folder) and retry."""
+
+    code = "mounted_meanwhile"
 
 
 def _all_kinds() -> dict[str, type[TesseraError]]:

@@ -24,7 +24,8 @@ import pytest
 from metaserver.core import db, migrate
 from metaserver.core.settings import ServerSettings
 
-TEMPLATE_DB = "tessera_template"
+# one template per pytest-xdist worker: on a shared DATABASE_URL the workers must not drop each other's
+TEMPLATE_DB = "tessera_template" + os.environ.get("PYTEST_XDIST_WORKER", "")
 
 
 def dsn_with_db(dsn: str, dbname: str) -> str:

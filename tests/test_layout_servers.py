@@ -7,6 +7,8 @@ Every import statement of every module counts, also those inside functions and u
 - no module of ``metaserver`` imports ``blockserver``, but for ``metaserver.cli``
   (``tessera-server``, the composition root that starts both servers);
 - ``metaserver.core`` (what both servers stand on) imports nothing else of ``metaserver``;
+- ``blockserver`` imports only ``metaserver.core`` of the metadata server (the role check of a
+  grant's namespace is ``metaserver.core.members``);
 - ``protocol`` imports neither server nor the client, and no asyncio or aiohttp (it is
   sans-io; ``protocol.fs``, the one part that touches the disk, makes blocking calls only).
 """
@@ -59,6 +61,8 @@ def broken_rule(module: str, imported: str) -> str | None:
         return "only metaserver.cli (tessera-server) may import blockserver"
     if _within(module, "metaserver.core") and _within(imported, "metaserver") and not _within(imported, "metaserver.core"):
         return "metaserver.core imports nothing else of metaserver"
+    if _within(module, "blockserver") and _within(imported, "metaserver") and not _within(imported, "metaserver.core"):
+        return "blockserver imports only metaserver.core of the metadata server"
     if _within(module, "protocol"):
         if any(_within(imported, p) for p in ("metaserver", "blockserver", "client")):
             return "protocol imports no server and no client"
@@ -99,6 +103,7 @@ def test_the_check_sees_every_kind_of_import(tmp_path):
         "blockserver/__init__.py": "",
         "blockserver/stores/__init__.py": "",
         "blockserver/stores/local.py": "def put():\n    from client.fs_flush import FlushGroup\n",
+        "blockserver/access.py": "from metaserver.core import members\nfrom metaserver.tree import entries\n",
     }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -109,6 +114,7 @@ def test_the_check_sees_every_kind_of_import(tmp_path):
         "protocol imports no server and no client",  # protocol/fs/flush.py, inside a function
         "metaserver.core imports nothing else of metaserver",  # metaserver/core/db.py, relative
         "only metaserver.cli (tessera-server) may import blockserver",  # under TYPE_CHECKING
+        "blockserver imports only metaserver.core of the metadata server",  # blockserver/access.py
         "a server imports the client",  # blockserver/stores/local.py, inside a function
     ]
     assert found[3].startswith("metaserver/tree/__init__.py:3: metaserver.tree imports blockserver.gc")

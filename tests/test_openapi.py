@@ -171,7 +171,7 @@ async def _user(database_url: str) -> None:
 
 async def _run_fuzz(database_url: str, tmp_path: Path, examples: int, budget: float, seeded: bool) -> None:
     await _user(database_url)
-    limits = ("--rate-limit", "0", "--login-rate-limit", "0", "--login-address-rate-limit", "0")
+    limits = ("--rate-limit", "0", "--login-rate-limit", "0", "--login-address-rate-limit", "0", "--search-rate-limit", "0")
     async with server_process(database_url, tmp_path / "srv", *limits) as srv:
         login = await asyncio.to_thread(
             requests.post, srv.meta_url + "/v1/auth/login", json={"user": "fuzz", "password": "pw-fuzz-fuzz"}, timeout=10

@@ -25,6 +25,7 @@ from protocol.messages.blocks import BlockPage
 from protocol.messages.changes import ChangesPage, LongPoll
 from protocol.messages.files import ListPage, Metadata, Restore, Revisions
 from protocol.messages.incoming import IncomingPage, IncomingUpload, IncomingUploads
+from protocol.messages.search import SearchPage, SearchRequest
 from protocol.messages.uploads import BlocksPart, UploadRequest, UploadSession, check_mode
 from protocol.messages.wire import batch_results
 
@@ -32,6 +33,7 @@ from .account import AccountRequests
 from .blocks import WantedBlock, get_block_batch, put_block_batch
 from .links import LinkRequests
 from .longpoll import LongPoller
+from .search import pages, search_page
 from .shares import ShareRequests
 from .trash import TrashRequests
 
@@ -113,6 +115,19 @@ class ApiClient(AccountRequests, LinkRequests):
     async def move(self, from_path: str, to_path: str) -> Metadata:
         body = {"from": paths.normalize(from_path), "to": paths.normalize(to_path)}
         return Metadata.from_wire(await self.call("POST", "/v1/files/move", body=body, idempotent=False))
+
+    async def copy(self, from_path: str, to_path: str) -> Metadata:
+        """Copy a file or folder on the server (no byte is sent again); the copy's metadata."""
+        body = {"from": paths.normalize(from_path), "to": paths.normalize(to_path)}
+        return Metadata.from_wire(await self.call("POST", "/v1/files/copy", body=body, idempotent=False))
+
+    async def search(self, request: SearchRequest) -> SearchPage:
+        """One page of names that match (``GET /v1/search``), best first."""
+        return await search_page(self.call, request)
+
+    def search_pages(self, request: SearchRequest) -> AsyncIterator[SearchPage]:
+        """Every page of a search, fetched as consumed."""
+        return pages(self.call, request)
 
     # -- change feed ------------------------------------------------------------------------
 

@@ -317,14 +317,16 @@ def mv(obj: CliContext, from_path: str, to_path: str) -> None:
 
 
 from .account import devices, passwd  # noqa: E402 (the account's devices and password)
+from .copies import cp  # noqa: E402 (copies made on the server)
 from .history import history, restore  # noqa: E402 (a file's revisions)
 from .links import link  # noqa: E402 (share links)
+from .search import search  # noqa: E402 (find by name)
 from .share import share  # noqa: E402 (shared folders)
 from .sync import status, sync  # noqa: E402 (the sync daemon's commands)
 from .transfer import get, put  # noqa: E402 (one file up or down)
 from .trash import trash, usage  # noqa: E402 (what was deleted, what it all takes)
 
-for command in (put, get, history, restore, trash, usage, sync, status, devices, passwd, link, share):
+for command in (cp, put, get, history, restore, trash, usage, search, sync, status, devices, passwd, link, share):
     cli.add_command(command)
 
 

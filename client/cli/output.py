@@ -9,6 +9,7 @@ from protocol import paths
 from protocol.messages.auth import Account
 from protocol.messages.files import Metadata, Revisions
 from protocol.messages.lifecycle import TrashEntry, UsageReport
+from protocol.messages.search import SearchMatch
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
@@ -135,4 +136,23 @@ def account(acct: Account, server: str) -> str:
             f" (current files {human_size(acct.current_bytes)}, older versions {human_size(acct.version_bytes)},"
             f" trash {human_size(acct.trash_bytes)})"
         )
+    return "\n".join(lines)
+
+
+def search_results(matches: list[SearchMatch], more: bool, limit: int) -> str:
+    """One line per match, best first: size, modified time, path (a folder ends with '/')."""
+    if not matches:
+        return "No matches."
+    rows = [
+        (
+            human_size(m.size) if m.kind == "file" else "-",
+            local_time(m.modified),
+            m.path + ("/" if m.kind == "folder" else "") + (f"  (deleted, id {m.trash_id})" if m.deleted else ""),
+        )
+        for m in matches
+    ]
+    w_size = max(len(r[0]) for r in rows)
+    lines = [f"{size:>{w_size}}  {when:16}  {path}" for size, when, path in rows]
+    if more:
+        lines.append(f"(the best {limit} shown; --limit N for more)")
     return "\n".join(lines)

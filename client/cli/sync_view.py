@@ -109,6 +109,12 @@ def folder_status(doc: dict[str, Any], running: bool) -> str:
     conflicts = doc.get("conflicts") or {}
     if conflicts.get("count"):
         lines += _listed("conflicted copies", conflicts.get("paths", []), conflicts["count"])
+    notices = doc.get("notices") or []
+    if notices:  # the newest last
+        lines.append("  kept beside shared folders:")
+        if len(notices) > SHOWN:
+            lines.append(f"    ... {len(notices) - SHOWN} earlier")
+        lines += [f"    {n.get('message')}" for n in notices[-SHOWN:]]
     errors = doc.get("errors") or []
     if errors:
         lines.append("  errors:")

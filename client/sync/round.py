@@ -47,8 +47,9 @@ from .local import disk
 from .local.ignore import IgnoreRules
 from .local.scan import RACY_WINDOW_NS, scan_blocking
 from .local.watch import OwnWrites
-from .plan.actions import Action, Download, ForgetSynced, RecordSynced, Upload
+from .plan.actions import Action, ConflictRename, Download, ForgetSynced, RecordSynced, Upload
 from .plan.reconcile import plan
+from .plan.shares import Area, areas_of, notice
 from .plan.tree import Node
 from .remote.feed import PendingUploads, pull
 from .remote.prefetch import Prefetcher
@@ -267,14 +268,19 @@ class Round:
                 len(result.deleted),
             )
 
-    def _load_trees(self) -> tuple[dict[str, Node], dict[str, Node], dict[str, Node], list[str]]:
-        """The three trees without ignored entries, and the conflicted copies (blocking)."""
+    def _load_trees(self) -> tuple[dict[str, Node], dict[str, Node], dict[str, Node], list[str], list[Area]]:
+        """The three trees without ignored entries, the conflicted copies, and the shared folders
+        the daemon may not write (blocking); forgets the shares that went once their folder is empty."""
         rules = self.rules
         local = rules.filter_tree(self.state.nodes("local"))
         remote = rules.filter_tree(self.state.nodes("remote"))
         synced = rules.filter_tree(self.state.nodes("synced"))
         conflicts = sorted(n.path for n in local.values() if CONFLICT_MARK in paths.basename(n.path))
-        return local, remote, synced, conflicts
+        areas, done = areas_of(self.state.mounts(), local, synced)
+        for path in done:
+            log.info("the shared folder %s is gone from this device", path)
+            self.state.drop_mount(path)
+        return local, remote, synced, conflicts, areas
 
     async def reconcile(self) -> bool:
         """Plan and execute once; True if another round should follow at once."""
@@ -307,8 +313,8 @@ class Round:
 
     async def _plan(self) -> tuple[list[Action], list[Action]]:
         """The plan of the trees as they are now, and its actions that may run now (not waiting for a retry)."""
-        local, remote, synced, conflicts = await self._offload(self._load_trees)
-        actions = plan(local, remote, synced, device=self.device, today=dt.date.today())
+        local, remote, synced, conflicts, areas = await self._offload(self._load_trees)
+        actions = plan(local, remote, synced, device=self.device, today=dt.date.today(), areas=areas)
         self.status.conflicts = conflicts
         now = asyncio.get_running_loop().time()
         return actions, [a for a in actions if not self.failures.blocked(a, now)]
@@ -333,6 +339,9 @@ class Round:
         if r.outcome == Outcome.DONE:
             if isinstance(r.action, Download):
                 self._settle_later()
+            elif isinstance(r.action, ConflictRename) and r.action.share:
+                a = r.action
+                self.status.notice(a.path, a.new_path, a.share, a.reason, notice(a.share, a.reason, a.path, a.new_path))
             return True
         if r.outcome == Outcome.LOCAL_CHANGED:
             self.wishes.local_dirty = True
@@ -370,4 +379,6 @@ def _forget_account(state: SyncState) -> None:
     """Drop what is known of the server (another account): the next pull lists it afresh."""
     state.delete("remote", paths.ROOT, subtree=True)
     state.delete("synced", paths.ROOT, subtree=True)
+    for m in state.mounts():
+        state.drop_mount(m.path)
     state.set_meta(META_CURSOR, None)

@@ -122,6 +122,9 @@ class SyncStatus:
     elsewhere: list[str] = field(default_factory=list)
     errors: list[ActionError] = field(default_factory=list)
     last_error: ActionError | None = None
+    #: local files moved out of a shared folder the user may not write (client.sync.plan.shares),
+    #: newest last: ``{"path", "kept_as", "share", "reason", "message", "at"}``
+    notices: list[dict[str, Any]] = field(default_factory=list)
     #: entries the scan skipped (symlinks, special files, refused names, ...)
     warnings: list[dict[str, str]] = field(default_factory=list)
     #: the link to the server: ``{"state": ONLINE | UNREACHABLE | SERVER_ERROR | SIGNED_OUT, ...}``
@@ -154,6 +157,12 @@ class SyncStatus:
 
     def record_error(self, error: ActionError) -> None:
         self.last_error = error
+        self.touch()
+
+    def notice(self, path: str, kept_as: str, share: str, reason: str, message: str) -> None:
+        """Say that the local file ``path`` of ``share`` was kept as ``kept_as``, and why."""
+        entry = {"path": path, "kept_as": kept_as, "share": share, "reason": reason, "message": message}
+        self.notices = [*self.notices, {**entry, "at": time.time()}][-MAX_ERRORS:]
         self.touch()
 
     def server_answered(self) -> None:
@@ -215,6 +224,7 @@ class SyncStatus:
             "errors": [e.to_json() for e in self.errors[:MAX_ERRORS]],
             "last_error": self.last_error.to_json() if self.last_error is not None else None,
             "warnings": self.warnings[:MAX_ERRORS],
+            "notices": self.notices,
             "connection": self.connection,
         }
 

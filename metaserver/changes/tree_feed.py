@@ -40,6 +40,21 @@ class Tree:
     def home(self) -> int:
         return self.roots[0][0]
 
+    def mount_point(self, ns: int, root: Place) -> Metadata:
+        """The mount point of share ``ns`` (at ``root``): a folder that says the share and the
+        caller's role in it, so a sync daemon knows which of its folders it may not write."""
+        return Metadata("folder", root.prefix, paths.basename(root.prefix), shared=True, ns_id=ns, role=root.role)
+
+    def marked(self, entries: list[Metadata]) -> list[Metadata]:
+        """The home's ``entries``, each folder row at a current mount point said as that mount."""
+        mounts = {paths.path_key(root.prefix): (ns, root) for ns, root in self.roots if root.prefix}
+        if not mounts:
+            return entries
+        return [
+            self.mount_point(*mounts[key]) if e.kind == "folder" and (key := paths.path_key(e.path)) in mounts else e
+            for e in entries
+        ]
+
 
 def tree_of(home: int, mounts: list[Mount]) -> Tree:
     shares = sorted(mounts, key=lambda m: m.ns_id)
@@ -75,9 +90,9 @@ async def page(conn: asyncpg.Connection, tree: Tree, cursor: TreeCursor | None, 
                 nxt.append(pos)
             continue
         if pos is None and root.prefix:  # a share new to this cursor: its mount point first
-            found.append(Metadata("folder", root.prefix, paths.basename(root.prefix)))
+            found.append(tree.mount_point(ns, root))
         got, after, has_more, _ = await feed.namespace_page(conn, ns, pos, room)
-        found += [root.out(e) for e in got]
+        found += [root.out(e) for e in got] if root.prefix else tree.marked(got)
         nxt.append(after)
         more = more or has_more
     return ChangesPage(found, TreeCursor(tuple(nxt)).encode(), more, cursor is None)

@@ -272,17 +272,25 @@ def user_delete(name: str, yes: bool, data_dir: Path) -> None:
     """Delete a user with all their files, versions, upload sessions and devices.
 
     Their blocks are no longer referenced: garbage collection (the block servers' periodic
-    run, or tessera-server gc) deletes them once they are older than its grace period.
+    run, or tessera-server gc) deletes them once they are older than its grace period. The
+    folders they shared go too: each member's devices drop them, as after an unshare.
     """
-    from ..core.users import delete_user
+    from ..core.users import delete_user, user_id_of
+    from ..sharing.shares import dissolve_owned
+
+    async def delete(conn):
+        async with conn.transaction():
+            members = await dissolve_owned(conn, await user_id_of(conn, name))
+            return {**await delete_user(conn, name), "members": members}
 
     if not yes:
         typed = click.prompt(f"This deletes {name} and every file they have. Type the user name to confirm", default="")
         if typed != name:
             raise click.UsageError("not confirmed; nothing was deleted")
-    counts = db_command(data_dir, lambda conn: delete_user(conn, name))
+    counts = db_command(data_dir, delete)
+    shared = f"; {counts['members']} member(s) of their shared folders lost them" if counts["members"] else ""
     click.echo(
-        f"deleted {name}: {counts['versions']} file version(s), {counts['devices']} device(s); "
+        f"deleted {name}: {counts['versions']} file version(s), {counts['devices']} device(s){shared}; "
         f"{counts['blocks']} block(s) are left to garbage collection"
     )
 

@@ -171,6 +171,21 @@ def limit_options(f):
             help="Failed logins allowed at once before --login-rate-limit applies.",
         ),
         click.option(
+            "--search-rate-limit",
+            envvar="TESSERA_SEARCH_RATE_LIMIT",
+            default="10/s",
+            show_default=True,
+            help="Searches per user and server process (0: no limit); they also count as requests.",
+        ),
+        click.option(
+            "--search-burst",
+            envvar="TESSERA_SEARCH_BURST",
+            type=click.IntRange(min=1),
+            default=30,
+            show_default=True,
+            help="Searches a user may make at once before --search-rate-limit applies.",
+        ),
+        click.option(
             "--max-open-uploads",
             envvar="TESSERA_MAX_OPEN_UPLOADS",
             type=click.IntRange(min=1),

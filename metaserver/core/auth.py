@@ -45,7 +45,9 @@ def new_token() -> str:
 
 
 def hash_token(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8")).digest()
+    """The SHA-256 of a token's UTF-8 bytes (a header's bytes that are not UTF-8 arrive as
+    surrogates: those are encoded too, and find no token, rather than fail)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
 def bearer_token(header: str | None) -> str:

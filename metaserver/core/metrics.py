@@ -56,6 +56,10 @@ class _PoolCollector:
         yield GaugeMetricFamily("tessera_db_pool_waiting", "Requests waiting for a pool connection", value=waiting)
 
 
+#: the ``limit`` label of a 429 on these routes (any other: ``token``)
+_LIMIT_OF_ROUTE = {"/v1/auth/login": "login", "/v1/search": "search"}
+
+
 class Metrics:
     """The series both servers have: HTTP requests, bytes, rate-limit refusals, readiness, the pool."""
 
@@ -100,7 +104,7 @@ class Metrics:
         if bytes_out:
             self.bytes_out.labels(route).inc(bytes_out)
         if status == 429:
-            self.rate_limited.labels("login" if route == "/v1/auth/login" else "token").inc()
+            self.rate_limited.labels(_LIMIT_OF_ROUTE.get(route, "token")).inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -9,6 +9,9 @@
   guessing, and from a bucket per client address across all user names, so that
   one address cannot try one password on many names; a successful login gives
   both tokens back, so only failed attempts count.
+- ``GET /v1/search`` also draws from a bucket per user (``search_rate_limit``,
+  ``search_burst``), whatever the device: a search costs the database tens of times a
+  lookup (metaserver/search/), so a user's searches are bounded apart from their requests.
 
 An empty bucket answers 429 ``rate_limited`` with ``Retry-After``. The buckets
 live in each process: N metadata servers behind a load balancer allow up to N
@@ -82,6 +85,8 @@ class RateLimits:
     logins: RateLimiter | None
     #: failed logins per client address, whatever the user name
     login_addresses: RateLimiter | None = None
+    #: searches per user, whatever the device
+    searches: RateLimiter | None = None
 
     @classmethod
     def from_rates(
@@ -92,11 +97,15 @@ class RateLimits:
         login_burst: int,
         address_rate: float = 0.0,
         address_burst: int = 1,
+        *,
+        search_rate: float = 0.0,
+        search_burst: int = 1,
     ) -> RateLimits:
         return cls(
             RateLimiter(rate, burst) if rate > 0 else None,
             RateLimiter(login_rate, login_burst) if login_rate > 0 else None,
             RateLimiter(address_rate, address_burst) if address_rate > 0 else None,
+            RateLimiter(search_rate, search_burst) if search_rate > 0 else None,
         )
 
 
@@ -121,6 +130,14 @@ def check_token_rate(limits: RateLimits, header: str | None) -> None:
         wait = limiter.take(key)
         if wait:
             raise _refuse(wait, "requests with this token")
+
+
+def check_search_rate(limits: RateLimits, user_id: int) -> None:
+    """Draw one search from ``user_id``'s bucket; RateLimited if it is empty."""
+    if limits.searches is not None:
+        wait = limits.searches.take(user_id)
+        if wait:
+            raise _refuse(wait, "searches")
 
 
 @web.middleware

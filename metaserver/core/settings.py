@@ -58,6 +58,11 @@ class ServerSettings:
     #: wrong share-link passwords per second per link, and per client address (per process); 0: off
     link_password_rate_limit: float = 0.1
     link_password_burst: int = 10
+    #: searches per second each user may make (per process; a search costs the database more than
+    #: other requests, metaserver/search/); 0: off
+    search_rate_limit: float = 10.0
+    #: searches a user may make at once before the search rate applies
+    search_burst: int = 30
     #: password hashes waiting or running at once (per process); more logins get 503 at once
     login_queue: int = 16
     #: a device token unused for this long (seconds) stops working; 0: never

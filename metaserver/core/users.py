@@ -91,6 +91,21 @@ async def delete_user(conn: asyncpg.Connection, name: str) -> dict[str, int]:
     which garbage collection deletes once they are older than its grace period. Returns counts."""
     async with conn.transaction():
         user_id = await user_id_of(conn, name)
+        # blocks of theirs that another user's files list (copied or moved out of their shared
+        # folders: no byte was sent again) pass to the first such namespace (and its owner), which
+        # counted them already; they would otherwise go with the user and break those files
+        await conn.execute(
+            """UPDATE blocks b SET ns_id = t.ns_id, owner_id = t.owner_id
+                 FROM (SELECT DISTINCT ON (vb.block_id) vb.block_id, v.ns_id, n.owner_id
+                         FROM blocks mine
+                         JOIN version_blocks vb ON vb.block_id = mine.id
+                         JOIN versions v ON v.id = vb.version_id
+                         JOIN namespaces n ON n.id = v.ns_id AND n.owner_id <> $1
+                        WHERE mine.owner_id = $1
+                        ORDER BY vb.block_id, v.ns_id) t
+                WHERE b.id = t.block_id""",
+            user_id,
+        )
         counts = dict(
             await conn.fetchrow(
                 """SELECT (SELECT count(*) FROM versions v JOIN namespaces n ON n.id = v.ns_id

@@ -7,12 +7,17 @@ compressed (most large files are compressed already; the server's CPU stays free
 Each block is read verified (:mod:`.blocks`), written through ``zipfile`` and sent
 before the next is taken: memory holds a few blocks and the folder's entry rows, a page
 at a time.
+
+A folder of the home tree holds the shares mounted below it: each comes after the home's
+entries, at its mount path, read from its own namespace with grants of it (a member reads
+every share they are mounted, whatever their role).
 """
 
 from __future__ import annotations
 
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
@@ -23,7 +28,7 @@ from protocol.errors import NotAFolder, TesseraError
 
 from ..core import db
 from ..keys import POOL
-from ..sharing.places import resolve
+from ..sharing.places import mounts_of, resolve
 from ..tree import entries
 from ..web.auth import authenticate
 from .blocks import BlockReader, reader_for
@@ -82,9 +87,20 @@ def _zip_time(ts: float | None) -> tuple[int, int, int, int, int, int]:
     return max((t.year, t.month, t.day, t.hour, t.minute, t.second), _ZIP_EPOCH)
 
 
+@dataclass(frozen=True, slots=True)
+class Mounted:
+    """A share mounted below the zipped folder: its namespace, read with ``reader``, goes in the
+    zip at ``rel`` (its mount path below the folder, ``/Team``)."""
+
+    reader: BlockReader
+    ns_id: int
+    rel: str
+
+
 async def zip_folder(request: web.Request) -> web.StreamResponse:
     ctx = await authenticate(request)
     async with db.connection(request.app[POOL]) as conn:
+        mounts = await mounts_of(conn, ctx.caller.user_id)
         place = await resolve(conn, ctx, url_tree_path(request))
         path = place.path
         if path != paths.ROOT:
@@ -93,14 +109,21 @@ async def zip_folder(request: web.Request) -> web.StreamResponse:
                 raise NotAFolder(f"{place.outer(folder['path'])} is a file, not a folder")
             path = folder["path"]
     top = paths.basename(place.outer(path))
-    return await stream_zip(request, reader_for(request, ctx, place.ns_id), place.ns_id, path, top)
+    depth = 0 if path == paths.ROOT else path.count("/")  # the mount paths' components below ``path``
+    below = [] if place.prefix else [m for m in mounts if m.path != path and paths.is_within(m.path, path)]
+    shares = [
+        Mounted(reader_for(request, ctx, m.ns_id), m.ns_id, "/" + "/".join(m.path.split("/")[depth + 1 :]))
+        for m in sorted(below, key=lambda m: paths.path_key(m.path))
+    ]
+    return await stream_zip(request, reader_for(request, ctx, place.ns_id), place.ns_id, path, top, shares)
 
 
 async def stream_zip(
-    request: web.Request, reader: BlockReader, ns_id: int, path: str, top: str = ""
+    request: web.Request, reader: BlockReader, ns_id: int, path: str, top: str = "", shares: Sequence[Mounted] = ()
 ) -> web.StreamResponse:
     """The folder ``path`` of namespace ``ns_id`` (its display path, found already) as a zip,
-    its entries in a folder ``top`` (default: the folder's name)."""
+    its entries in a folder ``top`` (default: the folder's name), then the ``shares`` mounted
+    below it."""
     pool = request.app[POOL]
     top = top or paths.basename(path) or "Tessera"
     resp = web.StreamResponse(headers={
@@ -115,6 +138,10 @@ async def stream_zip(
             async for row in _subtree(pool, ns_id, paths.path_key(path)):
                 name = top + row["path"][cut:]
                 await _add(request, resp, zf, sink, reader, row, name)
+            for share in shares:
+                await _add(request, resp, zf, sink, share.reader, {"kind": "folder"}, top + share.rel)
+                async for row in _subtree(pool, share.ns_id, entries.ROOT_KEY):
+                    await _add(request, resp, zf, sink, share.reader, row, top + share.rel + row["path"])
         await resp.write(sink.take())  # the central directory
     except (TesseraError, ConnectionResetError):
         resp.force_close()  # a zip cut short is all that can be said once bytes went out

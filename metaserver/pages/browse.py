@@ -16,11 +16,11 @@ from protocol import paths
 from protocol.errors import NotFound
 
 from ..changes import tree_feed
-from ..core import db
+from ..core import db, members
 from ..core.callers import Context
 from ..keys import POOL, SETTINGS
 from ..sharing.places import Mount, Place, locate, mounts_of
-from ..tree import entries, history, members
+from ..tree import entries, history
 from ..web.auth import authenticate
 from . import kinds, render
 from .blocks import BlockReader, find_version, reader_for

@@ -91,9 +91,18 @@ async def _reach(request: web.Request, action: str) -> tuple[Link, str]:
     return link, target_path(link, request.match_info.get("sub", ""))
 
 
-def _crumbs(link: Link, path: str) -> list[tuple[str, str]]:
-    """(name, path relative to the link) from the link's target down to ``path``."""
-    top = paths.basename(link.path) or "Shared files"
+async def _top_name(request: web.Request, link: Link) -> str:
+    """The name of the link's target: its folder's or file's; for a namespace's root (a link on a
+    shared folder itself), the shared folder's name."""
+    if link.path != paths.ROOT:
+        return paths.basename(link.path)
+    async with db.connection(request.app[POOL]) as conn:
+        name = await conn.fetchval("SELECT name FROM namespaces WHERE id = $1 AND kind = 'shared'", link.ns_id)
+    return name or "Shared files"
+
+
+def _crumbs(link: Link, path: str, top: str) -> list[tuple[str, str]]:
+    """(name, path relative to the link) from the link's target (named ``top``) down to ``path``."""
     crumbs, so_far = [(top, "")], ""
     for part in [p for p in relative(link, path).split("/") if p]:
         so_far = f"{so_far}/{part}" if so_far else part
@@ -105,13 +114,14 @@ def _crumbs(link: Link, path: str) -> list[tuple[str, str]]:
 async def view(request: web.Request) -> web.StreamResponse:
     link, path = await _reach(request, "view")
     row = await _entry(request, link, path)
-    base = {"base": _base(request), "link": link, "crumbs": _crumbs(link, path), "rel": relative(link, path)}
+    top = await _top_name(request, link)
+    base = {"base": _base(request), "link": link, "crumbs": _crumbs(link, path, top), "rel": relative(link, path)}
     if row is not None and row["kind"] == "file":
         return await _file_page(request, link, row, base)
     async with db.connection(request.app[POOL]) as conn:
         rows = await entries.list_children(conn, link.ns_id, paths.path_key(path), "", MAX_LISTED + 1)
     items = [{**e, "rel": relative(link, e["path"])} for e in listing(rows[:MAX_LISTED], "name", False)]
-    title = row["path"].rsplit("/", 1)[-1] if row is not None else "Shared files"
+    title = row["path"].rsplit("/", 1)[-1] if row is not None else top
     return render.page(request, "link_folder.html", {**base, "title": title, "entries": items,
                                                      "more": len(rows) > MAX_LISTED})  # fmt: skip
 
@@ -158,7 +168,9 @@ async def zip_folder(request: web.Request) -> web.StreamResponse:
     row = await _entry(request, link, path)
     if row is not None and row["kind"] != "folder":
         raise NotAFolder()
-    return await stream_zip(request, link_reader(request, link.id, link.ns_id), link.ns_id, row["path"] if row else path)
+    top = await _top_name(request, link) if path == paths.ROOT else ""
+    reader = link_reader(request, link.id, link.ns_id)
+    return await stream_zip(request, reader, link.ns_id, row["path"] if row else path, top)
 
 
 def _same_origin(request: web.Request) -> bool:

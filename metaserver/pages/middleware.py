@@ -62,7 +62,11 @@ async def session_middleware(request: web.Request, handler):
         raise BadCsrfToken(f"an API request with the session cookie needs the {session.CSRF_HEADER} header")
     headers = request.headers.copy()
     headers["Authorization"] = f"Bearer {token}"
-    return await handler(request.clone(headers=headers))
+    try:
+        request = request.clone(headers=headers)  # (which encodes every header again, as UTF-8)
+    except UnicodeEncodeError:  # a header (the cookie's, or any other) had bytes that are not UTF-8
+        raise BadRequest("a request header is not UTF-8 text") from None
+    return await handler(request)
 
 
 @web.middleware

@@ -48,8 +48,18 @@ def csrf_token(secret: bytes, token: str) -> str:
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
 
 
+def same_secret(expected: str | None, given: str | None) -> bool:
+    """Whether ``given`` (from a form, a header or a cookie: any text) is ``expected``, compared in
+    constant time; empty or missing values never match. Compared as bytes: ``compare_digest``
+    raises on ``str`` that are not ASCII, and a header's undecodable bytes come as surrogates
+    (encoded too: they match nothing)."""
+    if not expected or not given:
+        return False
+    return hmac.compare_digest(expected.encode("utf-8", "surrogatepass"), given.encode("utf-8", "surrogatepass"))
+
+
 def csrf_ok(secret: bytes, token: str, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(csrf_token(secret, token), given)  # type: ignore[arg-type]
+    return same_secret(csrf_token(secret, token), given)
 
 
 def device_name(user_agent: str | None) -> str:
@@ -94,5 +104,4 @@ def login_nonce(request: web.Request, response: web.StreamResponse) -> str:
 
 
 def login_nonce_ok(request: web.Request, given: str | None) -> bool:
-    nonce = request.cookies.get(LOGIN_COOKIE)
-    return bool(nonce) and bool(given) and hmac.compare_digest(nonce, given)  # type: ignore[arg-type]
+    return same_secret(request.cookies.get(LOGIN_COOKIE), given)

@@ -1,8 +1,11 @@
-"""A move between two namespaces (home and a share, or two shares) by a user who may write both.
+"""A move between two namespaces (home and a share, or two shares) by a user who may write both,
+and a copy (within a namespace or between two) by a user who may read the source and write the
+destination.
 
 Nothing is uploaded again: each file becomes a new file of the destination whose version
 lists the same blocks (:func:`~metaserver.sharing.moves.copy_file`); the source goes to the
-source namespace's trash, where its members can restore it until retention removes it. The
+source namespace's trash, where its members can restore it until retention removes it. Its
+share links follow it into the destination (:mod:`metaserver.links.follow`). The
 blocks keep their namespace (the dedup scope), so the destination's dedup never finds them.
 """
 
@@ -11,14 +14,20 @@ from __future__ import annotations
 import asyncpg
 
 from protocol import paths
-from protocol.errors import AlreadyExists, NotFound
+from protocol.errors import AlreadyExists, BadPath, BadRequest, NotFound
 from protocol.messages.files import Metadata
 
+from ..core import members
 from ..core.callers import Context
-from ..tree import entries, members, ops
-from ..tree.journal import Author
+from ..links.follow import follow
+from ..tree import entries, ops
+from ..tree.journal import Author, Journal
 from . import mounts, moves
 from .places import Place
+
+#: the most entries one move between namespaces or one copy takes (each is a statement, all in
+#: one transaction that holds both namespaces' locks): a bigger tree is refused, not half-done
+MAX_ENTRIES = 10_000
 
 
 async def move(conn: asyncpg.Connection, ctx: Context, src: Place, dst: Place) -> Metadata:
@@ -27,17 +36,49 @@ async def move(conn: asyncpg.Connection, ctx: Context, src: Place, dst: Place) -
     journals = await mounts.begin_all(conn, [src.ns_id, dst.ns_id], Author.of(ctx.caller))
     for ns in (src.ns_id, dst.ns_id):  # under the locks: a removal that came first is seen
         await members.require(conn, ns, ctx.caller.user_id, members.WRITE)
-    js, jd = journals[src.ns_id], journals[dst.ns_id]
-    subtree = await entries.live_subtree(conn, src.ns_id, paths.path_key(src.path))
-    if not subtree or src.path == paths.ROOT:
+    if src.path == paths.ROOT:
         raise NotFound(f"{src.outer(src.path)} does not exist")
+    meta, new_top = await _place_copy(conn, src, dst, journals[dst.ns_id])
+    await ops.delete(journals[src.ns_id], src.path)
+    await follow(conn, src.ns_id, src.path, dst.ns_id, new_top)  # the links go with what they open
+    await mounts.flush_all(journals)
+    return meta
+
+
+async def copy(conn: asyncpg.Connection, ctx: Context, src: Place, dst: Place) -> Metadata:
+    """Copy the caller's ``src`` (a file, a folder, or a whole shared folder at its mount point)
+    to ``dst``, in the same namespace or another: the copies' versions list the same blocks, so
+    no byte is sent again. The caller needs to read ``src`` and write ``dst``."""
+    if src.ns_id == dst.ns_id and paths.is_within(dst.path, src.path):
+        raise BadPath(f"cannot copy {src.outer(src.path)} into itself")
+    journals = await mounts.begin_all(conn, [src.ns_id, dst.ns_id], Author.of(ctx.caller))
+    await members.require(conn, src.ns_id, ctx.caller.user_id, members.READ)  # under the locks
+    await members.require(conn, dst.ns_id, ctx.caller.user_id, members.WRITE)
+    meta, _ = await _place_copy(conn, src, dst, journals[dst.ns_id])
+    await mounts.flush_all(journals)
+    return meta
+
+
+async def _place_copy(conn: asyncpg.Connection, src: Place, dst: Place, jd: Journal) -> tuple[Metadata, str]:
+    """Write a copy of ``src``'s tree at ``dst`` (journaled in ``jd``); the metadata of its top,
+    in the caller's paths, and its path in ``dst``'s namespace."""
+    whole = src.path == paths.ROOT  # a shared folder's mount point: its namespace's every entry
+    # the root has no row; "" is a key every path of the namespace is strictly below
+    subtree = await entries.live_subtree(conn, src.ns_id, "" if whole else paths.path_key(src.path))
+    if not subtree and not whole:
+        raise NotFound(f"{src.outer(src.path)} does not exist")
+    if len(subtree) > MAX_ENTRIES:
+        raise BadRequest(f"{src.outer(src.path)} holds more than {MAX_ENTRIES} entries: copy or move its folders one by one")
     existing = await entries.get(conn, dst.ns_id, paths.path_key(dst.path))
     if existing is not None and not existing["deleted"]:
         raise AlreadyExists(f"{dst.outer(existing['path'])} already exists")
     parent = await ops.ensure_parents(jd, dst.path)
     new_top = paths.join(parent, paths.basename(dst.path))
-    cut = len(subtree[0]["path"])
     top_meta: Metadata | None = None
+    if whole:
+        await ops.upsert_entry(jd, new_top, "folder", None)
+        top_meta = Metadata("folder", new_top, paths.basename(new_top))
+    cut = 0 if whole else len(subtree[0]["path"])
     for row in subtree:
         path = new_top + row["path"][cut:]
         if row["kind"] == "folder":
@@ -46,7 +87,5 @@ async def move(conn: asyncpg.Connection, ctx: Context, src: Place, dst: Place) -
         else:
             meta = await moves.copy_file(jd, row, path)
         top_meta = top_meta or meta
-    await ops.delete(js, src.path)
-    await mounts.flush_all(journals)
     assert top_meta is not None  # the subtree has its top
-    return dst.out(top_meta)
+    return dst.out(top_meta), new_top

@@ -16,9 +16,10 @@ from protocol import paths
 from protocol.errors import AlreadyExists, BadRequest, NotFound
 from protocol.messages.sharing import MEMBER_ROLES, Invitation, Member, Share, ShareList
 
+from ..core import members
 from ..core.callers import Context
 from ..core.users import user_id_of
-from ..tree import members, ops
+from ..tree import ops
 from ..tree.journal import Author
 from . import mounts
 from .places import mounts_of
@@ -117,12 +118,21 @@ async def _member(conn: asyncpg.Connection, ns_id: int, name: str) -> tuple[int,
 
 
 async def set_role(conn: asyncpg.Connection, ctx: Context, path: str, name: str, role: str) -> None:
+    """Give member ``name`` ``role``. Their mount point is journaled again in their home (a folder
+    row at its path): it wakes their devices' long-polls, and the feed says the mount with the
+    new role, so their sync daemons learn that the share is read-only (or writable) now."""
     role = check_role(role)
-    place, _ = await _locked_share(conn, ctx, path, members.MANAGE)
+    home = (await mounts.homes_of(conn, [await user_id_of(conn, name)])).values()
+    place, journals = await _locked_share(conn, ctx, path, members.MANAGE, *home)
     user_id, current = await _member(conn, place.ns_id, name)
     if current == members.OWNER:
         raise BadRequest("the owner's role cannot change")
     await conn.execute("UPDATE ns_members SET role = $3 WHERE ns_id = $1 AND user_id = $2", place.ns_id, user_id, role)
+    for home_ns in home:
+        mount = await conn.fetchrow("SELECT path, path_key FROM mounts WHERE ns_id = $1 AND user_id = $2", place.ns_id, user_id)
+        if mount is not None:
+            mounts.journal_point(journals[home_ns], mount["path"])
+    await mounts.flush_all(journals)
 
 
 async def remove(conn: asyncpg.Connection, ctx: Context, path: str, name: str | None) -> None:

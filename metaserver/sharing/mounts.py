@@ -65,6 +65,13 @@ async def add(conn: asyncpg.Connection, home: Journal, user_id: int, ns_id: int,
         "INSERT INTO mounts (user_id, ns_id, path, path_key, parent_key) VALUES ($1, $2, $3, $4, $5)",
         user_id, ns_id, path, paths.path_key(path), paths.path_key(paths.parent(path)),
     )  # fmt: skip
+    journal_point(home, path)
+
+
+def journal_point(home: Journal, path: str) -> None:
+    """Journal the mount point at ``path`` in ``home`` (a folder row there, which the home's
+    writes may not otherwise add: :data:`metaserver.tree.journal._COVERED`)."""
+    home.mount_keys.append(paths.path_key(path))
     home.add(paths.path_key(path), path, "folder", None, False)
 
 

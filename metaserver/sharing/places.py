@@ -18,8 +18,8 @@ import asyncpg
 from protocol import paths
 from protocol.messages.files import Metadata
 
+from ..core import members
 from ..core.callers import Context
-from ..tree import members
 
 #: an answer with a ``path`` (and maybe a ``name``): a protocol message, or a plain dict
 M = TypeVar("M")
@@ -33,6 +33,8 @@ class Mount:
     path: str
     role: str
     name: str
+    #: when the member mounted it (Unix seconds)
+    since: float = 0.0
 
     @property
     def parts(self) -> list[str]:
@@ -93,14 +95,14 @@ class Place:
 async def mounts_of(conn: asyncpg.Connection, user_id: int) -> list[Mount]:
     """The user's mounts of shares they are still a member of, deepest path first."""
     rows = await conn.fetch(
-        """SELECT m.ns_id, m.path, mem.role, n.name
+        """SELECT m.ns_id, m.path, mem.role, n.name, m.created_at
              FROM mounts m
              JOIN ns_members mem ON mem.ns_id = m.ns_id AND mem.user_id = m.user_id
              JOIN namespaces n ON n.id = m.ns_id AND n.unshared_at IS NULL
             WHERE m.user_id = $1""",
         user_id,
     )
-    found = [Mount(r["ns_id"], r["path"], r["role"], r["name"] or "") for r in rows]
+    found = [Mount(r["ns_id"], r["path"], r["role"], r["name"] or "", r["created_at"].timestamp()) for r in rows]
     return sorted(found, key=lambda m: -len(m.parts))
 
 

@@ -4,7 +4,8 @@ Sharing ``/Team`` makes a new namespace (kind 'shared', owned by the caller, who
 counts its bytes), moves everything below the folder into it without moving a byte
 (:func:`~metaserver.sharing.moves.transplant`), makes the caller its owner and mounts it
 where the folder was. Unsharing moves everything back into the owner's home at their mount
-path, as an ordinary folder, and unmounts it from every member's tree.
+path, as an ordinary folder, and unmounts it from every member's tree. Share links follow both
+ways (:mod:`metaserver.links.follow`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import asyncpg
 from protocol import paths
 from protocol.errors import AlreadyExists, BadPath, NotAFolder
 
+from ..core import members
 from ..core.callers import Context
-from ..tree import entries, members, ops
-from ..tree.journal import Author
+from ..links.follow import follow
+from ..tree import entries, ops
+from ..tree.journal import SERVER, Author
 from . import mounts, moves
 from .places import Place, locate, mounts_of
 
@@ -46,6 +49,7 @@ async def create(conn: asyncpg.Connection, ctx: Context, path: str) -> int:
     )
     share = (await mounts.begin_all(conn, [ns_id], author))[ns_id]  # a higher id than the home's: in order
     await moves.transplant(home, share, top["path"], paths.ROOT)
+    await follow(conn, ctx.ns_id, top["path"], ns_id, paths.ROOT)  # a link on the folder: on the share's root
     # the folder's row leaves the home tree; the mount takes its place (journaled as a folder there)
     await conn.execute("DELETE FROM entries WHERE ns_id = $1 AND path_key = $2", ctx.ns_id, top["path_key"])
     await conn.execute("INSERT INTO ns_members (ns_id, user_id, role) VALUES ($1, $2, 'owner')", ns_id, uid)
@@ -85,6 +89,7 @@ async def unshare(conn: asyncpg.Connection, ctx: Context, path: str) -> str:
     await conn.execute("DELETE FROM mounts WHERE ns_id = $1", ns_id)
     await ops.upsert_entry(home, place.prefix, "folder", None)
     await moves.transplant(share, home, paths.ROOT, place.prefix)
+    await follow(conn, ns_id, paths.ROOT, home.ns_id, place.prefix)
     await conn.execute("DELETE FROM ns_members WHERE ns_id = $1", ns_id)
     await conn.execute(
         "UPDATE share_invitations SET state = 'cancelled', decided_at = now() WHERE ns_id = $1 AND state = 'pending'",
@@ -94,3 +99,26 @@ async def unshare(conn: asyncpg.Connection, ctx: Context, path: str) -> str:
     await mounts.flush_all(journals)
     return place.prefix
 
+
+
+async def dissolve_owned(conn: asyncpg.Connection, user_id: int) -> int:
+    """Before user ``user_id`` is deleted with the shares they own: take each of those shares out
+    of its other members' trees, journaled in each member's home (so their devices drop it, as
+    after an unshare, rather than keep a folder the server no longer has). Returns how many
+    members' mounts went."""
+    dropped = 0
+    owned = await conn.fetch(
+        "SELECT id FROM namespaces WHERE owner_id = $1 AND kind = 'shared' AND unshared_at IS NULL ORDER BY id", user_id
+    )
+    for ns_id in (r["id"] for r in owned):
+        home_of = await mounts.homes_of(conn, await member_ids(conn, ns_id))
+        journals = await mounts.begin_all(conn, [ns_id, *home_of.values()], SERVER)
+        others = [u for u in home_of if u != user_id]
+        await mounts.drop(conn, mounts.home_journals(journals, home_of), ns_id, others)
+        await conn.execute(
+            "UPDATE share_invitations SET state = 'cancelled', decided_at = now() WHERE ns_id = $1 AND state = 'pending'",
+            ns_id,
+        )
+        await mounts.flush_all(journals)
+        dropped += len(others)
+    return dropped

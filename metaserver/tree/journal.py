@@ -20,12 +20,22 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from protocol.errors import NotFound
+from protocol.errors import MountedMeanwhile, NotFound
 
 from ..core.auth import Caller
 from .usage import UsageDelta
 
 NOTIFY_CHANNEL = "tessera_journal"
+
+#: for a home namespace: the owner's mount point at or above a path this flush writes (not
+#: deletes), if any. A writer resolves its path to a namespace before it waits for the lock; a
+#: share created (or accepted) meanwhile puts a mount there, and what the writer adds would lie
+#: hidden under it. Checked in the flush's own statement, after the lock: no round trip more.
+_COVERED = """SELECT min(m.path) FROM mounts m JOIN namespaces n ON n.owner_id = m.user_id AND n.kind = 'home'
+               WHERE n.id = $1 AND EXISTS (
+                     SELECT 1 FROM unnest($7::text[], $11::bool[]) AS r(k, d)
+                      WHERE NOT d AND NOT r.k = ANY($17::text[])
+                        AND (r.k = m.path_key OR left(r.k, length(m.path_key) + 1) = m.path_key || '/'))"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +73,8 @@ class Journal:
         self.rows: list[JournalRow] = []
         #: what this transaction changes in the namespace's usage counters
         self.usage = UsageDelta()
+        #: path keys where this transaction mounts a shared folder (sharing's rows at a mount point)
+        self.mount_keys: list[str] = []
 
     @classmethod
     async def begin(cls, conn: asyncpg.Connection, ns_id: int, author: Author) -> Journal:
@@ -143,7 +155,7 @@ class Journal:
             return
         # data-modifying WITH parts run to completion whether or not the final SELECT reads them;
         # the NOTIFY is delivered at COMMIT, so a listener never sees a change it cannot read yet
-        await self.conn.execute(
+        done = await self.conn.fetchrow(
             f"""WITH rows AS (
                    INSERT INTO journal (ns_id, seq, path_key, path, kind, rev, deleted, user_id, device_name)
                    SELECT $1, *, $13, $14 FROM unnest($6::bigint[], $7::text[], $8::text[], $9::text[], $10::bigint[],
@@ -151,7 +163,7 @@ class Journal:
                ), last AS (
                    UPDATE namespaces SET last_seq = $12, {_COUNTERS} WHERE id = $1
                )
-               SELECT pg_notify($15, $16)""",
+               SELECT pg_notify($15, $16), ({_COVERED}) AS covered""",
             self.ns_id,
             *u.as_tuple(),
             [r.seq for r in self.rows],
@@ -165,7 +177,14 @@ class Journal:
             self.author.device_name,
             NOTIFY_CHANNEL,
             f"{self.ns_id}:{self.last_seq}",
+            self.mount_keys,
         )
+        covered = done["covered"]
+        if covered:  # the NOTIFY and every row go with the transaction's rollback
+            raise MountedMeanwhile(
+                f"a shared folder was mounted at {covered} while this change waited its turn; nothing was changed:"
+                " try again (the path is now in the shared folder)"
+            )
         self.rows.clear()
         self.usage = UsageDelta()
 

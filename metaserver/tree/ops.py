@@ -17,6 +17,7 @@ import asyncpg
 from protocol import paths
 from protocol.errors import AlreadyExists, BadPath, Conflict, NotAFolder, NotFound
 from protocol.messages.files import Metadata
+from protocol.search import fold
 
 from . import entries, trash
 from .journal import Journal
@@ -27,17 +28,20 @@ EntryWrite = tuple[str, str, str, str, int | None, int]
 _UPSERT = """ON CONFLICT (ns_id, path_key) DO UPDATE
               SET parent_key = EXCLUDED.parent_key, path = EXCLUDED.path, kind = EXCLUDED.kind,
                   rev = coalesce(EXCLUDED.rev, entries.rev), deleted = false,
-                  seq = EXCLUDED.seq, modified_at = now()"""
+                  seq = EXCLUDED.seq, modified_at = now(), name_fold = EXCLUDED.name_fold"""
 
 
 async def upsert_entry(j: Journal, path: str, kind: str, rev: int | None) -> int:
-    """Write the entry at ``path`` (creating or replacing the row for its key) and journal it."""
+    """Write the entry at ``path`` (creating or replacing the row for its key) and journal it.
+
+    Its name goes in folded for search too (``name_fold``, :func:`protocol.search.fold`).
+    """
     key = paths.path_key(path)
     parent_key = paths.path_key(paths.parent(path))
     seq = j.add(key, path, kind, rev, False)
     await j.conn.execute(
-        f"""INSERT INTO entries (ns_id, path_key, parent_key, path, kind, rev, deleted, seq, modified_at)
-            VALUES ($1, $2, $3, $4, $5, $6, false, $7, now()) {_UPSERT}""",
+        f"""INSERT INTO entries (ns_id, path_key, parent_key, path, kind, rev, deleted, seq, modified_at, name_fold)
+            VALUES ($1, $2, $3, $4, $5, $6, false, $7, now(), $8) {_UPSERT}""",
         j.ns_id,
         key,
         parent_key,
@@ -45,6 +49,7 @@ async def upsert_entry(j: Journal, path: str, kind: str, rev: int | None) -> int
         kind,
         rev,
         seq,
+        fold(paths.basename(path)),
     )
     return seq
 
@@ -56,15 +61,17 @@ def entry_write(j: Journal, path: str, kind: str, rev: int | None) -> EntryWrite
 
 
 async def write_entries(conn: asyncpg.Connection, ns_id: int, writes: list[EntryWrite]) -> None:
-    """Write many entries in one statement (each already journaled: :func:`entry_write`)."""
+    """Write many entries in one statement (each already journaled: :func:`entry_write`), each
+    name folded for search too, as :func:`upsert_entry` does."""
     await conn.execute(
-        f"""INSERT INTO entries (ns_id, path_key, parent_key, path, kind, rev, deleted, seq, modified_at)
-            SELECT $1, u.path_key, u.parent_key, u.path, u.kind, u.rev, false, u.seq, now()
-              FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
-                   AS u(path_key, parent_key, path, kind, rev, seq)
+        f"""INSERT INTO entries (ns_id, path_key, parent_key, path, kind, rev, deleted, seq, modified_at, name_fold)
+            SELECT $1, u.path_key, u.parent_key, u.path, u.kind, u.rev, false, u.seq, now(), u.name_fold
+              FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::text[])
+                   AS u(path_key, parent_key, path, kind, rev, seq, name_fold)
             {_UPSERT}""",
         ns_id,
         *[[w[i] for w in writes] for i in range(6)],
+        [fold(paths.basename(w[2])) for w in writes],
     )
 
 

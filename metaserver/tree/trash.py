@@ -22,6 +22,7 @@ import asyncpg
 from protocol import paths
 from protocol.errors import NotFound
 from protocol.messages.lifecycle import TrashEntry
+from protocol.search import fold
 
 from .entries import like_prefix
 from .journal import Journal
@@ -38,7 +39,8 @@ TRASH_FROM = "trash t LEFT JOIN versions v ON v.id = t.rev LEFT JOIN users u ON 
 
 async def put(j: Journal, subtree: list[asyncpg.Record]) -> int:
     """Move a live subtree (entry rows, shallowest first, as :func:`entries.live_subtree` reads
-    them) to the trash, as one item; journal each entry as deleted; returns the item's id."""
+    them) to the trash, as one item (each name folded for search: ``name_fold``, as in entries);
+    journal each entry as deleted; returns the item's id."""
     top, rest = subtree[0], subtree[1:]
     seqs = {}
     for row in reversed(subtree):  # deepest first, as a deletion has always been journaled
@@ -46,13 +48,16 @@ async def put(j: Journal, subtree: list[asyncpg.Record]) -> int:
     sizes = [row["size"] for row in subtree if row["kind"] == "file"]
     item = await j.conn.fetchval(
         """WITH top AS (
-               INSERT INTO trash (ns_id, path, path_key, parent_key, kind, rev, seq, user_id, device_name, files, bytes)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id
+               INSERT INTO trash (ns_id, path, path_key, parent_key, kind, rev, seq, user_id, device_name, files, bytes,
+                                  name_fold)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $19) RETURNING id
            ), rest AS (
-               INSERT INTO trash (ns_id, top_id, path, path_key, parent_key, kind, rev, seq, user_id, device_name)
-               SELECT $1, top.id, r.path, r.path_key, r.parent_key, r.kind, r.rev, r.seq, $8, $9
-                 FROM top, unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::bigint[], $17::bigint[])
-                           WITH ORDINALITY AS r(path, path_key, parent_key, kind, rev, seq, i)
+               INSERT INTO trash (ns_id, top_id, path, path_key, parent_key, kind, rev, seq, user_id, device_name,
+                                  name_fold)
+               SELECT $1, top.id, r.path, r.path_key, r.parent_key, r.kind, r.rev, r.seq, $8, $9, r.name_fold
+                 FROM top, unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::bigint[], $17::bigint[],
+                                  $20::text[])
+                           WITH ORDINALITY AS r(path, path_key, parent_key, kind, rev, seq, name_fold, i)
                 ORDER BY r.i
            ), gone AS (
                DELETE FROM entries WHERE ns_id = $1 AND path_key = ANY($18::text[])
@@ -76,6 +81,8 @@ async def put(j: Journal, subtree: list[asyncpg.Record]) -> int:
         [r["rev"] for r in rest],
         [seqs[r["path_key"]] for r in rest],
         [r["path_key"] for r in subtree],
+        fold(paths.basename(top["path"])),
+        [fold(paths.basename(r["path"])) for r in rest],
     )
     j.usage.trashed(sum(sizes))
     return item

@@ -30,8 +30,9 @@ from protocol.errors import (
 from protocol.grants import canonical_block_id
 from protocol.messages.files import Metadata
 
+from ..core import members
 from ..core.auth import Caller
-from ..tree import batch, entries, members, ops
+from ..tree import batch, entries, ops
 from ..tree.journal import Author, Journal
 from .sessions import LIST_NOT_COMPLETE, MAX_MISSING_REPORTED, check_target, commit, expired
 

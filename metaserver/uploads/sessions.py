@@ -9,8 +9,7 @@ A session may also be opened with the first part of its block list
 (``"blocks_complete": false``) and given the rest in order
 (:mod:`metaserver.uploads.append`): the file's first blocks can then be sent
 while the rest is still being hashed. Its content hash is unknown (NULL) until
-the list is complete; until then it cannot be committed, and other devices are
-not offered it.
+the list is complete; until then it cannot be committed, nor offered to other devices.
 """
 
 from __future__ import annotations
@@ -36,10 +35,11 @@ from protocol.grants import canonical_block_id
 from protocol.messages.files import Metadata
 from protocol.messages.uploads import UploadBlock, UploadRequest, UploadSession
 
+from ..core import members
 from ..core.auth import Caller
 from ..core.grants import put_grant
 from ..core.settings import ServerSettings
-from ..tree import entries, members, ops
+from ..tree import entries, ops
 from ..tree.journal import Author, Journal
 from . import reservations
 

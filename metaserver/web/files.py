@@ -1,4 +1,5 @@
-"""File and folder endpoints: metadata, block lists, listing, mkdir, delete, move.
+"""File and folder endpoints: metadata, block lists, listing, mkdir, delete, move (share links
+follow what they open: :mod:`metaserver.links.follow`).
 
 Every path is the caller's: it is resolved through their mounts to a namespace and a path
 inside it (:mod:`metaserver.sharing.places`), their role there is checked (a write again under
@@ -14,20 +15,21 @@ from typing import Any
 from aiohttp import web
 
 from protocol import paths
-from protocol.errors import AlreadyExists, BadRequest, IsAFolder, IsAMount, NotAFolder, NotFound
+from protocol.errors import AlreadyExists, BadPath, BadRequest, IsAFolder, IsAMount, NotAFolder, NotFound
 from protocol.messages.blocks import RemoteBlock
 from protocol.messages.files import ListPage, Metadata
 
-from ..core import db
+from ..core import db, members
 from ..core.bodies import KIB, body_limit, read_object
 from ..core.callers import Context
 from ..core.grants import get_grant
 from ..core.http import MAX_BIGINT, MAX_INT, positive_int, query_int, respond
 from ..core.settings import ServerSettings
 from ..keys import POOL, SETTINGS
+from ..links.follow import follow
 from ..sharing import crossmove
 from ..sharing.places import Place, mounts_of, resolve
-from ..tree import entries, members, ops
+from ..tree import entries, ops
 from ..tree.journal import Author, Journal
 from .auth import authenticate
 
@@ -194,7 +196,28 @@ async def move(request: web.Request) -> web.Response:
     src_place = await writable(request, ctx, src, "move")
     dst_place = await writable(request, ctx, dst, "move onto")
     if src_place.ns_id == dst_place.ns_id:
-        return await journaled(request, ctx, lambda j: ops.move(j, src_place.path, dst_place.path), src_place)
+
+        async def change(j: Journal) -> Metadata:
+            meta = await ops.move(j, src_place.path, dst_place.path)
+            await follow(j.conn, j.ns_id, src_place.path, j.ns_id, meta.path)  # its links go with it
+            return meta
+
+        return await journaled(request, ctx, change, src_place)
     async with db.transaction(request.app[POOL]) as conn:
         meta = await crossmove.move(conn, ctx, src_place, dst_place)
+    return respond(request, meta.to_wire())
+
+
+@body_limit(32 * KIB)  # two paths
+async def copy(request: web.Request) -> web.Response:
+    """A copy of a file or folder (or a whole shared folder) the caller can read, at a path they
+    can write: in the same namespace or another, no byte is uploaded again."""
+    ctx = await authenticate(request)
+    src, dst = await _body_fields(request, "from", "to")
+    if dst == paths.ROOT:
+        raise BadPath("cannot copy onto /")
+    src_place = await place_of(request, ctx, src, members.READ)
+    dst_place = await writable(request, ctx, dst, "copy onto")
+    async with db.transaction(request.app[POOL]) as conn:
+        meta = await crossmove.copy(conn, ctx, src_place, dst_place)
     return respond(request, meta.to_wire())

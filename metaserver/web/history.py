@@ -8,11 +8,11 @@ from aiohttp import web
 
 from protocol.messages.files import Restore
 
-from ..core import db
+from ..core import db, members
 from ..core.bodies import read_body
 from ..core.http import query_int, respond
 from ..keys import POOL
-from ..tree import history, members
+from ..tree import history
 from .auth import authenticate
 from .files import journaled, place_of, query_path
 

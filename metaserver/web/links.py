@@ -18,15 +18,15 @@ from protocol import paths
 from protocol.errors import BadRequest, TooManyLinks
 from protocol.messages.links import LinkRevoked, Links, NewLink
 
-from ..core import db, passwords
+from ..core import db, members, passwords
 from ..core.bodies import KIB, body_limit, read_object
 from ..core.callers import Context
 from ..core.http import MAX_BIGINT, respond
 from ..core.websession import public_url
 from ..keys import PASSWORDS, POOL, SETTINGS
-from ..links import store
+from ..links import follow, store
 from ..sharing.places import Place, locate, mounts_of, resolve
-from ..tree import entries, members
+from ..tree import entries
 from .auth import authenticate
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ async def create_link(request: web.Request) -> web.Response:
             password_hash = await passwords.hash_password(password)
     async with db.transaction(request.app[POOL]) as conn:
         place = await resolve(conn, ctx, path, members.WRITE)  # in a share: its owner or an editor
+        await follow.hold_still(conn, place.ns_id)  # no move there between reading the target and the link
         inner = place.path
         target = await entries.get_live(conn, place.ns_id, inner) if inner != paths.ROOT else None
         if await store.count(conn, place.ns_id) >= store.MAX_LINKS:

@@ -11,13 +11,13 @@ from protocol import paths
 from protocol.errors import BadRequest, NotFound
 from protocol.messages.lifecycle import PurgeResult, TrashPage, TrashPurge, TrashRestore
 
-from ..core import db
+from ..core import db, members
 from ..core.bodies import read_body
 from ..core.http import query_int, respond
 from ..keys import POOL
-from ..tree import members, trash_restore
 from ..tree import purge as purging
 from ..tree import trash as trash_tree
+from ..tree import trash_restore
 from ..tree.entries import like_prefix
 from ..tree.journal import Author, Journal
 from .auth import authenticate

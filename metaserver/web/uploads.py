@@ -20,14 +20,14 @@ from protocol.grants import canonical_block_id
 from protocol.hashing import BLOCK_SIZE
 from protocol.messages.uploads import MAX_FILE_SIZE, MAX_PART_BLOCKS, UploadRequest, UploadSession
 
-from ..core import db
+from ..core import db, members
 from ..core.bodies import KIB, MIB, body_limit, read_body
 from ..core.callers import Context
 from ..core.http import MAX_INT, query_int, respond
 from ..core.metrics import METRICS
 from ..keys import POOL, SETTINGS
 from ..sharing.places import Place, locate, mounts_of, place_of_namespace, resolve
-from ..tree import batch, members
+from ..tree import batch
 from ..uploads import append, commit_batch, create_batch, incoming, sessions
 from .auth import authenticate
 

@@ -13,5 +13,6 @@ the server reads requests with it (a malformed one is a 400
 - :mod:`.lifecycle`: usage, the trash listing, a purge's answer;
 - :mod:`.links`: share links (a link, a new one with its URL, the list);
 - :mod:`.sharing`: shared folders (a share, its members and invitations, a user's shares);
+- :mod:`.search`: a search by name (its request is query parameters) and its page of matches;
 - :mod:`.wire`: the one reader and writer they are all declared with.
 """

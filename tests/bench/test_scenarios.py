@@ -116,3 +116,23 @@ def test_commits_end_to_end(tmp_path):
         assert k["commits_per_s"] == pytest.approx(k["commits"] / k["wall_s"])
         ratio = s["ratios"][f"{kind}: commits_ratio_to_db_transactions"]
         assert ratio == pytest.approx(k["commits_per_s"] / db["per_s"])
+
+
+def test_search_end_to_end_small(tmp_path):
+    """5,000 entries of 5 users loaded by COPY, searched over HTTP and on the database, with plans."""
+    s = run_bench(tmp_path, "search", "--count", "5000", "--no-plots", timeout=240)
+    p = s["parameters"]
+    assert p["entries"] == 5000 and p["users"] == 5 and p["big_user_files"] == 500
+    big, typical = s["summary"]["big"], s["summary"]["typical"]
+    assert big["search"]["count"] == 300 and big["lookup"]["count"] == 300
+    assert typical["search"]["count"] == 30
+    assert set(big["by_kind"]) >= {"word", "prefix", "typo", "absent"}
+    assert sum(s["samples"]["big"]["matches"]) > 300  # the queries find names (50 a page at most)
+    assert s["ratios"]["big: search_p99_ratio_to_lookup"] > 0
+    [target] = s["targets"]
+    assert target["figure"] == pytest.approx(big["search"]["p99"] * 1000)
+    plans = s["summary"]["plans"]
+    # the search's indexes serve it (entries_search_prefix for the prefix phase, entries_search after it)
+    assert "entries_search" in plans["word"]["plans"][0]
+    cpu = s["summary"]["database"]["backend_cpu"]  # the embedded PostgreSQL's backend, read from /proc
+    assert cpu["count"] == 300 and 0 < cpu["p50"] <= s["summary"]["database"]["search"]["p99"]

@@ -64,6 +64,7 @@ from client.sync.plan.actions import (
     RecordSynced,
     Upload,
 )
+from client.sync.plan.shares import notice
 from client.sync.plan.tree import FILE, FOLDER, Node
 from client.sync.remote.feed import PendingUploads
 from client.sync.remote.prefetch import Prefetcher
@@ -202,9 +203,14 @@ class Executor:
             await f.offload(records.move_in, f.state, ("remote", "synced"), a.src, meta.path)
             log.info("moved %s to %s on the server", a.src, meta.path)
         elif isinstance(a, ConflictRename):
+            if a.share:  # kept beside a share the user may not write (client.sync.plan.shares)
+                await f.offload(disk.make_parents, f.root, a.new_path)
             await f.offload(disk.rename, f.root, a.path, a.new_path, a.kind)
             await f.offload(records.move_in, f.state, ("local",), a.path, a.new_path)
-            log.warning("conflict: %s changed on both sides; the local version is now %s", a.path, a.new_path)
+            if a.share:
+                log.warning("%s", notice(a.share, a.reason, a.path, a.new_path))
+            else:
+                log.warning("conflict: %s changed on both sides; the local version is now %s", a.path, a.new_path)
         elif isinstance(a, RecordSynced):
             await f.offload(f.state.record_synced, a.node)
         elif isinstance(a, ForgetSynced):

@@ -12,7 +12,17 @@ from client.api.errors import FileChanged
 from client.sync.local.disk import LocalChanged
 from client.sync.plan.actions import Action
 from client.sync.state.database import StateError
-from protocol.errors import AlreadyExists, BadPath, Conflict, IsAFolder, NotAFolder, NotFound, TesseraError
+from protocol.errors import (
+    AlreadyExists,
+    BadPath,
+    Conflict,
+    IsAFolder,
+    NotAFolder,
+    NotAMember,
+    NotFound,
+    ReadOnly,
+    TesseraError,
+)
 
 from .remote_delete import RemoteChanged
 
@@ -49,7 +59,9 @@ def classify(err: BaseException) -> tuple[Outcome, str]:
         return Outcome.LOCAL_CHANGED, getattr(err, "code", "") or "local_changed"
     if isinstance(err, RemoteChanged):
         return Outcome.REMOTE_CHANGED, "remote_changed"
-    if isinstance(err, (Conflict, AlreadyExists, NotFound, NotAFolder, IsAFolder)):
+    if isinstance(err, (Conflict, AlreadyExists, NotFound, NotAFolder, IsAFolder, ReadOnly, NotAMember)):
+        # a share's role changed or it went (read_only, not_member): the feed says it; once
+        # pulled, the plan keeps the file beside the share instead (client.sync.plan.shares)
         return Outcome.REMOTE_CHANGED, err.code
     if isinstance(err, BadPath):
         return Outcome.REFUSED, err.code

@@ -126,6 +126,11 @@ def make_folder(root: Path, tree_path: str) -> LocalEntry:
     return LocalEntry(tree_path, FOLDER, inode=st.st_ino, scanned_at=time.time())
 
 
+def make_parents(root: Path, tree_path: str) -> None:
+    """Create the folders above ``tree_path`` that are not on disk yet."""
+    fs_path(root, tree_path).parent.mkdir(parents=True, exist_ok=True)
+
+
 def _check_kind(path: Path, tree_path: str, kind: Kind) -> None:
     try:
         st = os.lstat(path)

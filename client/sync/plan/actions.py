@@ -187,12 +187,19 @@ class ConflictRename(_FixedPhase):
     This frees ``path`` for the remote version; the copy at ``new_path`` is
     uploaded by later actions. After success: the subtree moves in local only
     (synced is untouched: it still describes what was agreed at ``path``).
+
+    ``share`` is set when a local file of a shared folder the user may not write (``reason``:
+    :data:`~client.sync.plan.shares.READ_ONLY`, or :data:`~client.sync.plan.shares.REMOVED`) is
+    kept beside that folder (:mod:`client.sync.plan.shares`): ``new_path`` is outside it, its
+    folders made first.
     """
 
     PHASE: ClassVar[Phase] = Phase.SET_ASIDE
     path: str
     new_path: str
     kind: Kind
+    share: str = ""
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,10 @@ entry; "changed" compares kind and content, never case or revision):
 - deleting a folder removes only what was synced: if anything below it
   survives (a new or changed entry on the other side), the folder is kept
   (created again on the side that deleted it) with just the survivors.
+- in a shared folder the user may not write (a viewer's share, or one that went: ``areas``,
+  :mod:`client.sync.plan.shares`) only the server's side counts: the local files holding bytes
+  the server does not have are first moved beside the share (a :class:`ConflictRename` out of
+  it), then everything there is made to look like the server's side.
 - a case-only rename (same key, different display name) is propagated from
   the side that changed the case; when both or neither did, the remote wins.
 - a synced file deleted on one side whose content appears as a new file on
@@ -52,10 +56,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Sequence
 
 from protocol import paths
 
-from . import rules
+from . import rules, shares
 from .actions import (
     EMPTY_CONTENT_HASH,
     Action,
@@ -75,7 +80,8 @@ from .actions import (
     ordered,
 )
 from .conflict import conflicted_name
-from .tree import FILE, Node, Tree, is_under, key_depth, key_parent, same_content
+from .shares import Area, Keep, area_of
+from .tree import FILE, FOLDER, Node, Tree, is_under, key_depth, key_parent, same_content
 
 __all__ = [
     "Action",
@@ -106,20 +112,24 @@ def plan(
     *,
     device: str,
     today: dt.date,
+    areas: Sequence[Area] = (),
 ) -> list[Action]:
     """The actions that bring ``local`` and ``remote`` back in sync (see the module docstring).
 
-    ``device`` and ``today`` name conflicted copies. The trees map path keys to
-    nodes; they are re-indexed by each node's own key, so a stale key in the
-    mapping cannot mislead the planner.
+    ``device`` and ``today`` name conflicted copies; ``areas`` are the shared folders where only
+    the server's side counts. The trees map path keys to nodes; they are re-indexed by each
+    node's own key, so a stale key in the mapping cannot mislead the planner.
     """
-    return _Planner(local, remote, synced, device=device, today=today).run()
+    return _Planner(local, remote, synced, device=device, today=today, areas=areas).run()
 
 
 class _Planner:
     """One planning run; the steps are methods so that each stays small."""
 
-    def __init__(self, local: Tree, remote: Tree, synced: Tree, *, device: str, today: dt.date) -> None:
+    def __init__(
+        self, local: Tree, remote: Tree, synced: Tree, *, device: str, today: dt.date, areas: Sequence[Area]
+    ) -> None:
+        self.areas = list(areas)
         self.L = rules.index(local)
         self.R = rules.index(remote)
         self.S = rules.index(synced)
@@ -138,8 +148,12 @@ class _Planner:
 
     def run(self) -> list[Action]:
         conflicts = self._find_conflicts()
-        self._resolve_names(conflicts)
-        actions: list[Action] = self._set_aside(conflicts)
+        taken: set[str] = set(self.L) | set(self.R) | set(self.S)
+        kept = shares.keep_outside(
+            self.L, self.R, self.S, self.areas, device=self.device, today=self.today, taken=taken
+        )
+        self._resolve_names([*conflicts, *kept])
+        actions: list[Action] = self._set_aside(conflicts, kept, taken)
         self._decide_all()
         actions += self._detect_moves()
         actions += self._render()
@@ -154,7 +168,7 @@ class _Planner:
         out = []
         for key in sorted(self.L.keys() & self.R.keys(), key=_depth_order):
             L, R, S = self.L[key], self.R[key], self.S.get(key)
-            if same_content(L, R):
+            if same_content(L, R) or area_of(self.areas, key):  # (an area's local side never wins)
                 continue
             if L.is_file and R.is_file:
                 conflict = not same_content(L, S) and not same_content(R, S)
@@ -180,7 +194,8 @@ class _Planner:
                 self.names[key] = rname
                 continue
             S = self.S.get(key)
-            local_renamed = S is not None and paths.basename(S.path) == rname
+            # in an area the server's name wins (the local entry is renamed)
+            local_renamed = S is not None and paths.basename(S.path) == rname and not area_of(self.areas, key)
             self.names[key] = lname if local_renamed else rname
             self.case_side[key] = "remote" if local_renamed else "local"
 
@@ -196,14 +211,14 @@ class _Planner:
 
     # -- step 3: set conflicting local entries aside --------------------------
 
-    def _set_aside(self, conflicts: list[str]) -> list[Action]:
-        """Rename each conflicting local entry to a free conflicted-copy name.
+    def _set_aside(self, conflicts: list[str], kept: dict[str, Keep], taken: set[str]) -> list[Action]:
+        """Rename each conflicting local entry to a free conflicted-copy name, and move each
+        file ``kept`` out of its area.
 
         The local tree is rewritten as if the rename had happened, so the
         three-way pass sees the copy as a new local entry (to upload) and the
         original key as deleted locally (so the remote version comes down).
         """
-        taken: set[str] = set(self.L) | set(self.R) | set(self.S)
         actions: list[Action] = []
         for key in conflicts:
             node = self.L[key]
@@ -212,6 +227,11 @@ class _Planner:
             taken.add(paths.path_key(new))
             self.set_aside[key] = new
             actions.append(ConflictRename(old, new, node.kind))
+        for key, keep in kept.items():
+            self.set_aside[key] = keep.new_path
+            actions.append(ConflictRename(self._cur_path(self.L, key), keep.new_path, FILE, keep.area.path, keep.area.reason))
+            for folder in paths.ancestors(keep.new_path):  # the folders it goes to are new local ones
+                self.L.setdefault(paths.path_key(folder), Node(FOLDER, folder))
         for key, new in self.set_aside.items():
             old = self.L[key].path
             moved = [k for k in self.L if k == key or is_under(k, key)]
@@ -230,7 +250,8 @@ class _Planner:
         keys = self.L.keys() | self.R.keys() | self.S.keys()
         keep_folder: set[str] = set()
         for key in sorted(keys, key=_depth_order, reverse=True):
-            d = rules.decide(self.L.get(key), self.R.get(key), self.S.get(key), key in keep_folder)
+            L, R, S = self.L.get(key), self.R.get(key), self.S.get(key)
+            d = rules.obey(L, R, S) if area_of(self.areas, key) else rules.decide(L, R, S, key in keep_folder)
             self.decisions[key] = d
             if d.target is not None:
                 keep_folder.add(key_parent(key))

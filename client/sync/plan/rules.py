@@ -97,3 +97,14 @@ def pull(R: Node | None, L: Node | None, survivors: bool) -> Decision:
     ops = [DEL_L] if L is not None and L.kind != R.kind else []
     ops.append(DOWN if R.is_file else MKDIR_L)
     return Decision(R, tuple(ops))
+
+
+def obey(L: Node | None, R: Node | None, S: Node | None) -> Decision:
+    """The decision for a key where only the server's side counts (a shared folder the user may
+    not write, or one that went: :mod:`client.sync.plan.shares`); what the local side holds of
+    the user's own bytes was kept elsewhere before."""
+    if same_content(L, R):
+        if L is None:
+            return Decision(None, (FORGET,) if S is not None else ())
+        return Decision(R, ())
+    return pull(R, L, False)

@@ -2,24 +2,21 @@
 
 It holds the three trees of the sync engine, keyed by path key:
 
-- ``local``: what the last scan found on disk (with size, mtime, inode so an
-  unchanged file is not hashed again), and per file block its xxHash, MD5 and
-  SHA-256 (``block_index``), so a changed file's changed blocks are found
-  without re-hashing the whole file, and blocks present locally can be copied
-  instead of downloaded (:meth:`SyncState.find_local_block`);
+- ``local``: what the last scan found on disk (with size, mtime, inode so an unchanged file is
+  not hashed again), and per file block its xxHash, MD5 and SHA-256 (``block_index``), so a
+  changed file's changed blocks are found without re-hashing the whole file, and blocks present
+  locally can be copied instead of downloaded (:meth:`SyncState.find_local_block`);
 - ``remote``: what the change feed says the server has;
 - ``synced``: the last state both sides agreed on;
 
-plus ``meta`` (the change-feed cursor, the device name, ...) and ``uploads``
-(resumable upload sessions).
+plus ``meta`` (the change-feed cursor, the device name, ...), ``uploads`` (resumable upload
+sessions) and ``mounts`` (the shared folders in the tree, :mod:`client.sync.state.mounts`).
 
-Every method is **blocking**: callers on the event loop use
-``await asyncio.to_thread(state.method, ...)``. One connection is shared by
-all threads behind a lock, so calls from different worker threads are safe
-and each call is atomic; the database runs in WAL mode, and every multi-row
-update is one transaction. The schema version is the ``user_version`` pragma.
-
-The schema, its migrations and the row types are in :mod:`client.sync.state.schema`.
+Every method is **blocking**: callers on the event loop use ``await asyncio.to_thread(state.method,
+...)``. One connection is shared by all threads behind a lock, so calls from different worker
+threads are safe and each call is atomic; the database runs in WAL mode, and every multi-row
+update is one transaction. The schema, its migrations (the version is the ``user_version``
+pragma) and the row types are in :mod:`client.sync.state.schema`.
 """
 
 from __future__ import annotations
@@ -36,6 +33,8 @@ from typing import Any
 from client.sync.plan.tree import FILE, FOLDER, Node, repath
 from protocol import paths
 
+from . import mounts
+from .mounts import MountRecord
 from .schema import (
     DB_NAME,
     BlockRecord,
@@ -264,9 +263,11 @@ class SyncState:
         with self._tx() as db:
             if reset:
                 db.execute("DELETE FROM remote")
+                mounts.relisted(db)
             for e in entries:
                 kind, path = feed_entry(e)
                 key = paths.path_key(path)
+                mounts.note(db, kind, path, e)
                 if kind == "deleted":
                     db.execute(f"DELETE FROM remote WHERE {subtree_clause()}", subtree_args(key))
                 elif kind == FILE:
@@ -293,6 +294,14 @@ class SyncState:
                 "INSERT OR REPLACE INTO remote (path_key, path, kind, rev, size, content_hash) VALUES (?, ?, ?, ?, ?, ?)",
                 (entry.key, entry.path, entry.kind, entry.rev, entry.size, entry.content_hash),
             )
+
+    def mounts(self) -> list[MountRecord]:
+        rows = self._query("SELECT path, role, gone FROM mounts ORDER BY path_key")
+        return [MountRecord(p, r, bool(g)) for p, r, g in rows]
+
+    def drop_mount(self, path: str) -> None:
+        with self._tx() as db:  # one that went, once its folder is empty
+            db.execute("DELETE FROM mounts WHERE path_key = ?", (paths.path_key(path),))
 
     # -- the synced tree -----------------------------------------------------------------
 
@@ -359,18 +368,11 @@ class SyncState:
 
     def save_upload(self, record: UploadRecord) -> None:
         with self._tx() as db:
+            r = record
             db.execute(
                 """INSERT OR REPLACE INTO uploads (path_key, path, upload_id, size, mtime_ns, content_hash, created_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?)""",
-                (
-                    record.key,
-                    record.path,
-                    record.upload_id,
-                    record.size,
-                    record.mtime_ns,
-                    record.content_hash,
-                    record.created_at,
-                ),
+                (r.key, r.path, r.upload_id, r.size, r.mtime_ns, r.content_hash, r.created_at),
             )
 
     def get_upload(self, path: str) -> UploadRecord | None:

@@ -23,7 +23,7 @@ from protocol import paths
 from protocol.errors import BadPath, ProtocolError
 
 DB_NAME = "sync.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TreeName = Literal["local", "remote", "synced"]
 _TREES = ("local", "remote", "synced")
 
@@ -84,8 +84,20 @@ CREATE TABLE uploads (
 ) WITHOUT ROWID;
 """
 
+#: version 2: the shared folders mounted in the tree (client.sync.state.mounts); the cursor is
+#: dropped so that the next pull lists the tree again, mount points (and roles) included
+_SCHEMA_V2 = """
+CREATE TABLE mounts (
+    path_key TEXT PRIMARY KEY,
+    path     TEXT NOT NULL,
+    role     TEXT NOT NULL,
+    gone     INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+DELETE FROM meta WHERE key = 'cursor';
+"""
+
 #: migrations by the version they produce; each runs in one transaction
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 
 
 class StateError(Exception):

@@ -7,20 +7,10 @@ import os
 import pty
 import stat
 
-import pytest
-
 from protocol.hashing import BLOCK_SIZE
 from tests.client.conftest import PASSWORD, USER, write_random
 
-from .cli_run import Tessera, login
-
-
-@pytest.fixture
-async def tessera(servers, tmp_path) -> Tessera:
-    await servers.add_user(USER, PASSWORD)
-    work = tmp_path / "work"
-    work.mkdir()
-    return Tessera(tmp_path / "config", work)
+from .cli_run import login
 
 
 async def test_cli_session(tessera, servers, tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import itertools
 import logging
 import os
@@ -26,6 +27,7 @@ from client.sync.daemon import SyncDaemon, syncing_device
 from client.sync.settings import SyncSettings
 from client.transfer.filehash import hash_file
 from protocol import paths
+from protocol.hashing import content_hash
 from tests.client.conftest import PASSWORD, USER
 from tests.conftest import eventually as shared_eventually
 
@@ -86,6 +88,12 @@ def snapshot_blocking(root: Path) -> Snapshot:
     return out
 
 
+def tessera_hash(data: bytes) -> str:
+    """The Tessera content hash of ``data`` (SHA-256 over its 4 MiB blocks' SHA-256s)."""
+    block = 4 * 1024 * 1024
+    return content_hash(hashlib.sha256(data[i : i + block]).hexdigest() for i in range(0, len(data), block))
+
+
 async def snapshot(root: Path) -> Snapshot:
     return await asyncio.to_thread(snapshot_blocking, root)
 
@@ -113,6 +121,7 @@ class Device:
     token: str
     client: TesseraClient
     settings: SyncSettings = TEST_SETTINGS
+    user: str = USER
     daemon: SyncDaemon | None = None
     task: asyncio.Task[None] | None = None
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
@@ -130,7 +139,7 @@ class Device:
             config_dir=self.config_dir,
             device=self.name,
             settings=self.settings,
-            user=USER,
+            user=self.user,
         )
         self.task = asyncio.create_task(self.daemon.run(self.stop_event), name=f"daemon-{self.name}")
         return self.daemon
@@ -172,13 +181,16 @@ class Fleet:
         self.tmp_path = tmp_path
         self.devices: list[Device] = []
 
-    async def add(self, name: str, *, start: bool = True, settings: SyncSettings = TEST_SETTINGS) -> Device:
-        token = await self.servers.login(USER, PASSWORD, device=name)
+    async def add(
+        self, name: str, *, start: bool = True, settings: SyncSettings = TEST_SETTINGS, user: str = USER,
+        password: str = PASSWORD,
+    ) -> Device:
+        token = await self.servers.login(user, password, device=name)
         client = TesseraClient(self.servers.meta_url, token, retry=TEST_RETRY)
         await client.__aenter__()
         root = self.tmp_path / name / "folder"
         root.mkdir(parents=True)
-        dev = Device(name, root, self.tmp_path / name / "config", token, client, settings)
+        dev = Device(name, root, self.tmp_path / name / "config", token, client, settings, user)
         self.devices.append(dev)
         if start:
             dev.start()
@@ -214,14 +226,19 @@ class Fleet:
         try:
             await eventually(check, "the devices to converge", within=within)
         except AssertionError:
-            for d in devices:
-                status = d.daemon.status.to_json() if d.daemon is not None else None
-                print(f"--- {d.name}: running={d.running} idle={d.idle} status={status}")
-                print(f"    folder: {await snapshot(d.root)}")
-            print(f"--- server: {await remote_snapshot(devices[0].client)}")
+            await show(devices)
             raise
         assert last[0] is not None
         return last[0]
+
+
+async def show(devices: tuple[Device, ...], folder: str = paths.ROOT) -> None:
+    """Print what each device holds and does, and the server's tree (or its ``folder``)."""
+    for d in devices:
+        status = d.daemon.status.to_json() if d.daemon is not None else None
+        print(f"--- {d.name}: running={d.running} idle={d.idle} status={status}")
+        print(f"    folder: {await snapshot(d.root)}")
+    print(f"--- server: {await remote_snapshot(devices[0].client, folder)}")
 
 
 @contextmanager

@@ -16,18 +16,17 @@ holding it: an edit or a delete marks only the content it saw on that disk.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import random
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from client.sync.local.disk import rename_noreplace
-from protocol.hashing import content_hash
 
-from .sync_harness import Device, Fleet, fleet_fixture  # noqa: F401
+from .sync_harness import Device, Fleet, fleet_fixture, tessera_hash  # noqa: F401
 
 FOLDERS = ("docs", "docs/old", "pics", "music/live")
 NAMES = ("a.txt", "b.txt", "c.md", "d.bin", "notes")
@@ -59,11 +58,11 @@ class World:
         return head * self.rng.randrange(1, 200)
 
     def _wrote(self, data: bytes) -> str:
-        self.written[_tessera_hash(data)] = data[:80]
+        self.written[tessera_hash(data)] = data[:80]
         return f"write {data.split(b' ', 3)[2].decode()}"
 
     def _replaced(self, data: bytes) -> str:
-        self.replaced.add(_tessera_hash(data))
+        self.replaced.add(tessera_hash(data))
         return f" (replacing {data.split(b' ', 3)[:3]!r})"
 
     def take_out(self, path: Path) -> str | None:
@@ -155,24 +154,16 @@ class World:
         return f"delete {target.relative_to(root)}{seen}" if seen is not None else "skip (gone)"
 
 
-def _tessera_hash(data: bytes) -> str:
-    """The Tessera content hash of ``data`` (SHA-256 over its 4 MiB blocks' SHA-256s)."""
-    block = 4 * 1024 * 1024
-    return content_hash(hashlib.sha256(data[i : i + block]).hexdigest() for i in range(0, len(data), block))
-
-
-async def _run(
-    fleet: Fleet, *, seed: int, devices: int, steps: int, offline_every: int, big_every: int
+async def play(
+    world: World, devs: list[Device], *, steps: int, offline_every: int, folder: str = ""
 ) -> None:
-    print(f"randomized sync test: seed {seed} (replay with TESSERA_SYNC_SEED={seed})")
-    rng = random.Random(seed)
-    trash = fleet.tmp_path / "trash"
-    trash.mkdir()
-    world = World(rng, big_every, trash)
-    devs = [await fleet.add(f"dev{i}") for i in range(devices)]
+    """``steps`` random steps on the devices' folders (or their ``folder`` inside), every
+    ``offline_every`` one device stopped or started again; every device runs at the end."""
+    rng = world.rng
     for i in range(steps):
         dev = rng.choice(devs)
-        what = await asyncio.to_thread(world.step, dev)
+        where = SimpleNamespace(root=dev.root / folder, name=dev.name) if folder else dev
+        what = await asyncio.to_thread(world.step, where)  # type: ignore[arg-type]
         print(f"step {i}: {dev.name} {what}")
         if offline_every and i % offline_every == offline_every - 1:
             toggled = rng.choice(devs)
@@ -187,6 +178,18 @@ async def _run(
     for d in devs:
         if not d.running:
             d.start()
+
+
+async def _run(
+    fleet: Fleet, *, seed: int, devices: int, steps: int, offline_every: int, big_every: int
+) -> None:
+    print(f"randomized sync test: seed {seed} (replay with TESSERA_SYNC_SEED={seed})")
+    rng = random.Random(seed)
+    trash = fleet.tmp_path / "trash"
+    trash.mkdir()
+    world = World(rng, big_every, trash)
+    devs = [await fleet.add(f"dev{i}") for i in range(devices)]
+    await play(world, devs, steps=steps, offline_every=offline_every)
     snap = await fleet.converged(within=150)
 
     present = {h for h in snap.values() if h is not None}

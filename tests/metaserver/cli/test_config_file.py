@@ -185,6 +185,8 @@ max-connections-per-client = 0
 max-open-uploads = 100
 max-pending-blocks = 1000
 put-per-user = 2
+search-rate-limit = "2/s"
+search-burst = 5
 """
 
 
@@ -194,6 +196,7 @@ def test_the_connection_and_upload_limits_come_from_the_file_and_config_check_li
     c = s.connections
     assert (c.header_timeout, c.idle_timeout, c.body_min_rate, c.body_timeout, c.max_per_client) == (5, 30, 4096, 20, 0)
     assert (s.max_open_uploads, s.max_pending_blocks) == (100, 1000)
+    assert (s.search_rate_limit, s.search_burst) == (2.0, 5)
     assert BlockServerSettings.from_settings(s).put_per_user == 2
     shown = _checked(config_file, HARDENING_SETTINGS)
     assert shown["embedded-db"] == ["True", "[file]"]

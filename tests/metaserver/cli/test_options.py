@@ -26,6 +26,7 @@ def test_defaults(tmp_path):
     assert config.upload_session_ttl == 24 * 3600
     assert (config.rate_limit, config.rate_burst) == (200.0, 1000)
     assert (config.login_rate_limit, config.login_burst) == (0.1, 10)
+    assert (config.search_rate_limit, config.search_burst) == (10.0, 30)
     assert config.extra == {}
     s = BlockServerSettings.from_settings(config)
     assert (s.put_concurrency, s.put_queue_timeout, s.put_idle_timeout) == (32, 30.0, 60.0)
@@ -35,7 +36,7 @@ def test_defaults(tmp_path):
 def test_flags(tmp_path):
     config = _config(tmp_path, [
         "--upload-ttl", "90m", "--rate-limit", "20", "--rate-burst", "40",
-        "--login-rate-limit", "3/min", "--login-burst", "5",
+        "--login-rate-limit", "3/min", "--login-burst", "5", "--search-rate-limit", "1/s", "--search-burst", "3",
         "--put-concurrency", "4", "--put-queue-timeout", "2m", "--put-idle-timeout", "15",
         "--gc-interval", "10m", "--gc-grace", "2d",
         "--s3-bucket", "b", "--s3-endpoint", "http://127.0.0.1:9", "--no-s3-checksum-sha256",
@@ -43,6 +44,7 @@ def test_flags(tmp_path):
     ])
     assert config.upload_session_ttl == 5400
     assert (config.rate_limit, config.rate_burst, config.login_rate_limit, config.login_burst) == (20, 40, 0.05, 5)
+    assert (config.search_rate_limit, config.search_burst) == (1.0, 3)
     s = BlockServerSettings.from_settings(config)
     assert (s.put_concurrency, s.put_queue_timeout, s.put_idle_timeout) == (4, 120.0, 15.0)
     assert (s.gc_interval, s.gc_grace) == (600.0, 2 * 86400.0)
@@ -54,8 +56,9 @@ def test_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("TESSERA_PUT_CONCURRENCY", "3")
     monkeypatch.setenv("TESSERA_GC_INTERVAL", "0")
     monkeypatch.setenv("TESSERA_RATE_LIMIT", "0")
+    monkeypatch.setenv("TESSERA_SEARCH_RATE_LIMIT", "0")
     config = _config(tmp_path, [])
-    assert config.upload_session_ttl == 7200 and config.rate_limit == 0
+    assert config.upload_session_ttl == 7200 and config.rate_limit == 0 and config.search_rate_limit == 0
     s = BlockServerSettings.from_settings(config)
     assert s.put_concurrency == 3 and s.gc_interval == 0
 
@@ -68,6 +71,7 @@ def test_environment(tmp_path, monkeypatch):
         (["--gc-grace", "-1h"], "not a duration"),
         (["--upload-ttl", "0"], "at least 1s"),
         (["--rate-limit", "fast"], "not a rate"),
+        (["--search-rate-limit", "-1/s"], "not a rate"),
         (["--put-concurrency", "0"], "put-concurrency"),
     ],
 )

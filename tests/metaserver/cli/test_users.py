@@ -185,3 +185,36 @@ async def test_gc_after_a_delete_spares_another_users_concurrent_uploads(servers
             out = tmp_path / f"out{i}"
             await client.download_file(f"/b{i}.bin", out)
             assert out.read_bytes() == src.read_bytes()
+
+
+async def test_deleting_a_share_owner_takes_the_share_out_of_members_trees(servers):
+    """The members' devices learn it from their own feed (a deletion at the mount path, their
+    polls woken), as after an unshare; their own files stay."""
+    from tests.metaserver.conftest import Api
+    from tests.metaserver.sharing.conftest import join
+    from tests.metaserver.sharing.test_feed import all_changes
+
+    async with aiohttp.ClientSession() as session:
+        api = {}
+        for name in ("alice", "bob", "carol"):
+            await servers.add_user(name, f"pw-{name}-long")
+            api[name] = Api(session, servers.meta_url, await servers.login(name, f"pw-{name}-long"))
+        alice, bob, carol = api["alice"], api["bob"], api["carol"]
+        await alice.ok("POST", "/v1/files/mkdir", {"path": "/Team/plans"})
+        await alice.ok("POST", "/v1/shares", {"path": "/Team"})
+        await join(alice, bob, "/Team", "bob", "editor", at="/From Alice")
+        await alice.ok("POST", "/v1/shares/invite", {"path": "/Team", "user": "carol", "role": "viewer"})
+        await bob.ok("POST", "/v1/files/mkdir", {"path": "/Mine"})
+        _, cursor = await all_changes(bob)
+        poll = asyncio.create_task(bob.ok("GET", "/v1/changes/longpoll", cursor=cursor, timeout=60))
+
+        code, out, err = await server_cmd(servers, "user", "delete", "alice", "--yes")
+        assert code == 0, err
+        assert "1 member(s) of their shared folders lost them" in out
+        async with asyncio.timeout(10):
+            assert await poll == {"changes": True}
+        changes, _ = await all_changes(bob, cursor)
+        assert changes == [("deleted", "/From Alice")]
+        assert [e["path"] for e in (await bob.ok("GET", "/v1/files/list", path="/"))["entries"]] == ["/Mine"]
+        assert (await bob.ok("GET", "/v1/shares"))["shares"] == []
+        assert (await carol.ok("GET", "/v1/shares"))["invitations"] == []

@@ -25,9 +25,10 @@ async def old_database(pg_template: str, before: int = 8, skip: tuple[int, ...] 
                 "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
                 " applied_at timestamptz NOT NULL DEFAULT now())"
             )
-            for version, mig_name, sql in migrate.available():
+            for version, mig_name, step in migrate.available():
                 if version < before and version not in skip:
-                    await conn.execute(sql)
+                    async with conn.transaction():  # as migrate.apply runs each (009 reads with a cursor)
+                        await step(conn)
                     await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, mig_name)
             yield conn
         finally:

@@ -114,3 +114,27 @@ async def test_a_malformed_cursor_is_a_bad_request(people, cursor):
 async def test_a_cursor_of_another_account_is_reset(people):
     alice_cursor = (await people["alice"].ok("GET", "/v1/changes/latest_cursor"))["cursor"]
     assert await people["bob"].error("GET", "/v1/changes", cursor=alice_cursor) == (410, "cursor_reset")
+
+
+async def test_the_feed_says_each_mount_point_with_the_role_and_again_when_it_changes(people, pool):
+    alice, bob = people["alice"], people["bob"]
+    await upload(alice, pool, "/Team/a.txt", b"a")
+    await alice.ok("POST", "/v1/shares", {"path": "/Team"})
+    await join(alice, bob, "/Team", "bob", "editor")
+    page = await bob.ok("GET", "/v1/changes")
+    point = {"kind": "folder", "path": "/Team", "name": "Team", "shared": True, "role": "editor"}
+    assert [e for e in page["entries"] if e["path"] == "/Team"] == [{**point, "ns_id": page["entries"][0]["ns_id"]}]
+    ns_id = page["entries"][0]["ns_id"]
+    mine = await alice.ok("GET", "/v1/changes")  # the owner's mount point says owner
+    assert {**point, "role": "owner", "ns_id": ns_id} in mine["entries"]
+    # a role change wakes the member's poll, and the feed says the mount point again with the new role
+    poll = asyncio.create_task(bob.ok("GET", "/v1/changes/longpoll", cursor=page["cursor"], timeout=60))
+    await asyncio.sleep(0.2)
+    assert not poll.done()
+    await alice.ok("POST", "/v1/shares/role", {"path": "/Team", "user": "bob", "role": "viewer"})
+    async with asyncio.timeout(5):
+        assert await poll == {"changes": True}
+    later = await bob.ok("GET", "/v1/changes", cursor=page["cursor"])
+    assert later["entries"] == [{**point, "role": "viewer", "ns_id": ns_id}]
+    listing = await bob.ok("GET", "/v1/changes")  # and a full listing says the role too
+    assert {**point, "role": "viewer", "ns_id": ns_id} in listing["entries"]

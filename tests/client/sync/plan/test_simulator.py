@@ -159,6 +159,9 @@ class World:
             tree = R if isinstance(a, MoveRemote) else L
             src, dst = (a.path, a.new_path) if isinstance(a, ConflictRename) else (a.src, a.dst)
             node = self._entry(tree, src, what)
+            if isinstance(a, ConflictRename) and a.share:  # kept beside a share: its folders made first
+                for folder in paths.ancestors(dst):
+                    tree.setdefault(paths.path_key(folder), Node(FOLDER, folder))
             _check(node.kind == a.kind, f"{what}: kind differs")
             if paths.path_key(src) != paths.path_key(dst):
                 self._free(tree, dst, what)
