@@ -29,7 +29,7 @@ from metaserver.search.cursor import START
 from metaserver.search.scope import scopes, visible_mounts
 from protocol.messages.search import SearchRequest
 
-from . import search_load
+from . import search_load, search_shared
 from .context import BenchContext
 from .report import ScenarioResult, Target
 from .search_names import queries, user_sizes
@@ -75,8 +75,38 @@ async def run(ctx: BenchContext) -> ScenarioResult:
         ctx.say("search: the database alone, and the plan of the slowest kind")
         result.samples["database"] = await _database(dsn, homes[0], big_q)
         result.summary["plans"] = await _plans(dsn, homes[0], result.samples["big"])
+        await _shared_round(ctx, stack, dsn, accounts[0], homes[0], big_q, samples_paths[0], result)
     _report(result)
+    search_shared_report(result)
     return result
+
+
+async def _shared_round(ctx: BenchContext, stack: ServerStack, dsn: str, big, home: int, big_q, picks, result) -> None:
+    """The big user's folders listed in their home; then their tree as a shared folder, searched
+    and listed by a member through its mount (bench/search_shared.py)."""
+    where = await search_shared.folders(dsn, home)
+    async with stack.client(big.tokens[0]) as client:
+        result.samples["list_home_s"] = await search_shared.lists(client, where)
+    member = await stack.new_account()
+    ctx.say(f"search: the big user's tree as a shared folder; {len(big_q)} searches and {len(where)} lists as a member")
+    await search_shared.share_tree(dsn, home, member.user)
+    result.samples["big_shared"] = await _http(stack, member.tokens[0], big_q, [search_shared.in_mount(p) for p in picks])
+    async with stack.client(member.tokens[0]) as client:
+        result.samples["list_shared_s"] = await search_shared.lists(client, [search_shared.in_mount(p) for p in where])
+
+
+def search_shared_report(result: ScenarioResult) -> None:
+    """Rows for the shared round: the member's search and list through the mount, as ratios to the owner's in their home."""
+    home, shared = summarize(result.samples["big"]["search_s"]), summarize(result.samples["big_shared"]["search_s"])
+    lh, ls = summarize(result.samples["list_home_s"]), summarize(result.samples["list_shared_s"])
+    result.summary["shared"] = {"search": shared, "list_home": lh, "list_shared": ls}
+    for p in ("p50", "p99"):
+        result.ratios[f"shared: search_{p}_ratio_to_home"] = ratio(shared[p], home[p])
+        result.row("the same tree as a shared folder (a member)", f"search {p}", shared[p] * 1000, "ms",
+                   result.ratios[f"shared: search_{p}_ratio_to_home"], "home search")  # fmt: skip
+        result.ratios[f"shared: list_{p}_ratio_to_home"] = ratio(ls[p], lh[p])
+        result.row("the same tree as a shared folder (a member)", f"list {p}", ls[p] * 1000, "ms",
+                   result.ratios[f"shared: list_{p}_ratio_to_home"], "home list", f"home list {lh[p] * 1000:.2f} ms")  # fmt: skip
 
 
 def _near_median(sizes: list[int], n: int) -> list[int]:

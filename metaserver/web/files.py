@@ -28,7 +28,7 @@ from ..core.settings import ServerSettings
 from ..keys import POOL, SETTINGS
 from ..links.follow import follow
 from ..sharing import crossmove
-from ..sharing.places import Place, mounts_of, resolve
+from ..sharing.places import Place, locate, mounts_of, resolve
 from ..tree import entries, ops
 from ..tree.journal import Author, Journal
 from .auth import authenticate
@@ -88,7 +88,8 @@ async def list_folder(request: web.Request) -> web.Response:
     after = _decode_cursor(request.query["cursor"]) if request.query.get("cursor") else ""
     async with db.connection(request.app[POOL]) as conn:
         mounts = await mounts_of(conn, ctx.caller.user_id)
-        place = await resolve(conn, ctx, path)
+        place = locate(ctx.ns_id, mounts, path)  # as resolve() does, from the mounts just read
+        place.need(members.READ)
         if place.path != paths.ROOT:
             folder = await entries.get_live(conn, place.ns_id, place.path)
             if folder["kind"] != "folder":

@@ -136,3 +136,8 @@ def test_search_end_to_end_small(tmp_path):
     assert "entries_search" in plans["word"]["plans"][0]
     cpu = s["summary"]["database"]["backend_cpu"]  # the embedded PostgreSQL's backend, read from /proc
     assert cpu["count"] == 300 and 0 < cpu["p50"] <= s["summary"]["database"]["search"]["p99"]
+    # the shared round: the same searches by a member through a mount find as much as the owner did at home
+    shared = s["samples"]["big_shared"]
+    assert shared["queries"] == s["samples"]["big"]["queries"] and shared["matches"] == s["samples"]["big"]["matches"]
+    assert s["summary"]["shared"]["list_shared"]["count"] == s["summary"]["shared"]["list_home"]["count"] > 0
+    assert s["ratios"]["shared: search_p99_ratio_to_home"] > 0 and s["ratios"]["shared: list_p50_ratio_to_home"] > 0
