@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncpg
 
 from protocol import paths
-from protocol.errors import AlreadyExists, BadPath, BadRequest, NotFound
+from protocol.errors import AlreadyExists, BadPath, BadRequest, NotFound, QuotaExceeded
 from protocol.messages.files import Metadata
 
 from ..core import members
 from ..core.callers import Context
+from ..core.users import used_bytes
 from ..links.follow import follow
 from ..tree import entries, ops
 from ..tree.journal import Author, Journal
@@ -39,6 +40,7 @@ async def move(conn: asyncpg.Connection, ctx: Context, src: Place, dst: Place) -
     if src.path == paths.ROOT:
         raise NotFound(f"{src.outer(src.path)} does not exist")
     meta, new_top = await _place_copy(conn, src, dst, journals[dst.ns_id])
+    await _within_quota(conn, journals[dst.ns_id])
     await ops.delete(journals[src.ns_id], src.path)
     await follow(conn, src.ns_id, src.path, dst.ns_id, new_top)  # the links go with what they open
     await mounts.flush_all(journals)
@@ -55,6 +57,7 @@ async def copy(conn: asyncpg.Connection, ctx: Context, src: Place, dst: Place) -
     await members.require(conn, src.ns_id, ctx.caller.user_id, members.READ)  # under the locks
     await members.require(conn, dst.ns_id, ctx.caller.user_id, members.WRITE)
     meta, _ = await _place_copy(conn, src, dst, journals[dst.ns_id])
+    await _within_quota(conn, journals[dst.ns_id])
     await mounts.flush_all(journals)
     return meta
 
@@ -89,3 +92,33 @@ async def _place_copy(conn: asyncpg.Connection, src: Place, dst: Place, jd: Jour
         top_meta = top_meta or meta
     assert top_meta is not None  # the subtree has its top
     return dst.out(top_meta), new_top
+
+
+async def _within_quota(conn: asyncpg.Connection, dst: Journal) -> None:
+    """What the copy adds to the destination's stored bytes (blocks none of its versions listed
+    before) must fit its owner's quota with what their open uploads reserve, as an upload's
+    would (QuotaExceeded, 507; the transaction then changes nothing). Read without locking the
+    owner's row (an upload locks it before its namespace, a copy holds namespaces first), so
+    two copies at the same instant may both pass it by at most one copy's bytes."""
+    if dst.usage.stored <= 0:
+        return
+    owner = await conn.fetchrow(
+        "SELECT u.id, u.quota_bytes FROM users u JOIN namespaces n ON n.owner_id = u.id WHERE n.id = $1", dst.ns_id
+    )
+    if owner["quota_bytes"] is None:
+        return
+    # the open uploads' reservations, summed from the sessions themselves (the counters on the
+    # user's row are released lazily, by the next upload's check: metaserver/uploads/reservations.py)
+    reserved = await conn.fetchval(
+        """SELECT coalesce(sum(s.reserved_bytes), 0)::bigint FROM upload_sessions s
+            WHERE s.state = 'open' AND s.reservation_held AND s.expires_at > now()
+              AND (s.user_id = $1 OR s.ns_id IN (SELECT id FROM namespaces WHERE owner_id = $1 AND kind <> 'home'))""",
+        owner["id"],
+    )
+    taken = await used_bytes(conn, owner["id"]) + reserved
+    if taken + dst.usage.stored > owner["quota_bytes"]:
+        raise QuotaExceeded(
+            f"this needs {dst.usage.stored} more bytes of the owner's quota; {max(0, owner['quota_bytes'] - taken)}"
+            f" of {owner['quota_bytes']} are left",
+            quota_bytes=owner["quota_bytes"], used_bytes=taken, needed_bytes=dst.usage.stored,
+        )  # fmt: skip

@@ -118,3 +118,26 @@ async def test_a_copy_outlives_the_owner_of_what_it_was_copied_from(people, pool
     owners = await pool.fetch("SELECT DISTINCT n.kind, u.name FROM blocks b JOIN namespaces n ON n.id = b.ns_id JOIN users u ON u.id = n.owner_id")
     assert [(r["kind"], r["name"]) for r in owners] == [("home", "bob")]
     assert (await home_usage(pool, "bob")).stored_bytes == 4500
+
+
+async def test_a_copy_or_move_into_a_share_counts_against_its_owners_quota(people, pool):
+    """bob's bytes copied or moved into alice's share are alice's to pay for: refused (507) when
+    they do not fit her quota, nothing changed; within one namespace a copy adds no stored byte."""
+    alice, bob = people["alice"], people["bob"]
+    await upload(alice, pool, "/Team/plan.txt", b"p" * 1000)
+    await alice.ok("POST", "/v1/shares", {"path": "/Team"})
+    await join(alice, bob, "/Team", "bob", "editor")
+    await upload(bob, pool, "/big.bin", b"b" * 5000)
+    await pool.execute("UPDATE users SET quota_bytes = 3000 WHERE name = 'alice'")
+
+    for route in ("copy", "move"):
+        status, answer = await bob.call("POST", f"/v1/files/{route}", {"from": "/big.bin", "to": "/Team/big.bin"})
+        assert (status, answer["error"]["code"]) == (507, "quota_exceeded"), (route, answer)
+        assert answer["error"]["details"]["needed_bytes"] == 5000
+    assert [e["path"] for e in (await bob.ok("GET", "/v1/files/list", path="/Team"))["entries"]] == ["/Team/plan.txt"]
+    assert (await bob.ok("GET", "/v1/files/meta", path="/big.bin"))["size"] == 5000  # still bob's
+    # what fits goes; a copy inside the share adds no stored byte, so it goes even at the limit
+    await upload(bob, pool, "/small.bin", b"s" * 1500)
+    await bob.ok("POST", "/v1/files/copy", {"from": "/small.bin", "to": "/Team/small.bin"})
+    await bob.ok("POST", "/v1/files/copy", {"from": "/Team/small.bin", "to": "/Team/small again.bin"})
+    await bob.ok("POST", "/v1/files/copy", {"from": "/Team", "to": "/Team copy"})  # into bob's home: bob's quota
