@@ -116,6 +116,8 @@ async def delete_user(conn: asyncpg.Connection, name: str) -> dict[str, int]:
             )
         )
         await tokens.notify_changed(conn, user_id)
+        # the links they made into others' shared folders stop with them (their own go with their namespaces)
+        await conn.execute("UPDATE links SET revoked_at = now() WHERE created_by = $1 AND revoked_at IS NULL", user_id)
         # children first: version_blocks and session_blocks name blocks without a cascade
         owned = "(SELECT id FROM namespaces WHERE owner_id = $1)"
         await conn.execute("DELETE FROM upload_sessions WHERE user_id = $1 OR ns_id IN " + owned, user_id)

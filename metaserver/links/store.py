@@ -138,3 +138,12 @@ async def by_token(conn: asyncpg.Connection, token: str) -> Link:
         raise NotFound("there is no such link")
     return Link.from_row(row)
 
+
+
+async def revoke_made_by(conn: asyncpg.Connection, ns_id: int, user_id: int) -> int:
+    """Turn off the links ``user_id`` made into namespace ``ns_id`` (a shared folder they were
+    removed from or left: what they shared of it stops with their access); how many."""
+    done = await conn.execute(
+        "UPDATE links SET revoked_at = now() WHERE ns_id = $1 AND created_by = $2 AND revoked_at IS NULL", ns_id, user_id
+    )
+    return int(done.split()[-1])

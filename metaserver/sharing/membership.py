@@ -19,6 +19,7 @@ from protocol.messages.sharing import MEMBER_ROLES, Invitation, Member, Share, S
 from ..core import members
 from ..core.callers import Context
 from ..core.users import user_id_of
+from ..links import store as links_store
 from ..tree import ops
 from ..tree.journal import Author
 from . import mounts
@@ -137,7 +138,8 @@ async def set_role(conn: asyncpg.Connection, ctx: Context, path: str, name: str,
 
 async def remove(conn: asyncpg.Connection, ctx: Context, path: str, name: str | None) -> None:
     """Remove member ``name`` (the owner only), or the caller (``name`` None: leave). The member's
-    mount goes at once; their pending invitation to the share, if any, is cancelled."""
+    mount goes at once; their pending invitation to the share, if any, is cancelled; the links
+    they made into it are turned off."""
     place = await share_root(conn, ctx, path)
     if name is None:
         user_id = ctx.caller.user_id
@@ -160,6 +162,7 @@ async def remove(conn: asyncpg.Connection, ctx: Context, path: str, name: str | 
     if role is None and cancelled.endswith(" 0"):
         raise NotFound(f"{name} is not a member of {path}")
     await conn.execute("DELETE FROM ns_members WHERE ns_id = $1 AND user_id = $2", place.ns_id, user_id)
+    await links_store.revoke_made_by(conn, place.ns_id, user_id)  # their links into it stop with their access
     await mounts.drop(conn, {user_id: journals[home]}, place.ns_id, [user_id])
     await mounts.flush_all(journals)
 
