@@ -75,6 +75,16 @@ def _pct(done: int, total: int) -> str:
     return f"{100 * done // total}%" if total else "-"
 
 
+def _notices(notices: list[dict[str, Any]]) -> list[str]:
+    """What the daemon kept beside shared folders it may not write (the newest last)."""
+    if not notices:
+        return []
+    lines = ["  kept beside shared folders:"]
+    if len(notices) > SHOWN:
+        lines.append(f"    ... {len(notices) - SHOWN} earlier")
+    return lines + [f"    {n.get('message')}" for n in notices[-SHOWN:]]
+
+
 def folder_status(doc: dict[str, Any], running: bool) -> str:
     """The multi-line ``tessera status`` text of one synced folder."""
     head = f"{doc.get('root')}: {phase_text(doc, running)}"
@@ -109,12 +119,7 @@ def folder_status(doc: dict[str, Any], running: bool) -> str:
     conflicts = doc.get("conflicts") or {}
     if conflicts.get("count"):
         lines += _listed("conflicted copies", conflicts.get("paths", []), conflicts["count"])
-    notices = doc.get("notices") or []
-    if notices:  # the newest last
-        lines.append("  kept beside shared folders:")
-        if len(notices) > SHOWN:
-            lines.append(f"    ... {len(notices) - SHOWN} earlier")
-        lines += [f"    {n.get('message')}" for n in notices[-SHOWN:]]
+    lines += _notices(doc.get("notices") or [])
     errors = doc.get("errors") or []
     if errors:
         lines.append("  errors:")

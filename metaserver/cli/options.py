@@ -131,15 +131,22 @@ def listen_options(f):
 
 
 def limit_options(f):
-    """What the metadata server allows: upload session lifetime, rate limits."""
+    """What the metadata server allows: upload session lifetime, rate limits, upload sizes."""
+    return _apply(f, [upload_ttl_option, rate_options, upload_limit_options])
+
+
+upload_ttl_option = click.option(
+    "--upload-ttl",
+    envvar="TESSERA_UPLOAD_TTL",
+    default="24h",
+    show_default=True,
+    help="How long an upload session can be resumed (e.g. 24h, 90m).",
+)
+
+
+def rate_options(f):
+    """Requests, failed logins and searches per token, address or user."""
     return _apply(f, [
-        click.option(
-            "--upload-ttl",
-            envvar="TESSERA_UPLOAD_TTL",
-            default="24h",
-            show_default=True,
-            help="How long an upload session can be resumed (e.g. 24h, 90m).",
-        ),
         click.option(
             "--rate-limit",
             envvar="TESSERA_RATE_LIMIT",
@@ -185,6 +192,12 @@ def limit_options(f):
             show_default=True,
             help="Searches a user may make at once before --search-rate-limit applies.",
         ),
+    ])  # fmt: skip
+
+
+def upload_limit_options(f):
+    """How much one user's open upload sessions may hold."""
+    return _apply(f, [
         click.option(
             "--max-open-uploads",
             envvar="TESSERA_MAX_OPEN_UPLOADS",
